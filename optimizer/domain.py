@@ -1,0 +1,429 @@
+"""Domain types of the optimizer: horizon, vans, shifts, visits, travel matrix, problem.
+
+Conventions (see STYLE.md):
+- time is an integer number of seconds from the start of the horizon (local midnight of
+  ``Horizon.start_date`` in ``Horizon.timezone``); elapsed time, so a DST change inside the week is
+  handled by :class:`Horizon` when converting to and from wall-clock time;
+- distances are integer metres;
+- a visit's time window contains the *whole* service: ``window.start <= start`` and
+  ``start + duration <= window.end``;
+- locations are referred to by id; the :class:`TravelMatrix` maps ids to rows.
+
+Each type checks itself on construction; :meth:`Problem.validate` runs the cross-object checks and
+raises one :class:`~optimizer.errors.ValidationError` listing every problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+from numpy.typing import NDArray
+
+from optimizer.errors import Collector
+
+UNREACHABLE = -1
+"""Matrix entry for a pair of locations with no road between them."""
+
+DEFAULT_DEPOT = "base"
+"""Location id of the vans' default start and end (the InA base in Erbach)."""
+
+HOUR = 3600
+MINUTE = 60
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """The planning horizon: ``days`` consecutive calendar days from ``start_date``."""
+
+    start_date: date
+    days: int = 5
+    timezone: str = "Europe/Berlin"
+
+    def __post_init__(self) -> None:
+        c = Collector()
+        c.check(1 <= self.days <= 31, "horizon.days", f"must be 1..31, got {self.days}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            c.add("horizon.timezone", f"unknown time zone {self.timezone!r}")
+        c.raise_if_any()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def origin(self) -> datetime:
+        """Local midnight at the start of day 0 (aware datetime)."""
+        return datetime.combine(self.start_date, time(0), tzinfo=self.tz)
+
+    def to_seconds(self, moment: datetime) -> int:
+        """Seconds from the horizon origin to an aware datetime."""
+        if moment.tzinfo is None:
+            raise ValueError(f"datetime {moment.isoformat()} has no time zone")
+        # Subtract in UTC: aware datetimes sharing a tzinfo subtract as wall-clock times.
+        utc = ZoneInfo("UTC")
+        return int((moment.astimezone(utc) - self.origin.astimezone(utc)).total_seconds())
+
+    def to_datetime(self, seconds: int) -> datetime:
+        """The aware local datetime ``seconds`` after the origin (DST-correct)."""
+        utc = self.origin.astimezone(ZoneInfo("UTC")) + timedelta(seconds=seconds)
+        return utc.astimezone(self.tz)
+
+    def at(self, day: int, hour: int, minute: int = 0) -> int:
+        """Seconds from the origin to local wall-clock ``hour:minute`` on ``day``."""
+        local = datetime.combine(self.start_date + timedelta(days=day), time(hour, minute))
+        return self.to_seconds(local.replace(tzinfo=self.tz))
+
+    def day_start(self, day: int) -> int:
+        return self.at(day, 0)
+
+    def day_end(self, day: int) -> int:
+        return self.day_start(day + 1)
+
+    def day_of(self, seconds: int) -> int:
+        """Index of the calendar day containing ``seconds`` (may be outside 0..days-1)."""
+        return (self.to_datetime(seconds).date() - self.start_date).days
+
+    def date_of(self, day: int) -> date:
+        return self.start_date + timedelta(days=day)
+
+    @property
+    def end(self) -> int:
+        return self.day_end(self.days - 1)
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """A half-open-free interval ``[start, end]`` in horizon seconds."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"time window ends ({self.end}) before it starts ({self.start})")
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    def overlaps(self, other: TimeWindow) -> bool:
+        return self.start <= other.end and other.start <= self.end
+
+    def intersect(self, other: TimeWindow) -> TimeWindow | None:
+        lo, hi = max(self.start, other.start), min(self.end, other.end)
+        return TimeWindow(lo, hi) if lo <= hi else None
+
+
+@dataclass(frozen=True)
+class Van:
+    """A van with its crew. Costs are in euros; ``capacity`` is for generic VRP use (None: none)."""
+
+    id: str
+    name: str = ""
+    start_location: str = DEFAULT_DEPOT
+    end_location: str | None = None  # None: back to start_location
+    skills: frozenset[str] = frozenset()
+    cost_per_hour: float = 30.0
+    cost_per_km: float = 0.35
+    fixed_cost_per_day: float = 0.0
+    capacity: int | None = None
+
+    def __post_init__(self) -> None:
+        c = Collector()
+        c.check(bool(self.id), "van.id", "must not be empty")
+        for name in ("cost_per_hour", "cost_per_km", "fixed_cost_per_day"):
+            value = getattr(self, name)
+            c.check(value >= 0, f"van[{self.id}].{name}", f"must be >= 0, got {value}")
+        if self.capacity is not None:
+            c.check(self.capacity >= 0, f"van[{self.id}].capacity", "must be >= 0")
+        c.raise_if_any()
+
+    @property
+    def end(self) -> str:
+        return self.end_location or self.start_location
+
+
+@dataclass(frozen=True)
+class Break:
+    """A break of ``duration`` seconds taken entirely inside ``[earliest_start, latest_end]``."""
+
+    earliest_start: int
+    latest_end: int
+    duration: int
+
+    def __post_init__(self) -> None:
+        if self.duration <= 0:
+            raise ValueError(f"break duration must be > 0, got {self.duration}")
+        if self.latest_end - self.earliest_start < self.duration:
+            raise ValueError("break window is shorter than the break")
+
+
+@dataclass(frozen=True)
+class BreakRule:
+    """The statutory rule (German Working Hours Act, ArbZG §4) applied when a shift lists no breaks.
+
+    A route that works more than ``after_first`` needs a break of ``first``; more than
+    ``after_second`` needs ``second`` in all. No work stretch may exceed ``after_first`` without a
+    break. ``earliest_after_start`` keeps the break away from the very start of the shift.
+    """
+
+    after_first: int = 6 * HOUR
+    first: int = 30 * MINUTE
+    after_second: int = 9 * HOUR
+    second: int = 45 * MINUTE
+    earliest_after_start: int = 2 * HOUR
+
+    def required_break(self, working_time: int) -> int:
+        """Total break time the rule requires for ``working_time`` seconds of work."""
+        if working_time > self.after_second:
+            return self.second
+        if working_time > self.after_first:
+            return self.first
+        return 0
+
+
+@dataclass(frozen=True)
+class Shift:
+    """The working window of one van on one day.
+
+    ``breaks`` None means the statutory :class:`BreakRule`; an explicit tuple (possibly empty)
+    replaces it. ``max_work`` caps working time (route span minus breaks).
+    """
+
+    van_id: str
+    day: int
+    start: int
+    end: int
+    max_work: int | None = None
+    breaks: tuple[Break, ...] | None = None
+
+    def __post_init__(self) -> None:
+        c = Collector()
+        where = f"shift[{self.van_id}, day {self.day}]"
+        c.check(self.end > self.start, f"{where}.end", "must be after start")
+        if self.max_work is not None:
+            c.check(self.max_work > 0, f"{where}.max_work", "must be > 0")
+        for i, b in enumerate(self.breaks or ()):
+            c.check(
+                self.start <= b.earliest_start and b.latest_end <= self.end,
+                f"{where}.breaks[{i}]",
+                "break window must lie inside the shift",
+            )
+        c.raise_if_any()
+
+    @property
+    def window(self) -> TimeWindow:
+        return TimeWindow(self.start, self.end)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.van_id, self.day)
+
+
+class VisitKind(StrEnum):
+    APPOINTMENT = "appointment"
+    CONSULTATION = "consultation_hours"  # fixed stop at a fixed time in a village
+
+
+@dataclass(frozen=True)
+class Pin:
+    """Fixes a visit to a van, a day and/or a start time (any subset)."""
+
+    van_id: str | None = None
+    day: int | None = None
+    start: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.van_id is None and self.day is None and self.start is None:
+            raise ValueError("a pin must fix at least one of van_id, day, start")
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One stop to serve: a client appointment or village consultation hours.
+
+    ``windows`` empty means "any time inside a shift". ``days`` None means any day. ``priority`` 1
+    is a must; 2, 3, ... are optional with decreasing penalty. ``preferred_van`` expresses
+    continuity for a returning client (soft). ``demand`` is for generic capacity-constrained use.
+    """
+
+    id: str
+    location: str
+    duration: int
+    windows: tuple[TimeWindow, ...] = ()
+    client: str | None = None
+    days: frozenset[int] | None = None
+    skills: frozenset[str] = frozenset()
+    priority: int = 1
+    pin: Pin | None = None
+    kind: VisitKind = VisitKind.APPOINTMENT
+    preferred_van: str | None = None
+    demand: int = 0
+
+    def __post_init__(self) -> None:
+        c = Collector()
+        where = f"visit[{self.id}]"
+        c.check(bool(self.id), "visit.id", "must not be empty")
+        c.check(bool(self.location), f"{where}.location", "must not be empty")
+        c.check(self.duration >= 0, f"{where}.duration", f"must be >= 0, got {self.duration}")
+        c.check(self.priority >= 1, f"{where}.priority", f"must be >= 1, got {self.priority}")
+        c.check(self.demand >= 0, f"{where}.demand", "must be >= 0")
+        if self.kind is VisitKind.CONSULTATION:
+            c.check(
+                len(self.windows) >= 1,
+                f"{where}.windows",
+                "consultation hours need a fixed time window",
+            )
+        c.raise_if_any()
+
+
+@dataclass(frozen=True, eq=False)
+class TravelMatrix:
+    """Travel durations (s) and distances (m) between locations; row/column order = ``locations``.
+
+    Entries equal to :data:`UNREACHABLE` mark pairs with no route.
+    """
+
+    locations: tuple[str, ...]
+    durations: NDArray[np.int64]
+    distances: NDArray[np.int64]
+    approximate: bool = False  # True when not computed on a road network
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        c = Collector()
+        n = len(self.locations)
+        c.check(len(set(self.locations)) == n, "matrix.locations", "duplicate location ids")
+        durations = np.asarray(self.durations, dtype=np.int64)
+        distances = np.asarray(self.distances, dtype=np.int64)
+        for name, arr in (("durations", durations), ("distances", distances)):
+            if arr.shape != (n, n):
+                c.add(f"matrix.{name}", f"shape {arr.shape} does not match {n} locations")
+            elif np.any((arr < 0) & (arr != UNREACHABLE)):
+                c.add(f"matrix.{name}", "negative entries (other than UNREACHABLE = -1)")
+        c.raise_if_any()
+        durations.setflags(write=False)
+        distances.setflags(write=False)
+        object.__setattr__(self, "durations", durations)
+        object.__setattr__(self, "distances", distances)
+        object.__setattr__(self, "_index", {loc: i for i, loc in enumerate(self.locations)})
+
+    def index(self, location: str) -> int:
+        return self._index[location]
+
+    def __contains__(self, location: object) -> bool:
+        return location in self._index
+
+    def duration(self, a: str, b: str) -> int:
+        return int(self.durations[self._index[a], self._index[b]])
+
+    def distance(self, a: str, b: str) -> int:
+        return int(self.distances[self._index[a], self._index[b]])
+
+    def reachable(self, a: str, b: str) -> bool:
+        return self.duration(a, b) != UNREACHABLE
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Weights of the objective, in euros (van costs per hour/km live on :class:`Van`)."""
+
+    must_penalty: float = 100_000.0  # per unassigned priority-1 visit (kept droppable: robust)
+    optional_penalty: float = 500.0  # priority 2; priority p pays optional_penalty / (p - 1)
+    continuity_cost: float = 20.0  # per visit served by another than its preferred van
+    moved_visit_cost: float = 50.0  # re-planning: per confirmed visit moved
+
+    def penalty(self, priority: int) -> float:
+        if priority <= 1:
+            return self.must_penalty
+        return self.optional_penalty / (priority - 1)
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """Everything the optimizer needs for one horizon."""
+
+    horizon: Horizon
+    vans: tuple[Van, ...]
+    shifts: tuple[Shift, ...]
+    visits: tuple[Visit, ...]
+    matrix: TravelMatrix
+    objective: Objective = Objective()
+    break_rule: BreakRule = BreakRule()
+    skill_catalogue: frozenset[str] | None = None  # None: any skill name is accepted
+
+    def van(self, van_id: str) -> Van:
+        return next(v for v in self.vans if v.id == van_id)
+
+    def visit(self, visit_id: str) -> Visit:
+        return next(v for v in self.visits if v.id == visit_id)
+
+    def shift(self, van_id: str, day: int) -> Shift | None:
+        return next((s for s in self.shifts if s.van_id == van_id and s.day == day), None)
+
+    def validate(self) -> Problem:
+        """Cross-object checks; raises one ValidationError listing every problem."""
+        c = Collector()
+        van_ids = [v.id for v in self.vans]
+        _duplicates(c, "vans", van_ids)
+        _duplicates(c, "visits", [v.id for v in self.visits])
+        _duplicates(c, "shifts", [f"{s.van_id}/day {s.day}" for s in self.shifts])
+        known_vans = set(van_ids)
+        catalogue = self.skill_catalogue
+        for i, van in enumerate(self.vans):
+            if catalogue is not None:
+                unknown_skills = sorted(van.skills - catalogue)
+                c.check(not unknown_skills, f"vans[{i}].skills", f"unknown skills {unknown_skills}")
+            for loc in {van.start_location, van.end}:
+                c.check(loc in self.matrix, f"vans[{i}].location", f"{loc!r} not in the matrix")
+        for i, s in enumerate(self.shifts):
+            c.check(s.van_id in known_vans, f"shifts[{i}].van_id", f"unknown van {s.van_id!r}")
+            c.check(
+                0 <= s.day < self.horizon.days,
+                f"shifts[{i}].day",
+                f"day {s.day} outside the horizon of {self.horizon.days} days",
+            )
+        for i, v in enumerate(self.visits):
+            where = f"visits[{i}]"
+            c.check(v.location in self.matrix, f"{where}.location", f"{v.location!r} not in matrix")
+            if catalogue is not None:
+                unknown = sorted(v.skills - catalogue)
+                c.check(not unknown, f"{where}.skills", f"unknown skills {unknown}")
+            if v.preferred_van is not None:
+                c.check(
+                    v.preferred_van in known_vans,
+                    f"{where}.preferred_van",
+                    f"unknown van {v.preferred_van!r}",
+                )
+            if v.pin is not None and v.pin.van_id is not None:
+                c.check(
+                    v.pin.van_id in known_vans, f"{where}.pin.van_id", f"unknown {v.pin.van_id!r}"
+                )
+            if v.days is not None:
+                bad = sorted(d for d in v.days if not 0 <= d < self.horizon.days)
+                c.check(not bad, f"{where}.days", f"days {bad} outside the horizon")
+            horizon = TimeWindow(0, self.horizon.end)
+            for j, w in enumerate(v.windows):
+                # A window inside the horizon but outside every shift is not an input error: the
+                # visit is reported unassigned ("no window overlaps any shift").
+                c.check(
+                    w.overlaps(horizon),
+                    f"{where}.windows[{j}]",
+                    "lies outside the planning horizon (and so outside every shift)",
+                )
+        c.raise_if_any()
+        return self
+
+
+def _duplicates(c: Collector, what: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for i, ident in enumerate(ids):
+        if ident in seen:
+            c.add(f"{what}[{i}].id", f"duplicate id {ident!r}")
+        seen.add(ident)

@@ -1,0 +1,56 @@
+"""Errors raised by the optimizer.
+
+Every error derives from ``ValueError`` so callers that only know the standard library can still
+catch bad input. A validation error carries *all* problems found, each naming the offending field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem with the input: ``field`` is a dotted path such as ``visits[3].windows[0]``."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class VanplanError(ValueError):
+    """Base class of every vanplan error."""
+
+
+class ValidationError(VanplanError):
+    """Input that cannot be planned; lists every problem found, not just the first."""
+
+    def __init__(self, issues: list[Issue] | Issue):
+        self.issues: tuple[Issue, ...] = (issues,) if isinstance(issues, Issue) else tuple(issues)
+        if not self.issues:
+            raise ValueError("ValidationError needs at least one issue")
+        lines = "\n".join(f"  - {issue}" for issue in self.issues)
+        count = len(self.issues)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} in the input:\n{lines}")
+
+
+class Collector:
+    """Collects issues and raises them together (collect-then-raise validation)."""
+
+    def __init__(self) -> None:
+        self.issues: list[Issue] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.issues.append(Issue(field, message))
+
+    def check(self, condition: bool, field: str, message: str) -> bool:
+        """Record an issue unless ``condition`` holds; returns ``condition``."""
+        if not condition:
+            self.add(field, message)
+        return condition
+
+    def raise_if_any(self) -> None:
+        if self.issues:
+            raise ValidationError(self.issues)

@@ -1,0 +1,39 @@
+"""Shared fixtures. The real OSM extract is found through VANPLAN_SHARED_DIR (default: ../shared
+beside the project root); tests that need it fail, never skip, when it is missing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("VANPLAN_SHARED_DIR", ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    path = shared_dir()
+    if not path.is_dir():
+        pytest.fail(f"shared material not found at {path}; set VANPLAN_SHARED_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def heidelberg_pbf(shared: Path) -> Path:
+    path = shared / "data" / "osm" / "heidelberg.osm.pbf"
+    if not path.is_file():
+        pytest.fail(f"OSM extract not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def solomon_dir(shared: Path) -> Path:
+    path = shared / "benchmarks" / "solomon"
+    if not path.is_dir():
+        pytest.fail(f"Solomon instances not found at {path}")
+    return path
