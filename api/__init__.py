@@ -1,0 +1,1 @@
+"""vanplan api: the FastAPI service, storage, jobs, access control and the command line."""
