@@ -1,0 +1,372 @@
+"""Request and response models of the planning endpoints (solve, jobs, weekly plans).
+
+A plain, VROOM-like JSON: the request lists vans, shifts and visits with ISO-8601 times (with a
+zone) and places as ``[lon, lat]`` coordinates or addresses; the answer lists routes with typed
+steps (``start``, ``visit``, ``break``, ``end``), a summary and the unassigned visits with a
+stable reason code and a message for people.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+# --- shared pieces ----------------------------------------------------------------------------
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("needs a time zone, e.g. 2026-11-23T08:00:00+01:00")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+def _lon_lat(value: tuple[float, float]) -> tuple[float, float]:
+    lon, lat = value
+    if not -180.0 <= lon <= 180.0:
+        raise ValueError(f"longitude {lon} outside -180..180 (coordinates are [lon, lat])")
+    if not -90.0 <= lat <= 90.0:
+        raise ValueError(f"latitude {lat} outside -90..90 (coordinates are [lon, lat])")
+    return value
+
+
+LonLat = Annotated[tuple[float, float], AfterValidator(_lon_lat)]
+
+Identifier = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Place(_Model):
+    """A place: ``coordinates`` ([lon, lat], WGS84) or an ``address`` (looked up offline)."""
+
+    coordinates: LonLat | None = None
+    address: str | None = Field(default=None, min_length=1, max_length=300)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Place:
+        if (self.coordinates is None) == (self.address is None):
+            raise ValueError("give exactly one of coordinates ([lon, lat]) or address")
+        return self
+
+
+class Window(_Model):
+    """A time window; the whole service must fit inside it."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
+# --- request ----------------------------------------------------------------------------------
+
+
+class HorizonIn(_Model):
+    start_date: dt.date = Field(description="First day of the planning horizon (local date).")
+    days: int = Field(default=5, ge=1, le=31)
+    timezone: str = Field(default="Europe/Berlin", description="IANA time zone of the district.")
+
+
+class VanIn(_Model):
+    id: Identifier
+    name: str = Field(default="", max_length=100)
+    skills: list[Identifier] = Field(default_factory=list)
+    start: Place | None = Field(default=None, description="Start place; default: the base.")
+    end: Place | None = Field(default=None, description="End place; default: the start place.")
+    cost_per_hour: float = Field(default=30.0, ge=0)
+    cost_per_km: float = Field(default=0.35, ge=0)
+    fixed_cost_per_day: float = Field(default=0.0, ge=0)
+
+
+class BreakIn(_Model):
+    earliest_start: AwareDatetime
+    latest_end: AwareDatetime
+    duration_minutes: int = Field(gt=0, le=24 * 60)
+
+
+class ShiftIn(_Model):
+    van_id: Identifier
+    start: AwareDatetime
+    end: AwareDatetime
+    max_work_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
+    breaks: list[BreakIn] | None = Field(
+        default=None, description="Explicit breaks; omitted: the statutory rule (ArbZG §4)."
+    )
+
+
+class PinIn(_Model):
+    van_id: Identifier | None = None
+    date: dt.date | None = None
+    start: AwareDatetime | None = None
+
+
+class VisitIn(_Model):
+    id: Identifier
+    place: Place
+    duration_minutes: int = Field(ge=0, le=24 * 60)
+    windows: list[Window] = Field(default_factory=list, description="Empty: any time in a shift.")
+    dates: list[dt.date] | None = Field(default=None, description="Allowed days; omitted: any.")
+    skills: list[Identifier] = Field(default_factory=list)
+    priority: int = Field(default=1, ge=1, le=10, description="1: must; 2, 3, ...: optional.")
+    kind: Literal["appointment", "consultation_hours"] = "appointment"
+    preferred_van: Identifier | None = None
+    pin: PinIn | None = None
+    client_ref: str | None = Field(
+        default=None, max_length=100, description="Opaque client reference (no names here)."
+    )
+
+
+class SolveOptions(_Model):
+    time_limit_seconds: float | None = Field(default=None, gt=0, le=3600)
+    seed: int | None = Field(default=None, ge=0)
+    use_road_network: bool = Field(
+        default=True, description="Use the configured road network when one is loaded."
+    )
+
+
+_EXAMPLE_REQUEST: dict[str, Any] = {
+    "horizon": {"start_date": "2026-11-23", "days": 1, "timezone": "Europe/Berlin"},
+    "vans": [{"id": "van-1", "name": "Mobiles Büro 1", "skills": ["arabic"]}],
+    "shifts": [
+        {
+            "van_id": "van-1",
+            "start": "2026-11-23T08:00:00+01:00",
+            "end": "2026-11-23T16:00:00+01:00",
+        }
+    ],
+    "visits": [
+        {
+            "id": "v1",
+            "place": {"coordinates": [8.839, 49.7121]},
+            "duration_minutes": 45,
+            "windows": [{"start": "2026-11-23T09:00:00+01:00", "end": "2026-11-23T12:00:00+01:00"}],
+        },
+        {
+            "id": "v2",
+            "place": {"coordinates": [8.8844, 49.7739]},
+            "duration_minutes": 30,
+            "skills": ["arabic"],
+        },
+    ],
+    "options": {"time_limit_seconds": 2, "seed": 1},
+}
+
+
+class SolveRequest(_Model):
+    """A whole problem for stateless solving (``POST /v1/solve``, ``POST /v1/jobs``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE_REQUEST]})
+
+    horizon: HorizonIn
+    vans: list[VanIn] = Field(min_length=1, max_length=50)
+    shifts: list[ShiftIn] = Field(min_length=1, max_length=2000)
+    visits: list[VisitIn] = Field(default_factory=list, max_length=5000)
+    options: SolveOptions = Field(default_factory=SolveOptions)
+
+
+# --- response ---------------------------------------------------------------------------------
+
+
+class StepType(StrEnum):
+    START = "start"
+    VISIT = "visit"
+    BREAK = "break"
+    END = "end"
+
+
+class Step(BaseModel):
+    type: StepType
+    visit_id: str | None = None
+    location: LonLat | None = Field(default=None, description="[lon, lat]; none for breaks.")
+    arrival: datetime
+    start: datetime
+    end: datetime
+    waiting_seconds: int = 0
+    travel_seconds: int = Field(default=0, description="Travel of the leg arriving here.")
+    distance_m: int = Field(default=0, description="Length of the leg arriving here.")
+
+
+class RouteOut(BaseModel):
+    van_id: str
+    date: dt.date
+    steps: list[Step]
+    drive_seconds: int
+    distance_m: int
+    service_seconds: int
+    waiting_seconds: int
+    break_seconds: int
+    working_seconds: int
+
+
+class UnassignedOut(BaseModel):
+    visit_id: str
+    reason: str = Field(description="Stable reason code, e.g. no_skilled_van, no_room.")
+    message: str
+    conflicts: list[str] = Field(default_factory=list)
+
+
+class MatrixInfo(BaseModel):
+    source: Literal["road_network", "approximate"]
+    approximate: bool
+    note: str
+
+
+class Summary(BaseModel):
+    cost: float
+    status: str
+    routes: int
+    assigned: int
+    unassigned: int
+    drive_seconds: int
+    distance_m: int
+    service_seconds: int
+    waiting_seconds: int
+    working_seconds: int
+    wall_time_seconds: float
+    solutions: int
+
+
+_EXAMPLE_PLAN: dict[str, Any] = {
+    "timezone": "Europe/Berlin",
+    "matrix": {
+        "source": "approximate",
+        "approximate": True,
+        "note": "no road network configured: straight-line distances with a detour factor",
+    },
+    "summary": {
+        "cost": 112.4,
+        "status": "feasible",
+        "routes": 1,
+        "assigned": 1,
+        "unassigned": 0,
+        "drive_seconds": 2400,
+        "distance_m": 31000,
+        "service_seconds": 2700,
+        "waiting_seconds": 0,
+        "working_seconds": 5100,
+        "wall_time_seconds": 2.0,
+        "solutions": 12,
+    },
+    "routes": [
+        {
+            "van_id": "van-1",
+            "date": "2026-11-23",
+            "steps": [
+                {
+                    "type": "start",
+                    "location": [8.994, 49.6615],
+                    "arrival": "2026-11-23T08:40:00+01:00",
+                    "start": "2026-11-23T08:40:00+01:00",
+                    "end": "2026-11-23T08:40:00+01:00",
+                },
+                {
+                    "type": "visit",
+                    "visit_id": "v1",
+                    "location": [8.839, 49.7121],
+                    "arrival": "2026-11-23T09:00:00+01:00",
+                    "start": "2026-11-23T09:00:00+01:00",
+                    "end": "2026-11-23T09:45:00+01:00",
+                    "travel_seconds": 1200,
+                    "distance_m": 15500,
+                },
+                {
+                    "type": "end",
+                    "location": [8.994, 49.6615],
+                    "arrival": "2026-11-23T10:05:00+01:00",
+                    "start": "2026-11-23T10:05:00+01:00",
+                    "end": "2026-11-23T10:05:00+01:00",
+                    "travel_seconds": 1200,
+                    "distance_m": 15500,
+                },
+            ],
+            "drive_seconds": 2400,
+            "distance_m": 31000,
+            "service_seconds": 2700,
+            "waiting_seconds": 0,
+            "break_seconds": 0,
+            "working_seconds": 5100,
+        }
+    ],
+    "unassigned": [
+        {
+            "visit_id": "v2",
+            "reason": "no_skilled_van",
+            "message": "no van has the skills ['arabic']",
+            "conflicts": [],
+        }
+    ],
+}
+
+
+class PlanOut(BaseModel):
+    """A plan: routes with typed steps, a summary and unassigned visits with reasons."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE_PLAN]})
+
+    timezone: str
+    matrix: MatrixInfo
+    summary: Summary
+    routes: list[RouteOut]
+    unassigned: list[UnassignedOut]
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    CANCELLED = "cancelled"  # stopped early; the best plan found is kept
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.CANCELLED, JobStatus.FAILED)
+
+
+class JobOut(BaseModel):
+    """State of a solve job."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3f0c1b8e6a2d4e0f9b7c5a1d2e3f4a5b",
+                    "status": "running",
+                    "progress": 0.4,
+                    "best_cost": 812.5,
+                    "solutions": 7,
+                    "has_plan": False,
+                    "error": None,
+                    "created_at": "2026-11-23T07:59:58+01:00",
+                    "started_at": "2026-11-23T08:00:00+01:00",
+                    "finished_at": None,
+                }
+            ]
+        }
+    )
+
+    id: str
+    status: JobStatus
+    progress: float = Field(ge=0, le=1, description="Share of the time limit used (0..1).")
+    best_cost: float | None = Field(description="Objective of the best solution so far.")
+    solutions: int
+    has_plan: bool
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
