@@ -1,0 +1,178 @@
+"""API tokens and roles.
+
+A token is ``vp_`` + 43 random URL-safe characters; only its SHA-256 is stored. Roles:
+
+- ``dispatcher``: read and write everything;
+- ``crew``: read-only, bound to one van: sees only that van, its shifts, itineraries and maps;
+- ``system``: other systems: solve and jobs only.
+
+:func:`create_token` / :func:`revoke_token` / :func:`list_tokens` open the database themselves (for
+the CLI); :func:`issue_token` / :func:`authenticate` work inside a given session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.db.base import Database, utcnow
+from api.db.core_models import TokenRow, VanRow
+from api.settings import Settings
+from optimizer.errors import Collector
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "vp_"
+
+
+class Role(StrEnum):
+    DISPATCHER = "dispatcher"
+    CREW = "crew"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's id, role and (crew only) van."""
+
+    token_id: str
+    role: Role
+    van_id: str | None = None
+    name: str = ""
+
+    def may_see_van(self, van_id: str) -> bool:
+        return self.role is Role.DISPATCHER or (self.role is Role.CREW and self.van_id == van_id)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A newly created token. ``secret`` is shown once and never stored."""
+
+    id: str
+    secret: str
+    role: Role
+    van_id: str | None
+    name: str
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: str
+    name: str
+    role: Role
+    van_id: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def issue_token(
+    session: Session, role: Role | str, *, name: str = "", van_id: str | None = None
+) -> IssuedToken:
+    """Create a token in ``session`` (caller commits). Crew tokens need an existing ``van_id``."""
+    c = Collector()
+    try:
+        role = Role(role)
+    except ValueError:
+        c.add("role", f"must be one of {[r.value for r in Role]}, got {role!r}")
+        c.raise_if_any()
+    assert isinstance(role, Role)
+    if role is Role.CREW:
+        if c.check(van_id is not None, "van_id", "a crew token must be bound to a van"):
+            c.check(session.get(VanRow, van_id) is not None, "van_id", f"unknown van {van_id!r}")
+    else:
+        c.check(van_id is None, "van_id", f"only crew tokens are bound to a van, not {role}")
+    c.check(len(name) <= 200, "name", "must be at most 200 characters")
+    c.raise_if_any()
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = TokenRow(
+        id="tok_" + secrets.token_hex(6),
+        name=name,
+        role=role.value,
+        van_id=van_id,
+        secret_hash=hash_secret(secret),
+    )
+    session.add(row)
+    session.flush()
+    logger.info("token %s created (role %s)", row.id, role)
+    return IssuedToken(id=row.id, secret=secret, role=role, van_id=van_id, name=name)
+
+
+def authenticate(session: Session, secret: str) -> Principal | None:
+    """The principal of a valid, unrevoked token, else None."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        return None
+    digest = hash_secret(secret)
+    row = session.scalars(select(TokenRow).where(TokenRow.secret_hash == digest)).first()
+    # The lookup is by hash; compare again in constant time so a match is never decided by a
+    # short-circuiting string comparison.
+    if row is None or not hmac.compare_digest(row.secret_hash, digest) or row.revoked_at:
+        return None
+    return Principal(token_id=row.id, role=Role(row.role), van_id=row.van_id, name=row.name)
+
+
+def revoke(session: Session, token_id: str) -> bool:
+    """Revoke a token in ``session``; False if it does not exist or was already revoked."""
+    row = session.get(TokenRow, token_id)
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = utcnow()
+    logger.info("token %s revoked", token_id)
+    return True
+
+
+def create_token(
+    role: Role | str,
+    *,
+    name: str = "",
+    van_id: str | None = None,
+    settings: Settings | None = None,
+) -> IssuedToken:
+    """Create a token in the configured database (migrating it first). For ``vanplan token``."""
+    db = _open(settings)
+    try:
+        with db.session() as session:
+            return issue_token(session, role, name=name, van_id=van_id)
+    finally:
+        db.dispose()
+
+
+def revoke_token(token_id: str, *, settings: Settings | None = None) -> bool:
+    """Revoke a token by id; False if unknown or already revoked."""
+    db = _open(settings)
+    try:
+        with db.session() as session:
+            return revoke(session, token_id)
+    finally:
+        db.dispose()
+
+
+def list_tokens(*, settings: Settings | None = None) -> list[TokenInfo]:
+    db = _open(settings)
+    try:
+        with db.session() as session:
+            rows = session.scalars(select(TokenRow).order_by(TokenRow.created_at)).all()
+            return [
+                TokenInfo(r.id, r.name, Role(r.role), r.van_id, r.created_at, r.revoked_at)
+                for r in rows
+            ]
+    finally:
+        db.dispose()
+
+
+def _open(settings: Settings | None) -> Database:
+    settings = settings or Settings()
+    db = Database(settings.database_url)
+    db.migrate()
+    return db

@@ -1,0 +1,129 @@
+"""ORM models of the dispatcher's data: vans, shifts (with crews), clients, visits (appointments),
+recurring village consultation hours, and API tokens.
+
+Times are stored as naive UTC (:class:`~api.db.base.UtcDateTime`); consultation hours are wall-clock
+times in the service's zone (they recur weekly, so DST must not shift them). Coordinates are
+``lon``/``lat`` columns. Personal fields of a client (``name``, ``address``, ``notes``, position,
+language) are nullable because erasure clears them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from sqlalchemy import JSON, Date, Float, ForeignKey, Integer, String, Text, Time
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from api.db.base import Base, UtcDateTime, utcnow
+
+ID = String(64)
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class VanRow(Timestamped, Base):
+    __tablename__ = "vans"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Start/end of every route; None: the district base (geo.places).
+    base_lon: Mapped[float | None] = mapped_column(Float)
+    base_lat: Mapped[float | None] = mapped_column(Float)
+    cost_per_hour: Mapped[float] = mapped_column(Float, default=30.0)
+    cost_per_km: Mapped[float] = mapped_column(Float, default=0.35)
+
+    shifts: Mapped[list[ShiftRow]] = relationship(
+        back_populates="van", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ShiftRow(Timestamped, Base):
+    """One van's working window on one day, with the crew on board."""
+
+    __tablename__ = "shifts"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    van_id: Mapped[str] = mapped_column(ForeignKey("vans.id", ondelete="CASCADE"), index=True)
+    start: Mapped[datetime] = mapped_column(UtcDateTime)
+    end: Mapped[datetime] = mapped_column(UtcDateTime)
+    crew: Mapped[list[str]] = mapped_column(JSON, default=list)
+    max_work_minutes: Mapped[int | None] = mapped_column(Integer)
+
+    van: Mapped[VanRow] = relationship(back_populates="shifts")
+
+
+class ClientRow(Timestamped, Base):
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(500))
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    language: Mapped[str | None] = mapped_column(String(35))
+    notes: Mapped[str | None] = mapped_column(Text)
+    preferred_van_id: Mapped[str | None] = mapped_column(ForeignKey("vans.id", ondelete="SET NULL"))
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class VisitRow(Timestamped, Base):
+    """A client appointment to be planned. ``windows`` is a list of ``[start, end]`` ISO strings in
+    UTC (empty: any time inside a shift); position None: the client's position."""
+
+    __tablename__ = "visits"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="RESTRICT"), index=True
+    )
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    windows: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    preferred_van_id: Mapped[str | None] = mapped_column(ForeignKey("vans.id", ondelete="SET NULL"))
+    address: Mapped[str | None] = mapped_column(String(500))
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+
+
+class ConsultationHoursRow(Timestamped, Base):
+    """Recurring village consultation hours: every ``every_weeks`` weeks on ``weekday`` (ISO, 1 =
+    Monday) from ``valid_from`` (inclusive) to ``valid_until`` (inclusive, None: open-ended),
+    ``start_time``-``end_time`` local wall-clock time."""
+
+    __tablename__ = "consultation_hours"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    municipality: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(500))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    weekday: Mapped[int] = mapped_column(Integer)
+    start_time: Mapped[time] = mapped_column(Time)
+    end_time: Mapped[time] = mapped_column(Time)
+    every_weeks: Mapped[int] = mapped_column(Integer, default=1)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    van_id: Mapped[str | None] = mapped_column(ForeignKey("vans.id", ondelete="SET NULL"))
+
+
+class TokenRow(Base):
+    """An API token; only the SHA-256 of its secret is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20))
+    van_id: Mapped[str | None] = mapped_column(ForeignKey("vans.id", ondelete="CASCADE"))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

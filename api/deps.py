@@ -1,0 +1,92 @@
+"""Dependencies of the routes. Tests override them through ``app.dependency_overrides``.
+
+- :func:`get_settings`, :func:`get_db`: the app's settings and database (set up by create_app);
+- :func:`get_session`: one SQLAlchemy session per request (commit explicitly in the route);
+- :func:`get_principal`: the caller, from ``Authorization: Bearer <token>`` (401 otherwise);
+- :func:`require_roles`: 403 unless the caller has one of the roles. Ready-made annotations:
+  ``Dispatcher``, ``Reader`` (dispatcher or crew), ``SolveCaller`` (dispatcher or system).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from api.auth import Principal, Role, authenticate
+from api.db.base import Database
+from api.errors import ForbiddenError, UnauthorizedError
+from api.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="API token (vanplan token create)")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_db(request: Request) -> Database:
+    db: Database | None = getattr(request.app.state, "db", None)
+    if db is None:
+        raise RuntimeError("database not initialised: run the app inside its lifespan")
+    return db
+
+
+def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
+    with db.sessions() as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_principal(
+    db: Annotated[Database, Depends(get_db)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise UnauthorizedError()
+    # A short session of its own: authentication must not share the route's transaction.
+    with db.sessions() as session:
+        principal = authenticate(session, credentials.credentials)
+    if principal is None:
+        raise UnauthorizedError("the token is unknown or revoked")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+    """Dependency factory: the caller, if its role is one of ``roles``; else 403."""
+    allowed = frozenset(roles)
+
+    def dependency(principal: PrincipalDep) -> Principal:
+        if principal.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise ForbiddenError(f"role {principal.role.value!r} may not do this (needs: {names})")
+        return principal
+
+    return dependency
+
+
+Dispatcher = Annotated[Principal, Depends(require_roles(Role.DISPATCHER))]
+Reader = Annotated[Principal, Depends(require_roles(Role.DISPATCHER, Role.CREW))]
+SolveCaller = Annotated[Principal, Depends(require_roles(Role.DISPATCHER, Role.SYSTEM))]
+
+
+def ensure_van_visible(principal: Principal, van_id: str) -> None:
+    """403 unless the caller may see ``van_id`` (dispatchers: any; crews: their own van)."""
+    if not principal.may_see_van(van_id):
+        raise ForbiddenError(
+            f"this token may not see van {van_id!r}", [("path.van_id", "not this token's van")]
+        )

@@ -1,0 +1,207 @@
+"""API errors and their mapping to the error body ``{code, message, details}``.
+
+Routes raise :class:`ApiError` subclasses; the handlers installed by :func:`install_handlers` turn
+those, request validation errors, optimizer validation errors and database conflicts into the one
+error body. Field paths look like ``body.windows[0].end`` or ``path.van_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from optimizer.errors import ValidationError as OptimizerValidationError
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    field: str = Field(description="Path of the offending field, e.g. body.windows[0].end")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Body of every error response."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "validation_error",
+                    "message": "1 problem in the request",
+                    "details": [{"field": "body.duration_minutes", "message": "must be > 0"}],
+                }
+            ]
+        }
+    )
+
+    code: str = Field(description="Stable machine-readable error code")
+    message: str = Field(description="Human-readable summary")
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ApiError(Exception):
+    """An error with an HTTP status; ``details`` lists ``(field, message)`` pairs."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        details: Iterable[tuple[str, str]] = (),
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = [ErrorDetail(field=f, message=m) for f, m in details]
+        if code is not None:
+            self.code = code
+        self.headers = headers
+
+    def body(self) -> ErrorBody:
+        return ErrorBody(code=self.code, message=self.message, details=self.details)
+
+
+class InvalidInputError(ApiError):
+    status_code = 422
+    code = "validation_error"
+
+
+class NotFoundError(ApiError):
+    status_code = 404
+    code = "not_found"
+
+
+class ConflictError(ApiError):
+    status_code = 409
+    code = "conflict"
+
+
+class UnauthorizedError(ApiError):
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str = "a valid bearer token is required") -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class ForbiddenError(ApiError):
+    status_code = 403
+    code = "forbidden"
+
+
+class PayloadTooLargeError(ApiError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+def not_found(kind: str, ident: str, field: str = "path.id") -> NotFoundError:
+    return NotFoundError(f"{kind} {ident!r} not found", [(field, f"unknown {kind} id")])
+
+
+def loc_to_path(loc: Sequence[int | str]) -> str:
+    """``("body", "windows", 0, "end")`` -> ``body.windows[0].end``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"
+
+
+def _plural(n: int) -> str:
+    return f"{n} problem{'s' if n != 1 else ''}"
+
+
+def error_response(
+    status: int, body: ErrorBody, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
+
+
+def _validation_message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid"))
+    # pydantic prefixes messages from our own validators with "Value error, ".
+    return message.removeprefix("Value error, ")
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status_code, exc.body(), exc.headers)
+
+
+async def _request_validation(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    details = [
+        ErrorDetail(field=loc_to_path(e.get("loc", ())), message=_validation_message(e))
+        for e in errors
+    ]
+    body = ErrorBody(
+        code="validation_error", message=f"{_plural(len(details))} in the request", details=details
+    )
+    return error_response(422, body)
+
+
+async def _optimizer_validation(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OptimizerValidationError)
+    details = [ErrorDetail(field=i.field, message=i.message) for i in exc.issues]
+    body = ErrorBody(
+        code="validation_error", message=f"{_plural(len(details))} in the input", details=details
+    )
+    return error_response(422, body)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+    code = codes.get(exc.status_code, "http_error")
+    body = ErrorBody(code=code, message=str(exc.detail))
+    return error_response(exc.status_code, body, getattr(exc, "headers", None))
+
+
+async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
+    # Backstop for races the routes' own checks cannot see (e.g. two creates with one id).
+    logger.info("integrity error mapped to 409: %s", type(exc).__name__)
+    body = ErrorBody(code="conflict", message="the change conflicts with stored data")
+    return error_response(409, body)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unhandled error", exc_info=exc)
+    body = ErrorBody(code="internal_error", message="internal server error")
+    return error_response(500, body)
+
+
+def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(OptimizerValidationError, _optimizer_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting the error body for ``statuses``."""
+    text = {
+        401: "Missing, unknown or revoked token",
+        403: "The token's role may not do this",
+        404: "Unknown id",
+        409: "Conflicting change",
+        413: "Request too large",
+        422: "Invalid input (every problem listed with its field path)",
+    }
+    return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in statuses}
