@@ -472,6 +472,48 @@ def write_results(path: Path, results: Sequence[Result], meta: dict[str, Any]) -
     path.write_text(json.dumps(doc, indent=2, default=str))
 
 
+def load_results(path: Path) -> list[Result]:
+    """Read the results of a JSON file written by :func:`write_results`."""
+    doc = json.loads(path.read_text())
+    names = {f for f in Result.__dataclass_fields__}
+    return [Result(**{k: v for k, v in row.items() if k in names}) for row in doc["results"]]
+
+
+def format_markdown(results: Sequence[Result]) -> str:
+    """A markdown table with the solvers side by side (gap %, vehicles; * = infeasible), then the
+    summary."""
+    solvers = list(dict.fromkeys(r.solver for r in results))
+    by_key = {(r.instance, r.solver): r for r in results}
+    instances = list(dict.fromkeys(r.instance for r in results))
+    head = "| instance | BKS | " + " | ".join(f"{s} dist (veh) gap" for s in solvers) + " |"
+    lines = [head, "|" + "---|" * (2 + len(solvers))]
+    for inst in instances:
+        cells = []
+        for solver in solvers:
+            r = by_key.get((inst, solver))
+            if r is None or r.distance is None or r.gap is None:
+                cells.append("-" if r is None else "no solution")
+                continue
+            mark = "" if r.feasible else " *infeasible*"
+            cells.append(f"{r.distance:.2f} ({r.vehicles}) {r.gap:.2f} %{mark}")
+        bks = next(r.bks for r in results if r.instance == inst)
+        lines.append(f"| {inst} | {bks:.2f} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| solver | runs | complete | feasible | mean gap | max gap | > 3 % | mean time |",
+    ]
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for sm in summarize(results):
+        lines.append(
+            f"| {sm.solver} | {sm.runs} | {sm.solved} | {sm.feasible} | "
+            f"{_fmt(sm.mean_gap, '.2f')} % | {_fmt(sm.max_gap, '.2f')} % | {sm.above_limit} | "
+            f"{sm.mean_time:.2f} s |"
+        )
+    for peer, (ratio, diff) in ratios(results).items():
+        lines.append(f"\nmean gap vanplan / {peer}: {ratio:.2f} (vanplan {diff:+.2f} pp)")
+    return "\n".join(lines)
+
+
 def _parse_setting(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"--vanplan-setting {text!r}: expected NAME=VALUE")
@@ -506,12 +548,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, default=None, help="integer scale (default 1000; C2: 500)")
     p.add_argument("--solomon-dir", type=Path, default=None, help="default: $VANPLAN_SHARED_DIR")
     p.add_argument("--out", type=Path, default=None, help="write results (.json or .csv)")
+    p.add_argument("--markdown", type=Path, default=None, help="write a markdown table")
+    p.add_argument(
+        "--render",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="no run: merge saved JSON results (later files win) and print the summary",
+    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.render:
+        merged: dict[tuple[str, str], Result] = {}
+        for path in args.render:
+            merged |= {(r.instance, r.solver): r for r in load_results(path)}
+        loaded = list(merged.values())
+        print(format_summary(loaded))
+        if args.markdown:
+            args.markdown.write_text(format_markdown(loaded) + "\n")
+        return 0
     solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
     unknown = [s for s in solvers if s not in RUNNERS]
     if unknown:
@@ -584,6 +644,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out:
         write_results(args.out, results, meta)
         print(f"\nresults written to {args.out}")
+    if args.markdown:
+        args.markdown.write_text(format_markdown(results) + "\n")
     return 0
 
 

@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.solomon import Config, format_summary, ratios, run_instance, summarize
+from benchmarks.solomon import (
+    Config,
+    format_markdown,
+    format_summary,
+    load_results,
+    ratios,
+    run_instance,
+    summarize,
+    write_results,
+)
 from benchmarks.solomon_io import (
     SolomonFormatError,
     customer_id,
@@ -208,7 +217,7 @@ def test_gap_percent() -> None:
         gap_percent(1.0, 0.0)
 
 
-def test_harness_end_to_end_vanplan_and_ortools(solomon_dir: Path) -> None:
+def test_harness_end_to_end_vanplan_and_ortools(solomon_dir: Path, tmp_path: Path) -> None:
     """One instance, 1.5 s each: both plans complete, feasible by both checks, near the BKS."""
     bks = read_bks(solomon_dir / "bks.csv")
     config = Config(time_limit=1.5, seed=1)
@@ -226,3 +235,8 @@ def test_harness_end_to_end_vanplan_and_ortools(solomon_dir: Path) -> None:
     assert (s_ortools.solver, s_ortools.feasible, s_ortools.solved) == ("ortools", 1, 1)
     assert "ortools" in ratios(results)
     assert "mean gap vanplan / ortools" in format_summary(results)
+    out = tmp_path / "results.json"
+    write_results(out, results, {"test": True})
+    assert load_results(out) == results
+    table = format_markdown(results)
+    assert table.count("| C101 |") == 1 and "| vanplan |" in table
