@@ -1,0 +1,480 @@
+"""Many-to-many travel time (s) and distance (m) matrices between snapped places.
+
+How it works: every snapped place becomes a virtual node that splits the directed edges it lies on
+(both directions of a two-way road, one of a one-way road), with the edge's travel time and length
+shared out in proportion to the position. So the partial edges at both ends of a trip, two places on
+the same edge and one-way roads are all handled by the graph itself. On this augmented graph a
+compiled (numba) Dijkstra runs from every place, the sources split over the CPU cores (numba
+threads release the GIL). Each search carries the travel time *and* the length of the fastest path
+(ties in time broken by the shorter length), so the distance matrix is the length along the fastest
+path, exactly, not the shortest distance. A search stops once every place is settled.
+
+Durations are rounded up to whole seconds, distances to the nearest metre; pairs without a path get
+:data:`~optimizer.domain.UNREACHABLE` and are listed in :attr:`MatrixResult.unreachable`.
+
+Graph arrays are built once per network (cached per graph object); matrices are cached per
+(network, place set) in a :class:`MatrixCache` (in memory, optionally on disk).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import weakref
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from geo.errors import GeoError
+from geo.snap import EdgeIndex, Network, SnappedPlace, edge_index, graph_of, network_is_approximate
+from optimizer.domain import UNREACHABLE, TravelMatrix
+
+log = logging.getLogger(__name__)
+
+_EPS = 1e-6  # seconds: float noise tolerated before rounding up
+
+
+class MatrixError(GeoError):
+    """A matrix cannot be computed for the given places."""
+
+
+# --------------------------------------------------------------------------------------------
+# compiled kernels
+
+
+@numba.njit(cache=True, nogil=True)
+def _dijkstra(
+    indptr: NDArray[np.int64],
+    head: NDArray[np.int64],
+    w_time: NDArray[np.float64],
+    w_len: NDArray[np.float64],
+    source: int,
+    target_of: NDArray[np.int64],
+    n_targets: int,
+    out_time: NDArray[np.float64],
+    out_len: NDArray[np.float64],
+    pred: NDArray[np.int64],
+) -> None:  # pragma: no cover - compiled
+    """One search from ``source``; writes ``out_*[target_of[v]]`` for every target ``v`` reached
+    and ``pred[v]`` (index of the edge entering ``v``, -1: none) when ``pred`` is non-empty.
+    Lexicographic (time, length) keys; lazy binary heap; stops when every target is settled."""
+    n = indptr.shape[0] - 1
+    inf = np.inf
+    dist_t = np.full(n, inf)
+    dist_l = np.full(n, inf)
+    done = np.zeros(n, np.bool_)
+    cap = head.shape[0] + 1
+    h_t = np.empty(cap)
+    h_l = np.empty(cap)
+    h_v = np.empty(cap, np.int64)
+    want_pred = pred.shape[0] > 0
+    size = 0
+    dist_t[source] = 0.0
+    dist_l[source] = 0.0
+    h_t[0] = 0.0
+    h_l[0] = 0.0
+    h_v[0] = source
+    size = 1
+    remaining = n_targets
+    while size > 0:
+        # pop the minimum
+        t = h_t[0]
+        ln = h_l[0]
+        u = h_v[0]
+        size -= 1
+        if size > 0:
+            lt = h_t[size]
+            ll = h_l[size]
+            lv = h_v[size]
+            i = 0
+            while True:
+                c = 2 * i + 1
+                if c >= size:
+                    break
+                if c + 1 < size and (
+                    h_t[c + 1] < h_t[c] or (h_t[c + 1] == h_t[c] and h_l[c + 1] < h_l[c])
+                ):
+                    c += 1
+                if h_t[c] < lt or (h_t[c] == lt and h_l[c] < ll):
+                    h_t[i] = h_t[c]
+                    h_l[i] = h_l[c]
+                    h_v[i] = h_v[c]
+                    i = c
+                else:
+                    break
+            h_t[i] = lt
+            h_l[i] = ll
+            h_v[i] = lv
+        if done[u] or t > dist_t[u] or (t == dist_t[u] and ln > dist_l[u]):
+            continue
+        done[u] = True
+        k = target_of[u]
+        if k >= 0:
+            out_time[k] = t
+            out_len[k] = ln
+            remaining -= 1
+            if remaining == 0 and not want_pred:
+                break
+        for e in range(indptr[u], indptr[u + 1]):
+            v = head[e]
+            if done[v]:
+                continue
+            nt = t + w_time[e]
+            nl = ln + w_len[e]
+            if nt < dist_t[v] or (nt == dist_t[v] and nl < dist_l[v]):
+                dist_t[v] = nt
+                dist_l[v] = nl
+                if want_pred:
+                    pred[v] = e
+                # push
+                i = size
+                size += 1
+                while i > 0:
+                    p = (i - 1) // 2
+                    if nt < h_t[p] or (nt == h_t[p] and nl < h_l[p]):
+                        h_t[i] = h_t[p]
+                        h_l[i] = h_l[p]
+                        h_v[i] = h_v[p]
+                        i = p
+                    else:
+                        break
+                h_t[i] = nt
+                h_l[i] = nl
+                h_v[i] = v
+
+
+@numba.njit(cache=True, parallel=True)
+def _many_to_many(
+    indptr: NDArray[np.int64],
+    head: NDArray[np.int64],
+    w_time: NDArray[np.float64],
+    w_len: NDArray[np.float64],
+    sources: NDArray[np.int64],
+    target_of: NDArray[np.int64],
+    n_targets: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:  # pragma: no cover - compiled
+    m = sources.shape[0]
+    out_t = np.full((m, n_targets), np.inf)
+    out_l = np.full((m, n_targets), np.inf)
+    no_pred = np.empty(0, np.int64)
+    for i in numba.prange(m):
+        _dijkstra(
+            indptr,
+            head,
+            w_time,
+            w_len,
+            sources[i],
+            target_of,
+            n_targets,
+            out_t[i],
+            out_l[i],
+            no_pred,
+        )
+    return out_t, out_l
+
+
+# --------------------------------------------------------------------------------------------
+# routing graph: the network plus one virtual node per place
+
+
+@dataclass(frozen=True, eq=False)
+class RoutingGraph:
+    """The network's edges plus virtual place nodes, as CSR arrays.
+
+    Nodes ``0..n-1`` are the network's nodes (see :class:`~geo.snap.EdgeIndex`), node ``n + i``
+    is place ``i``. Edge ``j`` covers ``[f0[j], f1[j]]`` of network edge ``base[j]``.
+    """
+
+    index: EdgeIndex
+    places: tuple[SnappedPlace, ...]
+    indptr: NDArray[np.int64]
+    head: NDArray[np.int64]
+    tail: NDArray[np.int64]
+    time: NDArray[np.float64]
+    length: NDArray[np.float64]
+    base: NDArray[np.int64]
+    f0: NDArray[np.float64]
+    f1: NDArray[np.float64]
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.indptr) - 1
+
+    def place_node(self, i: int) -> int:
+        return self.index.n_nodes + i
+
+    def many_to_many(
+        self, sources: NDArray[np.int64] | None = None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Float times (s) and lengths (m) from the given place indices (default: all) to every
+        place; ``inf`` where there is no path."""
+        n, p = self.index.n_nodes, len(self.places)
+        src = np.arange(p, dtype=np.int64) if sources is None else np.asarray(sources, np.int64)
+        target_of = np.full(self.n_nodes, -1, np.int64)
+        target_of[n : n + p] = np.arange(p)
+        return _many_to_many(self.indptr, self.head, self.time, self.length, src + n, target_of, p)
+
+    def path(self, a: int, b: int) -> list[tuple[int, float, float]] | None:
+        """The fastest path from place ``a`` to place ``b`` as ``(network edge, f0, f1)`` pieces
+        (fractions along the edge), in driving order; ``[]`` when a and b coincide, None when
+        there is no path."""
+        n = self.index.n_nodes
+        target_of = np.full(self.n_nodes, -1, np.int64)
+        target_of[n + b] = 0
+        out_t = np.full(1, np.inf)
+        out_l = np.full(1, np.inf)
+        pred = np.full(self.n_nodes, -1, np.int64)
+        _dijkstra(
+            self.indptr, self.head, self.time, self.length, n + a, target_of, 1, out_t, out_l, pred
+        )
+        if not math.isfinite(out_t[0]):
+            return None
+        pieces: list[tuple[int, float, float]] = []
+        v = n + b
+        while v != n + a:
+            e = int(pred[v])
+            pieces.append((int(self.base[e]), float(self.f0[e]), float(self.f1[e])))
+            v = int(self.tail[e])
+        pieces.reverse()
+        return pieces
+
+
+def routing_graph(network: Network, places: Sequence[SnappedPlace]) -> RoutingGraph:
+    """Build the :class:`RoutingGraph` of a network and a list of snapped places."""
+    index = edge_index(network)
+    n, m = index.n_nodes, index.n_edges
+    rec_edge: list[int] = []
+    rec_frac: list[float] = []
+    rec_node: list[int] = []
+    for i, place in enumerate(places):
+        for pos in place.positions:
+            if not 0 <= pos.edge < m or int(index.nodes[index.src[pos.edge]]) != pos.u:
+                raise MatrixError(
+                    f"place[{place.id}]: snapped on another network (edge {pos.edge} unknown)"
+                )
+            rec_edge.append(pos.edge)
+            rec_frac.append(min(max(pos.fraction, 0.0), 1.0))
+            rec_node.append(n + i)
+    e_arr = np.array(rec_edge, np.int64)
+    f_arr = np.array(rec_frac, np.float64)
+    v_arr = np.array(rec_node, np.int64)
+    order = np.lexsort((v_arr, f_arr, e_arr))
+    e_arr, f_arr, v_arr = e_arr[order], f_arr[order], v_arr[order]
+    first = np.ones(len(e_arr), bool)
+    first[1:] = e_arr[1:] != e_arr[:-1]
+    last = np.ones(len(e_arr), bool)
+    last[:-1] = e_arr[1:] != e_arr[:-1]
+    prev_node = np.where(first, index.src[e_arr], np.roll(v_arr, 1))
+    prev_frac = np.where(first, 0.0, np.roll(f_arr, 1))
+    # chain pieces: (previous place or start node) -> place; last place -> end node
+    tails = [index.src, prev_node, v_arr[last]]
+    heads = [index.dst, v_arr, index.dst[e_arr[last]]]
+    bases = [np.arange(m, dtype=np.int64), e_arr, e_arr[last]]
+    f0s = [np.zeros(m), prev_frac, f_arr[last]]
+    f1s = [np.ones(m), f_arr, np.ones(int(last.sum()))]
+    tail = np.concatenate(tails)
+    head = np.concatenate(heads)
+    base = np.concatenate(bases)
+    f0 = np.concatenate(f0s)
+    f1 = np.concatenate(f1s)
+    span = f1 - f0
+    time = index.time[base] * span
+    length = index.length[base] * span
+    # whole network edges keep their exact weights (no multiplication noise)
+    time[:m] = index.time
+    length[:m] = index.length
+    total = n + len(places)
+    order = np.argsort(tail, kind="stable")
+    tail, head, base, f0, f1 = tail[order], head[order], base[order], f0[order], f1[order]
+    time, length = time[order], length[order]
+    indptr = np.zeros(total + 1, np.int64)
+    np.cumsum(np.bincount(tail, minlength=total), out=indptr[1:])
+    return RoutingGraph(
+        index=index,
+        places=tuple(places),
+        indptr=indptr,
+        head=head,
+        tail=tail,
+        time=time,
+        length=length,
+        base=base,
+        f0=f0,
+        f1=f1,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# results and cache
+
+
+@dataclass(frozen=True, eq=False)
+class MatrixResult:
+    """A travel matrix with the unreachable pairs listed (``(from id, to id)``)."""
+
+    matrix: TravelMatrix
+    unreachable: tuple[tuple[str, str], ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.unreachable
+
+
+def round_matrix(
+    ids: Sequence[str],
+    times: NDArray[np.float64],
+    lengths: NDArray[np.float64],
+    approximate: bool = False,
+) -> MatrixResult:
+    """Integer matrix from float seconds/metres: times rounded up, lengths to the nearest metre,
+    ``inf`` -> :data:`UNREACHABLE`."""
+    finite = np.isfinite(times)
+    safe_t = np.where(finite, times, 0.0)
+    safe_l = np.where(finite, lengths, 0.0)
+    durations = np.where(finite, np.ceil(np.maximum(safe_t - _EPS, 0.0)), UNREACHABLE)
+    distances = np.where(finite, np.rint(safe_l), UNREACHABLE)
+    rows, cols = np.nonzero(~finite)
+    unreachable = tuple((ids[int(r)], ids[int(c)]) for r, c in zip(rows, cols, strict=True))
+    if unreachable:
+        log.warning("%d place pairs have no road path, e.g. %s", len(unreachable), unreachable[0])
+    matrix = TravelMatrix(
+        locations=tuple(ids),
+        durations=durations.astype(np.int64),
+        distances=distances.astype(np.int64),
+        approximate=approximate,
+    )
+    return MatrixResult(matrix=matrix, unreachable=unreachable)
+
+
+def network_fingerprint(network: Network) -> str:
+    """A stable hash of the network's nodes, edges and weights (for cache keys)."""
+    index = edge_index(network)
+    h = hashlib.sha256()
+    for arr in (index.nodes, index.src, index.dst, index.time, index.length):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:24]
+
+
+def _places_key(places: Sequence[SnappedPlace]) -> str:
+    h = hashlib.sha256()
+    for p in places:
+        h.update(p.id.encode())
+        for pos in p.positions:
+            h.update(f"|{pos.edge}:{pos.fraction:.12f}".encode())
+        h.update(b"\n")
+    return h.hexdigest()[:24]
+
+
+class MatrixCache:
+    """LRU cache of matrices per (network, place set), optionally mirrored in a directory."""
+
+    def __init__(self, max_entries: int = 16, directory: Path | None = None) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be >= 1, got {max_entries}")
+        self.max_entries = max_entries
+        self.directory = directory
+        self._memory: OrderedDict[tuple[str, str], MatrixResult] = OrderedDict()
+        self._fingerprints: weakref.WeakKeyDictionary[nx.MultiDiGraph, str] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, network: Network, places: Sequence[SnappedPlace]) -> tuple[str, str]:
+        graph = graph_of(network)
+        fp = self._fingerprints.get(graph)
+        if fp is None:
+            fp = network_fingerprint(network)
+            self._fingerprints[graph] = fp
+        return fp, _places_key(places)
+
+    def get(self, key: tuple[str, str]) -> MatrixResult | None:
+        found = self._memory.get(key)
+        if found is not None:
+            self._memory.move_to_end(key)
+            self.hits += 1
+            return found
+        if self.directory is not None:
+            path = self.directory / f"{key[0]}-{key[1]}.npz"
+            if path.is_file():
+                try:
+                    with np.load(path, allow_pickle=False) as data:
+                        ids = [str(x) for x in data["ids"]]
+                        result = round_matrix(ids, data["times"], data["lengths"])
+                except (OSError, ValueError, KeyError) as exc:
+                    log.warning("ignoring unreadable cached matrix %s: %s", path, exc)
+                else:
+                    self._remember(key, result)
+                    self.hits += 1
+                    return result
+        self.misses += 1
+        return None
+
+    def put(
+        self,
+        key: tuple[str, str],
+        result: MatrixResult,
+        times: NDArray[np.float64],
+        lengths: NDArray[np.float64],
+    ) -> None:
+        self._remember(key, result)
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.directory / f"{key[0]}-{key[1]}.npz"
+            tmp = path.with_suffix(".tmp.npz")
+            ids = np.array(result.matrix.locations, dtype=str)
+            np.savez_compressed(tmp, ids=ids, times=times, lengths=lengths)
+            tmp.replace(path)
+
+    def _remember(self, key: tuple[str, str], result: MatrixResult) -> None:
+        self._memory[key] = result
+        self._memory.move_to_end(key)
+        while len(self._memory) > self.max_entries:
+            self._memory.popitem(last=False)
+
+    def clear(self) -> None:
+        self._memory.clear()
+
+
+def travel_matrix(
+    network: Network,
+    places: Sequence[SnappedPlace],
+    *,
+    cache: MatrixCache | None = None,
+    threads: int | None = None,
+) -> MatrixResult:
+    """Travel time (s, rounded up) and distance (m) between every pair of snapped places.
+
+    ``threads``: how many cores to use (default: all). ``cache``: reuse a matrix computed before
+    for the same network and place set.
+    """
+    if not places:
+        raise MatrixError("places: at least one place is needed")
+    ids = [p.id for p in places]
+    if len(set(ids)) != len(ids):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        raise MatrixError(f"places: duplicate place ids {dupes}")
+    key = cache.key(network, places) if cache is not None else None
+    if cache is not None and key is not None:
+        found = cache.get(key)
+        if found is not None:
+            return found
+    graph = routing_graph(network, places)
+    old_threads = numba.get_num_threads()
+    if threads is not None:
+        cores = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
+        numba.set_num_threads(max(1, min(threads, cores)))
+    try:
+        times, lengths = graph.many_to_many()
+    finally:
+        numba.set_num_threads(old_threads)
+    result = round_matrix(ids, times, lengths, approximate=network_is_approximate(network))
+    if cache is not None and key is not None:
+        cache.put(key, result, times, lengths)
+    return result

@@ -1,0 +1,378 @@
+"""Snap coordinates to the nearest drivable road *edge* (not the nearest node).
+
+A road in both directions is two directed edges in the graph (``u -> v`` and ``v -> u``, same
+geometry reversed). Snapping works on the undirected *segment*; a :class:`SnappedPlace` then knows
+every directed edge it lies on with its position along that edge, so a van can leave or reach the
+place in every direction the road allows (one-way roads only one).
+
+Geometry is handled in ETRS89 / UTM 32N (EPSG:25832, metres); inputs and outputs are ``[lon, lat]``.
+The :class:`EdgeIndex` of a graph is built once and cached per graph object.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeAlias
+
+import networkx as nx
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+from pyproj import Transformer
+
+from geo.errors import GeoError
+
+log = logging.getLogger(__name__)
+
+METRIC_CRS = "EPSG:25832"
+"""ETRS89 / UTM zone 32N: metres, correct for Hessen and Baden-Wuerttemberg."""
+
+
+class SnapError(GeoError):
+    """A place cannot be snapped: malformed coordinate or too far from every road."""
+
+
+class SnapSettings(BaseModel):
+    """How places are put on the road network."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_snap_distance_m: float = Field(
+        500.0, gt=0, le=50_000, description="reject places farther than this from any road"
+    )
+
+
+class HasGraph(Protocol):
+    """Anything carrying an osmnx-style graph (e.g. ``geo.network.RoadNetwork``)."""
+
+    @property
+    def graph(self) -> nx.MultiDiGraph: ...
+
+
+Network: TypeAlias = "nx.MultiDiGraph | HasGraph"
+
+
+def graph_of(network: Network) -> nx.MultiDiGraph:
+    """The networkx graph of a road network (or the graph itself)."""
+    if isinstance(network, nx.MultiDiGraph):
+        return network
+    graph = getattr(network, "graph", None)
+    if not isinstance(graph, nx.MultiDiGraph):
+        raise TypeError(f"expected a RoadNetwork or a networkx MultiDiGraph, got {type(network)}")
+    return graph
+
+
+def network_is_approximate(network: Network) -> bool:
+    """True when the network says its data are approximate (``meta.approximate``)."""
+    meta = getattr(network, "meta", None)
+    return bool(getattr(meta, "approximate", False))
+
+
+@dataclass(frozen=True, eq=False)
+class EdgeIndex:
+    """Arrays over the directed edges of a graph plus a spatial index over road segments.
+
+    Edge ``i`` runs ``nodes[src[i]] -> nodes[dst[i]]`` (graph key ``keys[i]``) with
+    ``time[i]`` s and ``length[i]`` m; ``lines[i]`` is its geometry in EPSG:25832 oriented from
+    ``src`` to ``dst``. Segment ``s`` groups the one or two directed edges sharing a geometry:
+    ``seg_fwd[s]`` runs along ``seg_lines[s]``, ``seg_bwd[s]`` against it (-1: none, one-way).
+    """
+
+    nodes: NDArray[np.int64]  # osm ids, position = internal node index
+    node_xy: NDArray[np.float64]  # (n, 2) lon, lat
+    src: NDArray[np.int64]
+    dst: NDArray[np.int64]
+    keys: NDArray[np.int64]
+    time: NDArray[np.float64]
+    length: NDArray[np.float64]
+    lines: NDArray[np.object_]  # shapely LineStrings, metric
+    seg_lines: NDArray[np.object_]
+    seg_fwd: NDArray[np.int64]
+    seg_bwd: NDArray[np.int64]
+    tree: shapely.STRtree
+    to_metric: Transformer
+    to_lonlat: Transformer
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.src)
+
+    def edge_lonlat(self, edge: int) -> NDArray[np.float64]:
+        """Coordinates ``[lon, lat]`` of a directed edge, from its start to its end."""
+        xy = shapely.get_coordinates(self.lines[edge])
+        lon, lat = self.to_lonlat.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([lon, lat])
+
+
+_INDEX_CACHE: weakref.WeakKeyDictionary[nx.MultiDiGraph, EdgeIndex] = weakref.WeakKeyDictionary()
+
+
+def edge_index(network: Network) -> EdgeIndex:
+    """The (cached) :class:`EdgeIndex` of a network; built once per graph object."""
+    graph = graph_of(network)
+    cached = _INDEX_CACHE.get(graph)
+    if cached is None:
+        cached = _build_index(graph)
+        _INDEX_CACHE[graph] = cached
+    return cached
+
+
+def _build_index(graph: nx.MultiDiGraph) -> EdgeIndex:
+    if graph.number_of_edges() == 0:
+        raise SnapError("network: the road network has no edges")
+    to_metric = Transformer.from_crs("EPSG:4326", METRIC_CRS, always_xy=True)
+    to_lonlat = Transformer.from_crs(METRIC_CRS, "EPSG:4326", always_xy=True)
+    node_ids = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())
+    position = {int(n): i for i, n in enumerate(node_ids)}
+    node_xy = np.array([(d["x"], d["y"]) for _, d in graph.nodes(data=True)], dtype=np.float64)
+    mx, my = to_metric.transform(node_xy[:, 0], node_xy[:, 1])
+    node_m = np.column_stack([mx, my])
+
+    m = graph.number_of_edges()
+    src = np.empty(m, np.int64)
+    dst = np.empty(m, np.int64)
+    keys = np.empty(m, np.int64)
+    time = np.empty(m, np.float64)
+    length = np.empty(m, np.float64)
+    coord_parts: list[NDArray[np.float64]] = []
+    for i, (u, v, k, d) in enumerate(graph.edges(keys=True, data=True)):
+        a, b = position[u], position[v]
+        src[i], dst[i], keys[i] = a, b, k
+        time[i] = float(d["travel_time"])
+        length[i] = float(d["length"])
+        geom = d.get("geometry")
+        if geom is None:
+            coord_parts.append(np.array([node_xy[a], node_xy[b]]))
+        else:
+            coord_parts.append(np.asarray(geom.coords, dtype=np.float64)[:, :2])
+    sizes = np.array([len(c) for c in coord_parts])
+    flat = np.concatenate(coord_parts)
+    fx, fy = to_metric.transform(flat[:, 0], flat[:, 1])
+    metric = np.column_stack([fx, fy])
+    # Pin the ends exactly on the (projected) nodes so consecutive edges join without gaps.
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    metric[starts] = node_m[src]
+    metric[ends - 1] = node_m[dst]
+    lines = shapely.linestrings(metric, indices=np.repeat(np.arange(m), sizes))
+
+    # Group both directions of a two-way road into one segment (same geometry, reversed).
+    seg_of: dict[tuple[Any, ...], int] = {}
+    seg_fwd: list[int] = []
+    seg_bwd: list[int] = []
+    seg_lines: list[Any] = []
+    for i in range(m):
+        pts = metric[starts[i] : ends[i]]
+        fwd_key = (int(src[i]), int(dst[i]), np.round(pts, 2).tobytes())
+        bwd_key = (int(dst[i]), int(src[i]), np.round(pts[::-1], 2).tobytes())
+        s = seg_of.get(bwd_key)
+        if s is not None and seg_bwd[s] == -1 and fwd_key != bwd_key:
+            seg_bwd[s] = i
+            continue
+        seg_of[fwd_key] = len(seg_fwd)
+        seg_fwd.append(i)
+        seg_bwd.append(-1)
+        seg_lines.append(lines[i])
+    seg_lines_arr = np.array(seg_lines, dtype=object)
+    log.debug("edge index: %d nodes, %d edges, %d segments", len(node_ids), m, len(seg_fwd))
+    return EdgeIndex(
+        nodes=node_ids,
+        node_xy=node_xy,
+        src=src,
+        dst=dst,
+        keys=keys,
+        time=time,
+        length=length,
+        lines=lines,
+        seg_lines=seg_lines_arr,
+        seg_fwd=np.array(seg_fwd, np.int64),
+        seg_bwd=np.array(seg_bwd, np.int64),
+        tree=shapely.STRtree(seg_lines_arr),
+        to_metric=to_metric,
+        to_lonlat=to_lonlat,
+    )
+
+
+@dataclass(frozen=True)
+class EdgePosition:
+    """A place on directed edge ``edge`` (index into :class:`EdgeIndex`) at ``fraction`` of its
+    length from the start node (0 = at ``u``, 1 = at ``v``)."""
+
+    edge: int
+    u: int  # osm node id
+    v: int
+    key: int
+    fraction: float
+
+
+@dataclass(frozen=True)
+class SnappedPlace:
+    """A place put on the road network.
+
+    ``lon``/``lat``: the input; ``snap_lon``/``snap_lat``: the closest point on the road;
+    ``snap_distance`` in metres between the two; ``positions``: the directed edges through the snap
+    point (one for a one-way road, two for a two-way road), the first being the edge that was hit.
+    """
+
+    id: str
+    lon: float
+    lat: float
+    snap_lon: float
+    snap_lat: float
+    snap_distance: float
+    positions: tuple[EdgePosition, ...]
+
+    @property
+    def edge(self) -> tuple[int, int, int]:
+        """``(u, v, key)`` of the edge the place was snapped to."""
+        p = self.positions[0]
+        return (p.u, p.v, p.key)
+
+    @property
+    def fraction(self) -> float:
+        """Position along :attr:`edge`, 0 at ``u`` and 1 at ``v``."""
+        return self.positions[0].fraction
+
+    @property
+    def coords(self) -> tuple[float, float]:
+        """The snap point ``(lon, lat)``."""
+        return (self.snap_lon, self.snap_lat)
+
+
+def _check_coordinates(
+    ids: Sequence[str], lonlat: NDArray[np.float64], errors: list[str]
+) -> NDArray[np.bool_]:
+    ok = np.ones(len(ids), dtype=bool)
+    for i, ident in enumerate(ids):
+        lon, lat = lonlat[i]
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            errors.append(f"place[{ident}]: coordinate ({lon}, {lat}) is not a finite number")
+        elif not -90.0 <= lat <= 90.0:
+            hint = " (lon and lat swapped? use [lon, lat])" if -90 <= lon <= 90 else ""
+            errors.append(f"place[{ident}]: latitude {lat} outside -90..90{hint}")
+        elif not -180.0 <= lon <= 180.0:
+            errors.append(f"place[{ident}]: longitude {lon} outside -180..180")
+        else:
+            continue
+        ok[i] = False
+    return ok
+
+
+def snap_places(
+    network: Network,
+    places: Iterable[tuple[str, float, float]] | dict[str, tuple[float, float]],
+    settings: SnapSettings | None = None,
+) -> list[SnappedPlace]:
+    """Snap many ``(id, lon, lat)`` places at once (vectorised).
+
+    Raises one :class:`SnapError` listing every place that is malformed or farther than
+    ``settings.max_snap_distance_m`` from a road.
+    """
+    settings = settings or SnapSettings.model_validate({})
+    items = (
+        [(k, float(v[0]), float(v[1])) for k, v in places.items()]
+        if isinstance(places, dict)
+        else [(str(k), float(x), float(y)) for k, x, y in places]
+    )
+    if not items:
+        return []
+    index = edge_index(network)
+    ids = [k for k, _, _ in items]
+    lonlat = np.array([(x, y) for _, x, y in items], dtype=np.float64)
+    errors: list[str] = []
+    seen: set[str] = set()
+    for ident in ids:
+        if ident in seen:
+            errors.append(f"place[{ident}]: duplicate place id")
+        seen.add(ident)
+    ok = _check_coordinates(ids, lonlat, errors)
+
+    good = np.flatnonzero(ok)
+    with np.errstate(invalid="ignore"):
+        mx, my = index.to_metric.transform(lonlat[good, 0], lonlat[good, 1])
+    points = shapely.points(np.column_stack([mx, my])) if len(good) else np.array([])
+    result: dict[int, SnappedPlace] = {}
+    if len(good):
+        # One nearest segment per point; ties (equidistant roads) resolved to the first found.
+        hits, dist = index.tree.query_nearest(
+            points, return_distance=True, max_distance=settings.max_snap_distance_m
+        )
+        nearest = np.full(len(good), -1, np.int64)
+        distance = np.full(len(good), np.inf)
+        order = np.argsort(hits[0], kind="stable")
+        for j, s, d in zip(hits[0][order], hits[1][order], dist[order], strict=True):
+            if nearest[j] == -1:
+                nearest[j], distance[j] = s, d
+        found = nearest >= 0
+        for j in np.flatnonzero(~found):
+            i = int(good[j])
+            errors.append(
+                f"place[{ids[i]}]: ({lonlat[i, 0]:.6f}, {lonlat[i, 1]:.6f}) is more than "
+                f"{settings.max_snap_distance_m:g} m from any road of the network"
+                " (outside the network area, or lon/lat swapped?)"
+            )
+        sel = np.flatnonzero(found)
+        seg = nearest[sel]
+        seg_lines = index.seg_lines[seg]
+        along = shapely.line_locate_point(seg_lines, points[sel])
+        total = shapely.length(seg_lines)
+        frac = np.clip(np.where(total > 0, along / np.where(total > 0, total, 1.0), 0.0), 0, 1)
+        snap_pts = shapely.line_interpolate_point(seg_lines, along)
+        sxy = shapely.get_coordinates(snap_pts)
+        slon, slat = index.to_lonlat.transform(sxy[:, 0], sxy[:, 1])
+        for n, j in enumerate(sel):
+            i = int(good[j])
+            s = int(seg[n])
+            f = float(frac[n])
+            positions = [_position(index, int(index.seg_fwd[s]), f)]
+            if index.seg_bwd[s] >= 0:
+                positions.append(_position(index, int(index.seg_bwd[s]), 1.0 - f))
+            result[i] = SnappedPlace(
+                id=ids[i],
+                lon=float(lonlat[i, 0]),
+                lat=float(lonlat[i, 1]),
+                snap_lon=float(slon[n]),
+                snap_lat=float(slat[n]),
+                snap_distance=float(distance[j]),
+                positions=tuple(positions),
+            )
+    if errors:
+        raise SnapError(_summary(errors))
+    return [result[i] for i in range(len(items))]
+
+
+def snap_place(
+    network: Network, place_id: str, lon: float, lat: float, settings: SnapSettings | None = None
+) -> SnappedPlace:
+    """Snap one place; see :func:`snap_places`."""
+    return snap_places(network, [(place_id, lon, lat)], settings)[0]
+
+
+def _position(index: EdgeIndex, edge: int, fraction: float) -> EdgePosition:
+    return EdgePosition(
+        edge=edge,
+        u=int(index.nodes[index.src[edge]]),
+        v=int(index.nodes[index.dst[edge]]),
+        key=int(index.keys[edge]),
+        fraction=fraction,
+    )
+
+
+_MAX_LISTED = 20
+
+
+def _summary(errors: list[str]) -> str:
+    lines = [f"  - {e}" for e in errors[:_MAX_LISTED]]
+    if len(errors) > _MAX_LISTED:
+        lines.append(f"  ... and {len(errors) - _MAX_LISTED} more")
+    count = len(errors)
+    return f"{count} place{'s' if count != 1 else ''} cannot be snapped:\n" + "\n".join(lines)
