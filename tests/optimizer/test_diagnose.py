@@ -1,0 +1,263 @@
+"""Unassigned-visit diagnosis: each static reason, the exact single-visit test, and "no room"."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import numpy as np
+import pytest
+
+from optimizer.checker import check_plan
+from optimizer.diagnose import alone_start, explain_unassigned, precheck, static_reason
+from optimizer.domain import (
+    HOUR,
+    MINUTE,
+    UNREACHABLE,
+    Break,
+    Horizon,
+    Pin,
+    Problem,
+    Shift,
+    TimeWindow,
+    TravelMatrix,
+    Van,
+    Visit,
+)
+from optimizer.plan import BreakSlot, Plan, Reason, Route, SolverStats, Stop
+
+H = Horizon(date(2026, 11, 23), days=3)  # Mon 23 .. Wed 25 November 2026
+LOCS = ("base", "a", "remote", "island")
+# base <-> a: 10 min; base <-> remote: 4 h; island unreachable from base (reachable from a).
+D = np.array(
+    [
+        [0, 600, 4 * HOUR, UNREACHABLE],
+        [600, 0, 4 * HOUR, 600],
+        [4 * HOUR, 4 * HOUR, 0, 4 * HOUR],
+        [UNREACHABLE, 600, 4 * HOUR, 0],
+    ],
+    dtype=np.int64,
+)
+
+
+def t(day: int, hour: int, minute: int = 0) -> int:
+    return H.at(day, hour, minute)
+
+
+def problem(*visits: Visit, shifts: tuple[Shift, ...] | None = None) -> Problem:
+    vans = (Van("v1", skills=frozenset({"lang:ar"})), Van("v2", skills=frozenset({"wheelchair"})))
+    if shifts is None:
+        shifts = (
+            Shift("v1", 0, t(0, 8), t(0, 17)),
+            Shift("v2", 0, t(0, 8), t(0, 17)),
+            Shift("v1", 1, t(1, 8), t(1, 17)),
+        )
+    matrix = TravelMatrix(LOCS, D, np.where(D == UNREACHABLE, UNREACHABLE, D * 10))
+    return Problem(H, vans, shifts, visits, matrix).validate()
+
+
+def reason_of(pb: Problem, vid: str) -> tuple[Reason, str]:
+    found = precheck(pb)[vid]
+    return found.reason, found.message
+
+
+def test_feasible_visit_is_not_flagged() -> None:
+    pb = problem(Visit("ok", "a", HOUR, (TimeWindow(t(0, 9), t(0, 11)),)))
+    assert precheck(pb) == {}
+
+
+def test_no_van_has_the_skill() -> None:
+    pb = problem(Visit("u", "a", HOUR, skills=frozenset({"lang:uk", "lang:ar"})))
+    reason, message = reason_of(pb, "u")
+    assert reason is Reason.NO_SKILLED_VAN
+    assert "lang:uk" in message and "lang:ar" not in message and "Visit u" in message
+
+
+def test_no_single_van_has_all_skills() -> None:
+    pb = problem(Visit("u", "a", HOUR, skills=frozenset({"wheelchair", "lang:ar"})))
+    reason, message = reason_of(pb, "u")
+    assert reason is Reason.NO_SKILLED_VAN and "no single van" in message
+    assert "lang:ar" in message and "wheelchair" in message
+
+
+def test_window_outside_every_shift() -> None:
+    pb = problem(Visit("late", "a", 30 * MINUTE, (TimeWindow(t(1, 18), t(1, 20)),)))
+    reason, message = reason_of(pb, "late")
+    assert reason is Reason.NO_SHIFT_IN_WINDOW
+    assert "Tue 2026-11-24 18:00-20:00" in message
+
+
+def test_window_only_on_days_the_skilled_van_does_not_work() -> None:
+    # v2 (wheelchair) works on Monday only; the window is on Tuesday.
+    pb = problem(
+        Visit(
+            "w",
+            "a",
+            30 * MINUTE,
+            (TimeWindow(t(1, 9), t(1, 12)),),
+            skills=frozenset({"wheelchair"}),
+        )
+    )
+    assert reason_of(pb, "w")[0] is Reason.NO_SHIFT_IN_WINDOW
+
+
+def test_no_shift_on_an_allowed_day() -> None:
+    pb = problem(Visit("d", "a", 30 * MINUTE, days=frozenset({2})))
+    reason, message = reason_of(pb, "d")
+    assert reason is Reason.NO_SHIFT_IN_WINDOW and "Wed 2026-11-25" in message
+
+
+def test_service_longer_than_every_window() -> None:
+    pb = problem(
+        Visit(
+            "long",
+            "a",
+            2 * HOUR,
+            (TimeWindow(t(0, 9), t(0, 10)), TimeWindow(t(1, 9), t(1, 10, 30))),
+        )
+    )
+    reason, message = reason_of(pb, "long")
+    assert reason is Reason.SERVICE_TOO_LONG and "2 h 00 min" in message and "1 h 30 min" in message
+
+
+def test_service_longer_than_the_window_part_inside_shifts() -> None:
+    pb = problem(Visit("edge", "a", 2 * HOUR, (TimeWindow(t(0, 16), t(0, 19)),)))
+    reason, message = reason_of(pb, "edge")
+    assert reason is Reason.SERVICE_TOO_LONG and "inside a shift" in message
+
+
+def test_no_road_from_the_depot() -> None:
+    pb = problem(Visit("i", "island", 30 * MINUTE))
+    reason, message = reason_of(pb, "i")
+    assert reason is Reason.UNREACHABLE and "island" in message and "base" in message
+
+
+def test_too_far_to_fit_into_the_shift() -> None:
+    # 4 h there and 4 h back leave 1 h of a 9 h shift, but the visit takes 90 min.
+    pb = problem(Visit("r", "remote", 90 * MINUTE, (TimeWindow(t(0, 8), t(0, 17)),)))
+    reason, message = reason_of(pb, "r")
+    assert reason is Reason.UNREACHABLE and "does not fit" in message
+    # 30 min fits in the time; but the law then asks for a 30 min break (8.5 h of work): 9 h total.
+    assert precheck(problem(Visit("r", "remote", 30 * MINUTE))) == {}
+    assert "r" in precheck(problem(Visit("r", "remote", 31 * MINUTE)))
+
+
+def test_round_trip_longer_than_max_work() -> None:
+    shifts = (Shift("v1", 0, t(0, 6), t(0, 20), max_work=8 * HOUR),)
+    pb = problem(Visit("r", "remote", HOUR), shifts=shifts)
+    reason, message = reason_of(pb, "r")
+    assert reason is Reason.UNREACHABLE and "maximum working time" in message
+
+
+def test_service_longer_than_the_law_allows_without_a_break() -> None:
+    shifts = (Shift("v1", 0, t(0, 6), t(0, 20)),)
+    pb = problem(Visit("s", "a", 6 * HOUR + MINUTE), shifts=shifts)
+    reason, message = reason_of(pb, "s")
+    assert reason is Reason.SERVICE_TOO_LONG and "without a break" in message
+    # With explicitly configured breaks the statutory rule does not apply.
+    explicit = (Shift("v1", 0, t(0, 6), t(0, 20), breaks=(Break(t(0, 6), t(0, 20), 30 * MINUTE),)),)
+    assert precheck(problem(Visit("s", "a", 6 * HOUR + MINUTE), shifts=explicit)) == {}
+
+
+@pytest.mark.parametrize(
+    ("pin", "words"),
+    [
+        (Pin(van_id="v2"), "lacks the skill(s) lang:ar"),
+        (Pin(van_id="v1", day=2), "van v1 has no shift that day"),
+        (Pin(day=2), "no suitable van has no shift"),
+        (Pin(start=t(0, 7)), "outside its time windows"),
+    ],
+)
+def test_impossible_pins(pin: Pin, words: str) -> None:
+    visit = Visit(
+        "p",
+        "a",
+        30 * MINUTE,
+        (TimeWindow(t(0, 7), t(0, 12)),),
+        skills=frozenset({"lang:ar"}),
+        pin=pin,
+    )
+    if pin.start is not None:
+        visit = replace(visit, windows=(TimeWindow(t(0, 8), t(0, 12)),))
+    reason, message = reason_of(problem(visit), "p")
+    assert reason is Reason.PIN_IMPOSSIBLE
+    assert words in message
+
+
+def test_pin_on_a_day_that_is_not_allowed() -> None:
+    visit = Visit("p", "a", 30 * MINUTE, days=frozenset({0}), pin=Pin(day=1))
+    reason, message = reason_of(problem(visit), "p")
+    assert reason is Reason.PIN_IMPOSSIBLE and "Tue 2026-11-24" in message
+
+
+def test_pinned_start_outside_every_shift() -> None:
+    visit = Visit("p", "a", 30 * MINUTE, pin=Pin(start=t(0, 18)))
+    reason, message = reason_of(problem(visit), "p")
+    assert reason is Reason.PIN_IMPOSSIBLE and "outside every shift" in message
+
+
+def test_explicit_break_is_honoured_by_the_single_visit_test() -> None:
+    # A 30-minute break due between 08:00 and 08:40 leaves no way to serve an 08:10-08:30 visit:
+    # before the drive it delays the arrival to 08:40; after it, the break would end too late.
+    visit = Visit("b", "a", 20 * MINUTE, (TimeWindow(t(0, 8), t(0, 8, 30)),))
+    tight = (Shift("v1", 0, t(0, 8), t(0, 17), breaks=(Break(t(0, 8), t(0, 8, 40), 30 * MINUTE),)),)
+    reason, message = reason_of(problem(visit, shifts=tight), "b")
+    assert reason is Reason.UNREACHABLE and "breaks" in message
+    # With a later break window it fits: drive 08:00-08:10, serve 08:10-08:30, then the break.
+    loose = (Shift("v1", 0, t(0, 8), t(0, 17), breaks=(Break(t(0, 8), t(0, 9, 30), 30 * MINUTE),)),)
+    pb = problem(visit, shifts=loose)
+    assert alone_start(pb, visit, pb.vans[0], pb.shifts[0]) == t(0, 8, 10)
+
+
+def test_statutory_single_visit_start_is_exact_and_checker_accepts_it() -> None:
+    # 45 min out, 5 h service, 45 min back = 6.5 h of work -> 30 min break; the shift is 7 h.
+    d = np.array([[0, 45 * MINUTE], [45 * MINUTE, 0]], dtype=np.int64)
+    matrix = TravelMatrix(("base", "a"), d, d * 10)
+    visit = Visit("v", "a", 5 * HOUR)
+    shift = Shift("v1", 0, t(0, 8), t(0, 15))
+    pb = Problem(H, (Van("v1"),), (shift,), (visit,), matrix).validate()
+    start = alone_start(pb, visit, pb.vans[0], shift)
+    assert start == t(0, 8, 45)  # drive 08:00-08:45, serve until 13:45, break, drive back
+    route = Route(
+        "v1", 0, "base", "base", t(0, 8), t(0, 15),
+        (Stop("v", "a", t(0, 8, 45), start, start + 5 * HOUR, 0, 45 * MINUTE, 27000),),
+        (BreakSlot(t(0, 13, 45), t(0, 14, 15)),), 45 * MINUTE, 27000,
+    )  # fmt: skip
+    check_plan(pb, Plan((route,), (), SolverStats("hand", 0, 0))).assert_ok()
+    # One minute less of shift and it no longer fits.
+    short = replace(shift, end=t(0, 14, 59))
+    pb2 = replace(pb, shifts=(short,))
+    assert alone_start(pb2, visit, pb2.vans[0], short) is None
+    assert static_reason(pb2, visit) is not None
+
+
+def test_dropped_visit_with_no_room_names_the_competitors() -> None:
+    # Two one-hour visits in the same 09:00-10:00 window; only v1 has the skill, on Monday only.
+    a = Visit("a", "a", HOUR, (TimeWindow(t(0, 9), t(0, 10)),), skills=frozenset({"lang:ar"}))
+    b = replace(a, id="b")
+    shifts = (Shift("v1", 0, t(0, 8), t(0, 17)),)
+    pb = problem(a, b, shifts=shifts)
+    assert precheck(pb) == {}
+    route = Route(
+        "v1", 0, "base", "base", t(0, 8, 50), t(0, 10, 10),
+        (Stop("a", "a", t(0, 9), t(0, 9), t(0, 10), 0, 600, 6000),), (), 600, 6000,
+    )  # fmt: skip
+    (why,) = explain_unassigned(pb, [route], ["b"])
+    assert why.visit_id == "b" and why.reason is Reason.NO_ROOM
+    assert why.conflicts == ("a", "v1/0")
+    assert "no room" in why.message and "van v1 on Mon 2026-11-23: a" in why.message
+    plan = Plan((route,), (why,), SolverStats("hand", 0, 0))
+    check_plan(pb, plan).assert_ok()
+
+
+def test_dropped_visit_with_static_reason_keeps_it() -> None:
+    pb = problem(Visit("i", "island", 30 * MINUTE), Visit("ok", "a", 30 * MINUTE))
+    (why,) = explain_unassigned(pb, [], ["i"])
+    assert why.reason is Reason.UNREACHABLE
+
+
+def test_optional_visit_left_out_without_competitors() -> None:
+    pb = problem(Visit("opt", "a", 30 * MINUTE, priority=3))
+    (why,) = explain_unassigned(pb, [], ["opt"])
+    assert why.reason is Reason.NO_ROOM and "priority 3" in why.message
+    assert why.conflicts == ("v1/0", "v2/0", "v1/1")
