@@ -1,0 +1,116 @@
+"""Stream a local OSM extract (.osm, .osm.bz2, .osm.gz, .osm.pbf) with pyosmium.
+
+Two passes, never the whole file in memory: (1) ways with a ``highway`` tag (filtered in C++ by
+osmium, then by the van rules), (2) only the nodes those ways use (osmium's id filter). Clipping
+to the area happens in :func:`geo.build.build_graph`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import osmium
+import osmium.filter
+
+from geo.build import NEEDED_TAGS, RawData, RawWay, exclusion_reason
+from geo.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".osm", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf")
+_NODE_TAGS = ("highway", "ref", "junction")
+
+
+def check_extract(path: Path) -> Path:
+    """A readable file with a supported name; raises :class:`SourceError` naming the path."""
+    path = Path(path)
+    name = path.name.lower()
+    if not name.endswith(SUPPORTED_SUFFIXES):
+        raise SourceError(
+            f"{path}: unsupported file type; expected one of {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    if not path.exists():
+        raise SourceError(f"{path}: file not found")
+    if not path.is_file():
+        raise SourceError(f"{path}: not a regular file")
+    try:
+        with path.open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    if path.stat().st_size == 0:
+        raise SourceError(f"{path}: file is empty")
+    return path
+
+
+def _header_date(path: Path) -> datetime | None:
+    reader = osmium.io.Reader(str(path), osmium.osm.osm_entity_bits.NOTHING)
+    try:
+        stamp = reader.header().get("osmosis_replication_timestamp")
+    finally:
+        reader.close()
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def read_extract(path: Path, network_type: str = "drive") -> RawData:
+    """Drivable ways of ``path`` and the coordinates of their nodes (whole file; clip later)."""
+    path = check_extract(path)
+    try:
+        data_date = _header_date(path)
+        ways: list[RawWay] = []
+        newest: datetime | None = None
+        processor = osmium.FileProcessor(str(path), osmium.osm.WAY).with_filter(
+            osmium.filter.KeyFilter("highway")
+        )
+        for way in processor:
+            assert isinstance(way, osmium.osm.Way)
+            tags = {t.k: t.v for t in way.tags if t.k in NEEDED_TAGS}
+            if exclusion_reason(tags, network_type) is not None:
+                continue
+            ways.append(RawWay(way.id, [n.ref for n in way.nodes], tags))
+            stamp = way.timestamp
+            if stamp.year > 1970 and (newest is None or stamp > newest):
+                newest = stamp
+        needed = {n for w in ways for n in w.nodes}
+        ids: list[int] = []
+        lons: list[float] = []
+        lats: list[float] = []
+        node_tags: dict[int, dict[str, str]] = {}
+        nodes = osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(
+            osmium.filter.IdFilter(needed)
+        )
+        for node in nodes:
+            assert isinstance(node, osmium.osm.Node)
+            loc = node.location
+            if not loc.valid():
+                continue
+            ids.append(node.id)
+            lons.append(loc.lon)
+            lats.append(loc.lat)
+            if len(node.tags):
+                tags = {t.k: t.v for t in node.tags if t.k in _NODE_TAGS}
+                if tags:
+                    node_tags[node.id] = tags
+    except RuntimeError as exc:
+        raise SourceError(f"{path}: cannot read OSM data ({exc})") from exc
+    if data_date is None and newest is not None:
+        data_date = newest.astimezone(UTC)
+    node_ids = np.asarray(ids, dtype=np.int64)
+    order = np.argsort(node_ids, kind="stable")
+    log.info("%s: %d drivable ways, %d of %d nodes", path, len(ways), len(ids), len(needed))
+    return RawData(
+        ways=ways,
+        node_ids=node_ids[order],
+        lon=np.asarray(lons, dtype=np.float64)[order],
+        lat=np.asarray(lats, dtype=np.float64)[order],
+        node_tags=node_tags,
+        data_date=data_date,
+    )

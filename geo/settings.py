@@ -1,0 +1,146 @@
+"""Settings of the geo layer, read from ``VANPLAN_*`` environment variables (pydantic-settings).
+
+Nested values use ``__``: ``VANPLAN_NETWORK__SPEEDS__VAN_MAX_SPEED_KMH=110``. Defaults work offline.
+Settings that change the built graph live in :class:`NetworkSettings` (part of the cache key);
+paths and endpoints live in :class:`GeoSettings`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Van defaults per OSM highway class (km/h), used when a way carries no usable maxspeed. Germany's
+# general limits are 50 built-up and 100 rural; the tag does not say which applies, so these are
+# typical van speeds per class: big roads mostly rural, small ones mostly in villages and towns.
+# Motorways have no general limit (advisory 130): the van's own maximum applies (math.inf here).
+DEFAULT_HIGHWAY_SPEEDS: dict[str, float] = {
+    "motorway": math.inf,
+    "motorway_link": 60.0,
+    "trunk": 100.0,
+    "trunk_link": 60.0,
+    "primary": 80.0,
+    "primary_link": 50.0,
+    "secondary": 70.0,
+    "secondary_link": 50.0,
+    "tertiary": 60.0,
+    "tertiary_link": 40.0,
+    "unclassified": 50.0,
+    "road": 40.0,
+    "residential": 30.0,
+    "living_street": 7.0,
+    "service": 20.0,
+    "busway": 30.0,
+}
+
+
+class SpeedSettings(BaseModel):
+    """How fast a van drives; see :mod:`geo.speeds`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+
+    van_max_speed_kmh: float = Field(
+        default=120.0, gt=5, le=250, description="the van's own maximum"
+    )
+    speed_factor: float = Field(
+        default=1.0,
+        gt=0,
+        le=1.5,
+        description="multiplies every road speed (e.g. 0.9 for cautious drivers)",
+    )
+    junction_penalty_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=300,
+        description="fixed seconds added per entered junction (3+ streets)",
+    )
+    urban_kmh: float = Field(default=50.0, gt=0, le=250, description="DE:urban, built-up areas")
+    rural_kmh: float = Field(
+        default=100.0, gt=0, le=250, description="DE:rural, outside built-up areas"
+    )
+    walk_kmh: float = Field(default=7.0, gt=0, le=30, description="'walk' and living streets")
+    highway_speeds: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_HIGHWAY_SPEEDS))
+    fallback_kmh: float = Field(default=30.0, gt=0, le=250, description="unknown road classes")
+
+    @field_validator("highway_speeds")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, v in value.items() if not (v > 0)]
+        if bad:
+            raise ValueError(f"speeds must be > 0 km/h, not for {', '.join(sorted(bad))}")
+        return value
+
+
+class NetworkSettings(BaseModel):
+    """What goes into a road network; every field is part of the cache key."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+
+    network_type: Literal["drive", "drive_service"] = Field(
+        default="drive",
+        description="'drive' as osmnx (no service roads); 'drive_service' adds service roads",
+    )
+    simplify: bool = True
+    largest_component: bool = Field(
+        default=True, description="keep the largest strongly connected part"
+    )
+    speeds: SpeedSettings = Field(default_factory=lambda: SpeedSettings())
+
+
+class ApproximateSettings(BaseModel):
+    """Straight-line travel estimates for when no road data is available."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+
+    detour_factor: float = Field(
+        default=1.3, ge=1.0, le=3.0, description="road km per straight-line km"
+    )
+    # (upper bound of the road distance in m, average speed in km/h): short trips are slow
+    speed_bands: tuple[tuple[float, float], ...] = (
+        (2_000.0, 25.0),
+        (10_000.0, 45.0),
+        (30_000.0, 60.0),
+        (math.inf, 75.0),
+    )
+
+    @field_validator("speed_bands")
+    @classmethod
+    def _bands(cls, value: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+        if not value:
+            raise ValueError("at least one band is needed")
+        limits = [limit for limit, _ in value]
+        if limits != sorted(limits) or len(set(limits)) != len(limits):
+            raise ValueError("band limits must be strictly increasing")
+        if limits[-1] != math.inf:
+            raise ValueError("the last band must be open-ended (limit inf)")
+        if any(not (0 < speed <= 250) for _, speed in value):
+            raise ValueError("band speeds must be in (0, 250] km/h")
+        return value
+
+
+def _default_cache_dir() -> Path:
+    return platformdirs.user_cache_path("vanplan") / "networks"
+
+
+class GeoSettings(BaseSettings):
+    """All geo settings; ``GeoSettings()`` reads ``VANPLAN_*`` environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VANPLAN_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    osm_extract: Path | None = Field(
+        default=None, description="local .osm/.osm.bz2/.osm.pbf to read"
+    )
+    default_place: str = "Landkreis Odenwaldkreis, Hessen, Deutschland"
+    default_buffer_m: float = Field(default=5_000.0, ge=0, le=100_000)
+    overpass_url: str | None = Field(default=None, description="None: osmnx's default endpoint")
+    nominatim_url: str | None = Field(default=None, description="None: osmnx's default endpoint")
+    network: NetworkSettings = Field(default_factory=lambda: NetworkSettings())
+    approximate: ApproximateSettings = Field(default_factory=lambda: ApproximateSettings())
