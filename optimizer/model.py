@@ -1,0 +1,423 @@
+"""The OR-Tools routing model of a :class:`~optimizer.domain.Problem`.
+
+One routing vehicle per shift (van-day). Nodes are the modelled visits followed by one node per
+distinct depot location. All matrices are registered with ``RegisterTransitMatrix`` (no Python
+callbacks in the search loop).
+
+Costs are integers in milli-euros (:data:`COST_SCALE` units per euro): with ``cost_per_km=1`` and
+distances in metres an arc costs exactly its length in metres, so Solomon-style instances
+(distance x 1000) lose no precision.
+
+Time: the time dimension's cumul at a visit is the *start of service*; transit(i, j) = service(i) +
+travel(i, j); slack is waiting (and breaks). Visit windows contain the whole service, so the start
+must lie in ``[w.start, w.end - duration]`` of some window.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from ortools.constraint_solver import pywrapcp
+
+from optimizer.domain import UNREACHABLE, Break, Problem, Shift, Van, Visit
+from optimizer.plan import Reason, Unassigned
+from optimizer.settings import SolverSettings
+
+log = logging.getLogger(__name__)
+
+COST_SCALE = 1000
+"""Integer cost units per euro."""
+
+_FORBIDDEN_COST = 10**9  # arc cost of an unreachable pair (the arc is also removed)
+
+Interval = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class BreakSpec:
+    """One modelled break of a vehicle. ``statutory`` breaks are optional and only reported when
+    the solver places them inside the route; explicit (configured) breaks are always taken."""
+
+    earliest_start: int
+    latest_start: int
+    duration: int
+    statutory: bool
+
+
+@dataclass
+class VanModel:
+    """The built routing model plus everything extraction needs to read a solution back."""
+
+    problem: Problem
+    manager: pywrapcp.RoutingIndexManager
+    routing: pywrapcp.RoutingModel
+    time: pywrapcp.RoutingDimension
+    shifts: tuple[Shift, ...]  # by vehicle
+    visits: tuple[Visit, ...]  # by visit node (node i < len(visits))
+    node_location: tuple[str, ...]  # by node
+    breaks: dict[int, list[tuple[pywrapcp.IntervalVar, BreakSpec]]]  # by vehicle
+    excluded: dict[str, Unassigned]  # visits left out of the model, with reasons
+    anchors: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    @property
+    def vehicle_count(self) -> int:
+        return len(self.shifts)
+
+    def vehicle_of(self, van_id: str, day: int) -> int | None:
+        return next(
+            (v for v, s in enumerate(self.shifts) if s.van_id == van_id and s.day == day), None
+        )
+
+    def node_of_visit(self, visit_id: str) -> int | None:
+        return self._visit_node.get(visit_id)
+
+    def __post_init__(self) -> None:
+        self._visit_node = {v.id: i for i, v in enumerate(self.visits)}
+
+
+def _merge(intervals: list[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for lo, hi in sorted(i for i in intervals if i[0] <= i[1]):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def start_domain(visit: Visit, shifts: Sequence[Shift]) -> list[Interval]:
+    """Feasible service-start intervals of ``visit`` on the given shifts (merged, sorted)."""
+    dur = visit.duration
+    shift_ranges = [(s.start, s.end - dur) for s in shifts]
+    if visit.windows:
+        window_ranges = [(w.start, w.end - dur) for w in visit.windows]
+        parts = [(max(a, c), min(b, d)) for a, b in shift_ranges for c, d in window_ranges]
+    else:
+        parts = shift_ranges
+    if visit.pin is not None and visit.pin.start is not None:
+        t = visit.pin.start
+        parts = [(t, t) for lo, hi in parts if lo <= t <= hi]
+    return _merge(parts)
+
+
+def allowed_vehicles(problem: Problem, visit: Visit, shifts: Sequence[Shift]) -> list[int]:
+    """Vehicles (indices into ``shifts``) that may serve ``visit`` on their own terms."""
+    vans = {v.id: v for v in problem.vans}
+    m = problem.matrix
+    out = []
+    for k, s in enumerate(shifts):
+        van = vans[s.van_id]
+        if not visit.skills <= van.skills:
+            continue
+        if visit.days is not None and s.day not in visit.days:
+            continue
+        pin = visit.pin
+        if pin is not None and (
+            (pin.van_id is not None and pin.van_id != s.van_id)
+            or (pin.day is not None and pin.day != s.day)
+        ):
+            continue
+        if not start_domain(visit, [s]):
+            continue
+        if not (
+            m.reachable(van.start_location, visit.location) and m.reachable(visit.location, van.end)
+        ):
+            # A detour through another stop could in principle help; direct reachability from
+            # the depot is what the checker and the dispatcher expect, so require it.
+            continue
+        out.append(k)
+    return out
+
+
+def fallback_reason(problem: Problem, visit: Visit) -> Unassigned:
+    """Why a visit has no vehicle at all (used when the diagnosis did not exclude it)."""
+    vans = [v for v in problem.vans if visit.skills <= v.skills]
+    if not vans:
+        return Unassigned(
+            visit.id,
+            Reason.NO_SKILLED_VAN,
+            f"no van has the skills {sorted(visit.skills)}",
+        )
+    if visit.windows and all(w.length < visit.duration for w in visit.windows):
+        return Unassigned(
+            visit.id,
+            Reason.SERVICE_TOO_LONG,
+            f"the service ({visit.duration} s) is longer than every time window",
+        )
+    m = problem.matrix
+    if not any(
+        m.reachable(v.start_location, visit.location) and m.reachable(visit.location, v.end)
+        for v in vans
+    ):
+        return Unassigned(visit.id, Reason.UNREACHABLE, "no van can reach the location and return")
+    if visit.pin is not None:
+        return Unassigned(
+            visit.id, Reason.PIN_IMPOSSIBLE, "the pin (van/day/start) fits no shift and window"
+        )
+    return Unassigned(
+        visit.id,
+        Reason.NO_SHIFT_IN_WINDOW,
+        "no shift of a suitable van on an allowed day leaves room for the service in a window",
+    )
+
+
+def _vehicle_shifts(problem: Problem) -> tuple[Shift, ...]:
+    van_order = {v.id: i for i, v in enumerate(problem.vans)}
+    return tuple(sorted(problem.shifts, key=lambda s: (s.day, van_order[s.van_id])))
+
+
+def build_model(
+    problem: Problem,
+    settings: SolverSettings | None = None,
+    *,
+    anchors: Mapping[str, tuple[str, int]] | None = None,
+    excluded: Mapping[str, Unassigned] | None = None,
+) -> VanModel:
+    """Build the routing model. ``excluded`` visits (diagnosed impossible) are left out; visits
+    that no vehicle can take are left out too and reported with a fallback reason."""
+    settings = settings or SolverSettings()
+    anchors = dict(anchors or {})
+    excluded_out: dict[str, Unassigned] = dict(excluded or {})
+    shifts = _vehicle_shifts(problem)
+    vans = {v.id: v for v in problem.vans}
+    obj = problem.objective
+
+    # Visits in the model and the vehicles allowed for each.
+    candidates = [v for v in problem.visits if v.id not in excluded_out]
+    if settings.seed:
+        random.Random(settings.seed).shuffle(candidates)
+    visits: list[Visit] = []
+    allowed: list[list[int]] = []
+    for v in candidates:
+        ks = allowed_vehicles(problem, v, shifts)
+        if not ks:
+            excluded_out[v.id] = fallback_reason(problem, v)
+            continue
+        visits.append(v)
+        allowed.append(ks)
+
+    # Nodes: visits, then one node per distinct depot location.
+    depot_locs: list[str] = []
+    for s in shifts:
+        van = vans[s.van_id]
+        for loc in (van.start_location, van.end):
+            if loc not in depot_locs:
+                depot_locs.append(loc)
+    n_visits = len(visits)
+    node_location = tuple([v.location for v in visits] + depot_locs)
+    depot_node = {loc: n_visits + i for i, loc in enumerate(depot_locs)}
+    starts = [depot_node[vans[s.van_id].start_location] for s in shifts]
+    ends = [depot_node[vans[s.van_id].end] for s in shifts]
+    n_nodes = len(node_location)
+    n_vehicles = len(shifts)
+    if n_vehicles == 0:
+        # OR-Tools needs at least one vehicle; solve() handles the empty case before building.
+        raise ValueError("problem.shifts: no shifts to plan")
+    manager = pywrapcp.RoutingIndexManager(n_nodes, n_vehicles, starts, ends)
+    routing = pywrapcp.RoutingModel(manager)
+
+    loc_idx = np.array([problem.matrix.index(loc) for loc in node_location], dtype=np.int64)
+    dur = problem.matrix.durations[np.ix_(loc_idx, loc_idx)].astype(np.int64)
+    dist = problem.matrix.distances[np.ix_(loc_idx, loc_idx)].astype(np.int64)
+    unreachable = (dur == UNREACHABLE) | (dist == UNREACHABLE)
+    np.fill_diagonal(unreachable, False)
+    service = np.zeros(n_nodes, dtype=np.int64)
+    service[:n_visits] = [v.duration for v in visits]
+
+    horizon_max = max(
+        [problem.horizon.end, *(s.end for s in shifts)] + [w.end for v in visits for w in v.windows]
+    )
+    # Time transit: service at the origin + travel; an unreachable arc exceeds the horizon.
+    transit = np.where(unreachable, horizon_max + 1, dur + service[:, None])
+    np.fill_diagonal(transit, 0)
+    time_cb = routing.RegisterTransitMatrix(transit.tolist())
+    routing.AddDimension(time_cb, horizon_max, horizon_max, False, "time")
+    time_dim = routing.GetDimensionOrDie("time")
+
+    # Arc costs per vehicle: distance and travel-time cost, plus destination-dependent extras
+    # (continuity, anchors) that make vehicles differ.
+    continuity = round(obj.continuity_cost * COST_SCALE)
+    moved = round(obj.moved_visit_cost * COST_SCALE)
+    base_cache: dict[tuple[float, float], NDArray[np.int64]] = {}
+    cost_cb: dict[bytes, int] = {}
+    for k, s in enumerate(shifts):
+        van = vans[s.van_id]
+        key = (van.cost_per_km, van.cost_per_hour)
+        if key not in base_cache:
+            c = np.rint(
+                dist * (van.cost_per_km * COST_SCALE / 1000.0)
+                + dur * (van.cost_per_hour * COST_SCALE / 3600.0)
+            ).astype(np.int64)
+            c[unreachable] = _FORBIDDEN_COST
+            np.fill_diagonal(c, 0)
+            base_cache[key] = c
+        extra = np.zeros(n_nodes, dtype=np.int64)
+        for i, v in enumerate(visits):
+            if v.preferred_van is not None and v.preferred_van != s.van_id:
+                extra[i] += continuity
+            anchor = anchors.get(v.id)
+            if anchor is not None and tuple(anchor) != (s.van_id, s.day):
+                extra[i] += moved
+        cb_key = repr(key).encode() + extra.tobytes()
+        if cb_key not in cost_cb:
+            matrix = base_cache[key] + extra[None, :]
+            cost_cb[cb_key] = routing.RegisterTransitMatrix(matrix.tolist())
+        routing.SetArcCostEvaluatorOfVehicle(cost_cb[cb_key], k)
+        if van.fixed_cost_per_day > 0:
+            routing.SetFixedCostOfVehicle(round(van.fixed_cost_per_day * COST_SCALE), k)
+
+    # Forbidden arcs between visits, and from/to depots.
+    rows, cols = np.nonzero(unreachable[:n_visits, :n_visits])
+    for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+        routing.NextVar(manager.NodeToIndex(i)).RemoveValue(manager.NodeToIndex(j))
+
+    # Vehicles: shift windows, working time, breaks.
+    breaks: dict[int, list[tuple[pywrapcp.IntervalVar, BreakSpec]]] = {}
+    solver = routing.solver()
+    for k, s in enumerate(shifts):
+        start_var = time_dim.CumulVar(routing.Start(k))
+        end_var = time_dim.CumulVar(routing.End(k))
+        start_var.SetRange(s.start, s.end)
+        end_var.SetRange(s.start, s.end)
+        specs = _break_specs(problem, s)
+        intervals: list[tuple[pywrapcp.IntervalVar, BreakSpec]] = []
+        for j, b in enumerate(specs):
+            iv = solver.FixedDurationIntervalVar(
+                b.earliest_start, b.latest_start, b.duration, b.statutory, f"break_{k}_{j}"
+            )
+            intervals.append((iv, b))
+            routing.AddIntervalToAssignment(iv)
+        if intervals:
+            time_dim.SetBreakIntervalsOfVehicle([iv for iv, _ in intervals], k, service.tolist())
+        breaks[k] = intervals
+        span = end_var - start_var
+        inside = [(iv, b, _inside_var(solver, iv, start_var, end_var)) for iv, b in intervals]
+        span_cap = s.end - s.start
+        if s.breaks is None:
+            rule = problem.break_rule
+            if intervals:
+                # No stretch longer than after_first without a break of the first size; the
+                # time before the start and after the end counts as a break, so short routes
+                # need none.
+                time_dim.SetBreakDistanceDurationOfVehicle(rule.after_first, rule.first, k)
+            else:
+                span_cap = min(span_cap, rule.after_first)
+            if len(inside) > 1:
+                # Work above after_second (span above after_second + first with the first break
+                # inside) needs the second piece inside the route too.
+                longer = solver.IsGreaterCstVar(span, rule.after_second + rule.first)
+                solver.Add(longer <= inside[1][2])
+            else:
+                span_cap = min(span_cap, rule.after_second + rule.first)
+        total_breaks = sum(b.duration for _, b in intervals)
+        if s.max_work is not None:
+            span_cap = min(span_cap, s.max_work + total_breaks)
+        if span_cap < s.end - s.start:
+            time_dim.SetSpanUpperBoundForVehicle(span_cap, k)
+        if s.max_work is not None and s.max_work < s.end - s.start and intervals:
+            solver.Add(span - solver.Sum([var * b.duration for _, b, var in inside]) <= s.max_work)
+        van = vans[s.van_id]
+        if settings.charge_waiting and van.cost_per_hour > 0:
+            coefficient = round(van.cost_per_hour * COST_SCALE / 3600.0)
+            if coefficient > 0:
+                time_dim.SetSlackCostCoefficientForVehicle(coefficient, k)
+
+    # Visits: time domains, allowed vehicles, disjunctions.
+    for i, v in enumerate(visits):
+        index = manager.NodeToIndex(i)
+        dom = start_domain(v, [shifts[k] for k in allowed[i]])
+        cumul = time_dim.CumulVar(index)
+        cumul.SetRange(dom[0][0], dom[-1][1])
+        for (_, hi), (lo, _) in itertools.pairwise(dom):
+            cumul.RemoveInterval(hi + 1, lo - 1)
+        if len(allowed[i]) < n_vehicles:
+            routing.SetAllowedVehiclesForIndex(allowed[i], index)
+        penalty = round(obj.penalty(v.priority) * COST_SCALE)
+        if v.id in anchors:
+            penalty += moved
+        routing.AddDisjunction([index], penalty)
+
+    # Capacity (generic VRP use).
+    if any(van.capacity is not None for van in problem.vans) and any(v.demand for v in visits):
+        demand = [0] * n_nodes
+        for i, v in enumerate(visits):
+            demand[i] = v.demand
+        total = sum(demand)
+        caps: list[int] = []
+        for s in shifts:
+            cap = vans[s.van_id].capacity
+            caps.append(total if cap is None else cap)
+        demand_cb = routing.RegisterUnaryTransitVector(demand)
+        routing.AddDimensionWithVehicleCapacity(demand_cb, 0, caps, True, "load")
+
+    # Finalizer hints: depart late, return early.
+    for k in range(n_vehicles):
+        routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(routing.Start(k)))
+        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(k)))
+
+    log.debug(
+        "model: %d visits (%d excluded), %d vehicles, %d cost classes",
+        n_visits,
+        len(excluded_out),
+        n_vehicles,
+        len(cost_cb),
+    )
+    return VanModel(
+        problem=problem,
+        manager=manager,
+        routing=routing,
+        time=time_dim,
+        shifts=shifts,
+        visits=tuple(visits),
+        node_location=node_location,
+        breaks=breaks,
+        excluded=excluded_out,
+        anchors=anchors,
+    )
+
+
+def _inside_var(
+    solver: pywrapcp.Solver,
+    iv: pywrapcp.IntervalVar,
+    start_var: pywrapcp.IntVar,
+    end_var: pywrapcp.IntVar,
+) -> pywrapcp.IntVar:
+    """1 iff the break is performed and lies inside the route span."""
+    performed = iv.PerformedExpr().Var()
+    after_start = solver.IsGreaterOrEqualVar(iv.SafeStartExpr(-1), start_var)
+    before_end = solver.IsLessOrEqualVar(iv.SafeEndExpr(-1), end_var)
+    return solver.Min(solver.Min(performed, after_start), before_end).Var()
+
+
+def _break_specs(problem: Problem, shift: Shift) -> list[BreakSpec]:
+    if shift.breaks is not None:
+        return [_explicit(b) for b in shift.breaks]
+    rule = problem.break_rule
+    length = shift.end - shift.start
+    if length <= rule.after_first:
+        return []
+    earliest = shift.start + rule.earliest_after_start
+    specs = []
+    if earliest + rule.first <= shift.end:
+        specs.append(BreakSpec(earliest, shift.end - rule.first, rule.first, True))
+    second = max(rule.second - rule.first, 0)
+    if specs and second > 0 and length > rule.after_second + rule.first:
+        # ArbZG allows splitting into pieces of >= 15 min; the checker counts pieces >= 15 min.
+        piece = max(second, min(15 * 60, rule.first))
+        if earliest + piece <= shift.end:
+            specs.append(BreakSpec(earliest, shift.end - piece, piece, True))
+    return specs
+
+
+def _explicit(b: Break) -> BreakSpec:
+    return BreakSpec(b.earliest_start, b.latest_end - b.duration, b.duration, False)
+
+
+def vans_by_id(problem: Problem) -> dict[str, Van]:
+    return {v.id: v for v in problem.vans}

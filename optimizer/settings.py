@@ -1,0 +1,137 @@
+"""Solver settings: one validated object instead of scattered keywords.
+
+A fixed ``seed`` plus a ``solution_limit`` (and no binding ``time_limit``) gives identical plans
+run to run, also with ``workers > 1`` (the winner is chosen deterministically).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ortools.constraint_solver import routing_enums_pb2
+
+from optimizer.errors import Collector, Issue, ValidationError
+
+FIRST_SOLUTION_STRATEGIES: frozenset[str] = frozenset(
+    name
+    for name in routing_enums_pb2.FirstSolutionStrategy.Value.DESCRIPTOR.values_by_name
+    if name not in ("UNSET", "EVALUATOR_STRATEGY")
+)
+METAHEURISTICS: frozenset[str] = frozenset(
+    name
+    for name in routing_enums_pb2.LocalSearchMetaheuristic.Value.DESCRIPTOR.values_by_name
+    if name != "UNSET"
+)
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """How long and how to search.
+
+    ``first_solution`` / ``metaheuristic`` are names of OR-Tools' ``FirstSolutionStrategy`` and
+    ``LocalSearchMetaheuristic``. ``seed`` permutes the order in which visits enter the model (0:
+    input order), which changes the search trajectory deterministically. ``workers > 1`` runs a
+    portfolio of differently configured searches in separate processes; the best plan wins.
+    ``charge_waiting`` adds the vans' hourly cost for idle time (waiting) to the objective, which
+    also makes the solver depart as late as useful; it costs some search speed.
+    """
+
+    time_limit: float = 10.0
+    solution_limit: int | None = None
+    first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH"
+    seed: int = 0
+    workers: int = 1
+    log_search: bool = False
+    guided_local_search_lambda: float = 0.1
+    charge_waiting: bool = True
+    lns_time_limit: float = 0.1
+
+    def __post_init__(self) -> None:
+        c = Collector()
+        c.check(self.time_limit > 0, "settings.time_limit", f"must be > 0 s, got {self.time_limit}")
+        if self.solution_limit is not None:
+            c.check(
+                self.solution_limit >= 1,
+                "settings.solution_limit",
+                f"must be >= 1 or None, got {self.solution_limit}",
+            )
+        c.check(
+            self.first_solution in FIRST_SOLUTION_STRATEGIES,
+            "settings.first_solution",
+            f"unknown first-solution strategy {self.first_solution!r}; "
+            f"one of {sorted(FIRST_SOLUTION_STRATEGIES)}",
+        )
+        c.check(
+            self.metaheuristic in METAHEURISTICS,
+            "settings.metaheuristic",
+            f"unknown metaheuristic {self.metaheuristic!r}; one of {sorted(METAHEURISTICS)}",
+        )
+        c.check(self.seed >= 0, "settings.seed", f"must be >= 0, got {self.seed}")
+        c.check(1 <= self.workers <= 64, "settings.workers", f"must be 1..64, got {self.workers}")
+        c.check(
+            self.guided_local_search_lambda > 0,
+            "settings.guided_local_search_lambda",
+            "must be > 0",
+        )
+        c.check(self.lns_time_limit > 0, "settings.lns_time_limit", "must be > 0 s")
+        c.raise_if_any()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SolverSettings:
+        """Build from a mapping (e.g. parsed TOML/JSON); unknown keys and wrong types are errors."""
+        known = {f.name: f for f in fields(cls)}
+        issues: list[Issue] = []
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in known:
+                issues.append(Issue(f"settings.{key}", f"unknown setting; known: {sorted(known)}"))
+                continue
+            expected = _TYPES[key]
+            ok = isinstance(value, expected) and not (
+                isinstance(value, bool) and bool not in expected
+            )
+            if value is None and key == "solution_limit":
+                ok = True
+            if not ok:
+                names = "/".join(t.__name__ for t in expected)
+                issues.append(
+                    Issue(f"settings.{key}", f"must be {names}, got {type(value).__name__}")
+                )
+                continue
+            kwargs[key] = float(value) if float in expected and bool not in expected else value
+        if issues:
+            raise ValidationError(issues)
+        return cls(**kwargs)
+
+    @classmethod
+    def from_toml(cls, path: str | Path, table: str | None = "solver") -> SolverSettings:
+        """Load from a TOML file: the ``[solver]`` table if present (or ``table``), else the top."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ValidationError(Issue("settings.path", f"cannot read {path}: {exc}")) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ValidationError(Issue("settings.path", f"{path} is not TOML: {exc}")) from exc
+        if table is not None and isinstance(data.get(table), dict):
+            data = data[table]
+        return cls.from_dict(data)
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "time_limit": (int, float),
+    "solution_limit": (int,),
+    "first_solution": (str,),
+    "metaheuristic": (str,),
+    "seed": (int,),
+    "workers": (int,),
+    "log_search": (bool,),
+    "guided_local_search_lambda": (int, float),
+    "charge_waiting": (bool,),
+    "lns_time_limit": (int, float),
+}

@@ -1,0 +1,422 @@
+"""Solve a :class:`~optimizer.domain.Problem`: diagnose, build the model, search, extract.
+
+``solve()`` never fails for lack of a solution: every visit is droppable (must visits with a huge
+penalty), and visits that cannot be served at all are excluded up front and reported with a reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from google.protobuf.duration_pb2 import Duration
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from optimizer.domain import Problem
+from optimizer.extract import extract_routes
+from optimizer.model import COST_SCALE, VanModel, build_model, fallback_reason
+from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
+from optimizer.settings import SolverSettings
+
+log = logging.getLogger(__name__)
+
+Anchors = Mapping[str, tuple[str, int]]
+
+_STATUS = {
+    0: "NOT_SOLVED",
+    1: "SUCCESS",
+    2: "PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED",
+    3: "FAIL",
+    4: "FAIL_TIMEOUT",
+    5: "INVALID",
+    6: "INFEASIBLE",
+    7: "OPTIMAL",
+}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """An improving solution found during the search."""
+
+    objective: float  # euros, as the model sees it
+    solutions: int  # solutions found so far (by the reporting worker)
+    elapsed: float  # seconds since solve() started
+    worker: int = 0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def search_parameters(
+    settings: SolverSettings, time_limit: float | None = None
+) -> Any:  # RoutingSearchParameters (protobuf message)
+    """OR-Tools search parameters for ``settings`` (``time_limit`` overrides the settings')."""
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.Value.Value(
+        settings.first_solution
+    )
+    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.Value.Value(
+        settings.metaheuristic
+    )
+    limit = settings.time_limit if time_limit is None else time_limit
+    params.time_limit.CopyFrom(_duration(limit))
+    params.lns_time_limit.CopyFrom(_duration(settings.lns_time_limit))
+    if settings.solution_limit is not None:
+        params.solution_limit = settings.solution_limit
+    params.guided_local_search_lambda_coefficient = settings.guided_local_search_lambda
+    params.log_search = settings.log_search
+    return params
+
+
+def _duration(seconds: float) -> Duration:
+    d = Duration()
+    d.FromNanoseconds(int(max(seconds, 0.001) * 1e9))
+    return d
+
+
+def portfolio(settings: SolverSettings) -> list[SolverSettings]:
+    """The differently configured searches run for ``settings.workers`` workers. Worker 0 runs
+    ``settings`` as given; the others vary the first solution and the seed (visit order)."""
+    first = [
+        settings.first_solution,
+        "LOCAL_CHEAPEST_INSERTION"
+        if settings.first_solution != "LOCAL_CHEAPEST_INSERTION"
+        else "PARALLEL_CHEAPEST_INSERTION",
+        "SAVINGS",
+        "PATH_CHEAPEST_ARC",
+    ]
+    out = []
+    for w in range(settings.workers):
+        out.append(
+            replace(
+                settings,
+                workers=1,
+                first_solution=first[w % len(first)],
+                seed=settings.seed + (w // len(first)) * 7919 if w else settings.seed,
+            )
+        )
+    return out
+
+
+def solve(
+    problem: Problem,
+    settings: SolverSettings | None = None,
+    *,
+    anchors: Anchors | None = None,
+    initial: Plan | None = None,
+    on_progress: ProgressCallback | None = None,
+    stop: threading.Event | None = None,
+) -> Plan:
+    """Plan the horizon. See the module docstring; ``anchors`` (visit -> (van, day)) cost
+    ``Objective.moved_visit_cost`` when not kept, ``initial`` warm-starts from a plan's routes,
+    ``on_progress`` hears of each improving solution, ``stop`` ends the search early (the best
+    plan so far is returned)."""
+    problem.validate()
+    settings = settings or SolverSettings()
+    t0 = time.monotonic()
+    excluded = _precheck(problem)
+    if not problem.shifts or len(excluded) == len(problem.visits):
+        unassigned = dict(excluded)
+        for v in problem.visits:
+            if v.id not in unassigned:
+                unassigned[v.id] = fallback_reason(problem, v)
+        stats = SolverStats("NO_MODEL", 0.0, time.monotonic() - t0, 0, 1, "")
+        return Plan((), _ordered(problem, unassigned.values()), stats)
+
+    if settings.workers <= 1:
+        result = _solve_one(problem, settings, anchors, initial, on_progress, stop, t0, 0)
+    else:
+        result = _solve_portfolio(problem, settings, anchors, initial, on_progress, stop, t0)
+    routes, dropped, excluded_model, stats = result
+    unassigned = dict(excluded_model)
+    if dropped:
+        for u in _explain(problem, routes, dropped):
+            unassigned[u.visit_id] = u
+    return Plan(tuple(routes), _ordered(problem, unassigned.values()), stats)
+
+
+@dataclass
+class _SearchState:
+    solutions: int = 0
+    best: int | None = None
+
+
+_Result = tuple[list[Route], list[str], dict[str, Unassigned], SolverStats]
+
+
+def _solve_one(
+    problem: Problem,
+    settings: SolverSettings,
+    anchors: Anchors | None,
+    initial: Plan | None,
+    on_progress: ProgressCallback | None,
+    stop: threading.Event | None,
+    t0: float,
+    worker: int,
+    excluded: Mapping[str, Unassigned] | None = None,
+    deadline: float | None = None,
+) -> _Result:
+    if excluded is None:
+        excluded = _precheck(problem)
+    model = build_model(problem, settings, anchors=anchors, excluded=excluded)
+    routing = model.routing
+    state = _SearchState()
+
+    def at_solution() -> None:
+        state.solutions += 1
+        cost = int(routing.CostVar().Value())
+        if state.best is None or cost < state.best:
+            state.best = cost
+            if on_progress is not None:
+                on_progress(
+                    Progress(cost / COST_SCALE, state.solutions, time.monotonic() - t0, worker)
+                )
+        if stop is not None and stop.is_set():
+            routing.CancelSearch()
+
+    routing.AddAtSolutionCallback(at_solution)
+    limit = settings.time_limit if deadline is None else max(deadline - time.monotonic(), 0.01)
+    params = search_parameters(settings, limit)
+
+    watcher: threading.Thread | None = None
+    done = threading.Event()
+    if stop is not None:
+
+        def watch() -> None:
+            while not done.is_set():
+                if stop.wait(0.05):
+                    routing.CancelSearch()
+                    return
+
+        watcher = threading.Thread(target=watch, name="vanplan-stop-watcher", daemon=True)
+        watcher.start()
+    try:
+        solution = None
+        if initial is not None:
+            start = _warm_start(model, initial)
+            if start is not None:
+                solution = routing.SolveFromAssignmentWithParameters(start, params)
+        if solution is None:
+            solution = routing.SolveWithParameters(params)
+    finally:
+        done.set()
+        if watcher is not None:
+            watcher.join()
+    status = _STATUS.get(routing.status(), str(routing.status()))
+    if solution is None:
+        # Cannot happen with every visit droppable unless the search was cancelled before the
+        # first solution: report everything modelled as dropped.
+        log.warning("no solution (status %s); every modelled visit is reported unassigned", status)
+        routes: list[Route] = []
+        dropped = [v.id for v in model.visits]
+        objective = float("inf")
+    else:
+        routes, dropped = extract_routes(model, solution)
+        objective = solution.ObjectiveValue() / COST_SCALE
+    stats = SolverStats(
+        status=status,
+        objective=objective,
+        wall_time=time.monotonic() - t0,
+        solutions=state.solutions,
+        workers=1,
+        strategy=f"{settings.first_solution}+{settings.metaheuristic}/seed {settings.seed}",
+    )
+    log.info(
+        "solved: status %s, objective %.3f, %d routes, %d dropped, %d solutions, %.2f s",
+        status,
+        objective,
+        len(routes),
+        len(dropped),
+        stats.solutions,
+        stats.wall_time,
+    )
+    return routes, dropped, dict(model.excluded), stats
+
+
+def _warm_start(model: VanModel, initial: Plan) -> pywrapcp.Assignment | None:
+    """Initial routes restricted to what the model still allows; None when it is unusable."""
+    routing = model.routing
+    routes: list[list[int]] = [[] for _ in range(model.vehicle_count)]
+    used: set[str] = set()
+    for r in initial.routes:
+        k = model.vehicle_of(r.van_id, r.day)
+        if k is None:
+            continue
+        for stop in r.stops:
+            node = model.node_of_visit(stop.visit_id)
+            if node is None or stop.visit_id in used:
+                continue
+            index = model.manager.NodeToIndex(node)
+            if not routing.IsVehicleAllowedForIndex(k, index):
+                continue
+            routes[k].append(index)
+            used.add(stop.visit_id)
+    if not used:
+        return None
+    assignment = routing.ReadAssignmentFromRoutes(routes, True)
+    if assignment is None:
+        log.info("warm start rejected by the model; solving from scratch")
+    return assignment
+
+
+def _precheck(problem: Problem) -> dict[str, Unassigned]:
+    try:
+        from optimizer.diagnose import precheck
+    except ImportError:  # pragma: no cover - until the diagnosis module lands
+        log.warning("optimizer.diagnose not available; using the model's fallback reasons")
+        return {}
+    return dict(precheck(problem))
+
+
+def _explain(problem: Problem, routes: list[Route], dropped: list[str]) -> tuple[Unassigned, ...]:
+    try:
+        from optimizer.diagnose import explain_unassigned
+    except ImportError:  # pragma: no cover - until the diagnosis module lands
+        return tuple(
+            Unassigned(vid, Reason.NO_ROOM, "feasible alone, but no room in this week")
+            for vid in dropped
+        )
+    return tuple(explain_unassigned(problem, tuple(routes), tuple(dropped)))
+
+
+def _ordered(problem: Problem, unassigned: Any) -> tuple[Unassigned, ...]:
+    order = {v.id: i for i, v in enumerate(problem.visits)}
+    return tuple(sorted(unassigned, key=lambda u: order.get(u.visit_id, len(order))))
+
+
+# --- portfolio ----------------------------------------------------------------------------------
+
+
+def _worker_main(
+    problem: Problem,
+    settings: SolverSettings,
+    anchors: dict[str, tuple[str, int]] | None,
+    initial: Plan | None,
+    excluded: dict[str, Unassigned],
+    worker: int,
+    budget: float,
+    events: Any,
+    stop_flag: Any,
+) -> None:
+    """Entry point of a portfolio process: solve and put ``("done", worker, result)``."""
+    t0 = time.monotonic()
+    local_stop = threading.Event()
+
+    def relay_stop() -> None:
+        while not local_stop.is_set():
+            if stop_flag.wait(0.05):
+                local_stop.set()
+
+    threading.Thread(target=relay_stop, daemon=True).start()
+
+    def progress(p: Progress) -> None:
+        events.put(("progress", worker, p))
+
+    try:
+        result = _solve_one(
+            problem,
+            settings,
+            anchors,
+            initial,
+            progress,
+            local_stop,
+            t0,
+            worker,
+            excluded,
+            deadline=t0 + budget,
+        )
+        events.put(("done", worker, result))
+    except Exception as exc:  # reported to the parent, which decides
+        events.put(("error", worker, repr(exc)))
+    finally:
+        local_stop.set()
+
+
+def _solve_portfolio(
+    problem: Problem,
+    settings: SolverSettings,
+    anchors: Anchors | None,
+    initial: Plan | None,
+    on_progress: ProgressCallback | None,
+    stop: threading.Event | None,
+    t0: float,
+) -> _Result:
+    configs = portfolio(settings)
+    ctx = mp.get_context("spawn")
+    events = ctx.Queue()
+    stop_flag = ctx.Event()
+    excluded = _precheck(problem)
+    # Spawned processes need time to import OR-Tools; they get what is left of the budget.
+    budget = max(settings.time_limit - (time.monotonic() - t0) - 0.3, 0.1)
+    procs = [
+        ctx.Process(
+            target=_worker_main,
+            args=(
+                problem,
+                cfg,
+                dict(anchors) if anchors else None,
+                initial,
+                excluded,
+                w,
+                budget,
+                events,
+                stop_flag,
+            ),
+            name=f"vanplan-worker-{w}",
+            daemon=True,
+        )
+        for w, cfg in enumerate(configs)
+    ]
+    for p in procs:
+        p.start()
+    results: dict[int, _Result] = {}
+    errors: dict[int, str] = {}
+    best: float | None = None
+    try:
+        while len(results) + len(errors) < len(procs):
+            if stop is not None and stop.is_set():
+                stop_flag.set()
+            try:
+                kind, worker, payload = events.get(timeout=0.05)
+            except queue.Empty:
+                if not any(p.is_alive() for p in procs) and events.empty():
+                    break
+                continue
+            if kind == "progress":
+                if best is None or payload.objective < best:
+                    best = payload.objective
+                    if on_progress is not None:
+                        on_progress(replace(payload, elapsed=time.monotonic() - t0))
+            elif kind == "done":
+                results[worker] = payload
+            else:
+                errors[worker] = payload
+    finally:
+        stop_flag.set()
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+                p.join()
+        events.close()
+    if not results:
+        raise RuntimeError(f"every portfolio worker failed: {errors}")
+    for w, err in errors.items():
+        log.warning("portfolio worker %d failed: %s", w, err)
+    # Deterministic winner: lowest objective, then lowest worker index.
+    winner = min(results, key=lambda w: (results[w][3].objective, w))
+    routes, dropped, excluded_model, stats = results[winner]
+    stats = replace(
+        stats,
+        wall_time=time.monotonic() - t0,
+        workers=len(procs),
+        solutions=sum(r[3].solutions for r in results.values()),
+        strategy=f"worker {winner}: {stats.strategy}",
+    )
+    return routes, dropped, excluded_model, stats

@@ -1,0 +1,137 @@
+"""Tiny named instances for the model tests, built from a few planar coordinates.
+
+Coordinates are kilometres on a plane; the matrix is Euclidean distance in metres and the travel
+time at 50 km/h rounded up to whole seconds (so the triangle inequality holds up to rounding).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pytest
+
+from optimizer.checker import check_plan
+from optimizer.domain import (
+    UNREACHABLE,
+    Horizon,
+    Objective,
+    Problem,
+    Shift,
+    TimeWindow,
+    TravelMatrix,
+    Van,
+    Visit,
+)
+from optimizer.plan import Plan
+from optimizer.settings import SolverSettings
+
+MONDAY = date(2026, 3, 2)
+SPEED_KMH = 50.0
+
+# Deterministic, quick settings for the unit tests.
+FAST = SolverSettings(time_limit=5.0, solution_limit=200, seed=0)
+
+
+def euclid_matrix(
+    points: dict[str, tuple[float, float]],
+    unreachable: Iterable[tuple[str, str]] = (),
+) -> TravelMatrix:
+    ids = tuple(points)
+    n = len(ids)
+    dist = np.zeros((n, n), dtype=np.int64)
+    dur = np.zeros((n, n), dtype=np.int64)
+    for i, a in enumerate(ids):
+        for j, b in enumerate(ids):
+            (xa, ya), (xb, yb) = points[a], points[b]
+            metres = math.hypot(xa - xb, ya - yb) * 1000.0
+            dist[i, j] = round(metres)
+            dur[i, j] = math.ceil(metres * 3.6 / SPEED_KMH)
+    for a, b in unreachable:
+        i, j = ids.index(a), ids.index(b)
+        dist[i, j] = dur[i, j] = UNREACHABLE
+    return TravelMatrix(ids, dur, dist, approximate=True)
+
+
+@dataclass
+class Tiny:
+    """A small problem under construction. Times via :meth:`at` (day, hour, minute)."""
+
+    points: dict[str, tuple[float, float]] = field(default_factory=lambda: {"base": (0.0, 0.0)})
+    horizon: Horizon = field(default_factory=lambda: Horizon(MONDAY, 5))
+    vans: list[Van] = field(default_factory=list)
+    shifts: list[Shift] = field(default_factory=list)
+    visits: list[Visit] = field(default_factory=list)
+    unreachable: list[tuple[str, str]] = field(default_factory=list)
+    objective: Objective = field(default_factory=Objective)
+
+    def at(self, day: int, hour: int, minute: int = 0) -> int:
+        return self.horizon.at(day, hour, minute)
+
+    def window(self, day: int, h0: float, h1: float) -> TimeWindow:
+        return TimeWindow(
+            self.at(day, int(h0), round((h0 % 1) * 60)), self.at(day, int(h1), round((h1 % 1) * 60))
+        )
+
+    def van(self, van_id: str, **kw: Any) -> Tiny:
+        self.vans.append(Van(van_id, **kw))
+        return self
+
+    def shift(self, van_id: str, day: int, h0: float = 8, h1: float = 16, **kw: Any) -> Tiny:
+        w = self.window(day, h0, h1)
+        self.shifts.append(Shift(van_id, day, w.start, w.end, **kw))
+        return self
+
+    def visit(
+        self, visit_id: str, xy: tuple[float, float], duration_min: float = 30, **kw: Any
+    ) -> Tiny:
+        loc = f"loc-{visit_id}"
+        self.points[loc] = xy
+        self.visits.append(Visit(visit_id, loc, round(duration_min * 60), **kw))
+        return self
+
+    def build(self) -> Problem:
+        return Problem(
+            horizon=self.horizon,
+            vans=tuple(self.vans),
+            shifts=tuple(self.shifts),
+            visits=tuple(self.visits),
+            matrix=euclid_matrix(self.points, self.unreachable),
+            objective=self.objective,
+        ).validate()
+
+
+def assert_feasible(problem: Problem, plan: Plan) -> None:
+    """Every solver test runs the independent checker."""
+    report = check_plan(problem, plan)
+    assert report.ok, "\n".join(str(v) for v in report.violations)
+
+
+def order(plan: Plan, van_id: str, day: int) -> list[str]:
+    route = plan.route(van_id, day)
+    return [] if route is None else [s.visit_id for s in route.stops]
+
+
+@pytest.fixture
+def tiny() -> Tiny:
+    """An empty builder: one base at the origin, a Monday-to-Friday horizon."""
+    return Tiny()
+
+
+@pytest.fixture
+def one_van_day(tiny: Tiny) -> Tiny:
+    """One van, one 8:00-16:00 shift on Monday, no visits yet."""
+    return tiny.van("A").shift("A", 0)
+
+
+@pytest.fixture
+def two_vans_week(tiny: Tiny) -> Tiny:
+    """Vans A and B, each with 8:00-16:00 shifts Monday to Friday."""
+    tiny.van("A").van("B")
+    for day in range(5):
+        tiny.shift("A", day).shift("B", day)
+    return tiny
