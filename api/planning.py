@@ -11,10 +11,16 @@ Field paths in errors follow the request (``visits[3].windows[0].end``).
 from __future__ import annotations
 
 import logging
+import math
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -348,8 +354,9 @@ def plan_to_out(plan: Plan, mapped: MappedProblem) -> PlanOut:
         )
         for u in plan.unassigned
     ]
+    objective = float(plan.stats.objective)
     summary = Summary(
-        cost=round(float(plan.stats.objective), 2),
+        cost=round(objective, 2) if math.isfinite(objective) else None,
         status=plan.stats.status,
         routes=len(plan.routes),
         assigned=len(plan.assigned),
@@ -447,3 +454,409 @@ def _route_out(route: Route, horizon: Horizon, coords: Mapping[str, LonLatT]) ->
 def day_dates(horizon: Horizon) -> list[date]:
     """The calendar dates of the horizon."""
     return [horizon.start_date + timedelta(days=d) for d in range(horizon.days)]
+
+
+# --- solving ----------------------------------------------------------------------------------
+
+ProgressFn = Callable[[float, float | None, int], None]
+
+
+def _progress_fields(report: Any) -> tuple[float | None, int | None]:
+    """(cost, solutions) from whatever the optimizer's ``on_progress`` hands over."""
+    if isinstance(report, int | float):
+        return float(report), None
+    cost = None
+    for name in ("best_cost", "objective", "cost"):
+        value = getattr(report, name, None)
+        if isinstance(value, int | float):
+            cost = float(value)
+            break
+    solutions = getattr(report, "solutions", None)
+    return cost, solutions if isinstance(solutions, int) else None
+
+
+class Planner:
+    """Maps requests and solves them; one per app (holds the matrix provider)."""
+
+    def __init__(
+        self,
+        provider: MatrixProvider,
+        *,
+        resolve_address: AddressResolver | None = None,
+        base: LonLatT | None = None,
+        time_limit: float = 10.0,
+        road_provider: MatrixProvider | None = None,
+    ) -> None:
+        self.provider = provider
+        self.road_provider = road_provider
+        self.resolve_address = resolve_address
+        self.base = base
+        self.time_limit = time_limit
+
+    def validate(self, request: SolveRequest) -> None:
+        """Every check that needs no travel matrix (cheap: for 422s before queueing a job)."""
+        build_problem(
+            request, placeholder_provider, resolve_address=self.resolve_address, base=self.base
+        )
+
+    def map(self, request: SolveRequest) -> MappedProblem:
+        use_roads = request.options.use_road_network and self.road_provider is not None
+        provider = self.road_provider if use_roads and self.road_provider else self.provider
+        return build_problem(
+            request, provider, resolve_address=self.resolve_address, base=self.base
+        )
+
+    def solver_settings(
+        self, request: SolveRequest, default: float | None = None, cap: float | None = None
+    ) -> Any:
+        """Solver settings: the request's time limit, else ``default``; never above ``cap``."""
+        from optimizer.settings import SolverSettings
+
+        limit = request.options.time_limit_seconds or default or self.time_limit
+        if cap is not None:
+            limit = min(limit, cap)
+        return SolverSettings(time_limit=limit, seed=request.options.seed or 0)
+
+    def solve_mapped(
+        self,
+        mapped: MappedProblem,
+        settings: Any,
+        on_progress: ProgressFn | None = None,
+        stop: Any = None,
+    ) -> Plan:
+        from optimizer.solve import solve
+
+        started = time.monotonic()
+        state: dict[str, Any] = {"solutions": 0}
+
+        def progress(report: Any = None, *_: Any) -> None:
+            cost, solutions = _progress_fields(report)
+            state["solutions"] = solutions if solutions is not None else state["solutions"] + 1
+            if on_progress is not None:
+                elapsed = getattr(report, "elapsed", None)
+                if not isinstance(elapsed, int | float):
+                    elapsed = time.monotonic() - started
+                on_progress(min(elapsed / settings.time_limit, 1.0), cost, state["solutions"])
+
+        return solve(mapped.problem, settings, on_progress=progress, stop=stop)
+
+    def solve(
+        self,
+        request: SolveRequest,
+        on_progress: ProgressFn | None = None,
+        stop: Any = None,
+        *,
+        time_limit: float | None = None,
+        max_time_limit: float | None = None,
+    ) -> PlanOut:
+        """Map, solve (until done or ``stop`` is set) and map the plan back.
+
+        ``time_limit`` applies when the request sets none; ``max_time_limit`` caps both.
+        """
+        mapped = self.map(request)
+        settings = self.solver_settings(request, time_limit, max_time_limit)
+        plan = self.solve_mapped(mapped, settings, on_progress, stop)
+        return plan_to_out(plan, mapped)
+
+
+def planner_from_settings(settings: Any) -> Planner:
+    """The planner the service uses: road matrix when a network is configured, else approximate."""
+    return Planner(
+        approximate_provider(),
+        resolve_address=default_address_resolver(),
+        base=default_base(),
+        time_limit=float(getattr(settings, "sync_solve_time_limit", 10.0)),
+        road_provider=road_provider_from_settings(settings),
+    )
+
+
+def road_provider_from_settings(settings: Any) -> MatrixProvider | None:
+    """A road-network matrix provider when ``settings.osm_file`` is set (None otherwise)."""
+    osm_file = getattr(settings, "osm_file", None)
+    if osm_file is None:
+        return None
+    return RoadMatrixProvider(Path(osm_file), getattr(settings, "network_cache_dir", None))
+
+
+class RoadMatrixProvider:
+    """Snaps places to the road network of an OSM extract and computes the road matrix.
+
+    The network is built (or read from the cache) on first use, once.
+    """
+
+    def __init__(self, osm_file: Path, cache_dir: Path | None = None) -> None:
+        self.osm_file = osm_file
+        self.cache_dir = cache_dir
+        self._network: Any = None
+        self._lock = threading.Lock()
+
+    def network(self) -> Any:
+        with self._lock:
+            if self._network is None:
+                from geo.network import load_osm_file
+
+                log.info("loading road network from %s", self.osm_file)
+                self._network = load_osm_file(self.osm_file, cache_dir=self.cache_dir)
+            return self._network
+
+    @property
+    def loaded(self) -> bool:
+        return self._network is not None
+
+    def __call__(self, points: Mapping[str, LonLatT]) -> tuple[TravelMatrix, MatrixInfo]:
+        from geo.matrix import travel_matrix
+        from geo.snap import snap_places
+
+        network = self.network()
+        try:
+            snapped = snap_places(network, dict(points))
+        except ValueError as exc:
+            raise ValidationError(Issue("places", str(exc))) from exc
+        result = travel_matrix(network, snapped)
+        note = f"road network from {self.osm_file.name}"
+        if result.unreachable:
+            note += f"; {len(result.unreachable)} place pairs have no road between them"
+        info = MatrixInfo(source="road_network", approximate=result.matrix.approximate, note=note)
+        return result.matrix, info
+
+
+# --- stored data -> request (weekly plans) ------------------------------------------------------
+
+
+def week_start(iso_week: str) -> date:
+    """Monday of an ISO week ``YYYY-Www``; ValidationError naming ``path.iso_week`` if invalid."""
+    try:
+        year, week = iso_week.split("-W")
+        return date.fromisocalendar(int(year), int(week), 1)
+    except ValueError:
+        raise ValidationError(
+            Issue("path.iso_week", f"{iso_week!r} is not an ISO week such as 2026-W48")
+        ) from None
+
+
+def week_request(
+    session: Any,
+    iso_week: str,
+    timezone: str,
+    *,
+    time_limit_seconds: float | None = None,
+    seed: int | None = None,
+) -> SolveRequest:
+    """The planning request of one ISO week built from the stored dispatcher data.
+
+    Vans with their shifts in the week; open visits whose windows touch the week (or that have
+    none); consultation hours occurring in the week as fixed visits (pinned to their van if set).
+    """
+    from sqlalchemy import select
+
+    from api.db.core_models import (
+        ClientRow,
+        ConsultationHoursRow,
+        ShiftRow,
+        VanRow,
+        VisitRow,
+    )
+    from api.schemas.planning import (
+        HorizonIn,
+        PinIn,
+        ShiftIn,
+        SolveOptions,
+        VanIn,
+        VisitIn,
+        Window,
+    )
+
+    tz = ZoneInfo(timezone)
+    monday = week_start(iso_week)
+    lo = datetime.combine(monday, datetime.min.time(), tzinfo=tz)
+    hi = datetime.combine(monday + timedelta(days=7), datetime.min.time(), tzinfo=tz)
+
+    vans = [
+        VanIn(
+            id=v.id,
+            name=v.name,
+            skills=list(v.skills or []),
+            start=(
+                Place(coordinates=(v.base_lon, v.base_lat))
+                if v.base_lon is not None and v.base_lat is not None
+                else None
+            ),
+            cost_per_hour=v.cost_per_hour,
+            cost_per_km=v.cost_per_km,
+        )
+        for v in session.scalars(select(VanRow).order_by(VanRow.id))
+    ]
+    shifts = [
+        ShiftIn(
+            van_id=s.van_id,
+            start=s.start.astimezone(tz),
+            end=s.end.astimezone(tz),
+            max_work_minutes=s.max_work_minutes,
+        )
+        for s in session.scalars(
+            select(ShiftRow)
+            .where(ShiftRow.start >= lo, ShiftRow.start < hi)
+            .order_by(ShiftRow.start, ShiftRow.van_id)
+        )
+    ]
+    clients = {c.id: c for c in session.scalars(select(ClientRow))}
+    visits: list[VisitIn] = []
+    for v in session.scalars(
+        select(VisitRow).where(VisitRow.status == "open").order_by(VisitRow.id)
+    ):
+        windows = [
+            Window(
+                start=datetime.fromisoformat(a).astimezone(tz),
+                end=datetime.fromisoformat(b).astimezone(tz),
+            )
+            for a, b in (v.windows or [])
+        ]
+        windows = [w for w in windows if w.end > lo and w.start < hi]
+        if v.windows and not windows:
+            continue  # appointment in another week
+        client = clients.get(v.client_id)
+        if client is not None and client.erased_at is not None:
+            continue
+        place = _stored_place(v, client)
+        visits.append(
+            VisitIn(
+                id=v.id,
+                place=place,
+                duration_minutes=v.duration_minutes,
+                windows=windows,
+                skills=list(v.skills or []),
+                priority=v.priority,
+                preferred_van=v.preferred_van_id
+                or (client.preferred_van_id if client is not None else None),
+                client_ref=v.client_id,
+            )
+        )
+    for ch in session.scalars(select(ConsultationHoursRow).order_by(ConsultationHoursRow.id)):
+        for offset in range(7):
+            day = monday + timedelta(days=offset)
+            if day.isoweekday() != ch.weekday or day < ch.valid_from:
+                continue
+            if ch.valid_until is not None and day > ch.valid_until:
+                continue
+            weeks_since = (day - ch.valid_from).days // 7
+            if weeks_since % max(ch.every_weeks, 1):
+                continue
+            start = datetime.combine(day, ch.start_time, tzinfo=tz)
+            end = datetime.combine(day, ch.end_time, tzinfo=tz)
+            visits.append(
+                VisitIn(
+                    id=f"ch-{ch.id}-{day.isoformat()}",
+                    place=Place(coordinates=(ch.lon, ch.lat)),
+                    duration_minutes=int((end - start).total_seconds() // 60),
+                    windows=[Window(start=start, end=end)],
+                    dates=[day],
+                    skills=list(ch.skills or []),
+                    kind="consultation_hours",
+                    pin=PinIn(van_id=ch.van_id) if ch.van_id else None,
+                )
+            )
+    return SolveRequest(
+        horizon=HorizonIn(start_date=monday, days=7, timezone=timezone),
+        vans=vans,
+        shifts=shifts,
+        visits=visits,
+        options=SolveOptions(time_limit_seconds=time_limit_seconds, seed=seed),
+    )
+
+
+def _stored_place(visit: Any, client: Any) -> Place:
+    """A stored visit's place: its own position or address, else its client's."""
+    for source in (visit, client):
+        if source is None:
+            continue
+        if source.lon is not None and source.lat is not None:
+            return Place(coordinates=(source.lon, source.lat))
+    for source in (visit, client):
+        if source is not None and source.address:
+            return Place(address=source.address)
+    # Nothing to go by: an address that cannot be found yields a clear error naming the visit.
+    return Place(address=f"(no address stored for visit {visit.id})")
+
+
+# --- plan -> GeoJSON ----------------------------------------------------------------------------
+
+
+def plan_geojson(
+    plan: PlanOut,
+    request: SolveRequest | None = None,
+    *,
+    van_id: str | None = None,
+    day: date | None = None,
+) -> dict[str, Any]:
+    """The plan as a GeoJSON FeatureCollection ([lon, lat]) in the shape :mod:`geo.maps` reads.
+
+    Legs are straight lines between consecutive places (the road geometry is geo's business);
+    ``van_id``/``day`` restrict it to one van and/or day (unassigned visits then left out).
+    """
+    kinds = {v.id: v.kind for v in request.visits} if request is not None else {}
+    features: list[dict[str, Any]] = []
+    depots: dict[LonLatT, str] = {}
+    for r in plan.routes:
+        if (van_id is not None and r.van_id != van_id) or (day is not None and r.date != day):
+            continue
+        key = r.date.isoformat()
+        located = [s for s in r.steps if s.location is not None]
+        for a, b in pairwise(located):
+            features.append(
+                _feature(
+                    "LineString",
+                    [list(a.location or ()), list(b.location or ())],
+                    feature="leg",
+                    van_id=r.van_id,
+                    day=key,
+                    travel_time=b.travel_seconds,
+                    distance=b.distance_m,
+                )
+            )
+        order = 0
+        for s in r.steps:
+            if s.type is StepType.VISIT and s.location is not None:
+                order += 1
+                features.append(
+                    _feature(
+                        "Point",
+                        list(s.location),
+                        feature="stop",
+                        van_id=r.van_id,
+                        day=key,
+                        visit_id=s.visit_id,
+                        order=order,
+                        kind=kinds.get(s.visit_id or "", "appointment"),
+                        arrival=s.arrival.isoformat(),
+                        start=s.start.isoformat(),
+                        end=s.end.isoformat(),
+                    )
+                )
+            elif s.type in (StepType.START, StepType.END) and s.location is not None:
+                depots.setdefault(s.location, f"depot-{len(depots)}")
+    for coords, ident in depots.items():
+        features.append(_feature("Point", list(coords), feature="depot", id=ident, name=ident))
+    if van_id is None and day is None and request is not None:
+        places = {v.id: v.place.coordinates for v in request.visits}
+        for u in plan.unassigned:
+            coords = places.get(u.visit_id)
+            if coords is not None:
+                features.append(
+                    _feature(
+                        "Point",
+                        list(coords),
+                        feature="unassigned",
+                        visit_id=u.visit_id,
+                        reason=u.reason,
+                        message=u.message,
+                    )
+                )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _feature(kind: str, coordinates: Any, **properties: Any) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "geometry": {"type": kind, "coordinates": coordinates},
+        "properties": properties,
+    }

@@ -49,6 +49,7 @@ class PlanRow(Base):
     parent_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     request: Mapped[dict[str, Any]] = mapped_column(JSON)  # the SolveRequest planned
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the PlanOut
+    domain_plan: Mapped[dict[str, Any]] = mapped_column(JSON)  # optimizer.plan.Plan, for replan
     confirmed: Mapped[list[str]] = mapped_column(JSON, default=list)  # confirmed visit ids
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # replan diff
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

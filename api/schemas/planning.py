@@ -225,7 +225,7 @@ class MatrixInfo(BaseModel):
 
 
 class Summary(BaseModel):
-    cost: float
+    cost: float | None = Field(description="Objective in euros; null when no solution was found.")
     status: str
     routes: int
     assigned: int
@@ -370,3 +370,104 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+# --- weekly plans -----------------------------------------------------------------------------
+
+IsoWeek = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{4}-W\d{2}$",
+        description="ISO week, e.g. 2026-W48",
+        examples=["2026-W48"],
+    ),
+]
+
+
+class PlanWeekIn(_Model):
+    """Options of planning (or re-planning) a week from the stored data."""
+
+    time_limit_seconds: float | None = Field(default=None, gt=0, le=3600)
+    seed: int | None = Field(default=None, ge=0)
+
+
+class ConfirmIn(_Model):
+    """Visits confirmed with the clients: a re-plan keeps them where they are."""
+
+    visit_ids: list[Identifier] = Field(max_length=5000)
+
+
+class VisitMove(BaseModel):
+    visit_id: str
+    before: str | None = Field(description="van_id@date before, null: was not planned")
+    after: str | None = Field(description="van_id@date now, null: no longer planned")
+    start_before: datetime | None = None
+    start_after: datetime | None = None
+
+
+class PlanChanges(BaseModel):
+    """What a re-plan changed compared with the version it started from."""
+
+    base_plan_id: str
+    base_version: int
+    moved: list[VisitMove] = Field(description="Visits on another van or day than before.")
+    retimed: list[VisitMove] = Field(description="Same van and day, other start time.")
+    added: list[str] = Field(description="Visits planned now that were not planned before.")
+    dropped: list[str] = Field(description="Visits planned before that are not planned now.")
+    unchanged: int
+    confirmed_kept: list[str]
+    confirmed_moved: list[str]
+
+
+class PlanVersionOut(BaseModel):
+    """One version of a weekly plan."""
+
+    id: str
+    week: str
+    version: int
+    status: Literal["draft", "published"]
+    parent_id: str | None
+    confirmed: list[str]
+    created_at: datetime
+    published_at: datetime | None
+    changes: PlanChanges | None = None
+    plan: PlanOut
+
+
+class PlanVersionSummary(BaseModel):
+    id: str
+    week: str
+    version: int
+    status: Literal["draft", "published"]
+    parent_id: str | None
+    created_at: datetime
+    published_at: datetime | None
+    cost: float | None
+    assigned: int
+    unassigned: int
+
+
+class ItineraryStop(BaseModel):
+    type: StepType
+    visit_id: str | None = None
+    kind: str | None = Field(default=None, description="appointment or consultation_hours")
+    location: LonLat | None = None
+    arrival: datetime
+    start: datetime
+    end: datetime
+    client_name: str | None = Field(default=None, description="For the crew on the day only.")
+    address: str | None = None
+
+
+class ItineraryOut(BaseModel):
+    """A crew's day: where to be when, in order."""
+
+    plan_id: str
+    week: str
+    version: int
+    van_id: str
+    date: dt.date
+    timezone: str
+    stops: list[ItineraryStop]
+    drive_seconds: int
+    distance_m: int

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("parent_id", sa.String(length=32), nullable=True),
         sa.Column("request", sa.JSON(), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("domain_plan", sa.JSON(), nullable=False),
         sa.Column("confirmed", sa.JSON(), nullable=False),
         sa.Column("changes", sa.JSON(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),

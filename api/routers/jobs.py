@@ -1,0 +1,101 @@
+"""Solve jobs for problems too large or too slow for ``/v1/solve``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Response, status
+
+from api.deps import SolveCaller
+from api.errors import ConflictError, error_responses, not_found
+from api.jobs import JobRunner, get_runner, start_planning, stop_planning
+from api.routers.solve import PlannerDep, invalid_input
+from api.schemas.planning import JobOut, JobStatus, PlanOut, SolveRequest
+from api.storage.jobs import UnknownJobError
+from optimizer.errors import ValidationError
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+RunnerDep = Annotated[JobRunner, Depends(get_runner)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    summary="Submit a solve job",
+    responses=error_responses(401, 403, 422),
+)
+def submit_job(
+    body: SolveRequest,
+    _caller: SolveCaller,
+    planner: PlannerDep,
+    runner: RunnerDep,
+    response: Response,
+) -> JobOut:
+    """Queue the problem; poll ``GET /v1/jobs/{id}`` and fetch ``GET /v1/jobs/{id}/plan``."""
+    try:
+        planner.validate(body)  # input errors now (422), not later as a failed job
+    except ValidationError as exc:
+        raise invalid_input(exc) from exc
+    job = runner.submit(body)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return job
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobOut,
+    summary="Status, progress and best cost so far",
+    responses=error_responses(401, 403, 404),
+)
+def get_job(job_id: str, _caller: SolveCaller, runner: RunnerDep) -> JobOut:
+    try:
+        return runner.status(job_id)
+    except UnknownJobError:
+        raise not_found("job", job_id, "path.job_id") from None
+
+
+@router.get(
+    "/{job_id}/plan",
+    response_model=PlanOut,
+    summary="The job's plan",
+    responses=error_responses(401, 403, 404, 409),
+)
+def get_job_plan(job_id: str, _caller: SolveCaller, runner: RunnerDep) -> PlanOut:
+    """The plan of a finished job (also of one stopped early). 409 while there is none yet."""
+    try:
+        plan = runner.result(job_id)
+        job = runner.status(job_id)
+    except UnknownJobError:
+        raise not_found("job", job_id, "path.job_id") from None
+    if plan is None:
+        why = job.error if job.status is JobStatus.FAILED and job.error else "no plan yet"
+        raise ConflictError(
+            f"job {job_id} is {job.status.value}: {why}",
+            [("path.job_id", f"job is {job.status.value}")],
+            code="job_has_no_plan",
+        )
+    return plan
+
+
+@router.delete(
+    "/{job_id}",
+    response_model=JobOut,
+    summary="Stop a job early (keeps the best plan found)",
+    responses=error_responses(401, 403, 404),
+)
+def cancel_job(job_id: str, _caller: SolveCaller, runner: RunnerDep) -> JobOut:
+    try:
+        return runner.cancel(job_id)
+    except UnknownJobError:
+        raise not_found("job", job_id, "path.job_id") from None
+
+
+def startup(app: FastAPI) -> None:
+    """App lifespan hook: planner, job runner, resumption of unfinished jobs."""
+    start_planning(app, getattr(app.state, "job_runner_override", None))
+
+
+def shutdown(app: FastAPI) -> None:
+    stop_planning(app)
