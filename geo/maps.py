@@ -152,6 +152,7 @@ class StopPoint:
     end: str
     consultation: bool
     label: str  # place or client, whatever the collection carries
+    properties: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,7 @@ def parse_features(collection: Mapping[str, Any]) -> PlanFeatures:
                                 or props.get("location")
                                 or ""
                             ),
+                            properties=dict(props),
                         )
                     )
             elif kind == "depot":
