@@ -1,0 +1,203 @@
+"""The FastAPI application: :func:`create_app` assembles settings, database, routers, error
+handlers, CORS and the request-size limit in one place.
+
+Startup (lifespan): open the database, run the migrations (creating the embedded SQLite file on
+first start), then call the ``startup(app)`` hook of every router module that defines one (the
+planning side starts its job runner there); shutdown calls ``shutdown(app)`` hooks in reverse order
+and disposes of the engine.
+
+``app.state`` holds ``settings``, ``db``, ``redactor`` (see :mod:`api.logging`), ``ready_checks``
+(name -> callable returning True when ready; hooks may add their own) and ``road_network`` (set by
+whoever loads it; None until then).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from types import ModuleType
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import api
+from api.db.base import Database
+from api.errors import ErrorBody, install_handlers
+from api.logging import Redactor
+from api.routers import resources
+from api.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+
+PLANNING_ROUTERS = ("solve", "jobs", "plans")
+
+
+def _router_modules() -> list[ModuleType]:
+    modules = [resources]
+    # TEMPORARY while the planning routers are being written: import those that exist.
+    for name in PLANNING_ROUTERS:
+        try:
+            modules.append(importlib.import_module(f"api.routers.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"api.routers.{name}":
+                raise
+            logger.warning("router api.routers.%s not there yet", name)
+    return modules
+
+
+class BodySizeLimit:
+    """Answers 413 with the error body when a request body exceeds ``max_bytes`` (checked on
+    Content-Length and, for chunked bodies, on the bytes actually received)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.max_bytes
+            except ValueError:
+                too_big = False
+            if too_big:
+                await self._reject(scope, receive, send)
+                return
+        # Buffer the body (bounded by max_bytes) and replay it to the app.
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            if messages:
+                return messages.pop(0)
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = ErrorBody(
+            code="payload_too_large",
+            message=f"request body larger than {self.max_bytes} bytes",
+        )
+        response = JSONResponse(status_code=413, content=body.model_dump())
+        await response(scope, receive, send)
+
+
+class HealthOut(BaseModel):
+    status: str = Field(examples=["ok"])
+    version: str = Field(examples=[VERSION])
+
+
+class ReadyOut(BaseModel):
+    status: str = Field(description="ready or not_ready", examples=["ready"])
+    checks: dict[str, bool] = Field(examples=[{"database": True, "road_network": True}])
+
+
+def _road_network_ready(app: FastAPI) -> Callable[[], bool]:
+    def check() -> bool:
+        settings: Settings = app.state.settings
+        # Without an OSM file the service plans with approximate travel times: nothing to load.
+        return settings.osm_file is None or app.state.road_network is not None
+
+    return check
+
+
+def create_app(settings: Settings | None = None, *, redactor: Redactor | None = None) -> FastAPI:
+    """Build the application. The database is opened and migrated when the app starts."""
+    settings = settings or Settings()
+    modules = _router_modules()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        if settings.run_migrations:
+            db.migrate()
+        app.state.db = db
+        app.state.ready_checks["database"] = db.ping
+        started: list[ModuleType] = []
+        try:
+            for module in modules:
+                hook: Callable[[FastAPI], Any] | None = getattr(module, "startup", None)
+                if hook is not None:
+                    hook(app)
+                    started.append(module)
+            logger.info("vanplan api started (%s database)", db.backend)
+            yield
+        finally:
+            for module in reversed(started):
+                stop: Callable[[FastAPI], Any] | None = getattr(module, "shutdown", None)
+                if stop is not None:
+                    stop(app)
+            db.dispose()
+            app.state.db = None
+
+    app = FastAPI(
+        title="vanplan",
+        version=VERSION,
+        summary="Routes and schedules for the outreach vans of the Job-Center Odenwaldkreis",
+        description=(api.__doc__ or "")
+        + "\n\nEvery endpoint except /health and /ready needs `Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = None
+    app.state.redactor = redactor or Redactor()
+    app.state.road_network = None
+    app.state.ready_checks = {"road_network": _road_network_ready(app)}
+
+    install_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    @app.get("/health", tags=["service"], response_model=HealthOut)
+    def health() -> HealthOut:
+        """Liveness: the process answers. No token needed."""
+        return HealthOut(status="ok", version=VERSION)
+
+    @app.get(
+        "/ready",
+        tags=["service"],
+        response_model=ReadyOut,
+        responses={503: {"model": ReadyOut, "description": "Not ready yet"}},
+    )
+    def ready(request: Request) -> Any:
+        """Readiness: database reachable and migrated, road network loaded. No token needed."""
+        checks = {name: bool(check()) for name, check in request.app.state.ready_checks.items()}
+        out = ReadyOut(status="ready" if all(checks.values()) else "not_ready", checks=checks)
+        if out.status != "ready":
+            return JSONResponse(status_code=503, content=out.model_dump())
+        return out
+
+    for module in modules:
+        app.include_router(module.router, prefix="/v1")
+    return app

@@ -1,0 +1,1 @@
+"""HTTP routers; assembled by api.app.create_app under /v1."""

@@ -1,0 +1,79 @@
+"""Erasure of a client (right to erasure, GDPR Art. 17 / SGB X).
+
+:func:`erase_client` clears every personal field of the client (name, address, position, language,
+notes), cancels its open visits and clears their addresses and positions, and has stored plans
+replace the client's personal fields with a pseudonym. The plan part is done by
+``api.storage.plans.pseudonymise_client(session, client_id, pseudonym) -> int`` (owned by the
+planning side), called inside the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.db.base import utcnow
+from api.db.core_models import ClientRow, VisitRow
+
+logger = logging.getLogger(__name__)
+
+
+class UnknownClientError(KeyError):
+    """No client with this id."""
+
+
+@dataclass(frozen=True)
+class Erasure:
+    client_id: str
+    pseudonym: str
+    visits_cancelled: int
+    plans_updated: int
+
+
+def pseudonym_for(client_id: str) -> str:
+    """Stable pseudonym: the same client always gets the same one, and it reveals nothing."""
+    return "erased-" + hashlib.sha256(client_id.encode()).hexdigest()[:10]
+
+
+def _pseudonymise_plans(session: Session, client_id: str, pseudonym: str) -> int:
+    # The planning side's plan storage; required once it exists (never silently skipped then).
+    if importlib.util.find_spec("api.storage.plans") is None:
+        logger.warning("no plan storage yet: nothing to pseudonymise in stored plans")
+        return 0
+    plans = importlib.import_module("api.storage.plans")
+    count: int = plans.pseudonymise_client(session, client_id, pseudonym)
+    return count
+
+
+def erase_client(session: Session, client_id: str) -> Erasure:
+    """Erase a client's personal data everywhere (caller commits). Idempotent."""
+    client = session.get(ClientRow, client_id)
+    if client is None:
+        raise UnknownClientError(client_id)
+    pseudonym = pseudonym_for(client_id)
+    client.name = None
+    client.address = None
+    client.lon = None
+    client.lat = None
+    client.language = None
+    client.notes = None
+    if client.erased_at is None:
+        client.erased_at = utcnow()
+    cancelled = 0
+    for visit in session.scalars(select(VisitRow).where(VisitRow.client_id == client_id)):
+        visit.address = None
+        visit.lon = None
+        visit.lat = None
+        if visit.status != "cancelled":
+            visit.status = "cancelled"
+            cancelled += 1
+    plans = _pseudonymise_plans(session, client_id, pseudonym)
+    session.flush()
+    logger.info("client %s erased (%d visits cancelled, %d plans)", client_id, cancelled, plans)
+    return Erasure(client_id, pseudonym, cancelled, plans)

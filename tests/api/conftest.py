@@ -1,0 +1,113 @@
+"""Fixtures of the API tests: an app and a TestClient per database backend, tokens per role.
+
+Every test using ``app``/``client`` runs twice: on a fresh SQLite file and on a fresh PostgreSQL
+schema (``VANPLAN_TEST_POSTGRES_URL``, default postgres@127.0.0.1:5432/test). PostgreSQL is never
+skipped: if it is down, those tests fail.
+
+Token fixtures: ``dispatcher``, ``system``, ``crew`` (bound to van ``van-1``, which the fixture
+creates) give ``Authorization`` headers; ``make_token(role, van_id=None)`` makes more.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from api.app import create_app
+from api.auth import Role, issue_token
+from api.db.core_models import VanRow
+from api.settings import Settings
+
+PG_URL = os.environ.get(
+    "VANPLAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+Headers = dict[str, str]
+
+
+def _pg_schema_url(schema: str) -> str:
+    separator = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database: a new SQLite file, or a new PostgreSQL schema (dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'vanplan.db'}"
+        return
+    schema = f"vp_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        yield _pg_schema_url(schema)
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, osm_file=None, cors_origins=[])
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """A client of the started app (lifespan entered: database migrated)."""
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def bearer(secret: str) -> Headers:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def make_token(app: FastAPI, client: TestClient) -> Callable[..., Headers]:
+    """``make_token(role, van_id=None)`` -> headers of a new token (the van must exist)."""
+
+    def make(role: Role | str, van_id: str | None = None) -> Headers:
+        with app.state.db.session() as session:
+            issued = issue_token(session, role, name=f"test {role}", van_id=van_id)
+        return bearer(issued.secret)
+
+    return make
+
+
+@pytest.fixture
+def dispatcher(make_token: Callable[..., Headers]) -> Headers:
+    return make_token(Role.DISPATCHER)
+
+
+@pytest.fixture
+def system(make_token: Callable[..., Headers]) -> Headers:
+    return make_token(Role.SYSTEM)
+
+
+@pytest.fixture
+def crew_van(app: FastAPI, client: TestClient) -> str:
+    """Van ``van-1`` (created directly in the database) for crew tokens."""
+    with app.state.db.session() as session:
+        if session.get(VanRow, "van-1") is None:
+            session.add(VanRow(id="van-1", name="Mobiles Büro 1", skills=[]))
+    return "van-1"
+
+
+@pytest.fixture
+def crew(make_token: Callable[..., Headers], crew_van: str) -> Headers:
+    return make_token(Role.CREW, van_id=crew_van)
