@@ -168,7 +168,7 @@ def build_network(
     if cache_dir is not None:
         import geo.cache as cache
 
-        cache.save(network, Path(cache_dir) / f"{key}.vanplan-net")
+        cache.save(network, cache.cache_path(Path(cache_dir), key))
     return network
 
 
@@ -202,7 +202,7 @@ def download(
     ``geo_settings`` (the Odenwaldkreis plus a buffer)."""
     from geo.overpass import OverpassSource
 
-    geo_settings = geo_settings or GeoSettings()  # type: ignore[call-arg]
+    geo_settings = geo_settings or GeoSettings()
     settings = settings or geo_settings.network
     source = OverpassSource.for_request(
         place=place, polygon=polygon, bbox=bbox, geo_settings=geo_settings
