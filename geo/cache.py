@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SUFFIX = ".vanplan-net.npz"
 _NUMERIC_EDGE = ("length", "travel_time", "speed_kph")
+_SKIP = frozenset((*_NUMERIC_EDGE, "geometry"))
 
 
 def cache_path(cache_dir: Path, key: str) -> Path:
@@ -67,7 +68,7 @@ def _meta_from_json(data: dict[str, Any]) -> NetworkMeta:
 
 
 def save(network: RoadNetwork, path: Path) -> Path:
-    """Write ``network`` to ``path`` atomically (a temporary file, then rename); returns the path."""
+    """Write ``network`` to ``path`` atomically (temporary file, then rename); returns the path."""
     graph = network.graph
     path = Path(path)
     node_ids = np.fromiter(graph.nodes, dtype=np.int64, count=len(graph))
@@ -97,7 +98,7 @@ def save(network: RoadNetwork, path: Path) -> Path:
             coords.append(xy)
             total += len(xy)
         offsets[i + 1] = total
-        extras.append({n: val for n, val in data.items() if n not in _NUMERIC_EDGE and n != "geometry"})
+        extras.append({n: val for n, val in data.items() if n not in _SKIP})
     arrays: dict[str, NDArray[Any]] = {
         "node_id": node_ids,
         "node_x": x,
