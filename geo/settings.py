@@ -100,7 +100,8 @@ class ApproximateSettings(BaseModel):
     detour_factor: float = Field(
         default=1.3, ge=1.0, le=3.0, description="road km per straight-line km"
     )
-    # (upper bound of the road distance in m, average speed in km/h): short trips are slow
+    # (end of the stretch in m, speed on it in km/h): the first 2 km of every trip at 25 km/h,
+    # km 2-10 at 45, km 10-30 at 60, the rest at 75; see geo.approximate.approximate_seconds
     speed_bands: tuple[tuple[float, float], ...] = (
         (2_000.0, 25.0),
         (10_000.0, 45.0),
