@@ -117,13 +117,9 @@ def approximate_provider(settings: Any = None) -> MatrixProvider:
     """Straight-line matrix from :func:`geo.approximate.approximate_matrix`."""
 
     def provide(points: Mapping[str, LonLatT]) -> tuple[TravelMatrix, MatrixInfo]:
-        from geo.approximate import approximate_matrix  # type: ignore[import-not-found]
+        from geo.approximate import approximate_matrix
 
-        matrix = (
-            approximate_matrix(points, settings)
-            if settings is not None
-            else (approximate_matrix(points))
-        )
+        matrix = approximate_matrix(points, settings)
         info = MatrixInfo(
             source="approximate",
             approximate=True,
@@ -515,7 +511,11 @@ class Planner:
         limit = request.options.time_limit_seconds or default or self.time_limit
         if cap is not None:
             limit = min(limit, cap)
-        return SolverSettings(time_limit=limit, seed=request.options.seed or 0)
+        return SolverSettings(
+            time_limit=limit,
+            seed=request.options.seed or 0,
+            solution_limit=request.options.solution_limit,
+        )
 
     def solve_mapped(
         self,
@@ -641,6 +641,7 @@ def week_request(
     *,
     time_limit_seconds: float | None = None,
     seed: int | None = None,
+    solution_limit: int | None = None,
 ) -> SolveRequest:
     """The planning request of one ISO week built from the stored dispatcher data.
 
@@ -760,7 +761,9 @@ def week_request(
         vans=vans,
         shifts=shifts,
         visits=visits,
-        options=SolveOptions(time_limit_seconds=time_limit_seconds, seed=seed),
+        options=SolveOptions(
+            time_limit_seconds=time_limit_seconds, seed=seed, solution_limit=solution_limit
+        ),
     )
 
 

@@ -132,6 +132,9 @@ class VisitIn(_Model):
 class SolveOptions(_Model):
     time_limit_seconds: float | None = Field(default=None, gt=0, le=3600)
     seed: int | None = Field(default=None, ge=0)
+    solution_limit: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="Stop after this many solutions."
+    )
     use_road_network: bool = Field(
         default=True, description="Use the configured road network when one is loaded."
     )
@@ -389,6 +392,7 @@ class PlanWeekIn(_Model):
 
     time_limit_seconds: float | None = Field(default=None, gt=0, le=3600)
     seed: int | None = Field(default=None, ge=0)
+    solution_limit: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class ConfirmIn(_Model):

@@ -1,0 +1,460 @@
+"""Weekly plans from the stored data: versions (draft -> published), re-planning, outputs.
+
+A published version is never changed: confirming visits on it answers 409, and a re-plan always
+makes a new draft version that starts from the newest version and keeps confirmed visits.
+Crews read published versions only, and only their own van's maps and itineraries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, status
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from api.auth import Principal, Role
+from api.db.planning_models import PlanRow
+from api.deps import Dispatcher, Reader, SessionDep, SettingsDep, ensure_van_visible
+from api.errors import ConflictError, ForbiddenError, InvalidInputError, error_responses, not_found
+from api.planning import MappedProblem, plan_geojson, plan_to_out, week_request
+from api.routers.solve import PlannerDep, invalid_input
+from api.schemas.planning import (
+    ConfirmIn,
+    ItineraryOut,
+    ItineraryStop,
+    PlanChanges,
+    PlanOut,
+    PlanVersionOut,
+    PlanVersionSummary,
+    PlanWeekIn,
+    SolveRequest,
+    StepType,
+    VisitMove,
+)
+from api.storage import plans as store
+from optimizer.domain import Pin, Problem
+from optimizer.errors import ValidationError
+from optimizer.plan import Plan
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["plans"])
+
+WeekPath = Annotated[str, Path(pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W48")]
+
+
+def _version_out(row: PlanRow) -> PlanVersionOut:
+    return PlanVersionOut(
+        id=row.id,
+        week=row.week,
+        version=row.version,
+        status=row.status,  # type: ignore[arg-type]
+        parent_id=row.parent_id,
+        confirmed=list(row.confirmed or []),
+        created_at=row.created_at,
+        published_at=row.published_at,
+        changes=PlanChanges.model_validate(row.changes) if row.changes else None,
+        plan=PlanOut.model_validate(row.payload),
+    )
+
+
+def _summary(row: PlanRow) -> PlanVersionSummary:
+    summary = row.payload.get("summary", {})
+    return PlanVersionSummary(
+        id=row.id,
+        week=row.week,
+        version=row.version,
+        status=row.status,  # type: ignore[arg-type]
+        parent_id=row.parent_id,
+        created_at=row.created_at,
+        published_at=row.published_at,
+        cost=summary.get("cost"),
+        assigned=summary.get("assigned", 0),
+        unassigned=summary.get("unassigned", 0),
+    )
+
+
+def _plan_row(session: Session, plan_id: str, principal: Principal) -> PlanRow:
+    row = store.get(session, plan_id)
+    if row is None or (principal.role is Role.CREW and row.status != store.PUBLISHED):
+        raise not_found("plan", plan_id, "path.plan_id")
+    return row
+
+
+def _map_week(
+    session: Session, planner: Any, week: str, timezone: str, options: PlanWeekIn
+) -> tuple[SolveRequest, MappedProblem]:
+    try:
+        request = week_request(
+            session,
+            week,
+            timezone,
+            time_limit_seconds=options.time_limit_seconds,
+            seed=options.seed,
+            solution_limit=options.solution_limit,
+        )
+        return request, planner.map(request)
+    except ValidationError as exc:
+        raise invalid_input(exc, prefix="") from exc
+
+
+def _check_has_work(request: SolveRequest, week: str) -> None:
+    if not request.shifts:
+        raise InvalidInputError(
+            f"no shifts stored in week {week}: nothing to plan",
+            [("path.iso_week", "no shifts in this week")],
+            code="nothing_to_plan",
+        )
+
+
+@router.post(
+    "/weeks/{iso_week}/plan",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PlanVersionOut,
+    summary="Plan a week from the stored data (new draft version)",
+    responses=error_responses(401, 403, 422),
+)
+def plan_week(
+    iso_week: WeekPath,
+    _caller: Dispatcher,
+    session: SessionDep,
+    settings: SettingsDep,
+    planner: PlannerDep,
+    options: Annotated[PlanWeekIn | None, Body()] = None,
+) -> PlanVersionOut:
+    options = options or PlanWeekIn()
+    request, mapped = _map_week(session, planner, iso_week, settings.timezone, options)
+    _check_has_work(request, iso_week)
+    solver_settings = planner.solver_settings(request, settings.sync_solve_time_limit)
+    plan = planner.solve_mapped(mapped, solver_settings)
+    row = store.create_version(
+        session,
+        iso_week,
+        request=request.model_dump(mode="json"),
+        payload=plan_to_out(plan, mapped).model_dump(mode="json"),
+        plan=plan,
+    )
+    session.commit()
+    log.info("week %s planned: version %d", iso_week, row.version)
+    return _version_out(row)
+
+
+@router.post(
+    "/weeks/{iso_week}/replan",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PlanVersionOut,
+    summary="Re-plan a week after changes (new draft version; confirmed visits kept)",
+    responses=error_responses(401, 403, 404, 422),
+)
+def replan_week(
+    iso_week: WeekPath,
+    _caller: Dispatcher,
+    session: SessionDep,
+    settings: SettingsDep,
+    planner: PlannerDep,
+    options: Annotated[PlanWeekIn | None, Body()] = None,
+) -> PlanVersionOut:
+    """Start from the newest version of the week, rebuild the problem from the stored data (new,
+    changed or cancelled visits, shifts), keep confirmed visits on their van and day where that
+    is still possible, prefer keeping every other visit where it was, and report the changes."""
+    options = options or PlanWeekIn()
+    base = store.latest(session, iso_week)
+    if base is None:
+        raise not_found("plan of week", iso_week, "path.iso_week")
+    request, mapped = _map_week(session, planner, iso_week, settings.timezone, options)
+    _check_has_work(request, iso_week)
+    previous = store.plan_from_json(base.domain_plan)
+    confirmed = set(base.confirmed or [])
+    problem = _pin_confirmed(mapped.problem, previous, confirmed)
+    mapped = dataclasses.replace(mapped, problem=problem)
+    solver_settings = planner.solver_settings(request, settings.sync_solve_time_limit)
+    anchors = {vid: where for vid, where in previous.assigned.items() if vid in _ids(problem)}
+    from optimizer.solve import solve
+
+    plan = solve(problem, solver_settings, anchors=anchors, initial=previous)
+    out = plan_to_out(plan, mapped)
+    changes = _changes(base, previous, plan, problem, confirmed)
+    row = store.create_version(
+        session,
+        iso_week,
+        request=request.model_dump(mode="json"),
+        payload=out.model_dump(mode="json"),
+        plan=plan,
+        parent_id=base.id,
+        confirmed=sorted(confirmed & set(plan.assigned)),
+        changes=changes.model_dump(mode="json"),
+    )
+    session.commit()
+    log.info(
+        "week %s re-planned: version %d from %d, %d moved",
+        iso_week,
+        row.version,
+        base.version,
+        len(changes.moved),
+    )
+    return _version_out(row)
+
+
+def _ids(problem: Problem) -> set[str]:
+    return {v.id for v in problem.visits}
+
+
+def _pin_confirmed(problem: Problem, previous: Plan, confirmed: set[str]) -> Problem:
+    """Pin confirmed visits to their previous van and day when that van still works that day."""
+    where = previous.assigned
+    visits = []
+    for v in problem.visits:
+        if v.id in confirmed and v.id in where and v.pin is None:
+            van_id, day = where[v.id]
+            if problem.shift(van_id, day) is not None:
+                v = dataclasses.replace(v, pin=Pin(van_id=van_id, day=day))
+        visits.append(v)
+    return dataclasses.replace(problem, visits=tuple(visits))
+
+
+def _changes(
+    base: PlanRow, previous: Plan, plan: Plan, problem: Problem, confirmed: set[str]
+) -> PlanChanges:
+    horizon = problem.horizon
+
+    def starts(p: Plan) -> dict[str, tuple[str, int, int]]:
+        return {s.visit_id: (r.van_id, r.day, s.start) for r in p.routes for s in r.stops}
+
+    def label(van_id: str, day: int) -> str:
+        return f"{van_id}@{horizon.date_of(day).isoformat()}"
+
+    before, after = starts(previous), starts(plan)
+    moved: list[VisitMove] = []
+    retimed: list[VisitMove] = []
+    unchanged = 0
+    for vid in sorted(set(before) & set(after)):
+        (v0, d0, t0), (v1, d1, t1) = before[vid], after[vid]
+        move = VisitMove(
+            visit_id=vid,
+            before=label(v0, d0),
+            after=label(v1, d1),
+            start_before=horizon.to_datetime(t0),
+            start_after=horizon.to_datetime(t1),
+        )
+        if (v0, d0) != (v1, d1):
+            moved.append(move)
+        elif t0 != t1:
+            retimed.append(move)
+        else:
+            unchanged += 1
+    kept = sorted(
+        vid for vid in confirmed & set(before) & set(after) if after[vid][:2] == before[vid][:2]
+    )
+    return PlanChanges(
+        base_plan_id=base.id,
+        base_version=base.version,
+        moved=moved,
+        retimed=retimed,
+        added=sorted(set(after) - set(before)),
+        dropped=sorted(set(before) - set(after)),
+        unchanged=unchanged,
+        confirmed_kept=kept,
+        confirmed_moved=sorted(confirmed - set(kept)),
+    )
+
+
+@router.get(
+    "/weeks/{iso_week}/plans",
+    response_model=list[PlanVersionSummary],
+    summary="Versions of a week's plan",
+    responses=error_responses(401, 403),
+)
+def list_week_plans(
+    iso_week: WeekPath, _caller: Dispatcher, session: SessionDep
+) -> list[PlanVersionSummary]:
+    return [_summary(r) for r in store.versions(session, iso_week)]
+
+
+@router.get(
+    "/plans/{plan_id}",
+    response_model=PlanVersionOut,
+    summary="One plan version",
+    responses=error_responses(401, 403, 404),
+)
+def get_plan(plan_id: str, caller: Dispatcher, session: SessionDep) -> PlanVersionOut:
+    return _version_out(_plan_row(session, plan_id, caller))
+
+
+@router.post(
+    "/plans/{plan_id}/publish",
+    response_model=PlanVersionOut,
+    summary="Publish a draft (it is never changed afterwards)",
+    responses=error_responses(401, 403, 404, 409),
+)
+def publish_plan(plan_id: str, caller: Dispatcher, session: SessionDep) -> PlanVersionOut:
+    row = _plan_row(session, plan_id, caller)
+    try:
+        store.publish(session, row)
+    except store.PublishedPlanError as exc:
+        raise ConflictError(str(exc), [("path.plan_id", "already published")]) from None
+    session.commit()
+    return _version_out(row)
+
+
+@router.put(
+    "/plans/{plan_id}/confirmed",
+    response_model=PlanVersionOut,
+    summary="Set the confirmed visits of a draft",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def confirm_visits(
+    plan_id: str, body: ConfirmIn, caller: Dispatcher, session: SessionDep
+) -> PlanVersionOut:
+    """Confirmed visits (agreed with the client) stay on their van and day in a re-plan.
+    A published plan is not edited: 409 (re-plan to get a new draft)."""
+    row = _plan_row(session, plan_id, caller)
+    planned = set(store.plan_from_json(row.domain_plan).assigned)
+    unknown = [(i, v) for i, v in enumerate(body.visit_ids) if v not in planned]
+    if row.status != store.PUBLISHED and unknown:
+        raise InvalidInputError(
+            f"{len(unknown)} visit(s) are not planned in this version",
+            [(f"body.visit_ids[{i}]", f"{v!r} is not planned here") for i, v in unknown],
+        )
+    try:
+        store.set_confirmed(session, row, body.visit_ids)
+    except store.PublishedPlanError as exc:
+        raise ConflictError(str(exc), [("path.plan_id", "published plans are final")]) from None
+    session.commit()
+    return _version_out(row)
+
+
+@router.get(
+    "/plans/{plan_id}/geojson",
+    summary="The plan as GeoJSON ([lon, lat]); crews get their own van only",
+    responses={
+        200: {"content": {"application/geo+json": {}}, "description": "FeatureCollection"},
+        **error_responses(401, 403, 404),
+    },
+)
+def plan_geojson_route(
+    plan_id: str,
+    caller: Reader,
+    session: SessionDep,
+    van_id: Annotated[str | None, Query()] = None,
+    day: Annotated[date | None, Query(alias="date")] = None,
+) -> dict[str, Any]:
+    row = _plan_row(session, plan_id, caller)
+    if caller.role is Role.CREW:
+        van_id = van_id or caller.van_id
+    if van_id is not None:
+        ensure_van_visible(caller, van_id)
+    plan = PlanOut.model_validate(row.payload)
+    request = SolveRequest.model_validate(row.request)
+    return plan_geojson(plan, request, van_id=van_id, day=day)
+
+
+@router.get(
+    "/plans/{plan_id}/map",
+    response_class=HTMLResponse,
+    summary="Map preview (folium HTML): the week, or one van's day for crews",
+    responses=error_responses(401, 403, 404),
+)
+def plan_map(
+    plan_id: str,
+    caller: Reader,
+    session: SessionDep,
+    van_id: Annotated[str | None, Query()] = None,
+    day: Annotated[date | None, Query(alias="date")] = None,
+) -> HTMLResponse:
+    """Without ``van_id`` and ``date``: the week overview (dispatchers). With both: the crew map
+    of that van's day. Crews must name their own van and a day."""
+    from geo import maps
+
+    row = _plan_row(session, plan_id, caller)
+    if caller.role is Role.CREW and (van_id is None or day is None):
+        raise ForbiddenError(
+            "crews may see their own van's day map only",
+            [("query.van_id", "required for crews"), ("query.date", "required for crews")],
+        )
+    if (van_id is None) != (day is None):
+        raise InvalidInputError(
+            "give both van_id and date, or neither",
+            [("query.van_id" if van_id is None else "query.date", "missing")],
+        )
+    plan = PlanOut.model_validate(row.payload)
+    request = SolveRequest.model_validate(row.request)
+    if van_id is None or day is None:
+        return HTMLResponse(maps.week_map_html(plan_geojson(plan, request)))
+    ensure_van_visible(caller, van_id)
+    if not any(r.van_id == van_id and r.date == day for r in plan.routes):
+        raise not_found("route", f"{van_id}@{day.isoformat()}", "query.van_id")
+    collection = plan_geojson(plan, request, van_id=van_id, day=day)
+    return HTMLResponse(maps.van_day_map_html(collection, van_id, day.isoformat()))
+
+
+@router.get(
+    "/plans/{plan_id}/itinerary/{van_id}/{day}",
+    response_model=ItineraryOut,
+    summary="A crew's itinerary for one van and day",
+    responses=error_responses(401, 403, 404),
+)
+def itinerary(
+    plan_id: str, van_id: str, day: date, caller: Reader, session: SessionDep
+) -> ItineraryOut:
+    ensure_van_visible(caller, van_id)
+    row = _plan_row(session, plan_id, caller)
+    return _itinerary(session, row, van_id, day)
+
+
+@router.get(
+    "/weeks/{iso_week}/itinerary/{van_id}/{day}",
+    response_model=ItineraryOut,
+    summary="A crew's itinerary from the week's newest published plan",
+    responses=error_responses(401, 403, 404),
+)
+def week_itinerary(
+    iso_week: WeekPath, van_id: str, day: date, caller: Reader, session: SessionDep
+) -> ItineraryOut:
+    ensure_van_visible(caller, van_id)
+    row = store.latest(session, iso_week, published_only=True)
+    if row is None:
+        raise not_found("published plan of week", iso_week, "path.iso_week")
+    return _itinerary(session, row, van_id, day)
+
+
+def _itinerary(session: Session, row: PlanRow, van_id: str, day: date) -> ItineraryOut:
+    from api.db.core_models import ClientRow
+
+    plan = PlanOut.model_validate(row.payload)
+    route = next((r for r in plan.routes if r.van_id == van_id and r.date == day), None)
+    if route is None:
+        raise not_found("route", f"{van_id}@{day.isoformat()}", "path.van_id")
+    visits = {v["id"]: v for v in row.request.get("visits", [])}
+    stops = []
+    for s in route.steps:
+        visit = visits.get(s.visit_id or "", {})
+        client = session.get(ClientRow, visit["client_ref"]) if visit.get("client_ref") else None
+        erased = client is not None and client.erased_at is not None
+        stops.append(
+            ItineraryStop(
+                type=s.type,
+                visit_id=s.visit_id,
+                kind=visit.get("kind") if s.type is StepType.VISIT else None,
+                location=s.location,
+                arrival=s.arrival,
+                start=s.start,
+                end=s.end,
+                client_name=client.name if client is not None and not erased else None,
+                address=client.address if client is not None and not erased else None,
+            )
+        )
+    return ItineraryOut(
+        plan_id=row.id,
+        week=row.week,
+        version=row.version,
+        van_id=van_id,
+        date=day,
+        timezone=plan.timezone,
+        stops=stops,
+        drive_seconds=route.drive_seconds,
+        distance_m=route.distance_m,
+    )

@@ -1,0 +1,386 @@
+"""POST /v1/solve and the request <-> domain mapping behind it (api.planning)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError as PydanticValidationError
+
+from api.planning import (
+    DEFAULT_DEPOT,
+    MappedProblem,
+    Planner,
+    build_problem,
+    placeholder_provider,
+    plan_to_out,
+)
+from api.schemas.planning import MatrixInfo, PlanOut, SolveRequest, StepType
+from optimizer.checker import check_plan
+from optimizer.domain import TravelMatrix
+from optimizer.errors import ValidationError
+from optimizer.plan import BreakSlot, Plan, Route, SolverStats, Stop
+
+BERLIN = ZoneInfo("Europe/Berlin")
+Headers = dict[str, str]
+
+# Two villages of the Odenwaldkreis (GeoNames centres) and the base in Erbach.
+REICHELSHEIM = [8.839, 49.7121]
+BRENSBACH = [8.8844, 49.7739]
+MICHELSTADT = [9.0039, 49.6781]
+
+
+def small_request(**options: Any) -> dict[str, Any]:
+    """One van, one day, three visits (one with a window, one needing a skill)."""
+    return {
+        "horizon": {"start_date": "2026-11-23", "days": 1},
+        "vans": [{"id": "van-1", "skills": ["arabic"]}],
+        "shifts": [
+            {
+                "van_id": "van-1",
+                "start": "2026-11-23T08:00:00+01:00",
+                "end": "2026-11-23T16:00:00+01:00",
+            }
+        ],
+        "visits": [
+            {
+                "id": "v1",
+                "place": {"coordinates": REICHELSHEIM},
+                "duration_minutes": 45,
+                "windows": [
+                    {"start": "2026-11-23T09:00:00+01:00", "end": "2026-11-23T12:00:00+01:00"}
+                ],
+            },
+            {
+                "id": "v2",
+                "place": {"coordinates": BRENSBACH},
+                "duration_minutes": 30,
+                "skills": ["arabic"],
+            },
+            {"id": "v3", "place": {"coordinates": MICHELSTADT}, "duration_minutes": 60},
+        ],
+        "options": {"solution_limit": 200, "seed": 1, **options},
+    }
+
+
+def straight_provider(
+    points: Mapping[str, tuple[float, float]],
+) -> tuple[TravelMatrix, MatrixInfo]:
+    """A simple metric matrix for mapping tests that need no geo layer (50 km/h, x1.3)."""
+    ids = tuple(points)
+    xy = np.array([(p[0] * 71_500, p[1] * 111_300) for p in points.values()])
+    metres = (np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1)) * 1.3).astype(
+        np.int64
+    )
+    seconds = (metres / (50 / 3.6)).astype(np.int64)
+    info = MatrixInfo(source="approximate", approximate=True, note="test")
+    return TravelMatrix(ids, seconds, metres, approximate=True), info
+
+
+def domain_plan(out: PlanOut, mapped: MappedProblem) -> Plan:
+    """Rebuild the optimizer's plan from a response, to replay it with the independent checker."""
+    horizon = mapped.problem.horizon
+    sec = horizon.to_seconds
+    routes = []
+    for r in out.routes:
+        steps = r.steps
+        assert steps[0].type is StepType.START and steps[-1].type is StepType.END
+        stops = tuple(
+            Stop(
+                visit_id=s.visit_id or "",
+                location=mapped.problem.visit(s.visit_id or "").location,
+                arrival=sec(s.arrival),
+                start=sec(s.start),
+                end=sec(s.end),
+                waiting=s.waiting_seconds,
+                travel_time=s.travel_seconds,
+                distance=s.distance_m,
+            )
+            for s in steps
+            if s.type is StepType.VISIT
+        )
+        breaks = tuple(
+            BreakSlot(sec(s.start), sec(s.end)) for s in steps if s.type is StepType.BREAK
+        )
+        van = mapped.problem.van(r.van_id)
+        routes.append(
+            Route(
+                van_id=r.van_id,
+                day=(r.date - horizon.start_date).days,
+                start_location=van.start_location,
+                end_location=van.end,
+                start=sec(steps[0].start),
+                end=sec(steps[-1].end),
+                stops=stops,
+                breaks=breaks,
+                return_travel_time=steps[-1].travel_seconds,
+                return_distance=steps[-1].distance_m,
+            )
+        )
+    from optimizer.plan import Reason, Unassigned
+
+    unassigned = tuple(
+        Unassigned(u.visit_id, Reason(u.reason), u.message, tuple(u.conflicts))
+        for u in out.unassigned
+    )
+    return Plan(tuple(routes), unassigned, SolverStats(out.summary.status, 0.0, 0.0))
+
+
+def assert_feasible(out: PlanOut | dict[str, Any], mapped: MappedProblem) -> PlanOut:
+    """The answer, replayed against the problem by the independent checker, has no violation."""
+    plan_out = out if isinstance(out, PlanOut) else PlanOut.model_validate(out)
+    report = check_plan(mapped.problem, domain_plan(plan_out, mapped))
+    assert report.ok, report.violations
+    return plan_out
+
+
+# --- mapping (no app) -------------------------------------------------------------------------
+
+
+def test_mapping_converts_iso_times_to_horizon_seconds_and_merges_places() -> None:
+    body = small_request()
+    body["visits"].append(
+        {"id": "v4", "place": {"coordinates": REICHELSHEIM}, "duration_minutes": 10}
+    )
+    mapped = build_problem(SolveRequest.model_validate(body), straight_provider)
+    p = mapped.problem
+    assert p.shifts[0].start == 8 * 3600 and p.shifts[0].end == 16 * 3600
+    v1 = p.visit("v1")
+    assert v1.duration == 45 * 60
+    assert (v1.windows[0].start, v1.windows[0].end) == (9 * 3600, 12 * 3600)
+    # identical coordinates share one location; the base is the default depot
+    assert p.visit("v4").location == v1.location
+    assert len(mapped.coordinates) == 4
+    assert p.van("van-1").start_location == DEFAULT_DEPOT
+    assert mapped.coordinates[v1.location] == tuple(REICHELSHEIM)
+
+
+def test_mapping_is_dst_correct_across_the_change_in_october() -> None:
+    body = small_request()
+    body["horizon"] = {"start_date": "2026-10-24", "days": 3}  # DST ends 25 Oct 03:00 -> 02:00
+    body["shifts"] = [
+        {
+            "van_id": "van-1",
+            "start": "2026-10-26T08:00:00+01:00",
+            "end": "2026-10-26T12:00:00+01:00",
+        }
+    ]
+    body["visits"] = [body["visits"][2]]
+    mapped = build_problem(SolveRequest.model_validate(body), straight_provider)
+    # 24 h + 25 h + 8 h of elapsed time
+    assert mapped.problem.shifts[0].start == (24 + 25 + 8) * 3600
+    assert mapped.problem.shifts[0].day == 2
+
+
+def test_mapping_collects_every_problem_with_request_field_paths() -> None:
+    body = small_request()
+    body["shifts"].append(
+        {
+            "van_id": "van-9",
+            "start": "2026-11-23T08:00:00+01:00",
+            "end": "2026-11-23T07:00:00+01:00",
+        }
+    )
+    body["visits"][0]["preferred_van"] = "ghost"
+    body["visits"][1]["place"] = {"address": "Nirgendwo 1, 99999 Nirgendheim"}
+    with pytest.raises(ValidationError) as info:
+        build_problem(
+            SolveRequest.model_validate(body), straight_provider, resolve_address=lambda a: None
+        )
+    fields = {i.field for i in info.value.issues}
+    assert "shifts[1].end" in fields
+    assert "visits[1].place.address" in fields
+    # the problem-level check runs only once the single objects are fine, so fix and re-check
+    body["shifts"].pop()
+    body["visits"][1]["place"] = {"coordinates": BRENSBACH}
+    with pytest.raises(ValidationError) as info:
+        build_problem(SolveRequest.model_validate(body), straight_provider)
+    assert [i.field for i in info.value.issues] == ["visits[0].preferred_van"]
+
+
+def test_addresses_are_resolved_through_the_resolver() -> None:
+    body = small_request()
+    body["visits"][2]["place"] = {"address": "Marktplatz 1, 64720 Michelstadt"}
+    seen: list[str] = []
+
+    def resolve(address: str) -> tuple[float, float] | None:
+        seen.append(address)
+        return (MICHELSTADT[0], MICHELSTADT[1])
+
+    mapped = build_problem(
+        SolveRequest.model_validate(body), straight_provider, resolve_address=resolve
+    )
+    assert seen == ["Marktplatz 1, 64720 Michelstadt"]
+    assert mapped.coordinates[mapped.problem.visit("v3").location] == tuple(MICHELSTADT)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda b: b["shifts"][0].update(start="2026-11-23T08:00:00"), "start"),
+        (lambda b: b["visits"][0]["place"].update(coordinates=[49.7, 8.8, 1]), "coordinates"),
+        (lambda b: b["visits"][0]["place"].update(coordinates=[200, 49.7]), "coordinates"),
+        (lambda b: b["visits"][0].update(place={}), "place"),
+        (lambda b: b["visits"][0].update(duration_minutes=-5), "duration_minutes"),
+        (lambda b: b["visits"][0].update(priority=0), "priority"),
+        (lambda b: b["vans"][0].update(id=""), "id"),
+        (lambda b: b["visits"][0].update(colour="red"), "colour"),
+    ],
+)
+def test_schema_rejects_bad_input(mutate: Any, field: str) -> None:
+    body = small_request()
+    mutate(body)
+    with pytest.raises(PydanticValidationError) as info:
+        SolveRequest.model_validate(body)
+    assert any(field in map(str, e["loc"]) for e in info.value.errors())
+
+
+def test_plan_maps_back_to_typed_steps_with_iso_times() -> None:
+    planner = Planner(straight_provider)
+    request = SolveRequest.model_validate(small_request())
+    mapped = planner.map(request)
+    plan = planner.solve_mapped(mapped, planner.solver_settings(request))
+    out = plan_to_out(plan, mapped)
+    assert_feasible(out, mapped)
+    (route,) = out.routes
+    assert route.date == date(2026, 11, 23)
+    assert route.steps[0].type is StepType.START
+    assert route.steps[-1].type is StepType.END
+    visits = [s.visit_id for s in route.steps if s.type is StepType.VISIT]
+    assert sorted(visits) == ["v1", "v2", "v3"]
+    v1 = next(s for s in route.steps if s.visit_id == "v1")
+    assert v1.start.utcoffset() == datetime(2026, 11, 23, tzinfo=BERLIN).utcoffset()
+    assert datetime(2026, 11, 23, 9, tzinfo=BERLIN) <= v1.start
+    assert v1.end <= datetime(2026, 11, 23, 12, tzinfo=BERLIN)
+    assert out.summary.assigned == 3 and out.summary.unassigned == 0
+    assert out.summary.distance_m == sum(s.distance_m for s in route.steps) > 0
+
+
+def test_breaks_appear_as_steps_in_time_order() -> None:
+    body = small_request()
+    body["shifts"][0]["breaks"] = [
+        {
+            "earliest_start": "2026-11-23T12:00:00+01:00",
+            "latest_end": "2026-11-23T13:00:00+01:00",
+            "duration_minutes": 30,
+        }
+    ]
+    body["visits"][2]["windows"] = [
+        {"start": "2026-11-23T13:00:00+01:00", "end": "2026-11-23T15:00:00+01:00"}
+    ]
+    planner = Planner(straight_provider)
+    request = SolveRequest.model_validate(body)
+    mapped = planner.map(request)
+    out = plan_to_out(planner.solve_mapped(mapped, planner.solver_settings(request)), mapped)
+    assert_feasible(out, mapped)
+    steps = out.routes[0].steps
+    breaks = [s for s in steps if s.type is StepType.BREAK]
+    assert len(breaks) == 1 and breaks[0].end - breaks[0].start == (
+        datetime(2026, 1, 1, 0, 30) - datetime(2026, 1, 1)
+    )
+    starts = [s.start for s in steps]
+    assert starts == sorted(starts)
+
+
+def test_validation_only_needs_no_matrix() -> None:
+    request = SolveRequest.model_validate(small_request())
+    mapped = build_problem(request, placeholder_provider)
+    assert mapped.problem.matrix.approximate
+
+
+# --- the endpoint -----------------------------------------------------------------------------
+
+
+def planner_of(client: TestClient) -> Planner:
+    planner: Planner = client.app.state.planner  # type: ignore[attr-defined]
+    return planner
+
+
+def test_solve_returns_a_feasible_plan(client: TestClient, system: Headers) -> None:
+    body = small_request()
+    response = client.post("/v1/solve", json=body, headers=system)
+    assert response.status_code == 200, response.text
+    out = PlanOut.model_validate(response.json())
+    mapped = planner_of(client).map(SolveRequest.model_validate(body))
+    assert_feasible(out, mapped)
+    assert out.matrix.source == "approximate" and out.matrix.approximate
+    assert out.summary.assigned == 3
+    assert out.timezone == "Europe/Berlin"
+    assert response.json()["routes"][0]["steps"][1]["start"].endswith("+01:00")
+
+
+def test_solve_reports_unservable_visits_with_a_reason(
+    client: TestClient, dispatcher: Headers
+) -> None:
+    body = small_request()
+    body["visits"][1]["skills"] = ["turkish"]  # nobody speaks it
+    response = client.post("/v1/solve", json=body, headers=dispatcher)
+    assert response.status_code == 200, response.text
+    out = assert_feasible(
+        response.json(), planner_of(client).map(SolveRequest.model_validate(body))
+    )
+    (u,) = out.unassigned
+    assert (u.visit_id, u.reason) == ("v2", "no_skilled_van")
+    assert u.message
+
+
+def test_solve_invalid_input_is_422_with_field_paths(
+    client: TestClient, dispatcher: Headers
+) -> None:
+    body = small_request()
+    body["visits"][0]["windows"][0]["end"] = "2026-11-23T08:00:00+01:00"  # before start
+    body["shifts"][0]["van_id"] = "ghost"
+    response = client.post("/v1/solve", json=body, headers=dispatcher)
+    assert response.status_code == 422
+    error = response.json()
+    assert error["code"] == "validation_error"
+    fields = [d["field"] for d in error["details"]]
+    assert any(f.startswith("body.visits[0].windows[0]") for f in fields), fields
+
+    body = small_request()
+    body["shifts"][0]["van_id"] = "ghost"
+    response = client.post("/v1/solve", json=body, headers=dispatcher)
+    assert response.status_code == 422
+    assert [d["field"] for d in response.json()["details"]] == ["body.shifts[0].van_id"]
+
+
+def test_large_problems_are_sent_to_jobs(client: TestClient, system: Headers) -> None:
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    body = small_request()
+    template = body["visits"][2]
+    body["visits"] = [
+        {**copy.deepcopy(template), "id": f"x{i}"}
+        for i in range(settings.sync_solve_max_visits + 1)
+    ]
+    response = client.post("/v1/solve", json=body, headers=system)
+    assert response.status_code == 413
+    error = response.json()
+    assert "/v1/jobs" in error["message"]
+    assert error["details"][0]["field"] == "body.visits"
+
+    body = small_request(time_limit_seconds=settings.sync_solve_time_limit + 1)
+    response = client.post("/v1/solve", json=body, headers=system)
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "body.options.time_limit_seconds"
+    assert "/v1/jobs" in response.json()["message"]
+
+
+def test_solve_needs_a_solving_role(client: TestClient, crew: Headers) -> None:
+    assert client.post("/v1/solve", json=small_request()).status_code == 401
+    response = client.post("/v1/solve", json=small_request(), headers=crew)
+    assert response.status_code == 403
+    assert response.json()["code"] == "forbidden"
+
+
+def test_openapi_documents_the_solve_examples(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    request_schema = schema["components"]["schemas"]["SolveRequest"]
+    example = request_schema["examples"][0]
+    SolveRequest.model_validate(example)  # the example is a valid request
+    assert "413" in schema["paths"]["/v1/solve"]["post"]["responses"]
