@@ -39,6 +39,7 @@ from optimizer.domain import UNREACHABLE, TravelMatrix
 log = logging.getLogger(__name__)
 
 _EPS = 1e-6  # seconds: float noise tolerated before rounding up
+_AT_NODE_M = 0.01  # a place this close to an edge's end node stands on the node
 
 
 class MatrixError(GeoError):
@@ -279,6 +280,15 @@ def routing_graph(network: Network, places: Sequence[SnappedPlace]) -> RoutingGr
     bases = [np.arange(m, dtype=np.int64), e_arr, e_arr[last]]
     f0s = [np.zeros(m), prev_frac, f_arr[last]]
     f1s = [np.ones(m), f_arr, np.ones(int(last.sum()))]
+    # A place at an end of its edge stands on that node: it may also leave by any other road
+    # from the start node, and be reached by any road into the end node (zero-cost links).
+    at_start = f_arr * index.length[e_arr] <= _AT_NODE_M
+    at_end = (1.0 - f_arr) * index.length[e_arr] <= _AT_NODE_M
+    tails += [v_arr[at_start], index.dst[e_arr[at_end]]]
+    heads += [index.src[e_arr[at_start]], v_arr[at_end]]
+    bases += [e_arr[at_start], e_arr[at_end]]
+    f0s += [np.zeros(int(at_start.sum())), np.ones(int(at_end.sum()))]
+    f1s += [np.zeros(int(at_start.sum())), np.ones(int(at_end.sum()))]
     tail = np.concatenate(tails)
     head = np.concatenate(heads)
     base = np.concatenate(bases)

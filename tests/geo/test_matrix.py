@@ -1,0 +1,218 @@
+"""Travel matrices: checked against networkx on the real extract and on small hand-made graphs."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from geo.matrix import MatrixCache, MatrixError, routing_graph, travel_matrix
+from geo.network import RoadNetwork
+from geo.snap import SnappedPlace, edge_index, snap_places
+from optimizer.domain import UNREACHABLE
+from tests.geo.test_snap import on_road_points
+
+
+def reference(graph: nx.MultiDiGraph, a: SnappedPlace, b: SnappedPlace) -> tuple[float, float]:
+    """(time, length) of the fastest trip a -> b computed independently with networkx: partial edge
+    out of ``a`` + node-to-node fastest path + partial edge into ``b`` (or along one edge)."""
+    best = (math.inf, math.inf)
+    for pa in a.positions:
+        ea = graph.edges[pa.u, pa.v, pa.key]
+        for pb in b.positions:
+            eb = graph.edges[pb.u, pb.v, pb.key]
+            if pa.edge == pb.edge and pa.fraction <= pb.fraction:
+                share = pb.fraction - pa.fraction
+                best = min(best, (share * ea["travel_time"], share * ea["length"]))
+            try:
+                path = nx.shortest_path(graph, pa.v, pb.u, weight="travel_time")
+            except nx.NetworkXNoPath:
+                continue
+            t = length = 0.0
+            for x, y in itertools.pairwise(path):
+                edge = min(graph[x][y].values(), key=lambda d: (d["travel_time"], d["length"]))
+                t += edge["travel_time"]
+                length += edge["length"]
+            t += (1 - pa.fraction) * ea["travel_time"] + pb.fraction * eb["travel_time"]
+            length += (1 - pa.fraction) * ea["length"] + pb.fraction * eb["length"]
+            best = min(best, (t, length))
+    return best
+
+
+@pytest.fixture(scope="module")
+def places(heidelberg_network: RoadNetwork) -> list[SnappedPlace]:
+    rng = np.random.default_rng(11)
+    pts = [
+        (i, x + rng.normal(0, 2e-4), y + rng.normal(0, 2e-4))
+        for i, x, y in on_road_points(heidelberg_network, 40, seed=5)
+    ]
+    return snap_places(heidelberg_network, pts)
+
+
+def test_matrix_equals_networkx_on_sampled_pairs(
+    heidelberg_network: RoadNetwork, places: list[SnappedPlace]
+) -> None:
+    result = travel_matrix(heidelberg_network, places)
+    m = result.matrix
+    assert result.complete and not m.approximate
+    assert m.locations == tuple(p.id for p in places)
+    assert np.all(np.diag(m.durations) == 0) and np.all(np.diag(m.distances) == 0)
+    rng = np.random.default_rng(0)
+    pairs = [tuple(rng.choice(len(places), 2, replace=False)) for _ in range(15)]
+    for i, j in pairs:
+        t, length = reference(heidelberg_network.graph, places[i], places[j])
+        assert m.durations[i, j] == math.ceil(t - 1e-6), (places[i].id, places[j].id)
+        assert m.distances[i, j] == round(length), (places[i].id, places[j].id)
+
+
+def test_triangle_inequality(heidelberg_network: RoadNetwork, places: list[SnappedPlace]) -> None:
+    d = travel_matrix(heidelberg_network, places).matrix.durations
+    # d[i, k] <= d[i, j] + d[j, k] for all i, j, k (+1 s for rounding up each leg)
+    via = d[:, :, None] + d[None, :, :]  # via[i, j, k]
+    assert np.all(d[:, None, :] <= via + 1)
+    assert np.count_nonzero(d != d.T) > 0  # real roads: not symmetric
+
+
+def test_one_way_road_makes_times_asymmetric(heidelberg_network: RoadNetwork) -> None:
+    graph = heidelberg_network.graph
+    index = edge_index(heidelberg_network)
+    # a long one-way edge with no edge back: driving "against" it means going around
+    one_way = [
+        e
+        for e in range(index.n_edges)
+        if not graph.has_edge(int(index.nodes[index.dst[e]]), int(index.nodes[index.src[e]]))
+        and index.length[e] > 150
+        and index.time[e] > 10
+    ]
+    assert one_way
+    e = one_way[0]
+    line = index.lines[e]
+    pts = []
+    for ident, frac in (("a", 0.2), ("b", 0.8)):
+        p = line.interpolate(frac, normalized=True)
+        lon, lat = index.to_lonlat.transform(p.x, p.y)
+        pts.append((ident, lon, lat))
+    a, b = snap_places(heidelberg_network, pts)
+    assert len(a.positions) == 1 and a.positions[0].edge == e
+    m = travel_matrix(heidelberg_network, [a, b]).matrix
+    along = (b.fraction - a.fraction) * index.time[e]
+    assert m.duration("a", "b") == math.ceil(along - 1e-6)
+    assert m.distance("a", "b") == round((b.fraction - a.fraction) * index.length[e])
+    assert m.duration("b", "a") > m.duration("a", "b")
+    t, length = reference(graph, b, a)
+    assert m.duration("b", "a") == math.ceil(t - 1e-6)
+    assert m.distance("b", "a") == round(length)
+
+
+def _line_graph() -> nx.MultiDiGraph:
+    """1 -> 2 -> 3 along lon 8.70..8.72 (lat 49.40): 1-2 two-way (100 s, 1000 m each way), 2 -> 3
+    one-way (50 s, 800 m); plus an island 10 <-> 11 far away."""
+    g = nx.MultiDiGraph(crs="EPSG:4326")
+    for n, x in ((1, 8.70), (2, 8.71), (3, 8.72), (10, 8.80), (11, 8.81)):
+        g.add_node(n, x=x, y=49.40)
+    g.add_edge(1, 2, travel_time=100.0, length=1000.0, oneway=False)
+    g.add_edge(2, 1, travel_time=100.0, length=1000.0, oneway=False)
+    g.add_edge(2, 3, travel_time=50.0, length=800.0, oneway=True)
+    g.add_edge(10, 11, travel_time=10.0, length=100.0, oneway=False)
+    g.add_edge(11, 10, travel_time=10.0, length=100.0, oneway=False)
+    return g
+
+
+def test_partial_edges_same_edge_and_unreachable_on_a_small_graph() -> None:
+    g = _line_graph()
+    pts = [
+        ("a", 8.7025, 49.4001),  # 1/4 along 1-2
+        ("b", 8.7075, 49.4001),  # 3/4 along 1-2
+        ("c", 8.7150, 49.3999),  # half-way along the one-way 2 -> 3
+        ("d", 8.8050, 49.4000),  # on the island
+    ]
+    places = snap_places(g, pts)
+    result = travel_matrix(g, places)
+    m = result.matrix
+    for frac, place in ((0.25, places[0]), (0.75, places[1])):
+        fwd = next(p for p in place.positions if (p.u, p.v) == (1, 2))
+        assert fwd.fraction == pytest.approx(frac, abs=1e-3)
+    # two-way edge: both directions along the same edge, no detour over the nodes
+    assert m.duration("a", "b") == m.duration("b", "a") == pytest.approx(50, abs=1)
+    assert m.distance("a", "b") == pytest.approx(500, abs=2)
+    # a -> c: rest of 1-2 (75 s) + half of 2 -> 3 (25 s); c -> a impossible (one-way dead end)
+    assert m.duration("a", "c") == pytest.approx(100, abs=1)
+    assert m.distance("a", "c") == pytest.approx(750 + 400, abs=2)
+    assert m.duration("c", "a") == UNREACHABLE and m.distance("c", "a") == UNREACHABLE
+    assert m.duration("a", "d") == UNREACHABLE
+    assert ("c", "a") in result.unreachable and ("d", "a") in result.unreachable
+    assert ("a", "c") not in result.unreachable
+    assert not result.complete
+
+
+def test_distance_is_the_length_of_the_fastest_path() -> None:
+    # 1 -> 2 directly: short but slow; 1 -> 3 -> 2: long but fast
+    g = nx.MultiDiGraph(crs="EPSG:4326")
+    for n, (x, y) in {1: (8.70, 49.40), 2: (8.71, 49.40), 3: (8.705, 49.41)}.items():
+        g.add_node(n, x=x, y=y)
+    g.add_edge(1, 2, travel_time=300.0, length=700.0)
+    g.add_edge(1, 3, travel_time=60.0, length=1500.0)
+    g.add_edge(3, 2, travel_time=60.0, length=1500.0)
+    places = snap_places(g, [("a", 8.7, 49.4), ("b", 8.71, 49.4)])
+    m = travel_matrix(g, places).matrix
+    assert m.duration("a", "b") == 120
+    assert m.distance("a", "b") == 3000  # not the 700 m of the shortest road
+
+
+def test_path_follows_the_matrix() -> None:
+    g = _line_graph()
+    places = snap_places(g, [("a", 8.7025, 49.4001), ("c", 8.7150, 49.3999)])
+    rg = routing_graph(g, places)
+    pieces = rg.path(0, 1)
+    assert pieces is not None
+    index = edge_index(g)
+    edges = [(int(index.nodes[index.src[e]]), int(index.nodes[index.dst[e]])) for e, _, _ in pieces]
+    assert edges == [(1, 2), (2, 3)]
+    assert pieces[0][1] == pytest.approx(0.25, abs=1e-3) and pieces[0][2] == 1.0
+    assert pieces[1][1] == 0.0 and pieces[1][2] == pytest.approx(0.5, abs=1e-3)
+    assert rg.path(1, 0) is None
+    assert rg.path(0, 0) == []
+
+
+def test_cache_in_memory_and_on_disk(
+    heidelberg_network: RoadNetwork, places: list[SnappedPlace], tmp_path: Path
+) -> None:
+    cache = MatrixCache(max_entries=2, directory=tmp_path)
+    first = travel_matrix(heidelberg_network, places[:10], cache=cache)
+    again = travel_matrix(heidelberg_network, places[:10], cache=cache)
+    assert again is first and cache.hits == 1 and cache.misses == 1
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    fresh = MatrixCache(directory=tmp_path)  # e.g. a new process
+    loaded = travel_matrix(heidelberg_network, places[:10], cache=fresh)
+    assert fresh.hits == 1
+    assert np.array_equal(loaded.matrix.durations, first.matrix.durations)
+    assert np.array_equal(loaded.matrix.distances, first.matrix.distances)
+    other = travel_matrix(heidelberg_network, places[:5], cache=cache)
+    assert other.matrix.durations.shape == (5, 5) and cache.misses == 2
+
+
+def test_threads_do_not_change_results(
+    heidelberg_network: RoadNetwork, places: list[SnappedPlace]
+) -> None:
+    one = travel_matrix(heidelberg_network, places, threads=1).matrix
+    two = travel_matrix(heidelberg_network, places, threads=2).matrix
+    assert np.array_equal(one.durations, two.durations)
+    assert np.array_equal(one.distances, two.distances)
+
+
+def test_bad_input_is_rejected(places: list[SnappedPlace]) -> None:
+    g = _line_graph()
+    with pytest.raises(MatrixError, match="at least one place"):
+        travel_matrix(g, [])
+    with pytest.raises(MatrixError, match=r"duplicate place ids \['a'\]"):
+        a = snap_places(g, [("a", 8.7025, 49.4001)])[0]
+        travel_matrix(g, [a, a])
+    # places snapped on the Heidelberg network do not fit this graph
+    with pytest.raises(MatrixError, match="snapped on another network"):
+        travel_matrix(g, places[:3])
+    with pytest.raises(ValueError, match="max_entries"):
+        MatrixCache(max_entries=0)
