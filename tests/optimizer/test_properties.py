@@ -1,0 +1,74 @@
+"""Property tests: on random small problems every plan the solver returns passes the independent
+checker, every visit is served once or listed unassigned with a reason, breaks lie inside shifts,
+and the diagnosis agrees with the model about what can be served alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from optimizer.checker import check_plan
+from optimizer.diagnose import precheck, static_reason
+from optimizer.domain import Problem
+from optimizer.plan import Reason
+from optimizer.settings import SolverSettings
+from optimizer.solve import solve
+from tests.optimizer.strategies import problems
+
+FAST = SolverSettings(time_limit=2.0, solution_limit=30, seed=1)
+SETTINGS = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@SETTINGS
+@given(problems())
+def test_every_plan_passes_the_checker(problem: Problem) -> None:
+    plan = solve(problem, FAST)
+    check_plan(problem, plan).assert_ok()
+
+    served = [s.visit_id for r in plan.routes for s in r.stops]
+    listed = [u.visit_id for u in plan.unassigned]
+    assert sorted(served + listed) == sorted(v.id for v in problem.visits)
+    for u in plan.unassigned:
+        assert isinstance(u.reason, Reason) and u.message and u.visit_id in u.message
+    for r in plan.routes:
+        shift = problem.shift(r.van_id, r.day)
+        assert shift is not None
+        assert all(shift.start <= b.start < b.end <= shift.end for b in r.breaks)
+        assert shift.start <= r.start <= r.end <= shift.end
+
+
+@SETTINGS
+@given(problems())
+def test_visits_impossible_alone_are_unassigned_with_that_reason(problem: Problem) -> None:
+    impossible = precheck(problem)
+    plan = solve(problem, FAST)
+    assert not impossible.keys() & plan.assigned.keys()
+    by_id = {u.visit_id: u for u in plan.unassigned}
+    for vid, why in impossible.items():
+        assert by_id[vid].reason is why.reason
+    # Whatever else was dropped was possible alone: "no room", with the van-days named.
+    for u in plan.unassigned:
+        if u.visit_id not in impossible:
+            assert u.reason is Reason.NO_ROOM and u.conflicts
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(max_visits=4), st.data())
+def test_diagnosis_agrees_with_the_model_on_single_visits(
+    problem: Problem, data: st.DataObject
+) -> None:
+    if not problem.visits:
+        return
+    visit = data.draw(st.sampled_from(problem.visits))
+    alone = replace(problem, visits=(replace(visit, priority=1),))
+    plan = solve(alone, FAST)
+    check_plan(alone, plan).assert_ok()
+    served = visit.id in plan.assigned
+    why = static_reason(alone, alone.visits[0])
+    assert served == (why is None), why
