@@ -131,7 +131,7 @@ def error_response(
     return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
 
 
-def _validation_message(error: dict[str, Any]) -> str:
+def clean_message(error: dict[str, Any]) -> str:
     message = str(error.get("msg", "invalid"))
     # pydantic prefixes messages from our own validators with "Value error, ".
     return message.removeprefix("Value error, ")
@@ -146,8 +146,7 @@ async def _request_validation(_request: Request, exc: Exception) -> JSONResponse
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     details = [
-        ErrorDetail(field=loc_to_path(e.get("loc", ())), message=_validation_message(e))
-        for e in errors
+        ErrorDetail(field=loc_to_path(e.get("loc", ())), message=clean_message(e)) for e in errors
     ]
     body = ErrorBody(
         code="validation_error", message=f"{_plural(len(details))} in the request", details=details

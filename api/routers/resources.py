@@ -24,7 +24,14 @@ from api.auth import Role
 from api.db.base import Base
 from api.db.core_models import ClientRow, ConsultationHoursRow, ShiftRow, VanRow, VisitRow
 from api.deps import Dispatcher, Reader, SessionDep, SettingsDep, ensure_van_visible
-from api.errors import ConflictError, InvalidInputError, error_responses, loc_to_path, not_found
+from api.errors import (
+    ConflictError,
+    InvalidInputError,
+    clean_message,
+    error_responses,
+    loc_to_path,
+    not_found,
+)
 from api.logging import Redactor
 from api.schemas.core import (
     ClientCreate,
@@ -104,7 +111,7 @@ def _merge(model: type[OutT], current: dict[str, Any], patch: BaseModel) -> OutT
     try:
         return model.model_validate(data)
     except PydanticValidationError as exc:
-        details = [(loc_to_path(("body", *e["loc"])), e["msg"]) for e in exc.errors()]
+        details = [(loc_to_path(("body", *e["loc"])), clean_message(dict(e))) for e in exc.errors()]
         raise InvalidInputError(
             f"{len(details)} problem(s) in the changed resource", details
         ) from None

@@ -2,16 +2,14 @@
 
 :func:`erase_client` clears every personal field of the client (name, address, position, language,
 notes), cancels its open visits and clears their addresses and positions, and has stored plans
-replace the client's personal fields with a pseudonym. The plan part is done by
-``api.storage.plans.pseudonymise_client(session, client_id, pseudonym) -> int`` (owned by the
-planning side), called inside the same transaction.
+lose the client's personal fields: the plan part is
+:func:`api.storage.plans.erase_client` (owned by the planning side), called inside the same
+transaction. In plans and exports the client is then known only by its pseudonym.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import logging
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from api.db.base import utcnow
 from api.db.core_models import ClientRow, VisitRow
+from api.storage.plans import erase_client as erase_from_plans
 
 logger = logging.getLogger(__name__)
 
@@ -39,16 +38,6 @@ class Erasure:
 def pseudonym_for(client_id: str) -> str:
     """Stable pseudonym: the same client always gets the same one, and it reveals nothing."""
     return "erased-" + hashlib.sha256(client_id.encode()).hexdigest()[:10]
-
-
-def _pseudonymise_plans(session: Session, client_id: str, pseudonym: str) -> int:
-    # The planning side's plan storage; required once it exists (never silently skipped then).
-    if importlib.util.find_spec("api.storage.plans") is None:
-        logger.warning("no plan storage yet: nothing to pseudonymise in stored plans")
-        return 0
-    plans = importlib.import_module("api.storage.plans")
-    count: int = plans.pseudonymise_client(session, client_id, pseudonym)
-    return count
 
 
 def erase_client(session: Session, client_id: str) -> Erasure:
@@ -73,7 +62,7 @@ def erase_client(session: Session, client_id: str) -> Erasure:
         if visit.status != "cancelled":
             visit.status = "cancelled"
             cancelled += 1
-    plans = _pseudonymise_plans(session, client_id, pseudonym)
+    plans = erase_from_plans(session, client_id)
     session.flush()
     logger.info("client %s erased (%d visits cancelled, %d plans)", client_id, cancelled, plans)
     return Erasure(client_id, pseudonym, cancelled, plans)
