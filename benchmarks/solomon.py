@@ -138,9 +138,8 @@ def _customers(problem: Problem) -> list[int]:
 
 
 def run_vanplan(problem: Problem, config: Config) -> SolverRun:
-    from optimizer.solve import solve
-
     from optimizer.settings import SolverSettings
+    from optimizer.solve import solve
 
     settings = SolverSettings(
         time_limit=config.time_limit,
