@@ -323,7 +323,9 @@ def build_model(
         if s.max_work is not None and s.max_work < s.end - s.start and intervals:
             solver.Add(span - solver.Sum([var * b.duration for _, b, var in inside]) <= s.max_work)
         van = vans[s.van_id]
-        if settings.charge_waiting and van.cost_per_hour > 0:
+        # Slack cost makes OR-Tools schedule cumuls with its LP/MIP optimizer, which (9.15)
+        # fails to find any solution once break intervals are present: only without breaks.
+        if settings.charge_waiting and van.cost_per_hour > 0 and not intervals:
             coefficient = round(van.cost_per_hour * COST_SCALE / 3600.0)
             if coefficient > 0:
                 time_dim.SetSlackCostCoefficientForVehicle(coefficient, k)
@@ -337,7 +339,9 @@ def build_model(
         for (_, hi), (lo, _) in itertools.pairwise(dom):
             cumul.RemoveInterval(hi + 1, lo - 1)
         if len(allowed[i]) < n_vehicles:
-            routing.SetAllowedVehiclesForIndex(allowed[i], index)
+            # SetAllowedVehiclesForIndex's absl::Span argument is not wrapped for Python in
+            # ortools 9.15; restricting the vehicle variable is equivalent (-1: unperformed).
+            routing.VehicleVar(index).SetValues([-1, *allowed[i]])
         penalty = round(obj.penalty(v.priority) * COST_SCALE)
         if v.id in anchors:
             penalty += moved

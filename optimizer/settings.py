@@ -36,8 +36,9 @@ class SolverSettings:
     ``LocalSearchMetaheuristic``. ``seed`` permutes the order in which visits enter the model (0:
     input order), which changes the search trajectory deterministically. ``workers > 1`` runs a
     portfolio of differently configured searches in separate processes; the best plan wins.
-    ``charge_waiting`` adds the vans' hourly cost for idle time (waiting) to the objective, which
-    also makes the solver depart as late as useful; it costs some search speed.
+    ``charge_waiting`` adds the vans' hourly cost for idle time (waiting) to the objective on
+    van-days without breaks (OR-Tools' cumul optimizer fails with break intervals); it costs
+    search speed. Departure times are made late by the extraction in any case.
     """
 
     time_limit: float = 10.0
@@ -48,7 +49,7 @@ class SolverSettings:
     workers: int = 1
     log_search: bool = False
     guided_local_search_lambda: float = 0.1
-    charge_waiting: bool = True
+    charge_waiting: bool = False
     lns_time_limit: float = 0.1
 
     def __post_init__(self) -> None:

@@ -253,7 +253,7 @@ def _warm_start(model: VanModel, initial: Plan) -> pywrapcp.Assignment | None:
             if node is None or stop.visit_id in used:
                 continue
             index = model.manager.NodeToIndex(node)
-            if not routing.IsVehicleAllowedForIndex(k, index):
+            if not routing.VehicleVar(index).Contains(k):
                 continue
             routes[k].append(index)
             used.add(stop.visit_id)

@@ -1,0 +1,335 @@
+"""One tiny instance per constraint, built so that the constraint bites; every plan is checked."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from optimizer.domain import (
+    HOUR,
+    MINUTE,
+    Break,
+    Horizon,
+    Objective,
+    Pin,
+    TimeWindow,
+)
+from optimizer.plan import Reason
+from optimizer.solve import solve
+from tests.optimizer.conftest import FAST, Tiny, assert_feasible, order
+
+
+def test_window_forces_order(one_van_day: Tiny) -> None:
+    t = one_van_day
+    # Geometry favours near -> far; the windows force far first.
+    t.visit("near", (2, 0), 30, windows=(t.window(0, 11, 12),))
+    t.visit("far", (10, 0), 30, windows=(t.window(0, 8, 10),))
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert order(plan, "A", 0) == ["far", "near"]
+    near = plan.route("A", 0).stops[1]  # type: ignore[union-attr]
+    assert near.start >= t.at(0, 11) and near.end <= t.at(0, 12)
+
+
+def test_second_window_on_another_day(tiny: Tiny) -> None:
+    t = tiny.van("A").shift("A", 0).shift("A", 2)
+    # The Monday window lies before the shift; only the Wednesday window can be used.
+    t.visit("x", (3, 3), 45, windows=(t.window(0, 6, 7), t.window(2, 13, 15)))
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert plan.assigned == {"x": ("A", 2)}
+    stop = plan.route("A", 2).stops[0]  # type: ignore[union-attr]
+    assert t.at(2, 13) <= stop.start and stop.end <= t.at(2, 15)
+
+
+def test_shift_end_forces_second_day(tiny: Tiny) -> None:
+    t = tiny.van("A").shift("A", 0, 8, 10).shift("A", 1, 8, 10)
+    for i in range(3):
+        t.visit(f"v{i}", (1 + i, 0), 45)
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert not plan.unassigned
+    assert {day for _, day in plan.assigned.values()} == {0, 1}
+    for r in plan.routes:
+        assert r.end <= t.at(r.day, 10)
+
+
+def test_shift_end_forces_drop_with_reason(one_van_day: Tiny) -> None:
+    t = one_van_day
+    t.shifts[0] = type(t.shifts[0])("A", 0, t.at(0, 8), t.at(0, 10))
+    for i in range(3):
+        t.visit(f"v{i}", (1 + i, 0), 45)
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert len(plan.assigned) == 2
+    (u,) = plan.unassigned
+    assert u.reason is Reason.NO_ROOM
+
+
+def test_max_work_limits_the_day(tiny: Tiny) -> None:
+    t = tiny.van("A").shift("A", 0, 8, 16, max_work=2 * HOUR)
+    for i in range(4):
+        t.visit(f"v{i}", (1, i * 0.5), 40)
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    route = plan.route("A", 0)
+    assert route is not None and route.working_time <= 2 * HOUR
+    assert len(route.stops) == 2  # three would need 2 h of service plus driving
+    assert len(plan.unassigned) == 2
+
+
+def test_no_statutory_break_on_a_short_day(one_van_day: Tiny) -> None:
+    t = one_van_day
+    for i in range(3):
+        t.visit(f"v{i}", (2, i), 60)
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    route = plan.route("A", 0)
+    assert route is not None and route.working_time <= 6 * HOUR
+    assert route.breaks == ()
+
+
+def test_statutory_break_on_a_long_day(tiny: Tiny) -> None:
+    t = tiny.van("A").shift("A", 0, 7, 18)
+    for i in range(7):
+        t.visit(f"v{i}", (3, i * 0.3), 80)  # 9 h 20 min of service
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    route = plan.route("A", 0)
+    assert route is not None and len(route.stops) == 7
+    assert route.working_time > 9 * HOUR
+    assert route.break_time >= 45 * MINUTE
+    for b in route.breaks:
+        assert b.start >= t.at(0, 7) + p.break_rule.earliest_after_start
+        assert route.start <= b.start and b.end <= route.end
+
+
+def test_statutory_break_between_six_and_nine_hours(tiny: Tiny) -> None:
+    t = tiny.van("A").shift("A", 0, 7, 18)
+    for i in range(5):
+        t.visit(f"v{i}", (3, i * 0.3), 80)  # 6 h 40 min of service
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    route = plan.route("A", 0)
+    assert route is not None and 6 * HOUR < route.working_time <= 9 * HOUR
+    assert route.break_time >= 30 * MINUTE
+
+
+def test_explicit_break_is_taken_in_its_window(tiny: Tiny) -> None:
+    t = tiny.van("A")
+    lunch = Break(t.at(0, 12), t.at(0, 13, 30), 45 * MINUTE)
+    t.shift("A", 0, 8, 16, breaks=(lunch,))
+    for i in range(5):
+        t.visit(f"v{i}", (2, i * 0.5), 60)
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    route = plan.route("A", 0)
+    assert route is not None and len(route.stops) == 5
+    (b,) = route.breaks
+    assert lunch.earliest_start <= b.start and b.end <= lunch.latest_end
+    assert b.duration == 45 * MINUTE
+    assert all(s.end <= b.start or b.end <= s.start for s in route.stops)
+
+
+def test_skills_choose_the_van(tiny: Tiny) -> None:
+    t = tiny.van("A").van("B", skills=frozenset({"lang:ar"}))
+    t.shift("A", 0).shift("B", 0)
+    t.visit("arabic", (2, 2), 30, skills=frozenset({"lang:ar"}))
+    t.visit("nobody", (2, 3), 30, skills=frozenset({"lang:uk"}))
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert plan.assigned == {"arabic": ("B", 0)}
+    (u,) = plan.unassigned
+    assert u.visit_id == "nobody" and u.reason is Reason.NO_SKILLED_VAN
+
+
+def test_allowed_days(two_vans_week: Tiny) -> None:
+    t = two_vans_week
+    t.visit("thu", (2, 2), 30, days=frozenset({3}))
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert plan.assigned["thu"][1] == 3
+
+
+def test_pin_van_day_and_start(two_vans_week: Tiny) -> None:
+    t = two_vans_week
+    t.visit("p", (2, 2), 30, pin=Pin(van_id="B", day=1, start=t.at(1, 10)))
+    t.visit("q", (2, 2.5), 30)
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert plan.assigned["p"] == ("B", 1)
+    stop = next(s for s in plan.route("B", 1).stops if s.visit_id == "p")  # type: ignore[union-attr]
+    assert stop.start == t.at(1, 10)
+
+
+def test_impossible_pin_is_reported(two_vans_week: Tiny) -> None:
+    t = two_vans_week
+    t.visit("p", (2, 2), 30, pin=Pin(day=1, start=t.at(1, 20)))  # after every shift
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    (u,) = plan.unassigned
+    assert u.visit_id == "p"
+    assert u.reason in (Reason.PIN_IMPOSSIBLE, Reason.NO_SHIFT_IN_WINDOW)
+
+
+def test_must_visit_beats_optional(one_van_day: Tiny) -> None:
+    t = one_van_day
+    # Room for one 5-hour visit only; the optional one is nearer (cheaper) but must loses.
+    t.visit("optional", (1, 0), 300, priority=2)
+    t.visit("must", (8, 0), 300, priority=1)
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert plan.assigned == {"must": ("A", 0)}
+    assert [u.visit_id for u in plan.unassigned] == ["optional"]
+
+
+def test_too_many_must_visits_still_give_a_plan(one_van_day: Tiny) -> None:
+    t = one_van_day
+    for i in range(6):
+        t.visit(f"m{i}", (1, i * 0.2), 120)
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert 1 <= len(plan.assigned) <= 3
+    assert len(plan.assigned) + len(plan.unassigned) == 6
+    assert all(u.reason is Reason.NO_ROOM for u in plan.unassigned)
+
+
+def _two_depots(fixed: float) -> Tiny:
+    t = Tiny()
+    t.points["west"] = (-10.0, 0.0)
+    t.points["east"] = (10.0, 0.0)
+    t.van("W", start_location="west", fixed_cost_per_day=fixed)
+    t.van("E", start_location="east", fixed_cost_per_day=fixed)
+    t.shift("W", 0).shift("E", 0)
+    t.visit("w1", (-11, 1), 30).visit("w2", (-9, -1), 30)
+    t.visit("e1", (11, 1), 30).visit("e2", (9, -1), 30)
+    return t
+
+
+def test_fixed_cost_reduces_vans_used() -> None:
+    cheap = _two_depots(0.0)
+    p = cheap.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert len(plan.routes) == 2  # each van serves its own side
+
+    dear = _two_depots(1000.0)
+    p = dear.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert len(plan.routes) == 1
+    assert not plan.unassigned
+
+
+def _continuity(cost: float) -> Tiny:
+    t = Tiny(objective=Objective(continuity_cost=cost))
+    t.van("A", cost_per_km=0.30).van("B", cost_per_km=0.50)
+    t.shift("A", 0).shift("B", 0)
+    t.visit("client", (5, 0), 30, preferred_van="B")  # 10 km round trip: B costs 2 EUR more
+    return t
+
+
+def test_continuity_prefers_the_known_van() -> None:
+    p = _continuity(20.0).build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert plan.assigned == {"client": ("B", 0)}
+
+    p = _continuity(0.5).build()  # cheaper than the detour in cost: the cheap van wins
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert plan.assigned == {"client": ("A", 0)}
+
+
+def test_anchor_keeps_a_confirmed_visit(two_vans_week: Tiny) -> None:
+    t = two_vans_week
+    t.visit("a", (2, 0), 30).visit("b", (2, 0.5), 30)
+    p = t.build()
+    free = solve(p, FAST)
+    assert_feasible(p, free)
+    assert free.assigned["a"] == free.assigned["b"]  # one van-day serves both when free
+    anchors = {"a": ("B", 3), "b": ("A", 1)}
+    plan = solve(p, FAST, anchors=anchors)
+    assert_feasible(p, plan)
+    assert plan.assigned == anchors
+
+
+def test_unreachable_pair_is_never_driven(one_van_day: Tiny) -> None:
+    t = one_van_day
+    t.visit("x", (2, 0), 30).visit("y", (2.2, 0), 30).visit("z", (2, 5), 30)
+    t.visit("island", (30, 30), 30)
+    t.unreachable += [("loc-x", "loc-y"), ("loc-y", "loc-x")]
+    t.unreachable += [("base", "loc-island"), ("loc-island", "base")]
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    stops = order(plan, "A", 0)
+    assert set(stops) == {"x", "y", "z"}
+    assert abs(stops.index("x") - stops.index("y")) == 2  # z goes between them
+    (u,) = plan.unassigned
+    assert u.visit_id == "island" and u.reason is Reason.UNREACHABLE
+
+
+def test_capacity(tiny: Tiny) -> None:
+    t = tiny.van("A", capacity=2).van("B", capacity=2).shift("A", 0).shift("B", 0)
+    for i in range(4):
+        t.visit(f"v{i}", (1, i * 0.1), 10, demand=1)
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert len(plan.routes) == 2 and not plan.unassigned
+    assert all(len(r.stops) == 2 for r in plan.routes)
+
+
+def test_dst_week() -> None:
+    # Summer time starts on Sunday 2026-03-29 in Europe/Berlin: Sunday has 23 hours.
+    t = Tiny(horizon=Horizon(date(2026, 3, 27), 4))
+    t.van("A").shift("A", 0).shift("A", 3)
+    assert t.at(3, 0) - t.at(2, 0) == 23 * HOUR
+    t.visit("mon", (3, 3), 30, windows=(t.window(3, 10, 11),))
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert plan.assigned == {"mon": ("A", 3)}
+    stop = plan.route("A", 3).stops[0]  # type: ignore[union-attr]
+    local = p.horizon.to_datetime(stop.start)
+    assert local.date() == date(2026, 3, 30) and 10 <= local.hour < 11
+    assert local.utcoffset() is not None and local.utcoffset().total_seconds() == 2 * HOUR  # type: ignore[union-attr]
+
+
+def test_departure_is_late_not_early(one_van_day: Tiny) -> None:
+    t = one_van_day
+    t.visit("late", (5, 0), 30, windows=(t.window(0, 14, 15),))
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    route = plan.route("A", 0)
+    assert route is not None
+    (stop,) = route.stops
+    assert stop.waiting == 0
+    assert route.start == stop.start - stop.travel_time
+    assert route.end == stop.end + route.return_travel_time
+
+
+def test_window_shorter_than_service_is_reported(one_van_day: Tiny) -> None:
+    t = one_van_day
+    t.visit("long", (1, 1), 90, windows=(TimeWindow(t.at(0, 9), t.at(0, 10)),))
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    (u,) = plan.unassigned
+    assert u.reason is Reason.SERVICE_TOO_LONG
