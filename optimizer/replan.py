@@ -1,0 +1,221 @@
+"""Re-planning: change a published plan as little as possible.
+
+Given the problem a plan was made for, the plan, and what changed since (visits added, changed or
+cancelled, a van out for a day), :func:`replan` produces a new plan that keeps the confirmed visits
+where they were: pinned to their van-day by default, or anchored (a cost per moved visit,
+``Objective.moved_visit_cost``) with ``pin_confirmed=False``. A pin that has become impossible (the
+van is out that day, the changed visit no longer fits there) falls back to an anchor instead of
+failing. The search starts from the previous routes. The result reports, per visit, what changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from optimizer.diagnose import static_reason
+from optimizer.domain import Pin, Problem, Visit
+from optimizer.errors import Collector
+from optimizer.plan import Plan, Unassigned
+from optimizer.settings import SolverSettings
+from optimizer.solve import solve
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed since the plan was published.
+
+    ``added``: new visits; ``cancelled``: ids of visits that no longer take place;
+    ``unavailable``: (van id, day) pairs on which a van is out; ``changed``: new versions of
+    existing visits (matched by id; e.g. a new window or duration).
+    """
+
+    added: tuple[Visit, ...] = ()
+    cancelled: frozenset[str] = frozenset()
+    unavailable: frozenset[tuple[str, int]] = frozenset()
+    changed: tuple[Visit, ...] = ()
+
+
+def apply_changes(problem: Problem, changes: Changes) -> Problem:
+    """The problem after ``changes``; raises one ValidationError listing every bad change."""
+    c = Collector()
+    known = {v.id for v in problem.visits}
+    van_ids = {v.id for v in problem.vans}
+    seen: set[str] = set()
+    for i, v in enumerate(changes.added):
+        c.check(v.id not in known, f"changes.added[{i}].id", f"visit {v.id!r} already exists")
+        c.check(v.id not in seen, f"changes.added[{i}].id", f"visit {v.id!r} added twice")
+        seen.add(v.id)
+    for vid in sorted(changes.cancelled):
+        c.check(vid in known, "changes.cancelled", f"unknown visit {vid!r}")
+    changed_ids: set[str] = set()
+    for i, v in enumerate(changes.changed):
+        where = f"changes.changed[{i}].id"
+        c.check(v.id in known, where, f"unknown visit {v.id!r}")
+        c.check(v.id not in changes.cancelled, where, f"visit {v.id!r} is also cancelled")
+        c.check(v.id not in changed_ids, where, f"visit {v.id!r} changed twice")
+        changed_ids.add(v.id)
+    for van_id, day in sorted(changes.unavailable):
+        c.check(van_id in van_ids, "changes.unavailable", f"unknown van {van_id!r}")
+        c.check(
+            0 <= day < problem.horizon.days,
+            "changes.unavailable",
+            f"day {day} outside the horizon of {problem.horizon.days} days",
+        )
+    c.raise_if_any()
+
+    new_version = {v.id: v for v in changes.changed}
+    visits = tuple(
+        new_version.get(v.id, v) for v in problem.visits if v.id not in changes.cancelled
+    ) + tuple(changes.added)
+    shifts = tuple(s for s in problem.shifts if s.key not in changes.unavailable)
+    return replace(problem, visits=visits, shifts=shifts).validate()
+
+
+class Status(StrEnum):
+    UNCHANGED = "unchanged"  # same van, day and start
+    TIME_CHANGED = "time_changed"  # same van-day, another start
+    MOVED = "moved"  # another van or day
+    NEWLY_ASSIGNED = "newly_assigned"  # unassigned or new before, served now
+    NEWLY_UNASSIGNED = "newly_unassigned"  # served before, not now (see ``reason``)
+    STILL_UNASSIGNED = "still_unassigned"  # unassigned before (or new) and now
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Placement:
+    van_id: str
+    day: int
+    start: int
+
+
+@dataclass(frozen=True)
+class VisitChange:
+    """What happened to one visit; ``old``/``new`` are None when it was/is not served."""
+
+    visit_id: str
+    status: Status
+    old: Placement | None
+    new: Placement | None
+    reason: Unassigned | None = None  # why it is unassigned now
+
+
+@dataclass(frozen=True)
+class ReplanResult:
+    plan: Plan
+    problem: Problem  # the problem after the changes (what ``plan`` answers)
+    diff: tuple[VisitChange, ...]
+    anchors: dict[str, tuple[str, int]]  # confirmed visits and the van-day they were kept on
+    fallback: tuple[str, ...]  # confirmed visits whose pin was impossible (anchored instead)
+
+    def with_status(self, *statuses: Status) -> tuple[str, ...]:
+        return tuple(c.visit_id for c in self.diff if c.status in statuses)
+
+    @property
+    def moved(self) -> tuple[str, ...]:
+        return self.with_status(Status.MOVED)
+
+
+def replan(
+    problem: Problem,
+    previous: Plan,
+    changes: Changes,
+    settings: SolverSettings | None = None,
+    *,
+    confirmed: Collection[str] | None = None,
+    pin_confirmed: bool = True,
+) -> ReplanResult:
+    """Re-plan after ``changes``, moving as few ``confirmed`` visits as possible.
+
+    ``confirmed`` defaults to every visit served in ``previous``. With ``pin_confirmed`` each is
+    pinned to its previous van-day (falling back to an anchor when that became impossible);
+    otherwise each is anchored there (``Objective.moved_visit_cost`` per moved visit). Either way
+    dropping a confirmed visit also costs the moved-visit cost.
+    """
+    new_problem = apply_changes(problem, changes)
+    present = {v.id for v in new_problem.visits}
+    old = previous.assigned
+    if confirmed is None:
+        confirmed = old.keys()
+    unknown = sorted(set(confirmed) - old.keys() - set(changes.cancelled))
+    if unknown:
+        c = Collector()
+        c.add("confirmed", f"visits not served in the previous plan: {unknown}")
+        c.raise_if_any()
+    anchors = {vid: old[vid] for vid in confirmed if vid in present}
+
+    model_problem: Problem = new_problem
+    fallback: tuple[str, ...] = ()
+    if pin_confirmed and anchors:
+        model_problem, fallback = _pin(new_problem, anchors, ())
+    plan = solve(model_problem, settings, anchors=anchors, initial=previous)
+    if pin_confirmed:
+        # Pins that together no longer fit (e.g. a changed visit grew): anchor those instead.
+        lost = tuple(sorted(vid for vid in anchors if vid not in plan.assigned))
+        lost = tuple(v for v in lost if v not in fallback)
+        if lost:
+            log.info("replan: pins of %s could not all be kept; anchoring them", lost)
+            model_problem, fallback = _pin(new_problem, anchors, (*fallback, *lost))
+            plan = solve(model_problem, settings, anchors=anchors, initial=plan)
+    # The plan is for ``new_problem``: the pins were a device of the search, not new input.
+    result_plan = replace(plan, extras={**plan.extras, "replan_fallback": fallback})
+    diff = _diff(problem, previous, result_plan, changes)
+    return ReplanResult(result_plan, new_problem, diff, anchors, tuple(fallback))
+
+
+def _pin(
+    problem: Problem, anchors: dict[str, tuple[str, int]], unpinned: Iterable[str]
+) -> tuple[Problem, tuple[str, ...]]:
+    """Pin each anchored visit to its van-day, except ``unpinned`` and those the pin would make
+    impossible to serve; returns the problem and every visit left unpinned."""
+    skip = set(unpinned)
+    visits = []
+    for v in problem.visits:
+        key = anchors.get(v.id)
+        if key is None or v.id in skip:
+            visits.append(v)
+            continue
+        start = v.pin.start if v.pin is not None else None
+        pinned = replace(v, pin=Pin(key[0], key[1], start))
+        if problem.shift(*key) is None or static_reason(problem, pinned) is not None:
+            skip.add(v.id)
+            visits.append(v)
+        else:
+            visits.append(pinned)
+    fallback = tuple(sorted(skip & anchors.keys()))
+    return replace(problem, visits=tuple(visits)), fallback
+
+
+def _diff(
+    problem: Problem, previous: Plan, plan: Plan, changes: Changes
+) -> tuple[VisitChange, ...]:
+    before = _placements(previous)
+    after = _placements(plan)
+    why = {u.visit_id: u for u in plan.unassigned}
+    ids = [v.id for v in problem.visits] + [v.id for v in changes.added]
+    out = []
+    for vid in ids:
+        old, new = before.get(vid), after.get(vid)
+        if vid in changes.cancelled:
+            out.append(VisitChange(vid, Status.CANCELLED, old, None))
+        elif old is not None and new is not None:
+            if (old.van_id, old.day) != (new.van_id, new.day):
+                status = Status.MOVED
+            else:
+                status = Status.UNCHANGED if old.start == new.start else Status.TIME_CHANGED
+            out.append(VisitChange(vid, status, old, new))
+        elif new is not None:
+            out.append(VisitChange(vid, Status.NEWLY_ASSIGNED, None, new))
+        elif old is not None:
+            out.append(VisitChange(vid, Status.NEWLY_UNASSIGNED, old, None, why.get(vid)))
+        else:
+            out.append(VisitChange(vid, Status.STILL_UNASSIGNED, None, None, why.get(vid)))
+    return tuple(out)
+
+
+def _placements(plan: Plan) -> dict[str, Placement]:
+    return {s.visit_id: Placement(r.van_id, r.day, s.start) for r in plan.routes for s in r.stops}
