@@ -109,7 +109,9 @@ class OverpassSource:
         return cls(area, geo_settings, place)
 
     def describe(self) -> str:
-        return f"OpenStreetMap download for {self.place or self.area.describe()}"
+        return (
+            f"OpenStreetMap download for {self.place}" if self.place else "OpenStreetMap download"
+        )
 
     def cache_token(self) -> str:
         return f"overpass:{self.geo_settings.overpass_url or ox.settings.overpass_url}"
@@ -126,7 +128,24 @@ class OverpassSource:
                 )
         except _OSMNX_ERRORS as exc:
             raise DownloadError(f"{self.describe()}: download failed ({exc})") from exc
+        for response in responses:
+            problem = _response_problem(response)
+            if problem:
+                raise DownloadError(f"{self.describe()}: download failed ({problem})")
         return parse_overpass(responses, settings.network_type)
+
+
+def _response_problem(response: object) -> str | None:
+    """Why an Overpass answer is unusable (error status, runtime error remark), or None."""
+    if not isinstance(response, dict) or "elements" not in response:
+        detail = (
+            response.get("error") or response.get("remark") if isinstance(response, dict) else ""
+        )
+        return f"Overpass answered without data: {detail or response!r}"[:300]
+    remark = str(response.get("remark") or "")
+    if "error" in remark.lower():  # e.g. "runtime error: Query timed out": results are partial
+        return f"Overpass reported {remark!r}"[:300]
+    return None
 
 
 def parse_overpass(responses: Sequence[dict[str, Any]], network_type: str) -> RawData:
