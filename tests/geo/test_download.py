@@ -63,24 +63,29 @@ def _read_extract(path: Path) -> Extract:
                 "id": way.id,
                 "nodes": [n.ref for n in way.nodes],
                 "tags": dict(way.tags),
-            }  # fmt: skip
+            }
         )
     needed = {n for w in ways for n in w["nodes"]}
     nodes = {}
     for node in osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(
         osmium.filter.IdFilter(needed)
     ):
-        element = {"type": "node", "id": node.id, "lat": node.location.lat,
-                   "lon": node.location.lon}  # fmt: skip
+        element = {
+            "type": "node",
+            "id": node.id,
+            "lat": node.location.lat,
+            "lon": node.location.lon,
+        }
         if len(node.tags):
             element["tags"] = dict(node.tags)
         nodes[node.id] = element
     extract = Extract(ways, nodes)
     for w in ways:
         extract.way_nodes_lonlat.append(
-            np.array([(nodes[n]["lon"], nodes[n]["lat"]) for n in w["nodes"] if n in nodes])
-            .reshape(-1, 2)
-        )  # fmt: skip
+            np.array(
+                [(nodes[n]["lon"], nodes[n]["lat"]) for n in w["nodes"] if n in nodes]
+            ).reshape(-1, 2)
+        )
     return extract
 
 
@@ -150,7 +155,7 @@ def extract(heidelberg_pbf: Path) -> Extract:
 
 @pytest.fixture
 def stand_in(extract: Extract, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Requests]]:
-    """A local HTTP server for Overpass (/api/interpreter) and Nominatim (/search); yields its URL."""
+    """Local HTTP server for Overpass (/api/interpreter) and Nominatim (/search); yields its URL."""
     seen = Requests()
 
     class Handler(BaseHTTPRequestHandler):
@@ -181,7 +186,7 @@ def stand_in(extract: Extract, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
             else:
                 self._send(404, {"error": "unknown"})
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass  # keep test output quiet
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
