@@ -1,0 +1,141 @@
+"""Tokens and roles: hashing, revocation, 401/403, crew scoped to its van, system to solve/jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.auth import (
+    Role,
+    authenticate,
+    create_token,
+    hash_secret,
+    issue_token,
+    list_tokens,
+    revoke_token,
+)
+from api.db.core_models import TokenRow
+from api.settings import Settings
+from optimizer.errors import ValidationError
+
+Headers = dict[str, str]
+
+
+def test_only_the_hash_is_stored(app: FastAPI, client: TestClient) -> None:
+    with app.state.db.session() as session:
+        issued = issue_token(session, Role.DISPATCHER, name="desk")
+    with app.state.db.session() as session:
+        row = session.scalars(select(TokenRow)).one()
+        assert row.secret_hash == hash_secret(issued.secret)
+        assert issued.secret not in {row.secret_hash, row.id, row.name}
+        principal = authenticate(session, issued.secret)
+        assert principal is not None and principal.role is Role.DISPATCHER
+        assert authenticate(session, issued.secret + "x") is None
+        assert authenticate(session, "not-a-token") is None
+
+
+def test_every_endpoint_but_health_needs_a_token(app: FastAPI, client: TestClient) -> None:
+    assert client.get("/health").status_code == 200
+    assert client.get("/ready").status_code == 200
+    schema = app.openapi()
+    for path, operations in schema["paths"].items():
+        if path in ("/health", "/ready"):
+            continue
+        concrete = path.replace("{", "").replace("}", "")
+        for method in operations:
+            r = client.request(method.upper(), concrete)
+            assert r.status_code == 401, f"{method} {path}: {r.status_code}"
+            assert r.json()["code"] == "unauthorized"
+            assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_unknown_and_malformed_tokens_get_401(client: TestClient) -> None:
+    for header in ("Bearer vp_nope", "Bearer ", "Basic dXNlcjpwdw==", "vp_x"):
+        r = client.get("/v1/vans", headers={"Authorization": header})
+        assert r.status_code == 401, header
+
+
+def test_revoked_token_stops_working(settings: Settings, client: TestClient) -> None:
+    issued = create_token("dispatcher", name="cli", settings=settings)
+    headers = {"Authorization": f"Bearer {issued.secret}"}
+    assert client.get("/v1/vans", headers=headers).status_code == 200
+    assert revoke_token(issued.id, settings=settings) is True
+    assert revoke_token(issued.id, settings=settings) is False  # already revoked
+    assert revoke_token("tok_unknown", settings=settings) is False
+    assert client.get("/v1/vans", headers=headers).status_code == 401
+    [info] = list_tokens(settings=settings)
+    assert info.id == issued.id and info.revoked_at is not None
+
+
+def test_token_creation_validates(settings: Settings, client: TestClient) -> None:
+    with pytest.raises(ValidationError) as err:
+        create_token("admin", settings=settings)
+    assert [i.field for i in err.value.issues] == ["role"]
+    with pytest.raises(ValidationError) as err:
+        create_token(Role.CREW, settings=settings)
+    assert "bound to a van" in str(err.value)
+    with pytest.raises(ValidationError) as err:
+        create_token(Role.CREW, van_id="no-such-van", settings=settings)
+    assert "unknown van" in str(err.value)
+    with pytest.raises(ValidationError):
+        create_token(Role.SYSTEM, van_id="van-1", settings=settings)
+
+
+def test_crew_sees_only_its_own_van(
+    client: TestClient, dispatcher: Headers, crew: Headers, crew_van: str
+) -> None:
+    client.post("/v1/vans", json={"id": "van-2", "name": "Other"}, headers=dispatcher)
+    shift = {"start": "2026-11-23T08:00:00+01:00", "end": "2026-11-23T16:00:00+01:00"}
+    for van in (crew_van, "van-2"):
+        r = client.post(
+            f"/v1/vans/{van}/shifts", json={"id": f"s-{van}", **shift}, headers=dispatcher
+        )
+        assert r.status_code == 201
+
+    listed = client.get("/v1/vans", headers=crew).json()
+    assert [v["id"] for v in listed["items"]] == [crew_van] and listed["total"] == 1
+    assert client.get(f"/v1/vans/{crew_van}", headers=crew).status_code == 200
+    assert client.get(f"/v1/vans/{crew_van}/shifts", headers=crew).json()["total"] == 1
+
+    assert client.get("/v1/vans/van-2", headers=crew).status_code == 403
+    assert client.get("/v1/vans/van-2/shifts", headers=crew).status_code == 403
+    assert client.get("/v1/vans/van-2/shifts/s-van-2", headers=crew).status_code == 403
+
+
+def test_crew_is_read_only_and_sees_no_clients(
+    client: TestClient, crew: Headers, crew_van: str
+) -> None:
+    r = client.patch(f"/v1/vans/{crew_van}", json={"name": "mine now"}, headers=crew)
+    assert r.status_code == 403 and r.json()["code"] == "forbidden"
+    assert client.post("/v1/vans", json={"name": "x"}, headers=crew).status_code == 403
+    assert client.get("/v1/clients", headers=crew).status_code == 403
+    assert client.get("/v1/visits", headers=crew).status_code == 403
+    assert client.get("/v1/consultation-hours", headers=crew).status_code == 403
+
+
+def test_system_cannot_read_dispatcher_data(client: TestClient, system: Headers) -> None:
+    for path in ("/v1/clients", "/v1/vans", "/v1/visits", "/v1/consultation-hours"):
+        r = client.get(path, headers=system)
+        assert r.status_code == 403, path
+        assert "system" in r.json()["message"]
+    assert client.post("/v1/clients", json={"name": "x"}, headers=system).status_code == 403
+
+
+def test_system_may_call_solve_and_jobs(client: TestClient, system: Headers) -> None:
+    # Authorised (validation error, not 403) with an empty body.
+    assert client.post("/v1/solve", json={}, headers=system).status_code == 422
+    assert client.get("/v1/jobs/unknown", headers=system).status_code == 404
+
+
+def test_deleting_a_van_ends_its_crew_tokens(
+    client: TestClient, dispatcher: Headers, make_token: Callable[..., Headers]
+) -> None:
+    client.post("/v1/vans", json={"id": "van-9", "name": "Nine"}, headers=dispatcher)
+    crew9 = make_token(Role.CREW, van_id="van-9")
+    assert client.get("/v1/vans/van-9", headers=crew9).status_code == 200
+    assert client.delete("/v1/vans/van-9", headers=dispatcher).status_code == 204
+    assert client.get("/v1/vans", headers=crew9).status_code == 401
