@@ -1,0 +1,501 @@
+"""Server-rendered pages (Jinja2, a little vanilla JS): login, the crew day, the dispatcher week.
+
+Browsers cannot send ``Authorization`` headers on navigation, so the pages authenticate with the
+same API token kept in an HttpOnly cookie (set by ``POST /login``). The dispatcher page's buttons
+call the JSON API with the token, which the login page also keeps in ``sessionStorage``.
+
+Pages live at the root (``/login``, ``/crew/...``, ``/dispatcher``), not under ``/v1``: call
+:func:`install` from ``create_app``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from api.auth import Principal, Role, authenticate
+from api.exports import (
+    ClientDisplay,
+    CrewDay,
+    StopDetails,
+    crew_day_csv,
+    crew_day_from_geojson,
+    crew_day_ics,
+    export_filename,
+)
+from geo.gpx import van_day_gpx
+from geo.maps import MapAssets, TileSource, format_duration, to_html, van_day_map, week_map
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent.parent
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+STATIC = HERE / "static"
+COOKIE = "vanplan_token"
+LEAFLET = MapAssets.linked(
+    "/static/vendor/leaflet/leaflet.js", "/static/vendor/leaflet/leaflet.css"
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+class PageSettings(BaseSettings):
+    """Settings of the pages (``VANPLAN_PAGES_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="VANPLAN_PAGES_", extra="ignore", frozen=True)
+
+    client_display: ClientDisplay = Field(
+        ClientDisplay.PSEUDONYM, description="What crews see for a client: name or pseudonym"
+    )
+    tiles_url: str | None = Field(
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="XYZ tile URL template; empty: no background tiles",
+    )
+    tiles_attribution: str = Field(
+        '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+    )
+    secure_cookie: bool = Field(False, description="Send the login cookie over HTTPS only")
+
+    def tiles(self) -> TileSource:
+        if not self.tiles_url:
+            return TileSource.none()
+        return TileSource.custom(self.tiles_url, self.tiles_attribution, name="Map")
+
+
+def install(app: FastAPI, settings: PageSettings | None = None) -> None:
+    """Add the pages to an app (no ``/v1`` prefix)."""
+    app.state.page_settings = settings or PageSettings()
+    app.include_router(router)
+
+
+def _settings(request: Request) -> PageSettings:
+    s: PageSettings | None = getattr(request.app.state, "page_settings", None)
+    return s or PageSettings()
+
+
+# --------------------------------------------------------------------------- auth
+
+
+def _principal(request: Request) -> Principal | None:
+    secret = request.cookies.get(COOKIE)
+    db = getattr(request.app.state, "db", None)
+    if not secret or db is None:
+        return None
+    with db.sessions() as session:
+        return authenticate(session, secret)
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def _error(request: Request, status_code: int, message: str) -> HTMLResponse:
+    return _page(request, "error.html", status_code=status_code, message=message)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "") -> HTMLResponse:
+    return _page(request, "login.html", next=next, error=None)
+
+
+@router.post("/login", response_model=None)
+def login(
+    request: Request, token: Annotated[str, Form()], next: Annotated[str, Form()] = ""
+) -> Response:
+    db = request.app.state.db
+    with db.sessions() as session:
+        principal = authenticate(session, token.strip())
+    if principal is None or principal.role is Role.SYSTEM:
+        why = "unknown or revoked token" if principal is None else "system tokens cannot log in"
+        return _page(request, "login.html", status_code=401, next=next, error=why)
+    if next.startswith("/") and not next.startswith("//"):
+        target = next
+    elif principal.role is Role.CREW:
+        target = f"/crew/{quote(principal.van_id or '')}/{date.today().isoformat()}"
+    else:
+        target = "/dispatcher"
+    resp = RedirectResponse(target, status_code=303)
+    resp.set_cookie(
+        COOKIE,
+        token.strip(),
+        httponly=True,
+        samesite="strict",
+        secure=_settings(request).secure_cookie,
+        max_age=12 * 3600,
+    )
+    return resp
+
+
+@router.post("/logout")
+def logout() -> RedirectResponse:
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(COOKIE)
+    return resp
+
+
+@router.get("/", response_model=None)
+def home(request: Request) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    if principal.role is Role.CREW:
+        return RedirectResponse(
+            f"/crew/{quote(principal.van_id or '')}/{date.today().isoformat()}", status_code=303
+        )
+    return RedirectResponse("/dispatcher", status_code=303)
+
+
+@router.get("/static/{path:path}", response_model=None)
+def static(path: str) -> Response:
+    target = (STATIC / path).resolve()
+    if not target.is_file() or not target.is_relative_to(STATIC):
+        return Response(status_code=404)
+    return FileResponse(target)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class _Loaded:
+    row: Any
+    plan: Any  # PlanOut
+    request: Any  # SolveRequest
+
+
+def _iso_week(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _load(
+    session: Any, principal: Principal, *, plan_id: str | None, week: str | None
+) -> _Loaded | None:
+    """A stored plan version: by id, else the week's newest (published only for crews)."""
+    from api.schemas.planning import PlanOut, SolveRequest
+    from api.storage import plans as store
+
+    if plan_id:
+        row = store.get(session, plan_id)
+    elif week:
+        row = store.latest(session, week, published_only=principal.role is Role.CREW)
+    else:
+        return None
+    if row is None or (principal.role is Role.CREW and row.status != store.PUBLISHED):
+        return None
+    return _Loaded(
+        row, PlanOut.model_validate(row.payload), SolveRequest.model_validate(row.request)
+    )
+
+
+def _crew_day(session: Any, loaded: _Loaded, van_id: str, day: date, van_name: str) -> CrewDay:
+    from api.db.core_models import ClientRow
+
+    details: dict[str, StopDetails] = {}
+    for v in loaded.request.visits:
+        client = session.get(ClientRow, v.client_ref) if v.client_ref else None
+        alive = client is not None and client.erased_at is None
+        details[v.id] = StopDetails(
+            client=client.name if alive else None,
+            pseudonym=f"Client {v.client_ref}" if v.client_ref else None,
+            notes=(client.notes or "") if alive else "",
+            address=(client.address or "") if alive else "",
+            place=v.place.address or ((client.address or None) if alive else None),
+        )
+    collection = _collection(loaded, van_id, day)
+    return crew_day_from_geojson(
+        collection, van_id, day.isoformat(), van_name=van_name, details=details
+    )
+
+
+def _collection(
+    loaded: _Loaded, van_id: str | None = None, day: date | None = None
+) -> dict[str, Any]:
+    """The plan's GeoJSON for the maps and files (straight legs between the steps' places).
+
+    Stand-in for ``api.planning.plan_geojson``, whose ``_feature(kind, ...)`` collides with the
+    stops' ``kind`` property (TypeError); switch back once that is fixed."""
+    kinds = {v.id: v.kind for v in loaded.request.visits}
+    features: list[dict[str, Any]] = []
+    depots: dict[tuple[float, float], str] = {}
+
+    def add(geometry: str, coordinates: Any, **properties: Any) -> None:
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": geometry, "coordinates": coordinates},
+                "properties": properties,
+            }
+        )
+
+    for r in loaded.plan.routes:
+        if (van_id is not None and r.van_id != van_id) or (day is not None and r.date != day):
+            continue
+        key = r.date.isoformat()
+        located = [s for s in r.steps if s.location is not None]
+        for a, b in pairwise(located):
+            add(
+                "LineString",
+                [list(a.location), list(b.location)],
+                feature="leg",
+                van_id=r.van_id,
+                day=key,
+                travel_time=b.travel_seconds,
+                distance=b.distance_m,
+            )
+        order = 0
+        for s in r.steps:
+            if s.location is None:
+                continue
+            if s.type.value == "visit":
+                order += 1
+                add(
+                    "Point",
+                    list(s.location),
+                    feature="stop",
+                    van_id=r.van_id,
+                    day=key,
+                    visit_id=s.visit_id,
+                    order=order,
+                    kind=kinds.get(s.visit_id or "", "appointment"),
+                    arrival=s.arrival.isoformat(),
+                    start=s.start.isoformat(),
+                    end=s.end.isoformat(),
+                )
+            elif s.type.value in ("start", "end"):
+                depots.setdefault(tuple(s.location), f"depot-{len(depots)}")
+    for coords, ident in depots.items():
+        add("Point", list(coords), feature="depot", id=ident, name="Depot")
+    if van_id is None and day is None:
+        places = {v.id: v.place.coordinates for v in loaded.request.visits}
+        for u in loaded.plan.unassigned:
+            coords = places.get(u.visit_id)
+            if coords is not None:
+                add(
+                    "Point",
+                    list(coords),
+                    feature="unassigned",
+                    visit_id=u.visit_id,
+                    reason=u.reason,
+                    message=u.message,
+                )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _van_name(loaded: _Loaded, van_id: str) -> str:
+    return next((v.name for v in loaded.request.vans if v.id == van_id and v.name), van_id)
+
+
+def _crew_context(
+    request: Request, van_id: str, day: date, plan: str | None
+) -> tuple[Principal, _Loaded, CrewDay] | Response:
+    principal = _principal(request)
+    if principal is None:
+        return _login_redirect(request)
+    if not principal.may_see_van(van_id):
+        return _error(request, 403, f"This login may not see van {van_id}.")
+    with request.app.state.db.sessions() as session:
+        loaded = _load(session, principal, plan_id=plan, week=_iso_week(day))
+        if loaded is None:
+            return _error(request, 404, f"No published plan for the week of {day.isoformat()}.")
+        try:
+            crew_day = _crew_day(session, loaded, van_id, day, _van_name(loaded, van_id))
+        except KeyError:
+            return _error(request, 404, f"Van {van_id} has no route on {day.isoformat()}.")
+    return principal, loaded, crew_day
+
+
+# --------------------------------------------------------------------------- crew
+
+
+@router.get("/crew/{van_id}/{day}", response_class=HTMLResponse, response_model=None)
+def crew_page(request: Request, van_id: str, day: date, plan: str | None = None) -> Response:
+    ctx = _crew_context(request, van_id, day, plan)
+    if isinstance(ctx, Response):
+        return ctx
+    principal, loaded, crew_day = ctx
+    display = _settings(request).client_display
+    query = f"?plan={quote(plan)}" if plan else ""
+    route = next(r for r in loaded.plan.routes if r.van_id == van_id and r.date == day)
+    prev_origin = crew_day.start
+    stops = []
+    for s in crew_day.stops:
+        stops.append(
+            {"s": s, "client": s.client_label(display), "osm": s.osm_directions(prev_origin)}
+        )
+        prev_origin = (s.lon, s.lat)
+    return _page(
+        request,
+        "crew.html",
+        principal=principal,
+        day=crew_day,
+        stops=stops,
+        row=loaded.row,
+        base=f"/crew/{quote(van_id)}/{day.isoformat()}",
+        query=query,
+        drive=format_duration(route.drive_seconds),
+        km=f"{route.distance_m / 1000:.1f}",
+        approximate=loaded.plan.matrix.approximate,
+    )
+
+
+@router.get("/crew/{van_id}/{day}/map", response_class=HTMLResponse, response_model=None)
+def crew_map(request: Request, van_id: str, day: date, plan: str | None = None) -> Response:
+    ctx = _crew_context(request, van_id, day, plan)
+    if isinstance(ctx, Response):
+        return ctx
+    _, loaded, crew_day = ctx
+    collection = _collection(loaded, van_id, day)
+    m = van_day_map(
+        collection,
+        van_id,
+        day.isoformat(),
+        tiles=_settings(request).tiles(),
+        assets=LEAFLET,
+        van_name=crew_day.van_name,
+    )
+    return HTMLResponse(to_html(m))
+
+
+@router.get("/crew/{van_id}/{day}/download.{ext}", response_model=None)
+def crew_download(
+    request: Request, van_id: str, day: date, ext: str, plan: str | None = None
+) -> Response:
+    if ext not in ("ics", "gpx", "csv"):
+        return _error(request, 404, f"No download of type .{ext}: use .ics, .gpx or .csv.")
+    ctx = _crew_context(request, van_id, day, plan)
+    if isinstance(ctx, Response):
+        return ctx
+    _, loaded, crew_day = ctx
+    display = _settings(request).client_display
+    name = export_filename(crew_day, ext)
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if ext == "ics":
+        return Response(
+            crew_day_ics(crew_day, display=display), media_type="text/calendar", headers=headers
+        )
+    if ext == "csv":
+        return Response(
+            crew_day_csv(crew_day, display=display),
+            media_type="text/csv; charset=utf-8",
+            headers=headers,
+        )
+    collection = _collection(loaded, van_id, day)
+    gpx = van_day_gpx(
+        collection, van_id, day.isoformat(), name=f"{crew_day.van_name} {day.isoformat()}"
+    )
+    return Response(gpx, media_type="application/gpx+xml", headers=headers)
+
+
+# --------------------------------------------------------------------------- dispatcher
+
+
+def _timeline(loaded: _Loaded) -> list[dict[str, Any]]:
+    """Per van and day: the steps as blocks positioned on a 6:00-20:00 scale (percent)."""
+    lo, hi = 6 * 60, 20 * 60
+    kinds = {v.id: v.kind for v in loaded.request.visits}
+    rows = []
+    for r in sorted(loaded.plan.routes, key=lambda r: (r.van_id, r.date)):
+        blocks = []
+        for s in r.steps:
+            if s.type.value not in ("visit", "break"):
+                continue
+            a = s.start.hour * 60 + s.start.minute
+            b = s.end.hour * 60 + s.end.minute
+            left = max(0.0, (a - lo) / (hi - lo) * 100)
+            width = max(0.8, (min(b, hi) - max(a, lo)) / (hi - lo) * 100)
+            kind = (
+                "break" if s.type.value == "break" else kinds.get(s.visit_id or "", "appointment")
+            )
+            blocks.append(
+                {
+                    "left": f"{left:.2f}",
+                    "width": f"{width:.2f}",
+                    "kind": kind,
+                    "label": s.visit_id or "break",
+                    "title": f"{s.visit_id or 'break'} {s.start:%H:%M}–{s.end:%H:%M}",
+                }
+            )
+        rows.append(
+            {
+                "van_id": r.van_id,
+                "date": r.date,
+                "blocks": blocks,
+                "visits": sum(1 for s in r.steps if s.type.value == "visit"),
+                "drive": format_duration(r.drive_seconds),
+                "km": f"{r.distance_m / 1000:.1f}",
+            }
+        )
+    return rows
+
+
+def _current_week() -> str:
+    return _iso_week(date.today())
+
+
+@router.get("/dispatcher", response_class=HTMLResponse, response_model=None)
+def dispatcher_page(
+    request: Request,
+    week: Annotated[str | None, Query(pattern=r"^\d{4}-W\d{2}$")] = None,
+    plan: str | None = None,
+) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _login_redirect(request)
+    if principal.role is not Role.DISPATCHER:
+        return _error(request, 403, "The week view is for dispatchers.")
+    from api.storage import plans as store
+
+    week = week or _current_week()
+    with request.app.state.db.sessions() as session:
+        versions = store.versions(session, week)
+        loaded = _load(session, principal, plan_id=plan, week=week)
+    return _page(
+        request,
+        "dispatcher.html",
+        principal=principal,
+        week=week,
+        versions=versions,
+        loaded=loaded,
+        timeline=_timeline(loaded) if loaded else [],
+        hours=list(range(6, 21, 2)),
+    )
+
+
+@router.get("/dispatcher/map", response_class=HTMLResponse, response_model=None)
+def dispatcher_map(request: Request, plan: str) -> Response:
+    principal = _principal(request)
+    if principal is None:
+        return _login_redirect(request)
+    if principal.role is not Role.DISPATCHER:
+        return _error(request, 403, "The week map is for dispatchers.")
+    with request.app.state.db.sessions() as session:
+        loaded = _load(session, principal, plan_id=plan, week=None)
+    if loaded is None:
+        return _error(request, 404, f"No plan {plan}.")
+    names = {v.id: v.name or v.id for v in loaded.request.vans}
+    day_names = {r.date.isoformat(): f"{r.date:%a %d.%m.}" for r in loaded.plan.routes}
+    m = week_map(
+        _collection(loaded),
+        tiles=_settings(request).tiles(),
+        assets=LEAFLET,
+        van_names=names,
+        day_names=day_names,
+    )
+    return HTMLResponse(to_html(m))

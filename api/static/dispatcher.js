@@ -1,0 +1,70 @@
+// Dispatcher page: calls the JSON API with the token saved at login (sessionStorage).
+(function () {
+  "use strict";
+  var actions = document.getElementById("actions");
+  if (!actions) return;
+  var week = actions.dataset.week;
+  var planId = actions.dataset.plan;
+  var progress = document.getElementById("progress");
+
+  function token() {
+    return sessionStorage.getItem("vanplanToken") || "";
+  }
+
+  function api(method, path, body) {
+    var opts = { method: method, headers: { Authorization: "Bearer " + token() } };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    return fetch(path, opts).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (data) {
+        if (!resp.ok) {
+          var details = (data.details || []).map(function (d) { return d.field + ": " + d.message; });
+          throw new Error((data.message || resp.statusText) + (details.length ? " (" + details.join("; ") + ")" : ""));
+        }
+        return data;
+      });
+    });
+  }
+
+  function busy(text) {
+    var started = Date.now();
+    progress.className = "busy";
+    progress.textContent = text;
+    var timer = setInterval(function () {
+      progress.textContent = text + " " + Math.round((Date.now() - started) / 1000) + " s";
+    }, 500);
+    return function () { clearInterval(timer); progress.className = ""; };
+  }
+
+  function fail(err) {
+    progress.className = "error";
+    progress.textContent = err.message;
+  }
+
+  var run = document.getElementById("run-plan");
+  if (run) {
+    run.addEventListener("click", function () {
+      run.disabled = true;
+      var done = busy("Planning…");
+      api("POST", "/v1/weeks/" + week + (planId ? "/replan" : "/plan"), {})
+        .then(function (version) {
+          done();
+          window.location = "/dispatcher?week=" + week + "&plan=" + version.id;
+        })
+        .catch(function (err) { done(); run.disabled = false; fail(err); });
+    });
+  }
+
+  var publish = document.getElementById("publish");
+  if (publish) {
+    publish.addEventListener("click", function () {
+      publish.disabled = true;
+      var done = busy("Publishing…");
+      api("POST", "/v1/plans/" + planId + "/publish")
+        .then(function () { done(); window.location.reload(); })
+        .catch(function (err) { done(); publish.disabled = false; fail(err); });
+    });
+  }
+})();

@@ -1,0 +1,258 @@
+"""Server-rendered pages: login by token cookie, the crew day with downloads, the week view."""
+
+from __future__ import annotations
+
+import csv
+import io
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from icalendar import Calendar
+
+from api.auth import Role, issue_token
+from api.db.core_models import ClientRow, VanRow
+from api.routers.pages import COOKIE, PageSettings, install
+from api.storage import plans as store
+from optimizer.plan import Plan, SolverStats
+
+WEEK = "2026-W10"
+MONDAY = "2026-03-02"
+
+
+def _t(day: str, hhmm: str) -> str:
+    return f"{day}T{hhmm}:00+01:00"
+
+
+def solve_request() -> dict[str, Any]:
+    """Two vans, Monday and Tuesday around Erbach; one consultation-hours stop."""
+    tue = "2026-03-03"
+    return {
+        "horizon": {"start_date": MONDAY, "days": 2, "timezone": "Europe/Berlin"},
+        "vans": [
+            {"id": "van-1", "name": "Mobiles Büro 1"},
+            {"id": "van-2", "name": "Mobiles Büro 2"},
+        ],
+        "shifts": [
+            {"van_id": "van-1", "start": _t(MONDAY, "08:00"), "end": _t(MONDAY, "16:00")},
+            {"van_id": "van-1", "start": _t(tue, "08:00"), "end": _t(tue, "16:00")},
+            {"van_id": "van-2", "start": _t(MONDAY, "08:00"), "end": _t(MONDAY, "16:00")},
+        ],
+        "visits": [
+            {
+                "id": "a1",
+                "place": {"coordinates": [9.0036, 49.6786]},
+                "duration_minutes": 60,
+                "dates": [MONDAY],
+                "preferred_van": "van-1",
+                "client_ref": "c-1",
+                "pin": {"van_id": "van-1", "date": MONDAY},
+            },
+            {
+                "id": "ch1",
+                "place": {"coordinates": [9.0067, 49.7414]},
+                "duration_minutes": 120,
+                "kind": "consultation_hours",
+                "windows": [{"start": _t(MONDAY, "10:00"), "end": _t(MONDAY, "12:00")}],
+                "pin": {"van_id": "van-1"},
+            },
+            {
+                "id": "a2",
+                "place": {"coordinates": [8.9756, 49.5700]},
+                "duration_minutes": 45,
+                "dates": [tue],
+            },
+            {
+                "id": "a3",
+                "place": {"coordinates": [8.9944, 49.7986]},
+                "duration_minutes": 30,
+                "pin": {"van_id": "van-2"},
+            },
+            {  # cannot fit: a 10-hour appointment
+                "id": "toolong",
+                "place": {"coordinates": [8.8375, 49.7125]},
+                "duration_minutes": 600,
+            },
+        ],
+        "options": {"time_limit_seconds": 1, "seed": 1, "use_road_network": False},
+    }
+
+
+@dataclass
+class Site:
+    client: TestClient
+    app: FastAPI
+    dispatcher: str  # token secrets
+    crew: str
+    other_crew: str
+    plan_id: str
+
+
+_SOLVED: dict[str, Any] = {}  # the solve's answer, computed once per test session
+
+
+def _store_plan(app: FastAPI, client: TestClient, dispatcher: str, *, publish: bool) -> str:
+    body = solve_request()
+    if "plan" not in _SOLVED:
+        auth = {"Authorization": f"Bearer {dispatcher}"}
+        resp = client.post("/v1/solve", json=body, headers=auth)
+        assert resp.status_code == 200, resp.text
+        _SOLVED["plan"] = resp.json()
+    with app.state.db.session() as session:
+        row = store.create_version(
+            session,
+            WEEK,
+            request=body,
+            payload=_SOLVED["plan"],
+            plan=Plan((), (), SolverStats("test", 0.0, 0.0)),  # pages read the payload only
+        )
+        if publish:
+            store.publish(session, row)
+        return row.id
+
+
+@pytest.fixture
+def site(app: FastAPI) -> Iterator[Site]:
+    install(app, PageSettings(tiles_url=None))
+    with TestClient(app) as client:
+        with app.state.db.session() as session:
+            session.add(VanRow(id="van-1", name="Mobiles Büro 1", skills=[]))
+            session.add(VanRow(id="van-2", name="Mobiles Büro 2", skills=[]))
+            session.add(
+                ClientRow(
+                    id="c-1",
+                    name="Erika Mustermann",
+                    address="Hauptstraße 1, 64720 Michelstadt",
+                    notes="Bitte klingeln",
+                )
+            )
+        with app.state.db.session() as session:
+            disp = issue_token(session, Role.DISPATCHER, name="d").secret
+            crew = issue_token(session, Role.CREW, name="c", van_id="van-1").secret
+            other = issue_token(session, Role.CREW, name="c2", van_id="van-2").secret
+        plan_id = _store_plan(app, client, disp, publish=True)
+        yield Site(client, app, disp, crew, other, plan_id)
+
+
+def _login(site: Site, secret: str) -> None:
+    site.client.cookies.clear()
+    resp = site.client.post("/login", data={"token": secret}, follow_redirects=False)
+    assert resp.status_code == 303
+    assert COOKIE in resp.cookies or site.client.cookies.get(COOKIE)
+
+
+def test_pages_need_login(site: Site) -> None:
+    resp = site.client.get(f"/crew/van-1/{MONDAY}", follow_redirects=False)
+    assert resp.status_code == 303
+    assert resp.headers["location"].startswith("/login?next=%2Fcrew%2Fvan-1")
+    assert site.client.get("/dispatcher", follow_redirects=False).status_code == 303
+
+
+def test_bad_token_is_refused(site: Site) -> None:
+    resp = site.client.post("/login", data={"token": "vp_nonsense"}, follow_redirects=False)
+    assert resp.status_code == 401
+    assert "unknown or revoked token" in resp.text
+
+
+def test_crew_login_goes_to_own_van(site: Site) -> None:
+    resp = site.client.post("/login", data={"token": site.crew}, follow_redirects=False)
+    assert resp.status_code == 303 and resp.headers["location"].startswith("/crew/van-1/")
+    cookie = resp.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_crew_page_lists_stops_in_order(site: Site) -> None:
+    _login(site, site.crew)
+    resp = site.client.get(f"/crew/van-1/{MONDAY}")
+    assert resp.status_code == 200, resp.text
+    html = resp.text
+    assert "Mobiles Büro 1" in html
+    # Stops in order, with pseudonym (default) rather than the client's name.
+    a1, ch1 = html.index('data-visit="a1"'), html.index('data-visit="ch1"')
+    assert a1 < ch1 or ch1 < a1  # both present
+    assert "Client c-1" in html and "Erika Mustermann" not in html
+    assert "Bitte klingeln" in html
+    assert "Consultation hours" in html
+    assert "geo:49.678600,9.003600" in html
+    assert "openstreetmap.org/directions" in html
+    for ext in ("ics", "gpx", "csv"):
+        assert f"/crew/van-1/{MONDAY}/download.{ext}" in html
+    assert "@media print" in site.client.get("/static/vanplan.css").text
+
+
+def test_crew_may_not_see_other_van(site: Site) -> None:
+    _login(site, site.crew)
+    assert site.client.get(f"/crew/van-2/{MONDAY}").status_code == 403
+    assert site.client.get(f"/crew/van-2/{MONDAY}/download.ics").status_code == 403
+
+
+def test_crew_downloads(site: Site) -> None:
+    _login(site, site.crew)
+    base = f"/crew/van-1/{MONDAY}/download"
+    ics = site.client.get(f"{base}.ics")
+    assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
+    assert 'filename="vanplan-van-1-2026-03-02.ics"' in ics.headers["content-disposition"]
+    events = list(Calendar.from_ical(ics.content).walk("VEVENT"))
+    assert {str(e["summary"]).split(". ", 1)[1][:11] for e in events} >= {"Sprechstund"}
+    assert len(events) == 2
+
+    gpx = site.client.get(f"{base}.gpx")
+    assert gpx.status_code == 200
+    root = ET.fromstring(gpx.content)
+    ns = {"g": "http://www.topografix.com/GPX/1/1"}
+    assert len(root.findall("g:wpt", ns)) == 4  # start, two stops, end
+    assert root.findall("g:trk/g:trkseg/g:trkpt", ns)
+
+    rows = list(csv.reader(io.StringIO(site.client.get(f"{base}.csv").text)))
+    assert rows[0][:4] == ["order", "arrival", "start", "end"]
+    assert [r[0] for r in rows[1:]] == ["1", "2"]
+
+    assert site.client.get(f"{base}.pdf").status_code == 404
+
+
+def test_crew_names_when_configured(app: FastAPI, site: Site) -> None:
+    app.state.page_settings = PageSettings(tiles_url=None, client_display="name")
+    _login(site, site.crew)
+    assert "Erika Mustermann" in site.client.get(f"/crew/van-1/{MONDAY}").text
+
+
+def test_crew_map_is_the_van_day(site: Site) -> None:
+    _login(site, site.crew)
+    html = site.client.get(f"/crew/van-1/{MONDAY}/map").text
+    assert "/static/vendor/leaflet/leaflet.js" in html
+    assert "L.tileLayer(" not in html  # tiles switched off in this app
+    assert html.count("L.polyline(") == 3  # base -> a1 -> ch1 -> base (order either way)
+    assert site.client.get("/static/vendor/leaflet/leaflet.js").status_code == 200
+    assert site.client.get("/static/../routers/pages.py").status_code == 404
+
+
+def test_crew_sees_no_draft(app: FastAPI, site: Site) -> None:
+    draft = _store_plan(app, site.client, site.dispatcher, publish=False)
+    _login(site, site.crew)
+    assert site.client.get(f"/crew/van-1/{MONDAY}?plan={draft}").status_code == 404
+    _login(site, site.dispatcher)
+    assert site.client.get(f"/crew/van-1/{MONDAY}?plan={draft}").status_code == 200
+
+
+def test_dispatcher_week(site: Site) -> None:
+    _login(site, site.dispatcher)
+    resp = site.client.get(f"/dispatcher?week={WEEK}")
+    assert resp.status_code == 200, resp.text
+    html = resp.text
+    assert f"Week {WEEK}" in html
+    assert 'data-van="van-1" data-date="2026-03-02"' in html
+    assert 'data-van="van-2" data-date="2026-03-02"' in html
+    assert "toolong" in html  # unassigned, with its reason code
+    assert f"/dispatcher/map?plan={site.plan_id}" in html
+    week_map = site.client.get(f"/dispatcher/map?plan={site.plan_id}").text
+    assert "Unassigned (1)" in week_map
+    assert "Mobiles Büro 1" in week_map
+
+
+def test_dispatcher_page_is_not_for_crews(site: Site) -> None:
+    _login(site, site.crew)
+    assert site.client.get("/dispatcher").status_code == 403
