@@ -90,7 +90,7 @@ def visits_for(
         for _ in range(n_windows):
             day = draw(st.integers(0, horizon.days - 1))
             ws = horizon.at(day, draw(st.integers(6, 17)), draw(st.sampled_from((0, 15, 30))))
-            windows.append(TimeWindow(ws, ws + draw(st.integers(1, 8)) * 30 * MINUTE))
+            windows.append(TimeWindow(ws, ws + draw(st.integers(1, 14)) * 30 * MINUTE))
         days = draw(
             st.one_of(st.none(), st.frozensets(st.integers(0, horizon.days - 1), min_size=1))
         )
@@ -99,7 +99,9 @@ def visits_for(
         )
         if draw(st.integers(0, 2)) > 0:
             skills = frozenset()  # most visits need no skill
-        duration = draw(st.integers(1, 12)) * 10 * MINUTE
+        # Mostly short appointments; some long consultation hours that make days exceed 6 h.
+        long = draw(st.integers(0, 4)) == 0
+        duration = draw(st.integers(12, 30) if long else st.integers(1, 12)) * 10 * MINUTE
         pin = None
         if draw(st.integers(0, 5)) == 0:
             van = draw(st.one_of(st.none(), st.sampled_from(van_ids)))

@@ -13,11 +13,13 @@ from optimizer.checker import check_plan
 from optimizer.diagnose import precheck, static_reason
 from optimizer.domain import Problem
 from optimizer.plan import Reason
+from optimizer.replan import Changes, Status, replan
 from optimizer.settings import SolverSettings
 from optimizer.solve import solve
 from tests.optimizer.strategies import problems
 
-FAST = SolverSettings(time_limit=2.0, solution_limit=30, seed=1)
+# A short search: any plan the solver returns must pass; the limit often binds on 10+ visits.
+FAST = SolverSettings(time_limit=0.5, solution_limit=20, seed=1)
 SETTINGS = settings(
     max_examples=30,
     deadline=None,
@@ -72,3 +74,28 @@ def test_diagnosis_agrees_with_the_model_on_single_visits(
     served = visit.id in plan.assigned
     why = static_reason(alone, alone.visits[0])
     assert served == (why is None), why
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(), st.data())
+def test_replan_after_a_van_day_drops_out(problem: Problem, data: st.DataObject) -> None:
+    previous = solve(problem, FAST)
+    used = sorted((r.van_id, r.day) for r in previous.routes if r.stops)
+    if not used:
+        return
+    out = data.draw(st.sampled_from(used))
+    result = replan(problem, previous, Changes(unavailable=frozenset({out})), FAST)
+    check_plan(result.problem, result.plan).assert_ok()
+    assert result.plan.route(*out) is None
+
+    diff = {c.visit_id: c for c in result.diff}
+    assert sorted(diff) == sorted(v.id for v in problem.visits)
+    now = result.plan.assigned
+    for vid, change in diff.items():
+        was = previous.assigned.get(vid)
+        assert (change.old is None) == (was is None) and (change.new is None) == (vid not in now)
+        if was is not None and was != out and change.new is not None:
+            # Confirmed and not on the lost van-day: kept there (pinned).
+            assert change.status in (Status.UNCHANGED, Status.TIME_CHANGED), change
+        if change.status is Status.MOVED:
+            assert was == out or vid in result.fallback
