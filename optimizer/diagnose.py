@@ -9,7 +9,8 @@ The single-visit test (:func:`alone_start`) is exact for a route depot -> visit 
 honours the visit's windows and pin, the shift window, ``max_work`` (working time = drive out +
 service + drive back: waiting can always be avoided by leaving later), explicit breaks (each inside
 its window, not overlapping a drive or the service; a break may lie before departure or after
-return) and the statutory break rule (a break interrupts the day only between drives and service).
+return) and the statutory break rule (a break interrupts the day only between drives and service,
+and starts no earlier than ``BreakRule.earliest_after_start`` into the shift).
 """
 
 from __future__ import annotations
@@ -275,8 +276,14 @@ def _alone_statutory(
             # Any split with both pieces >= piece; the earliest start uses the smallest first piece.
             options.extend([(piece, need - piece), (need - piece, piece)])
     best: int | None = None
+    # Breaks keep ``earliest_after_start`` away from the shift start (as the model places them).
+    earliest_break = shift.start + rule.earliest_after_start
     for before, after in options:
         start = max(lo, shift.start + out + before)
+        if before:
+            start = max(start, earliest_break + before)
+        if after:
+            start = max(start, earliest_break - dur)
         if start <= hi and start + dur + after + back <= shift.end:
             best = start if best is None else min(best, start)
     return best

@@ -15,6 +15,7 @@ from optimizer.domain import (
     MINUTE,
     UNREACHABLE,
     Break,
+    BreakRule,
     Horizon,
     Pin,
     Problem,
@@ -229,6 +230,9 @@ def test_statutory_single_visit_start_is_exact_and_checker_accepts_it() -> None:
     pb2 = replace(pb, shifts=(short,))
     assert alone_start(pb2, visit, pb2.vans[0], short) is None
     assert static_reason(pb2, visit) is not None
+    # A break that may start only 6 h into the shift comes too late for this day.
+    late = replace(pb, break_rule=BreakRule(earliest_after_start=6 * HOUR))
+    assert alone_start(late, visit, late.vans[0], shift) is None
 
 
 def test_dropped_visit_with_no_room_names_the_competitors() -> None:
