@@ -65,57 +65,48 @@ def _dijkstra(
 ) -> None:  # pragma: no cover - compiled
     """One search from ``source``; writes ``out_*[target_of[v]]`` for every target ``v`` reached
     and ``pred[v]`` (index of the edge entering ``v``, -1: none) when ``pred`` is non-empty.
-    Lexicographic (time, length) keys; lazy binary heap; stops when every target is settled."""
+
+    Labels are (time, length) compared lexicographically, so among equally fast paths the shorter
+    wins; the lazy binary heap holds (time, node) only. Stops when every target is settled."""
     n = indptr.shape[0] - 1
-    inf = np.inf
-    dist_t = np.full(n, inf)
-    dist_l = np.full(n, inf)
+    dist_t = np.full(n, np.inf)
+    dist_l = np.full(n, np.inf)
     done = np.zeros(n, np.bool_)
     cap = head.shape[0] + 1
     h_t = np.empty(cap)
-    h_l = np.empty(cap)
     h_v = np.empty(cap, np.int64)
     want_pred = pred.shape[0] > 0
-    size = 0
     dist_t[source] = 0.0
     dist_l[source] = 0.0
     h_t[0] = 0.0
-    h_l[0] = 0.0
     h_v[0] = source
     size = 1
     remaining = n_targets
     while size > 0:
-        # pop the minimum
         t = h_t[0]
-        ln = h_l[0]
         u = h_v[0]
         size -= 1
-        if size > 0:
+        if size > 0:  # sift the last entry down from the root
             lt = h_t[size]
-            ll = h_l[size]
             lv = h_v[size]
             i = 0
-            while True:
-                c = 2 * i + 1
-                if c >= size:
-                    break
-                if c + 1 < size and (
-                    h_t[c + 1] < h_t[c] or (h_t[c + 1] == h_t[c] and h_l[c + 1] < h_l[c])
-                ):
+            c = 1
+            while c < size:
+                if c + 1 < size and h_t[c + 1] < h_t[c]:
                     c += 1
-                if h_t[c] < lt or (h_t[c] == lt and h_l[c] < ll):
+                if h_t[c] < lt:
                     h_t[i] = h_t[c]
-                    h_l[i] = h_l[c]
                     h_v[i] = h_v[c]
                     i = c
+                    c = 2 * i + 1
                 else:
                     break
             h_t[i] = lt
-            h_l[i] = ll
             h_v[i] = lv
-        if done[u] or t > dist_t[u] or (t == dist_t[u] and ln > dist_l[u]):
+        if done[u] or t > dist_t[u]:
             continue
         done[u] = True
+        ln = dist_l[u]
         k = target_of[u]
         if k >= 0:
             out_time[k] = t
@@ -128,26 +119,25 @@ def _dijkstra(
             if done[v]:
                 continue
             nt = t + w_time[e]
-            nl = ln + w_len[e]
-            if nt < dist_t[v] or (nt == dist_t[v] and nl < dist_l[v]):
-                dist_t[v] = nt
-                dist_l[v] = nl
+            dv = dist_t[v]
+            if nt < dv or (nt == dv and ln + w_len[e] < dist_l[v]):
+                dist_l[v] = ln + w_len[e]
                 if want_pred:
                     pred[v] = e
-                # push
-                i = size
+                if nt == dv:
+                    continue  # same time, shorter: the queued entry stays valid
+                dist_t[v] = nt
+                i = size  # sift up
                 size += 1
                 while i > 0:
-                    p = (i - 1) // 2
-                    if nt < h_t[p] or (nt == h_t[p] and nl < h_l[p]):
+                    p = (i - 1) >> 1
+                    if nt < h_t[p]:
                         h_t[i] = h_t[p]
-                        h_l[i] = h_l[p]
                         h_v[i] = h_v[p]
                         i = p
                     else:
                         break
                 h_t[i] = nt
-                h_l[i] = nl
                 h_v[i] = v
 
 
@@ -160,10 +150,11 @@ def _many_to_many(
     sources: NDArray[np.int64],
     target_of: NDArray[np.int64],
     n_targets: int,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:  # pragma: no cover - compiled
+    out_t: NDArray[np.float64],
+    out_l: NDArray[np.float64],
+) -> None:  # pragma: no cover - compiled
+    """Fill rows ``out_*[i]`` (pre-set to inf) with searches from ``sources[i]``, in parallel."""
     m = sources.shape[0]
-    out_t = np.full((m, n_targets), np.inf)
-    out_l = np.full((m, n_targets), np.inf)
     no_pred = np.empty(0, np.int64)
     for i in numba.prange(m):
         _dijkstra(
@@ -178,7 +169,6 @@ def _many_to_many(
             out_l[i],
             no_pred,
         )
-    return out_t, out_l
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,12 +179,14 @@ def _many_to_many(
 class RoutingGraph:
     """The network's edges plus virtual place nodes, as CSR arrays.
 
-    Nodes ``0..n-1`` are the network's nodes (see :class:`~geo.snap.EdgeIndex`), node ``n + i``
-    is place ``i``. Edge ``j`` covers ``[f0[j], f1[j]]`` of network edge ``base[j]``.
+    Nodes are the network's nodes (dead-end trees without places pruned) followed by one node
+    per place (``place_nodes[i]`` for place ``i``). Edge ``j`` covers ``[f0[j], f1[j]]`` of
+    network edge ``base[j]``.
     """
 
     index: EdgeIndex
     places: tuple[SnappedPlace, ...]
+    place_nodes: NDArray[np.int64]  # graph node of each place
     indptr: NDArray[np.int64]
     head: NDArray[np.int64]
     tail: NDArray[np.int64]
@@ -209,37 +201,50 @@ class RoutingGraph:
         return len(self.indptr) - 1
 
     def place_node(self, i: int) -> int:
-        return self.index.n_nodes + i
+        return int(self.place_nodes[i])
 
     def many_to_many(
         self, sources: NDArray[np.int64] | None = None
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Float times (s) and lengths (m) from the given place indices (default: all) to every
         place; ``inf`` where there is no path."""
-        n, p = self.index.n_nodes, len(self.places)
+        p = len(self.places)
         src = np.arange(p, dtype=np.int64) if sources is None else np.asarray(sources, np.int64)
         target_of = np.full(self.n_nodes, -1, np.int64)
-        target_of[n : n + p] = np.arange(p)
-        return _many_to_many(self.indptr, self.head, self.time, self.length, src + n, target_of, p)
+        target_of[self.place_nodes] = np.arange(p)
+        out_t = np.full((len(src), p), np.inf)
+        out_l = np.full((len(src), p), np.inf)
+        _many_to_many(
+            self.indptr,
+            self.head,
+            self.time,
+            self.length,
+            self.place_nodes[src],
+            target_of,
+            p,
+            out_t,
+            out_l,
+        )
+        return out_t, out_l
 
     def path(self, a: int, b: int) -> list[tuple[int, float, float]] | None:
         """The fastest path from place ``a`` to place ``b`` as ``(network edge, f0, f1)`` pieces
         (fractions along the edge), in driving order; ``[]`` when a and b coincide, None when
         there is no path."""
-        n = self.index.n_nodes
+        source, target = self.place_node(a), self.place_node(b)
         target_of = np.full(self.n_nodes, -1, np.int64)
-        target_of[n + b] = 0
+        target_of[target] = 0
         out_t = np.full(1, np.inf)
         out_l = np.full(1, np.inf)
         pred = np.full(self.n_nodes, -1, np.int64)
         _dijkstra(
-            self.indptr, self.head, self.time, self.length, n + a, target_of, 1, out_t, out_l, pred
+            self.indptr, self.head, self.time, self.length, source, target_of, 1, out_t, out_l, pred
         )
         if not math.isfinite(out_t[0]):
             return None
         pieces: list[tuple[int, float, float]] = []
-        v = n + b
-        while v != n + a:
+        v = target
+        while v != source:
             e = int(pred[v])
             pieces.append((int(self.base[e]), float(self.f0[e]), float(self.f1[e])))
             v = int(self.tail[e])
@@ -275,11 +280,15 @@ def routing_graph(network: Network, places: Sequence[SnappedPlace]) -> RoutingGr
     prev_node = np.where(first, index.src[e_arr], np.roll(v_arr, 1))
     prev_frac = np.where(first, 0.0, np.roll(f_arr, 1))
     # chain pieces: (previous place or start node) -> place; last place -> end node
-    tails = [index.src, prev_node, v_arr[last]]
-    heads = [index.dst, v_arr, index.dst[e_arr[last]]]
-    bases = [np.arange(m, dtype=np.int64), e_arr, e_arr[last]]
-    f0s = [np.zeros(m), prev_frac, f_arr[last]]
-    f1s = [np.ones(m), f_arr, np.ones(int(last.sum()))]
+    # network edges holding places are replaced by their chain of pieces
+    whole = np.ones(m, bool)
+    whole[e_arr] = False
+    kept = np.flatnonzero(whole)
+    tails = [index.src[kept], prev_node, v_arr[last]]
+    heads = [index.dst[kept], v_arr, index.dst[e_arr[last]]]
+    bases = [kept, e_arr, e_arr[last]]
+    f0s = [np.zeros(len(kept)), prev_frac, f_arr[last]]
+    f1s = [np.ones(len(kept)), f_arr, np.ones(int(last.sum()))]
     # A place at an end of its edge stands on that node: it may also leave by any other road
     # from the start node, and be reached by any road into the end node (zero-cost links).
     at_start = f_arr * index.length[e_arr] <= _AT_NODE_M
@@ -298,9 +307,16 @@ def routing_graph(network: Network, places: Sequence[SnappedPlace]) -> RoutingGr
     time = index.time[base] * span
     length = index.length[base] * span
     # whole network edges keep their exact weights (no multiplication noise)
-    time[:m] = index.time
-    length[:m] = index.length
+    time[: len(kept)] = index.time[kept]
+    length[: len(kept)] = index.length[kept]
     total = n + len(places)
+    keep_edge, keep_node = _prune_dead_ends(tail, head, total, n)
+    # compact numbering of the nodes left; place nodes keep their order at the end
+    new_of_old = np.cumsum(keep_node) - 1
+    tail, head = new_of_old[tail[keep_edge]], new_of_old[head[keep_edge]]
+    base, f0, f1 = base[keep_edge], f0[keep_edge], f1[keep_edge]
+    time, length = time[keep_edge], length[keep_edge]
+    total = int(keep_node.sum())
     order = np.argsort(tail, kind="stable")
     tail, head, base, f0, f1 = tail[order], head[order], base[order], f0[order], f1[order]
     time, length = time[order], length[order]
@@ -309,6 +325,7 @@ def routing_graph(network: Network, places: Sequence[SnappedPlace]) -> RoutingGr
     return RoutingGraph(
         index=index,
         places=tuple(places),
+        place_nodes=new_of_old[n:],
         indptr=indptr,
         head=head,
         tail=tail,
@@ -318,6 +335,31 @@ def routing_graph(network: Network, places: Sequence[SnappedPlace]) -> RoutingGr
         f0=f0,
         f1=f1,
     )
+
+
+def _prune_dead_ends(
+    tail: NDArray[np.int64], head: NDArray[np.int64], total: int, first_place: int
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Drop dead-end trees without places: a node whose only neighbour is one other node is never
+    on a fastest path between two other nodes (travel times are positive), so peel such nodes
+    repeatedly. Place nodes (``>= first_place``) stay. Returns (edges kept, nodes kept)."""
+    keep_edge = tail != head
+    keep_node = np.ones(total, bool)
+    protected = np.zeros(total, bool)
+    protected[first_place:] = True
+    while True:
+        t, h = tail[keep_edge], head[keep_edge]
+        pairs = np.unique(np.minimum(t, h) * total + np.maximum(t, h))
+        degree = np.bincount(pairs // total, minlength=total) + np.bincount(
+            pairs % total, minlength=total
+        )
+        drop = keep_node & ~protected & (degree <= 1)
+        if not drop.any():
+            break
+        keep_node &= ~drop
+        keep_edge &= keep_node[tail] & keep_node[head]
+    # zero-length self-loops of places (none expected) are harmless; other loops are useless
+    return keep_edge, keep_node
 
 
 # --------------------------------------------------------------------------------------------

@@ -167,6 +167,8 @@ def test_path_follows_the_matrix() -> None:
     g = _line_graph()
     places = snap_places(g, [("a", 8.7025, 49.4001), ("c", 8.7150, 49.3999)])
     rg = routing_graph(g, places)
+    # dead ends without places are pruned: only node 2 and the two places are left
+    assert rg.n_nodes == 3
     pieces = rg.path(0, 1)
     assert pieces is not None
     index = edge_index(g)
