@@ -134,7 +134,7 @@ def load(path: Path) -> RoadNetwork:
     if not path.is_file():
         raise CacheError(f"{path}: cached network not found")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         meta_json = _untext(arrays["meta"])
         if meta_json.get("format_version") != FORMAT_VERSION:
