@@ -341,25 +341,50 @@ def _prune_dead_ends(
     tail: NDArray[np.int64], head: NDArray[np.int64], total: int, first_place: int
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Drop dead-end trees without places: a node whose only neighbour is one other node is never
-    on a fastest path between two other nodes (travel times are positive), so peel such nodes
-    repeatedly. Place nodes (``>= first_place``) stay. Returns (edges kept, nodes kept)."""
-    keep_edge = tail != head
-    keep_node = np.ones(total, bool)
-    protected = np.zeros(total, bool)
-    protected[first_place:] = True
-    while True:
-        t, h = tail[keep_edge], head[keep_edge]
-        pairs = np.unique(np.minimum(t, h) * total + np.maximum(t, h))
-        degree = np.bincount(pairs // total, minlength=total) + np.bincount(
-            pairs % total, minlength=total
-        )
-        drop = keep_node & ~protected & (degree <= 1)
-        if not drop.any():
-            break
-        keep_node &= ~drop
-        keep_edge &= keep_node[tail] & keep_node[head]
-    # zero-length self-loops of places (none expected) are harmless; other loops are useless
+    on a fastest path between two other nodes (travel times are positive), so such nodes are
+    peeled off repeatedly. Place nodes (``>= first_place``) stay. Returns (edges, nodes) kept."""
+    loop = tail == head
+    a = np.minimum(tail[~loop], head[~loop])
+    b = np.maximum(tail[~loop], head[~loop])
+    pairs = np.unique(a * total + b)
+    a, b = pairs // total, pairs % total
+    ends = np.concatenate([a, b])
+    others = np.concatenate([b, a])
+    order = np.argsort(ends, kind="stable")
+    indptr = np.zeros(total + 1, np.int64)
+    np.cumsum(np.bincount(ends, minlength=total), out=indptr[1:])
+    keep_node = _peel(indptr, others[order], first_place)
+    keep_edge = ~loop & keep_node[tail] & keep_node[head]
     return keep_edge, keep_node
+
+
+@numba.njit(cache=True)
+def _peel(
+    indptr: NDArray[np.int64], adj: NDArray[np.int64], first_place: int
+) -> NDArray[np.bool_]:  # pragma: no cover - compiled
+    """Nodes left after repeatedly removing unprotected nodes with at most one neighbour."""
+    n = indptr.shape[0] - 1
+    degree = indptr[1:] - indptr[:-1]
+    keep = np.ones(n, np.bool_)
+    stack = np.empty(n, np.int64)
+    top = 0
+    for v in range(first_place):
+        if degree[v] <= 1:
+            keep[v] = False
+            stack[top] = v
+            top += 1
+    while top > 0:
+        top -= 1
+        v = stack[top]
+        for j in range(indptr[v], indptr[v + 1]):
+            w = adj[j]
+            if keep[w]:
+                degree[w] -= 1
+                if degree[w] <= 1 and w < first_place:
+                    keep[w] = False
+                    stack[top] = w
+                    top += 1
+    return keep
 
 
 # --------------------------------------------------------------------------------------------
@@ -386,19 +411,22 @@ def round_matrix(
 ) -> MatrixResult:
     """Integer matrix from float seconds/metres: times rounded up, lengths to the nearest metre,
     ``inf`` -> :data:`UNREACHABLE`."""
-    finite = np.isfinite(times)
-    safe_t = np.where(finite, times, 0.0)
-    safe_l = np.where(finite, lengths, 0.0)
-    durations = np.where(finite, np.ceil(np.maximum(safe_t - _EPS, 0.0)), UNREACHABLE)
-    distances = np.where(finite, np.rint(safe_l), UNREACHABLE)
-    rows, cols = np.nonzero(~finite)
+    missing = ~np.isfinite(times)
+    d = times - _EPS
+    np.ceil(d, out=d)
+    np.maximum(d, 0.0, out=d)
+    d[missing] = UNREACHABLE
+    dist = np.rint(lengths)
+    dist[missing] = UNREACHABLE
+    durations, distances = d.astype(np.int64), dist.astype(np.int64)
+    rows, cols = np.nonzero(missing)
     unreachable = tuple((ids[int(r)], ids[int(c)]) for r, c in zip(rows, cols, strict=True))
     if unreachable:
         log.warning("%d place pairs have no road path, e.g. %s", len(unreachable), unreachable[0])
     matrix = TravelMatrix(
         locations=tuple(ids),
-        durations=durations.astype(np.int64),
-        distances=distances.astype(np.int64),
+        durations=durations,
+        distances=distances,
         approximate=approximate,
     )
     return MatrixResult(matrix=matrix, unreachable=unreachable)
