@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import Field
@@ -460,22 +460,101 @@ def dispatcher_page(
         return _login_redirect(request)
     if principal.role is not Role.DISPATCHER:
         return _error(request, 403, "The week view is for dispatchers.")
+    return _dispatcher(request, principal, week or _current_week(), plan)
+
+
+def _dispatcher(
+    request: Request,
+    principal: Principal,
+    week: str,
+    plan: str | None,
+    upload: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     from api.storage import plans as store
 
-    week = week or _current_week()
     with request.app.state.db.sessions() as session:
         versions = store.versions(session, week)
         loaded = _load(session, principal, plan_id=plan, week=week)
+    assigned = []
+    if loaded is not None:
+        confirmed = set(loaded.row.confirmed or [])
+        for r in sorted(loaded.plan.routes, key=lambda r: (r.date, r.van_id)):
+            for s in r.steps:
+                if s.type.value == "visit" and s.visit_id:
+                    assigned.append(
+                        {
+                            "visit_id": s.visit_id,
+                            "van_id": r.van_id,
+                            "date": r.date,
+                            "start": s.start,
+                            "pinned": s.visit_id in confirmed,
+                        }
+                    )
     return _page(
         request,
         "dispatcher.html",
+        status_code=status_code,
         principal=principal,
         week=week,
         versions=versions,
         loaded=loaded,
         timeline=_timeline(loaded) if loaded else [],
+        assigned=assigned,
         hours=list(range(6, 21, 2)),
+        upload=upload,
     )
+
+
+@router.get("/dispatcher/template.{ext}", response_model=None)
+def upload_template(request: Request, ext: str) -> Response:
+    from api.imports import template_csv, template_xlsx
+
+    if _principal(request) is None:
+        return _login_redirect(request)
+    if ext == "csv":
+        return Response(
+            template_csv(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="appointments-template.csv"'},
+        )
+    if ext == "xlsx":
+        return Response(
+            template_xlsx(),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": 'attachment; filename="appointments-template.xlsx"'},
+        )
+    return _error(request, 404, "Templates exist as .csv and .xlsx.")
+
+
+@router.post("/dispatcher/upload", response_class=HTMLResponse, response_model=None)
+async def upload_appointments(
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    week: Annotated[str, Form(pattern=r"^\d{4}-W\d{2}$")],
+) -> Response:
+    """Import appointments; on any bad row nothing is stored and every problem is listed."""
+    from api.imports import parse_upload, store_rows
+
+    principal = _principal(request)
+    if principal is None:
+        return _login_redirect(request)
+    if principal.role is not Role.DISPATCHER:
+        return _error(request, 403, "Uploads are for dispatchers.")
+    content = await file.read()
+    timezone = request.app.state.settings.timezone
+    parsed = parse_upload(file.filename or "upload", content, timezone)
+    errors = parsed.errors
+    ids: list[str] = []
+    if not errors:
+        with request.app.state.db.sessions() as session:
+            ids, errors = store_rows(session, parsed.appointments)
+            if errors:
+                session.rollback()
+            else:
+                session.commit()
+    upload = {"filename": file.filename, "errors": [str(e) for e in errors], "imported": len(ids)}
+    return _dispatcher(request, principal, week, None, upload, 422 if errors else 200)
 
 
 @router.get("/dispatcher/map", response_class=HTMLResponse, response_model=None)

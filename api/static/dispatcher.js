@@ -67,4 +67,31 @@
         .catch(function (err) { done(); publish.disabled = false; fail(err); });
     });
   }
+
+  // Pin/unpin: the plan's confirmed visits, kept on their van and day by a re-plan.
+  var pins = document.querySelectorAll("button.pin");
+  Array.prototype.forEach.call(pins, function (button) {
+    button.addEventListener("click", function () {
+      var ids = [];
+      Array.prototype.forEach.call(pins, function (b) {
+        var on = b.dataset.pinned === "yes";
+        if (b === button) on = !on;
+        if (on) ids.push(b.dataset.visit);
+      });
+      button.disabled = true;
+      api("PUT", "/v1/plans/" + planId + "/confirmed", { visit_ids: ids })
+        .then(function (version) {
+          var confirmed = version.confirmed || [];
+          Array.prototype.forEach.call(pins, function (b) {
+            var on = confirmed.indexOf(b.dataset.visit) >= 0;
+            b.dataset.pinned = on ? "yes" : "no";
+            b.textContent = on ? "Unpin" : "Pin";
+          });
+          button.disabled = false;
+          progress.className = "";
+          progress.textContent = confirmed.length + " visit(s) pinned";
+        })
+        .catch(function (err) { button.disabled = false; fail(err); });
+    });
+  });
 })();

@@ -256,3 +256,49 @@ def test_dispatcher_week(site: Site) -> None:
 def test_dispatcher_page_is_not_for_crews(site: Site) -> None:
     _login(site, site.crew)
     assert site.client.get("/dispatcher").status_code == 403
+
+
+def test_upload_appointments(site: Site) -> None:
+    from api.db.core_models import VisitRow
+    from api.imports import COLUMNS
+
+    _login(site, site.dispatcher)
+    assert site.client.get("/dispatcher/template.csv").text.startswith(",".join(COLUMNS))
+    xlsx = site.client.get("/dispatcher/template.xlsx")
+    assert xlsx.content[:2] == b"PK"  # a zip container, as .xlsx files are
+    header = ",".join(COLUMNS)
+    bad = f"{header}\nu1,c-9,,,9.0,49.7,45,,,,,\nu2,c-1,,,9.0,49.7,0,,,,,\n"
+    resp = site.client.post(
+        "/dispatcher/upload",
+        data={"week": WEEK},
+        files={"file": ("bad.csv", bad.encode(), "text/csv")},
+    )
+    assert resp.status_code == 422
+    assert "row 3, duration_minutes" in resp.text
+    good = f"{header}\nu1,c-9,Neu Kunde,,9.0,49.7,45,,,,,\nu2,c-1,,,9.0,49.7,30,,,,,\n"
+    resp = site.client.post(
+        "/dispatcher/upload",
+        data={"week": WEEK},
+        files={"file": ("good.csv", good.encode(), "text/csv")},
+    )
+    assert resp.status_code == 200 and "2 appointments imported" in resp.text
+    with site.app.state.db.session() as session:
+        assert session.get(VisitRow, "u1") is not None
+        assert session.get(VisitRow, "u2").client_id == "c-1"
+    # The first row of this file is new: its client has no name, so nothing is stored.
+    again = f"{header}\nu3,c-10,,,9.0,49.7,45,,,,,\n"
+    resp = site.client.post(
+        "/dispatcher/upload",
+        data={"week": WEEK},
+        files={"file": ("again.csv", again.encode(), "text/csv")},
+    )
+    assert resp.status_code == 422 and "row 2, client_name" in resp.text
+
+
+def test_dispatcher_lists_visits_to_pin(app: FastAPI, site: Site) -> None:
+    draft = _store_plan(app, site.client, site.dispatcher, publish=False)
+    _login(site, site.dispatcher)
+    html = site.client.get(f"/dispatcher?week={WEEK}&plan={draft}").text
+    assert 'class="pin" data-visit="a1" data-pinned="no"' in html
+    published = site.client.get(f"/dispatcher?week={WEEK}&plan={site.plan_id}").text
+    assert 'class="pin"' not in published  # published plans are not edited
