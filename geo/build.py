@@ -6,6 +6,7 @@ clipping to the area, speeds and travel times, simplification, largest strongly 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,10 @@ from datetime import datetime
 import networkx as nx
 import numpy as np
 import osmnx as ox
+import shapely
 from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from geo.area import Area
 from geo.errors import EmptyAreaError
@@ -197,68 +201,203 @@ def build_graph(
     if len(first) == 0:
         raise EmptyAreaError(f"{label}: no drivable road segment inside the area")
     a, b = pos[first], pos[first + 1]
-    seg_len = great_circle_m(raw.lon[a], raw.lat[a], raw.lon[b], raw.lat[b])
 
+    # directed segments, one per allowed driving direction
     speeds = settings.speeds
-    graph = nx.MultiDiGraph(crs="EPSG:4326", created_with=f"vanplan (osmnx {ox.__version__})")
-    used = np.unique(np.concatenate([a, b]))
-    for i in used.tolist():
-        osmid = int(raw.node_ids[i])
-        attrs: dict[str, object] = {"x": float(raw.lon[i]), "y": float(raw.lat[i])}
-        attrs.update(raw.node_tags.get(osmid, {}))
-        graph.add_node(osmid, **attrs)
-
-    edges: list[tuple[int, int, dict[str, object]]] = []
-    cache: dict[int, tuple[int, dict[str, object], float, float]] = {}
-    for seg, u, v, length in zip(
+    per_way: dict[int, tuple[int, dict[str, object], float, float]] = {}
+    seg_u: list[int] = []
+    seg_v: list[int] = []
+    seg_way: list[int] = []
+    seg_rev: list[bool] = []
+    seg_len: list[float] = []
+    for w, u, v, length in zip(
         way_of[first].tolist(),
         flat[first].tolist(),
         flat[first + 1].tolist(),
-        seg_len.tolist(),
+        great_circle_m(raw.lon[a], raw.lat[a], raw.lon[b], raw.lat[b]).tolist(),
         strict=True,
     ):
-        if seg not in cache:
-            way = ways[seg]
-            direction = oneway_direction(way.tags)
+        if w not in per_way:
+            tags = ways[w].tags
+            direction = oneway_direction(tags)
             assert direction is not None  # reversible ways were excluded above
-            base: dict[str, object] = {k: way.tags[k] for k in EDGE_TAGS if k in way.tags}
-            base["osmid"] = way.id
+            base: dict[str, object] = {k: tags[k] for k in EDGE_TAGS if k in tags}
+            base["osmid"] = ways[w].id
             base["oneway"] = direction != 0
-            fwd = road_speed_kmh(way.tags, speeds)
-            bwd = road_speed_kmh(way.tags, speeds, backward=True)
-            cache[seg] = (direction, base, fwd, bwd)
-        direction, base, fwd, bwd = cache[seg]
+            fwd = road_speed_kmh(tags, speeds)
+            bwd = road_speed_kmh(tags, speeds, backward=True)
+            per_way[w] = (direction, base, fwd, bwd)
+        direction = per_way[w][0]
         if direction >= 0:
-            edges.append(
-                (u, v, {**base, "reversed": False, "length": length,
-                        "speed_kph": fwd, "travel_time": travel_time_s(length, fwd)})
-            )  # fmt: skip
+            seg_u.append(u)
+            seg_v.append(v)
+            seg_way.append(w)
+            seg_rev.append(False)
+            seg_len.append(length)
         if direction <= 0:
-            edges.append(
-                (v, u, {**base, "reversed": direction == 0, "length": length,
-                        "speed_kph": bwd, "travel_time": travel_time_s(length, bwd)})
-            )  # fmt: skip
-    graph.add_edges_from(edges)
-    log.info("%s: raw graph %d nodes, %d edges", label, len(graph), graph.number_of_edges())
+            seg_u.append(v)
+            seg_v.append(u)
+            seg_way.append(w)
+            seg_rev.append(direction == 0)
+            seg_len.append(length)
+    log.info("%s: %d raw directed segments", label, len(seg_u))
 
-    if settings.simplify:
-        graph = ox.simplify_graph(graph, edge_attr_aggs={"length": sum, "travel_time": sum})
+    keep = list(range(len(seg_u)))
     if settings.largest_component:
-        graph = ox.truncate.largest_component(graph, strongly=True)
-    if len(graph) == 0 or graph.number_of_edges() == 0:
+        keep = _largest_strong_component(seg_u, seg_v)
+    us = [seg_u[i] for i in keep]
+    vs = [seg_v[i] for i in keep]
+    if settings.simplify:
+        paths = _simplify(us, vs)
+    else:
+        paths = [([u, v], [i]) for i, (u, v) in enumerate(zip(us, vs, strict=True))]
+    if not paths:
         raise EmptyAreaError(f"{label}: no connected drivable network inside the area")
+
+    # the graph: nodes with coordinates, one edge per path (merged segments get a geometry)
+    node_ids = sorted({n for path, _ in paths for n in path})
+    where = np.searchsorted(raw.node_ids, np.asarray(node_ids, dtype=np.int64))
+    lon, lat = raw.lon[where].tolist(), raw.lat[where].tolist()
+    xy = {n: (x, y) for n, x, y in zip(node_ids, lon, lat, strict=True)}
+    ends = sorted({n for path, _ in paths for n in (path[0], path[-1])})
+    graph = nx.MultiDiGraph(crs="EPSG:4326", created_with=f"vanplan (osmnx {ox.__version__})")
+    if settings.simplify:
+        graph.graph["simplified"] = True
+    graph.add_nodes_from(
+        (n, {"x": xy[n][0], "y": xy[n][1], **raw.node_tags.get(n, {})}) for n in ends
+    )
+
+    def segment(i: int) -> dict[str, object]:
+        j = keep[i]
+        direction, base, fwd, bwd = per_way[seg_way[j]]
+        speed = bwd if seg_rev[j] or direction < 0 else fwd
+        return {
+            **base,
+            "reversed": seg_rev[j],
+            "length": seg_len[j],
+            "speed_kph": speed,
+            "travel_time": travel_time_s(seg_len[j], speed),
+        }
+
+    merged = [k for k, (path, _) in enumerate(paths) if len(path) > 2]
+    lines: dict[int, object] = {}
+    if merged:
+        coords = np.array([xy[n] for k in merged for n in paths[k][0]], dtype=np.float64)
+        index = np.repeat(np.arange(len(merged)), [len(paths[k][0]) for k in merged])
+        lines = dict(zip(merged, shapely.linestrings(coords, indices=index).tolist(), strict=True))
+    edges: list[tuple[int, int, dict[str, object]]] = []
+    for k, (path, segs) in enumerate(paths):
+        if len(segs) == 1:
+            data = segment(segs[0])
+        else:
+            data = _merge([segment(i) for i in segs])
+            data["geometry"] = lines[k]
+        edges.append((path[0], path[-1], data))
+    graph.add_edges_from(edges)
     _finish_edges(graph, settings)
-    graph.graph["crs"] = "EPSG:4326"
     log.info("%s: van graph %d nodes, %d edges", label, len(graph), graph.number_of_edges())
     return graph
+
+
+def _largest_strong_component(us: list[int], vs: list[int]) -> list[int]:
+    """Indices of the segments inside the largest strongly connected component."""
+    nodes, inverse = np.unique(np.asarray(us + vs, dtype=np.int64), return_inverse=True)
+    m = len(us)
+    ui, vi = inverse[:m], inverse[m:]
+    matrix = csr_matrix((np.ones(m, dtype=np.int8), (ui, vi)), shape=(len(nodes), len(nodes)))
+    _, labels = connected_components(matrix, directed=True, connection="strong")
+    best = np.bincount(labels).argmax()
+    return np.flatnonzero((labels[ui] == best) & (labels[vi] == best)).tolist()
+
+
+def _simplify(us: list[int], vs: list[int]) -> list[tuple[list[int], list[int]]]:
+    """osmnx's topological simplification on plain lists (much faster than on a networkx graph).
+
+    Returns (node path, segment indices) per edge of the simplified graph. Endpoints follow
+    osmnx's rules: self-loop, no way in or out, or not (2 neighbours and degree 2 or 4). Chains
+    of other nodes between endpoints become one edge; parallel segments on a chain keep the
+    first. Isolated rings without any endpoint stay unsimplified.
+    """
+    succ: dict[int, dict[int, int]] = {}
+    pred: dict[int, set[int]] = {}
+    degree_in: dict[int, int] = {}
+    degree_out: dict[int, int] = {}
+    for i, (u, v) in enumerate(zip(us, vs, strict=True)):
+        succ.setdefault(u, {}).setdefault(v, i)
+        succ.setdefault(v, {})
+        pred.setdefault(v, set()).add(u)
+        pred.setdefault(u, set())
+        degree_out[u] = degree_out.get(u, 0) + 1
+        degree_in[v] = degree_in.get(v, 0) + 1
+    endpoints: set[int] = set()
+    for node, out in succ.items():
+        neighbours = pred[node] | out.keys()
+        d_in, d_out = degree_in.get(node, 0), degree_out.get(node, 0)
+        if (
+            node in neighbours
+            or d_in == 0
+            or d_out == 0
+            or not (len(neighbours) == 2 and d_in + d_out in (2, 4))
+        ):
+            endpoints.add(node)
+
+    def build(start: int, step: int) -> list[int]:
+        path, seen = [start, step], {start, step}
+        for nxt in succ[step]:
+            if nxt in seen:
+                continue
+            path.append(nxt)
+            seen.add(nxt)
+            while nxt not in endpoints:
+                ahead = [n for n in succ[nxt] if n not in seen]
+                if len(ahead) == 1:
+                    nxt = ahead[0]
+                    path.append(nxt)
+                    seen.add(nxt)
+                elif not ahead:
+                    return [*path, start] if start in succ[nxt] else path
+                else:  # pragma: no cover - such a node is an endpoint by the rules above
+                    raise AssertionError(f"unexpected simplify pattern near node {nxt}")
+            return path
+        return path
+
+    result: list[tuple[list[int], list[int]]] = []
+    removed: set[int] = set()
+    for start in sorted(endpoints):
+        for step in succ[start]:
+            if step not in endpoints:
+                path = build(start, step)
+                removed.update(path[1:-1])
+                segs = [succ[a][b] for a, b in itertools.pairwise(path)]
+                result.append((path, segs))
+    for i, (u, v) in enumerate(zip(us, vs, strict=True)):
+        if u not in removed and v not in removed:
+            result.append(([u, v], [i]))
+    return result
+
+
+def _merge(parts: list[dict[str, object]]) -> dict[str, object]:
+    """One edge's attributes from its segments: lengths and times add up, other values are kept
+    once (a single value, or a sorted list of the distinct values), as osmnx does."""
+    merged: dict[str, object] = {}
+    values: dict[str, list[object]] = {}
+    for part in parts:
+        for key, value in part.items():
+            values.setdefault(key, []).append(value)
+    for key, items in values.items():
+        if key in ("length", "travel_time"):
+            merged[key] = float(sum(items))  # type: ignore[arg-type]
+            continue
+        distinct = list(dict.fromkeys(items))
+        merged[key] = distinct[0] if len(distinct) == 1 else sorted(distinct, key=str)
+    return merged
 
 
 def _finish_edges(graph: nx.MultiDiGraph, settings: NetworkSettings) -> None:
     """Average speed per (merged) edge, plus the optional junction penalty."""
     penalty = settings.speeds.junction_penalty_s
-    if "street_count" not in next(iter(graph.nodes.values())):
-        counts = ox.stats.count_streets_per_node(graph)
-        nx.set_node_attributes(graph, counts, name="street_count")
+    counts = ox.stats.count_streets_per_node(graph)
+    nx.set_node_attributes(graph, counts, name="street_count")
     for _, v, data in graph.edges(data=True):
         if penalty and graph.nodes[v].get("street_count", 0) >= 3:
             data["travel_time"] = float(data["travel_time"]) + penalty

@@ -248,10 +248,19 @@ def test_simplify_and_strongly_connected(tmp_path: Path) -> None:
     network = load_osm_file(write_osm(tmp_path / "t.osm"))
     graph = network.graph
     assert nx.is_strongly_connected(graph)
-    # the largest strongly connected part is the two-way Hauptstraße 1-2-3, merged into one edge
-    assert set(graph.nodes) == {1, 3}
-    assert graph.edges[1, 3, 0]["length"] == pytest.approx(2 * 72.3, abs=1)
-    assert "geometry" in graph.edges[1, 3, 0]
+    # the largest strongly connected part is the two-way chain 5-15-25-26 (ways 16, 26, 19),
+    # merged into one edge each way; one-way streets, the roundabout and Hauptstraße are smaller
+    assert set(graph.nodes) == {5, 26}
+    there, back = graph.edges[5, 26, 0], graph.edges[26, 5, 0]
+    assert there["osmid"] == back["osmid"] == [16, 19, 26]
+    assert there["length"] == pytest.approx(2 * 111.2 + 72.3, abs=1)
+    assert [tuple(round(c, 4) for c in xy) for xy in there["geometry"].coords] == [
+        GRID[5],
+        GRID[15],
+        GRID[25],
+        GRID[26],
+    ]
+    assert graph.graph["simplified"] is True
 
 
 @pytest.mark.parametrize("suffix", [".osm", ".osm.bz2"])
