@@ -17,6 +17,7 @@ osmnx's Nominatim client (``ox.geocode``) is the last resort, at ``nominatim_url
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections import defaultdict
@@ -68,6 +69,11 @@ class GeocodeResult:
     @property
     def coords(self) -> tuple[float, float]:
         return (self.lon, self.lat)
+
+    @property
+    def coordinates(self) -> tuple[float, float]:
+        """Alias of :attr:`coords`: ``(lon, lat)``."""
+        return self.coords
 
 
 @dataclass(frozen=True)
@@ -369,3 +375,23 @@ def _online(text: str, settings: GeocodeSettings) -> GeocodeResult | None:
         log.warning("online geocoding of %r failed: %s", text, exc)
         return None
     return GeocodeResult(text, float(lon), float(lat), "online", "Nominatim", 0.6, "nominatim")
+
+
+@functools.lru_cache(maxsize=2)
+def _index_for(path: Path) -> AddressIndex:
+    return AddressIndex.from_osm_file(path)
+
+
+def geocode(address: str, osm_file: str | Path | None = None) -> GeocodeResult:
+    """Look an address up in ``osm_file`` (default: the ``VANPLAN_OSM_EXTRACT`` setting); the
+    index of a file is built once per process. Offline only; for online fallback build an
+    :class:`AddressIndex` with ``GeocodeSettings(allow_online=True)``."""
+    if osm_file is None:
+        from geo.settings import GeoSettings
+
+        osm_file = GeoSettings().osm_extract
+        if osm_file is None:
+            raise GeocodeError(
+                f"address {address!r}: no OSM extract configured (set VANPLAN_OSM_EXTRACT)"
+            )
+    return _index_for(Path(osm_file).resolve()).lookup(address)

@@ -26,7 +26,7 @@ from shapely.ops import substring
 
 from geo.errors import GeoError
 from geo.matrix import RoutingGraph, routing_graph
-from geo.snap import Network, SnappedPlace
+from geo.snap import Network, SnappedPlace, snap_places
 from optimizer.domain import Problem
 from optimizer.plan import Plan, Route
 
@@ -111,9 +111,10 @@ def plan_geojson(
 ) -> dict[str, Any]:
     """The plan as a GeoJSON FeatureCollection (a plain dict, ready for ``json.dumps``).
 
-    ``places`` maps every location id of the plan to its snapped place (or a bare ``(lon, lat)``
-    when there is no network). Legs follow the roads when ``network`` is given and the problem's
-    matrix is not approximate; otherwise they are straight lines flagged approximate.
+    ``places`` maps every location id of the plan to its snapped place or a bare ``(lon, lat)``
+    (snapped here when a network is given). Legs follow the roads when ``network`` is given and
+    the problem's matrix is not approximate; otherwise they are straight lines flagged
+    approximate.
     """
     approximate = network is None or problem.matrix.approximate
     needed: list[str] = []
@@ -126,9 +127,12 @@ def plan_geojson(
     missing = sorted({loc for loc in needed if loc not in places})
     if missing:
         raise GeometryError(f"places: no coordinates for locations {missing}")
-    if not approximate and not all(isinstance(places[loc], SnappedPlace) for loc in needed):
+    if not approximate and network is not None:
+        # bare coordinates are snapped here (as the matrix did); SnapError names the place
         bare = sorted({loc for loc in needed if not isinstance(places[loc], SnappedPlace)})
-        raise GeometryError(f"places: locations {bare} are not snapped to the road network")
+        if bare:
+            snapped_now = snap_places(network, [(loc, *_coord(places[loc])) for loc in bare])
+            places = {**places, **{p.id: p for p in snapped_now}}
 
     order = list(dict.fromkeys(needed))
     row = {loc: i for i, loc in enumerate(order)}

@@ -152,3 +152,8 @@ def van_base() -> Place:
         lon=erbach.lon,
         lat=erbach.lat,
     )
+
+
+def base() -> tuple[float, float]:
+    """``(lon, lat)`` of the vans' base (see :func:`van_base`)."""
+    return van_base().coords

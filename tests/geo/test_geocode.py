@@ -136,3 +136,17 @@ def test_min_confidence_and_bad_files(index: AddressIndex, tmp_path: Path) -> No
 )
 def test_parse_address(text: str, expected: AddressQuery) -> None:
     assert parse_address(text) == expected
+
+
+def test_module_level_geocode_uses_the_configured_extract(
+    heidelberg_pbf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geo.geocode import geocode
+
+    found = geocode("Kurfürsten-Anlage 1, Heidelberg", heidelberg_pbf)
+    assert found.coordinates == pytest.approx(CROWNE_PLAZA, abs=1e-6)
+    monkeypatch.setenv("VANPLAN_OSM_EXTRACT", str(heidelberg_pbf))
+    assert geocode("Kurfürsten-Anlage 1").coords == found.coords
+    monkeypatch.delenv("VANPLAN_OSM_EXTRACT")
+    with pytest.raises(GeocodeError, match="no OSM extract configured"):
+        geocode("Kurfürsten-Anlage 1")

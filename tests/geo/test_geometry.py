@@ -14,7 +14,7 @@ from geo.geometry import GeometryError, feature_lines, leg_line, plan_geojson
 from geo.maps import parse_features
 from geo.matrix import travel_matrix
 from geo.network import RoadNetwork
-from geo.snap import SnappedPlace, edge_index, snap_places
+from geo.snap import SnapError, SnappedPlace, edge_index, snap_places
 from optimizer.domain import Horizon, Problem, Shift, Van, Visit
 from optimizer.plan import Plan, Reason, Route, SolverStats, Stop, Unassigned
 from tests.geo.test_snap import on_road_points
@@ -161,7 +161,7 @@ def test_straight_lines_without_a_network(
     ]
 
 
-def test_missing_or_unsnapped_locations_are_named(
+def test_missing_locations_are_named_and_bare_ones_snapped(
     heidelberg_network: RoadNetwork,
     places: dict[str, SnappedPlace],
     problem_and_plan: tuple[Problem, Plan],
@@ -171,8 +171,14 @@ def test_missing_or_unsnapped_locations_are_named(
     with pytest.raises(GeometryError, match=r"no coordinates for locations \['v2'\]"):
         plan_geojson(plan, problem, partial, heidelberg_network)
     mixed: dict[str, SnappedPlace | tuple[float, float]] = dict(places)
-    mixed["v1"] = (8.7, 49.4)
-    with pytest.raises(GeometryError, match=r"\['v1'\] are not snapped"):
+    mixed["v1"] = (places["v1"].lon, places["v1"].lat)  # bare coordinates are snapped
+    collection = plan_geojson(plan, problem, mixed, heidelberg_network)
+    first = collection["features"][0]
+    assert first["properties"]["to"] == "v1"
+    end = first["geometry"]["coordinates"][-1]
+    assert end == pytest.approx([places["v1"].snap_lon, places["v1"].snap_lat], abs=1e-6)
+    mixed["v2"] = (8.994, 49.6615)  # Erbach: far outside the Heidelberg network
+    with pytest.raises(SnapError, match=r"place\[v2\]"):
         plan_geojson(plan, problem, mixed, heidelberg_network)
 
 

@@ -88,3 +88,9 @@ def test_normalisation_and_van_base() -> None:
     assert normalize_name("Fränkisch-Crumbach") == "fraenkisch crumbach"
     base = van_base()
     assert base.municipality == "Erbach" and base.coords == (8.994, 49.6615)
+
+
+def test_base_coordinates_for_the_api() -> None:
+    from geo.places import base
+
+    assert base() == van_base().coords
