@@ -106,6 +106,7 @@ class Result:
     status: str
     scale: int
     violations: list[str] = field(default_factory=list)
+    bks_plausible: bool = True  # see BestKnown.plausible
 
     @property
     def feasible(self) -> bool:
@@ -338,6 +339,7 @@ def judge(
         status=run.status,
         scale=scale,
         violations=violations,
+        bks_plausible=bks.plausible,
     )
 
 
@@ -449,6 +451,12 @@ def format_summary(results: Sequence[Result]) -> str:
         lines.append(
             f"mean gap vanplan / {peer}: {ratio:.2f} (vanplan {diff:+.2f} pp), common instances"
         )
+    doubtful = sorted({r.instance for r in results if not r.bks_plausible})
+    if doubtful:
+        lines.append(
+            f"\nwithout {', '.join(doubtful)} (distance-only BKS below the DIMACS optimum):"
+        )
+        lines.append(format_summary([r for r in results if r.bks_plausible]))
     return "\n".join(lines)
 
 
@@ -495,21 +503,35 @@ def format_markdown(results: Sequence[Result]) -> str:
                 continue
             mark = "" if r.feasible else " *infeasible*"
             cells.append(f"{r.distance:.2f} ({r.vehicles}) {r.gap:.2f} %{mark}")
-        bks = next(r.bks for r in results if r.instance == inst)
-        lines.append(f"| {inst} | {bks:.2f} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
+        first = next(r for r in results if r.instance == inst)
+        flag = "" if first.bks_plausible else " (doubtful)"
+        lines.append(f"| {inst} | {first.bks:.2f}{flag} | " + " | ".join(cells) + " |")
+    lines += ["", _markdown_summary(results)]
+    doubtful = sorted({r.instance for r in results if not r.bks_plausible})
+    if doubtful:
+        lines += [
+            "",
+            f"Without {', '.join(doubtful)} (distance-only BKS below the DIMACS optimum):",
+            "",
+            _markdown_summary([r for r in results if r.bks_plausible]),
+        ]
+    return "\n".join(lines)
+
+
+def _markdown_summary(results: Sequence[Result]) -> str:
+    lines = [
         "| solver | runs | complete | feasible | mean gap | max gap | > 3 % | mean time |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    lines.append("|---|---|---|---|---|---|---|---|")
     for sm in summarize(results):
         lines.append(
             f"| {sm.solver} | {sm.runs} | {sm.solved} | {sm.feasible} | "
             f"{_fmt(sm.mean_gap, '.2f')} % | {_fmt(sm.max_gap, '.2f')} % | {sm.above_limit} | "
             f"{sm.mean_time:.2f} s |"
         )
+    lines.append("")
     for peer, (ratio, diff) in ratios(results).items():
-        lines.append(f"\nmean gap vanplan / {peer}: {ratio:.2f} (vanplan {diff:+.2f} pp)")
+        lines.append(f"- mean gap vanplan / {peer}: {ratio:.2f} (vanplan {diff:+.2f} pp)")
     return "\n".join(lines)
 
 

@@ -87,6 +87,14 @@ class BestKnown:
     dimacs_distance: float
     dimacs_vehicles: int
 
+    @property
+    def plausible(self) -> bool:
+        """False when the real-valued BKS lies below the DIMACS one. Truncating every distance to
+        one decimal only shortens legs and travel times, so a real-valued solution is also a
+        DIMACS solution of lower cost: the real-valued optimum cannot be below the DIMACS optimum
+        (the DIMACS figures are proven optima). Such a BKS is a data error (R109, RC103)."""
+        return self.distance >= self.dimacs_distance - 0.05
+
 
 def read_instance(path: Path | str) -> SolomonInstance:
     """Read a Solomon ``.txt`` file (CRLF or LF)."""
