@@ -63,25 +63,28 @@ def _reset_peak() -> bool:
         return False
 
 
-def measure(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, float, Any]:
-    """(best wall seconds, peak extra memory MiB, result of the last call)."""
+def measure(fn: Callable[[], Any], repeat: int = 1) -> tuple[tuple[float, float, float], Any]:
+    """((best wall s, CPU s of that call, peak extra memory MiB), result of the last call)."""
     gc.collect()
     use_rss = _reset_peak()
     base = _rss_kib("VmRSS") or 0
     if not use_rss:
         tracemalloc.start()
     best = math.inf
+    best_cpu = math.nan
     result: Any = None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         result = fn()
-        best = min(best, time.perf_counter() - t0)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if wall < best:
+            best, best_cpu = wall, cpu
     if use_rss:
         peak_mib = max(0, (_rss_kib("VmHWM") or base) - base) / 1024
     else:
         peak_mib = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
-    return best, peak_mib, result
+    return (best, best_cpu, peak_mib), result
 
 
 def random_places(network: RoadNetwork, count: int, seed: int) -> list[SnappedPlace]:
@@ -130,28 +133,28 @@ def main(argv: list[str] | None = None) -> int:
     # node-to-node peers route between the node each place's edge leads to
     nodes = np.array([index.dst[p.positions[0].edge] for p in places])
     osm_nodes = [int(index.nodes[i]) for i in nodes]
-    travel_matrix(network, places[:5])  # compile / load the numba kernels once
+    travel_matrix(network, places)  # compile/load the kernels, start the thread pool
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average before timing: {load:.2f}")
 
-    rows: list[tuple[str, str, float, float, str]] = []
+    rows: list[tuple[str, str, tuple[float, float, float], str]] = []
     n, s = args.places, args.small
 
     def ours(k: int, threads: int | None) -> Callable[[], Any]:
         return lambda: travel_matrix(network, places[:k], threads=threads)
 
-    t, mem, big = measure(ours(n, None), repeat=3)
-    rows.append(("vanplan (numba, all cores)", f"{n}x{n}", t, mem, "measured, best of 3"))
-    t, mem, _ = measure(ours(n, 1), repeat=2)
-    rows.append(("vanplan (numba, 1 core)", f"{n}x{n}", t, mem, "measured, best of 2"))
-    t, mem, _ = measure(ours(s, None), repeat=5)
-    rows.append(("vanplan (numba, all cores)", f"{s}x{s}", t, mem, "measured, best of 5"))
+    tm, big = measure(ours(n, None), repeat=3)
+    rows.append(("vanplan (numba, all cores)", f"{n}x{n}", tm, "measured, best of 3"))
+    tm, _ = measure(ours(n, 1), repeat=2)
+    rows.append(("vanplan (numba, 1 core)", f"{n}x{n}", tm, "measured, best of 2"))
+    tm, _ = measure(ours(s, None), repeat=5)
+    rows.append(("vanplan (numba, all cores)", f"{s}x{s}", tm, "measured, best of 5"))
 
     csr = node_csr(network)
-    t, mem, _ = measure(lambda: dijkstra(csr, indices=nodes)[:, nodes], repeat=2)
-    rows.append(("scipy csgraph dijkstra (1 thread)", f"{n}x{n}", t, mem, "measured, times only"))
-    t, mem, _ = measure(lambda: dijkstra(csr, indices=nodes[:s])[:, nodes[:s]], repeat=3)
-    rows.append(("scipy csgraph dijkstra (1 thread)", f"{s}x{s}", t, mem, "measured, times only"))
+    tm, _ = measure(lambda: dijkstra(csr, indices=nodes)[:, nodes], repeat=2)
+    rows.append(("scipy csgraph dijkstra (1 thread)", f"{n}x{n}", tm, "measured, times only"))
+    tm, _ = measure(lambda: dijkstra(csr, indices=nodes[:s])[:, nodes[:s]], repeat=3)
+    rows.append(("scipy csgraph dijkstra (1 thread)", f"{s}x{s}", tm, "measured, times only"))
 
     try:
         import igraph as ig
@@ -168,27 +171,32 @@ def main(argv: list[str] | None = None) -> int:
         src = nodes.tolist()
         targets = np.unique(nodes).tolist()  # igraph refuses duplicate targets
         targets_small = np.unique(nodes[:s]).tolist()
-        t, mem, _ = measure(lambda: g.distances(source=src, target=targets, weights="w"), repeat=2)
-        rows.append(("igraph distances", f"{n}x{n}", t, mem, "measured, times only"))
-        t, mem, _ = measure(
+        tm, _ = measure(lambda: g.distances(source=src, target=targets, weights="w"), repeat=2)
+        rows.append(("igraph distances", f"{n}x{n}", tm, "measured, times only"))
+        tm, _ = measure(
             lambda: g.distances(source=src[:s], target=targets_small, weights="w"), repeat=3
         )
-        rows.append(("igraph distances", f"{s}x{s}", t, mem, "measured, times only"))
+        rows.append(("igraph distances", f"{s}x{s}", tm, "measured, times only"))
 
     k = min(args.source_sample, n)
-    t, mem, _ = measure(
+    tm, _ = measure(
         lambda: [
             nx.single_source_dijkstra_path_length(graph, osm_nodes[i], weight="travel_time")
             for i in range(k)
         ]
     )
     rows.append(
-        ("networkx single-source", f"{n}x{n}", t * n / k, mem, f"extrapolated from {k} sources")
+        (
+            "networkx single-source",
+            f"{n}x{n}",
+            (tm[0] * n / k, tm[1] * n / k, tm[2]),
+            f"extrapolated from {k} sources",
+        )
     )
 
     rng = random.Random(args.seed)
     pairs = [(rng.randrange(n), rng.randrange(n)) for _ in range(args.pair_sample)]
-    t, mem, _ = measure(
+    tm, _ = measure(
         lambda: [
             nx.shortest_path(graph, osm_nodes[i], osm_nodes[j], weight="travel_time")
             for i, j in pairs
@@ -198,18 +206,21 @@ def main(argv: list[str] | None = None) -> int:
         (
             "networkx per pair (naive osmnx)",
             f"{n}x{n}",
-            t * n * n / len(pairs),
-            mem,
+            (tm[0] * n * n / len(pairs), tm[1] * n * n / len(pairs), tm[2]),
             f"extrapolated from {len(pairs)} pairs",
         )
     )
 
     print()
-    print(f"{'method':36} {'size':>10} {'time s':>12} {'peak MiB':>9} {'x vanplan':>10}  note")
-    ref = {r[1]: r[2] for r in rows if r[0].startswith("vanplan (numba, all")}
-    for name, size, t, mem, note in rows:
-        ratio = t / ref[size] if size in ref else float("nan")
-        print(f"{name:36} {size:>10} {t:12.3f} {mem:9.1f} {ratio:10.1f}  {note}")
+    print(
+        f"{'method':36} {'size':>10} {'wall s':>11} {'CPU s':>11} {'peak MiB':>9} "
+        f"{'x vanplan':>10}  note"
+    )
+    ref = {r[1]: r[2][0] for r in rows if r[0].startswith("vanplan (numba, all")}
+    for name, size, (wall, cpu, mem), note in rows:
+        ratio = wall / ref[size] if size in ref else float("nan")
+        print(f"{name:36} {size:>10} {wall:11.3f} {cpu:11.3f} {mem:9.1f} {ratio:10.1f}  {note}")
+    print("(wall: best run; CPU: process CPU time of that run, all threads; x vanplan: wall ratio)")
 
     # correctness: vanplan against networkx (independent partial-edge formula) on sampled pairs
     m = big.matrix
