@@ -67,7 +67,7 @@ def _dijkstra(
     and ``pred[v]`` (index of the edge entering ``v``, -1: none) when ``pred`` is non-empty.
 
     Labels are (time, length) compared lexicographically, so among equally fast paths the shorter
-    wins; the lazy binary heap holds (time, node) only. Stops when every target is settled."""
+    wins; the lazy 4-ary heap holds (time, node) only. Stops when every target is settled."""
     n = indptr.shape[0] - 1
     dist_t = np.full(n, np.inf)
     dist_l = np.full(n, np.inf)
@@ -86,19 +86,25 @@ def _dijkstra(
         t = h_t[0]
         u = h_v[0]
         size -= 1
-        if size > 0:  # sift the last entry down from the root
+        if size > 0:  # sift the last entry down from the root (4 children per entry)
             lt = h_t[size]
             lv = h_v[size]
             i = 0
-            c = 1
-            while c < size:
-                if c + 1 < size and h_t[c + 1] < h_t[c]:
-                    c += 1
-                if h_t[c] < lt:
-                    h_t[i] = h_t[c]
-                    h_v[i] = h_v[c]
-                    i = c
-                    c = 2 * i + 1
+            while True:
+                c = 4 * i + 1
+                if c >= size:
+                    break
+                best = c
+                bt = h_t[c]
+                end = c + 4 if c + 4 < size else size
+                for j in range(c + 1, end):
+                    if h_t[j] < bt:
+                        bt = h_t[j]
+                        best = j
+                if bt < lt:
+                    h_t[i] = bt
+                    h_v[i] = h_v[best]
+                    i = best
                 else:
                     break
             h_t[i] = lt
@@ -130,7 +136,7 @@ def _dijkstra(
                 i = size  # sift up
                 size += 1
                 while i > 0:
-                    p = (i - 1) >> 1
+                    p = (i - 1) >> 2
                     if nt < h_t[p]:
                         h_t[i] = h_t[p]
                         h_v[i] = h_v[p]
