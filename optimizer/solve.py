@@ -308,12 +308,18 @@ def _worker_main(
     t0 = time.monotonic()
     local_stop = threading.Event()
 
-    def relay_stop() -> None:
-        while not local_stop.is_set():
-            if stop_flag.wait(0.05):
-                local_stop.set()
+    finished = threading.Event()
 
-    threading.Thread(target=relay_stop, daemon=True).start()
+    def relay_stop() -> None:
+        # A lock-free shared flag: a process that exits while holding a multiprocessing lock
+        # (an Event's condition) would block the parent forever.
+        while not finished.wait(0.05):
+            if stop_flag.value:
+                local_stop.set()
+                return
+
+    relay = threading.Thread(target=relay_stop, daemon=True)
+    relay.start()
 
     def progress(p: Progress) -> None:
         events.put(("progress", worker, p))
@@ -335,7 +341,8 @@ def _worker_main(
     except Exception as exc:  # reported to the parent, which decides
         events.put(("error", worker, repr(exc)))
     finally:
-        local_stop.set()
+        finished.set()
+        relay.join()
 
 
 def _solve_portfolio(
@@ -350,7 +357,7 @@ def _solve_portfolio(
     configs = portfolio(settings)
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
-    stop_flag = ctx.Event()
+    stop_flag = ctx.RawValue("b", 0)
     excluded = _precheck(problem)
     # Spawned processes need time to import OR-Tools; they get what is left of the budget.
     budget = max(settings.time_limit - (time.monotonic() - t0) - 0.3, 0.1)
@@ -381,7 +388,7 @@ def _solve_portfolio(
     try:
         while len(results) + len(errors) < len(procs):
             if stop is not None and stop.is_set():
-                stop_flag.set()
+                stop_flag.value = 1
             try:
                 kind, worker, payload = events.get(timeout=0.05)
             except queue.Empty:
@@ -398,7 +405,7 @@ def _solve_portfolio(
             else:
                 errors[worker] = payload
     finally:
-        stop_flag.set()
+        stop_flag.value = 1
         for p in procs:
             p.join(timeout=5)
             if p.is_alive():

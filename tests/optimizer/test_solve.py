@@ -1,0 +1,217 @@
+"""solve(): settings, determinism, portfolio, progress and stop, warm start, diagnosis wiring."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from optimizer.domain import Problem
+from optimizer.errors import ValidationError
+from optimizer.plan import Plan
+from optimizer.settings import SolverSettings
+from optimizer.solve import Progress, portfolio, solve
+from tests.optimizer.conftest import FAST, Tiny, assert_feasible, euclid_matrix
+
+
+def _week(n: int = 30) -> Problem:
+    """Two vans, Monday to Friday, ``n`` visits scattered on a 20 km grid, some with windows."""
+    t = Tiny().van("A").van("B", skills=frozenset({"lang:uk"}))
+    for day in range(5):
+        t.shift("A", day).shift("B", day)
+    for i in range(n):
+        xy = ((i * 7919) % 41 - 20.0, (i * 104729) % 37 - 18.0)
+        kw: dict[str, object] = {}
+        if i % 4 == 0:
+            day = i % 5
+            kw["windows"] = (t.window(day, 9, 12), t.window((day + 2) % 5, 13, 16))
+        if i % 7 == 0:
+            kw["skills"] = frozenset({"lang:uk"})
+        if i % 5 == 0:
+            kw["priority"] = 2
+        t.visit(f"v{i:02d}", xy, 45 + (i % 3) * 15, **kw)  # type: ignore[arg-type]
+    return t.build()
+
+
+def _signature(plan: Plan) -> list[tuple[str, int, tuple[str, ...], tuple[int, ...]]]:
+    return [
+        (r.van_id, r.day, tuple(s.visit_id for s in r.stops), tuple(s.start for s in r.stops))
+        for r in plan.routes
+    ]
+
+
+@pytest.fixture(scope="module")
+def week() -> Problem:
+    return _week()
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"time_limit": 0}, "settings.time_limit"),
+        ({"solution_limit": 0}, "settings.solution_limit"),
+        ({"first_solution": "FASTEST"}, "settings.first_solution"),
+        ({"metaheuristic": "ANNEALING"}, "settings.metaheuristic"),
+        ({"workers": 0}, "settings.workers"),
+        ({"seed": -1}, "settings.seed"),
+    ],
+)
+def test_bad_settings_name_the_field(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        SolverSettings(**kwargs)  # type: ignore[arg-type]
+    assert [i.field for i in err.value.issues] == [field]
+
+
+def test_settings_from_dict_and_toml(tmp_path: Path) -> None:
+    s = SolverSettings.from_dict({"time_limit": 3, "workers": 2, "first_solution": "SAVINGS"})
+    assert s.time_limit == 3.0 and s.workers == 2 and s.first_solution == "SAVINGS"
+    with pytest.raises(ValidationError) as err:
+        SolverSettings.from_dict({"time_limit": "fast", "colour": "red"})
+    assert {i.field for i in err.value.issues} == {"settings.time_limit", "settings.colour"}
+    path = tmp_path / "solver.toml"
+    path.write_text('[solver]\ntime_limit = 2.5\nseed = 7\nmetaheuristic = "TABU_SEARCH"\n')
+    s = SolverSettings.from_toml(path)
+    assert (s.time_limit, s.seed, s.metaheuristic) == (2.5, 7, "TABU_SEARCH")
+    path.write_text("time_limit = [")
+    with pytest.raises(ValidationError, match=r"settings\.path"):
+        SolverSettings.from_toml(path)
+
+
+def test_portfolio_varies_the_search() -> None:
+    configs = portfolio(SolverSettings(workers=2, seed=3))
+    assert len(configs) == 2
+    assert configs[0].first_solution == "PARALLEL_CHEAPEST_INSERTION" and configs[0].seed == 3
+    assert configs[1].first_solution != configs[0].first_solution
+    assert all(c.workers == 1 for c in configs)
+
+
+# --- solving -------------------------------------------------------------------------------------
+
+
+def test_week_plan_is_feasible_and_complete(week: Problem) -> None:
+    plan = solve(week, FAST)
+    assert_feasible(week, plan)
+    served = {s.visit_id for r in plan.routes for s in r.stops}
+    assert len(served) + len(plan.unassigned) == len(week.visits)
+    assert len(served) >= 25
+    assert plan.stats.solutions > 0 and plan.stats.objective > 0
+
+
+def test_fixed_seed_and_solution_limit_are_deterministic(week: Problem) -> None:
+    settings = SolverSettings(time_limit=30, solution_limit=150, seed=5)
+    a, b = solve(week, settings), solve(week, settings)
+    assert_feasible(week, a)
+    assert _signature(a) == _signature(b)
+    assert a.stats.objective == b.stats.objective
+
+
+def test_seed_changes_the_visit_order_not_feasibility(week: Problem) -> None:
+    for seed in (1, 2):
+        plan = solve(week, SolverSettings(time_limit=30, solution_limit=100, seed=seed))
+        assert_feasible(week, plan)
+
+
+def test_two_workers(week: Problem) -> None:
+    settings = SolverSettings(time_limit=30, solution_limit=100, workers=2)
+    a = solve(week, settings)
+    assert_feasible(week, a)
+    assert a.stats.workers == 2
+    b = solve(week, settings)
+    assert _signature(a) == _signature(b)
+    single = solve(week, SolverSettings(time_limit=30, solution_limit=100))
+    assert a.stats.objective <= single.stats.objective  # worker 0 runs the single config
+
+
+def test_progress_reports_improving_solutions(week: Problem) -> None:
+    seen: list[Progress] = []
+    plan = solve(week, SolverSettings(time_limit=30, solution_limit=100), on_progress=seen.append)
+    assert_feasible(week, plan)
+    assert seen
+    objectives = [p.objective for p in seen]
+    assert objectives == sorted(objectives, reverse=True)
+    assert len(set(objectives)) == len(objectives)
+    assert objectives[-1] == pytest.approx(plan.stats.objective)
+
+
+def test_stop_event_ends_the_search_early(week: Problem) -> None:
+    stop = threading.Event()
+    seen: list[Progress] = []
+
+    def progress(p: Progress) -> None:
+        seen.append(p)
+        if len(seen) >= 3:
+            stop.set()
+
+    t0 = time.monotonic()
+    plan = solve(week, SolverSettings(time_limit=60), on_progress=progress, stop=stop)
+    assert time.monotonic() - t0 < 20
+    assert_feasible(week, plan)
+    assert plan.routes  # the best plan so far, not an empty one
+
+
+def test_stop_event_from_another_thread(week: Problem) -> None:
+    stop = threading.Event()
+    timer = threading.Timer(1.0, stop.set)
+    timer.start()
+    t0 = time.monotonic()
+    try:
+        plan = solve(week, SolverSettings(time_limit=60), stop=stop)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 15
+    assert_feasible(week, plan)
+
+
+def test_stop_event_with_two_workers(week: Problem) -> None:
+    stop = threading.Event()
+    timer = threading.Timer(3.0, stop.set)
+    timer.start()
+    t0 = time.monotonic()
+    try:
+        plan = solve(week, SolverSettings(time_limit=60, workers=2), stop=stop)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 20
+    assert_feasible(week, plan)
+
+
+def test_warm_start_from_a_previous_plan(week: Problem) -> None:
+    first = solve(week, FAST)
+    again = solve(week, SolverSettings(time_limit=30, solution_limit=1), initial=first)
+    assert_feasible(week, again)
+    # Starting from the previous plan, one more solution cannot be much worse than it.
+    assert again.stats.objective <= first.stats.objective + 1e-6
+
+
+def test_warm_start_tolerates_a_stale_plan(week: Problem) -> None:
+    first = solve(week, FAST)
+    smaller = Problem(
+        horizon=week.horizon,
+        vans=week.vans,
+        shifts=tuple(s for s in week.shifts if s.day != 0),
+        visits=week.visits[5:],
+        matrix=week.matrix,
+    )
+    plan = solve(smaller, FAST, initial=first)
+    assert_feasible(smaller, plan)
+    assert all(r.day != 0 for r in plan.routes)
+
+
+def test_no_shifts_reports_everything() -> None:
+    t = Tiny().van("A").visit("x", (1, 1), 30)
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert [u.visit_id for u in plan.unassigned] == ["x"] and not plan.routes
+
+
+def test_invalid_problem_is_rejected_before_solving() -> None:
+    t = Tiny().van("A").van("A").shift("A", 0)
+    p = Problem(t.horizon, tuple(t.vans), tuple(t.shifts), (), euclid_matrix(t.points))
+    with pytest.raises(ValidationError, match="duplicate id"):
+        solve(p, FAST)
