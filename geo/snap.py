@@ -175,9 +175,12 @@ def _build_index(graph: nx.MultiDiGraph) -> EdgeIndex:
         fwd_key = (int(src[i]), int(dst[i]), np.round(pts, 2).tobytes())
         bwd_key = (int(dst[i]), int(src[i]), np.round(pts[::-1], 2).tobytes())
         s = seg_of.get(bwd_key)
-        if s is not None and seg_bwd[s] == -1 and fwd_key != bwd_key:
-            seg_bwd[s] = i
-            continue
+        if s is not None and fwd_key != bwd_key:
+            if seg_bwd[s] == -1:
+                seg_bwd[s] = i
+            continue  # paired with its reverse, or a parallel twin of a paired edge
+        if fwd_key in seg_of:
+            continue  # parallel edge with the same geometry (e.g. two OSM ways): one is enough
         seg_of[fwd_key] = len(seg_fwd)
         seg_fwd.append(i)
         seg_bwd.append(-1)
@@ -212,6 +215,7 @@ class EdgePosition:
     v: int
     key: int
     fraction: float
+    offset: float  # metres along the edge from ``u`` (fraction of the edge's ``length``)
 
 
 @dataclass(frozen=True)
@@ -241,6 +245,11 @@ class SnappedPlace:
     def fraction(self) -> float:
         """Position along :attr:`edge`, 0 at ``u`` and 1 at ``v``."""
         return self.positions[0].fraction
+
+    @property
+    def offset(self) -> float:
+        """Metres along :attr:`edge` from ``u`` to the snap point."""
+        return self.positions[0].offset
 
     @property
     def coords(self) -> tuple[float, float]:
@@ -364,6 +373,7 @@ def _position(index: EdgeIndex, edge: int, fraction: float) -> EdgePosition:
         v=int(index.nodes[index.dst[edge]]),
         key=int(index.keys[edge]),
         fraction=fraction,
+        offset=fraction * float(index.length[edge]),
     )
 
 

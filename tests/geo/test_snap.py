@@ -39,6 +39,7 @@ def test_point_on_a_road_snaps_with_distance_near_zero(heidelberg_network: RoadN
     assert {place.edge[0], place.edge[1]} == {u, v}
     hit = next(p for p in place.positions if p.edge == edge)
     assert hit.fraction == pytest.approx(0.4, abs=1e-3)
+    assert hit.offset == pytest.approx(0.4 * index.length[edge], rel=1e-2)
     assert place.coords == pytest.approx((lon, lat), abs=1e-5)
 
 
