@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ from optimizer.domain import UNREACHABLE, TravelMatrix
 log = logging.getLogger(__name__)
 
 _EPS = 1e-6  # seconds: float noise tolerated before rounding up
+_KERNEL_LOCK = threading.Lock()
 _AT_NODE_M = 0.01  # a place this close to an edge's end node stands on the node
 
 
@@ -552,14 +554,16 @@ def travel_matrix(
         if found is not None:
             return found
     graph = routing_graph(network, places)
-    old_threads = numba.get_num_threads()
-    if threads is not None:
-        cores = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
-        numba.set_num_threads(max(1, min(threads, cores)))
-    try:
-        times, lengths = graph.many_to_many()
-    finally:
-        numba.set_num_threads(old_threads)
+    # one parallel kernel at a time: numba's fallback "workqueue" layer is not thread-safe
+    with _KERNEL_LOCK:
+        old_threads = numba.get_num_threads()
+        if threads is not None:
+            cores = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
+            numba.set_num_threads(max(1, min(threads, cores)))
+        try:
+            times, lengths = graph.many_to_many()
+        finally:
+            numba.set_num_threads(old_threads)
     result = round_matrix(ids, times, lengths, approximate=network_is_approximate(network))
     if cache is not None and key is not None:
         cache.put(key, result, times, lengths)

@@ -192,3 +192,22 @@ def test_leg_line_between_two_places(
     assert back.coords[-1] == pytest.approx((a.snap_lon, a.snap_lat))
     same = leg_line(heidelberg_network, a, a)
     assert len(same.coords) == 2 and same.length == 0
+
+
+def test_approximate_matrix_gives_flagged_straight_lines_even_with_a_network(
+    heidelberg_network: RoadNetwork,
+    places: dict[str, SnappedPlace],
+    problem_and_plan: tuple[Problem, Plan],
+) -> None:
+    from dataclasses import replace
+
+    from geo.approximate import approximate_matrix
+
+    problem, plan = problem_and_plan
+    rough = approximate_matrix({k: (p.lon, p.lat) for k, p in places.items()})
+    assert rough.approximate
+    collection = plan_geojson(plan, replace(problem, matrix=rough), places, heidelberg_network)
+    assert collection["properties"]["approximate"] is True
+    legs = [f for f in collection["features"] if f["properties"]["feature"] == "leg"]
+    assert legs and all(f["properties"]["approximate"] for f in legs)
+    assert all(len(f["geometry"]["coordinates"]) == 2 for f in legs)
