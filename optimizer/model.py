@@ -360,10 +360,11 @@ def build_model(
         demand_cb = routing.RegisterUnaryTransitVector(demand)
         routing.AddDimensionWithVehicleCapacity(demand_cb, 0, caps, True, "load")
 
-    # Finalizer hints: depart late, return early.
-    for k in range(n_vehicles):
-        routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(routing.Start(k)))
-        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(k)))
+    if settings.finalize_times:
+        # Finalizer hints: depart late, return early (the extraction does this anyway).
+        for k in range(n_vehicles):
+            routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(routing.Start(k)))
+            routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(k)))
 
     log.debug(
         "model: %d visits (%d excluded), %d vehicles, %d cost classes",

@@ -51,6 +51,7 @@ class SolverSettings:
     guided_local_search_lambda: float = 0.1
     charge_waiting: bool = False
     lns_time_limit: float = 0.1
+    finalize_times: bool = False
 
     def __post_init__(self) -> None:
         c = Collector()
@@ -135,4 +136,5 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "guided_local_search_lambda": (int, float),
     "charge_waiting": (bool,),
     "lns_time_limit": (int, float),
+    "finalize_times": (bool,),
 }

@@ -13,7 +13,7 @@ from optimizer.domain import (
     Pin,
     TimeWindow,
 )
-from optimizer.plan import Reason
+from optimizer.plan import BreakSlot, Reason
 from optimizer.solve import solve
 from tests.optimizer.conftest import FAST, Tiny, assert_feasible, order
 
@@ -333,3 +333,19 @@ def test_window_shorter_than_service_is_reported(one_van_day: Tiny) -> None:
     assert_feasible(p, plan)
     (u,) = plan.unassigned
     assert u.reason is Reason.SERVICE_TOO_LONG
+
+
+def test_max_work_counts_breaks_inside_the_route_as_rest(tiny: Tiny) -> None:
+    t = tiny.van("A")
+    lunch = Break(t.at(0, 12), t.at(0, 13), HOUR)
+    t.shift("A", 0, 8, 16, max_work=6 * HOUR + 30 * MINUTE, breaks=(lunch,))
+    for i in range(5):
+        t.visit(f"v{i}", (1, i * 0.2), 66)
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    route = plan.route("A", 0)
+    assert route is not None and len(route.stops) == 5
+    assert route.end - route.start > 6 * HOUR + 30 * MINUTE  # the span alone would exceed it
+    assert route.working_time <= 6 * HOUR + 30 * MINUTE
+    assert route.breaks == (BreakSlot(lunch.earliest_start, lunch.latest_end),)
