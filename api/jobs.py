@@ -13,15 +13,21 @@ on the next start, or marked failed with a reason once it has been interrupted t
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
+import queue
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from api.schemas.planning import JobOut, JobStatus, PlanOut, SolveRequest
 from api.storage.jobs import JobStore
+from optimizer.domain import Problem
+from optimizer.errors import Issue, ValidationError
+from optimizer.plan import Plan
+from optimizer.settings import SolverSettings
 
 log = logging.getLogger(__name__)
 
@@ -165,10 +171,129 @@ def execute(
     return status
 
 
+SOLVER_MODULES = ["optimizer.solve", "api.jobs"]
+"""Imported once by the fork server, so each solver process starts at once."""
+
+
+class SolverProcessError(RuntimeError):
+    """The solver process ended without a plan (crashed or killed)."""
+
+
+def _context() -> Any:
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(SOLVER_MODULES)
+    return ctx
+
+
+def _child_main(
+    problem: Problem,
+    settings: SolverSettings,
+    anchors: dict[str, tuple[str, int]] | None,
+    initial: Plan | None,
+    events: Any,
+    flag: Any,
+) -> None:
+    """Body of a solver process: solve, report progress and the outcome through ``events``."""
+    from optimizer.solve import solve
+
+    stop = threading.Event()
+    done = threading.Event()
+
+    def relay() -> None:
+        while not done.wait(0.1):
+            if flag.value:
+                stop.set()
+                return
+
+    threading.Thread(target=relay, name="vanplan-stop-relay", daemon=True).start()
+
+    def progress(p: Any) -> None:
+        events.put(("progress", float(p.objective), int(p.solutions), float(p.elapsed)))
+
+    try:
+        plan = solve(
+            problem, settings, anchors=anchors, initial=initial, on_progress=progress, stop=stop
+        )
+        events.put(("done", plan))
+    except ValidationError as exc:
+        events.put(("invalid", [(i.field, i.message) for i in exc.issues]))
+    except Exception as exc:  # reported to the parent, which fails the job with it
+        events.put(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        done.set()
+
+
+def solve_in_subprocess(
+    problem: Problem,
+    settings: SolverSettings,
+    *,
+    anchors: Mapping[str, tuple[str, int]] | None = None,
+    initial: Plan | None = None,
+    on_progress: Callable[[Any], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Plan:
+    """:func:`optimizer.solve.solve` in a child process (from a fork server).
+
+    OR-Tools' routing search holds the GIL, so a solve in a thread would freeze the API; the
+    calling thread here only waits on a queue. ``on_progress`` gets objects with ``objective``,
+    ``solutions`` and ``elapsed``; setting ``stop`` ends the search early with its best plan.
+    """
+    from optimizer.solve import Progress
+
+    ctx = _context()
+    events = ctx.Queue()
+    # A plain shared byte, not an mp.Event: an Event's set() can block forever when a process
+    # that waited on it has exited.
+    flag = ctx.RawValue("b", 0)
+    proc = ctx.Process(
+        target=_child_main,
+        args=(problem, settings, dict(anchors) if anchors else None, initial, events, flag),
+        name="vanplan-solver",
+    )
+    proc.start()
+    outcome: tuple[Any, ...] | None = None
+    try:
+        while outcome is None:
+            if stop is not None and stop.is_set():
+                flag.value = 1
+            try:
+                message = events.get(timeout=0.1)
+            except queue.Empty:
+                if proc.is_alive():
+                    continue
+                try:  # the process ended: its last message may still be in the pipe
+                    message = events.get(timeout=1.0)
+                except queue.Empty:
+                    break
+            if message[0] == "progress":
+                if on_progress is not None:
+                    on_progress(Progress(message[1], message[2], message[3]))
+            else:
+                outcome = message
+    finally:
+        flag.value = 1
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        events.close()
+        events.join_thread()
+    if outcome is None:
+        raise SolverProcessError(f"solver process ended without a plan (exit {proc.exitcode})")
+    if outcome[0] == "done":
+        plan: Plan = outcome[1]
+        return plan
+    if outcome[0] == "invalid":
+        raise ValidationError([Issue(f, m) for f, m in outcome[1]])
+    raise SolverProcessError(str(outcome[1]))
+
+
 class InProcessRunner(JobRunner):
     """Runs jobs on a pool of worker threads inside the API process (the default).
 
-    OR-Tools releases the GIL while it searches, so the API stays responsive.
+    Each thread maps its request and hands the search to a solver process
+    (:func:`solve_in_subprocess`, used by :class:`~api.planning.Planner`): OR-Tools holds the GIL
+    while it searches, so the API stays responsive only because the search runs elsewhere.
     """
 
     name = "in_process"
@@ -263,9 +388,3 @@ def stop_planning(app: Any) -> None:
     runner: JobRunner | None = getattr(app.state, "job_runner", None)
     if runner is not None:
         runner.close()
-
-
-def get_runner(request: Any) -> JobRunner:
-    """Route dependency: the app's job runner."""
-    runner: JobRunner = request.app.state.job_runner
-    return runner

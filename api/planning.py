@@ -482,8 +482,10 @@ class Planner:
         base: LonLatT | None = None,
         time_limit: float = 10.0,
         road_provider: MatrixProvider | None = None,
+        isolate: bool = True,
     ) -> None:
         self.provider = provider
+        self.isolate = isolate  # solve in a separate process (keeps the API responsive)
         self.road_provider = road_provider
         self.resolve_address = resolve_address
         self.base = base
@@ -517,15 +519,17 @@ class Planner:
             solution_limit=request.options.solution_limit,
         )
 
-    def solve_mapped(
+    def run(
         self,
-        mapped: MappedProblem,
+        problem: Problem,
         settings: Any,
+        *,
+        anchors: Mapping[str, tuple[str, int]] | None = None,
+        initial: Plan | None = None,
         on_progress: ProgressFn | None = None,
         stop: Any = None,
     ) -> Plan:
-        from optimizer.solve import solve
-
+        """Solve a domain problem; in a solver process unless ``isolate`` is off."""
         started = time.monotonic()
         state: dict[str, Any] = {"solutions": 0}
 
@@ -538,7 +542,31 @@ class Planner:
                     elapsed = time.monotonic() - started
                 on_progress(min(elapsed / settings.time_limit, 1.0), cost, state["solutions"])
 
-        return solve(mapped.problem, settings, on_progress=progress, stop=stop)
+        if self.isolate:
+            from api.jobs import solve_in_subprocess
+
+            return solve_in_subprocess(
+                problem,
+                settings,
+                anchors=anchors,
+                initial=initial,
+                on_progress=progress,
+                stop=stop,
+            )
+        from optimizer.solve import solve
+
+        return solve(
+            problem, settings, anchors=anchors, initial=initial, on_progress=progress, stop=stop
+        )
+
+    def solve_mapped(
+        self,
+        mapped: MappedProblem,
+        settings: Any,
+        on_progress: ProgressFn | None = None,
+        stop: Any = None,
+    ) -> Plan:
+        return self.run(mapped.problem, settings, on_progress=on_progress, stop=stop)
 
     def solve(
         self,

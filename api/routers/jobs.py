@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
 
 from api.deps import SolveCaller
 from api.errors import ConflictError, error_responses, not_found
-from api.jobs import JobRunner, get_runner, start_planning, stop_planning
+from api.jobs import JobRunner, start_planning, stop_planning
 from api.routers.solve import PlannerDep, invalid_input
 from api.schemas.planning import JobOut, JobStatus, PlanOut, SolveRequest
 from api.storage.jobs import UnknownJobError
 from optimizer.errors import ValidationError
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+def get_runner(request: Request) -> JobRunner:
+    """Route dependency: the app's job runner (set up by :func:`startup`)."""
+    runner: JobRunner = request.app.state.job_runner
+    return runner
+
 
 RunnerDep = Annotated[JobRunner, Depends(get_runner)]
 

@@ -173,9 +173,7 @@ def replan_week(
     mapped = dataclasses.replace(mapped, problem=problem)
     solver_settings = planner.solver_settings(request, settings.sync_solve_time_limit)
     anchors = {vid: where for vid, where in previous.assigned.items() if vid in _ids(problem)}
-    from optimizer.solve import solve
-
-    plan = solve(problem, solver_settings, anchors=anchors, initial=previous)
+    plan = planner.run(problem, solver_settings, anchors=anchors, initial=previous)
     out = plan_to_out(plan, mapped)
     changes = _changes(base, previous, plan, problem, confirmed)
     row = store.create_version(
