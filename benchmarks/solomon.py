@@ -628,6 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         "config": asdict(config),
         "jobs": args.jobs,
+        "load_average_at_start": os.getloadavg(),
         "solvers": solvers,
         "instances": [p.stem for p in paths],
         "note": "vroom has no time limit (stops by itself; its own time is reported); "
@@ -657,7 +658,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results += rows
                 for r in rows:
                     print(format_row(r), flush=True)
-    print(f"\n{len(paths)} instances in {time.perf_counter() - t0:.0f}s\n")
+    meta["load_average_at_end"] = os.getloadavg()
+    print(
+        f"\n{len(paths)} instances in {time.perf_counter() - t0:.0f}s; load average (1/5/15 min) "
+        f"at start {meta['load_average_at_start']}, at end {meta['load_average_at_end']}\n"
+    )
     print(format_summary(results))
     for r in results:
         if r.violations:
