@@ -107,6 +107,7 @@ class Result:
     scale: int
     violations: list[str] = field(default_factory=list)
     bks_plausible: bool = True  # see BestKnown.plausible
+    cpu_time: float | None = None  # CPU seconds of this process (threads included, not children)
 
     @property
     def feasible(self) -> bool:
@@ -353,12 +354,16 @@ def run_instance(
     results = []
     for solver in solvers:
         limit = None if solver == "vroom" else config.time_limit
+        cpu0 = time.process_time()
         try:
             run = RUNNERS[solver](problem, config)
         except Exception as exc:  # a failing solver is a result, not the end of the run
             log.exception("%s failed on %s", solver, instance.name)
             run = SolverRun([], float("nan"), f"error: {type(exc).__name__}: {exc}")
-        results.append(judge(instance, problem, solver, run, bks, limit, scale))
+        cpu = time.process_time() - cpu0
+        result = judge(instance, problem, solver, run, bks, limit, scale)
+        result.cpu_time = cpu
+        results.append(result)
     return results
 
 
@@ -371,13 +376,13 @@ def format_row(r: Result) -> str:
     return (
         f"{r.instance:7} {r.solver:8} {_fmt(r.distance, '10.2f')} {_fmt(r.vehicles, '3d')} "
         f"{r.bks:9.2f} {_fmt(r.gap, '7.2f')}% {'ok' if r.feasible_solomon else 'FAIL':>5} "
-        f"{checker:>5} {r.wall_time:7.2f}s  {r.status}"
+        f"{checker:>5} {r.wall_time:7.2f}s {_fmt(r.cpu_time, '6.2f')}s  {r.status}"
     )
 
 
 HEADER = (
     f"{'inst':7} {'solver':8} {'distance':>10} {'veh':>3} {'bks':>9} {'gap':>8} "
-    f"{'float':>5} {'check':>5} {'time':>8}  status"
+    f"{'float':>5} {'check':>5} {'time':>8} {'cpu':>7}  status"
 )
 
 
@@ -391,6 +396,7 @@ class Summary:
     max_gap: float | None
     above_limit: int  # complete solutions with gap > GAP_LIMIT, plus incomplete ones
     mean_time: float
+    mean_cpu: float | None = None  # CPU seconds the solver got (less than wall under load)
 
 
 def summarize(results: Sequence[Result]) -> list[Summary]:
@@ -399,6 +405,7 @@ def summarize(results: Sequence[Result]) -> list[Summary]:
         rows = [r for r in results if r.solver == solver]
         gaps = [r.gap for r in rows if r.gap is not None]
         times = [r.wall_time for r in rows if r.wall_time == r.wall_time]
+        cpus = [r.cpu_time for r in rows if r.cpu_time is not None]
         out.append(
             Summary(
                 solver=solver,
@@ -409,6 +416,7 @@ def summarize(results: Sequence[Result]) -> list[Summary]:
                 max_gap=max(gaps) if gaps else None,
                 above_limit=sum(g > GAP_LIMIT for g in gaps) + (len(rows) - len(gaps)),
                 mean_time=statistics.fmean(times) if times else float("nan"),
+                mean_cpu=statistics.fmean(cpus) if cpus else None,
             )
         )
     return out
@@ -439,13 +447,13 @@ def ratios(results: Sequence[Result], base: str = "vanplan") -> dict[str, tuple[
 def format_summary(results: Sequence[Result]) -> str:
     lines = [
         f"{'solver':8} {'runs':>4} {'solved':>6} {'feasible':>8} {'mean gap':>9} {'max gap':>8} "
-        f"{'>3%':>4} {'mean time':>9}"
+        f"{'>3%':>4} {'mean time':>9} {'mean cpu':>9}"
     ]
     for s in summarize(results):
         lines.append(
             f"{s.solver:8} {s.runs:4d} {s.solved:6d} {s.feasible:8d} "
             f"{_fmt(s.mean_gap, '8.2f')}% {_fmt(s.max_gap, '7.2f')}% {s.above_limit:4d} "
-            f"{s.mean_time:8.2f}s"
+            f"{s.mean_time:8.2f}s {_fmt(s.mean_cpu, '8.2f')}s"
         )
     for peer, (ratio, diff) in ratios(results).items():
         lines.append(
@@ -520,14 +528,15 @@ def format_markdown(results: Sequence[Result]) -> str:
 
 def _markdown_summary(results: Sequence[Result]) -> str:
     lines = [
-        "| solver | runs | complete | feasible | mean gap | max gap | > 3 % | mean time |",
-        "|---|---|---|---|---|---|---|---|",
+        "| solver | runs | complete | feasible | mean gap | max gap | > 3 % | mean time "
+        "| mean cpu |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for sm in summarize(results):
         lines.append(
             f"| {sm.solver} | {sm.runs} | {sm.solved} | {sm.feasible} | "
             f"{_fmt(sm.mean_gap, '.2f')} % | {_fmt(sm.max_gap, '.2f')} % | {sm.above_limit} | "
-            f"{sm.mean_time:.2f} s |"
+            f"{sm.mean_time:.2f} s | {_fmt(sm.mean_cpu, '.2f')} s |"
         )
     lines.append("")
     for peer, (ratio, diff) in ratios(results).items():
