@@ -166,7 +166,7 @@ def crew_day_from_geojson(
                 arrival=arrival,
                 start=start,
                 end=end,
-                place=d.place or s.label or s.visit_id,
+                place=d.place or s.label or f"Visit {s.visit_id}",
                 lon=s.coord[0],
                 lat=s.coord[1],
                 kind="consultation_hours" if s.consultation else "appointment",
