@@ -297,6 +297,13 @@ def routing_graph(network: Network, places: Sequence[SnappedPlace]) -> RoutingGr
     bases = [kept, e_arr, e_arr[last]]
     f0s = [np.zeros(len(kept)), prev_frac, f_arr[last]]
     f1s = [np.ones(len(kept)), f_arr, np.ones(int(last.sum()))]
+    # Places at the very same position are one spot: link them back as well (zero cost).
+    same = ~first & (f_arr == prev_frac)
+    tails.append(v_arr[same])
+    heads.append(prev_node[same])
+    bases.append(e_arr[same])
+    f0s.append(f_arr[same])
+    f1s.append(f_arr[same])
     # A place at an end of its edge stands on that node: it may also leave by any other road
     # from the start node, and be reached by any road into the end node (zero-cost links).
     at_start = f_arr * index.length[e_arr] <= _AT_NODE_M

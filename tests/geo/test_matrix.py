@@ -9,6 +9,8 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from geo.matrix import MatrixCache, MatrixError, routing_graph, travel_matrix
 from geo.network import RoadNetwork
@@ -218,3 +220,102 @@ def test_bad_input_is_rejected(places: list[SnappedPlace]) -> None:
         travel_matrix(g, places[:3])
     with pytest.raises(ValueError, match="max_entries"):
         MatrixCache(max_entries=0)
+
+
+def reference_with_nodes(
+    graph: nx.MultiDiGraph, a: SnappedPlace, b: SnappedPlace
+) -> tuple[float, float]:
+    """Like :func:`reference`, plus the rule that a place at an end of its edge stands on that
+    node (and may leave or be reached by any road there)."""
+    at_node = 0.01  # metres, as in geo.matrix
+    exits: list[tuple[object, float, float]] = []
+    for pa in a.positions:
+        e = graph.edges[pa.u, pa.v, pa.key]
+        exits.append((pa.v, (1 - pa.fraction) * e["travel_time"], (1 - pa.fraction) * e["length"]))
+        if pa.fraction * e["length"] <= at_node:
+            exits.append((pa.u, 0.0, 0.0))
+        if (1 - pa.fraction) * e["length"] <= at_node:
+            exits.append((pa.v, 0.0, 0.0))
+    entries: list[tuple[object, float, float]] = []
+    for pb in b.positions:
+        e = graph.edges[pb.u, pb.v, pb.key]
+        entries.append((pb.u, pb.fraction * e["travel_time"], pb.fraction * e["length"]))
+        if (1 - pb.fraction) * e["length"] <= at_node:
+            entries.append((pb.v, 0.0, 0.0))
+    best = (math.inf, math.inf)
+    for pa in a.positions:
+        for pb in b.positions:
+            if pa.edge == pb.edge and pa.fraction <= pb.fraction:
+                e = graph.edges[pa.u, pa.v, pa.key]
+                share = pb.fraction - pa.fraction
+                best = min(best, (share * e["travel_time"], share * e["length"]))
+    for node, t0, l0 in exits:
+        times, paths = nx.single_source_dijkstra(graph, node, weight="travel_time")
+        for target, t1, l1 in entries:
+            if target not in times:
+                continue
+            length = sum(
+                min(graph[x][y].values(), key=lambda d: (d["travel_time"], d["length"]))["length"]
+                for x, y in itertools.pairwise(paths[target])
+            )
+            best = min(best, (t0 + times[target] + t1, l0 + length + l1))
+    return best
+
+
+@st.composite
+def small_networks(draw: st.DrawFn) -> tuple[nx.MultiDiGraph, list[tuple[int, float]]]:
+    """A 4 x 3 street grid with random one-ways, missing streets and travel times, and a few
+    places given as (edge number, fraction), fractions 0 and 1 included."""
+    g = nx.MultiDiGraph(crs="EPSG:4326")
+    cols, rows = 4, 3
+    for i in range(cols):
+        for j in range(rows):
+            g.add_node(10 * i + j, x=8.70 + 0.004 * i, y=49.40 + 0.003 * j)
+    pairs = [((i, j), (i + 1, j)) for i in range(cols - 1) for j in range(rows)]
+    pairs += [((i, j), (i, j + 1)) for i in range(cols) for j in range(rows - 1)]
+    for (i, j), (k, m) in pairs:
+        u, v = 10 * i + j, 10 * k + m
+        kind = draw(st.sampled_from(["both", "both", "forward", "backward", "none"]))
+        t = draw(st.floats(5, 100))
+        length = draw(st.floats(250, 600))
+        if kind in ("both", "forward"):
+            g.add_edge(u, v, travel_time=t, length=length)
+        if kind in ("both", "backward"):
+            g.add_edge(v, u, travel_time=t, length=length)
+    if g.number_of_edges() == 0:
+        g.add_edge(0, 10, travel_time=10.0, length=300.0)
+    fractions = st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.0, 1.0]))
+    places = draw(
+        st.lists(
+            st.tuples(st.integers(0, g.number_of_edges() - 1), fractions), min_size=2, max_size=6
+        )
+    )
+    return g, places
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_networks())
+def test_matrix_equals_networkx_on_random_small_networks(
+    case: tuple[nx.MultiDiGraph, list[tuple[int, float]]],
+) -> None:
+    g, wanted = case
+    index = edge_index(g)
+    pts = []
+    for n, (edge, frac) in enumerate(wanted):
+        p = index.lines[edge].interpolate(frac, normalized=True)
+        lon, lat = index.to_lonlat.transform(p.x, p.y)
+        pts.append((f"p{n}", lon, lat))
+    places = snap_places(g, pts)
+    result = travel_matrix(g, places)
+    m = result.matrix
+    for i, a in enumerate(places):
+        for j, b in enumerate(places):
+            if i == j:
+                assert m.durations[i, j] == 0
+                continue
+            t, length = reference_with_nodes(g, a, b)
+            if math.isinf(t):
+                assert m.durations[i, j] == UNREACHABLE and (a.id, b.id) in result.unreachable
+            else:
+                assert m.durations[i, j] == math.ceil(t - 1e-6), (a.id, b.id)
+                assert m.distances[i, j] == round(length), (a.id, b.id)
