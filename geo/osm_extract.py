@@ -1,8 +1,9 @@
 """Stream a local OSM extract (.osm, .osm.bz2, .osm.gz, .osm.pbf) with pyosmium.
 
 Two passes, never the whole file in memory: (1) ways with a ``highway`` tag (filtered in C++ by
-osmium, then by the van rules), (2) only the nodes those ways use (osmium's id filter). Clipping
-to the area happens in :func:`geo.build.build_graph`.
+osmium, then by the van rules), (2) the coordinates of only the nodes those ways use. Clipping to
+the area happens in :func:`geo.build.build_graph`. Memory grows with the drivable ways and their
+nodes, not with the file (buildings, paths, relations are skipped as they stream past).
 """
 
 from __future__ import annotations
@@ -84,10 +85,11 @@ def read_extract(path: Path, network_type: str = "drive") -> RawData:
         lons: list[float] = []
         lats: list[float] = []
         node_tags: dict[int, dict[str, str]] = {}
-        nodes = osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(
-            osmium.filter.IdFilter(needed)
-        )
-        for node in nodes:
+        # a plain set test, not osmium's IdFilter: that allocates a bitmap up to the largest
+        # node id (about 600 MB for today's ids) whatever the file size
+        for node in osmium.FileProcessor(str(path), osmium.osm.NODE):
+            if node.id not in needed:
+                continue
             assert isinstance(node, osmium.osm.Node)
             loc = node.location
             if not loc.valid():

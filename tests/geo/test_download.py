@@ -67,9 +67,9 @@ def _read_extract(path: Path) -> Extract:
         )
     needed = {n for w in ways for n in w["nodes"]}
     nodes = {}
-    for node in osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(
-        osmium.filter.IdFilter(needed)
-    ):
+    for node in osmium.FileProcessor(str(path), osmium.osm.NODE):
+        if node.id not in needed:
+            continue
         element = {
             "type": "node",
             "id": node.id,
