@@ -345,3 +345,65 @@ def test_format_time() -> None:
     assert format_time(86400 + 9 * 3600 + 300) == "09:05"
     assert format_time(None) == ""
     assert OSM_ATTRIBUTION.endswith("contributors")
+
+
+def test_maps_read_the_geometry_module_output() -> None:
+    """Contract with geo.geometry.plan_geojson (straight legs without a network)."""
+    from datetime import date
+
+    import numpy as np
+
+    from geo.geometry import plan_geojson
+    from geo.gpx import van_day_gpx
+    from optimizer.domain import (
+        Horizon,
+        Problem,
+        Shift,
+        TimeWindow,
+        TravelMatrix,
+        Van,
+        Visit,
+        VisitKind,
+    )
+    from optimizer.plan import Plan, Reason, Route, SolverStats, Stop, Unassigned
+
+    h = Horizon(date(2026, 3, 2), days=1)
+    locs = ("base", "m", "b", "r")
+    n = len(locs)
+    matrix = TravelMatrix(
+        locs, np.full((n, n), 600) - np.eye(n, dtype=int) * 600, np.full((n, n), 5000)
+    )
+    visits = (
+        Visit("a1", "m", 3600),
+        Visit(
+            "c1",
+            "b",
+            7200,
+            windows=(TimeWindow(h.at(0, 10), h.at(0, 12)),),
+            kind=VisitKind.CONSULTATION,
+        ),
+        Visit("x", "r", 3600),
+    )
+    problem = Problem(h, (Van("v1"),), (Shift("v1", 0, h.at(0, 8), h.at(0, 16)),), visits, matrix)
+    stops = (
+        Stop("a1", "m", h.at(0, 8, 10), h.at(0, 8, 10), h.at(0, 9, 10), 0, 600, 5000),
+        Stop("c1", "b", h.at(0, 9, 20), h.at(0, 10), h.at(0, 12), 2400, 600, 5000),
+    )
+    route = Route("v1", 0, "base", "base", h.at(0, 8), h.at(0, 12, 10), stops, (), 600, 5000)
+    plan = Plan((route,), (Unassigned("x", Reason.NO_ROOM, "full"),), SolverStats("ok", 0, 0))
+    places = {
+        "base": ERBACH,
+        "m": PLACES["michelstadt"],
+        "b": PLACES["bad-koenig"],
+        "r": PLACES["reichelsheim"],
+    }
+    col = plan_geojson(plan, problem, places)
+
+    script = "\n".join(_page(week_map_html(col)).scripts)
+    assert _overlays(script) == ["v1 · day 0", "Unassigned (1)"]
+    assert sorted(_div_icon_numbers(script)) == ["1", "2"]
+    assert script.count("vp-consultation") == 1
+    assert _polylines(script)[0][0] == pytest.approx([ERBACH[1], ERBACH[0]])
+    assert "1 · 08:10" in script
+    root = van_day_gpx(col, "v1", 0)
+    assert root.count("<wpt ") == 4 and "2026-03-02T07:10:00Z" in root
