@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
@@ -210,3 +211,31 @@ def lookup(cache_dir: Path, key: str) -> RoadNetwork | None:
         return None
     log.info("loaded %r from cache %s", network, path)
     return network
+
+
+def read_meta(path: Path) -> NetworkMeta:
+    """Only the metadata of a cached network (cheap: the graph arrays are not read)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
+            meta_json = _untext(data["meta"])
+        if meta_json.get("format_version") != FORMAT_VERSION:
+            raise CacheError(f"{path}: cache format {meta_json.get('format_version')} is old")
+        return replace(_meta_from_json(meta_json), from_cache=True)
+    except CacheError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
+        raise CacheError(f"{path}: corrupt cached network ({exc})") from exc
+
+
+def cached_networks(cache_dir: Path) -> Iterator[RoadNetwork]:
+    """Every readable network in ``cache_dir``, newest first (loaded one at a time, lazily)."""
+    folder = Path(cache_dir)
+    if not folder.is_dir():
+        return
+    paths = sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in paths:
+        try:
+            yield load(path)
+        except CacheError as exc:
+            log.warning("skipping cached network: %s", exc)

@@ -55,6 +55,16 @@ class NetworkMeta:
     from_cache: bool = False
     approximate: bool = False  # a RoadNetwork is never approximate; kept for uniform reports
 
+    @property
+    def nodes(self) -> int:
+        """Alias of :attr:`node_count`."""
+        return self.node_count
+
+    @property
+    def edges(self) -> int:
+        """Alias of :attr:`edge_count`."""
+        return self.edge_count
+
 
 @dataclass(frozen=True, eq=False)
 class RoadNetwork:

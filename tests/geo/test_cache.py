@@ -94,3 +94,19 @@ def test_cache_file_holds_no_pickle(heidelberg_small_network: RoadNetwork, tmp_p
     copy = tmp_path / "copy.vanplan-net.npz"
     shutil.copy(path, copy)
     assert load(copy).edge_count == heidelberg_small_network.edge_count
+
+
+def test_cached_networks_newest_first(tmp_path: Path) -> None:
+    path = write_osm(tmp_path / "t.osm")
+    older = load_osm_file(path, cache_dir=tmp_path / "c")
+    newer = load_osm_file(path, settings=NetworkSettings(simplify=False), cache_dir=tmp_path / "c")
+    old_file = cache.cache_path(tmp_path / "c", older.meta.cache_key)
+    stat = old_file.stat()
+    os.utime(old_file, ns=(stat.st_atime_ns, stat.st_mtime_ns - 10_000_000_000))
+    (tmp_path / "c" / f"junk{cache.SUFFIX}").write_bytes(b"junk")
+    found = list(cache.cached_networks(tmp_path / "c"))
+    assert [n.meta.cache_key for n in found] == [newer.meta.cache_key, older.meta.cache_key]
+    assert all(n.meta.from_cache for n in found)
+    meta = cache.read_meta(old_file)
+    assert (meta.nodes, meta.edges) == (older.node_count, older.edge_count)
+    assert list(cache.cached_networks(tmp_path / "missing")) == []
