@@ -359,6 +359,10 @@ def start_planning(app: Any, runner: JobRunner | None = None) -> None:
 
     settings = app.state.settings
     planner = planner_from_settings(settings)
+    if runner is None and _runner_kind(settings) == "redis":
+        from api.redis_jobs import RedisRunner, RedisSettings
+
+        runner = RedisRunner.from_settings(JobStore(app.state.db), RedisSettings())
     if runner is None:
         runner = InProcessRunner(
             JobStore(app.state.db),
@@ -382,6 +386,16 @@ def start_planning(app: Any, runner: JobRunner | None = None) -> None:
     resumed = runner.recover()
     if resumed:
         log.info("resumed %d unfinished jobs", len(resumed))
+
+
+def _runner_kind(settings: Any) -> str:
+    """``settings.job_runner`` if the app settings have it, else ``VANPLAN_JOB_RUNNER``."""
+    kind = getattr(settings, "job_runner", None)
+    if kind is None:
+        from api.redis_jobs import RedisSettings
+
+        kind = RedisSettings().job_runner
+    return str(kind)
 
 
 def stop_planning(app: Any) -> None:
