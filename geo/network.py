@@ -123,7 +123,8 @@ class OsmFileSource:
         return f"file:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
 
     def read(self, settings: NetworkSettings) -> RawData:
-        return read_extract(self.path, settings.network_type)
+        bbox = self.area.bbox if self.area is not None else None
+        return read_extract(self.path, settings.network_type, bbox)
 
 
 def cache_key(source: NetworkSource, settings: NetworkSettings) -> str:

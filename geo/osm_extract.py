@@ -61,8 +61,17 @@ def _header_date(path: Path) -> datetime | None:
         return None
 
 
-def read_extract(path: Path, network_type: str = "drive") -> RawData:
-    """Drivable ways of ``path`` and the coordinates of their nodes (whole file; clip later)."""
+def read_extract(
+    path: Path,
+    network_type: str = "drive",
+    bbox: tuple[float, float, float, float] | None = None,
+) -> RawData:
+    """Drivable ways of ``path`` and the coordinates of their nodes.
+
+    With ``bbox`` (west, south, east, north) only nodes inside it are kept, and ways with fewer
+    than two such nodes are dropped, so memory follows the area, not the file. The exact clip
+    (polygon, cut ways) is :func:`geo.build.build_graph`'s job.
+    """
     path = check_extract(path)
     try:
         data_date = _header_date(path)
@@ -94,6 +103,10 @@ def read_extract(path: Path, network_type: str = "drive") -> RawData:
             loc = node.location
             if not loc.valid():
                 continue
+            if bbox is not None and not (
+                bbox[0] <= loc.lon <= bbox[2] and bbox[1] <= loc.lat <= bbox[3]
+            ):
+                continue
             ids.append(node.id)
             lons.append(loc.lon)
             lats.append(loc.lat)
@@ -103,6 +116,9 @@ def read_extract(path: Path, network_type: str = "drive") -> RawData:
                     node_tags[node.id] = tags
     except RuntimeError as exc:
         raise SourceError(f"{path}: cannot read OSM data ({exc})") from exc
+    if bbox is not None:
+        kept = set(ids)
+        ways = [w for w in ways if sum(n in kept for n in w.nodes) >= 2]
     if data_date is None and newest is not None:
         data_date = newest.astimezone(UTC)
     node_ids = np.asarray(ids, dtype=np.int64)
