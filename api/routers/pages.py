@@ -25,6 +25,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.auth import Principal, Role, authenticate
+from api.crew import stop_items
 from api.exports import (
     ClientDisplay,
     CrewDay,
@@ -333,22 +334,18 @@ def crew_page(request: Request, van_id: str, day: date, plan: str | None = None)
     display = _settings(request).client_display
     query = f"?plan={quote(plan)}" if plan else ""
     route = next(r for r in loaded.plan.routes if r.van_id == van_id and r.date == day)
-    prev_origin = crew_day.start
-    stops = []
-    for s in crew_day.stops:
-        stops.append(
-            {"s": s, "client": s.client_label(display), "osm": s.osm_directions(prev_origin)}
-        )
-        prev_origin = (s.lon, s.lat)
+    base = f"/crew/{quote(van_id)}/{day.isoformat()}"
     return _page(
         request,
         "crew.html",
         principal=principal,
         day=crew_day,
-        stops=stops,
-        row=loaded.row,
-        base=f"/crew/{quote(van_id)}/{day.isoformat()}",
-        query=query,
+        stops=stop_items(crew_day, display),
+        version=loaded.row.version,
+        draft=loaded.row.status != "published",
+        links={ext: f"{base}/download.{ext}{query}" for ext in ("ics", "gpx", "csv")},
+        names=None,
+        map_src=f"{base}/map{query}",
         drive=format_duration(route.drive_seconds),
         km=f"{route.distance_m / 1000:.1f}",
         approximate=loaded.plan.matrix.approximate,
