@@ -39,6 +39,9 @@ class SolverSettings:
     ``charge_waiting`` adds the vans' hourly cost for idle time (waiting) to the objective on
     van-days without breaks (OR-Tools' cumul optimizer fails with break intervals); it costs
     search speed. Departure times are made late by the extraction in any case.
+    ``operator_bandit`` lets OR-Tools pick local-search operators by a multi-armed bandit
+    (better on Solomon VRPTW at 10 s than the fixed operator order). ``finalize_times`` adds
+    finalizers that push route starts late and ends early inside the search (slower).
     """
 
     time_limit: float = 10.0
@@ -52,6 +55,7 @@ class SolverSettings:
     charge_waiting: bool = False
     lns_time_limit: float = 0.1
     finalize_times: bool = False
+    operator_bandit: bool = True
 
     def __post_init__(self) -> None:
         c = Collector()
@@ -137,4 +141,5 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "charge_waiting": (bool,),
     "lns_time_limit": (int, float),
     "finalize_times": (bool,),
+    "operator_bandit": (bool,),
 }

@@ -71,6 +71,7 @@ def search_parameters(
         params.solution_limit = settings.solution_limit
     params.guided_local_search_lambda_coefficient = settings.guided_local_search_lambda
     params.log_search = settings.log_search
+    params.use_multi_armed_bandit_concatenate_operators = settings.operator_bandit
     return params
 
 
@@ -82,7 +83,8 @@ def _duration(seconds: float) -> Duration:
 
 def portfolio(settings: SolverSettings) -> list[SolverSettings]:
     """The differently configured searches run for ``settings.workers`` workers. Worker 0 runs
-    ``settings`` as given; the others vary the first solution and the seed (visit order)."""
+    ``settings`` as given; the others vary the first solution, the operator selection and the
+    seed (visit order), so that they explore differently."""
     first = [
         settings.first_solution,
         "LOCAL_CHEAPEST_INSERTION"
@@ -98,6 +100,9 @@ def portfolio(settings: SolverSettings) -> list[SolverSettings]:
                 settings,
                 workers=1,
                 first_solution=first[w % len(first)],
+                operator_bandit=settings.operator_bandit
+                if w % 2 == 0
+                else not settings.operator_bandit,
                 seed=settings.seed + (w // len(first)) * 7919 if w else settings.seed,
             )
         )
@@ -129,6 +134,9 @@ def solve(
         stats = SolverStats("NO_MODEL", 0.0, time.monotonic() - t0, 0, 1, "")
         return Plan((), _ordered(problem, unassigned.values()), stats)
 
+    if settings.workers > 1 and mp.current_process().daemon:
+        log.warning("daemonic process cannot start portfolio workers; solving with one worker")
+        settings = replace(settings, workers=1)
     if settings.workers <= 1:
         result = _solve_one(problem, settings, anchors, initial, on_progress, stop, t0, 0)
     else:
@@ -300,7 +308,7 @@ def _worker_main(
     initial: Plan | None,
     excluded: dict[str, Unassigned],
     worker: int,
-    budget: float,
+    wall_deadline: float,
     events: Any,
     stop_flag: Any,
 ) -> None:
@@ -335,7 +343,8 @@ def _worker_main(
             t0,
             worker,
             excluded,
-            deadline=t0 + budget,
+            # The wall clock is shared between processes; the import time is already spent.
+            deadline=t0 + max(wall_deadline - time.time(), 0.05),
         )
         events.put(("done", worker, result))
     except Exception as exc:  # reported to the parent, which decides
@@ -359,8 +368,9 @@ def _solve_portfolio(
     events = ctx.Queue()
     stop_flag = ctx.RawValue("b", 0)
     excluded = _precheck(problem)
-    # Spawned processes need time to import OR-Tools; they get what is left of the budget.
-    budget = max(settings.time_limit - (time.monotonic() - t0) - 0.3, 0.1)
+    # Spawned processes need time to import OR-Tools; they search until a common wall-clock
+    # deadline, leaving a little time to send the plans back.
+    wall_deadline = time.time() + max(settings.time_limit - (time.monotonic() - t0) - 0.2, 0.1)
     procs = [
         ctx.Process(
             target=_worker_main,
@@ -371,7 +381,7 @@ def _solve_portfolio(
                 initial,
                 excluded,
                 w,
-                budget,
+                wall_deadline,
                 events,
                 stop_flag,
             ),
