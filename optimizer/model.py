@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.constraint_solver import pywrapcp
 
-from optimizer.domain import UNREACHABLE, Break, Problem, Shift, Van, Visit
+from optimizer.domain import UNREACHABLE, Break, Problem, Shift, Visit
 from optimizer.plan import Reason, Unassigned
 from optimizer.settings import SolverSettings
 
@@ -422,7 +422,3 @@ def _break_specs(problem: Problem, shift: Shift) -> list[BreakSpec]:
 
 def _explicit(b: Break) -> BreakSpec:
     return BreakSpec(b.earliest_start, b.latest_end - b.duration, b.duration, False)
-
-
-def vans_by_id(problem: Problem) -> dict[str, Van]:
-    return {v.id: v for v in problem.vans}
