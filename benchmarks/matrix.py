@@ -3,6 +3,7 @@
 Usage::
 
     python -m benchmarks.matrix [--places 1000] [--small 100] [--pbf PATH] [--seed 0]
+                                [--network-type drive|drive_service]
 
 Loads the van network from the shared extract, snaps N random places near roads and times, in the
 same run, vanplan's matrix (numba Dijkstra on the place-augmented graph, all cores and one core)
@@ -36,6 +37,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from geo.matrix import routing_graph, travel_matrix
 from geo.network import RoadNetwork, load_osm_file
+from geo.settings import NetworkSettings
 from geo.snap import SnappedPlace, edge_index, snap_places
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,13 +118,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--places", type=int, default=1000)
     parser.add_argument("--small", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--network-type",
+        choices=["drive", "drive_service"],
+        default="drive",
+        help="drive_service adds service roads (about twice the graph)",
+    )
     parser.add_argument("--pair-sample", type=int, default=20)
     parser.add_argument("--source-sample", type=int, default=10)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
     t0 = time.perf_counter()
-    network = load_osm_file(args.pbf)
+    network = load_osm_file(args.pbf, settings=NetworkSettings(network_type=args.network_type))
     print(
         f"network: {network.node_count} nodes, {network.edge_count} edges, "
         f"loaded in {time.perf_counter() - t0:.1f} s (cores: {os.cpu_count()})"
