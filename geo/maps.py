@@ -565,7 +565,9 @@ def _add_depots(m: Any, depots: Sequence[DepotPoint], size: int) -> None:
         )
 
 
-def _legend(entries: Sequence[tuple[str, str]], consultation: bool, unassigned: bool) -> str:
+def _legend(
+    entries: Sequence[tuple[str, str]], consultation: bool, unassigned: bool, corner: str = ""
+) -> str:
     rows = [
         f'<div><span class="sw" style="background:{c}"></span>{html.escape(n)}</div>'
         for n, c in entries
@@ -582,6 +584,11 @@ def _legend(entries: Sequence[tuple[str, str]], consultation: bool, unassigned: 
         rows.append(
             '<div><span class="sw" style="background:#fff;border:2px dashed #7f7f7f;'
             'box-sizing:border-box"></span>Unassigned</div>'
+        )
+    if corner:  # small screens: a folded legend in a corner
+        return (
+            f'<details class="vp-legend" id="vp-legend" style="{corner}">'
+            "<summary>Legend</summary>" + "".join(rows) + "</details>"
         )
     return '<div class="vp-legend" id="vp-legend"><b>Legend</b>' + "".join(rows) + "</div>"
 
@@ -670,7 +677,13 @@ def van_day_map(
     _add_route(layer, legs, stops, colour, size=40, weight=6, permanent_labels=True)
     layer.add_to(m)
     _add_depots(m, feats.depots, 34)
-    legend = _legend([(van_name or key[0], colour)], any(s.consultation for s in stops), False)
+    # Top right on the crew map: the bottom is where the route usually starts (depot).
+    legend = _legend(
+        [(van_name or key[0], colour)],
+        any(s.consultation for s in stops),
+        False,
+        corner="top:10px;right:10px;bottom:auto;left:auto",
+    )
     m.get_root().html.add_child(Element(legend))  # type: ignore[attr-defined]
     return m
 
