@@ -1,0 +1,122 @@
+"""End to end: the real server (``python -m api.server``) in its own process on a free port,
+driven over HTTP: token, CRUD round trip, roles, restart, and no personal data in its logs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.auth import create_token
+from api.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    def __init__(self, database_url: str, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "VANPLAN_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
+        self.log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "api.server", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("server not ready in time")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    return tmp_path / "server.log"
+
+
+@pytest.fixture
+def server(database_url: str, log_path: Path) -> Iterator[Server]:
+    running = Server(database_url, log_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_round_trip_over_http(server: Server, database_url: str, log_path: Path) -> None:
+    settings = Settings(database_url=database_url)
+    token = create_token("dispatcher", name="e2e", settings=settings)
+    auth = {"Authorization": f"Bearer {token.secret}"}
+    with httpx.Client(base_url=server.url, timeout=10.0) as http:
+        assert http.get("/health").json()["status"] == "ok"
+        assert http.get("/v1/vans").status_code == 401
+
+        r = http.post("/v1/vans", json={"id": "van-1", "name": "Mobiles Büro 1"}, headers=auth)
+        assert r.status_code == 201, r.text
+        person = {
+            "id": "client-1",
+            "name": "Zacharias Quellenhof",
+            "address": "Lindenweg 5, 64711 Erbach",
+            "location": [8.99, 49.65],
+        }
+        assert http.post("/v1/clients", json=person, headers=auth).status_code == 201
+        # A validation error that echoes nothing personal, and a client read.
+        r = http.post("/v1/clients", json={**person, "id": "client-2", "x": 1}, headers=auth)
+        assert r.status_code == 422
+        assert http.get("/v1/clients/client-1", headers=auth).json()["name"] == person["name"]
+
+        crew = create_token("crew", van_id="van-1", settings=settings)
+        crew_auth = {"Authorization": f"Bearer {crew.secret}"}
+        assert http.get("/v1/vans/van-1", headers=crew_auth).status_code == 200
+        assert http.get("/v1/clients/client-1", headers=crew_auth).status_code == 403
+
+    # Restart on the same database: everything is still there.
+    server.stop()
+    again = Server(database_url, log_path)
+    try:
+        with httpx.Client(base_url=again.url, timeout=10.0) as http:
+            r = http.get("/v1/clients/client-1", headers=auth)
+            assert r.status_code == 200 and r.json()["address"] == person["address"]
+    finally:
+        again.stop()
+
+    log = log_path.read_text(encoding="utf-8", errors="replace")
+    assert "GET /v1/clients/client-1" in log  # access log written ...
+    for secret in ("Zacharias", "Quellenhof", "Lindenweg", token.secret, crew.secret):
+        assert secret not in log  # ... without personal data or tokens
