@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import networkx as nx
 import numba
@@ -537,18 +538,25 @@ class MatrixCache:
         self._memory.clear()
 
 
+DEFAULT_CACHE = MatrixCache(max_entries=4)
+"""In-memory cache used by :func:`travel_matrix` unless told otherwise (bounded LRU)."""
+
+
 def travel_matrix(
     network: Network,
     places: Sequence[SnappedPlace],
     *,
-    cache: MatrixCache | None = None,
+    cache: MatrixCache | Literal["default"] | None = "default",
     threads: int | None = None,
 ) -> MatrixResult:
     """Travel time (s, rounded up) and distance (m) between every pair of snapped places.
 
-    ``threads``: how many cores to use (default: all). ``cache``: reuse a matrix computed before
-    for the same network and place set.
+    ``threads``: how many cores to use (default: all). ``cache``: where to look for a matrix
+    computed before for the same network and place set: the process-wide
+    :data:`DEFAULT_CACHE` (default), your own :class:`MatrixCache`, or None for no caching.
     """
+    if cache == "default":
+        cache = DEFAULT_CACHE
     if not places:
         raise MatrixError("places: at least one place is needed")
     ids = [p.id for p in places]

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geo.matrix import MatrixCache, MatrixError, routing_graph, travel_matrix
+from geo.matrix import DEFAULT_CACHE, MatrixCache, MatrixError, routing_graph, travel_matrix
 from geo.network import RoadNetwork
 from geo.snap import SnappedPlace, edge_index, snap_places
 from optimizer.domain import UNREACHABLE
@@ -197,13 +197,20 @@ def test_cache_in_memory_and_on_disk(
     assert np.array_equal(loaded.matrix.distances, first.matrix.distances)
     other = travel_matrix(heidelberg_network, places[:5], cache=cache)
     assert other.matrix.durations.shape == (5, 5) and cache.misses == 2
+    # the process-wide default cache is used unless cache=None
+    DEFAULT_CACHE.clear()
+    by_default = travel_matrix(heidelberg_network, places[:7])
+    assert travel_matrix(heidelberg_network, places[:7]) is by_default
+    uncached = travel_matrix(heidelberg_network, places[:7], cache=None)
+    assert uncached is not by_default
+    assert np.array_equal(uncached.matrix.durations, by_default.matrix.durations)
 
 
 def test_threads_do_not_change_results(
     heidelberg_network: RoadNetwork, places: list[SnappedPlace]
 ) -> None:
-    one = travel_matrix(heidelberg_network, places, threads=1).matrix
-    two = travel_matrix(heidelberg_network, places, threads=2).matrix
+    one = travel_matrix(heidelberg_network, places, threads=1, cache=None).matrix
+    two = travel_matrix(heidelberg_network, places, threads=2, cache=None).matrix
     assert np.array_equal(one.durations, two.durations)
     assert np.array_equal(one.distances, two.distances)
 
