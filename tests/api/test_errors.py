@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError
 
 from api.app import create_app
+from api.logging import MASK, PersonalDataFilter, RedactingFormatter, Redactor
 from api.settings import Settings
 from optimizer.errors import Issue, ValidationError
 
@@ -145,3 +148,49 @@ def test_cors_allows_only_configured_origins(database_url: str) -> None:
 def test_no_cors_headers_by_default(client: TestClient) -> None:
     r = client.get("/health", headers={"Origin": "https://dispo.example"})
     assert "access-control-allow-origin" not in r.headers
+
+
+# --- logs without personal data -------------------------------------------------------------
+
+
+def test_redactor_masks_known_values_and_address_shapes() -> None:
+    redactor = Redactor()
+    redactor.add("Erika Mustermann", None, "ab")  # None and very short values are ignored
+    text = redactor.redact(
+        "visit for erika mustermann at Bahnhofstr. 7a, 64720 Michelstadt; van-1 at 08:00 ab"
+    )
+    assert text == f"visit for {MASK} at {MASK}, {MASK}; van-1 at 08:00 ab"
+
+
+def test_app_teaches_its_redactor_and_records_are_masked(
+    app: FastAPI, client: TestClient, dispatcher: Headers
+) -> None:
+    body = {"id": "c1", "name": "Zacharias Quellenhof", "address": "Am Anger 3, Bad König"}
+    assert client.post("/v1/clients", json=body, headers=dispatcher).status_code == 201
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(PersonalDataFilter(app.state.redactor))
+    handler.setFormatter(RedactingFormatter("%(message)s", redactor=app.state.redactor))
+    log = logging.getLogger("vanplan.test.redaction")
+    log.addHandler(handler)
+    try:
+        log.warning("client %s moved to %s", "Zacharias Quellenhof", "Am Anger 3, Bad König")
+        try:
+            raise ValueError("no route to Zacharias Quellenhof")
+        except ValueError:
+            log.exception("failed")
+    finally:
+        log.removeHandler(handler)
+    output = stream.getvalue()
+    assert "Zacharias" not in output and "Am Anger" not in output
+    assert f"client {MASK} moved to {MASK}" in output and "ValueError" in output
+
+
+def test_a_restarted_app_knows_the_stored_names(settings: Settings, dispatcher: Headers) -> None:
+    # ``dispatcher`` started the first app and stored the token; a new app learns names at startup.
+    first = create_app(settings)
+    with TestClient(first) as c:
+        c.post("/v1/clients", json={"id": "c2", "name": "Quirina Vogelsang"}, headers=dispatcher)
+    second = create_app(settings)
+    with TestClient(second):
+        assert second.state.redactor.redact("Quirina Vogelsang") == MASK
