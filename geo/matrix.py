@@ -481,6 +481,7 @@ class MatrixCache:
         )
         self.hits = 0
         self.misses = 0
+        self._lock = threading.Lock()  # API jobs may share a cache across threads
 
     def key(self, network: Network, places: Sequence[SnappedPlace]) -> tuple[str, str]:
         graph = graph_of(network)
@@ -491,11 +492,12 @@ class MatrixCache:
         return fp, _places_key(places)
 
     def get(self, key: tuple[str, str]) -> MatrixResult | None:
-        found = self._memory.get(key)
-        if found is not None:
-            self._memory.move_to_end(key)
-            self.hits += 1
-            return found
+        with self._lock:
+            found = self._memory.get(key)
+            if found is not None:
+                self._memory.move_to_end(key)
+                self.hits += 1
+                return found
         if self.directory is not None:
             path = self.directory / f"{key[0]}-{key[1]}.npz"
             if path.is_file():
@@ -529,13 +531,15 @@ class MatrixCache:
             tmp.replace(path)
 
     def _remember(self, key: tuple[str, str], result: MatrixResult) -> None:
-        self._memory[key] = result
-        self._memory.move_to_end(key)
-        while len(self._memory) > self.max_entries:
-            self._memory.popitem(last=False)
+        with self._lock:
+            self._memory[key] = result
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.max_entries:
+                self._memory.popitem(last=False)
 
     def clear(self) -> None:
-        self._memory.clear()
+        with self._lock:
+            self._memory.clear()
 
 
 DEFAULT_CACHE = MatrixCache(max_entries=4)

@@ -197,6 +197,12 @@ def test_cache_in_memory_and_on_disk(
     assert np.array_equal(loaded.matrix.distances, first.matrix.distances)
     other = travel_matrix(heidelberg_network, places[:5], cache=cache)
     assert other.matrix.durations.shape == (5, 5) and cache.misses == 2
+    # a damaged file on disk is ignored and the matrix computed again
+    fp, key = cache.key(heidelberg_network, places[:10])
+    (tmp_path / f"{fp}-{key}.npz").write_bytes(b"not an npz file")
+    damaged = MatrixCache(directory=tmp_path)
+    again = travel_matrix(heidelberg_network, places[:10], cache=damaged)
+    assert damaged.misses == 1 and np.array_equal(again.matrix.durations, first.matrix.durations)
     # the process-wide default cache is used unless cache=None
     DEFAULT_CACHE.clear()
     by_default = travel_matrix(heidelberg_network, places[:7])
