@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.schemas.core import (
@@ -14,6 +15,7 @@ from api.schemas.core import (
     VisitCreate,
     example,
 )
+from tests.api import golden
 
 Headers = dict[str, str]
 
@@ -253,3 +255,14 @@ def test_consultation_occurrences_follow_the_rhythm_across_dst() -> None:
         "2027-04-06T09:00:00+02:00",
     ]
     assert hours.occurrences(date(2027, 5, 1), date(2027, 6, 1)) == []
+
+
+@pytest.mark.parametrize("name", golden.scenarios())
+def test_golden(
+    name: str, client: TestClient, dispatcher: Headers, crew: Headers, system: Headers
+) -> None:
+    golden.replay(client, name, {"dispatcher": dispatcher, "crew": crew, "system": system})
+
+
+def test_golden_files_exist() -> None:
+    assert set(golden.scenarios()) >= {"vans_and_shifts", "clients_and_visits", "errors"}
