@@ -651,6 +651,10 @@ class RoadMatrixProvider:
 # --- stored data -> request (weekly plans) ------------------------------------------------------
 
 
+class NothingToPlanError(ValidationError):
+    """The stored data has no vans or no shifts in the requested week."""
+
+
 def week_start(iso_week: str) -> date:
     """Monday of an ISO week ``YYYY-Www``; ValidationError naming ``path.iso_week`` if invalid."""
     try:
@@ -784,6 +788,10 @@ def week_request(
                     pin=PinIn(van_id=ch.van_id) if ch.van_id else None,
                 )
             )
+    if not vans or not shifts:
+        raise NothingToPlanError(
+            Issue("path.iso_week", f"no {'vans' if not vans else 'shifts'} stored for {iso_week}")
+        )
     return SolveRequest(
         horizon=HorizonIn(start_date=monday, days=7, timezone=timezone),
         vans=vans,
@@ -885,9 +893,9 @@ def plan_geojson(
     return {"type": "FeatureCollection", "features": features}
 
 
-def _feature(kind: str, coordinates: Any, **properties: Any) -> dict[str, Any]:
+def _feature(geometry_type: str, coordinates: Any, **properties: Any) -> dict[str, Any]:
     return {
         "type": "Feature",
-        "geometry": {"type": kind, "coordinates": coordinates},
+        "geometry": {"type": geometry_type, "coordinates": coordinates},
         "properties": properties,
     }

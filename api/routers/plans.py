@@ -14,14 +14,28 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, status
 from fastapi.responses import HTMLResponse
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, Role
 from api.db.planning_models import PlanRow
 from api.deps import Dispatcher, Reader, SessionDep, SettingsDep, ensure_van_visible
-from api.errors import ConflictError, ForbiddenError, InvalidInputError, error_responses, not_found
-from api.planning import MappedProblem, plan_geojson, plan_to_out, week_request
-from api.routers.solve import PlannerDep, invalid_input
+from api.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    error_responses,
+    loc_to_path,
+    not_found,
+)
+from api.planning import (
+    MappedProblem,
+    NothingToPlanError,
+    plan_geojson,
+    plan_to_out,
+    week_request,
+)
+from api.routers.solve import PlannerDep
 from api.schemas.planning import (
     ConfirmIn,
     ItineraryOut,
@@ -85,9 +99,21 @@ def _plan_row(session: Session, plan_id: str, principal: Principal) -> PlanRow:
     return row
 
 
+def _stored_path(field: str, visit_ids: list[str]) -> str:
+    """``visits[3].place`` of a generated request -> ``stored.visits[v17].place``."""
+    if field.startswith("path."):
+        return field
+    if field.startswith("visits[") and "]" in field:
+        index, rest = field[len("visits[") :].split("]", 1)
+        if index.isdigit() and int(index) < len(visit_ids):
+            field = f"visits[{visit_ids[int(index)]}]{rest}"
+    return f"stored.{field}"
+
+
 def _map_week(
     session: Session, planner: Any, week: str, timezone: str, options: PlanWeekIn
 ) -> tuple[SolveRequest, MappedProblem]:
+    request_ids: list[str] = []
     try:
         request = week_request(
             session,
@@ -97,18 +123,24 @@ def _map_week(
             seed=options.seed,
             solution_limit=options.solution_limit,
         )
+        request_ids = [v.id for v in request.visits]
         return request, planner.map(request)
-    except ValidationError as exc:
-        raise invalid_input(exc, prefix="") from exc
-
-
-def _check_has_work(request: SolveRequest, week: str) -> None:
-    if not request.shifts:
+    except NothingToPlanError as exc:
         raise InvalidInputError(
-            f"no shifts stored in week {week}: nothing to plan",
-            [("path.iso_week", "no shifts in this week")],
+            f"nothing to plan in week {week}",
+            [(i.field, i.message) for i in exc.issues],
             code="nothing_to_plan",
-        )
+        ) from exc
+    except ValidationError as exc:
+        raise InvalidInputError(
+            f"the stored data of week {week} cannot be planned",
+            [(_stored_path(i.field, request_ids), i.message) for i in exc.issues],
+        ) from exc
+    except PydanticValidationError as exc:  # stored data outside what a request allows
+        raise InvalidInputError(
+            f"the stored data of week {week} cannot be planned",
+            [(loc_to_path(("stored", *e["loc"])), e["msg"]) for e in exc.errors()],
+        ) from exc
 
 
 @router.post(
@@ -128,7 +160,6 @@ def plan_week(
 ) -> PlanVersionOut:
     options = options or PlanWeekIn()
     request, mapped = _map_week(session, planner, iso_week, settings.timezone, options)
-    _check_has_work(request, iso_week)
     solver_settings = planner.solver_settings(request, settings.sync_solve_time_limit)
     plan = planner.solve_mapped(mapped, solver_settings)
     row = store.create_version(
@@ -166,7 +197,6 @@ def replan_week(
     if base is None:
         raise not_found("plan of week", iso_week, "path.iso_week")
     request, mapped = _map_week(session, planner, iso_week, settings.timezone, options)
-    _check_has_work(request, iso_week)
     previous = store.plan_from_json(base.domain_plan)
     confirmed = set(base.confirmed or [])
     problem = _pin_confirmed(mapped.problem, previous, confirmed)
