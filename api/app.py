@@ -29,7 +29,7 @@ import api
 from api.db.base import Database
 from api.errors import ErrorBody, install_handlers
 from api.logging import Redactor
-from api.routers import jobs, plans, resources, solve
+from api.routers import jobs, pages, plans, resources, solve
 from api.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -188,4 +188,5 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
 
     for module in modules:
         app.include_router(module.router, prefix="/v1")
+    pages.install(app)  # browser pages at the root (/login, /crew/..., /dispatcher)
     return app
