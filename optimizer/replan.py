@@ -5,7 +5,10 @@ cancelled, a van out for a day), :func:`replan` produces a new plan that keeps t
 where they were: pinned to their van-day by default, or anchored (a cost per moved visit,
 ``Objective.moved_visit_cost``) with ``pin_confirmed=False``. A pin that has become impossible (the
 van is out that day, the changed visit no longer fits there) falls back to an anchor instead of
-failing. The search starts from the previous routes. The result reports, per visit, what changed.
+failing; so does a pinned visit the search dropped (pins that no longer fit together, or an optional
+visit that made room for a displaced must visit): it is re-planned as anchored, and ``fallback``
+lists all of these. The search starts from the previous routes. The result reports, per visit,
+what changed.
 """
 
 from __future__ import annotations
