@@ -32,28 +32,32 @@ class Settings(BaseSettings):
         default_factory=default_database_url,
         description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host:port/db",
     )
-    timezone: str = Field("Europe/Berlin", description="Zone of all times the API returns")
+    timezone: str = Field(default="Europe/Berlin", description="Zone of all times the API returns")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Browser origins allowed by CORS (empty: none)"
     )
     max_body_bytes: int = Field(
-        2_000_000, ge=1_024, description="Requests with a larger body get 413"
+        default=2_000_000, ge=1_024, description="Requests with a larger body get 413"
     )
     osm_file: Path | None = Field(
-        None, description="OSM extract (.osm.pbf) for road travel times; None: approximate"
+        default=None, description="OSM extract (.osm.pbf) for road travel times; None: approximate"
     )
     network_cache_dir: Path | None = Field(
-        None, description="Cache directory for built road networks (None: user cache dir)"
+        default=None, description="Cache directory for built road networks (None: user cache dir)"
     )
     sync_solve_max_visits: int = Field(
-        80, ge=1, description="Largest problem POST /v1/solve answers synchronously"
+        default=80, ge=1, description="Largest problem POST /v1/solve answers synchronously"
     )
     sync_solve_time_limit: float = Field(
-        10.0, gt=0, description="Time limit in seconds of a synchronous solve"
+        default=10.0, gt=0, description="Time limit in seconds of a synchronous solve"
     )
-    job_workers: int = Field(2, ge=1, le=64, description="Solve jobs running at the same time")
-    job_time_limit: float = Field(120.0, gt=0, description="Default time limit of a solve job")
-    run_migrations: bool = Field(True, description="Upgrade the database schema on startup")
+    job_workers: int = Field(
+        default=2, ge=1, le=64, description="Solve jobs running at the same time"
+    )
+    job_time_limit: float = Field(
+        default=120.0, gt=0, description="Default time limit of a solve job"
+    )
+    run_migrations: bool = Field(default=True, description="Upgrade the database schema on startup")
 
     @field_validator("database_url")
     @classmethod

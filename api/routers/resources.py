@@ -94,11 +94,11 @@ def _get(session: Session, model: type[RowT], ident: str, kind: str, field: str)
 
 def _page(
     session: Session,
-    stmt: Select[tuple[RowT]],
+    stmt: Select[Any],
     limit: int,
     offset: int,
     order: Any,
-    to_out: Callable[[RowT], OutT],
+    to_out: Callable[[Any], OutT],
 ) -> Page[OutT]:
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(stmt.order_by(order).limit(limit).offset(offset)).all()

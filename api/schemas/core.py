@@ -135,12 +135,16 @@ class VanCreate(_In):
         },
     )
 
-    id: Identifier | None = Field(None, description="Chosen by the caller; default: generated")
+    id: Identifier | None = Field(
+        default=None, description="Chosen by the caller; default: generated"
+    )
     name: Name
     skills: Skills = Field(default_factory=list)
-    base: LonLat | None = Field(None, description="Start and end of routes; default: the base")
-    cost_per_hour: float = Field(30.0, ge=0, le=10_000)
-    cost_per_km: float = Field(0.35, ge=0, le=1_000)
+    base: LonLat | None = Field(
+        default=None, description="Start and end of routes; default: the base"
+    )
+    cost_per_hour: float = Field(default=30.0, ge=0, le=10_000)
+    cost_per_km: float = Field(default=0.35, ge=0, le=1_000)
 
 
 class VanPatch(_In):
@@ -149,8 +153,8 @@ class VanPatch(_In):
     name: Name | None = None
     skills: Skills | None = None
     base: LonLat | None = None
-    cost_per_hour: float | None = Field(None, ge=0, le=10_000)
-    cost_per_km: float | None = Field(None, ge=0, le=1_000)
+    cost_per_hour: float | None = Field(default=None, ge=0, le=10_000)
+    cost_per_km: float | None = Field(default=None, ge=0, le=1_000)
 
 
 class VanOut(_Out):
@@ -187,7 +191,7 @@ class ShiftCreate(_In):
     start: Moment
     end: Moment
     crew: list[Name] = Field(default_factory=list, max_length=8, description="Staff on board")
-    max_work_minutes: int | None = Field(None, gt=0, le=24 * 60)
+    max_work_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
 
     @model_validator(mode="after")
     def _ordered(self) -> ShiftCreate:
@@ -201,8 +205,8 @@ class ShiftCreate(_In):
 class ShiftPatch(_In):
     start: Moment | None = None
     end: Moment | None = None
-    crew: list[Name] | None = Field(None, max_length=8)
-    max_work_minutes: int | None = Field(None, gt=0, le=24 * 60)
+    crew: list[Name] | None = Field(default=None, max_length=8)
+    max_work_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
 
 
 class ShiftOut(_Out):
@@ -239,10 +243,14 @@ class ClientCreate(_In):
     id: Identifier | None = None
     name: Name
     address: Address | None = None
-    location: LonLat | None = Field(None, description="Home position; default: from the address")
+    location: LonLat | None = Field(
+        default=None, description="Home position; default: from the address"
+    )
     language: Language = "de"
     notes: Notes | None = None
-    preferred_van_id: Identifier | None = Field(None, description="Continuity: the usual van")
+    preferred_van_id: Identifier | None = Field(
+        default=None, description="Continuity: the usual van"
+    )
 
 
 class ClientPatch(_In):
@@ -325,10 +333,10 @@ class VisitCreate(_In):
         default_factory=list, max_length=14, description="Empty: any time in a shift"
     )
     skills: Skills = Field(default_factory=list)
-    priority: int = Field(1, ge=1, le=10, description="1: must; 2, 3, ...: optional")
+    priority: int = Field(default=1, ge=1, le=10, description="1: must; 2, 3, ...: optional")
     preferred_van_id: Identifier | None = None
-    location: LonLat | None = Field(None, description="Default: the client's position")
-    address: Address | None = Field(None, description="Default: the client's address")
+    location: LonLat | None = Field(default=None, description="Default: the client's position")
+    address: Address | None = Field(default=None, description="Default: the client's address")
     status: VisitStatus = "open"
 
     @model_validator(mode="after")
@@ -341,10 +349,10 @@ class VisitCreate(_In):
 
 class VisitPatch(_In):
     client_id: Identifier | None = None
-    duration_minutes: int | None = Field(None, gt=0, le=600)
-    windows: list[WindowIn] | None = Field(None, max_length=14)
+    duration_minutes: int | None = Field(default=None, gt=0, le=600)
+    windows: list[WindowIn] | None = Field(default=None, max_length=14)
     skills: Skills | None = None
-    priority: int | None = Field(None, ge=1, le=10)
+    priority: int | None = Field(default=None, ge=1, le=10)
     preferred_van_id: Identifier | None = None
     location: LonLat | None = None
     address: Address | None = None
@@ -398,11 +406,13 @@ class ConsultationHoursCreate(_In):
     weekday: int = Field(ge=1, le=7, description="ISO weekday, 1 = Monday")
     start_time: WallClock = Field(description="Local time in the service zone")
     end_time: WallClock
-    every_weeks: int = Field(1, ge=1, le=8, description="1: weekly, 2: every other week, ...")
+    every_weeks: int = Field(
+        default=1, ge=1, le=8, description="1: weekly, 2: every other week, ..."
+    )
     valid_from: Day = Field(description="First possible day; the rhythm counts from its week")
     valid_until: Day | None = None
     skills: Skills = Field(default_factory=list)
-    van_id: Identifier | None = Field(None, description="Van that usually holds them")
+    van_id: Identifier | None = Field(default=None, description="Van that usually holds them")
 
     @model_validator(mode="after")
     def _consistent(self) -> ConsultationHoursCreate:
@@ -418,10 +428,10 @@ class ConsultationHoursPatch(_In):
     municipality: Name | None = None
     address: Address | None = None
     location: LonLat | None = None
-    weekday: int | None = Field(None, ge=1, le=7)
+    weekday: int | None = Field(default=None, ge=1, le=7)
     start_time: WallClock | None = None
     end_time: WallClock | None = None
-    every_weeks: int | None = Field(None, ge=1, le=8)
+    every_weeks: int | None = Field(default=None, ge=1, le=8)
     valid_from: Day | None = None
     valid_until: Day | None = None
     skills: Skills | None = None
