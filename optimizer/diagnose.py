@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 MIN_BREAK_PIECE = 15 * 60
 """ArbZG §4: a split break counts only in pieces of at least 15 minutes."""
 
+MAX_EXACT_BREAKS = 4
+"""Explicit breaks per shift up to which the single-visit test is exact."""
+
 
 def precheck(problem: Problem) -> dict[str, Unassigned]:
     """Visits that cannot be served even alone, by visit id, each with its reason."""
@@ -294,7 +297,18 @@ def _alone_explicit(
 ) -> int | None:
     """Each break goes before or after the service; on each side a single-machine schedule of the
     breaks and the drive must meet their windows. Prefix feasibility only improves with a later
-    start, suffix feasibility only with an earlier one, so two binary searches settle each split."""
+    start, suffix feasibility only with an earlier one, so one binary search settles each split.
+
+    The enumeration is exponential in the number of breaks; beyond :data:`MAX_EXACT_BREAKS` the
+    breaks are ignored (optimistic: such a visit is then explained as "no room" at worst)."""
+    if len(breaks) > MAX_EXACT_BREAKS:
+        log.debug(
+            "%d breaks on %s/day %d: single-visit test ignores them",
+            len(breaks),
+            shift.van_id,
+            shift.day,
+        )
+        breaks = ()
     for sides in product((False, True), repeat=len(breaks)):
         before = [b for b, after in zip(breaks, sides, strict=True) if not after]
         after_ = [b for b, after in zip(breaks, sides, strict=True) if after]

@@ -265,3 +265,15 @@ def test_optional_visit_left_out_without_competitors() -> None:
     (why,) = explain_unassigned(pb, [], ["opt"])
     assert why.reason is Reason.NO_ROOM and "priority 3" in why.message
     assert why.conflicts == ("v1/0", "v2/0", "v1/1")
+
+
+def test_break_before_departure_counts_and_many_breaks_stay_fast() -> None:
+    # The break due 08:00-08:30 is taken before leaving; the van then serves from 08:40.
+    visit = Visit("b", "a", 20 * MINUTE, (TimeWindow(t(0, 8), t(0, 9)),))
+    first = Break(t(0, 8), t(0, 8, 30), 30 * MINUTE)
+    pb = problem(visit, shifts=(Shift("v1", 0, t(0, 8), t(0, 17), breaks=(first,)),))
+    assert alone_start(pb, visit, pb.vans[0], pb.shifts[0]) == t(0, 8, 40)
+    # Ten short breaks: beyond the exact limit they are ignored rather than enumerated.
+    many = tuple(Break(t(0, 9 + i % 8), t(0, 10 + i % 8), 5 * MINUTE) for i in range(10))
+    pb = problem(visit, shifts=(Shift("v1", 0, t(0, 8), t(0, 17), breaks=many),))
+    assert alone_start(pb, visit, pb.vans[0], pb.shifts[0]) == t(0, 8, 10)
