@@ -16,9 +16,11 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -62,12 +64,17 @@ class IssuedToken:
     van_id: str | None
     name: str
 
+    def __iter__(self) -> Iterator[str]:
+        """Unpacks as ``token_id, secret = create_token(...)``."""
+        return iter((self.id, self.secret))
 
-@dataclass(frozen=True)
-class TokenInfo:
+
+class TokenInfo(TypedDict):
+    """A stored token as listed (JSON-friendly; never the secret)."""
+
     id: str
     name: str
-    role: Role
+    role: str
     van_id: str | None
     created_at: datetime
     revoked_at: datetime | None
@@ -164,7 +171,14 @@ def list_tokens(*, settings: Settings | None = None) -> list[TokenInfo]:
         with db.session() as session:
             rows = session.scalars(select(TokenRow).order_by(TokenRow.created_at)).all()
             return [
-                TokenInfo(r.id, r.name, Role(r.role), r.van_id, r.created_at, r.revoked_at)
+                TokenInfo(
+                    id=r.id,
+                    name=r.name,
+                    role=r.role,
+                    van_id=r.van_id,
+                    created_at=r.created_at,
+                    revoked_at=r.revoked_at,
+                )
                 for r in rows
             ]
     finally:

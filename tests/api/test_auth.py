@@ -68,7 +68,10 @@ def test_revoked_token_stops_working(settings: Settings, client: TestClient) -> 
     assert revoke_token("tok_unknown", settings=settings) is False
     assert client.get("/v1/vans", headers=headers).status_code == 401
     [info] = list_tokens(settings=settings)
-    assert info.id == issued.id and info.revoked_at is not None
+    assert info["id"] == issued.id and info["revoked_at"] is not None
+    assert info["role"] == "dispatcher" and "secret" not in info
+    token_id, secret = issued  # unpacks for the CLI
+    assert (token_id, secret) == (issued.id, issued.secret)
 
 
 def test_token_creation_validates(settings: Settings, client: TestClient) -> None:
