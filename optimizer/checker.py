@@ -355,29 +355,41 @@ def _check_break_slots(
 
 
 def _check_explicit(shift: Shift, breaks: list[BreakSlot], bad: _Bad) -> None:
-    """Each configured break is taken (inside its window, for its duration); nothing else."""
-    free = list(breaks)
-    for i, want in enumerate(shift.breaks or ()):
-        match = next(
-            (
-                b
-                for b in free
-                if b.duration >= want.duration
-                and want.earliest_start <= b.start
-                and b.end <= want.latest_end
-            ),
-            None,
-        )
-        if match is None:
+    """Each configured break is taken (inside its window, for its duration); nothing else.
+
+    Configured breaks and taken slots are matched as a bipartite matching (windows may overlap,
+    so a greedy choice could miss a valid assignment)."""
+    wanted = list(shift.breaks or ())
+    fits = [
+        [
+            j
+            for j, b in enumerate(breaks)
+            if b.duration >= w.duration and w.earliest_start <= b.start and b.end <= w.latest_end
+        ]
+        for w in wanted
+    ]
+    owner: dict[int, int] = {}  # slot index -> configured break index
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for j in fits[i]:
+            if j not in seen:
+                seen.add(j)
+                if j not in owner or augment(owner[j], seen):
+                    owner[j] = i
+                    return True
+        return False
+
+    matched = {i for i in range(len(wanted)) if augment(i, set())}
+    for i, want in enumerate(wanted):
+        if i not in matched:
             bad(
                 Code.BREAK_MISSING,
                 f"configured break {i} ({want.duration} s within "
                 f"[{want.earliest_start}, {want.latest_end}]) not taken",
             )
-        else:
-            free.remove(match)
-    for b in free:
-        bad(Code.BREAK_WINDOW, f"break {b.start}..{b.end} matches no configured break")
+    for j, b in enumerate(breaks):
+        if j not in owner:
+            bad(Code.BREAK_WINDOW, f"break {b.start}..{b.end} matches no configured break")
 
 
 def _check_statutory(

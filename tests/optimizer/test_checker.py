@@ -429,3 +429,18 @@ def test_pieces_shorter_than_15_minutes_do_not_count() -> None:
     )
     # Adjacent 10 + 20 min: the 10-minute piece does not count towards the 30 minutes required.
     assert Code.BREAK_TOO_SHORT in check_plan(make_problem(), split).codes()
+
+
+def test_configured_breaks_are_matched_not_greedily_assigned() -> None:
+    # The first configured break could take either slot; only the matching that gives it the
+    # later slot (after the return: off duty, allowed) serves the second one.
+    breaks = (
+        Break(t(0, 12), t(0, 15, 30), 30 * MINUTE),
+        Break(t(0, 12), t(0, 13), 30 * MINUTE),
+    )
+    problem = shift_of(make_problem(), ("v2", 0), breaks=breaks)
+    plan = make_plan()
+    slots = (*plan.routes[1].breaks, BreakSlot(t(0, 15), t(0, 15, 30)))
+    check_plan(problem, route_of(plan, 1, breaks=slots)).assert_ok()
+    # Without the second slot one configured break is missing.
+    assert check_plan(problem, plan).codes() == {Code.BREAK_MISSING}
