@@ -6,7 +6,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import api.db.core_models  # noqa: F401  (registers the core tables on Base.metadata)
+# Imported for their side effect: registering every table on Base.metadata.
+import api.db.core_models
+import api.db.planning_models  # noqa: F401
 from api.db.base import Base, make_engine
 
 config = context.config
