@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import permutations, product
 
 from optimizer.domain import UNREACHABLE, Break, Problem, Shift, TimeWindow, Van, Visit
+from optimizer.errors import Collector
 from optimizer.plan import Reason, Route, Unassigned
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,15 @@ def explain_unassigned(
     problem: Problem, routes: Sequence[Route], dropped_ids: Iterable[str]
 ) -> tuple[Unassigned, ...]:
     """Reasons for the visits the solver left out of ``routes``."""
+    visits = {v.id: v for v in problem.visits}
+    ids = list(dropped_ids)
+    c = Collector()
+    for i, vid in enumerate(ids):
+        c.check(vid in visits, f"dropped_ids[{i}]", f"unknown visit {vid!r}")
+    c.raise_if_any()
     result = []
-    for vid in dropped_ids:
-        visit = problem.visit(vid)
+    for vid in ids:
+        visit = visits[vid]
         found = static_reason(problem, visit)
         result.append(found if found is not None else _no_room(problem, visit, routes))
     return tuple(result)

@@ -25,6 +25,7 @@ from optimizer.domain import (
     Van,
     Visit,
 )
+from optimizer.errors import ValidationError
 from optimizer.plan import BreakSlot, Plan, Reason, Route, SolverStats, Stop
 
 H = Horizon(date(2026, 11, 23), days=3)  # Mon 23 .. Wed 25 November 2026
@@ -277,3 +278,9 @@ def test_break_before_departure_counts_and_many_breaks_stay_fast() -> None:
     many = tuple(Break(t(0, 9 + i % 8), t(0, 10 + i % 8), 5 * MINUTE) for i in range(10))
     pb = problem(visit, shifts=(Shift("v1", 0, t(0, 8), t(0, 17), breaks=many),))
     assert alone_start(pb, visit, pb.vans[0], pb.shifts[0]) == t(0, 8, 10)
+
+
+def test_unknown_dropped_ids_are_a_clear_error() -> None:
+    pb = problem(Visit("ok", "a", 30 * MINUTE))
+    with pytest.raises(ValidationError, match=r"dropped_ids\[1\]: unknown visit 'ghost'"):
+        explain_unassigned(pb, [], ["ok", "ghost"])
