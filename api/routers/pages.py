@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
@@ -205,10 +205,13 @@ def _load(
     )
 
 
-def _crew_day(session: Any, loaded: _Loaded, van_id: str, day: date, van_name: str) -> CrewDay:
+def _crew_day(
+    request: Request, session: Any, loaded: _Loaded, van_id: str, day: date, van_name: str
+) -> CrewDay:
     from api.db.core_models import ClientRow
 
     details: dict[str, StopDetails] = {}
+    place_names = _place_names(loaded)
     for v in loaded.request.visits:
         client = session.get(ClientRow, v.client_ref) if v.client_ref else None
         alive = client is not None and client.erased_at is None
@@ -217,22 +220,106 @@ def _crew_day(session: Any, loaded: _Loaded, van_id: str, day: date, van_name: s
             pseudonym=f"Client {v.client_ref}" if v.client_ref else None,
             notes=(client.notes or "") if alive else "",
             address=(client.address or "") if alive else "",
-            place=v.place.address or ((client.address or None) if alive else None),
+            place=v.place.address
+            or ((client.address or None) if alive else None)
+            or place_names.get(v.id),
         )
-    collection = _collection(loaded, van_id, day)
+    collection = _collection(request, loaded, van_id, day)
     return crew_day_from_geojson(
         collection, van_id, day.isoformat(), van_name=van_name, details=details
     )
 
 
+def _place_names(loaded: _Loaded) -> dict[str, str]:
+    """visit id -> what crews read as the place: the address, else the nearest village."""
+    import math
+
+    from geo.places import places
+
+    villages = places()
+    names: dict[str, str] = {}
+    for v in loaded.request.visits:
+        if v.place.address:
+            names[v.id] = v.place.address
+        elif v.place.coordinates is not None and villages:
+            lon, lat = v.place.coordinates
+            k = math.cos(math.radians(lat))
+            near = min(villages, key=lambda p: ((p.lon - lon) * k) ** 2 + (p.lat - lat) ** 2)
+            names[v.id] = f"near {near.name}"
+    return names
+
+
 def _collection(
+    request: Request, loaded: _Loaded, van_id: str | None = None, day: date | None = None
+) -> dict[str, Any]:
+    """The plan's GeoJSON for the maps and files, from :func:`geo.geometry.plan_geojson`: legs
+    follow the roads when the server has its road network loaded and the plan was made on it.
+
+    Falls back to straight legs from the stored response (logged) when the stored optimizer plan
+    cannot be mapped back (e.g. versions stored without one)."""
+    from dataclasses import replace
+
+    from api.planning import build_problem, placeholder_provider
+    from api.storage.plans import plan_from_json
+    from geo.geometry import plan_geojson
+
+    try:
+        plan = plan_from_json(loaded.row.domain_plan)
+        if len(plan.routes) != len(loaded.plan.routes):
+            raise ValueError("stored optimizer plan does not match the stored response")
+        planner = getattr(request.app.state, "planner", None)
+        mapped = build_problem(
+            loaded.request,
+            placeholder_provider,
+            resolve_address=getattr(planner, "resolve_address", None),
+            base=getattr(planner, "base", None),
+        )
+        problem = mapped.problem
+        network = getattr(request.app.state, "road_network", None)
+        if network is not None and not loaded.plan.matrix.approximate:
+            problem = replace(problem, matrix=replace(problem.matrix, approximate=False))
+        else:
+            network = None
+        vans = {v.id for v in loaded.request.vans}
+        full = plan_geojson(
+            plan,
+            problem,
+            mapped.coordinates,
+            network=network,
+            depot_names={loc: "Depot" for loc in mapped.coordinates if loc not in vans},
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("plan %s: drawing straight legs (%s)", loaded.row.id, exc)
+        return _straight_collection(loaded, van_id, day)
+    first = problem.horizon.start_date
+    index = (day - first).days if day is not None else None
+    place_names = _place_names(loaded)
+    features = []
+    for f in full["features"]:
+        props = f["properties"]
+        if props.get("feature") in ("leg", "stop"):
+            if van_id is not None and props.get("van_id") != van_id:
+                continue
+            if index is not None and props.get("day") != index:
+                continue
+            # Day keys as ISO dates, as the pages and the straight-leg collection use them.
+            props = {**props, "day": (first + timedelta(days=props["day"])).isoformat()}
+            if props.get("feature") == "stop":
+                props["place"] = place_names.get(props.get("visit_id", ""), "")
+        elif props.get("feature") == "unassigned" and (van_id is not None or day is not None):
+            continue
+        features.append({**f, "properties": props})
+    return {**full, "features": features}
+
+
+def _straight_collection(
     loaded: _Loaded, van_id: str | None = None, day: date | None = None
 ) -> dict[str, Any]:
-    """The plan's GeoJSON for the maps and files (straight legs between the steps' places).
-
-    Stand-in for ``api.planning.plan_geojson``, whose ``_feature(kind, ...)`` collides with the
-    stops' ``kind`` property (TypeError); switch back once that is fixed."""
+    """The plan's GeoJSON with straight legs between the steps' places, from the stored response
+    alone (``api.planning.plan_geojson`` does the same, but its ``_feature(kind, ...)`` collides
+    with the stops' ``kind`` property: TypeError)."""
     kinds = {v.id: v.kind for v in loaded.request.visits}
+    place_names = _place_names(loaded)
     features: list[dict[str, Any]] = []
     depots: dict[tuple[float, float], str] = {}
 
@@ -278,6 +365,7 @@ def _collection(
                     arrival=s.arrival.isoformat(),
                     start=s.start.isoformat(),
                     end=s.end.isoformat(),
+                    place=place_names.get(s.visit_id or "", ""),
                 )
             elif s.type.value in ("start", "end"):
                 depots.setdefault(tuple(s.location), f"depot-{len(depots)}")
@@ -316,7 +404,7 @@ def _crew_context(
         if loaded is None:
             return _error(request, 404, f"No published plan for the week of {day.isoformat()}.")
         try:
-            crew_day = _crew_day(session, loaded, van_id, day, _van_name(loaded, van_id))
+            crew_day = _crew_day(request, session, loaded, van_id, day, _van_name(loaded, van_id))
         except KeyError:
             return _error(request, 404, f"Van {van_id} has no route on {day.isoformat()}.")
     return principal, loaded, crew_day
@@ -358,7 +446,7 @@ def crew_map(request: Request, van_id: str, day: date, plan: str | None = None) 
     if isinstance(ctx, Response):
         return ctx
     _, loaded, crew_day = ctx
-    collection = _collection(loaded, van_id, day)
+    collection = _collection(request, loaded, van_id, day)
     m = van_day_map(
         collection,
         van_id,
@@ -393,7 +481,7 @@ def crew_download(
             media_type="text/csv; charset=utf-8",
             headers=headers,
         )
-    collection = _collection(loaded, van_id, day)
+    collection = _collection(request, loaded, van_id, day)
     gpx = van_day_gpx(
         collection, van_id, day.isoformat(), name=f"{crew_day.van_name} {day.isoformat()}"
     )
@@ -568,7 +656,7 @@ def dispatcher_map(request: Request, plan: str) -> Response:
     names = {v.id: v.name or v.id for v in loaded.request.vans}
     day_names = {r.date.isoformat(): f"{r.date:%a %d.%m.}" for r in loaded.plan.routes}
     m = week_map(
-        _collection(loaded),
+        _collection(request, loaded),
         tiles=_settings(request).tiles(),
         assets=LEAFLET,
         van_names=names,

@@ -95,20 +95,30 @@ class Site:
 _SOLVED: dict[str, Any] = {}  # the solve's answer, computed once per test session
 
 
-def _store_plan(app: FastAPI, client: TestClient, dispatcher: str, *, publish: bool) -> str:
-    body = solve_request()
+def _solved() -> tuple[dict[str, Any], Plan]:
     if "plan" not in _SOLVED:
-        auth = {"Authorization": f"Bearer {dispatcher}"}
-        resp = client.post("/v1/solve", json=body, headers=auth)
-        assert resp.status_code == 200, resp.text
-        _SOLVED["plan"] = resp.json()
+        from api.planning import approximate_provider, build_problem, plan_to_out
+        from api.schemas.planning import SolveRequest
+        from optimizer.settings import SolverSettings
+        from optimizer.solve import solve
+
+        mapped = build_problem(SolveRequest.model_validate(solve_request()), approximate_provider())
+        plan = solve(mapped.problem, SolverSettings(time_limit=1, seed=1))
+        _SOLVED["payload"] = plan_to_out(plan, mapped).model_dump(mode="json")
+        _SOLVED["plan"] = plan
+    return _SOLVED["payload"], _SOLVED["plan"]
+
+
+def _store_plan(app: FastAPI, *, publish: bool, domain: bool = True) -> str:
+    payload, plan = _solved()
     with app.state.db.session() as session:
         row = store.create_version(
             session,
             WEEK,
-            request=body,
-            payload=_SOLVED["plan"],
-            plan=Plan((), (), SolverStats("test", 0.0, 0.0)),  # pages read the payload only
+            request=solve_request(),
+            payload=payload,
+            # Without the optimizer's plan the pages fall back to straight legs.
+            plan=plan if domain else Plan((), (), SolverStats("none", 0.0, 0.0)),
         )
         if publish:
             store.publish(session, row)
@@ -134,7 +144,7 @@ def site(app: FastAPI) -> Iterator[Site]:
             disp = issue_token(session, Role.DISPATCHER, name="d").secret
             crew = issue_token(session, Role.CREW, name="c", van_id="van-1").secret
             other = issue_token(session, Role.CREW, name="c2", van_id="van-2").secret
-        plan_id = _store_plan(app, client, disp, publish=True)
+        plan_id = _store_plan(app, publish=True)
         yield Site(client, app, disp, crew, other, plan_id)
 
 
@@ -176,6 +186,8 @@ def test_crew_page_lists_stops_in_order(site: Site) -> None:
     assert a1 < ch1 or ch1 < a1  # both present
     assert "Client c-1" in html and "Erika Mustermann" not in html
     assert "Bitte klingeln" in html
+    assert "Hauptstraße 1, 64720 Michelstadt" in html  # the client's address
+    assert "near Bad König" in html  # no address: the nearest village, never an internal id
     assert "Consultation hours" in html
     assert "geo:49.678600,9.003600" in html
     assert "openstreetmap.org/directions" in html
@@ -220,9 +232,23 @@ def test_crew_names_when_configured(app: FastAPI, site: Site) -> None:
     assert "Erika Mustermann" in site.client.get(f"/crew/van-1/{MONDAY}").text
 
 
-def test_crew_map_is_the_van_day(site: Site) -> None:
+def test_pages_without_stored_optimizer_plan_draw_straight_legs(
+    app: FastAPI, site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    plan_id = _store_plan(app, publish=True, domain=False)
     _login(site, site.crew)
-    html = site.client.get(f"/crew/van-1/{MONDAY}/map").text
+    with caplog.at_level("WARNING", logger="api.routers.pages"):
+        html = site.client.get(f"/crew/van-1/{MONDAY}/map?plan={plan_id}").text
+    assert "drawing straight legs" in caplog.text
+    assert html.count("L.polyline(") == 3
+    assert "Client c-1" in site.client.get(f"/crew/van-1/{MONDAY}?plan={plan_id}").text
+
+
+def test_crew_map_is_the_van_day(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    _login(site, site.crew)
+    with caplog.at_level("WARNING", logger="api.routers.pages"):
+        html = site.client.get(f"/crew/van-1/{MONDAY}/map").text
+    assert not caplog.records  # drawn by geo.geometry from the stored optimizer plan
     assert "/static/vendor/leaflet/leaflet.js" in html
     assert "L.tileLayer(" not in html  # tiles switched off in this app
     assert html.count("L.polyline(") == 3  # base -> a1 -> ch1 -> base (order either way)
@@ -231,7 +257,7 @@ def test_crew_map_is_the_van_day(site: Site) -> None:
 
 
 def test_crew_sees_no_draft(app: FastAPI, site: Site) -> None:
-    draft = _store_plan(app, site.client, site.dispatcher, publish=False)
+    draft = _store_plan(app, publish=False)
     _login(site, site.crew)
     assert site.client.get(f"/crew/van-1/{MONDAY}?plan={draft}").status_code == 404
     _login(site, site.dispatcher)
@@ -296,7 +322,7 @@ def test_upload_appointments(site: Site) -> None:
 
 
 def test_dispatcher_lists_visits_to_pin(app: FastAPI, site: Site) -> None:
-    draft = _store_plan(app, site.client, site.dispatcher, publish=False)
+    draft = _store_plan(app, publish=False)
     _login(site, site.dispatcher)
     html = site.client.get(f"/dispatcher?week={WEEK}&plan={draft}").text
     assert 'class="pin" data-visit="a1" data-pinned="no"' in html
