@@ -107,7 +107,8 @@ def static_reason(problem: Problem, visit: Visit) -> Unassigned | None:
         )
         return fail(
             Reason.NO_SHIFT_IN_WINDOW,
-            f"no van with the required skills works on an allowed day ({days})",
+            f"no {'van with the required skills' if visit.skills else 'van'} works on an"
+            f" allowed day ({days})",
         )
 
     if visit.windows:
