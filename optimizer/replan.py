@@ -166,7 +166,7 @@ def replan(
             plan = solve(model_problem, settings, anchors=anchors, initial=plan)
     # The plan is for ``new_problem``: the pins were a device of the search, not new input.
     result_plan = replace(plan, extras={**plan.extras, "replan_fallback": fallback})
-    diff = _diff(problem, previous, result_plan, changes)
+    diff = diff_plans(problem, previous, result_plan, changes)
     return ReplanResult(result_plan, new_problem, diff, anchors, tuple(fallback))
 
 
@@ -193,9 +193,11 @@ def _pin(
     return replace(problem, visits=tuple(visits)), fallback
 
 
-def _diff(
+def diff_plans(
     problem: Problem, previous: Plan, plan: Plan, changes: Changes
 ) -> tuple[VisitChange, ...]:
+    """Per visit of ``problem`` and ``changes.added``: what ``plan`` does with it compared to
+    ``previous`` (cancelled visits are reported as such)."""
     before = _placements(previous)
     after = _placements(plan)
     why = {u.visit_id: u for u in plan.unassigned}

@@ -23,8 +23,8 @@ from optimizer.domain import (
     Visit,
 )
 from optimizer.errors import ValidationError
-from optimizer.plan import Plan
-from optimizer.replan import Changes, Status, apply_changes, replan
+from optimizer.plan import Plan, Route, SolverStats, Stop
+from optimizer.replan import Changes, Placement, Status, apply_changes, diff_plans, replan
 from optimizer.settings import SolverSettings
 from optimizer.solve import solve
 
@@ -227,3 +227,55 @@ def test_apply_changes_builds_the_new_problem() -> None:
     assert after.visit("v2").duration == 90 * MINUTE
     assert after.shift("B", 1) is None and after.shift("B", 0) is not None
     assert len(problem.visits) == 12 and problem.shift("B", 1) is not None  # input untouched
+
+
+def test_diff_names_every_kind_of_change() -> None:
+    problem = week_problem()
+
+    def plan(placements: dict[str, tuple[str, int, int]]) -> Plan:
+        # Only what the diff reads (who is served where and when); not a feasible plan.
+        routes = []
+        for van, day in sorted({(p[0], p[1]) for p in placements.values()}):
+            stops = tuple(
+                Stop(vid, "p0", s, s, s + 1, 0, 0, 0)
+                for vid, (v, d, s) in placements.items()
+                if (v, d) == (van, day)
+            )
+            routes.append(Route(van, day, "base", "base", 0, 0, stops, (), 0, 0))
+        return Plan(tuple(routes), (), SolverStats("hand", 0, 0))
+
+    before = plan(
+        {
+            "v0": ("A", 0, 100),
+            "v1": ("A", 0, 200),
+            "v2": ("B", 0, 300),
+            "v3": ("B", 1, 400),
+            "v4": ("A", 1, 500),
+        }
+    )
+    after = plan(
+        {
+            "v0": ("A", 0, 100),
+            "v1": ("A", 0, 250),
+            "v2": ("A", 1, 300),
+            "v5": ("B", 1, 600),
+            "new": ("B", 1, 700),
+        }
+    )
+    changes = Changes(added=(Visit("new", "p1", 60),), cancelled=frozenset({"v4"}))
+    diff = {c.visit_id: c for c in diff_plans(problem, before, after, changes)}
+    expect = {
+        "v0": Status.UNCHANGED,
+        "v1": Status.TIME_CHANGED,
+        "v2": Status.MOVED,
+        "v3": Status.NEWLY_UNASSIGNED,
+        "v4": Status.CANCELLED,
+        "v5": Status.NEWLY_ASSIGNED,
+        "v6": Status.STILL_UNASSIGNED,
+        "new": Status.NEWLY_ASSIGNED,
+    }
+    assert {vid: diff[vid].status for vid in expect} == expect
+    assert len(diff) == 13  # 12 visits + the added one
+    assert diff["v2"].old == Placement("B", 0, 300) and diff["v2"].new == Placement("A", 1, 300)
+    assert diff["v1"].old is not None and diff["v1"].new is not None
+    assert (diff["v1"].old.start, diff["v1"].new.start) == (200, 250)
