@@ -618,6 +618,13 @@ class RoadMatrixProvider:
         self._network: Any = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_network(cls, network: Any, name: str = "road network") -> RoadMatrixProvider:
+        """A provider over an already built network (e.g. a clipped extract)."""
+        provider = cls(Path(name))
+        provider._network = network
+        return provider
+
     def network(self) -> Any:
         with self._lock:
             if self._network is None:

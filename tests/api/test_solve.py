@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -384,3 +385,41 @@ def test_openapi_documents_the_solve_examples(client: TestClient) -> None:
     example = request_schema["examples"][0]
     SolveRequest.model_validate(example)  # the example is a valid request
     assert "413" in schema["paths"]["/v1/solve"]["post"]["responses"]
+
+
+# --- with a road network ----------------------------------------------------------------------
+
+HEIDELBERG_BBOX = (8.68, 49.40, 8.71, 49.415)  # the geo tests' small clip of the extract
+
+
+@pytest.mark.slow
+def test_a_configured_road_network_gives_road_travel_times(heidelberg_pbf: Path) -> None:
+    from api.planning import RoadMatrixProvider, approximate_provider
+    from geo.network import load_osm_file
+
+    network = load_osm_file(heidelberg_pbf, bbox=HEIDELBERG_BBOX)
+    roads = RoadMatrixProvider.from_network(network, heidelberg_pbf.name)
+    planner = Planner(
+        approximate_provider(), road_provider=roads, base=(8.6940, 49.4080), isolate=False
+    )
+    body = small_request()
+    for visit, coords in zip(
+        body["visits"], ([8.6850, 49.4050], [8.7000, 49.4100], [8.7050, 49.4120]), strict=True
+    ):
+        visit["place"] = {"coordinates": coords}
+        visit.pop("windows", None)
+    request = SolveRequest.model_validate(body)
+    mapped = planner.map(request)
+    assert mapped.matrix_info.source == "road_network" and not mapped.problem.matrix.approximate
+    assert "heidelberg" in mapped.matrix_info.note
+    out = plan_to_out(planner.solve_mapped(mapped, planner.solver_settings(request)), mapped)
+    assert_feasible(out, mapped)
+    assert out.matrix.source == "road_network" and out.summary.assigned == 3
+
+    # the request may ask for the approximation instead; the answer says which was used
+    body["options"]["use_road_network"] = False
+    approx = planner.map(SolveRequest.model_validate(body))
+    assert approx.matrix_info.source == "approximate" and approx.problem.matrix.approximate
+    # road travel is longer than the straight line the approximation starts from
+    a, b = mapped.problem.visit("v1").location, mapped.problem.visit("v2").location
+    assert mapped.problem.matrix.distance(a, b) > 0
