@@ -36,7 +36,15 @@ from api.exports import (
     export_filename,
 )
 from geo.gpx import van_day_gpx
-from geo.maps import MapAssets, TileSource, format_duration, to_html, van_day_map, week_map
+from geo.maps import (
+    OSM_ATTRIBUTION,
+    MapAssets,
+    TileSource,
+    format_duration,
+    to_html,
+    van_day_map,
+    week_map,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +65,15 @@ class PageSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VANPLAN_PAGES_", extra="ignore", frozen=True)
 
     client_display: ClientDisplay = Field(
-        ClientDisplay.PSEUDONYM, description="What crews see for a client: name or pseudonym"
+        default=ClientDisplay.PSEUDONYM,
+        description="What crews see for a client: name or pseudonym",
     )
     tiles_url: str | None = Field(
-        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
         description="XYZ tile URL template; empty: no background tiles",
     )
-    tiles_attribution: str = Field(
-        '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
-    )
-    secure_cookie: bool = Field(False, description="Send the login cookie over HTTPS only")
+    tiles_attribution: str = Field(default=OSM_ATTRIBUTION, description="Credit of the tiles")
+    secure_cookie: bool = Field(default=False, description="Send the login cookie over HTTPS only")
 
     def tiles(self) -> TileSource:
         if not self.tiles_url:
@@ -213,16 +220,14 @@ def _crew_day(
     details: dict[str, StopDetails] = {}
     place_names = _place_names(loaded)
     for v in loaded.request.visits:
-        client = session.get(ClientRow, v.client_ref) if v.client_ref else None
-        alive = client is not None and client.erased_at is None
+        found = session.get(ClientRow, v.client_ref) if v.client_ref else None
+        client = found if found is not None and found.erased_at is None else None
         details[v.id] = StopDetails(
-            client=client.name if alive else None,
+            client=client.name if client else None,
             pseudonym=f"Client {v.client_ref}" if v.client_ref else None,
-            notes=(client.notes or "") if alive else "",
-            address=(client.address or "") if alive else "",
-            place=v.place.address
-            or ((client.address or None) if alive else None)
-            or place_names.get(v.id),
+            notes=(client.notes or "") if client else "",
+            address=(client.address or "") if client else "",
+            place=v.place.address or (client.address if client else None) or place_names.get(v.id),
         )
     collection = _collection(request, loaded, van_id, day)
     return crew_day_from_geojson(
@@ -374,11 +379,11 @@ def _straight_collection(
     if van_id is None and day is None:
         places = {v.id: v.place.coordinates for v in loaded.request.visits}
         for u in loaded.plan.unassigned:
-            coords = places.get(u.visit_id)
-            if coords is not None:
+            at = places.get(u.visit_id)
+            if at is not None:
                 add(
                     "Point",
-                    list(coords),
+                    list(at),
                     feature="unassigned",
                     visit_id=u.visit_id,
                     reason=u.reason,
