@@ -90,27 +90,32 @@ def default_base() -> LonLatT:
         return ERBACH_BASE
 
 
-def default_address_resolver() -> AddressResolver | None:
-    """The offline geocoder from ``geo.geocode`` when it is available."""
-    try:
-        from geo import geocode  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    lookup = getattr(geocode, "geocode", None)
-    if lookup is None:
-        return None
+def default_address_resolver(osm_file: Path | None = None) -> AddressResolver | None:
+    """Offline address lookup with :func:`geo.geocode.geocode` in ``osm_file`` (default: the
+    ``VANPLAN_OSM_EXTRACT`` geo setting); None when no extract is configured."""
+    if osm_file is None:
+        from geo.settings import GeoSettings
 
-    def resolve(address: str) -> LonLatT | None:
+        osm_file = GeoSettings().osm_extract
+    if osm_file is None:
+        return None
+    return _Geocoder(Path(osm_file))
+
+
+class _Geocoder:
+    """Address -> (lon, lat) through the offline index of an OSM extract."""
+
+    def __init__(self, osm_file: Path) -> None:
+        self.osm_file = osm_file
+
+    def __call__(self, address: str) -> LonLatT | None:
+        from geo.geocode import geocode
+
         try:
-            found = lookup(address)
-        except (LookupError, ValueError):
+            found = geocode(address, self.osm_file)
+        except (LookupError, ValueError):  # not found (the message is not logged: personal)
             return None
-        if found is None:
-            return None
-        coords = getattr(found, "coordinates", found)
-        return (float(coords[0]), float(coords[1]))
-
-    return resolve
+        return (float(found.lon), float(found.lat))
 
 
 def approximate_provider(settings: Any = None) -> MatrixProvider:
@@ -591,7 +596,7 @@ def planner_from_settings(settings: Any) -> Planner:
     """The planner the service uses: road matrix when a network is configured, else approximate."""
     return Planner(
         approximate_provider(),
-        resolve_address=default_address_resolver(),
+        resolve_address=default_address_resolver(getattr(settings, "osm_file", None)),
         base=default_base(),
         time_limit=float(getattr(settings, "sync_solve_time_limit", 10.0)),
         road_provider=road_provider_from_settings(settings),
