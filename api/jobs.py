@@ -159,7 +159,8 @@ def execute(
             store.requeue(job_id)
             return None
         log.exception("job %s failed", job_id)
-        store.finish(job_id, JobStatus.FAILED, error=f"internal error ({type(exc).__name__})")
+        reason = str(exc) if isinstance(exc, SolverProcessError) else type(exc).__name__
+        store.finish(job_id, JobStatus.FAILED, error=f"internal error ({reason})")
         return JobStatus.FAILED
     if stop.is_set() and shutting_down():
         store.requeue(job_id)  # interrupted by a shutdown, not by a user: run again next start
