@@ -182,8 +182,8 @@ def build_graph(
     """
     ways = [w for w in raw.ways if exclusion_reason(w.tags, settings.network_type) is None]
     if not ways:
-        where = "inside the area" if area is not None else "in the data"
-        raise EmptyAreaError(f"{label}: no drivable road {where}")
+        scope = "inside the area" if area is not None else "in the data"
+        raise EmptyAreaError(f"{label}: no drivable road {scope}")
     lengths = np.fromiter((len(w.nodes) for w in ways), dtype=np.int64, count=len(ways))
     flat = np.fromiter((n for w in ways for n in w.nodes), dtype=np.int64, count=int(lengths.sum()))
     way_of = np.repeat(np.arange(len(ways)), lengths)
