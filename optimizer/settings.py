@@ -40,7 +40,9 @@ class SolverSettings:
     van-days without breaks (OR-Tools' cumul optimizer fails with break intervals); it costs
     search speed. Departure times are made late by the extraction in any case.
     ``operator_bandit`` lets OR-Tools pick local-search operators by a multi-armed bandit
-    (better on Solomon VRPTW at 10 s than the fixed operator order). ``finalize_times`` adds
+    (better on Solomon VRPTW at 10 s than the fixed operator order);
+    ``gls_penalties_in_operators`` lets the insertion-based operators see the guided local
+    search penalties (also better there). ``finalize_times`` adds
     finalizers that push route starts late and ends early inside the search (slower).
     """
 
@@ -56,6 +58,7 @@ class SolverSettings:
     lns_time_limit: float = 0.1
     finalize_times: bool = False
     operator_bandit: bool = True
+    gls_penalties_in_operators: bool = True
 
     def __post_init__(self) -> None:
         c = Collector()
@@ -142,4 +145,5 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "lns_time_limit": (int, float),
     "finalize_times": (bool,),
     "operator_bandit": (bool,),
+    "gls_penalties_in_operators": (bool,),
 }

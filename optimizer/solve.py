@@ -72,6 +72,9 @@ def search_parameters(
     params.guided_local_search_lambda_coefficient = settings.guided_local_search_lambda
     params.log_search = settings.log_search
     params.use_multi_armed_bandit_concatenate_operators = settings.operator_bandit
+    params.use_guided_local_search_penalties_in_local_search_operators = (
+        settings.gls_penalties_in_operators
+    )
     return params
 
 
