@@ -131,13 +131,16 @@ def replan(
     *,
     confirmed: Collection[str] | None = None,
     pin_confirmed: bool = True,
+    pin_times: bool = False,
 ) -> ReplanResult:
     """Re-plan after ``changes``, moving as few ``confirmed`` visits as possible.
 
     ``confirmed`` defaults to every visit served in ``previous``. With ``pin_confirmed`` each is
     pinned to its previous van-day (falling back to an anchor when that became impossible);
     otherwise each is anchored there (``Objective.moved_visit_cost`` per moved visit). Either way
-    dropping a confirmed visit also costs the moved-visit cost.
+    dropping a confirmed visit also costs the moved-visit cost. ``pin_times`` (with
+    ``pin_confirmed``) also keeps each confirmed visit's start time where that is still possible
+    (the time the client was told), else only its van-day.
     """
     new_problem = apply_changes(problem, changes)
     present = {v.id for v in new_problem.visits}
@@ -153,8 +156,9 @@ def replan(
 
     model_problem: Problem = new_problem
     fallback: tuple[str, ...] = ()
+    times = {s.visit_id: s.start for r in previous.routes for s in r.stops} if pin_times else {}
     if pin_confirmed and anchors:
-        model_problem, fallback = _pin(new_problem, anchors, ())
+        model_problem, fallback = _pin(new_problem, anchors, (), times)
     plan = solve(model_problem, settings, anchors=anchors, initial=previous)
     if pin_confirmed:
         # Pins that together no longer fit (e.g. a changed visit grew): anchor those instead.
@@ -162,7 +166,7 @@ def replan(
         lost = tuple(v for v in lost if v not in fallback)
         if lost:
             log.info("replan: pins of %s could not all be kept; anchoring them", lost)
-            model_problem, fallback = _pin(new_problem, anchors, (*fallback, *lost))
+            model_problem, fallback = _pin(new_problem, anchors, (*fallback, *lost), times)
             plan = solve(model_problem, settings, anchors=anchors, initial=plan)
     # The plan is for ``new_problem``: the pins were a device of the search, not new input.
     result_plan = replace(plan, extras={**plan.extras, "replan_fallback": fallback})
@@ -171,10 +175,14 @@ def replan(
 
 
 def _pin(
-    problem: Problem, anchors: dict[str, tuple[str, int]], unpinned: Iterable[str]
+    problem: Problem,
+    anchors: dict[str, tuple[str, int]],
+    unpinned: Iterable[str],
+    times: dict[str, int],
 ) -> tuple[Problem, tuple[str, ...]]:
-    """Pin each anchored visit to its van-day, except ``unpinned`` and those the pin would make
-    impossible to serve; returns the problem and every visit left unpinned."""
+    """Pin each anchored visit to its van-day (and to its start in ``times`` where that still
+    fits), except ``unpinned`` and those the pin would make impossible to serve; returns the
+    problem and every anchored visit left unpinned."""
     skip = set(unpinned)
     visits = []
     for v in problem.visits:
@@ -182,13 +190,20 @@ def _pin(
         if key is None or v.id in skip:
             visits.append(v)
             continue
-        start = v.pin.start if v.pin is not None else None
-        pinned = replace(v, pin=Pin(key[0], key[1], start))
-        if problem.shift(*key) is None or static_reason(problem, pinned) is not None:
+        own = v.pin.start if v.pin is not None else None
+        starts = [own] if own is not None or v.id not in times else [times[v.id], None]
+        choice = None
+        if problem.shift(*key) is not None:
+            for start in starts:
+                pinned = replace(v, pin=Pin(key[0], key[1], start))
+                if static_reason(problem, pinned) is None:
+                    choice = pinned
+                    break
+        if choice is None:
             skip.add(v.id)
             visits.append(v)
         else:
-            visits.append(pinned)
+            visits.append(choice)
     fallback = tuple(sorted(skip & anchors.keys()))
     return replace(problem, visits=tuple(visits)), fallback
 

@@ -84,7 +84,9 @@ def test_replan_after_a_van_day_drops_out(problem: Problem, data: st.DataObject)
     if not used:
         return
     out = data.draw(st.sampled_from(used))
-    result = replan(problem, previous, Changes(unavailable=frozenset({out})), FAST)
+    pin_times = data.draw(st.booleans())
+    changes = Changes(unavailable=frozenset({out}))
+    result = replan(problem, previous, changes, FAST, pin_times=pin_times)
     check_plan(result.problem, result.plan).assert_ok()
     assert result.plan.route(*out) is None
 

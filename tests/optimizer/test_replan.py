@@ -279,3 +279,17 @@ def test_diff_names_every_kind_of_change() -> None:
     assert diff["v2"].old == Placement("B", 0, 300) and diff["v2"].new == Placement("A", 1, 300)
     assert diff["v1"].old is not None and diff["v1"].new is not None
     assert (diff["v1"].old.start, diff["v1"].new.start) == (200, 250)
+
+
+def test_pinned_times_keep_what_clients_were_told(published: tuple[Problem, Plan]) -> None:
+    problem, previous = published
+    out = quietest(previous)
+    lost = {vid for vid, key in previous.assigned.items() if key == out}
+    new = Visit("new", "p5", 30 * MINUTE, (TimeWindow(t(1, 10), t(1, 12)),))
+    changes = Changes(added=(new,), unavailable=frozenset({out}))
+    result = replan(problem, previous, changes, SETTINGS, pin_times=True)
+    check_plan(result.problem, result.plan).assert_ok()
+    status = {c.visit_id: c.status for c in result.diff}
+    assert status["new"] is Status.NEWLY_ASSIGNED
+    for vid in previous.assigned:
+        assert status[vid] is (Status.MOVED if vid in lost else Status.UNCHANGED), vid
