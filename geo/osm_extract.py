@@ -16,7 +16,7 @@ import numpy as np
 import osmium
 import osmium.filter
 
-from geo.build import NEEDED_TAGS, RawData, RawWay, exclusion_reason
+from geo.build import DRIVE_HIGHWAYS, NEEDED_TAGS, RawData, RawWay, exclusion_reason
 from geo.errors import SourceError
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,9 @@ def read_extract(
         )
         for way in processor:
             assert isinstance(way, osmium.osm.Way)
+            highway = way.tags.get("highway")
+            if highway not in DRIVE_HIGHWAYS and highway != "service":
+                continue  # footways, tracks, paths ...: skip before copying the tags
             tags = {t.k: t.v for t in way.tags if t.k in NEEDED_TAGS}
             if exclusion_reason(tags, network_type) is not None:
                 continue
