@@ -418,3 +418,22 @@ def test_invalid_polygon(heidelberg_pbf: Path) -> None:
         load_osm_file(heidelberg_pbf, polygon=box(480_000, 5_470_000, 490_000, 5_480_000))
     with pytest.raises(AreaError, match="not both"):
         load_osm_file(heidelberg_pbf, bbox=HEIDELBERG_SMALL_BBOX, polygon=box(8.6, 49.4, 8.7, 49.5))
+
+
+def test_settings_come_from_vanplan_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from geo.settings import GeoSettings
+
+    monkeypatch.setenv("VANPLAN_CACHE_DIR", str(tmp_path / "nets"))
+    monkeypatch.setenv("VANPLAN_NETWORK__SPEEDS__VAN_MAX_SPEED_KMH", "100")
+    monkeypatch.setenv("VANPLAN_NETWORK__NETWORK_TYPE", "drive_service")
+    monkeypatch.setenv("VANPLAN_APPROXIMATE__DETOUR_FACTOR", "1.5")
+    settings = GeoSettings()
+    assert settings.cache_dir == tmp_path / "nets"
+    assert settings.network.speeds.van_max_speed_kmh == 100
+    assert settings.network.network_type == "drive_service"
+    assert settings.approximate.detour_factor == 1.5
+    monkeypatch.setenv("VANPLAN_NETWORK__SPEEDS__VAN_MAX_SPEED_KMH", "-5")
+    with pytest.raises(ValueError, match="van_max_speed_kmh"):
+        GeoSettings()
