@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -82,11 +83,11 @@ class MappedProblem:
 def default_base() -> LonLatT:
     """The district base (``geo.places`` when available)."""
     try:
-        from geo import places  # type: ignore[attr-defined]
+        from geo import places
 
-        base = places.base()
-        return (float(base[0]), float(base[1]))
-    except (ImportError, AttributeError, TypeError, IndexError):
+        lon, lat = places.base()
+        return (float(lon), float(lat))
+    except (ImportError, OSError, ValueError):  # district data missing: the Erbach centre
         return ERBACH_BASE
 
 
@@ -202,37 +203,37 @@ def build_problem(
     places.add_base(base or default_base())
 
     vans: list[Van] = []
-    for i, v in enumerate(request.vans):
-        start = places.location(v.start, f"vans[{i}].start") if v.start else DEFAULT_DEPOT
-        end = places.location(v.end, f"vans[{i}].end") if v.end else None
-        vans.append(
-            _build(
-                c,
-                f"vans[{i}]",
-                lambda v=v, start=start, end=end: Van(
-                    id=v.id,
-                    name=v.name,
-                    start_location=start,
-                    end_location=end,
-                    skills=frozenset(v.skills),
-                    cost_per_hour=v.cost_per_hour,
-                    cost_per_km=v.cost_per_km,
-                    fixed_cost_per_day=v.fixed_cost_per_day,
-                ),
-            )
+    for i, van_in in enumerate(request.vans):
+        start_loc = places.location(van_in.start, f"vans[{i}].start") if van_in.start else None
+        end_loc = places.location(van_in.end, f"vans[{i}].end") if van_in.end else None
+        van = _build(
+            c,
+            f"vans[{i}]",
+            partial(
+                Van,
+                id=van_in.id,
+                name=van_in.name,
+                start_location=start_loc or DEFAULT_DEPOT,
+                end_location=end_loc,
+                skills=frozenset(van_in.skills),
+                cost_per_hour=van_in.cost_per_hour,
+                cost_per_km=van_in.cost_per_km,
+                fixed_cost_per_day=van_in.fixed_cost_per_day,
+            ),
         )
+        if van is not None:
+            vans.append(van)
 
     shifts: list[Shift] = []
-    for i, s in enumerate(request.shifts):
+    for i, shift_in in enumerate(request.shifts):
         where = f"shifts[{i}]"
-        start, end = _seconds(horizon, s.start), _seconds(horizon, s.end)
+        start, end = _seconds(horizon, shift_in.start), _seconds(horizon, shift_in.end)
         if not c.check(end > start, f"{where}.end", "must be after start"):
             continue
-        day = horizon.day_of(start)
         breaks: tuple[Break, ...] | None = None
-        if s.breaks is not None:
+        if shift_in.breaks is not None:
             built: list[Break] = []
-            for j, b in enumerate(s.breaks):
+            for j, b in enumerate(shift_in.breaks):
                 lo, hi = _seconds(horizon, b.earliest_start), _seconds(horizon, b.latest_end)
                 ok = c.check(
                     start <= lo and hi <= end,
@@ -247,66 +248,74 @@ def build_problem(
                 if ok:
                     built.append(Break(lo, hi, b.duration_minutes * 60))
             breaks = tuple(built)
-        max_work = s.max_work_minutes * 60 if s.max_work_minutes else None
+        minutes = shift_in.max_work_minutes
         shift = _build(
             c,
             where,
-            lambda s=s, day=day, start=start, end=end, breaks=breaks, mw=max_work: Shift(
-                van_id=s.van_id, day=day, start=start, end=end, max_work=mw, breaks=breaks
+            partial(
+                Shift,
+                van_id=shift_in.van_id,
+                day=horizon.day_of(start),
+                start=start,
+                end=end,
+                max_work=minutes * 60 if minutes else None,
+                breaks=breaks,
             ),
         )
         if shift is not None:
             shifts.append(shift)
 
     visits: list[Visit] = []
-    for i, v in enumerate(request.visits):
+    for i, visit_in in enumerate(request.visits):
         where = f"visits[{i}]"
-        loc = places.location(v.place, f"{where}.place")
         windows = tuple(
-            TimeWindow(_seconds(horizon, w.start), _seconds(horizon, w.end)) for w in v.windows
+            TimeWindow(_seconds(horizon, w.start), _seconds(horizon, w.end))
+            for w in visit_in.windows
         )
         days = (
-            frozenset((d - horizon.start_date).days for d in v.dates)
-            if v.dates is not None
+            frozenset((d - horizon.start_date).days for d in visit_in.dates)
+            if visit_in.dates is not None
             else None
         )
         pin = None
-        if v.pin is not None:
-            if v.pin.van_id is None and v.pin.date is None and v.pin.start is None:
+        pin_in = visit_in.pin
+        if pin_in is not None:
+            if pin_in.van_id is None and pin_in.date is None and pin_in.start is None:
                 c.add(f"{where}.pin", "must fix at least one of van_id, date, start")
             else:
                 pin = Pin(
-                    van_id=v.pin.van_id,
-                    day=(v.pin.date - horizon.start_date).days if v.pin.date else None,
-                    start=_seconds(horizon, v.pin.start) if v.pin.start else None,
+                    van_id=pin_in.van_id,
+                    day=(pin_in.date - horizon.start_date).days if pin_in.date else None,
+                    start=_seconds(horizon, pin_in.start) if pin_in.start else None,
                 )
-        visits.append(
-            _build(
-                c,
-                where,
-                lambda v=v, loc=loc, windows=windows, days=days, pin=pin: Visit(
-                    id=v.id,
-                    location=loc,
-                    duration=v.duration_minutes * 60,
-                    windows=windows,
-                    client=v.client_ref,
-                    days=days,
-                    skills=frozenset(v.skills),
-                    priority=v.priority,
-                    pin=pin,
-                    kind=VisitKind(v.kind),
-                    preferred_van=v.preferred_van,
-                ),
-            )
+        visit = _build(
+            c,
+            where,
+            partial(
+                Visit,
+                id=visit_in.id,
+                location=places.location(visit_in.place, f"{where}.place"),
+                duration=visit_in.duration_minutes * 60,
+                windows=windows,
+                client=visit_in.client_ref,
+                days=days,
+                skills=frozenset(visit_in.skills),
+                priority=visit_in.priority,
+                pin=pin,
+                kind=VisitKind(visit_in.kind),
+                preferred_van=visit_in.preferred_van,
+            ),
         )
+        if visit is not None:
+            visits.append(visit)
     c.raise_if_any()
 
     matrix, info = provider(places.coordinates)
     problem = Problem(
         horizon=horizon,
-        vans=tuple(v for v in vans if v is not None),
+        vans=tuple(vans),
         shifts=tuple(shifts),
-        visits=tuple(v for v in visits if v is not None),
+        visits=tuple(visits),
         matrix=matrix,
     )
     problem.validate()
@@ -321,7 +330,7 @@ def build_problem(
     return MappedProblem(problem, dict(places.coordinates), info)
 
 
-def _build(c: Collector, where: str, make: Callable[[], _T]) -> _T:
+def _build(c: Collector, where: str, make: Callable[[], _T]) -> _T | None:
     """Construct a domain object, re-labelling its self-check issues with the request path."""
     try:
         return make()
@@ -332,7 +341,7 @@ def _build(c: Collector, where: str, make: Callable[[], _T]) -> _T:
             c.add(f"{where}.{attr}", issue.message)
     except ValueError as exc:
         c.add(where, str(exc))
-    return None  # type: ignore[return-value]
+    return None
 
 
 # --- plan -> response -------------------------------------------------------------------------
@@ -890,12 +899,12 @@ def plan_geojson(
     if van_id is None and day is None and request is not None:
         places = {v.id: v.place.coordinates for v in request.visits}
         for u in plan.unassigned:
-            coords = places.get(u.visit_id)
-            if coords is not None:
+            where = places.get(u.visit_id)
+            if where is not None:
                 features.append(
                     _feature(
                         "Point",
-                        list(coords),
+                        list(where),
                         feature="unassigned",
                         visit_id=u.visit_id,
                         reason=u.reason,
