@@ -158,9 +158,14 @@ def plan_week(
     planner: PlannerDep,
     options: Annotated[PlanWeekIn | None, Body()] = None,
 ) -> PlanVersionOut:
+    """Plan the week from the stored vans, shifts, open visits and consultation hours; the new
+    version is a draft. Time limit: ``time_limit_seconds`` (default
+    ``VANPLAN_SYNC_SOLVE_TIME_LIMIT``), at most ``VANPLAN_JOB_TIME_LIMIT``."""
     options = options or PlanWeekIn()
     request, mapped = _map_week(session, planner, iso_week, settings.timezone, options)
-    solver_settings = planner.solver_settings(request, settings.sync_solve_time_limit)
+    solver_settings = planner.solver_settings(
+        request, settings.sync_solve_time_limit, settings.job_time_limit
+    )
     plan = planner.solve_mapped(mapped, solver_settings)
     row = store.create_version(
         session,
@@ -189,7 +194,10 @@ def replan_week(
     planner: PlannerDep,
     options: Annotated[PlanWeekIn | None, Body()] = None,
 ) -> PlanVersionOut:
-    """Start from the newest version of the week, rebuild the problem from the stored data (new,
+    """Time limit: ``time_limit_seconds`` (default ``VANPLAN_SYNC_SOLVE_TIME_LIMIT``), at most
+    ``VANPLAN_JOB_TIME_LIMIT``; the answer comes when the search ends.
+
+    Start from the newest version of the week, rebuild the problem from the stored data (new,
     changed or cancelled visits, shifts), keep confirmed visits on their van and day where that
     is still possible, prefer keeping every other visit where it was, and report the changes."""
     options = options or PlanWeekIn()
@@ -201,7 +209,9 @@ def replan_week(
     confirmed = set(base.confirmed or [])
     problem = _pin_confirmed(mapped.problem, previous, confirmed)
     mapped = dataclasses.replace(mapped, problem=problem)
-    solver_settings = planner.solver_settings(request, settings.sync_solve_time_limit)
+    solver_settings = planner.solver_settings(
+        request, settings.sync_solve_time_limit, settings.job_time_limit
+    )
     anchors = {vid: where for vid, where in previous.assigned.items() if vid in _ids(problem)}
     plan = planner.run(problem, solver_settings, anchors=anchors, initial=previous)
     out = plan_to_out(plan, mapped)
