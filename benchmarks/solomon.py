@@ -444,6 +444,10 @@ def ratios(results: Sequence[Result], base: str = "vanplan") -> dict[str, tuple[
     return out
 
 
+def _ratio(ratio: float) -> str:
+    return f"{ratio:.2f}" if ratio != float("inf") else "n/a (peer's mean gap <= 0)"
+
+
 def format_summary(results: Sequence[Result]) -> str:
     lines = [
         f"{'solver':8} {'runs':>4} {'solved':>6} {'feasible':>8} {'mean gap':>9} {'max gap':>8} "
@@ -457,7 +461,7 @@ def format_summary(results: Sequence[Result]) -> str:
         )
     for peer, (ratio, diff) in ratios(results).items():
         lines.append(
-            f"mean gap vanplan / {peer}: {ratio:.2f} (vanplan {diff:+.2f} pp), common instances"
+            f"mean gap vanplan / {peer}: {_ratio(ratio)} (vanplan {diff:+.2f} pp), common instances"
         )
     doubtful = sorted({r.instance for r in results if not r.bks_plausible})
     if doubtful:
@@ -540,7 +544,7 @@ def _markdown_summary(results: Sequence[Result]) -> str:
         )
     lines.append("")
     for peer, (ratio, diff) in ratios(results).items():
-        lines.append(f"- mean gap vanplan / {peer}: {ratio:.2f} (vanplan {diff:+.2f} pp)")
+        lines.append(f"- mean gap vanplan / {peer}: {_ratio(ratio)} (vanplan {diff:+.2f} pp)")
     return "\n".join(lines)
 
 
