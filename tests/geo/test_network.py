@@ -437,3 +437,19 @@ def test_settings_come_from_vanplan_environment(
     monkeypatch.setenv("VANPLAN_NETWORK__SPEEDS__VAN_MAX_SPEED_KMH", "-5")
     with pytest.raises(ValueError, match="van_max_speed_kmh"):
         GeoSettings()
+
+
+def test_graph_works_with_osmnx(heidelberg_small_network: RoadNetwork) -> None:
+    import osmnx as ox
+
+    graph = heidelberg_small_network.graph
+    nodes, edges = ox.graph_to_gdfs(graph)
+    assert len(nodes) == len(graph) and len(edges) == graph.number_of_edges()
+    assert str(nodes.crs) == "EPSG:4326"
+    # edges without an explicit geometry are straight lines between their nodes
+    assert not edges.geometry.is_empty.any()
+    west, south, east, north = HEIDELBERG_SMALL_BBOX
+    a = ox.distance.nearest_nodes(graph, west + 0.005, south + 0.003)
+    b = ox.distance.nearest_nodes(graph, east - 0.005, north - 0.003)
+    route = ox.routing.shortest_path(graph, a, b, weight="travel_time")
+    assert route is not None and route[0] == a and route[-1] == b
