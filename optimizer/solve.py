@@ -124,7 +124,10 @@ def solve(
     """Plan the horizon. See the module docstring; ``anchors`` (visit -> (van, day)) cost
     ``Objective.moved_visit_cost`` when not kept, ``initial`` warm-starts from a plan's routes,
     ``on_progress`` hears of each improving solution, ``stop`` ends the search early (the best
-    plan so far is returned)."""
+    plan so far is returned).
+
+    ``settings.workers > 1`` starts spawned processes: a script calling it must guard its entry
+    point with ``if __name__ == "__main__":`` (as for any ``multiprocessing`` spawn)."""
     problem.validate()
     settings = settings or SolverSettings()
     t0 = time.monotonic()
