@@ -186,6 +186,14 @@ def _context() -> Any:
     return ctx
 
 
+def warm_up_solver_processes() -> None:
+    """Start the fork server now (it imports OR-Tools once) so the first solve starts at once."""
+    from multiprocessing import forkserver
+
+    _context()
+    forkserver.ensure_running()
+
+
 def _child_main(
     problem: Problem,
     settings: SolverSettings,
@@ -374,6 +382,7 @@ def start_planning(app: Any, runner: JobRunner | None = None) -> None:
         )
     app.state.planner = planner
     app.state.job_runner = runner
+    threading.Thread(target=warm_up_solver_processes, name="vanplan-warm-up", daemon=True).start()
     roads = planner.road_provider
     if isinstance(roads, RoadMatrixProvider):
 
