@@ -639,6 +639,8 @@ class RoadMatrixProvider:
         provider._network = network
         return provider
 
+    for_network = from_network  # the name api.demo uses
+
     def network(self) -> Any:
         with self._lock:
             if self._network is None:
