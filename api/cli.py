@@ -1,0 +1,232 @@
+"""The ``vanplan`` command line: a thin client of the same functions the service uses.
+
+    vanplan demo [--out DIR] [--osm FILE] [--week 2026-W48] [--time-limit S]
+    vanplan solve PROBLEM.json [--out PLAN.json] [--osm FILE]
+    vanplan network build (--osm FILE | --place NAME | --bbox W S E N) [--out FILE]
+    vanplan serve [--host H] [--port P]
+    vanplan token create --role ROLE [--van VAN] [--name NAME] | token revoke ID | token list
+
+Progress and summaries go to the terminal; library code only logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+log = logging.getLogger("vanplan")
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed without a traceback, exit code 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vanplan",
+        description="Route and scheduling optimizer for outreach vans (Odenwaldkreis).",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="plan a sample week for the Odenwaldkreis and write plan, maps and crew pages",
+        description=(
+            "Plan a fictitious sample week (two vans, shifts with statutory breaks, skills, "
+            "village consultation hours, clients around the district's real villages) and write "
+            "plan.json, plan.geojson, the week map, van-day maps and crew pages to --out. Uses the "
+            "road network from --osm, else the cached district network, else approximate "
+            "straight-line travel times (and says so)."
+        ),
+    )
+    demo.add_argument("--out", type=Path, default=Path("vanplan-demo"), help="output folder")
+    demo.add_argument("--osm", type=Path, help="local OSM extract (.osm, .osm.bz2, .osm.pbf)")
+    demo.add_argument("--week", help="ISO week to plan, e.g. 2026-W48 (default: next week)")
+    demo.add_argument("--clients", type=int, default=34, help="number of sample clients")
+    demo.add_argument("--seed", type=int, default=7, help="seed of the sample and the solver")
+    demo.add_argument("--time-limit", type=float, default=10.0, help="solver time (seconds)")
+    demo.add_argument(
+        "--approximate", action="store_true", help="skip road data: straight-line travel times"
+    )
+
+    solve = sub.add_parser(
+        "solve",
+        help="solve a problem given as JSON (the body of POST /v1/solve)",
+        description="Solve a planning request (JSON, the schema of POST /v1/solve) and print or "
+        "write the plan as JSON.",
+    )
+    solve.add_argument("problem", type=Path, help="problem JSON file ('-' for standard input)")
+    solve.add_argument("--out", type=Path, help="write the plan here instead of standard output")
+    solve.add_argument("--osm", type=Path, help="local OSM extract for road travel times")
+    solve.add_argument("--time-limit", type=float, help="override the solver time (seconds)")
+
+    network = sub.add_parser("network", help="road network commands")
+    net_sub = network.add_subparsers(dest="network_command", required=True, metavar="ACTION")
+    build = net_sub.add_parser(
+        "build",
+        help="build (and cache) the drivable road network",
+        description="Build the van road network from a local extract or by downloading from "
+        "OpenStreetMap, and store it in the cache (or --out).",
+    )
+    src = build.add_mutually_exclusive_group()
+    src.add_argument("--osm", type=Path, help="local OSM extract (.osm, .osm.bz2, .osm.pbf)")
+    src.add_argument("--place", help="place name to download, e.g. 'Odenwaldkreis, Germany'")
+    build.add_argument(
+        "--bbox",
+        type=float,
+        nargs=4,
+        metavar=("WEST", "SOUTH", "EAST", "NORTH"),
+        help="area to clip or download (lon/lat); default: the Odenwaldkreis plus a buffer",
+    )
+    build.add_argument("--out", type=Path, help="write the network to this file too")
+
+    serve = sub.add_parser(
+        "serve", help="run the HTTP API", description="Run the vanplan HTTP API (uvicorn)."
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+
+    token = sub.add_parser("token", help="API access tokens")
+    tok_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = tok_sub.add_parser(
+        "create",
+        help="create a token (printed once; stored hashed)",
+        description="Create an API token. The secret is printed once; only its hash is stored.",
+    )
+    create.add_argument(
+        "--role", required=True, choices=["dispatcher", "crew", "system"], help="access role"
+    )
+    create.add_argument("--van", help="van id (required for the crew role)")
+    create.add_argument("--name", default="", help="label, e.g. who holds the token")
+    revoke = tok_sub.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("token_id", help="token id (see 'vanplan token list')")
+    tok_sub.add_parser("list", help="list tokens (ids, roles, labels; never secrets)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "demo":
+            from api.demo import DemoOptions, run_demo
+
+            run_demo(
+                DemoOptions(
+                    out=args.out,
+                    osm=args.osm,
+                    week=args.week,
+                    clients=args.clients,
+                    seed=args.seed,
+                    time_limit=args.time_limit,
+                    approximate=args.approximate,
+                ),
+                echo=_echo,
+            )
+        elif args.command == "solve":
+            _solve(args)
+        elif args.command == "network":
+            _network_build(args)
+        elif args.command == "serve":
+            from api.server import run
+
+            run(host=args.host, port=args.port)
+        elif args.command == "token":
+            _token(args)
+    except (CliError, ValueError, OSError) as exc:
+        print(f"vanplan: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _echo(message: str) -> None:
+    print(message, flush=True)
+
+
+def _solve(args: argparse.Namespace) -> None:
+    from pydantic import ValidationError as PydanticError
+
+    from api.demo import solve_request
+    from api.schemas.planning import SolveRequest
+
+    text = sys.stdin.read() if str(args.problem) == "-" else _read(args.problem)
+    try:
+        request = SolveRequest.model_validate_json(text)
+    except PydanticError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in exc.errors()
+        )
+        raise CliError(f"{args.problem}: invalid problem: {problems}") from None
+    if args.time_limit is not None:
+        request = request.model_copy(
+            update={
+                "options": request.options.model_copy(
+                    update={"time_limit_seconds": args.time_limit}
+                )
+            }
+        )
+    result = solve_request(request, osm=args.osm, echo=lambda m: print(m, file=sys.stderr))
+    payload = result.plan_out.model_dump_json(indent=2)
+    if args.out:
+        args.out.write_text(payload + "\n", encoding="utf-8")
+        print(f"plan written to {args.out}", file=sys.stderr)
+    else:
+        print(payload)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise CliError(f"{path}: not a UTF-8 text file") from None
+
+
+def _network_build(args: argparse.Namespace) -> None:
+    from api.demo import build_network
+
+    network, where = build_network(osm=args.osm, place=args.place, bbox=args.bbox, echo=_echo)
+    if args.out:
+        from geo.network import save
+
+        save(network, args.out)
+        where = str(args.out)
+    meta = network.meta
+    _echo(f"network: {meta.nodes:,} nodes, {meta.edges:,} edges; stored in {where}")
+
+
+def _token(args: argparse.Namespace) -> None:
+    from api.auth import create_token, list_tokens, revoke_token
+
+    if args.token_command == "create":
+        if args.role == "crew" and not args.van:
+            raise CliError("--van is required for a crew token (crews see only their own van)")
+        token_id, secret = create_token(role=args.role, van_id=args.van, name=args.name)
+        _echo(f"token id: {token_id}")
+        _echo(f"secret:   {secret}")
+        _echo(
+            "The secret is shown only now; store it safely. Send it as 'Authorization: Bearer …'."
+        )
+    elif args.token_command == "revoke":
+        if not revoke_token(args.token_id):
+            raise CliError(f"token {args.token_id!r}: no such active token")
+        _echo(f"token {args.token_id} revoked")
+    else:
+        rows = list_tokens()
+        if not rows:
+            _echo("no tokens")
+        for row in rows:
+            _echo(json.dumps(row, default=str))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,282 @@
+"""``vanplan demo`` and ``vanplan solve``: the planning pipeline driven from the command line.
+
+The demo plans the sample week (:mod:`api.sample_week`) with the same functions the HTTP service
+uses (request -> geo -> optimizer -> checker -> plan, GeoJSON, maps, crew pages) and writes
+everything to an output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from api.exports import StopDetails
+from api.planning import (
+    MappedProblem,
+    Planner,
+    RoadMatrixProvider,
+    approximate_provider,
+    default_base,
+    plan_to_out,
+)
+from api.sample_week import monday_of_iso_week, next_monday, sample_week
+from api.schemas.planning import PlanOut, SolveRequest
+from geo.network import RoadNetwork
+from optimizer.checker import check_plan
+from optimizer.domain import VisitKind
+from optimizer.plan import Plan
+
+log = logging.getLogger(__name__)
+
+Echo = Callable[[str], None]
+
+DISTRICT_BBOX = (8.75, 49.52, 9.20, 49.83)
+"""The Odenwaldkreis (west, south, east, north) with a few kilometres of buffer."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    out: Path = Path("vanplan-demo")
+    osm: Path | None = None
+    week: str | None = None
+    clients: int = 34
+    seed: int = 7
+    time_limit: float = 10.0
+    approximate: bool = False
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    mapped: MappedProblem
+    plan: Plan
+    plan_out: PlanOut
+    network: RoadNetwork | None
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _cache_dir() -> Path:
+    from geo.settings import GeoSettings
+
+    return Path(GeoSettings().cache_dir)
+
+
+def build_network(
+    *,
+    osm: Path | None = None,
+    place: str | None = None,
+    bbox: Sequence[float] | None = None,
+    echo: Echo = _quiet,
+) -> tuple[RoadNetwork, str]:
+    """Build (or reuse from the cache) a road network; returns it and the cache folder."""
+    from geo.network import download, load_osm_file
+
+    cache = _cache_dir()
+    started = time.perf_counter()
+    if osm is not None:
+        echo(f"[1/4] reading road network from {osm} ...")
+        network = load_osm_file(osm, bbox=bbox, cache_dir=cache)
+    else:
+        what = place or ("bbox " + ", ".join(map(str, bbox)) if bbox else "the Odenwaldkreis")
+        echo(f"[1/4] downloading the road network of {what} from OpenStreetMap ...")
+        network = download(place, bbox=bbox, cache_dir=cache)
+    origin = "cache" if network.meta.from_cache else "built"
+    echo(
+        f"      {network.node_count:,} nodes, {network.edge_count:,} edges "
+        f"({origin} in {time.perf_counter() - started:.1f} s)"
+    )
+    return network, str(cache)
+
+
+def cached_district_network() -> RoadNetwork | None:
+    """The newest cached network whose area covers the district's centre, if any."""
+    from geo import cache
+
+    for network in cache.cached_networks(_cache_dir()):
+        box = network.meta.area_bbox
+        lon, lat = default_base()
+        if box is None or (box[0] <= lon <= box[2] and box[1] <= lat <= box[3]):
+            return network
+    return None
+
+
+def solve_request(
+    request: SolveRequest,
+    *,
+    osm: Path | None = None,
+    network: RoadNetwork | None = None,
+    echo: Echo = _quiet,
+) -> SolveResult:
+    """Map, solve and check a request; road travel times from ``network`` or ``osm`` if given."""
+    if network is None and osm is not None:
+        network, _ = build_network(osm=osm, echo=echo)
+    provider = (
+        RoadMatrixProvider.from_network(network) if network is not None else approximate_provider()
+    )
+    planner = Planner(provider, base=default_base())
+    echo("[2/4] computing the travel matrix ...")
+    started = time.perf_counter()
+    mapped = planner.map(request)
+    size = len(mapped.problem.matrix.locations)
+    echo(
+        f"      {size} x {size} ({mapped.matrix_info.source}) in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    if mapped.matrix_info.approximate:
+        echo(f"      NOTE: travel times are approximate: {mapped.matrix_info.note}")
+    settings = planner.solver_settings(request)
+    echo(f"[3/4] solving ({settings.time_limit:g} s) ...")
+
+    shown = [-1.0]
+
+    def progress(fraction: float, cost: float | None, solutions: int) -> None:
+        # Improving solutions come by the hundred: show at most one line per tenth of the time.
+        if cost is not None and fraction - shown[0] >= 0.1:
+            shown[0] = fraction
+            echo(f"      {fraction:4.0%}  solution {solutions:4d}  cost {cost:10.2f} EUR")
+
+    plan = planner.solve_mapped(mapped, settings, on_progress=progress)
+    report = check_plan(mapped.problem, plan)
+    if not report.ok:  # never hand out a plan the independent checker rejects
+        raise RuntimeError("the plan failed the independent check:\n" + str(report))
+    return SolveResult(mapped, plan, plan_to_out(plan, mapped), network)
+
+
+def run_demo(options: DemoOptions, echo: Echo = _quiet) -> SolveResult:
+    """Plan the sample week and write plan.json, plan.geojson, map.html and crew pages."""
+    monday = monday_of_iso_week(options.week) if options.week else next_monday()
+    request = sample_week(
+        monday, clients=options.clients, seed=options.seed, time_limit_seconds=options.time_limit
+    )
+    network: RoadNetwork | None = None
+    if options.osm is not None:
+        network, _ = build_network(osm=options.osm, bbox=DISTRICT_BBOX, echo=echo)
+    elif not options.approximate:
+        network = cached_district_network()
+        if network is None:
+            echo(
+                "[1/4] no road network available (none cached, no --osm FILE): travel times "
+                "are APPROXIMATE (straight line x detour factor). Build one with "
+                "'vanplan network build'."
+            )
+        else:
+            echo(f"[1/4] using the cached road network {network!r}")
+    else:
+        echo("[1/4] --approximate: travel times are APPROXIMATE (straight line x detour factor)")
+    result = solve_request(request, network=network, echo=echo)
+    echo(f"[4/4] writing results to {options.out}/ ...")
+    written = write_outputs(result, options.out)
+    for path in written:
+        echo(f"      {path}")
+    echo("")
+    echo(summary_table(result))
+    return result
+
+
+def write_outputs(result: SolveResult, out: Path) -> list[Path]:
+    """plan.json, plan.geojson, map.html and one crew page per van-day."""
+    from api.crew import crew_page_html, inline_leaflet
+    from geo.geometry import plan_geojson
+    from geo.maps import week_map_html
+
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def write(name: str, text: str) -> None:
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+
+    write("plan.json", result.plan_out.model_dump_json(indent=2) + "\n")
+    collection = plan_geojson(
+        result.plan, result.mapped.problem, result.mapped.coordinates, network=result.network
+    )
+    write("plan.geojson", json.dumps(collection, indent=1) + "\n")
+    problem = result.mapped.problem
+    van_names = {v.id: v.name or v.id for v in problem.vans}
+    day_names = {
+        str(d): f"{problem.horizon.date_of(d):%a %d.%m.}" for d in range(problem.horizon.days)
+    }
+    write(
+        "map.html",
+        week_map_html(
+            collection, assets=inline_leaflet(), van_names=van_names, day_names=day_names
+        ),
+    )
+    details = stop_details(result)
+    for route in result.plan_out.routes:
+        name = f"crew/{route.van_id}-{route.date.isoformat()}.html"
+        page = crew_page_html(
+            result.plan_out,
+            collection,
+            route.van_id,
+            route.date,
+            details=details,
+            van_name=van_names.get(route.van_id),
+        )
+        write(name, page)
+    return written
+
+
+def stop_details(result: SolveResult) -> dict[str, StopDetails]:
+    """What crews see per visit in the demo: the nearest village and the client reference
+    (the sample has no names or addresses: its clients are fictitious)."""
+    from geo.places import places
+
+    villages = places()
+    details: dict[str, StopDetails] = {}
+    for visit in result.mapped.problem.visits:
+        lon, lat = result.mapped.coordinates[visit.location]
+        near = min(villages, key=lambda p: (p.lon - lon) ** 2 + ((p.lat - lat) * 1.5) ** 2)
+        if visit.kind is VisitKind.CONSULTATION:
+            place = f"Consultation hours, {near.name}"
+        else:
+            place = f"near {near.name}"
+        details[visit.id] = StopDetails(pseudonym=visit.client or visit.id, place=place)
+    return details
+
+
+def summary_table(result: SolveResult) -> str:
+    """A plain-text table: one row per van-day, then totals and unassigned visits."""
+    out = result.plan_out
+    rows = [("van", "date", "stops", "start", "end", "drive", "km", "work", "break")]
+    for r in out.routes:
+        visits = [s for s in r.steps if s.type == "visit"]
+        rows.append(
+            (
+                r.van_id,
+                f"{r.date:%a %d.%m.}",
+                str(len(visits)),
+                f"{r.steps[0].start:%H:%M}",
+                f"{r.steps[-1].end:%H:%M}",
+                _hm(r.drive_seconds),
+                f"{r.distance_m / 1000:.1f}",
+                _hm(r.working_seconds),
+                _hm(r.break_seconds),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    s = out.summary
+    lines.append("")
+    lines.append(
+        f"{s.assigned} visits planned on {s.routes} van-days, {s.unassigned} unassigned; "
+        f"drive {_hm(s.drive_seconds)}, {s.distance_m / 1000:.1f} km; cost {s.cost:.2f} EUR; "
+        f"solver {s.status} after {s.wall_time_seconds:.1f} s ({s.solutions} solutions)"
+    )
+    lines.append(f"travel times: {out.matrix.source} ({out.matrix.note})")
+    for u in out.unassigned:
+        lines.append(f"  unassigned {u.visit_id}: {u.message}")
+    return "\n".join(lines)
+
+
+def _hm(seconds: int) -> str:
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}"
