@@ -211,11 +211,13 @@ def _token(args: argparse.Namespace) -> None:
         if args.role == "crew" and not args.van:
             raise CliError("--van is required for a crew token (crews see only their own van)")
         token_id, secret = create_token(role=args.role, van_id=args.van, name=args.name)
-        _echo(f"token id: {token_id}")
-        _echo(f"secret:   {secret}")
-        _echo(
-            "The secret is shown only now; store it safely. Send it as 'Authorization: Bearer …'."
+        # Only the secret goes to stdout: TOKEN=$(vanplan token create ...) works in scripts.
+        print(
+            f"token {token_id} ({args.role}) created; the secret below is shown only now. "
+            "Send it as 'Authorization: Bearer <secret>'.",
+            file=sys.stderr,
         )
+        _echo(secret)
     elif args.token_command == "revoke":
         if not revoke_token(args.token_id):
             raise CliError(f"token {args.token_id!r}: no such active token")

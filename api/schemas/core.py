@@ -36,8 +36,12 @@ Identifier = Annotated[
 ]
 Skill = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,39}$"),
-    Field(description="Lower-case skill name", examples=["arabic"]),
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,39}(:[a-z0-9][a-z0-9_\-]{0,39})?$"),
+    Field(
+        description="Lower-case skill name, optionally with a namespace: 'lang:ar', 'team:u25', "
+        "'wheelchair'",
+        examples=["lang:ar"],
+    ),
 ]
 Name = Annotated[
     str,
