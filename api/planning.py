@@ -14,11 +14,10 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import partial
-from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
@@ -573,6 +572,34 @@ class Planner:
             problem, settings, anchors=anchors, initial=initial, on_progress=progress, stop=stop
         )
 
+    def replan(
+        self,
+        problem: Problem,
+        previous: Plan,
+        changes: Any,
+        settings: Any,
+        *,
+        confirmed: Collection[str],
+    ) -> Any:
+        """:func:`optimizer.replan.replan` (confirmed visits pinned), in a solver process unless
+        ``isolate`` is off; returns its ``ReplanResult``."""
+        args = (problem, previous, changes, settings, frozenset(confirmed))
+        if not self.isolate:
+            return _replan(*args)
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        from api.jobs import SOLVER_MODULES
+
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(SOLVER_MODULES)
+        # One worker for this call only; leaving the block joins it (no process outlives it).
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            outcome = pool.submit(_replan_in_child, *args).result()
+        if isinstance(outcome, list):
+            raise ValidationError([Issue(f, m) for f, m in outcome])
+        return outcome
+
     def solve_mapped(
         self,
         mapped: MappedProblem,
@@ -599,6 +626,25 @@ class Planner:
         settings = self.solver_settings(request, time_limit, max_time_limit)
         plan = self.solve_mapped(mapped, settings, on_progress, stop)
         return plan_to_out(plan, mapped)
+
+
+def _replan(
+    problem: Problem, previous: Plan, changes: Any, settings: Any, confirmed: frozenset[str]
+) -> Any:
+    from optimizer.replan import replan
+
+    return replan(problem, previous, changes, settings, confirmed=confirmed, pin_confirmed=True)
+
+
+def _replan_in_child(
+    problem: Problem, previous: Plan, changes: Any, settings: Any, confirmed: frozenset[str]
+) -> Any:
+    """Body of the solver process of :meth:`Planner.replan`: the result, or the issues of a
+    ValidationError as ``[(field, message)]`` (its class does not survive pickling)."""
+    try:
+        return _replan(problem, previous, changes, settings, confirmed)
+    except ValidationError as exc:
+        return [(i.field, i.message) for i in exc.issues]
 
 
 def planner_from_settings(settings: Any) -> Planner:
@@ -843,82 +889,81 @@ def _stored_place(visit: Any, client: Any) -> Place:
 # --- plan -> GeoJSON ----------------------------------------------------------------------------
 
 
-def plan_geojson(
-    plan: PlanOut,
-    request: SolveRequest | None = None,
+def stored_plan_geojson(
+    plan: Plan,
+    request: SolveRequest,
+    matrix: MatrixInfo,
     *,
+    network: Any = None,
+    resolve_address: AddressResolver | None = None,
+    base: LonLatT | None = None,
     van_id: str | None = None,
     day: date | None = None,
 ) -> dict[str, Any]:
-    """The plan as a GeoJSON FeatureCollection ([lon, lat]) in the shape :mod:`geo.maps` reads.
+    """A stored plan as GeoJSON from :func:`geo.geometry.plan_geojson` (the contract
+    :func:`geo.maps.parse_features` reads), with ``day`` keys as ISO dates.
 
-    Legs are straight lines between consecutive places (the road geometry is geo's business);
-    ``van_id``/``day`` restrict it to one van and/or day (unassigned visits then left out).
+    Legs follow the roads when ``network`` is given and the plan was made on it
+    (``matrix.source == "road_network"``); otherwise they are straight and flagged approximate.
+    The request is mapped again for the places (no matrix needed); the plan's location ids are
+    re-keyed to that mapping, and stops of visits no longer in the request (erased clients) are
+    left out. ``van_id``/``day`` restrict legs and stops (and drop the unassigned visits).
     """
-    kinds = {v.id: v.kind for v in request.visits} if request is not None else {}
-    features: list[dict[str, Any]] = []
-    depots: dict[LonLatT, str] = {}
-    for r in plan.routes:
-        if (van_id is not None and r.van_id != van_id) or (day is not None and r.date != day):
+    from geo.geometry import plan_geojson
+
+    mapped = build_problem(
+        request, placeholder_provider, resolve_address=resolve_address, base=base
+    )
+    problem = mapped.problem
+    on_roads = network is not None and matrix.source == "road_network" and not matrix.approximate
+    if on_roads:
+        problem = replace(problem, matrix=replace(problem.matrix, approximate=False))
+    plan = _rekey(plan, problem)
+    vans = {v.id for v in request.vans}
+    full = plan_geojson(
+        plan,
+        problem,
+        mapped.coordinates,
+        network=network if on_roads else None,
+        depot_names={loc: "Depot" for loc in mapped.coordinates if loc not in vans},
+    )
+    first = problem.horizon.start_date
+    index = (day - first).days if day is not None else None
+    features = []
+    for f in full["features"]:
+        props = f["properties"]
+        if props.get("feature") in ("leg", "stop"):
+            if van_id is not None and props.get("van_id") != van_id:
+                continue
+            if index is not None and props.get("day") != index:
+                continue
+            props = {**props, "day": (first + timedelta(days=props["day"])).isoformat()}
+        elif props.get("feature") == "unassigned" and (van_id is not None or day is not None):
             continue
-        key = r.date.isoformat()
-        located = [s for s in r.steps if s.location is not None]
-        for a, b in pairwise(located):
-            features.append(
-                _feature(
-                    "LineString",
-                    [list(a.location or ()), list(b.location or ())],
-                    feature="leg",
-                    van_id=r.van_id,
-                    day=key,
-                    travel_time=b.travel_seconds,
-                    distance=b.distance_m,
-                )
+        features.append({**f, "properties": props})
+    return {**full, "features": features}
+
+
+def _rekey(plan: Plan, problem: Problem) -> Plan:
+    """``plan`` with location ids taken from ``problem`` (visits and vans matched by id);
+    stops and unassigned entries of visits ``problem`` does not have are dropped."""
+    visits = {v.id: v for v in problem.visits}
+    vans = {v.id: v for v in problem.vans}
+    routes = []
+    for r in plan.routes:
+        van = vans.get(r.van_id)
+        stops = tuple(
+            replace(s, location=visits[s.visit_id].location)
+            for s in r.stops
+            if s.visit_id in visits
+        )
+        routes.append(
+            replace(
+                r,
+                stops=stops,
+                start_location=van.start_location if van else r.start_location,
+                end_location=van.end if van else r.end_location,
             )
-        order = 0
-        for s in r.steps:
-            if s.type is StepType.VISIT and s.location is not None:
-                order += 1
-                features.append(
-                    _feature(
-                        "Point",
-                        list(s.location),
-                        feature="stop",
-                        van_id=r.van_id,
-                        day=key,
-                        visit_id=s.visit_id,
-                        order=order,
-                        kind=kinds.get(s.visit_id or "", "appointment"),
-                        arrival=s.arrival.isoformat(),
-                        start=s.start.isoformat(),
-                        end=s.end.isoformat(),
-                    )
-                )
-            elif s.type in (StepType.START, StepType.END) and s.location is not None:
-                depots.setdefault(s.location, f"depot-{len(depots)}")
-    for coords, ident in depots.items():
-        features.append(_feature("Point", list(coords), feature="depot", id=ident, name=ident))
-    if van_id is None and day is None and request is not None:
-        places = {v.id: v.place.coordinates for v in request.visits}
-        for u in plan.unassigned:
-            where = places.get(u.visit_id)
-            if where is not None:
-                features.append(
-                    _feature(
-                        "Point",
-                        list(where),
-                        feature="unassigned",
-                        visit_id=u.visit_id,
-                        reason=u.reason,
-                        message=u.message,
-                    )
-                )
-    return {"type": "FeatureCollection", "features": features}
-
-
-def _feature(geometry_type: str, coordinates: Any, **properties: Any) -> dict[str, Any]:
-    return {
-        "type": "Feature",
-        "geometry": {"type": geometry_type, "coordinates": coordinates},
-        "properties": properties,
-    }
+        )
+    unassigned = tuple(u for u in plan.unassigned if u.visit_id in visits)
+    return replace(plan, routes=tuple(routes), unassigned=unassigned)

@@ -12,7 +12,7 @@ import logging
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, status
+from fastapi import APIRouter, Body, Path, Query, Request, status
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
@@ -31,8 +31,8 @@ from api.errors import (
 from api.planning import (
     MappedProblem,
     NothingToPlanError,
-    plan_geojson,
     plan_to_out,
+    stored_plan_geojson,
     week_request,
 )
 from api.routers.solve import PlannerDep
@@ -40,6 +40,7 @@ from api.schemas.planning import (
     ConfirmIn,
     ItineraryOut,
     ItineraryStop,
+    PlacementOut,
     PlanChanges,
     PlanOut,
     PlanVersionOut,
@@ -47,12 +48,14 @@ from api.schemas.planning import (
     PlanWeekIn,
     SolveRequest,
     StepType,
+    VisitChangeOut,
+    VisitChangeStatus,
     VisitMove,
 )
 from api.storage import plans as store
-from optimizer.domain import Pin, Problem
 from optimizer.errors import ValidationError
 from optimizer.plan import Plan
+from optimizer.replan import Changes, Placement, ReplanResult, Status, VisitChange
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +114,16 @@ def _stored_path(field: str, visit_ids: list[str]) -> str:
 
 
 def _map_week(
-    session: Session, planner: Any, week: str, timezone: str, options: PlanWeekIn
-) -> tuple[SolveRequest, MappedProblem]:
-    request_ids: list[str] = []
+    session: Session,
+    planner: Any,
+    week: str,
+    timezone: str,
+    options: PlanWeekIn,
+    *,
+    validate: bool = False,
+) -> tuple[SolveRequest, MappedProblem | None]:
+    """The week's request from the stored data, mapped (or, with ``validate``, only checked:
+    the caller maps it itself)."""
     try:
         request = week_request(
             session,
@@ -123,24 +133,40 @@ def _map_week(
             seed=options.seed,
             solution_limit=options.solution_limit,
         )
-        request_ids = [v.id for v in request.visits]
-        return request, planner.map(request)
     except NothingToPlanError as exc:
         raise InvalidInputError(
             f"nothing to plan in week {week}",
             [(i.field, i.message) for i in exc.issues],
             code="nothing_to_plan",
         ) from exc
-    except ValidationError as exc:
-        raise InvalidInputError(
-            f"the stored data of week {week} cannot be planned",
-            [(_stored_path(i.field, request_ids), i.message) for i in exc.issues],
-        ) from exc
     except PydanticValidationError as exc:  # stored data outside what a request allows
         raise InvalidInputError(
             f"the stored data of week {week} cannot be planned",
             [(loc_to_path(("stored", *e["loc"])), e["msg"]) for e in exc.errors()],
         ) from exc
+    ids = [v.id for v in request.visits]
+    if validate:
+        try:
+            planner.validate(request)
+        except ValidationError as exc:
+            raise _stored_error(week, exc, ids) from exc
+        return request, None
+    return request, _map(planner, request, week, ids)
+
+
+def _map(planner: Any, request: SolveRequest, week: str, ids: list[str]) -> MappedProblem:
+    try:
+        mapped: MappedProblem = planner.map(request)
+    except ValidationError as exc:
+        raise _stored_error(week, exc, ids) from exc
+    return mapped
+
+
+def _stored_error(week: str, exc: ValidationError, ids: list[str]) -> InvalidInputError:
+    return InvalidInputError(
+        f"the stored data of week {week} cannot be planned",
+        [(_stored_path(i.field, ids), i.message) for i in exc.issues],
+    )
 
 
 @router.post(
@@ -163,6 +189,7 @@ def plan_week(
     ``VANPLAN_SYNC_SOLVE_TIME_LIMIT``), at most ``VANPLAN_JOB_TIME_LIMIT``."""
     options = options or PlanWeekIn()
     request, mapped = _map_week(session, planner, iso_week, settings.timezone, options)
+    assert mapped is not None
     solver_settings = planner.solver_settings(
         request, settings.sync_solve_time_limit, settings.job_time_limit
     )
@@ -198,24 +225,50 @@ def replan_week(
     ``VANPLAN_JOB_TIME_LIMIT``; the answer comes when the search ends.
 
     Start from the newest version of the week, rebuild the problem from the stored data (new,
-    changed or cancelled visits, shifts), keep confirmed visits on their van and day where that
-    is still possible, prefer keeping every other visit where it was, and report the changes."""
+    changed or cancelled visits, shifts) and re-plan with ``optimizer.replan``: confirmed visits
+    are pinned to their van and day where that is still possible (else anchored there), the
+    search starts from the previous routes, and ``changes.visits`` reports per visit what
+    happened (unchanged, time_changed, moved, newly_assigned, newly_unassigned,
+    still_unassigned, cancelled)."""
     options = options or PlanWeekIn()
     base = store.latest(session, iso_week)
     if base is None:
         raise not_found("plan of week", iso_week, "path.iso_week")
-    request, mapped = _map_week(session, planner, iso_week, settings.timezone, options)
+    request, _ = _map_week(session, planner, iso_week, settings.timezone, options, validate=True)
+    old_request = SolveRequest.model_validate(base.request)
+    new_ids = {v.id for v in request.visits}
+    gone = [v for v in old_request.visits if v.id not in new_ids]
+    # One mapping (one matrix) holds the week as it is now plus the visits that went away, so
+    # the base problem of the re-plan has every visit of the previous plan. The cancelled visits
+    # come last: the location ids of ``request`` stay those of mapping it alone.
+    combined = request.model_copy(update={"visits": [*request.visits, *gone]})
+    mapped = _map(planner, combined, iso_week, [v.id for v in combined.visits])
+    old_ids = {v.id for v in old_request.visits}
+    problem = mapped.problem
+    base_problem = dataclasses.replace(
+        problem, visits=tuple(v for v in problem.visits if v.id in old_ids)
+    )
+    changes = Changes(
+        added=tuple(v for v in problem.visits if v.id not in old_ids),
+        cancelled=frozenset(v.id for v in gone),
+    )
     previous = store.plan_from_json(base.domain_plan)
-    confirmed = set(base.confirmed or [])
-    problem = _pin_confirmed(mapped.problem, previous, confirmed)
-    mapped = dataclasses.replace(mapped, problem=problem)
+    confirmed = set(base.confirmed or []) & (set(previous.assigned) | changes.cancelled)
     solver_settings = planner.solver_settings(
         request, settings.sync_solve_time_limit, settings.job_time_limit
     )
-    anchors = {vid: where for vid, where in previous.assigned.items() if vid in _ids(problem)}
-    plan = planner.run(problem, solver_settings, anchors=anchors, initial=previous)
-    out = plan_to_out(plan, mapped)
-    changes = _changes(base, previous, plan, problem, confirmed)
+    try:
+        result = planner.replan(
+            base_problem, previous, changes, solver_settings, confirmed=confirmed
+        )
+    except ValidationError as exc:
+        raise InvalidInputError(
+            f"week {iso_week} cannot be re-planned",
+            [(_stored_path(i.field, []), i.message) for i in exc.issues],
+        ) from exc
+    plan: Plan = result.plan
+    out = plan_to_out(plan, dataclasses.replace(mapped, problem=result.problem))
+    report = _changes(base, result, confirmed)
     row = store.create_version(
         session,
         iso_week,
@@ -224,7 +277,7 @@ def replan_week(
         plan=plan,
         parent_id=base.id,
         confirmed=sorted(confirmed & set(plan.assigned)),
-        changes=changes.model_dump(mode="json"),
+        changes=report.model_dump(mode="json"),
     )
     session.commit()
     log.info(
@@ -232,71 +285,64 @@ def replan_week(
         iso_week,
         row.version,
         base.version,
-        len(changes.moved),
+        len(report.moved),
     )
     return _version_out(row)
 
 
-def _ids(problem: Problem) -> set[str]:
-    return {v.id for v in problem.visits}
+def _changes(base: PlanRow, result: ReplanResult, confirmed: set[str]) -> PlanChanges:
+    """The response's report, from the re-plan's per-visit diff."""
+    horizon = result.problem.horizon
 
-
-def _pin_confirmed(problem: Problem, previous: Plan, confirmed: set[str]) -> Problem:
-    """Pin confirmed visits to their previous van and day when that van still works that day."""
-    where = previous.assigned
-    visits = []
-    for v in problem.visits:
-        if v.id in confirmed and v.id in where and v.pin is None:
-            van_id, day = where[v.id]
-            if problem.shift(van_id, day) is not None:
-                v = dataclasses.replace(v, pin=Pin(van_id=van_id, day=day))
-        visits.append(v)
-    return dataclasses.replace(problem, visits=tuple(visits))
-
-
-def _changes(
-    base: PlanRow, previous: Plan, plan: Plan, problem: Problem, confirmed: set[str]
-) -> PlanChanges:
-    horizon = problem.horizon
-
-    def starts(p: Plan) -> dict[str, tuple[str, int, int]]:
-        return {s.visit_id: (r.van_id, r.day, s.start) for r in p.routes for s in r.stops}
-
-    def label(van_id: str, day: int) -> str:
-        return f"{van_id}@{horizon.date_of(day).isoformat()}"
-
-    before, after = starts(previous), starts(plan)
-    moved: list[VisitMove] = []
-    retimed: list[VisitMove] = []
-    unchanged = 0
-    for vid in sorted(set(before) & set(after)):
-        (v0, d0, t0), (v1, d1, t1) = before[vid], after[vid]
-        move = VisitMove(
-            visit_id=vid,
-            before=label(v0, d0),
-            after=label(v1, d1),
-            start_before=horizon.to_datetime(t0),
-            start_after=horizon.to_datetime(t1),
+    def placement(p: Placement | None) -> PlacementOut | None:
+        if p is None:
+            return None
+        return PlacementOut(
+            van_id=p.van_id, date=horizon.date_of(p.day), start=horizon.to_datetime(p.start)
         )
-        if (v0, d0) != (v1, d1):
-            moved.append(move)
-        elif t0 != t1:
-            retimed.append(move)
-        else:
-            unchanged += 1
+
+    def label(p: Placement | None) -> str | None:
+        return None if p is None else f"{p.van_id}@{horizon.date_of(p.day).isoformat()}"
+
+    def move(c: VisitChange) -> VisitMove:
+        return VisitMove(
+            visit_id=c.visit_id,
+            before=label(c.old),
+            after=label(c.new),
+            start_before=horizon.to_datetime(c.old.start) if c.old else None,
+            start_after=horizon.to_datetime(c.new.start) if c.new else None,
+        )
+
+    diff = sorted(result.diff, key=lambda c: c.visit_id)
+    visits = [
+        VisitChangeOut(
+            visit_id=c.visit_id,
+            status=VisitChangeStatus(c.status.value),
+            before=placement(c.old),
+            after=placement(c.new),
+            confirmed=c.visit_id in confirmed,
+            reason=str(c.reason.reason) if c.reason is not None else None,
+            message=c.reason.message if c.reason is not None else None,
+        )
+        for c in diff
+    ]
     kept = sorted(
-        vid for vid in confirmed & set(before) & set(after) if after[vid][:2] == before[vid][:2]
+        c.visit_id
+        for c in diff
+        if c.visit_id in confirmed and c.status in (Status.UNCHANGED, Status.TIME_CHANGED)
     )
     return PlanChanges(
         base_plan_id=base.id,
         base_version=base.version,
-        moved=moved,
-        retimed=retimed,
-        added=sorted(set(after) - set(before)),
-        dropped=sorted(set(before) - set(after)),
-        unchanged=unchanged,
+        visits=visits,
+        moved=[move(c) for c in diff if c.status is Status.MOVED],
+        retimed=[move(c) for c in diff if c.status is Status.TIME_CHANGED],
+        added=[c.visit_id for c in diff if c.old is None and c.new is not None],
+        dropped=[c.visit_id for c in diff if c.old is not None and c.new is None],
+        unchanged=sum(c.status is Status.UNCHANGED for c in diff),
         confirmed_kept=kept,
         confirmed_moved=sorted(confirmed - set(kept)),
+        pins_dropped=sorted(result.fallback),
     )
 
 
@@ -375,6 +421,7 @@ def confirm_visits(
 )
 def plan_geojson_route(
     plan_id: str,
+    http: Request,
     caller: Reader,
     session: SessionDep,
     van_id: Annotated[str | None, Query()] = None,
@@ -385,9 +432,25 @@ def plan_geojson_route(
         van_id = van_id or caller.van_id
     if van_id is not None:
         ensure_van_visible(caller, van_id)
-    plan = PlanOut.model_validate(row.payload)
-    request = SolveRequest.model_validate(row.request)
-    return plan_geojson(plan, request, van_id=van_id, day=day)
+    return _geojson(http, row, van_id=van_id, day=day)
+
+
+def _geojson(
+    http: Request, row: PlanRow, *, van_id: str | None = None, day: date | None = None
+) -> dict[str, Any]:
+    """The stored version as GeoJSON: road-following legs when the service has its road network
+    loaded and the version was planned on it, else straight legs flagged approximate."""
+    planner = getattr(http.app.state, "planner", None)
+    return stored_plan_geojson(
+        store.plan_from_json(row.domain_plan),
+        SolveRequest.model_validate(row.request),
+        PlanOut.model_validate(row.payload).matrix,
+        network=getattr(http.app.state, "road_network", None),
+        resolve_address=getattr(planner, "resolve_address", None),
+        base=getattr(planner, "base", None),
+        van_id=van_id,
+        day=day,
+    )
 
 
 @router.get(
@@ -398,6 +461,7 @@ def plan_geojson_route(
 )
 def plan_map(
     plan_id: str,
+    http: Request,
     caller: Reader,
     session: SessionDep,
     van_id: Annotated[str | None, Query()] = None,
@@ -419,13 +483,12 @@ def plan_map(
             [("query.van_id" if van_id is None else "query.date", "missing")],
         )
     plan = PlanOut.model_validate(row.payload)
-    request = SolveRequest.model_validate(row.request)
     if van_id is None or day is None:
-        return HTMLResponse(maps.week_map_html(plan_geojson(plan, request)))
+        return HTMLResponse(maps.week_map_html(_geojson(http, row)))
     ensure_van_visible(caller, van_id)
     if not any(r.van_id == van_id and r.date == day for r in plan.routes):
         raise not_found("route", f"{van_id}@{day.isoformat()}", "query.van_id")
-    collection = plan_geojson(plan, request, van_id=van_id, day=day)
+    collection = _geojson(http, row, van_id=van_id, day=day)
     return HTMLResponse(maps.van_day_map_html(collection, van_id, day.isoformat()))
 
 

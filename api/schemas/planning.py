@@ -409,18 +409,136 @@ class VisitMove(BaseModel):
     start_after: datetime | None = None
 
 
+class VisitChangeStatus(StrEnum):
+    """What a re-plan did with one visit (``optimizer.replan.Status``)."""
+
+    UNCHANGED = "unchanged"
+    TIME_CHANGED = "time_changed"
+    MOVED = "moved"
+    NEWLY_ASSIGNED = "newly_assigned"
+    NEWLY_UNASSIGNED = "newly_unassigned"
+    STILL_UNASSIGNED = "still_unassigned"
+    CANCELLED = "cancelled"
+
+
+class PlacementOut(BaseModel):
+    """Where and when a visit is served: van, date and start time."""
+
+    van_id: str
+    date: dt.date
+    start: datetime
+
+
+class VisitChangeOut(BaseModel):
+    """One visit in a re-plan: its status, where it was (``before``) and is (``after``)."""
+
+    visit_id: str
+    status: VisitChangeStatus
+    before: PlacementOut | None = Field(description="null: was not planned")
+    after: PlacementOut | None = Field(description="null: is not planned now")
+    confirmed: bool = Field(default=False, description="confirmed in the base version")
+    reason: str | None = Field(default=None, description="why it is unassigned now")
+    message: str | None = None
+
+
+_EXAMPLE_CHANGES: dict[str, Any] = {
+    "base_plan_id": "3f1c9a0e5b7d4c2a9e8f6a1b2c3d4e5f",
+    "base_version": 1,
+    "visits": [
+        {
+            "visit_id": "v1",
+            "status": "unchanged",
+            "before": {
+                "van_id": "van-1",
+                "date": "2026-11-23",
+                "start": "2026-11-23T09:20:00+01:00",
+            },
+            "after": {
+                "van_id": "van-1",
+                "date": "2026-11-23",
+                "start": "2026-11-23T09:20:00+01:00",
+            },
+            "confirmed": True,
+        },
+        {
+            "visit_id": "v2",
+            "status": "moved",
+            "before": {
+                "van_id": "van-2",
+                "date": "2026-11-23",
+                "start": "2026-11-23T10:05:00+01:00",
+            },
+            "after": {
+                "van_id": "van-2",
+                "date": "2026-11-24",
+                "start": "2026-11-24T08:40:00+01:00",
+            },
+        },
+        {
+            "visit_id": "v4",
+            "status": "cancelled",
+            "before": {
+                "van_id": "van-2",
+                "date": "2026-11-23",
+                "start": "2026-11-23T11:00:00+01:00",
+            },
+            "after": None,
+        },
+        {
+            "visit_id": "v5",
+            "status": "newly_assigned",
+            "before": None,
+            "after": {
+                "van_id": "van-1",
+                "date": "2026-11-24",
+                "start": "2026-11-24T13:15:00+01:00",
+            },
+        },
+    ],
+    "moved": [
+        {
+            "visit_id": "v2",
+            "before": "van-2@2026-11-23",
+            "after": "van-2@2026-11-24",
+            "start_before": "2026-11-23T10:05:00+01:00",
+            "start_after": "2026-11-24T08:40:00+01:00",
+        }
+    ],
+    "retimed": [],
+    "added": ["v5"],
+    "dropped": ["v4"],
+    "unchanged": 1,
+    "confirmed_kept": ["v1"],
+    "confirmed_moved": [],
+    "pins_dropped": [],
+}
+
+
 class PlanChanges(BaseModel):
-    """What a re-plan changed compared with the version it started from."""
+    """What a re-plan changed compared with the version it started from (per visit in
+    ``visits``, from ``optimizer.replan``; the other lists are views of it)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE_CHANGES]})
 
     base_plan_id: str
     base_version: int
+    visits: list[VisitChangeOut] = Field(
+        default_factory=list, description="Every visit of the base version or the week, once."
+    )
     moved: list[VisitMove] = Field(description="Visits on another van or day than before.")
     retimed: list[VisitMove] = Field(description="Same van and day, other start time.")
     added: list[str] = Field(description="Visits planned now that were not planned before.")
-    dropped: list[str] = Field(description="Visits planned before that are not planned now.")
+    dropped: list[str] = Field(
+        description="Visits planned before that are not planned now (cancelled or unassigned)."
+    )
     unchanged: int
     confirmed_kept: list[str]
     confirmed_moved: list[str]
+    pins_dropped: list[str] = Field(
+        default_factory=list,
+        description="Confirmed visits that could not be pinned to their van and day any more "
+        "(kept there only if the search could).",
+    )
 
 
 class PlanVersionOut(BaseModel):
