@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
 from datetime import date, datetime, time
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pyproj import Geod
+from shapely.geometry import LineString
 
 from api.auth import Role
 from api.db.core_models import ClientRow, ConsultationHoursRow, ShiftRow, VanRow, VisitRow
-from api.planning import MappedProblem, Planner, week_request
+from api.planning import MappedProblem, Planner, RoadMatrixProvider, week_request
 from api.schemas.planning import PlanVersionOut, SolveRequest, StepType
+from geo.maps import parse_features
+from geo.network import RoadNetwork, load_osm_file
 from tests.api.test_solve import assert_feasible
+from tests.geo.conftest import HEIDELBERG_SMALL_BBOX
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WEEK = "2026-W48"  # Monday 23 November 2026
@@ -199,6 +206,30 @@ def test_replan_keeps_confirmed_visits_and_reports_changes(
     assert v2.confirmed == ["v1", "v3"]
     moved = {m.visit_id for m in changes.moved}
     assert moved == {vid for vid in set(now) & set(where) if now[vid] != where[vid]}
+    # the per-visit diff of optimizer.replan: every visit once, consistent with both versions
+    per_visit = {c.visit_id: c for c in changes.visits}
+    assert len(per_visit) == len(changes.visits)
+    assert set(per_visit) == set(where) | set(now) | {"v4"}
+    assert per_visit["v4"].status == "cancelled" and per_visit["v4"].after is None
+    assert per_visit["v4"].before is not None
+    assert (per_visit["v4"].before.van_id, per_visit["v4"].before.date) == where["v4"]
+    assert per_visit["v5"].status == "newly_assigned" and per_visit["v5"].before is None
+    for vid in ("v1", "v3"):
+        c = per_visit[vid]
+        assert c.confirmed and c.status in ("unchanged", "time_changed")
+        assert c.after is not None and (c.after.van_id, c.after.date) == now[vid]
+    starts = {
+        s.visit_id: s.start for r in v2.plan.routes for s in r.steps if s.visit_id is not None
+    }
+    for c in changes.visits:
+        if c.after is not None:
+            assert c.after.start == starts[c.visit_id]
+    assert changes.unchanged == sum(c.status == "unchanged" for c in changes.visits)
+    assert {m.visit_id for m in changes.retimed} == {
+        c.visit_id for c in changes.visits if c.status == "time_changed"
+    }
+    assert changes.pins_dropped == []
+    assert multiprocessing.active_children() == []  # the re-plan's solver process is gone
     # the published version is untouched
     old = client.get(f"/v1/plans/{v1.id}", headers=dispatcher).json()
     assert old["status"] == "published" and PlanVersionOut.model_validate(old).plan == v1.plan
@@ -227,6 +258,17 @@ def test_outputs_and_crew_access(
     assert {"leg", "stop", "depot"} <= kinds
     stop = next(f for f in geo["features"] if f["properties"].get("visit_id") == "v1")
     assert stop["geometry"]["coordinates"] == [8.839, 49.7121]  # [lon, lat]
+    # no road network configured: straight legs, flagged approximate, in geo.maps' contract
+    legs = [f for f in geo["features"] if f["properties"]["feature"] == "leg"]
+    assert legs and geo["properties"]["approximate"] is True
+    for leg in legs:
+        assert leg["properties"]["approximate"] is True
+        assert len(leg["geometry"]["coordinates"]) == 2
+    parsed = parse_features(geo)
+    assert len(parsed.legs) == len(legs)
+    assert {(s.van_id, s.day) for s in parsed.stops} == {
+        (r.van_id, r.date.isoformat()) for r in version.plan.routes if len(r.steps) > 2
+    }
     own = client.get(f"/v1/plans/{pid}/geojson", headers=crew).json()
     assert {f["properties"].get("van_id") for f in own["features"]} <= {"van-1", None}
     response = client.get(f"/v1/plans/{pid}/geojson?van_id=van-2", headers=crew)
@@ -296,3 +338,71 @@ def test_plan_errors(client: TestClient, dispatcher: Headers, week: None) -> Non
     response = client.post(f"/v1/weeks/{WEEK}/plan", json={"seed": -1}, headers=dispatcher)
     assert response.status_code == 422
     assert response.json()["details"][0]["field"] == "body.seed"
+
+
+# --- road-following GeoJSON ---------------------------------------------------------------
+
+HEIDELBERG_PLACES = {  # inside tests/geo/conftest.py HEIDELBERG_SMALL_BBOX (Bergheim, old town)
+    "h1": ("Erika Muster", 8.6935, 49.4085),
+    "h2": ("Hans Beispiel", 8.7045, 49.4110),
+    "h3": ("Aylin Probe", 8.6870, 49.4050),
+}
+HEIDELBERG_BASE = (8.6990, 49.4075)
+
+
+@pytest.fixture(scope="module")
+def small_network(heidelberg_pbf: Path) -> RoadNetwork:
+    """The Heidelberg extract clipped to the small box of the geo tests (read-only!)."""
+    return load_osm_file(heidelberg_pbf, bbox=HEIDELBERG_SMALL_BBOX)
+
+
+def test_geojson_legs_follow_the_roads_of_the_loaded_network(
+    app: FastAPI, client: TestClient, dispatcher: Headers, small_network: RoadNetwork
+) -> None:
+    planner: Planner = app.state.planner
+    planner.road_provider = RoadMatrixProvider.from_network(small_network)
+    planner.base = HEIDELBERG_BASE
+    app.state.road_network = small_network
+    with app.state.db.session() as s:
+        s.add(
+            VanRow(
+                id="van-h",
+                name="Mobiles Büro H",
+                skills=[],
+                base_lon=HEIDELBERG_BASE[0],
+                base_lat=HEIDELBERG_BASE[1],
+            )
+        )
+        s.flush()
+        s.add(ShiftRow(id="sh", van_id="van-h", start=local(MONDAY, 8), end=local(MONDAY, 16)))
+        for cid, (name, lon, lat) in HEIDELBERG_PLACES.items():
+            s.add(ClientRow(id=cid, name=name, address=f"{name} Str. 1", lon=lon, lat=lat))
+            s.add(VisitRow(id=f"v-{cid}", client_id=cid, duration_minutes=20))
+    version = plan_week(client, dispatcher)
+    assert version.plan.matrix.source == "road_network"
+    assert version.plan.summary.assigned == 3
+
+    geo = client.get(f"/v1/plans/{version.id}/geojson", headers=dispatcher).json()
+    legs = [f for f in geo["features"] if f["properties"]["feature"] == "leg"]
+    assert len(legs) == 4 and geo["properties"]["approximate"] is False
+    geod = Geod(ellps="WGS84")
+    for leg in legs:
+        props, coords = leg["properties"], leg["geometry"]["coordinates"]
+        assert props["approximate"] is False and props["day"] == MONDAY.isoformat()
+        assert len(coords) > 2
+        # the drawn line is as long as the road path the travel matrix measured
+        length = geod.geometry_length(LineString(coords))
+        assert length == pytest.approx(props["distance"], rel=0.05, abs=15)
+        straight = geod.line_length([coords[0][0], coords[-1][0]], [coords[0][1], coords[-1][1]])
+        assert length > straight
+    assert len(parse_features(geo).legs) == 4
+    page = client.get(f"/v1/plans/{version.id}/map", headers=dispatcher)
+    assert page.status_code == 200 and "leaflet" in page.text.lower()
+
+    # the service without its road network: the same version drawn straight, flagged
+    app.state.road_network = None
+    geo = client.get(f"/v1/plans/{version.id}/geojson", headers=dispatcher).json()
+    legs = [f for f in geo["features"] if f["properties"]["feature"] == "leg"]
+    assert len(legs) == 4
+    assert all(f["properties"]["approximate"] for f in legs)
+    assert all(len(f["geometry"]["coordinates"]) == 2 for f in legs)
