@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from optimizer.checker import check_plan
 from optimizer.domain import TravelMatrix
 from optimizer.errors import ValidationError
 from optimizer.plan import BreakSlot, Plan, Route, SolverStats, Stop
+from tests.api import golden
 
 BERLIN = ZoneInfo("Europe/Berlin")
 Headers = dict[str, str]
@@ -423,3 +425,54 @@ def test_a_configured_road_network_gives_road_travel_times(heidelberg_pbf: Path)
     # road travel is longer than the straight line the approximation starts from
     a, b = mapped.problem.visit("v1").location, mapped.problem.visit("v2").location
     assert mapped.problem.matrix.distance(a, b) > 0
+
+
+# --- golden request/response files --------------------------------------------------------------
+
+SOLVE_GOLDEN_DIR = golden.GOLDEN_DIR / "solve"
+WALL_TIME_FIELDS = frozenset({"wall_time_seconds"})
+
+
+def _without_wall_time(value: Any) -> Any:
+    """Wall-clock figures differ run to run: replaced by ``"<wall time>"``."""
+    if isinstance(value, dict):
+        return {
+            k: "<wall time>" if k in WALL_TIME_FIELDS else _without_wall_time(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_wall_time(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SOLVE_GOLDEN_DIR.glob("*.json")))
+def test_solve_golden(client: TestClient, system: Headers, name: str) -> None:
+    """``POST /v1/solve`` answers exactly as recorded (a fixed seed and a solution limit make the
+    search reproducible). Regenerate: ``VANPLAN_REGENERATE_GOLDEN=1 pytest tests/api -k golden``."""
+    path = SOLVE_GOLDEN_DIR / f"{name}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for i, step in enumerate(data["steps"]):
+        request = step["request"]
+        response = client.request(
+            request["method"], request["path"], json=request.get("body"), headers=system
+        )
+        actual = {
+            "status": response.status_code,
+            "body": _without_wall_time(golden.normalise(response.json())),
+        }
+        if golden.regenerating():
+            step["response"] = actual
+            continue
+        assert actual == step.get("response"), f"{name}.json step {i}"
+        if response.status_code == 200:  # the recorded plan is a feasible one
+            mapped = build_problem(SolveRequest.model_validate(request["body"]), straight_provider)
+            plan = PlanOut.model_validate(response.json())
+            assert {s.visit_id for r in plan.routes for s in r.steps if s.visit_id} | {
+                u.visit_id for u in plan.unassigned
+            } == {v.id for v in mapped.problem.visits}
+    if golden.regenerating():
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def test_solve_golden_files_exist() -> None:
+    assert (SOLVE_GOLDEN_DIR / "small_day.json").is_file()
