@@ -63,11 +63,14 @@ class Route:
 
     @property
     def break_time(self) -> int:
-        return sum(b.duration for b in self.breaks)
+        """Break time inside the route span (``start``..``end``). Configured breaks that fall
+        before the departure or after the return are listed in ``breaks`` (they are taken, off
+        duty) but clipped away here."""
+        return sum(max(0, min(b.end, self.end) - max(b.start, self.start)) for b in self.breaks)
 
     @property
     def working_time(self) -> int:
-        """Route span minus breaks (driving, service and waiting count as work)."""
+        """Route span minus the break time inside it (driving, service and waiting are work)."""
         return (self.end - self.start) - self.break_time
 
     @property

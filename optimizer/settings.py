@@ -1,7 +1,15 @@
 """Solver settings: one validated object instead of scattered keywords.
 
-A fixed ``seed`` plus a ``solution_limit`` (and no binding ``time_limit``) gives identical plans
-run to run, also with ``workers > 1`` (the winner is chosen deterministically).
+Reproducibility rule: a fixed ``seed`` plus a ``solution_limit`` gives identical plans run to run,
+also with ``workers > 1`` (each worker is deterministic; the winner is the lowest objective, then
+the lowest worker index), provided the ``solution_limit`` is what ends the search. ``time_limit``
+then only guards against a runaway search: set it well above what the solution limit needs (a
+run cut by it is time-dependent, and ``solve`` logs a warning when that happens). The visit order
+is fixed by ``seed``; no dict/set order or process timing enters the search. One exception lies
+inside OR-Tools 9.15: its LP/MIP cumul scheduling filters (``lp_scheduling``, on by default since
+they find break schedules fast) are not reproducible run to run on models with break intervals.
+For bit-identical plans on such models set ``lp_scheduling=False`` (and ``charge_waiting=False``,
+which needs the scheduler); tight ``max_work`` days then take longer to fill.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from optimizer.errors import Collector, Issue, ValidationError
 FIRST_SOLUTION_STRATEGIES: frozenset[str] = frozenset(
     name
     for name in routing_enums_pb2.FirstSolutionStrategy.Value.DESCRIPTOR.values_by_name
-    if name not in ("UNSET", "EVALUATOR_STRATEGY")
+    # SWEEP needs node coordinates (a sweep arranger) the model does not have.
+    if name not in ("UNSET", "EVALUATOR_STRATEGY", "SWEEP")
 )
 METAHEURISTICS: frozenset[str] = frozenset(
     name
@@ -44,6 +53,8 @@ class SolverSettings:
     ``gls_penalties_in_operators`` lets the insertion-based operators see the guided local
     search penalties (also better there). ``finalize_times`` adds
     finalizers that push route starts late and ends early inside the search (slower).
+    ``lp_scheduling`` turns on OR-Tools' LP/MIP cumul scheduling filters (see the module
+    docstring for their effect on reproducibility).
     """
 
     time_limit: float = 10.0
@@ -59,6 +70,7 @@ class SolverSettings:
     finalize_times: bool = False
     operator_bandit: bool = True
     gls_penalties_in_operators: bool = True
+    lp_scheduling: bool = True
 
     def __post_init__(self) -> None:
         c = Collector()
@@ -146,4 +158,5 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "finalize_times": (bool,),
     "operator_bandit": (bool,),
     "gls_penalties_in_operators": (bool,),
+    "lp_scheduling": (bool,),
 }

@@ -18,10 +18,11 @@ from typing import Any
 from google.protobuf.duration_pb2 import Duration
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from optimizer.diagnose import explain_unassigned, precheck
 from optimizer.domain import Problem
 from optimizer.extract import extract_routes
 from optimizer.model import COST_SCALE, VanModel, build_model, fallback_reason
-from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
+from optimizer.plan import Plan, Route, SolverStats, Unassigned
 from optimizer.settings import SolverSettings
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,58 @@ def search_parameters(
     params.use_guided_local_search_penalties_in_local_search_operators = (
         settings.gls_penalties_in_operators
     )
+    if not settings.lp_scheduling and not settings.charge_waiting:
+        # OR-Tools' LP/MIP cumul scheduling filters (9.15) are not reproducible run to run once
+        # break intervals are present; the CP propagation alone still enforces every time
+        # constraint. Slack costs (charge_waiting) need the scheduler.
+        params.disable_scheduling_beware_this_may_degrade_performance = True
     return params
+
+
+def _cancelled(stop: threading.Event | None) -> bool:
+    return stop is not None and stop.is_set()
+
+
+def _from_nothing(
+    model: VanModel, settings: SolverSettings, params: Any, limit: float, since: float
+) -> pywrapcp.Assignment | None:
+    """Search from the assignment with every visit unperformed (always feasible: every visit is
+    droppable). Used when the first-solution heuristic failed; OR-Tools then hands back that
+    assignment without improving it (status PARTIAL_SUCCESS or FAIL, no solution callback).
+
+    First with the configured parameters; when OR-Tools' LP/MIP scheduling filters then still
+    reject every insertion (seen on models with breaks), once more without them."""
+    routing = model.routing
+    log.info(
+        "first-solution strategy %s found nothing (status %s); searching from the "
+        "all-unperformed assignment",
+        settings.first_solution,
+        _STATUS.get(routing.status(), str(routing.status())),
+    )
+    best: pywrapcp.Assignment | None = None
+    attempts = [False, True] if settings.lp_scheduling else [True]
+    for no_scheduling in attempts:
+        left = limit - (time.monotonic() - since)
+        if left <= 0.01 and best is not None:
+            break
+        empty = routing.ReadAssignmentFromRoutes([[] for _ in range(model.vehicle_count)], True)
+        if empty is None:  # pragma: no cover - every visit is droppable
+            log.warning("the all-unperformed assignment is rejected by the model")
+            return best
+        retry = type(params)()
+        retry.CopyFrom(params)
+        retry.time_limit.CopyFrom(_duration(max(left, 0.05)))
+        if no_scheduling:
+            retry.disable_scheduling_beware_this_may_degrade_performance = True
+        found = routing.SolveFromAssignmentWithParameters(empty, retry)
+        if found is not None:
+            best = found
+            if any(
+                not routing.IsEnd(found.Value(routing.NextVar(routing.Start(k))))
+                for k in range(model.vehicle_count)
+            ):
+                break
+    return best
 
 
 def _duration(seconds: float) -> Duration:
@@ -197,6 +249,7 @@ def _solve_one(
     routing.AddAtSolutionCallback(at_solution)
     limit = settings.time_limit if deadline is None else max(deadline - time.monotonic(), 0.01)
     params = search_parameters(settings, limit)
+    t_search = time.monotonic()
 
     watcher: threading.Thread | None = None
     done = threading.Event()
@@ -218,14 +271,29 @@ def _solve_one(
                 solution = routing.SolveFromAssignmentWithParameters(start, params)
         if solution is None:
             solution = routing.SolveWithParameters(params)
+        if state.solutions == 0 and not _cancelled(stop):
+            solution = _from_nothing(model, settings, params, limit, t_search) or solution
     finally:
         done.set()
         if watcher is not None:
             watcher.join()
     status = _STATUS.get(routing.status(), str(routing.status()))
+    searched = time.monotonic() - t_search
+    if (
+        settings.solution_limit is not None
+        and state.solutions < settings.solution_limit
+        and searched >= 0.95 * limit
+        and not _cancelled(stop)
+    ):
+        log.warning(
+            "the time limit (%.1f s) ended a run with solution_limit=%d after %d solutions: "
+            "the plan depends on machine speed; raise time_limit for a reproducible run",
+            limit,
+            settings.solution_limit,
+            state.solutions,
+        )
     if solution is None:
-        # Cannot happen with every visit droppable unless the search was cancelled before the
-        # first solution: report everything modelled as dropped.
+        # Only when cancelled before the first solution: every modelled visit is dropped.
         log.warning("no solution (status %s); every modelled visit is reported unassigned", status)
         routes: list[Route] = []
         dropped = [v.id for v in model.visits]
@@ -280,22 +348,10 @@ def _warm_start(model: VanModel, initial: Plan) -> pywrapcp.Assignment | None:
 
 
 def _precheck(problem: Problem) -> dict[str, Unassigned]:
-    try:
-        from optimizer.diagnose import precheck
-    except ImportError:  # pragma: no cover - until the diagnosis module lands
-        log.warning("optimizer.diagnose not available; using the model's fallback reasons")
-        return {}
     return dict(precheck(problem))
 
 
 def _explain(problem: Problem, routes: list[Route], dropped: list[str]) -> tuple[Unassigned, ...]:
-    try:
-        from optimizer.diagnose import explain_unassigned
-    except ImportError:  # pragma: no cover - until the diagnosis module lands
-        return tuple(
-            Unassigned(vid, Reason.NO_ROOM, "feasible alone, but no room in this week")
-            for vid in dropped
-        )
     return tuple(explain_unassigned(problem, tuple(routes), tuple(dropped)))
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from optimizer.domain import Problem
+from optimizer.domain import Break, Horizon, Problem, Shift, TimeWindow, TravelMatrix, Van, Visit
 from optimizer.errors import ValidationError
 from optimizer.plan import Plan
 from optimizer.settings import SolverSettings
@@ -215,3 +217,180 @@ def test_invalid_problem_is_rejected_before_solving() -> None:
     p = Problem(t.horizon, tuple(t.vans), tuple(t.shifts), (), euclid_matrix(t.points))
     with pytest.raises(ValidationError, match="duplicate id"):
         solve(p, FAST)
+
+
+# --- robustness: a first solution always exists -------------------------------------------------
+
+
+def _no_first_solution_problem() -> Problem:
+    """A random small problem (found by the property tests) on which OR-Tools' first-solution
+    heuristics failed now and then: breaks, max_work, split windows, a capacity, one location."""
+    horizon = Horizon(date(2026, 11, 23), 2)
+    hours = 3600
+    vans = (
+        Van("van0", skills=frozenset({"lang:ar", "wheelchair", "lang:uk"}), capacity=9),
+        Van("van1", skills=frozenset({"lang:uk", "wheelchair"})),
+        Van("van2", skills=frozenset({"wheelchair"}), capacity=9),
+    )
+    shifts = (
+        Shift("van1", 0, 34200, 63000, max_work=5 * hours),
+        Shift("van2", 0, 27000, 52200, breaks=(Break(34200, 35100, 900),)),
+        Shift("van1", 1, 120600, 142200),
+        Shift("van2", 1, 108000, 144000, max_work=8 * hours),
+    )
+
+    def w(*pairs: tuple[int, int]) -> tuple[TimeWindow, ...]:
+        return tuple(TimeWindow(a, b) for a, b in pairs)
+
+    visits = (
+        Visit("v0", "p0", 3600, priority=2, preferred_van="van0"),
+        Visit("v1", "p0", 6600, windows=w((62100, 69300), (25200, 48600)), priority=3, demand=2),
+        Visit("v2", "p0", 600, priority=2, demand=3),
+        Visit("v3", "p0", 4200, days=frozenset({1}), skills=frozenset({"wheelchair"}), demand=3),
+        Visit(
+            "v4",
+            "p0",
+            2400,
+            windows=w((116100, 121500), (57600, 72000)),
+            days=frozenset({0, 1}),
+            priority=3,
+            preferred_van="van2",
+            demand=2,
+        ),
+        Visit(
+            "v5",
+            "p0",
+            6000,
+            windows=w((141300, 144900), (41400, 48600)),
+            days=frozenset({1}),
+            priority=2,
+            demand=1,
+        ),
+        Visit(
+            "v6",
+            "p0",
+            9600,
+            windows=w((51300, 53100), (52200, 70200)),
+            priority=2,
+            preferred_van="van0",
+            demand=1,
+        ),
+        Visit(
+            "v7",
+            "p0",
+            6600,
+            windows=w((124200, 135000), (32400, 36000)),
+            days=frozenset({1}),
+            priority=2,
+            preferred_van="van2",
+        ),
+        Visit(
+            "v8",
+            "p0",
+            1200,
+            skills=frozenset({"lang:ar", "lang:uk"}),
+            preferred_van="van0",
+            demand=3,
+        ),
+        Visit(
+            "v9",
+            "p0",
+            1800,
+            windows=w((45000, 61200), (126900, 134100)),
+            days=frozenset({0}),
+            priority=2,
+            preferred_van="van0",
+        ),
+        Visit(
+            "v10",
+            "p0",
+            5400,
+            windows=w((27000, 52200)),
+            days=frozenset({0}),
+            priority=2,
+            preferred_van="van0",
+            demand=3,
+        ),
+        Visit("v11", "p0", 7200, priority=3, preferred_van="van2", demand=3),
+    )
+    matrix = TravelMatrix(
+        ("base", "p0"),
+        np.array([[0, 721], [2389, 0]], dtype=np.int64),
+        np.array([[0, 12978], [35835, 0]], dtype=np.int64),
+    )
+    return Problem(horizon, vans, shifts, visits, matrix).validate()
+
+
+@pytest.fixture(scope="module")
+def no_first_solution() -> Problem:
+    return _no_first_solution_problem()
+
+
+def _served_count(problem: Problem, plan: Plan) -> int:
+    served = [s.visit_id for r in plan.routes for s in r.stops]
+    assert len(served) == len(set(served))
+    assert set(served).isdisjoint(u.visit_id for u in plan.unassigned)
+    assert len(served) + len(plan.unassigned) == len(problem.visits)
+    return len(served)
+
+
+@pytest.mark.parametrize(
+    "first", ["SAVINGS", "LOCAL_CHEAPEST_INSERTION", "PARALLEL_CHEAPEST_INSERTION"]
+)
+def test_a_first_solution_always_exists(no_first_solution: Problem, first: str) -> None:
+    p = no_first_solution
+    for _ in range(3):  # the failure was intermittent
+        plan = solve(
+            p, SolverSettings(time_limit=20, solution_limit=20, seed=1, first_solution=first)
+        )
+        assert_feasible(p, plan)
+        assert plan.stats.solutions > 0
+        assert _served_count(p, plan) == 9  # v8 needs van0 (no shift), v1 and v3 do not fit
+        assert all(u.message for u in plan.unassigned)
+
+
+def test_failed_first_solution_heuristic_falls_back_to_the_empty_start(
+    no_first_solution: Problem,
+) -> None:
+    # CHRISTOFIDES finds no first solution on this model at all (OR-Tools then returns its
+    # all-unperformed assignment and stops): solve() must search on from there.
+    p = no_first_solution
+    for lp in (True, False):
+        settings = SolverSettings(
+            time_limit=20, solution_limit=20, first_solution="CHRISTOFIDES", lp_scheduling=lp
+        )
+        plan = solve(p, settings)
+        assert_feasible(p, plan)
+        assert _served_count(p, plan) == 9
+        assert plan.stats.objective < p.objective.must_penalty
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_solution_limit_runs_are_identical_on_a_model_with_breaks(
+    no_first_solution: Problem, workers: int
+) -> None:
+    p = no_first_solution
+    settings = SolverSettings(
+        time_limit=60,
+        solution_limit=20,
+        seed=1,
+        first_solution="SAVINGS",
+        workers=workers,
+        lp_scheduling=False,
+    )
+    plans = [solve(p, settings) for _ in range(3)]
+    assert_feasible(p, plans[0])
+    first = plans[0]
+    for other in plans[1:]:
+        assert _signature(other) == _signature(first)
+        assert [(r.start, r.end, r.breaks) for r in other.routes] == [
+            (r.start, r.end, r.breaks) for r in first.routes
+        ]
+        assert other.stats.objective == first.stats.objective
+        assert other.stats.solutions == first.stats.solutions
+        assert other.unassigned == first.unassigned
+
+
+def test_sweep_is_rejected_by_name() -> None:
+    with pytest.raises(ValidationError, match=r"settings\.first_solution"):
+        SolverSettings(first_solution="SWEEP")
