@@ -13,7 +13,7 @@ from optimizer.domain import (
     Pin,
     TimeWindow,
 )
-from optimizer.plan import BreakSlot, Reason
+from optimizer.plan import BreakSlot, Plan, Reason, Route, SolverStats, Stop
 from optimizer.solve import solve
 from tests.optimizer.conftest import FAST, Tiny, assert_feasible, order
 
@@ -349,3 +349,51 @@ def test_max_work_counts_breaks_inside_the_route_as_rest(tiny: Tiny) -> None:
     assert route.end - route.start > 6 * HOUR + 30 * MINUTE  # the span alone would exceed it
     assert route.working_time <= 6 * HOUR + 30 * MINUTE
     assert route.breaks == (BreakSlot(lunch.earliest_start, lunch.latest_end),)
+
+
+def test_working_time_counts_only_breaks_inside_the_route() -> None:
+    # A configured break before departure is taken off duty: it does not shorten the work.
+    stop = Stop(
+        "v",
+        "loc",
+        arrival=9 * HOUR,
+        start=9 * HOUR,
+        end=10 * HOUR,
+        waiting=0,
+        travel_time=600,
+        distance=1000,
+    )
+    route = Route(
+        van_id="A",
+        day=0,
+        start_location="base",
+        end_location="base",
+        start=9 * HOUR - 600,
+        end=10 * HOUR + 600,
+        stops=(stop,),
+        breaks=(
+            BreakSlot(7 * HOUR, 7 * HOUR + 15 * MINUTE),  # before departure
+            BreakSlot(8 * HOUR + 50 * MINUTE, 9 * HOUR - 5 * MINUTE),  # straddles departure
+            BreakSlot(11 * HOUR, 11 * HOUR + 30 * MINUTE),  # after return
+        ),
+        return_travel_time=600,
+        return_distance=1000,
+    )
+    assert route.break_time == 5 * MINUTE
+    assert route.working_time == (route.end - route.start) - 5 * MINUTE
+    assert Plan((route,), (), SolverStats("SUCCESS", 0.0, 0.0)).working_time == route.working_time
+
+
+def test_off_duty_configured_break_does_not_reduce_working_time(tiny: Tiny) -> None:
+    t = tiny.van("A")
+    early = Break(t.at(0, 8), t.at(0, 9), 30 * MINUTE)  # before the only (late) visit
+    t.shift("A", 0, 8, 16, breaks=(early,))
+    t.visit("late", (1, 0), 60, windows=(TimeWindow(t.at(0, 14), t.at(0, 15)),))
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    route = plan.route("A", 0)
+    assert route is not None and order(plan, "A", 0) == ["late"]
+    assert len(route.breaks) == 1 and route.breaks[0].end <= route.start  # taken off duty
+    assert route.break_time == 0
+    assert route.working_time == route.end - route.start
