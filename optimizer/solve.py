@@ -84,6 +84,21 @@ def search_parameters(
     return params
 
 
+def _all_unperformed(model: VanModel) -> pywrapcp.Assignment:
+    """Every vehicle goes straight from start to end; every visit is its own successor
+    (unperformed). Built by hand: ``ReadAssignmentFromRoutes`` runs under the search limit,
+    which a slow first-solution heuristic may have used up."""
+    routing = model.routing
+    assignment = routing.solver().Assignment()
+    for index in range(routing.Size()):
+        var = routing.NextVar(index)
+        assignment.Add(var)
+        assignment.SetValue(var, index)
+    for k in range(model.vehicle_count):
+        assignment.SetValue(routing.NextVar(routing.Start(k)), routing.End(k))
+    return assignment
+
+
 def _cancelled(stop: threading.Event | None) -> bool:
     return stop is not None and stop.is_set()
 
@@ -106,20 +121,19 @@ def _from_nothing(
     )
     best: pywrapcp.Assignment | None = None
     attempts = [False, True] if settings.lp_scheduling else [True]
+    # A heuristic that failed slowly may have used up the time: the fallback gets at least a
+    # quarter of the time limit (the only way solve() overruns time_limit).
+    floor = 0.25 * limit
     for no_scheduling in attempts:
         left = limit - (time.monotonic() - since)
         if left <= 0.01 and best is not None:
             break
-        empty = routing.ReadAssignmentFromRoutes([[] for _ in range(model.vehicle_count)], True)
-        if empty is None:  # pragma: no cover - every visit is droppable
-            log.warning("the all-unperformed assignment is rejected by the model")
-            return best
         retry = type(params)()
         retry.CopyFrom(params)
-        retry.time_limit.CopyFrom(_duration(max(left, 0.05)))
+        retry.time_limit.CopyFrom(_duration(max(left, floor / len(attempts))))
         if no_scheduling:
             retry.disable_scheduling_beware_this_may_degrade_performance = True
-        found = routing.SolveFromAssignmentWithParameters(empty, retry)
+        found = routing.SolveFromAssignmentWithParameters(_all_unperformed(model), retry)
         if found is not None:
             best = found
             if any(

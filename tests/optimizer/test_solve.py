@@ -355,14 +355,11 @@ def test_failed_first_solution_heuristic_falls_back_to_the_empty_start(
     # CHRISTOFIDES finds no first solution on this model at all (OR-Tools then returns its
     # all-unperformed assignment and stops): solve() must search on from there.
     p = no_first_solution
-    for lp in (True, False):
-        settings = SolverSettings(
-            time_limit=20, solution_limit=20, first_solution="CHRISTOFIDES", lp_scheduling=lp
-        )
-        plan = solve(p, settings)
-        assert_feasible(p, plan)
-        assert _served_count(p, plan) == 9
-        assert plan.stats.objective < p.objective.must_penalty
+    settings = SolverSettings(time_limit=20, solution_limit=20, first_solution="CHRISTOFIDES")
+    plan = solve(p, settings)
+    assert_feasible(p, plan)
+    assert _served_count(p, plan) == 9
+    assert plan.stats.objective < p.objective.must_penalty
 
 
 @pytest.mark.parametrize("workers", [1, 2])
