@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import multiprocessing as mp
+import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
@@ -13,6 +16,8 @@ from api.routers.solve import PlannerDep, invalid_input
 from api.schemas.planning import JobOut, JobStatus, PlanOut, SolveRequest
 from api.storage.jobs import UnknownJobError
 from optimizer.errors import ValidationError
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -99,10 +104,56 @@ def cancel_job(job_id: str, _caller: SolveCaller, runner: RunnerDep) -> JobOut:
         raise not_found("job", job_id, "path.job_id") from None
 
 
+_apps_lock = threading.Lock()
+_running_apps = 0  # apps of this process between startup and shutdown (share one fork server)
+
+WARM_UP_THREAD = "vanplan-warm-up"
+"""Name of the thread :func:`api.jobs.start_planning` starts the fork server in."""
+
+
 def startup(app: FastAPI) -> None:
     """App lifespan hook: planner, job runner, resumption of unfinished jobs."""
+    global _running_apps
     start_planning(app, getattr(app.state, "job_runner_override", None))
+    with _apps_lock:
+        _running_apps += 1
 
 
 def shutdown(app: FastAPI) -> None:
-    stop_planning(app)
+    """App lifespan hook: stop the job runner (its solver processes end with their jobs); when
+    the last app of the process stops, also the solver fork server and its resource tracker."""
+    global _running_apps
+    try:
+        stop_planning(app)
+    finally:
+        with _apps_lock:
+            _running_apps = max(_running_apps - 1, 0)
+            if _running_apps == 0:
+                stop_solver_processes()
+
+
+def stop_solver_processes(timeout: float = 30.0) -> None:
+    """End every helper process the solves of this process started: leftover solver processes
+    (terminated, then killed), the fork server and the resource tracker. Both servers start
+    again on the next solve. Call only when no solve is running."""
+    from multiprocessing import forkserver, resource_tracker
+
+    for thread in threading.enumerate():
+        if thread.name == WARM_UP_THREAD and thread is not threading.current_thread():
+            thread.join(timeout)  # a fork server still starting would outlive the stop
+    for child in mp.active_children():
+        log.warning("solver process %s still running at shutdown: terminated", child.pid)
+        child.terminate()
+        child.join(5)
+        if child.is_alive():
+            child.kill()
+            child.join()
+    # Private but stable helpers (CPython's own tests use them); without them both servers
+    # live until the interpreter exits.
+    stop_server = getattr(forkserver._forkserver, "_stop", None)
+    if stop_server is not None:
+        stop_server()
+    stop_tracker = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if stop_tracker is not None:
+        stop_tracker()
+    log.info("solver helper processes stopped")

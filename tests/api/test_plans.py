@@ -21,7 +21,10 @@ from api.planning import MappedProblem, Planner, RoadMatrixProvider, week_reques
 from api.schemas.planning import PlanVersionOut, SolveRequest, StepType
 from geo.maps import parse_features
 from geo.network import RoadNetwork, load_osm_file
-from tests.api.test_solve import assert_feasible
+from tests.api.test_solve import (
+    assert_feasible,
+    no_helper_processes_left,  # noqa: F401  (autouse: no solver process outlives a test)
+)
 from tests.geo.conftest import HEIDELBERG_SMALL_BBOX
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+import multiprocessing
+import os
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError as PydanticValidationError
 
+from api.app import create_app
+from api.auth import Role, issue_token
 from api.planning import (
     DEFAULT_DEPOT,
     MappedProblem,
@@ -24,6 +28,7 @@ from api.planning import (
     plan_to_out,
 )
 from api.schemas.planning import MatrixInfo, PlanOut, SolveRequest, StepType
+from api.settings import Settings
 from optimizer.checker import check_plan
 from optimizer.domain import TravelMatrix
 from optimizer.errors import ValidationError
@@ -245,7 +250,7 @@ def test_schema_rejects_bad_input(mutate: Any, field: str) -> None:
 
 
 def test_plan_maps_back_to_typed_steps_with_iso_times() -> None:
-    planner = Planner(straight_provider)
+    planner = Planner(straight_provider, isolate=False)
     request = SolveRequest.model_validate(small_request())
     mapped = planner.map(request)
     plan = planner.solve_mapped(mapped, planner.solver_settings(request))
@@ -277,7 +282,7 @@ def test_breaks_appear_as_steps_in_time_order() -> None:
     body["visits"][2]["windows"] = [
         {"start": "2026-11-23T13:00:00+01:00", "end": "2026-11-23T15:00:00+01:00"}
     ]
-    planner = Planner(straight_provider)
+    planner = Planner(straight_provider, isolate=False)
     request = SolveRequest.model_validate(body)
     mapped = planner.map(request)
     out = plan_to_out(planner.solve_mapped(mapped, planner.solver_settings(request)), mapped)
@@ -476,3 +481,46 @@ def test_solve_golden(client: TestClient, system: Headers, name: str) -> None:
 
 def test_solve_golden_files_exist() -> None:
     assert (SOLVE_GOLDEN_DIR / "small_day.json").is_file()
+
+
+# --- solver processes ---------------------------------------------------------------------------
+
+
+def helper_processes() -> list[str]:
+    """Command lines of this process's children that multiprocessing started (solver processes,
+    the fork server, the resource tracker)."""
+    me = str(os.getpid())
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # ended meanwhile
+            continue
+        ppid = stat.rsplit(")", 1)[1].split()[1]
+        if ppid == me and ("multiprocessing" in args or "vanplan" in args):
+            found.append(f"{proc.name}: {args[:120]}")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_helper_processes_left() -> Iterator[None]:
+    """Every test of this module ends without solver helper processes (apps shut down)."""
+    yield
+    assert multiprocessing.active_children() == []
+    assert helper_processes() == []
+
+
+def test_app_shutdown_ends_the_solver_processes(settings: Settings) -> None:
+    app = create_app(settings)
+    for _ in range(2):  # the fork server starts again for the next app
+        with TestClient(app) as client:
+            with app.state.db.session() as session:
+                token = issue_token(session, Role.SYSTEM, name="solver processes")
+            headers = {"Authorization": f"Bearer {token.secret}"}
+            response = client.post("/v1/solve", json=small_request(), headers=headers)
+            assert response.status_code == 200, response.text
+            assert any("forkserver" in p for p in helper_processes())
+        assert helper_processes() == []
