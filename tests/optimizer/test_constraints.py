@@ -397,3 +397,20 @@ def test_off_duty_configured_break_does_not_reduce_working_time(tiny: Tiny) -> N
     assert len(route.breaks) == 1 and route.breaks[0].end <= route.start  # taken off duty
     assert route.break_time == 0
     assert route.working_time == route.end - route.start
+
+
+def test_max_work_with_lunch_fills_the_day_when_everything_fits(tiny: Tiny) -> None:
+    # 6 h of service + a few minutes of driving fit 6.5 h of work around a fixed 12-13 lunch on
+    # an 8-17 shift. (On an 8-16 shift only five fit: 6 h + 1 h lunch + driving exceed 8 h.)
+    t = tiny.van("A")
+    lunch = Break(t.at(0, 12), t.at(0, 13), HOUR)
+    t.shift("A", 0, 8, 17, max_work=6 * HOUR + 30 * MINUTE, breaks=(lunch,))
+    for i in range(6):
+        t.visit(f"v{i}", (1, i * 0.2), 60)
+    p = t.build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    route = plan.route("A", 0)
+    assert route is not None and len(route.stops) == 6 and plan.unassigned == ()
+    assert route.working_time <= 6 * HOUR + 30 * MINUTE
+    assert route.breaks == (BreakSlot(lunch.earliest_start, lunch.latest_end),)
