@@ -5,11 +5,13 @@ also with ``workers > 1`` (each worker is deterministic; the winner is the lowes
 the lowest worker index), provided the ``solution_limit`` is what ends the search. ``time_limit``
 then only guards against a runaway search: set it well above what the solution limit needs (a
 run cut by it is time-dependent, and ``solve`` logs a warning when that happens). The visit order
-is fixed by ``seed``; no dict/set order or process timing enters the search. One exception lies
-inside OR-Tools 9.15: its LP/MIP cumul scheduling filters (``lp_scheduling``, on by default since
-they find break schedules fast) are not reproducible run to run on models with break intervals.
-For bit-identical plans on such models set ``lp_scheduling=False`` (and ``charge_waiting=False``,
-which needs the scheduler); tight ``max_work`` days then take longer to fill.
+is fixed by ``seed``; no dict/set order or process timing enters the search. OR-Tools' LP/MIP cumul
+scheduling filters are off by default because in ortools 9.15 they are not reproducible run to
+run on models with break intervals (and sometimes make every first-solution heuristic fail);
+``lp_scheduling=True`` (or ``charge_waiting``, which needs them) turns them on, giving up
+bit-identical plans on models with breaks; such a solve also leaves state inside OR-Tools that
+changes the next solves in the same process, so keep reproducible runs in processes that do not
+use it (portfolio workers are fresh processes).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class SolverSettings:
     finalize_times: bool = False
     operator_bandit: bool = True
     gls_penalties_in_operators: bool = True
-    lp_scheduling: bool = True
+    lp_scheduling: bool = False
 
     def __post_init__(self) -> None:
         c = Collector()
