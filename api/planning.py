@@ -92,11 +92,11 @@ def default_base() -> LonLatT:
 
 def default_address_resolver(osm_file: Path | None = None) -> AddressResolver | None:
     """Offline address lookup with :func:`geo.geocode.geocode` in ``osm_file`` (default: the
-    ``VANPLAN_OSM_EXTRACT`` geo setting); None when no extract is configured."""
+    ``VANPLAN_OSM_FILE`` geo setting); None when no extract is configured."""
     if osm_file is None:
         from geo.settings import GeoSettings
 
-        osm_file = GeoSettings().osm_extract
+        osm_file = GeoSettings().osm_file
     if osm_file is None:
         return None
     return _Geocoder(Path(osm_file))
@@ -684,8 +684,6 @@ class RoadMatrixProvider:
         provider = cls(Path(name))
         provider._network = network
         return provider
-
-    for_network = from_network  # the name api.demo uses
 
     def network(self) -> Any:
         with self._lock:

@@ -383,15 +383,15 @@ def _index_for(path: Path) -> AddressIndex:
 
 
 def geocode(address: str, osm_file: str | Path | None = None) -> GeocodeResult:
-    """Look an address up in ``osm_file`` (default: the ``VANPLAN_OSM_EXTRACT`` setting); the
+    """Look an address up in ``osm_file`` (default: the ``VANPLAN_OSM_FILE`` setting); the
     index of a file is built once per process. Offline only; for online fallback build an
     :class:`AddressIndex` with ``GeocodeSettings(allow_online=True)``."""
     if osm_file is None:
         from geo.settings import GeoSettings
 
-        osm_file = GeoSettings().osm_extract
+        osm_file = GeoSettings().osm_file
         if osm_file is None:
             raise GeocodeError(
-                f"address {address!r}: no OSM extract configured (set VANPLAN_OSM_EXTRACT)"
+                f"address {address!r}: no OSM extract configured (set VANPLAN_OSM_FILE)"
             )
     return _index_for(Path(osm_file).resolve()).lookup(address)

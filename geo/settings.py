@@ -136,8 +136,8 @@ class GeoSettings(BaseSettings):
     )
 
     cache_dir: Path = Field(default_factory=_default_cache_dir)
-    osm_extract: Path | None = Field(
-        default=None, description="local .osm/.osm.bz2/.osm.pbf to read"
+    osm_file: Path | None = Field(
+        default=None, description="local .osm/.osm.bz2/.osm.pbf (VANPLAN_OSM_FILE, as the service)"
     )
     default_place: str = "Landkreis Odenwaldkreis, Hessen, Deutschland"
     default_buffer_m: float = Field(default=5_000.0, ge=0, le=100_000)

@@ -27,13 +27,17 @@ class VanplanError(ValueError):
 class ValidationError(VanplanError):
     """Input that cannot be planned; lists every problem found, not just the first."""
 
-    def __init__(self, issues: list[Issue] | Issue):
+    def __init__(self, issues: list[Issue] | tuple[Issue, ...] | Issue):
         self.issues: tuple[Issue, ...] = (issues,) if isinstance(issues, Issue) else tuple(issues)
         if not self.issues:
             raise ValueError("ValidationError needs at least one issue")
         lines = "\n".join(f"  - {issue}" for issue in self.issues)
         count = len(self.issues)
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in the input:\n{lines}")
+
+    def __reduce__(self) -> tuple[type[ValidationError], tuple[tuple[Issue, ...]]]:
+        # Rebuild from the issues (not the message) when crossing a process boundary.
+        return (type(self), (self.issues,))
 
 
 class Collector:

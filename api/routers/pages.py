@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
@@ -257,72 +257,45 @@ def _place_names(loaded: _Loaded) -> dict[str, str]:
 def _collection(
     request: Request, loaded: _Loaded, van_id: str | None = None, day: date | None = None
 ) -> dict[str, Any]:
-    """The plan's GeoJSON for the maps and files, from :func:`geo.geometry.plan_geojson`: legs
+    """The plan's GeoJSON for the maps and files (:func:`api.planning.stored_plan_geojson`): legs
     follow the roads when the server has its road network loaded and the plan was made on it.
 
     Falls back to straight legs from the stored response (logged) when the stored optimizer plan
     cannot be mapped back (e.g. versions stored without one)."""
-    from dataclasses import replace
-
-    from api.planning import build_problem, placeholder_provider
+    from api.planning import stored_plan_geojson
     from api.storage.plans import plan_from_json
-    from geo.geometry import plan_geojson
 
     try:
         plan = plan_from_json(loaded.row.domain_plan)
         if len(plan.routes) != len(loaded.plan.routes):
             raise ValueError("stored optimizer plan does not match the stored response")
         planner = getattr(request.app.state, "planner", None)
-        mapped = build_problem(
+        full = stored_plan_geojson(
+            plan,
             loaded.request,
-            placeholder_provider,
+            loaded.plan.matrix,
+            network=getattr(request.app.state, "road_network", None),
             resolve_address=getattr(planner, "resolve_address", None),
             base=getattr(planner, "base", None),
-        )
-        problem = mapped.problem
-        network = getattr(request.app.state, "road_network", None)
-        if network is not None and not loaded.plan.matrix.approximate:
-            problem = replace(problem, matrix=replace(problem.matrix, approximate=False))
-        else:
-            network = None
-        vans = {v.id for v in loaded.request.vans}
-        full = plan_geojson(
-            plan,
-            problem,
-            mapped.coordinates,
-            network=network,
-            depot_names={loc: "Depot" for loc in mapped.coordinates if loc not in vans},
+            van_id=van_id,
+            day=day,
         )
     except (ValueError, KeyError, TypeError) as exc:
         log.warning("plan %s: drawing straight legs (%s)", loaded.row.id, exc)
         return _straight_collection(loaded, van_id, day)
-    first = problem.horizon.start_date
-    index = (day - first).days if day is not None else None
     place_names = _place_names(loaded)
-    features = []
     for f in full["features"]:
         props = f["properties"]
-        if props.get("feature") in ("leg", "stop"):
-            if van_id is not None and props.get("van_id") != van_id:
-                continue
-            if index is not None and props.get("day") != index:
-                continue
-            # Day keys as ISO dates, as the pages and the straight-leg collection use them.
-            props = {**props, "day": (first + timedelta(days=props["day"])).isoformat()}
-            if props.get("feature") == "stop":
-                props["place"] = place_names.get(props.get("visit_id", ""), "")
-        elif props.get("feature") == "unassigned" and (van_id is not None or day is not None):
-            continue
-        features.append({**f, "properties": props})
-    return {**full, "features": features}
+        if props.get("feature") == "stop":
+            props["place"] = place_names.get(props.get("visit_id", ""), "")
+    return full
 
 
 def _straight_collection(
     loaded: _Loaded, van_id: str | None = None, day: date | None = None
 ) -> dict[str, Any]:
     """The plan's GeoJSON with straight legs between the steps' places, from the stored response
-    alone (``api.planning.plan_geojson`` does the same, but its ``_feature(kind, ...)`` collides
-    with the stops' ``kind`` property: TypeError)."""
+    alone."""
     kinds = {v.id: v.kind for v in loaded.request.visits}
     place_names = _place_names(loaded)
     features: list[dict[str, Any]] = []

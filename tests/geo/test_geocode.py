@@ -145,8 +145,8 @@ def test_module_level_geocode_uses_the_configured_extract(
 
     found = geocode("Kurfürsten-Anlage 1, Heidelberg", heidelberg_pbf)
     assert found.coordinates == pytest.approx(CROWNE_PLAZA, abs=1e-6)
-    monkeypatch.setenv("VANPLAN_OSM_EXTRACT", str(heidelberg_pbf))
+    monkeypatch.setenv("VANPLAN_OSM_FILE", str(heidelberg_pbf))
     assert geocode("Kurfürsten-Anlage 1").coords == found.coords
-    monkeypatch.delenv("VANPLAN_OSM_EXTRACT")
+    monkeypatch.delenv("VANPLAN_OSM_FILE")
     with pytest.raises(GeocodeError, match="no OSM extract configured"):
         geocode("Kurfürsten-Anlage 1")
