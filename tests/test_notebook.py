@@ -28,6 +28,9 @@ def test_walkthrough_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     text = "\n".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in outputs)
     assert "checker: ok" in text
     assert "APPROXIMATE" in text or "road network:" in text
+    # The shared Heidelberg extract (the suite requires it) is loaded and gives a road matrix.
+    assert "Heidelberg road network:" in text
+    assert "Neckargemünd" in text
     # The map cell produced the folium page; the comparison table has both scenarios.
     assert any("leaflet" in o.get("data", {}).get("text/html", "").lower() for o in outputs)
     assert "2 vans" in text and "3 vans" in text
