@@ -770,6 +770,7 @@ def week_request(
     monday = week_start(iso_week)
     lo = datetime.combine(monday, datetime.min.time(), tzinfo=tz)
     hi = datetime.combine(monday + timedelta(days=7), datetime.min.time(), tzinfo=tz)
+    sunday_next = monday + timedelta(days=7)
 
     vans = [
         VanIn(
@@ -818,6 +819,15 @@ def week_request(
         if client is not None and client.erased_at is not None:
             continue
         place = _stored_place(v, client)
+        # The dispatcher's pin; a pinned date outside this week pins only the van (if any).
+        pin_date = (
+            v.pinned_date if v.pinned_date and monday <= v.pinned_date < sunday_next else None
+        )
+        pin = (
+            PinIn(van_id=v.pinned_van_id, date=pin_date)
+            if v.pinned_van_id is not None or pin_date is not None
+            else None
+        )
         visits.append(
             VisitIn(
                 id=v.id,
@@ -829,6 +839,7 @@ def week_request(
                 preferred_van=v.preferred_van_id
                 or (client.preferred_van_id if client is not None else None),
                 client_ref=v.client_id,
+                pin=pin,
             )
         )
     for ch in session.scalars(select(ConsultationHoursRow).order_by(ConsultationHoursRow.id)):

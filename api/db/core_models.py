@@ -89,6 +89,9 @@ class VisitRow(Timestamped, Base):
     lon: Mapped[float | None] = mapped_column(Float)
     lat: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(20), default="open")
+    # Dispatcher's pin (revision 0003): the next plan keeps the visit on this van and/or date.
+    pinned_van_id: Mapped[str | None] = mapped_column(ID, nullable=True, default=None)
+    pinned_date: Mapped[date | None] = mapped_column(Date, nullable=True, default=None)
 
 
 class ConsultationHoursRow(Timestamped, Base):

@@ -526,6 +526,25 @@ def dispatcher_page(
     return _dispatcher(request, principal, week or _current_week(), plan)
 
 
+def _visit_pins(session: Any, loaded: _Loaded) -> dict[str, str]:
+    """Stored visits of the shown plan -> their pin as ``"van|date"`` (``"|"`` parts may be empty,
+    ``""``: not pinned). Consultation hours are not stored visits and have no entry."""
+    from sqlalchemy import select
+
+    from api.db.core_models import VisitRow
+
+    ids = [v.id for v in loaded.request.visits]
+    rows = session.scalars(select(VisitRow).where(VisitRow.id.in_(ids))) if ids else []
+    return {
+        r.id: (
+            f"{r.pinned_van_id or ''}|{r.pinned_date.isoformat() if r.pinned_date else ''}"
+            if r.pinned_van_id or r.pinned_date
+            else ""
+        )
+        for r in rows
+    }
+
+
 def _dispatcher(
     request: Request,
     principal: Principal,
@@ -539,6 +558,14 @@ def _dispatcher(
     with request.app.state.db.sessions() as session:
         versions = store.versions(session, week)
         loaded = _load(session, principal, plan_id=plan, week=week)
+        pins = _visit_pins(session, loaded) if loaded is not None else {}
+    van_days = (
+        sorted(
+            {(s.van_id, s.start.date()) for s in loaded.request.shifts}, key=lambda x: (x[1], x[0])
+        )
+        if loaded is not None
+        else []
+    )
     assigned = []
     if loaded is not None:
         confirmed = set(loaded.row.confirmed or [])
@@ -564,6 +591,8 @@ def _dispatcher(
         loaded=loaded,
         timeline=_timeline(loaded) if loaded else [],
         assigned=assigned,
+        pins=pins,
+        van_days=van_days,
         hours=list(range(6, 21, 2)),
         upload=upload,
     )

@@ -539,6 +539,8 @@ def visit_out(row: VisitRow, tz: ZoneInfo) -> VisitOut:
         location=_lonlat(row.lon, row.lat),
         address=row.address,
         status="cancelled" if row.status == "cancelled" else "open",
+        pinned_van_id=row.pinned_van_id,
+        pinned_date=row.pinned_date,
         created_at=_local(row.created_at, tz),
         updated_at=_local(row.updated_at, tz),
     )
@@ -555,6 +557,7 @@ def _visit_fields(session: Session, body: VisitCreate) -> dict[str, Any]:
             f"client {body.client_id!r} was erased", [("body.client_id", "client was erased")]
         )
     _ensure_van(session, body.preferred_van_id, "body.preferred_van_id")
+    _ensure_van(session, body.pinned_van_id, "body.pinned_van_id")
     lon, lat = _split(body.location)
     return {
         "client_id": body.client_id,
@@ -567,6 +570,8 @@ def _visit_fields(session: Session, body: VisitCreate) -> dict[str, Any]:
         "lon": lon,
         "lat": lat,
         "status": body.status,
+        "pinned_van_id": body.pinned_van_id,
+        "pinned_date": body.pinned_date,
     }
 
 
@@ -625,6 +630,8 @@ def update_visit(
         "location": _lonlat(row.lon, row.lat),
         "address": row.address,
         "status": row.status,
+        "pinned_van_id": row.pinned_van_id,
+        "pinned_date": row.pinned_date,
     }
     merged = _merge(VisitCreate, current, body)
     for key, value in _visit_fields(session, merged).items():

@@ -342,6 +342,12 @@ class VisitCreate(_In):
     location: LonLat | None = Field(default=None, description="Default: the client's position")
     address: Address | None = Field(default=None, description="Default: the client's address")
     status: VisitStatus = "open"
+    pinned_van_id: Identifier | None = Field(
+        default=None, description="Pin: the next plan keeps the visit on this van"
+    )
+    pinned_date: date | None = Field(
+        default=None, description="Pin: the next plan of that date's week keeps it on this day"
+    )
 
     @model_validator(mode="after")
     def _windows_fit(self) -> VisitCreate:
@@ -361,6 +367,8 @@ class VisitPatch(_In):
     location: LonLat | None = None
     address: Address | None = None
     status: VisitStatus | None = None
+    pinned_van_id: Identifier | None = Field(default=None, description="null: unpin the van")
+    pinned_date: date | None = Field(default=None, description="null: unpin the date")
 
 
 class VisitOut(_Out):
@@ -374,6 +382,8 @@ class VisitOut(_Out):
     location: LonLat | None
     address: str | None
     status: VisitStatus
+    pinned_van_id: str | None = None
+    pinned_date: date | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -94,4 +94,27 @@
         .catch(function (err) { button.disabled = false; fail(err); });
     });
   });
+
+  // Pin to a van-day: stored on the visit (PATCH /v1/visits/{id}); the next plan or re-plan of
+  // the week keeps the visit on that van and day. "not pinned" clears the pin.
+  Array.prototype.forEach.call(document.querySelectorAll("select.pin-to"), function (select) {
+    var previous = select.value;
+    select.addEventListener("change", function () {
+      var parts = select.value ? select.value.split("|") : ["", ""];
+      select.disabled = true;
+      api("PATCH", "/v1/visits/" + encodeURIComponent(select.dataset.visit), {
+        pinned_van_id: parts[0] || null,
+        pinned_date: parts[1] || null
+      })
+        .then(function (visit) {
+          select.disabled = false;
+          previous = select.value;
+          progress.className = "";
+          progress.textContent = visit.pinned_van_id || visit.pinned_date
+            ? visit.id + " pinned to " + [visit.pinned_van_id, visit.pinned_date].filter(Boolean).join(" · ") + "; re-plan to apply"
+            : visit.id + " unpinned; re-plan to apply";
+        })
+        .catch(function (err) { select.value = previous; select.disabled = false; fail(err); });
+    });
+  });
 })();
