@@ -14,6 +14,7 @@ what changed.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -23,7 +24,7 @@ from optimizer.domain import Pin, Problem, Visit
 from optimizer.errors import Collector
 from optimizer.plan import Plan, Unassigned
 from optimizer.settings import SolverSettings
-from optimizer.solve import solve
+from optimizer.solve import ProgressCallback, solve
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,8 @@ def replan(
     confirmed: Collection[str] | None = None,
     pin_confirmed: bool = True,
     pin_times: bool = False,
+    on_progress: ProgressCallback | None = None,
+    stop: threading.Event | None = None,
 ) -> ReplanResult:
     """Re-plan after ``changes``, moving as few ``confirmed`` visits as possible.
 
@@ -140,7 +143,9 @@ def replan(
     otherwise each is anchored there (``Objective.moved_visit_cost`` per moved visit). Either way
     dropping a confirmed visit also costs the moved-visit cost. ``pin_times`` (with
     ``pin_confirmed``) also keeps each confirmed visit's start time where that is still possible
-    (the time the client was told), else only its van-day.
+    (the time the client was told), else only its van-day. A confirmed visit whose own pin now
+    names another van or day is not held: it follows its pin. ``on_progress`` and ``stop`` are
+    passed to :func:`~optimizer.solve.solve` (a stop also skips the second, pin-repairing search).
     """
     new_problem = apply_changes(problem, changes)
     present = {v.id for v in new_problem.visits}
@@ -153,25 +158,53 @@ def replan(
         c.add("confirmed", f"visits not served in the previous plan: {unknown}")
         c.raise_if_any()
     anchors = {vid: old[vid] for vid in confirmed if vid in present}
+    # A confirmed visit the dispatcher has since pinned to another van or day follows its pin:
+    # holding it where it was would override the newer decision.
+    for vid in [v for v, key in anchors.items() if _pinned_elsewhere(new_problem.visit(v), key)]:
+        del anchors[vid]
 
     model_problem: Problem = new_problem
     fallback: tuple[str, ...] = ()
     times = {s.visit_id: s.start for r in previous.routes for s in r.stops} if pin_times else {}
     if pin_confirmed and anchors:
         model_problem, fallback = _pin(new_problem, anchors, (), times)
-    plan = solve(model_problem, settings, anchors=anchors, initial=previous)
-    if pin_confirmed:
+    plan = solve(
+        model_problem,
+        settings,
+        anchors=anchors,
+        initial=previous,
+        on_progress=on_progress,
+        stop=stop,
+    )
+    if pin_confirmed and not (stop is not None and stop.is_set()):
         # Pins that together no longer fit (e.g. a changed visit grew): anchor those instead.
         lost = tuple(sorted(vid for vid in anchors if vid not in plan.assigned))
         lost = tuple(v for v in lost if v not in fallback)
         if lost:
             log.info("replan: pins of %s could not all be kept; anchoring them", lost)
             model_problem, fallback = _pin(new_problem, anchors, (*fallback, *lost), times)
-            plan = solve(model_problem, settings, anchors=anchors, initial=plan)
+            plan = solve(
+                model_problem,
+                settings,
+                anchors=anchors,
+                initial=plan,
+                on_progress=on_progress,
+                stop=stop,
+            )
     # The plan is for ``new_problem``: the pins were a device of the search, not new input.
     result_plan = replace(plan, extras={**plan.extras, "replan_fallback": fallback})
     diff = diff_plans(problem, previous, result_plan, changes)
     return ReplanResult(result_plan, new_problem, diff, anchors, tuple(fallback))
+
+
+def _pinned_elsewhere(visit: Visit, key: tuple[str, int]) -> bool:
+    """The visit's own pin names a van or a day other than ``key`` (van, day)."""
+    pin = visit.pin
+    if pin is None:
+        return False
+    return (pin.van_id is not None and pin.van_id != key[0]) or (
+        pin.day is not None and pin.day != key[1]
+    )
 
 
 def _pin(

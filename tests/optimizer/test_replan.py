@@ -15,6 +15,7 @@ from optimizer.checker import check_plan
 from optimizer.domain import (
     MINUTE,
     Horizon,
+    Pin,
     Problem,
     Shift,
     TimeWindow,
@@ -293,3 +294,20 @@ def test_pinned_times_keep_what_clients_were_told(published: tuple[Problem, Plan
     assert status["new"] is Status.NEWLY_ASSIGNED
     for vid in previous.assigned:
         assert status[vid] is (Status.MOVED if vid in lost else Status.UNCHANGED), vid
+
+
+def test_a_confirmed_visit_pinned_elsewhere_follows_its_pin(
+    published: tuple[Problem, Plan],
+) -> None:
+    """The dispatcher's newer pin wins over holding a confirmed visit where it was."""
+    problem, previous = published
+    vid, (van, day) = sorted(previous.assigned.items())[0]
+    other_van = "B" if van == "A" else "A"
+    moved = replace(problem.visit(vid), pin=Pin(other_van, 1 - day))
+    result = replan(problem, previous, Changes(changed=(moved,)), SETTINGS)
+    check_plan(result.problem, result.plan).assert_ok()
+    assert vid not in result.anchors and result.plan.assigned[vid] == (other_van, 1 - day)
+    (change,) = [c for c in result.diff if c.visit_id == vid]
+    assert change.status is Status.MOVED
+    # the other confirmed visits stay held
+    assert set(result.anchors) == set(previous.assigned) - {vid}
