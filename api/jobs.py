@@ -37,11 +37,20 @@ ProgressFn = Callable[[float, float | None, int], None]
 SolveJobFn = Callable[[SolveRequest, ProgressFn, threading.Event], PlanOut]
 """Runs one solve: maps the request, solves until done or ``stop`` is set, returns the plan."""
 
+TaskFn = Callable[
+    [str, dict[str, Any], SolveRequest, ProgressFn, threading.Event], tuple[PlanOut, str]
+]
+"""Runs a week job: (job id, task, request, progress, stop) -> (plan, id of the stored version);
+see :class:`api.weeks.WeekTasks`."""
+
 MAX_ATTEMPTS = 2
 """A job interrupted this many times (process stopped while it ran) is marked failed."""
 
 PROGRESS_INTERVAL = 0.5
 """Seconds between progress writes to the database."""
+
+TICK_INTERVAL = 0.5
+"""Seconds without a better solution after which a solve reports its elapsed time anyway."""
 
 
 class JobRunner(ABC):
@@ -60,10 +69,12 @@ class JobRunner(ABC):
     def _signal_stop(self, job_id: str) -> None:
         """Tell the executing side to stop a running job early."""
 
-    def submit(self, request: SolveRequest) -> JobOut:
-        """Record a new job and queue it; returns its state (``queued``)."""
-        record = self.store.create(request.model_dump(mode="json"), self.name)
-        log.info("job %s submitted (%d visits)", record.id, len(request.visits))
+    def submit(self, request: SolveRequest, task: dict[str, Any] | None = None) -> JobOut:
+        """Record a new job and queue it; returns its state (``queued``). ``task`` makes it a
+        week job (:func:`api.weeks.week_task`)."""
+        record = self.store.create(request.model_dump(mode="json"), self.name, task)
+        kind = task["kind"] if task else "solve"
+        log.info("job %s submitted (%s, %d visits)", record.id, kind, len(request.visits))
         self._enqueue(record.id)
         return record.out()
 
@@ -137,19 +148,30 @@ def execute(
     solve: SolveJobFn,
     stop: threading.Event,
     shutting_down: Callable[[], bool] = lambda: False,
+    tasks: TaskFn | None = None,
 ) -> JobStatus | None:
     """Run one queued job to its end and record the outcome; shared by every runner.
 
-    Returns the final status, or None when the job was not (or no longer) queued, or when the
-    process is shutting down (the job is then put back in the queue for the next start).
+    A plain job runs ``solve``; a week job (one with a task) runs ``tasks``, which also stores
+    the plan as a week version. Returns the final status, or None when the job was not (or no
+    longer) queued, or when the process is shutting down (the job is then put back in the
+    queue for the next start).
     """
     if not store.start(job_id):
         return None
+    plan_id: str | None = None
     try:
+        record = store.get(job_id)
         request = SolveRequest.model_validate(store.request(job_id))
         if store.cancel_requested(job_id):
             stop.set()
-        plan = solve(request, ProgressThrottle(store, job_id), stop)
+        progress = ProgressThrottle(store, job_id)
+        if record.task is None:
+            plan = solve(request, progress, stop)
+        elif tasks is None:
+            raise ValueError("this job runner cannot run week jobs")
+        else:
+            plan, plan_id = tasks(job_id, record.task, request, progress, stop)
     except ValueError as exc:  # bad input found while mapping (e.g. an address not found)
         store.finish(job_id, JobStatus.FAILED, error=str(exc))
         log.info("job %s failed: invalid input", job_id)
@@ -167,12 +189,12 @@ def execute(
         log.info("job %s interrupted by shutdown; queued for the next start", job_id)
         return None
     status = JobStatus.CANCELLED if stop.is_set() else JobStatus.SUCCEEDED
-    store.finish(job_id, status, result=plan.model_dump(mode="json"))
+    store.finish(job_id, status, result=plan.model_dump(mode="json"), plan_id=plan_id)
     log.info("job %s %s (cost %.2f)", job_id, status.value, plan.summary.cost)
     return status
 
 
-SOLVER_MODULES = ["optimizer.solve", "api.jobs"]
+SOLVER_MODULES = ["optimizer.solve", "optimizer.replan", "api.jobs"]
 """Imported once by the fork server, so each solver process starts at once."""
 
 
@@ -195,16 +217,14 @@ def warm_up_solver_processes() -> None:
 
 
 def _child_main(
-    problem: Problem,
-    settings: SolverSettings,
-    anchors: dict[str, tuple[str, int]] | None,
-    initial: Plan | None,
+    target: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
     events: Any,
     flag: Any,
 ) -> None:
-    """Body of a solver process: solve, report progress and the outcome through ``events``."""
-    from optimizer.solve import solve
-
+    """Body of a solver process: run ``target`` (a solve or a re-plan) with progress and stop
+    wired to the parent, and report the outcome through ``events``."""
     stop = threading.Event()
     done = threading.Event()
 
@@ -220,10 +240,8 @@ def _child_main(
         events.put(("progress", float(p.objective), int(p.solutions), float(p.elapsed)))
 
     try:
-        plan = solve(
-            problem, settings, anchors=anchors, initial=initial, on_progress=progress, stop=stop
-        )
-        events.put(("done", plan))
+        result = target(*args, **kwargs, on_progress=progress, stop=stop)
+        events.put(("done", result))
     except ValidationError as exc:
         events.put(("invalid", [(i.field, i.message) for i in exc.issues]))
     except Exception as exc:  # reported to the parent, which fails the job with it
@@ -232,16 +250,16 @@ def _child_main(
         done.set()
 
 
-def solve_in_subprocess(
-    problem: Problem,
-    settings: SolverSettings,
-    *,
-    anchors: Mapping[str, tuple[str, int]] | None = None,
-    initial: Plan | None = None,
+def run_in_solver_process(
+    target: Callable[..., Any],
+    *args: Any,
     on_progress: Callable[[Any], None] | None = None,
     stop: threading.Event | None = None,
-) -> Plan:
-    """:func:`optimizer.solve.solve` in a child process (from a fork server).
+    **kwargs: Any,
+) -> Any:
+    """``target(*args, **kwargs, on_progress=..., stop=...)`` in a child process (from a fork
+    server); ``target`` is a module-level function (pickled by name), e.g.
+    :func:`optimizer.solve.solve` or :func:`optimizer.replan.replan`.
 
     OR-Tools' routing search holds the GIL, so a solve in a thread would freeze the API; the
     calling thread here only waits on a queue. ``on_progress`` gets objects with ``objective``,
@@ -256,11 +274,12 @@ def solve_in_subprocess(
     flag = ctx.RawValue("b", 0)
     proc = ctx.Process(
         target=_child_main,
-        args=(problem, settings, dict(anchors) if anchors else None, initial, events, flag),
+        args=(target, args, kwargs, events, flag),
         name="vanplan-solver",
     )
     proc.start()
     outcome: tuple[Any, ...] | None = None
+    last: tuple[float, int, float, float] | None = None  # objective, solutions, elapsed, when
     try:
         while outcome is None:
             if stop is not None and stop.is_set():
@@ -268,6 +287,14 @@ def solve_in_subprocess(
             try:
                 message = events.get(timeout=0.1)
             except queue.Empty:
+                if last is not None and on_progress is not None:
+                    # No better solution for a while: report the time going by (the search
+                    # reports only improvements), so a progress bar does not stand still.
+                    objective, solutions, elapsed, at = last
+                    now = time.monotonic()
+                    if now - at >= TICK_INTERVAL:
+                        on_progress(Progress(objective, solutions, elapsed + now - at))
+                        last = (objective, solutions, elapsed + now - at, now)
                 if proc.is_alive():
                     continue
                 try:  # the process ended: its last message may still be in the pipe
@@ -275,6 +302,7 @@ def solve_in_subprocess(
                 except queue.Empty:
                     break
             if message[0] == "progress":
+                last = (message[1], message[2], message[3], time.monotonic())
                 if on_progress is not None:
                     on_progress(Progress(message[1], message[2], message[3]))
             else:
@@ -290,11 +318,34 @@ def solve_in_subprocess(
     if outcome is None:
         raise SolverProcessError(f"solver process ended without a plan (exit {proc.exitcode})")
     if outcome[0] == "done":
-        plan: Plan = outcome[1]
-        return plan
+        return outcome[1]
     if outcome[0] == "invalid":
         raise ValidationError([Issue(f, m) for f, m in outcome[1]])
     raise SolverProcessError(str(outcome[1]))
+
+
+def solve_in_subprocess(
+    problem: Problem,
+    settings: SolverSettings,
+    *,
+    anchors: Mapping[str, tuple[str, int]] | None = None,
+    initial: Plan | None = None,
+    on_progress: Callable[[Any], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Plan:
+    """:func:`optimizer.solve.solve` in a solver process (:func:`run_in_solver_process`)."""
+    from optimizer.solve import solve
+
+    plan: Plan = run_in_solver_process(
+        solve,
+        problem,
+        settings,
+        anchors=dict(anchors) if anchors else None,
+        initial=initial,
+        on_progress=on_progress,
+        stop=stop,
+    )
+    return plan
 
 
 class InProcessRunner(JobRunner):
@@ -307,9 +358,16 @@ class InProcessRunner(JobRunner):
 
     name = "in_process"
 
-    def __init__(self, store: JobStore, solve: SolveJobFn, workers: int = 2) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        solve: SolveJobFn,
+        workers: int = 2,
+        tasks: TaskFn | None = None,
+    ) -> None:
         super().__init__(store)
         self._solve = solve
+        self._tasks = tasks
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vanplan-job")
         self._stops: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
@@ -325,7 +383,7 @@ class InProcessRunner(JobRunner):
             stop = self._stops.setdefault(job_id, threading.Event())
         try:
             if not self._closing:
-                execute(self.store, job_id, self._solve, stop, lambda: self._closing)
+                execute(self.store, job_id, self._solve, stop, lambda: self._closing, self._tasks)
         finally:
             with self._lock:
                 self._stops.pop(job_id, None)
@@ -365,9 +423,11 @@ def start_planning(app: Any, runner: JobRunner | None = None) -> None:
     network loads in the background and ``app.state.road_network`` is set once it is there.
     """
     from api.planning import RoadMatrixProvider, planner_from_settings
+    from api.weeks import WeekTasks
 
     settings = app.state.settings
     planner = planner_from_settings(settings)
+    tasks = WeekTasks(app.state.db, planner, settings.week_time_limit, settings.job_time_limit)
     if runner is None and _runner_kind(settings) == "redis":
         from api.redis_jobs import RedisRunner, RedisSettings
 
@@ -379,6 +439,7 @@ def start_planning(app: Any, runner: JobRunner | None = None) -> None:
                 request, progress, stop, time_limit=settings.job_time_limit
             ),
             workers=settings.job_workers,
+            tasks=tasks,
         )
     app.state.planner = planner
     app.state.job_runner = runner

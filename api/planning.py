@@ -532,17 +532,9 @@ class Planner:
             solution_limit=request.options.solution_limit,
         )
 
-    def run(
-        self,
-        problem: Problem,
-        settings: Any,
-        *,
-        anchors: Mapping[str, tuple[str, int]] | None = None,
-        initial: Plan | None = None,
-        on_progress: ProgressFn | None = None,
-        stop: Any = None,
-    ) -> Plan:
-        """Solve a domain problem; in a solver process unless ``isolate`` is off."""
+    @staticmethod
+    def _progress(settings: Any, on_progress: ProgressFn | None) -> Callable[..., None]:
+        """The optimizer's progress reports as (share of the time limit, cost, solutions)."""
         started = time.monotonic()
         state: dict[str, Any] = {"solutions": 0}
 
@@ -555,6 +547,20 @@ class Planner:
                     elapsed = time.monotonic() - started
                 on_progress(min(elapsed / settings.time_limit, 1.0), cost, state["solutions"])
 
+        return progress
+
+    def run(
+        self,
+        problem: Problem,
+        settings: Any,
+        *,
+        anchors: Mapping[str, tuple[str, int]] | None = None,
+        initial: Plan | None = None,
+        on_progress: ProgressFn | None = None,
+        stop: Any = None,
+    ) -> Plan:
+        """Solve a domain problem; in a solver process unless ``isolate`` is off."""
+        progress = self._progress(settings, on_progress)
         if self.isolate:
             from api.jobs import solve_in_subprocess
 
@@ -580,25 +586,24 @@ class Planner:
         settings: Any,
         *,
         confirmed: Collection[str],
+        on_progress: ProgressFn | None = None,
+        stop: Any = None,
     ) -> Any:
         """:func:`optimizer.replan.replan` (confirmed visits pinned), in a solver process unless
-        ``isolate`` is off; returns its ``ReplanResult``."""
-        args = (problem, previous, changes, settings, frozenset(confirmed))
+        ``isolate`` is off; returns its ``ReplanResult``. Progress and stop as in :meth:`run`."""
+        from optimizer.replan import replan
+
+        kwargs: dict[str, Any] = {"confirmed": frozenset(confirmed), "pin_confirmed": True}
+        progress = self._progress(settings, on_progress)
         if not self.isolate:
-            return _replan(*args)
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+            return replan(
+                problem, previous, changes, settings, **kwargs, on_progress=progress, stop=stop
+            )
+        from api.jobs import run_in_solver_process
 
-        from api.jobs import SOLVER_MODULES
-
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(SOLVER_MODULES)
-        # One worker for this call only; leaving the block joins it (no process outlives it).
-        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-            outcome = pool.submit(_replan_in_child, *args).result()
-        if isinstance(outcome, list):
-            raise ValidationError([Issue(f, m) for f, m in outcome])
-        return outcome
+        return run_in_solver_process(
+            replan, problem, previous, changes, settings, **kwargs, on_progress=progress, stop=stop
+        )
 
     def solve_mapped(
         self,
@@ -626,25 +631,6 @@ class Planner:
         settings = self.solver_settings(request, time_limit, max_time_limit)
         plan = self.solve_mapped(mapped, settings, on_progress, stop)
         return plan_to_out(plan, mapped)
-
-
-def _replan(
-    problem: Problem, previous: Plan, changes: Any, settings: Any, confirmed: frozenset[str]
-) -> Any:
-    from optimizer.replan import replan
-
-    return replan(problem, previous, changes, settings, confirmed=confirmed, pin_confirmed=True)
-
-
-def _replan_in_child(
-    problem: Problem, previous: Plan, changes: Any, settings: Any, confirmed: frozenset[str]
-) -> Any:
-    """Body of the solver process of :meth:`Planner.replan`: the result, or the issues of a
-    ValidationError as ``[(field, message)]`` (its class does not survive pickling)."""
-    try:
-        return _replan(problem, previous, changes, settings, confirmed)
-    except ValidationError as exc:
-        return [(i.field, i.message) for i in exc.issues]
 
 
 def planner_from_settings(settings: Any) -> Planner:

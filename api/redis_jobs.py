@@ -24,7 +24,7 @@ import redis
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.jobs import MAX_ATTEMPTS, JobRunner, SolveJobFn, execute
+from api.jobs import MAX_ATTEMPTS, JobRunner, SolveJobFn, TaskFn, execute
 from api.schemas.planning import JobStatus
 from api.storage.jobs import JobStore
 
@@ -120,10 +120,12 @@ class RedisWorker:
         solve: SolveJobFn,
         prefix: str = "vanplan",
         heartbeat_ttl: float = HEARTBEAT_TTL,
+        tasks: TaskFn | None = None,
     ) -> None:
         self.store = store
         self.redis = client
         self.solve = solve
+        self.tasks = tasks
         self.keys = Keys(prefix)
         self.heartbeat_ttl = heartbeat_ttl
         self.stopping = threading.Event()
@@ -151,7 +153,7 @@ class RedisWorker:
         watcher = threading.Thread(target=watch, name=f"vanplan-watch-{job_id}", daemon=True)
         watcher.start()
         try:
-            status = execute(self.store, job_id, self.solve, stop, self.stopping.is_set)
+            status = execute(self.store, job_id, self.solve, stop, self.stopping.is_set, self.tasks)
         finally:
             done.set()
             watcher.join()
@@ -175,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     from api.db.base import Database
     from api.planning import planner_from_settings
     from api.settings import Settings
+    from api.weeks import WeekTasks
 
     parser = argparse.ArgumentParser(prog="python -m api.redis_jobs")
     parser.add_argument("command", choices=["worker"])
@@ -194,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         prefix=redis_settings.redis_prefix,
         heartbeat_ttl=redis_settings.heartbeat_ttl,
+        tasks=WeekTasks(db, planner, settings.week_time_limit, settings.job_time_limit),
     )
 
     def on_signal(_signum: int, _frame: Any) -> None:

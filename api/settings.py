@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     job_time_limit: float = Field(
         default=120.0, gt=0, description="Default time limit of a solve job"
     )
+    week_time_limit: float = Field(
+        default=30.0,
+        gt=0,
+        description="Default time limit of planning or re-planning a week as a job (the "
+        "dispatcher page); capped by job_time_limit",
+    )
     run_migrations: bool = Field(default=True, description="Upgrade the database schema on startup")
 
     @field_validator("database_url")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's API round trip: stateless solve, a solve job, and a stored week planned and published.
+# The README's API round trip: stateless solve, a solve job, a stored week planned and published,
+# and the week re-planned as a job.
 # Needs a running service (vanplan serve) and a dispatcher token in VANPLAN_TOKEN.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -37,3 +38,14 @@ PLAN=$(curl -sf "${AUTH[@]}" "${JSON[@]}" -X POST "$BASE/v1/weeks/2026-W48/plan"
 curl -sf "${AUTH[@]}" -X POST "$BASE/v1/plans/$PLAN/publish" | field '["status"]'
 curl -sf "${AUTH[@]}" "$BASE/v1/plans/$PLAN/itinerary/van-1/2026-11-23" | field '["stops"][1]'
 curl -sf "${AUTH[@]}" "$BASE/v1/plans/$PLAN/geojson" | field '["type"]'
+
+echo "== 5. re-plan the week as a job: progress while it runs, then the new draft version"
+JOB=$(curl -sf "${AUTH[@]}" "${JSON[@]}" -X POST "$BASE/v1/weeks/2026-W48/replan/jobs" \
+  -d '{"time_limit_seconds": 2}' | field '["id"]')
+while curl -sf "${AUTH[@]}" "$BASE/v1/jobs/$JOB" | field '["status"]' | grep -qE 'queued|running'; do
+  curl -sf "${AUTH[@]}" "$BASE/v1/jobs/$JOB" | field '["progress"]'; sleep 1
+done
+curl -sf "${AUTH[@]}" "$BASE/v1/jobs/$JOB" | field '["kind"]'
+curl -sf "${AUTH[@]}" "$BASE/v1/jobs/$JOB" | field '["status"]'
+NEW=$(curl -sf "${AUTH[@]}" "$BASE/v1/jobs/$JOB" | field '["plan_id"]')
+curl -sf "${AUTH[@]}" "$BASE/v1/plans/$NEW" | field '["version"]'

@@ -72,5 +72,7 @@ def test_readme_round_trip(tmp_path: Path) -> None:
     assert "'reason': 'no_skilled_van'" in out  # the Farsi-speaking client has no van
     assert "succeeded" in out and "published" in out and "FeatureCollection" in out
     assert "'visit_id': 'visit-1'" in out
+    # the re-plan job ended and stored version 2
+    assert out.rstrip().endswith("week_replan\nsucceeded\n2"), out[-300:]
     # Client names never reach the service's log.
     assert "Mustermann" not in (tmp_path / "serve.log").read_text()

@@ -16,7 +16,8 @@ from api.db.base import Base, UtcDateTime, utcnow
 
 
 class JobRow(Base):
-    """A solve job: its request, live state and, when finished, the plan (``result``)."""
+    """A solve job: its request, live state and, when finished, the plan (``result``); a week
+    job also its task and the week plan version it stored."""
 
     __tablename__ = "solve_jobs"
 
@@ -24,6 +25,9 @@ class JobRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     runner: Mapped[str] = mapped_column(String(32), default="in_process")
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Week jobs: {"kind": "week_plan" | "week_replan", "week": ..., "base_plan_id": ...}
+    task: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    plan_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # version it stored
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     best_cost: Mapped[float | None] = mapped_column(Float, nullable=True)
     solutions: Mapped[int] = mapped_column(Integer, default=0)
@@ -54,3 +58,4 @@ class PlanRow(Base):
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # replan diff
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True, unique=True)

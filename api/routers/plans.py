@@ -7,40 +7,29 @@ Crews read published versions only, and only their own van's maps and itinerarie
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request, status
+from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
-from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
 
+from api import weeks
 from api.auth import Principal, Role
 from api.db.planning_models import PlanRow
 from api.deps import Dispatcher, Reader, SessionDep, SettingsDep, ensure_van_visible
-from api.errors import (
-    ConflictError,
-    ForbiddenError,
-    InvalidInputError,
-    error_responses,
-    loc_to_path,
-    not_found,
-)
-from api.planning import (
-    MappedProblem,
-    NothingToPlanError,
-    plan_to_out,
-    stored_plan_geojson,
-    week_request,
-)
+from api.errors import ConflictError, ForbiddenError, InvalidInputError, error_responses, not_found
+from api.jobs import JobRunner
+from api.planning import stored_plan_geojson
+from api.routers.jobs import RunnerDep
 from api.routers.solve import PlannerDep
 from api.schemas.planning import (
     ConfirmIn,
     ItineraryOut,
     ItineraryStop,
-    PlacementOut,
+    JobKind,
+    JobOut,
     PlanChanges,
     PlanOut,
     PlanVersionOut,
@@ -48,14 +37,8 @@ from api.schemas.planning import (
     PlanWeekIn,
     SolveRequest,
     StepType,
-    VisitChangeOut,
-    VisitChangeStatus,
-    VisitMove,
 )
 from api.storage import plans as store
-from optimizer.errors import ValidationError
-from optimizer.plan import Plan
-from optimizer.replan import Changes, Placement, ReplanResult, Status, VisitChange
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +52,7 @@ def _version_out(row: PlanRow) -> PlanVersionOut:
         id=row.id,
         week=row.week,
         version=row.version,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         parent_id=row.parent_id,
         confirmed=list(row.confirmed or []),
         created_at=row.created_at,
@@ -85,7 +68,7 @@ def _summary(row: PlanRow) -> PlanVersionSummary:
         id=row.id,
         week=row.week,
         version=row.version,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         parent_id=row.parent_id,
         created_at=row.created_at,
         published_at=row.published_at,
@@ -100,73 +83,6 @@ def _plan_row(session: Session, plan_id: str, principal: Principal) -> PlanRow:
     if row is None or (principal.role is Role.CREW and row.status != store.PUBLISHED):
         raise not_found("plan", plan_id, "path.plan_id")
     return row
-
-
-def _stored_path(field: str, visit_ids: list[str]) -> str:
-    """``visits[3].place`` of a generated request -> ``stored.visits[v17].place``."""
-    if field.startswith("path."):
-        return field
-    if field.startswith("visits[") and "]" in field:
-        index, rest = field[len("visits[") :].split("]", 1)
-        if index.isdigit() and int(index) < len(visit_ids):
-            field = f"visits[{visit_ids[int(index)]}]{rest}"
-    return f"stored.{field}"
-
-
-def _map_week(
-    session: Session,
-    planner: Any,
-    week: str,
-    timezone: str,
-    options: PlanWeekIn,
-    *,
-    validate: bool = False,
-) -> tuple[SolveRequest, MappedProblem | None]:
-    """The week's request from the stored data, mapped (or, with ``validate``, only checked:
-    the caller maps it itself)."""
-    try:
-        request = week_request(
-            session,
-            week,
-            timezone,
-            time_limit_seconds=options.time_limit_seconds,
-            seed=options.seed,
-            solution_limit=options.solution_limit,
-        )
-    except NothingToPlanError as exc:
-        raise InvalidInputError(
-            f"nothing to plan in week {week}",
-            [(i.field, i.message) for i in exc.issues],
-            code="nothing_to_plan",
-        ) from exc
-    except PydanticValidationError as exc:  # stored data outside what a request allows
-        raise InvalidInputError(
-            f"the stored data of week {week} cannot be planned",
-            [(loc_to_path(("stored", *e["loc"])), e["msg"]) for e in exc.errors()],
-        ) from exc
-    ids = [v.id for v in request.visits]
-    if validate:
-        try:
-            planner.validate(request)
-        except ValidationError as exc:
-            raise _stored_error(week, exc, ids) from exc
-        return request, None
-    return request, _map(planner, request, week, ids)
-
-
-def _map(planner: Any, request: SolveRequest, week: str, ids: list[str]) -> MappedProblem:
-    try:
-        mapped: MappedProblem = planner.map(request)
-    except ValidationError as exc:
-        raise _stored_error(week, exc, ids) from exc
-    return mapped
-
-
-def _stored_error(week: str, exc: ValidationError, ids: list[str]) -> InvalidInputError:
-    return InvalidInputError(
-        f"the stored data of week {week} cannot be planned",
-        [(_stored_path(i.field, ids), i.message) for i in exc.issues],
-    )
 
 
 @router.post(
@@ -186,21 +102,15 @@ def plan_week(
 ) -> PlanVersionOut:
     """Plan the week from the stored vans, shifts, open visits and consultation hours; the new
     version is a draft. Time limit: ``time_limit_seconds`` (default
-    ``VANPLAN_SYNC_SOLVE_TIME_LIMIT``), at most ``VANPLAN_JOB_TIME_LIMIT``."""
+    ``VANPLAN_SYNC_SOLVE_TIME_LIMIT``), at most ``VANPLAN_JOB_TIME_LIMIT``; the answer comes
+    when the search ends. ``POST /v1/weeks/{iso_week}/plan/jobs`` does the same as a job."""
     options = options or PlanWeekIn()
-    request, mapped = _map_week(session, planner, iso_week, settings.timezone, options)
-    assert mapped is not None
+    request = weeks.week_request_for(session, planner, iso_week, settings.timezone, options)
     solver_settings = planner.solver_settings(
         request, settings.sync_solve_time_limit, settings.job_time_limit
     )
-    plan = planner.solve_mapped(mapped, solver_settings)
-    row = store.create_version(
-        session,
-        iso_week,
-        request=request.model_dump(mode="json"),
-        payload=plan_to_out(plan, mapped).model_dump(mode="json"),
-        plan=plan,
-    )
+    outcome = weeks.compute_plan(planner, iso_week, request, solver_settings)
+    row = weeks.store_outcome(session, iso_week, outcome)
     session.commit()
     log.info("week %s planned: version %d", iso_week, row.version)
     return _version_out(row)
@@ -222,7 +132,8 @@ def replan_week(
     options: Annotated[PlanWeekIn | None, Body()] = None,
 ) -> PlanVersionOut:
     """Time limit: ``time_limit_seconds`` (default ``VANPLAN_SYNC_SOLVE_TIME_LIMIT``), at most
-    ``VANPLAN_JOB_TIME_LIMIT``; the answer comes when the search ends.
+    ``VANPLAN_JOB_TIME_LIMIT``; the answer comes when the search ends
+    (``POST /v1/weeks/{iso_week}/replan/jobs`` does the same as a job).
 
     Start from the newest version of the week, rebuild the problem from the stored data (new,
     changed or cancelled visits, shifts) and re-plan with ``optimizer.replan``: confirmed visits
@@ -234,115 +145,100 @@ def replan_week(
     base = store.latest(session, iso_week)
     if base is None:
         raise not_found("plan of week", iso_week, "path.iso_week")
-    request, _ = _map_week(session, planner, iso_week, settings.timezone, options, validate=True)
-    old_request = SolveRequest.model_validate(base.request)
-    new_ids = {v.id for v in request.visits}
-    gone = [v for v in old_request.visits if v.id not in new_ids]
-    # One mapping (one matrix) holds the week as it is now plus the visits that went away, so
-    # the base problem of the re-plan has every visit of the previous plan. The cancelled visits
-    # come last: the location ids of ``request`` stay those of mapping it alone.
-    combined = request.model_copy(update={"visits": [*request.visits, *gone]})
-    mapped = _map(planner, combined, iso_week, [v.id for v in combined.visits])
-    old_ids = {v.id for v in old_request.visits}
-    problem = mapped.problem
-    base_problem = dataclasses.replace(
-        problem, visits=tuple(v for v in problem.visits if v.id in old_ids)
-    )
-    changes = Changes(
-        added=tuple(v for v in problem.visits if v.id not in old_ids),
-        cancelled=frozenset(v.id for v in gone),
-    )
-    previous = store.plan_from_json(base.domain_plan)
-    confirmed = set(base.confirmed or []) & (set(previous.assigned) | changes.cancelled)
+    request = weeks.week_request_for(session, planner, iso_week, settings.timezone, options)
     solver_settings = planner.solver_settings(
         request, settings.sync_solve_time_limit, settings.job_time_limit
     )
-    try:
-        result = planner.replan(
-            base_problem, previous, changes, solver_settings, confirmed=confirmed
-        )
-    except ValidationError as exc:
-        raise InvalidInputError(
-            f"week {iso_week} cannot be re-planned",
-            [(_stored_path(i.field, []), i.message) for i in exc.issues],
-        ) from exc
-    plan: Plan = result.plan
-    out = plan_to_out(plan, dataclasses.replace(mapped, problem=result.problem))
-    report = _changes(base, result, confirmed)
-    row = store.create_version(
-        session,
-        iso_week,
-        request=request.model_dump(mode="json"),
-        payload=out.model_dump(mode="json"),
-        plan=plan,
-        parent_id=base.id,
-        confirmed=sorted(confirmed & set(plan.assigned)),
-        changes=report.model_dump(mode="json"),
+    outcome = weeks.compute_replan(
+        planner, iso_week, request, weeks.BaseVersion.of(base), solver_settings
     )
+    row = weeks.store_outcome(session, iso_week, outcome)
     session.commit()
+    report = outcome.changes
     log.info(
         "week %s re-planned: version %d from %d, %d moved",
         iso_week,
         row.version,
         base.version,
-        len(report.moved),
+        len(report.moved) if report else 0,
     )
     return _version_out(row)
 
 
-def _changes(base: PlanRow, result: ReplanResult, confirmed: set[str]) -> PlanChanges:
-    """The response's report, from the re-plan's per-visit diff."""
-    horizon = result.problem.horizon
+def _submit_week_job(
+    kind: JobKind,
+    iso_week: WeekPath,
+    session: Session,
+    settings: Any,
+    planner: Any,
+    runner: JobRunner,
+    options: PlanWeekIn | None,
+    response: Response,
+) -> JobOut:
+    options = options or PlanWeekIn()
+    base_id: str | None = None
+    if kind is JobKind.WEEK_REPLAN:
+        base = store.latest(session, iso_week)
+        if base is None:
+            raise not_found("plan of week", iso_week, "path.iso_week")
+        base_id = base.id
+    request = weeks.week_request_for(session, planner, iso_week, settings.timezone, options)
+    job = runner.submit(request, weeks.week_task(kind, iso_week, base_id))
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return job
 
-    def placement(p: Placement | None) -> PlacementOut | None:
-        if p is None:
-            return None
-        return PlacementOut(
-            van_id=p.van_id, date=horizon.date_of(p.day), start=horizon.to_datetime(p.start)
-        )
 
-    def label(p: Placement | None) -> str | None:
-        return None if p is None else f"{p.van_id}@{horizon.date_of(p.day).isoformat()}"
-
-    def move(c: VisitChange) -> VisitMove:
-        return VisitMove(
-            visit_id=c.visit_id,
-            before=label(c.old),
-            after=label(c.new),
-            start_before=horizon.to_datetime(c.old.start) if c.old else None,
-            start_after=horizon.to_datetime(c.new.start) if c.new else None,
-        )
-
-    diff = sorted(result.diff, key=lambda c: c.visit_id)
-    visits = [
-        VisitChangeOut(
-            visit_id=c.visit_id,
-            status=VisitChangeStatus(c.status.value),
-            before=placement(c.old),
-            after=placement(c.new),
-            confirmed=c.visit_id in confirmed,
-            reason=str(c.reason.reason) if c.reason is not None else None,
-            message=c.reason.message if c.reason is not None else None,
-        )
-        for c in diff
-    ]
-    kept = sorted(
-        c.visit_id
-        for c in diff
-        if c.visit_id in confirmed and c.status in (Status.UNCHANGED, Status.TIME_CHANGED)
+@router.post(
+    "/weeks/{iso_week}/plan/jobs",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    summary="Plan a week as a job (progress, stop; the plan becomes a new draft version)",
+    responses=error_responses(401, 403, 422),
+)
+def plan_week_job(
+    iso_week: WeekPath,
+    _caller: Dispatcher,
+    session: SessionDep,
+    settings: SettingsDep,
+    planner: PlannerDep,
+    runner: RunnerDep,
+    response: Response,
+    options: Annotated[PlanWeekIn | None, Body()] = None,
+) -> JobOut:
+    """Like ``POST /v1/weeks/{iso_week}/plan`` but answers at once (202) with a job: poll
+    ``GET /v1/jobs/{id}`` for progress and the best cost so far; when it has ended, its
+    ``plan_id`` is the new draft version. ``DELETE /v1/jobs/{id}`` stops the search early and
+    still stores the best plan found. The request is built from the stored data now (422 for
+    bad stored data); later changes to the data go into the next plan. Time limit:
+    ``time_limit_seconds`` (default ``VANPLAN_WEEK_TIME_LIMIT``), at most
+    ``VANPLAN_JOB_TIME_LIMIT``."""
+    return _submit_week_job(
+        JobKind.WEEK_PLAN, iso_week, session, settings, planner, runner, options, response
     )
-    return PlanChanges(
-        base_plan_id=base.id,
-        base_version=base.version,
-        visits=visits,
-        moved=[move(c) for c in diff if c.status is Status.MOVED],
-        retimed=[move(c) for c in diff if c.status is Status.TIME_CHANGED],
-        added=[c.visit_id for c in diff if c.old is None and c.new is not None],
-        dropped=[c.visit_id for c in diff if c.old is not None and c.new is None],
-        unchanged=sum(c.status is Status.UNCHANGED for c in diff),
-        confirmed_kept=kept,
-        confirmed_moved=sorted(confirmed - set(kept)),
-        pins_dropped=sorted(result.fallback),
+
+
+@router.post(
+    "/weeks/{iso_week}/replan/jobs",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    summary="Re-plan a week as a job (progress, stop; the plan becomes a new draft version)",
+    responses=error_responses(401, 403, 404, 422),
+)
+def replan_week_job(
+    iso_week: WeekPath,
+    _caller: Dispatcher,
+    session: SessionDep,
+    settings: SettingsDep,
+    planner: PlannerDep,
+    runner: RunnerDep,
+    response: Response,
+    options: Annotated[PlanWeekIn | None, Body()] = None,
+) -> JobOut:
+    """Like ``POST /v1/weeks/{iso_week}/replan`` but as a job (see
+    ``POST /v1/weeks/{iso_week}/plan/jobs``); it re-plans from the newest version at the time
+    of this call, and the version it stores has that one as its parent."""
+    return _submit_week_job(
+        JobKind.WEEK_REPLAN, iso_week, session, settings, planner, runner, options, response
     )
 
 

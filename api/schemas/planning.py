@@ -341,6 +341,14 @@ class JobStatus(StrEnum):
         return self in (JobStatus.SUCCEEDED, JobStatus.CANCELLED, JobStatus.FAILED)
 
 
+class JobKind(StrEnum):
+    """What a job does."""
+
+    SOLVE = "solve"
+    WEEK_PLAN = "week_plan"
+    WEEK_REPLAN = "week_replan"
+
+
 class JobOut(BaseModel):
     """State of a solve job."""
 
@@ -349,6 +357,9 @@ class JobOut(BaseModel):
             "examples": [
                 {
                     "id": "3f0c1b8e6a2d4e0f9b7c5a1d2e3f4a5b",
+                    "kind": "week_plan",
+                    "week": "2026-W48",
+                    "plan_id": None,
                     "status": "running",
                     "progress": 0.4,
                     "best_cost": 812.5,
@@ -364,6 +375,17 @@ class JobOut(BaseModel):
     )
 
     id: str
+    kind: JobKind = Field(
+        default=JobKind.SOLVE,
+        description="solve: a submitted problem; week_plan / week_replan: a stored week, "
+        "whose plan is stored as a new draft version when the job ends",
+    )
+    week: str | None = Field(default=None, description="ISO week of a week job")
+    plan_id: str | None = Field(
+        default=None,
+        description="Week jobs: the draft version stored (GET /v1/plans/{plan_id}); "
+        "null until the job has ended with a plan",
+    )
     status: JobStatus
     progress: float = Field(ge=0, le=1, description="Share of the time limit used (0..1).")
     best_cost: float | None = Field(description="Objective of the best solution so far.")

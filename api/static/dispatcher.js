@@ -43,17 +43,73 @@
     progress.textContent = err.message;
   }
 
+  // Plan / re-plan as a job: the server answers at once with a job; its progress (share of the
+  // time limit, solutions found, best cost) is polled until it ends, then the new version opens.
   var run = document.getElementById("run-plan");
+  var bar = document.getElementById("plan-progress");
+  var stopButton = document.getElementById("stop-plan");
+  var currentJob = null;
+
+  function showJob(job) {
+    var pct = Math.round(job.progress * 100);
+    bar.hidden = false;
+    bar.value = job.progress;
+    bar.textContent = pct + " %";
+    var parts = [job.status === "queued" ? "Waiting for a free solver…" : "Planning… " + pct + " %"];
+    if (job.solutions) parts.push(job.solutions + " solution" + (job.solutions === 1 ? "" : "s"));
+    if (job.best_cost !== null && job.best_cost !== undefined) {
+      parts.push("best cost " + job.best_cost.toFixed(2));
+    }
+    progress.className = "busy";
+    progress.textContent = parts.join(" · ");
+  }
+
+  function endJob() {
+    currentJob = null;
+    bar.hidden = true;
+    stopButton.hidden = true;
+    stopButton.disabled = false;
+  }
+
+  function poll(jobId) {
+    api("GET", "/v1/jobs/" + jobId)
+      .then(function (job) {
+        if (!job.status || ["succeeded", "cancelled", "failed"].indexOf(job.status) < 0) {
+          showJob(job);
+          setTimeout(function () { poll(jobId); }, 500);
+          return;
+        }
+        endJob();
+        if (job.plan_id) {
+          progress.className = "";
+          progress.textContent = job.status === "cancelled" ? "Stopped: best plan kept" : "Planned";
+          window.location = "/dispatcher?week=" + week + "&plan=" + job.plan_id;
+          return;
+        }
+        run.disabled = false;
+        fail(new Error("Planning " + job.status + (job.error ? ": " + job.error : "")));
+      })
+      .catch(function (err) { endJob(); run.disabled = false; fail(err); });
+  }
+
   if (run) {
     run.addEventListener("click", function () {
       run.disabled = true;
-      var done = busy("Planning…");
-      api("POST", "/v1/weeks/" + week + (planId ? "/replan" : "/plan"), {})
-        .then(function (version) {
-          done();
-          window.location = "/dispatcher?week=" + week + "&plan=" + version.id;
+      progress.className = "busy";
+      progress.textContent = "Starting…";
+      api("POST", "/v1/weeks/" + week + (planId ? "/replan" : "/plan") + "/jobs", {})
+        .then(function (job) {
+          currentJob = job.id;
+          stopButton.hidden = false;
+          showJob(job);
+          poll(job.id);
         })
-        .catch(function (err) { done(); run.disabled = false; fail(err); });
+        .catch(function (err) { run.disabled = false; fail(err); });
+    });
+    stopButton.addEventListener("click", function () {
+      if (!currentJob) return;
+      stopButton.disabled = true;
+      api("DELETE", "/v1/jobs/" + currentJob).catch(fail);
     });
   }
 

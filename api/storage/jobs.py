@@ -39,10 +39,16 @@ class JobRecord:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    task: dict[str, Any] | None = None
+    plan_id: str | None = None
 
     def out(self) -> JobOut:
+        task = self.task or {}
         return JobOut(
             id=self.id,
+            kind=task.get("kind", "solve"),
+            week=task.get("week"),
+            plan_id=self.plan_id,
             status=self.status,
             progress=self.progress,
             best_cost=self.best_cost,
@@ -70,6 +76,8 @@ def _record(row: JobRow) -> JobRecord:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        task=dict(row.task) if row.task else None,
+        plan_id=row.plan_id,
     )
 
 
@@ -79,12 +87,16 @@ class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, request: dict[str, Any], runner: str) -> JobRecord:
+    def create(
+        self, request: dict[str, Any], runner: str, task: dict[str, Any] | None = None
+    ) -> JobRecord:
+        """A queued job; ``task`` marks a week job (see :mod:`api.weeks`)."""
         row = JobRow(
             id=uuid.uuid4().hex,
             status=JobStatus.QUEUED.value,
             runner=runner,
             request=request,
+            task=task,
             progress=0.0,
             solutions=0,
             attempts=0,
@@ -152,6 +164,7 @@ class JobStore:
         *,
         result: dict[str, Any] | None = None,
         error: str | None = None,
+        plan_id: str | None = None,
     ) -> None:
         with self.db.session() as s:
             row = s.get(JobRow, job_id)
@@ -160,6 +173,8 @@ class JobStore:
             row.status = status.value
             row.finished_at = utcnow()
             row.error = error
+            if plan_id is not None:
+                row.plan_id = plan_id
             if result is not None:
                 row.result = result
                 summary = result.get("summary", {})

@@ -113,8 +113,10 @@ def create_version(
     parent_id: str | None = None,
     confirmed: list[str] | None = None,
     changes: dict[str, Any] | None = None,
+    job_id: str | None = None,
 ) -> PlanRow:
-    """A new draft version of ``week`` (the caller commits)."""
+    """A new draft version of ``week`` (the caller commits); ``job_id``: the week job that made
+    it (at most one version per job)."""
     row = PlanRow(
         id=uuid.uuid4().hex,
         week=week,
@@ -127,6 +129,7 @@ def create_version(
         confirmed=sorted(confirmed or []),
         changes=changes,
         created_at=utcnow(),
+        job_id=job_id,
     )
     session.add(row)
     session.flush()
@@ -135,6 +138,11 @@ def create_version(
 
 def get(session: Session, plan_id: str) -> PlanRow | None:
     return session.get(PlanRow, plan_id)
+
+
+def by_job(session: Session, job_id: str) -> PlanRow | None:
+    """The version a week job stored, if it stored one."""
+    return session.scalar(select(PlanRow).where(PlanRow.job_id == job_id))
 
 
 def versions(session: Session, week: str) -> list[PlanRow]:

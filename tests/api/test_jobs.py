@@ -286,3 +286,28 @@ def test_job_errors(jclient: TestClient, token: Callable[..., Headers]) -> None:
         session.add(VanRow(id="van-1", name="Van 1", skills=[]))
     crew = token("crew", van_id="van-1")
     assert jclient.post("/v1/jobs", json=small_request(), headers=crew).status_code == 403
+
+
+def one_solution_then_quiet(
+    seconds: float, *, on_progress: Callable[[Any], None], stop: threading.Event
+) -> str:
+    """A stand-in search (module level: run in a solver process): one solution, then no
+    improvement for ``seconds``."""
+    from optimizer.solve import Progress
+
+    on_progress(Progress(42.0, 1, 0.1))
+    stop.wait(seconds)
+    return "finished"
+
+
+def test_a_quiet_search_still_reports_the_time_going_by() -> None:
+    """The search reports only improvements; the parent adds the elapsed time meanwhile."""
+    from api.jobs import run_in_solver_process
+
+    reports: list[Any] = []
+    result = run_in_solver_process(one_solution_then_quiet, 2.5, on_progress=reports.append)
+    assert result == "finished"
+    assert reports[0].elapsed == pytest.approx(0.1) and len(reports) >= 3
+    assert all(r.objective == 42.0 and r.solutions == 1 for r in reports)
+    elapsed = [r.elapsed for r in reports]
+    assert elapsed == sorted(elapsed) and elapsed[-1] >= 1.5

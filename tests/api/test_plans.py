@@ -16,6 +16,7 @@ from pyproj import Geod
 from shapely.geometry import LineString
 
 from api.auth import Role
+from api.db.base import Database
 from api.db.core_models import ClientRow, ConsultationHoursRow, ShiftRow, VanRow, VisitRow
 from api.planning import MappedProblem, Planner, RoadMatrixProvider, week_request
 from api.schemas.planning import PlanVersionOut, SolveRequest, StepType
@@ -48,10 +49,17 @@ def local(day: date, hour: int, minute: int = 0) -> datetime:
 @pytest.fixture
 def week(app: FastAPI, crew_van: str) -> None:
     """Two vans working Monday and Tuesday, four clients with visits, consultation hours."""
+    store_week(app.state.db)
+
+
+def store_week(db: Database) -> None:
+    """The data of :func:`week` written into ``db`` (van ``van-1`` is created if missing)."""
     tuesday = date(2026, 11, 24)
-    with app.state.db.session() as s:
+    with db.session() as s:
         van1 = s.get(VanRow, "van-1")
-        assert van1 is not None
+        if van1 is None:
+            van1 = VanRow(id="van-1", name="Mobiles Büro 1", skills=[])
+            s.add(van1)
         van1.skills = ["turkish"]  # v3 needs it: van-1 gets a client visit
         s.add(VanRow(id="van-2", name="Mobiles Büro 2", skills=["arabic"]))
         s.flush()

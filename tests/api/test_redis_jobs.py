@@ -22,13 +22,16 @@ from sqlalchemy import create_engine, text
 from api.app import create_app
 from api.auth import issue_token
 from api.db.base import Database
-from api.planning import Planner, approximate_provider
+from api.planning import Planner, approximate_provider, week_request
 from api.redis_jobs import Keys, RedisRunner
-from api.schemas.planning import JobOut, JobStatus, SolveRequest
+from api.schemas.planning import JobKind, JobOut, JobStatus, PlanOut, SolveRequest
 from api.settings import Settings
+from api.storage import plans as plan_store
 from api.storage.jobs import JobStore
+from api.weeks import week_task
 from tests.api.conftest import PG_URL, _pg_schema_url
 from tests.api.test_jobs import busy_request, wait_for
+from tests.api.test_plans import WEEK, store_week
 from tests.api.test_solve import assert_feasible, small_request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -260,3 +263,27 @@ def test_redis_queue_order_is_first_in_first_out(
     # a queued job cancelled before any worker saw it never runs
     cancelled = runner.cancel(ids[0])
     assert cancelled.status is JobStatus.CANCELLED and cancelled.started_at is None
+
+
+def test_a_worker_plans_a_stored_week_and_stores_the_version(
+    db: Database, redis_client: redis.Redis, prefix: str, worker: subprocess.Popen[bytes]
+) -> None:
+    """A week job on a worker process writes the draft version into the shared database."""
+    store_week(db)
+    with db.session() as s:
+        request = week_request(s, WEEK, "Europe/Berlin", seed=1, solution_limit=100)
+    runner = RedisRunner(JobStore(db), redis_client, prefix)
+    job = runner.submit(request, week_task(JobKind.WEEK_PLAN, WEEK))
+    assert (job.kind, job.week) == ("week_plan", WEEK)
+    wait_for(lambda: runner.status(job.id).status.finished, timeout=60)
+    done = runner.status(job.id)
+    assert done.status is JobStatus.SUCCEEDED, done.error
+    assert done.plan_id is not None
+    with db.session() as s:
+        row = plan_store.get(s, done.plan_id)
+        assert row is not None
+        assert (row.week, row.version, row.status, row.job_id) == (WEEK, 1, "draft", job.id)
+        payload = PlanOut.model_validate(row.payload)
+    assert runner.result(job.id) == payload
+    assert_feasible(payload, planner().map(request))
+    assert payload.summary.assigned == len(request.visits)

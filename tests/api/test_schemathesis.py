@@ -26,7 +26,7 @@ from api.auth import Role, issue_token
 from api.settings import Settings
 from tests.api.conftest import PG_URL, _pg_schema_url
 
-SOLVER_PATHS = r"^/v1/(solve|jobs$|weeks/\{iso_week\}/(plan|replan)$)"
+SOLVER_PATHS = r"^/v1/(solve|jobs$|weeks/\{iso_week\}/(plan|replan)(/jobs)?$)"
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -96,4 +96,6 @@ def test_only_solver_operations_are_left_out(fuzz_app: tuple[FastAPI, dict[str, 
         "POST /v1/jobs",
         "POST /v1/weeks/{iso_week}/plan",
         "POST /v1/weeks/{iso_week}/replan",
+        "POST /v1/weeks/{iso_week}/plan/jobs",
+        "POST /v1/weeks/{iso_week}/replan/jobs",
     }

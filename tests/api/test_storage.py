@@ -178,3 +178,20 @@ def test_erase_clears_personal_fields_everywhere(
 def test_erase_client_function_unknown_id(app: FastAPI, client: TestClient) -> None:
     with app.state.db.session() as session, pytest.raises(UnknownClientError):
         erase_client(session, "nobody")
+
+
+def test_the_migrations_build_exactly_the_models_schema(database_url: str) -> None:
+    """No drift between the ORM models and the Alembic history (columns, types, indexes)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from api.db.base import Base
+
+    db = Database(database_url)
+    try:
+        db.migrate()
+        with db.engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        assert diff == []
+    finally:
+        db.dispose()

@@ -47,7 +47,12 @@ def _free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     db = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'vanplan.db'}"
     port = _free_port()
-    env = {**os.environ, "VANPLAN_DATABASE_URL": db, "VANPLAN_SYNC_SOLVE_TIME_LIMIT": "3"}
+    env = {
+        **os.environ,
+        "VANPLAN_DATABASE_URL": db,
+        "VANPLAN_SYNC_SOLVE_TIME_LIMIT": "3",
+        "VANPLAN_WEEK_TIME_LIMIT": "4",  # the page plans as a job: long enough to see progress
+    }
     env.pop("VANPLAN_OSM_FILE", None)
     log = tmp_path_factory.mktemp("browser-log") / "uvicorn.log"
     with log.open("wb") as out:

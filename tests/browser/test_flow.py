@@ -102,11 +102,19 @@ def test_upload_plan_publish_and_crew_view(
     page.wait_for_selector("#upload-ok")
     assert "5 appointments imported" in page.inner_text("#upload-ok")
 
-    # Plan: the button shows progress, then the page shows the new draft.
+    # Plan: a job; the page shows its real progress (share of the time limit, solutions, best
+    # cost) and a stop button, then opens the new draft.
     page.click("#run-plan")
-    page.wait_for_selector("#progress.busy", timeout=5000)
+    page.wait_for_function(
+        "document.querySelector('#progress').innerText.includes('best cost')", timeout=20000
+    )
+    assert page.locator("#stop-plan").is_visible()
+    assert page.locator("#plan-progress").is_visible()
+    status_text = page.inner_text("#progress")
+    assert "Planning…" in status_text and "solution" in status_text
+    page.screenshot(path=str(artifacts / "dispatcher-planning.png"), full_page=True)
     page.wait_for_selector("#timeline", timeout=60000)
-    assert "draft" in page.inner_text("#plan-status")
+    assert "version 1 · draft" in page.inner_text("#plan-status")
     rows = page.locator(".tl-row[data-van]")
     assert rows.count() >= 2
     assert page.locator(".block").count() >= 5
@@ -117,10 +125,39 @@ def test_upload_plan_publish_and_crew_view(
     assert frame.locator(".leaflet-tile").count() == 0
     page.screenshot(path=str(artifacts / "dispatcher-week.png"), full_page=True)
 
-    # Pin a visit (kept on re-plan), then publish.
-    first_pin = page.locator("button.pin").first
-    first_pin.click()
-    page.wait_for_selector("button.pin[data-pinned=yes]")
+    # Pin b2 (no time window) to another van-day with its select; confirm another visit with
+    # its pin button. The pin is stored on the visit: it survives a reload.
+    b2 = page.locator("#assigned tr[data-visit=b2]")
+    was = (b2.locator("td").nth(1).inner_text(), b2.locator("td").nth(2).inner_text())
+    select = b2.locator("select.pin-to")
+    target = next(
+        o
+        for o in select.locator("option").all()
+        if o.get_attribute("value") and tuple(o.inner_text().split(" · ")) != was
+    )
+    target_value, target_label = target.get_attribute("value"), target.inner_text()
+    select.select_option(target_value)
+    page.wait_for_function("document.querySelector('#progress').innerText.includes('b2 pinned to')")
+    other_pin = page.locator("#assigned tr:not([data-visit=b2]) button.pin").first
+    confirmed_visit = other_pin.get_attribute("data-visit")
+    other_pin.click()
+    page.wait_for_selector(f"button.pin[data-visit={confirmed_visit}][data-pinned=yes]")
+    page.reload()
+    assert page.locator("#assigned tr[data-visit=b2] select.pin-to").input_value() == target_value
+
+    # Re-plan (also a job): version 2 has b2 on the chosen van-day.
+    page.click("#run-plan")
+    page.wait_for_function(
+        "document.querySelector('#plan-status') && "
+        "document.querySelector('#plan-status').innerText.includes('version 2')",
+        timeout=60000,
+    )
+    b2 = page.locator("#assigned tr[data-visit=b2]")
+    now = f"{b2.locator('td').nth(1).inner_text()} · {b2.locator('td').nth(2).inner_text()}"
+    assert now == target_label
+    confirmed_row = page.locator(f"#assigned tr[data-visit={confirmed_visit}]")
+    assert confirmed_row.locator("button.pin").get_attribute("data-pinned") == "yes"
+    page.screenshot(path=str(artifacts / "dispatcher-replanned.png"), full_page=True)
     page.click("#publish")
     page.wait_for_function("document.querySelector('#plan-status').innerText.includes('published')")
     assert page.locator("#publish").count() == 0
