@@ -37,6 +37,20 @@ METAHEURISTICS: frozenset[str] = frozenset(
     for name in routing_enums_pb2.LocalSearchMetaheuristic.Value.DESCRIPTOR.values_by_name
     if name != "UNSET"
 )
+# Ruin strategies of OR-Tools' iterated local search (routing_ils.proto), by setting name.
+RUIN_STRATEGIES: frozenset[str] = frozenset({"SISR", "RANDOM_WALK", "SPATIALLY_CLOSE_ROUTES"})
+# Recreate heuristics OR-Tools accepts in a ruin-and-recreate perturbation.
+RECREATE_STRATEGIES: frozenset[str] = frozenset(
+    {
+        "LOCAL_CHEAPEST_INSERTION",
+        "LOCAL_CHEAPEST_COST_INSERTION",
+        "PARALLEL_CHEAPEST_INSERTION",
+        "SEQUENTIAL_CHEAPEST_INSERTION",
+        "SAVINGS",
+        "PARALLEL_SAVINGS",
+    }
+)
+ACCEPTANCE_STRATEGIES: frozenset[str] = frozenset({"SIMULATED_ANNEALING", "GREEDY_DESCENT"})
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,22 @@ class SolverSettings:
     finalizers that push route starts late and ends early inside the search (slower).
     ``lp_scheduling`` turns on OR-Tools' LP/MIP cumul scheduling filters (see the module
     docstring for their effect on reproducibility).
+
+    ``iterated_local_search`` switches OR-Tools to its iterated local search (ILS): each iteration
+    ruins part of the current reference plan, recreates it by insertion, improves it by a greedy
+    local descent (without the slow insertion-LNS operators; ``metaheuristic`` is then only
+    used by a warm start from ``initial`` and by the fallback when no first solution is found,
+    as OR-Tools' ILS takes no starting plan) and accepts it as the new reference by
+    ``acceptance`` (``SIMULATED_ANNEALING`` with temperatures OR-Tools derives from the mean arc
+    cost, or ``GREEDY_DESCENT``). ``ruin`` is ``SISR`` (slack induction by string removals:
+    strings of neighbouring visits cut out of a few nearby routes), ``RANDOM_WALK`` (visits met
+    by a walk across neighbouring routes) or ``SPATIALLY_CLOSE_ROUTES`` (whole nearby routes);
+    ``ruin_visits`` is the mean number of visits SISR removes (the walk's length; for
+    ``SPATIALLY_CLOSE_ROUTES`` the number of routes is ``max(1, ruin_visits // 5)``) and
+    ``ruin_sequence`` SISR's longest string. ``recreate`` names the insertion heuristic.
+    ILS is deterministic for a given model, so the reproducibility rule holds for it too.
+    OR-Tools (9.15) cannot cancel an ILS search, so ``solve(..., stop=...)`` (a stoppable solve,
+    e.g. a job) searches with ``metaheuristic`` instead.
     """
 
     time_limit: float = 10.0
@@ -73,6 +103,12 @@ class SolverSettings:
     operator_bandit: bool = True
     gls_penalties_in_operators: bool = True
     lp_scheduling: bool = False
+    iterated_local_search: bool = True
+    ruin: str = "SISR"
+    ruin_visits: int = 15
+    ruin_sequence: int = 10
+    recreate: str = "LOCAL_CHEAPEST_INSERTION"
+    acceptance: str = "SIMULATED_ANNEALING"
 
     def __post_init__(self) -> None:
         c = Collector()
@@ -102,6 +138,32 @@ class SolverSettings:
             "must be > 0",
         )
         c.check(self.lns_time_limit > 0, "settings.lns_time_limit", "must be > 0 s")
+        c.check(
+            self.ruin in RUIN_STRATEGIES,
+            "settings.ruin",
+            f"unknown ruin strategy {self.ruin!r}; one of {sorted(RUIN_STRATEGIES)}",
+        )
+        c.check(
+            1 <= self.ruin_visits <= 1000,
+            "settings.ruin_visits",
+            f"must be 1..1000, got {self.ruin_visits}",
+        )
+        c.check(
+            1 <= self.ruin_sequence <= 1000,
+            "settings.ruin_sequence",
+            f"must be 1..1000, got {self.ruin_sequence}",
+        )
+        c.check(
+            self.recreate in RECREATE_STRATEGIES,
+            "settings.recreate",
+            f"unknown recreate heuristic {self.recreate!r}; one of {sorted(RECREATE_STRATEGIES)}",
+        )
+        c.check(
+            self.acceptance in ACCEPTANCE_STRATEGIES,
+            "settings.acceptance",
+            f"unknown acceptance strategy {self.acceptance!r}; "
+            f"one of {sorted(ACCEPTANCE_STRATEGIES)}",
+        )
         c.raise_if_any()
 
     @classmethod
@@ -161,4 +223,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "operator_bandit": (bool,),
     "gls_penalties_in_operators": (bool,),
     "lp_scheduling": (bool,),
+    "iterated_local_search": (bool,),
+    "ruin": (str,),
+    "ruin_visits": (int,),
+    "ruin_sequence": (int,),
+    "recreate": (str,),
+    "acceptance": (str,),
 }

@@ -1,0 +1,257 @@
+"""Iterated local search (OR-Tools' ruin and recreate): settings, search parameters, solves on
+models with vanplan's features, reproducibility, stop, warm start, fallback, portfolio."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from ortools.constraint_solver import routing_enums_pb2, routing_ils_pb2
+
+from optimizer.checker import check_plan
+from optimizer.domain import UNREACHABLE, Problem, TravelMatrix
+from optimizer.errors import ValidationError
+from optimizer.model import build_model
+from optimizer.settings import SolverSettings
+from optimizer.solve import Progress, annealing_temperatures, portfolio, search_parameters, solve
+from tests.optimizer.conftest import assert_feasible
+from tests.optimizer.test_solve import _no_first_solution_problem, _signature, _week
+
+
+@pytest.fixture(scope="module")
+def week() -> Problem:
+    return _week()
+
+
+@pytest.fixture(scope="module")
+def with_breaks() -> Problem:
+    """Breaks, max_work, split windows, a capacity, skills, priorities (see test_solve)."""
+    return _no_first_solution_problem()
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"ruin": "SHAW"}, "settings.ruin"),
+        ({"ruin_visits": 0}, "settings.ruin_visits"),
+        ({"ruin_sequence": 0}, "settings.ruin_sequence"),
+        ({"recreate": "CHRISTOFIDES"}, "settings.recreate"),
+        ({"acceptance": "LATE_ACCEPTANCE"}, "settings.acceptance"),
+    ],
+)
+def test_bad_ils_settings_name_the_field(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        SolverSettings(**kwargs)  # type: ignore[arg-type]
+    assert [i.field for i in err.value.issues] == [field]
+
+
+def test_ils_settings_from_dict_and_toml(tmp_path: Path) -> None:
+    s = SolverSettings.from_dict({"iterated_local_search": True, "ruin": "RANDOM_WALK"})
+    assert s.iterated_local_search and s.ruin == "RANDOM_WALK"
+    with pytest.raises(ValidationError) as err:
+        SolverSettings.from_dict({"iterated_local_search": "yes", "ruin_visits": 2.5})
+    assert {i.field for i in err.value.issues} == {
+        "settings.iterated_local_search",
+        "settings.ruin_visits",
+    }
+    path = tmp_path / "solver.toml"
+    path.write_text(
+        "[solver]\niterated_local_search = true\nruin_visits = 15\nacceptance = 'GREEDY_DESCENT'\n"
+    )
+    s = SolverSettings.from_toml(path)
+    assert (s.iterated_local_search, s.ruin_visits, s.acceptance) == (True, 15, "GREEDY_DESCENT")
+
+
+# --- search parameters ---------------------------------------------------------------------------
+
+
+def test_ils_search_parameters_sisr_with_annealing() -> None:
+    params = search_parameters(
+        SolverSettings(iterated_local_search=True, ruin_visits=12, ruin_sequence=8)
+    )
+    assert params.use_iterated_local_search
+    # The local search inside each ILS iteration must end at a local optimum.
+    assert (
+        params.local_search_metaheuristic
+        == routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+    )
+    ils = params.iterated_local_search_parameters
+    assert ils.perturbation_strategy == routing_ils_pb2.PerturbationStrategy.RUIN_AND_RECREATE
+    assert ils.improve_perturbed_solution
+    (ruin,) = ils.ruin_recreate_parameters.ruin_strategies
+    assert ruin.WhichOneof("strategy") == "sisr"
+    assert (ruin.sisr.avg_num_removed_visits, ruin.sisr.max_removed_sequence_size) == (12, 8)
+    assert 0 <= ruin.sisr.bypass_factor <= 1
+    recreate = ils.ruin_recreate_parameters.recreate_strategy
+    assert recreate.heuristic == routing_enums_pb2.FirstSolutionStrategy.LOCAL_CHEAPEST_INSERTION
+    accept = ils.reference_solution_acceptance_strategy
+    assert accept.WhichOneof("strategy") == "simulated_annealing"
+    assert accept.simulated_annealing.automatic_temperatures
+    assert ils.best_solution_acceptance_strategy.WhichOneof("strategy") == "greedy_descent"
+
+
+@pytest.mark.parametrize(
+    ("ruin", "field", "value"),
+    [("RANDOM_WALK", "num_removed_visits", 10), ("SPATIALLY_CLOSE_ROUTES", "num_ruined_routes", 2)],
+)
+def test_ils_search_parameters_other_ruins(ruin: str, field: str, value: int) -> None:
+    params = search_parameters(
+        SolverSettings(
+            iterated_local_search=True,
+            ruin=ruin,
+            ruin_visits=10,
+            recreate="PARALLEL_CHEAPEST_INSERTION",
+            acceptance="GREEDY_DESCENT",
+        )
+    )
+    ils = params.iterated_local_search_parameters
+    (strategy,) = ils.ruin_recreate_parameters.ruin_strategies
+    kind = strategy.WhichOneof("strategy")
+    assert kind == ruin.lower()
+    assert getattr(getattr(strategy, kind), field) == value
+    assert (
+        ils.ruin_recreate_parameters.recreate_strategy.heuristic
+        == routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+    )
+    assert ils.reference_solution_acceptance_strategy.WhichOneof("strategy") == "greedy_descent"
+
+
+def test_without_ils_the_metaheuristic_is_kept() -> None:
+    params = search_parameters(SolverSettings(iterated_local_search=False))
+    assert not params.use_iterated_local_search
+    assert (
+        params.local_search_metaheuristic
+        == routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
+
+
+def test_annealing_temperatures_follow_the_arc_costs_not_unreachable_pairs(week: Problem) -> None:
+    first, last = annealing_temperatures(build_model(week))
+    assert first == pytest.approx(100 * last) and first > 0
+    # The same places with one pair unreachable (a forbidden arc of cost 1e9 inside the model):
+    # the temperatures stay on the scale of the real arcs.
+    m = week.matrix
+    durations, distances = m.durations.copy(), m.distances.copy()
+    i, j = m.index(week.visits[0].location), m.index(week.visits[1].location)
+    durations[i, j] = distances[i, j] = UNREACHABLE
+    cut = replace(week, matrix=TravelMatrix(m.locations, durations, distances))
+    cut_first, _ = annealing_temperatures(build_model(cut))
+    assert cut_first == pytest.approx(first, rel=0.05)
+    # Dearer vans, hotter annealing: the temperatures are in the objective's units.
+    dear = replace(week, vans=tuple(replace(v, cost_per_km=2 * v.cost_per_km) for v in week.vans))
+    assert annealing_temperatures(build_model(dear))[0] > first
+
+
+# --- solving -------------------------------------------------------------------------------------
+
+
+def test_ils_solve_is_feasible_and_complete(week: Problem) -> None:
+    plan = solve(
+        week, SolverSettings(time_limit=30, solution_limit=150, iterated_local_search=True)
+    )
+    assert check_plan(week, plan).ok
+    served = {s.visit_id for r in plan.routes for s in r.stops}
+    assert len(served) + len(plan.unassigned) == len(week.visits)
+    assert len(served) >= 25
+    assert plan.stats.status == "SUCCESS" and plan.stats.solutions > 0
+
+
+def test_ils_on_a_model_with_breaks(with_breaks: Problem) -> None:
+    settings = SolverSettings(time_limit=20, solution_limit=50, seed=1, iterated_local_search=True)
+    plan = solve(with_breaks, settings)
+    assert_feasible(with_breaks, plan)
+    served = sum(len(r.stops) for r in plan.routes)
+    assert served == 9  # as with guided local search: v8 has no van, v1 and v3 do not fit
+    assert all(u.message for u in plan.unassigned)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ils_seed_and_solution_limit_are_reproducible(
+    week: Problem, with_breaks: Problem, workers: int
+) -> None:
+    for problem in (week, with_breaks):
+        settings = SolverSettings(
+            time_limit=60, solution_limit=80, seed=3, workers=workers, iterated_local_search=True
+        )
+        a, b = solve(problem, settings), solve(problem, settings)
+        assert_feasible(problem, a)
+        assert _signature(a) == _signature(b)
+        assert [(r.start, r.end, r.breaks) for r in a.routes] == [
+            (r.start, r.end, r.breaks) for r in b.routes
+        ]
+        assert (a.stats.objective, a.stats.solutions) == (b.stats.objective, b.stats.solutions)
+
+
+def test_a_stoppable_solve_does_not_use_ils(week: Problem) -> None:
+    # OR-Tools' ILS ignores CancelSearch and would run to its time limit: with a stop event the
+    # search is the metaheuristic's, and the stop ends it early.
+    stop = threading.Event()
+
+    def on_progress(p: Progress) -> None:
+        if p.solutions >= 3:
+            stop.set()
+
+    t0 = time.monotonic()
+    plan = solve(
+        week,
+        SolverSettings(time_limit=60, iterated_local_search=True),
+        on_progress=on_progress,
+        stop=stop,
+    )
+    assert time.monotonic() - t0 < 20
+    assert "GUIDED_LOCAL_SEARCH" in plan.stats.strategy
+    assert check_plan(week, plan).ok and plan.routes
+
+
+def test_a_stoppable_portfolio_does_not_use_ils(week: Problem) -> None:
+    stop = threading.Event()
+    timer = threading.Timer(3.0, stop.set)
+    timer.start()
+    t0 = time.monotonic()
+    try:
+        plan = solve(
+            week, SolverSettings(time_limit=60, workers=2, iterated_local_search=True), stop=stop
+        )
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 20
+    assert_feasible(week, plan)
+
+
+def test_ils_warm_start_searches_from_the_plan(week: Problem) -> None:
+    first = solve(week, SolverSettings(time_limit=30, solution_limit=60))
+    settings = SolverSettings(time_limit=30, solution_limit=20, iterated_local_search=True)
+    again = solve(week, settings, initial=first)
+    assert_feasible(week, again)
+    assert again.stats.objective <= first.stats.objective
+
+
+def test_ils_falls_back_when_no_first_solution_is_found(with_breaks: Problem) -> None:
+    # CHRISTOFIDES finds no first solution on this model; OR-Tools' ILS then has nothing to
+    # perturb and returns the all-unperformed assignment. solve() searches on from there
+    # without ILS (the settings' metaheuristic).
+    settings = SolverSettings(
+        time_limit=20, solution_limit=20, first_solution="CHRISTOFIDES", iterated_local_search=True
+    )
+    plan = solve(with_breaks, settings)
+    assert_feasible(with_breaks, plan)
+    assert sum(len(r.stops) for r in plan.routes) == 9
+    assert plan.stats.objective < with_breaks.objective.must_penalty
+
+
+# --- portfolio -----------------------------------------------------------------------------------
+
+
+def test_portfolio_mixes_ils_and_guided_local_search() -> None:
+    for base in (SolverSettings(workers=4), SolverSettings(workers=4, iterated_local_search=True)):
+        configs = portfolio(base)
+        assert configs[0].iterated_local_search == base.iterated_local_search
+        assert configs[1].iterated_local_search != base.iterated_local_search
+        assert {c.iterated_local_search for c in configs} == {True, False}
+        assert all(c.workers == 1 for c in configs)
