@@ -25,6 +25,7 @@ import logging
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -548,6 +549,23 @@ def _markdown_summary(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
+def _commit() -> str:
+    """The checkout's commit, with ``+dirty`` when tracked files differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
 def _parse_setting(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"--vanplan-setting {text!r}: expected NAME=VALUE")
@@ -633,8 +651,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         vroom_threads=vroom_threads,
         scale=args.scale,
     )
+    from optimizer.settings import SolverSettings
+
+    # Validated here (a bad --vanplan-setting fails before the run); recorded in full.
+    effective = SolverSettings(
+        time_limit=args.time_limit,
+        seed=args.seed,
+        workers=args.workers,
+        **config.vanplan_settings,
+    )
     meta = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": _commit(),
+        "vanplan_settings": asdict(effective),
         "machine": (
             f"{platform.node()} {platform.machine()} {cores} cores, "
             f"Python {platform.python_version()}"
@@ -648,7 +677,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ortools baseline and pyvrp are single-threaded",
     }
     print(
-        f"Solomon benchmark {meta['date']} on {meta['machine']}\n"
+        f"Solomon benchmark {meta['date']} on {meta['machine']}, code {meta['commit']}\n"
         f"time limit {args.time_limit:g}s per instance and solver, seed {args.seed}, "
         f"vanplan workers {args.workers} {config.vanplan_settings or ''}, "
         f"vroom exploration {args.vroom_exploration} x{vroom_threads} threads (no time limit), "
