@@ -77,10 +77,11 @@ class SolverSettings:
     local descent (without the slow insertion-LNS operators; ``metaheuristic`` is then only
     used by a warm start from ``initial`` and by the fallback when no first solution is found,
     as OR-Tools' ILS takes no starting plan) and accepts it as the new reference by
-    ``acceptance`` (``SIMULATED_ANNEALING`` with temperatures OR-Tools derives from the mean arc
-    cost, or ``GREEDY_DESCENT``). ``ruin`` is ``SISR`` (slack induction by string removals:
-    strings of neighbouring visits cut out of a few nearby routes), ``RANDOM_WALK`` (visits met
-    by a walk across neighbouring routes) or ``SPATIALLY_CLOSE_ROUTES`` (whole nearby routes);
+    ``acceptance`` (``SIMULATED_ANNEALING``, cooling from 0.1 to 0.001 times the model's mean
+    arc cost, see ``optimizer.solve.annealing_temperatures``; or ``GREEDY_DESCENT``). ``ruin``
+    is ``SISR`` (slack induction by string removals: strings of neighbouring visits cut out of
+    a few nearby routes), ``RANDOM_WALK`` (visits met by a walk across neighbouring routes) or
+    ``SPATIALLY_CLOSE_ROUTES`` (whole nearby routes);
     ``ruin_visits`` is the mean number of visits SISR removes (the walk's length; for
     ``SPATIALLY_CLOSE_ROUTES`` the number of routes is ``max(1, ruin_visits // 5)``) and
     ``ruin_sequence`` SISR's longest string. ``recreate`` names the insertion heuristic.

@@ -132,7 +132,8 @@ def _set_ils(params: Any, settings: SolverSettings) -> None:
     if settings.acceptance == "SIMULATED_ANNEALING":
         sa = accept.simulated_annealing
         sa.cooling_schedule_strategy = routing_ils_pb2.CoolingScheduleStrategy.EXPONENTIAL
-        # 0.1 and 0.001 times the mean arc cost of a random sample, as OR-Tools computes them.
+        # Without a model: OR-Tools derives them from a random sample of arcs;
+        # model_search_parameters replaces them with the model's own.
         sa.automatic_temperatures = True
     else:
         accept.greedy_descent.SetInParent()
@@ -161,6 +162,22 @@ def annealing_temperatures(model: VanModel) -> tuple[float, float]:
     cost = dist[ok] * (per_km * COST_SCALE / 1000.0) + dur[ok] * (per_hour * COST_SCALE / 3600.0)
     mean = float(cost.mean())
     return (0.1 * mean, 0.001 * mean) if mean > 0 else (1.0, 0.01)
+
+
+def model_search_parameters(
+    model: VanModel, settings: SolverSettings, time_limit: float | None = None
+) -> Any:  # RoutingSearchParameters (protobuf message)
+    """``search_parameters`` for a built model, as ``solve`` searches it: with ILS and simulated
+    annealing, the temperatures are the model's (:func:`annealing_temperatures`) instead of
+    OR-Tools' automatic ones, which a single unreachable pair in its random sample can inflate."""
+    params = search_parameters(settings, time_limit)
+    if settings.iterated_local_search and settings.acceptance == "SIMULATED_ANNEALING":
+        sa = params.iterated_local_search_parameters.reference_solution_acceptance_strategy
+        sa.simulated_annealing.automatic_temperatures = False
+        t_first, t_last = annealing_temperatures(model)
+        sa.simulated_annealing.initial_temperature = t_first
+        sa.simulated_annealing.final_temperature = t_last
+    return params
 
 
 def _without_ils(params: Any, settings: SolverSettings) -> Any:
@@ -364,13 +381,7 @@ def _solve_one(
 
     routing.AddAtSolutionCallback(at_solution)
     limit = settings.time_limit if deadline is None else max(deadline - time.monotonic(), 0.01)
-    params = search_parameters(settings, limit)
-    if settings.iterated_local_search and settings.acceptance == "SIMULATED_ANNEALING":
-        sa = params.iterated_local_search_parameters.reference_solution_acceptance_strategy
-        sa.simulated_annealing.automatic_temperatures = False
-        t_first, t_last = annealing_temperatures(model)
-        sa.simulated_annealing.initial_temperature = t_first
-        sa.simulated_annealing.final_temperature = t_last
+    params = model_search_parameters(model, settings, limit)
     t_search = time.monotonic()
 
     watcher: threading.Thread | None = None

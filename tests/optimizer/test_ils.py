@@ -11,12 +11,20 @@ from pathlib import Path
 import pytest
 from ortools.constraint_solver import routing_enums_pb2, routing_ils_pb2
 
+import optimizer.solve as solve_module
 from optimizer.checker import check_plan
 from optimizer.domain import UNREACHABLE, Problem, TravelMatrix
 from optimizer.errors import ValidationError
 from optimizer.model import build_model
 from optimizer.settings import SolverSettings
-from optimizer.solve import Progress, annealing_temperatures, portfolio, search_parameters, solve
+from optimizer.solve import (
+    Progress,
+    annealing_temperatures,
+    model_search_parameters,
+    portfolio,
+    search_parameters,
+    solve,
+)
 from tests.optimizer.conftest import assert_feasible
 from tests.optimizer.test_solve import _no_first_solution_problem, _signature, _week
 
@@ -146,6 +154,46 @@ def test_annealing_temperatures_follow_the_arc_costs_not_unreachable_pairs(week:
     # Dearer vans, hotter annealing: the temperatures are in the objective's units.
     dear = replace(week, vans=tuple(replace(v, cost_per_km=2 * v.cost_per_km) for v in week.vans))
     assert annealing_temperatures(build_model(dear))[0] > first
+
+
+def test_model_search_parameters_carry_the_models_temperatures(week: Problem) -> None:
+    model = build_model(week)
+    params = model_search_parameters(model, SolverSettings(), 7.0)
+    sa = params.iterated_local_search_parameters.reference_solution_acceptance_strategy
+    assert sa.WhichOneof("strategy") == "simulated_annealing"
+    assert not sa.simulated_annealing.automatic_temperatures
+    first, last = annealing_temperatures(model)
+    assert sa.simulated_annealing.initial_temperature == pytest.approx(first)
+    assert sa.simulated_annealing.final_temperature == pytest.approx(last)
+    assert params.time_limit.seconds == 7
+    # Greedy acceptance and plain searches have no temperatures to set.
+    greedy = model_search_parameters(model, SolverSettings(acceptance="GREEDY_DESCENT"))
+    accept = greedy.iterated_local_search_parameters.reference_solution_acceptance_strategy
+    assert accept.WhichOneof("strategy") == "greedy_descent"
+    plain = SolverSettings(iterated_local_search=False)
+    assert model_search_parameters(model, plain) == search_parameters(plain)
+
+
+def test_the_ils_search_anneals_at_the_models_temperatures(
+    week: Problem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searched: list[tuple[float, float]] = []
+    expected: list[tuple[float, float]] = []
+    real = solve_module.model_search_parameters
+
+    def spy(model, settings, time_limit=None):  # type: ignore[no-untyped-def]
+        params = real(model, settings, time_limit)
+        sa = params.iterated_local_search_parameters.reference_solution_acceptance_strategy
+        sa = sa.simulated_annealing
+        searched.append((sa.initial_temperature, sa.final_temperature))
+        expected.append(annealing_temperatures(model))
+        return params
+
+    monkeypatch.setattr(solve_module, "model_search_parameters", spy)
+    plan = solve(week, SolverSettings(time_limit=20, solution_limit=20))
+    assert_feasible(week, plan)
+    assert searched and searched == pytest.approx(expected)
+    assert all(first > last > 0 for first, last in searched)
 
 
 # --- solving -------------------------------------------------------------------------------------
