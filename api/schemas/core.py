@@ -54,8 +54,9 @@ Address = Annotated[
 Notes = Annotated[str, StringConstraints(max_length=4000, pattern=_PRINTABLE)]
 Language = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"),
-    Field(description="BCP 47 language tag", examples=["de", "ar", "uk"]),
+    # 35 characters: the longest tag RFC 5646 asks implementations to keep (and the column's size).
+    StringConstraints(max_length=35, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"),
+    Field(description="BCP 47 language tag, at most 35 characters", examples=["de", "ar", "uk"]),
 ]
 Lon = Annotated[float, Field(ge=-180, le=180)]
 Lat = Annotated[float, Field(ge=-90, le=90)]

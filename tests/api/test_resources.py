@@ -177,6 +177,20 @@ def test_client_crud_and_visit_references(client: TestClient, dispatcher: Header
     assert client.get("/v1/clients/client-17", headers=dispatcher).status_code == 404
 
 
+def test_client_language_tag_fits_its_column(client: TestClient, dispatcher: Headers) -> None:
+    # A well-formed tag longer than the 35 characters stored is a 422 naming the field, on
+    # both databases (PostgreSQL would otherwise refuse the insert with a server error).
+    long_tag = "bt-" + "-".join(["abcdefgh"] * 4)  # 38 characters, matches the pattern
+    r = client.post("/v1/clients", json={"name": "X", "language": long_tag}, headers=dispatcher)
+    assert r.status_code == 422 and fields(r.json()) == {"body.language"}
+    r = client.post("/v1/clients", json={"name": "X", "language": "sr-Latn-RS"}, headers=dispatcher)
+    assert r.status_code == 201 and r.json()["language"] == "sr-Latn-RS"
+    r = client.patch(
+        f"/v1/clients/{r.json()['id']}", json={"language": long_tag}, headers=dispatcher
+    )
+    assert r.status_code == 422 and fields(r.json()) == {"body.language"}
+
+
 def test_visit_window_must_hold_the_service(client: TestClient, dispatcher: Headers) -> None:
     client.post("/v1/clients", json={"id": "c", "name": "N"}, headers=dispatcher)
     body = {
