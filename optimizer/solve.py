@@ -209,14 +209,22 @@ def _cancelled(stop: threading.Event | None) -> bool:
 
 
 def _from_nothing(
-    model: VanModel, settings: SolverSettings, params: Any, limit: float, since: float
-) -> pywrapcp.Assignment | None:
+    model: VanModel,
+    new_model: Callable[[], VanModel],
+    settings: SolverSettings,
+    params: Any,
+    limit: float,
+    since: float,
+) -> tuple[VanModel, pywrapcp.Assignment] | None:
     """Search from the assignment with every visit unperformed (always feasible: every visit is
     droppable). Used when the first-solution heuristic failed; OR-Tools then hands back that
     assignment without improving it (status PARTIAL_SUCCESS or FAIL, no solution callback).
+    Returns the model searched and its best assignment.
 
     First with the configured parameters; when OR-Tools' LP/MIP scheduling filters then still
-    reject every insertion (seen on models with breaks), once more without them."""
+    reject every insertion (seen on models with breaks), once more without them, on a fresh
+    model from ``new_model``: OR-Tools builds its filters when the model is closed, so the
+    parameter alone would not remove them from the model already searched."""
     routing = model.routing
     log.info(
         "first-solution strategy %s found nothing (status %s); searching from the "
@@ -224,23 +232,28 @@ def _from_nothing(
         settings.first_solution,
         _STATUS.get(routing.status(), str(routing.status())),
     )
-    best: pywrapcp.Assignment | None = None
-    attempts = [False, True] if settings.lp_scheduling else [True]
+    best: tuple[VanModel, pywrapcp.Assignment] | None = None
+    # The scheduling filters are on with lp_scheduling and with charge_waiting (which needs them).
+    scheduled = settings.lp_scheduling or settings.charge_waiting
+    attempts = [False, True] if scheduled else [False]
     # A heuristic that failed slowly may have used up the time: the fallback gets at least a
     # quarter of the time limit (the only way solve() overruns time_limit).
     floor = 0.25 * limit
-    for no_scheduling in attempts:
-        left = limit - (time.monotonic() - since)
-        if left <= 0.01 and best is not None:
-            break
+    for i, no_scheduling in enumerate(attempts):
+        # Each attempt gets an equal share of what is left (at least its share of the floor):
+        # a search slowed down by the scheduling filters must not starve the retry without them,
+        # which is the one that finds routes when the filters blocked everything.
+        share = (limit - (time.monotonic() - since)) / (len(attempts) - i)
         retry = type(params)()
         retry.CopyFrom(params)
-        retry.time_limit.CopyFrom(_duration(max(left, floor / len(attempts))))
+        retry.time_limit.CopyFrom(_duration(max(share, floor / len(attempts))))
         if no_scheduling:
             retry.disable_scheduling_beware_this_may_degrade_performance = True
+            model = new_model()
+            routing = model.routing
         found = routing.SolveFromAssignmentWithParameters(_all_unperformed(model), retry)
         if found is not None:
-            best = found
+            best = model, found
             if any(
                 not routing.IsEnd(found.Value(routing.NextVar(routing.Start(k))))
                 for k in range(model.vehicle_count)
@@ -363,23 +376,30 @@ def _solve_one(
 ) -> _Result:
     if excluded is None:
         excluded = _precheck(problem)
-    model = build_model(problem, settings, anchors=anchors, excluded=excluded)
-    routing = model.routing
     state = _SearchState()
 
-    def at_solution() -> None:
-        state.solutions += 1
-        cost = int(routing.CostVar().Value())
-        if state.best is None or cost < state.best:
-            state.best = cost
-            if on_progress is not None:
-                on_progress(
-                    Progress(cost / COST_SCALE, state.solutions, time.monotonic() - t0, worker)
-                )
-        if stop is not None and stop.is_set():
-            routing.CancelSearch()
+    def new_model() -> VanModel:
+        """The model with this solve's solution callback (counts, progress, stop)."""
+        built = build_model(problem, settings, anchors=anchors, excluded=excluded)
+        routing = built.routing
 
-    routing.AddAtSolutionCallback(at_solution)
+        def at_solution() -> None:
+            state.solutions += 1
+            cost = int(routing.CostVar().Value())
+            if state.best is None or cost < state.best:
+                state.best = cost
+                if on_progress is not None:
+                    on_progress(
+                        Progress(cost / COST_SCALE, state.solutions, time.monotonic() - t0, worker)
+                    )
+            if stop is not None and stop.is_set():
+                routing.CancelSearch()
+
+        routing.AddAtSolutionCallback(at_solution)
+        return built
+
+    model = new_model()
+    routing = model.routing
     limit = settings.time_limit if deadline is None else max(deadline - time.monotonic(), 0.01)
     params = model_search_parameters(model, settings, limit)
     t_search = time.monotonic()
@@ -412,10 +432,12 @@ def _solve_one(
             else:
                 solution = routing.SolveWithParameters(params)
         if state.solutions == 0 and not _cancelled(stop):
-            solution = (
-                _from_nothing(model, settings, _without_ils(params, settings), limit, t_search)
-                or solution
+            fallback = _from_nothing(
+                model, new_model, settings, _without_ils(params, settings), limit, t_search
             )
+            if fallback is not None:
+                model, solution = fallback
+                routing = model.routing
     finally:
         done.set()
         if watcher is not None:
