@@ -172,6 +172,18 @@ def _vehicle_shifts(problem: Problem) -> tuple[Shift, ...]:
     return tuple(sorted(problem.shifts, key=lambda s: (s.day, van_order[s.van_id])))
 
 
+def per_index(
+    manager: pywrapcp.RoutingIndexManager,
+    routing: pywrapcp.RoutingModel,
+    per_node: NDArray[np.int64],
+) -> list[int]:
+    """``per_node`` values laid out by routing *index*, over every index (vehicle starts and ends
+    have indices of their own beyond the nodes). OR-Tools reads the visit transits given to
+    ``SetBreakIntervalsOfVehicle`` by index: a per-node list is read past its end."""
+    indices = range(routing.Size() + routing.vehicles())
+    return [int(per_node[manager.IndexToNode(i)]) for i in indices]
+
+
 def build_model(
     problem: Problem,
     settings: SolverSettings | None = None,
@@ -229,6 +241,8 @@ def build_model(
     np.fill_diagonal(unreachable, False)
     service = np.zeros(n_nodes, dtype=np.int64)
     service[:n_visits] = [v.duration for v in visits]
+
+    service_by_index = per_index(manager, routing, service)
 
     horizon_max = max(
         [problem.horizon.end, *(s.end for s in shifts)] + [w.end for v in visits for w in v.windows]
@@ -294,7 +308,7 @@ def build_model(
             intervals.append((iv, b))
             routing.AddIntervalToAssignment(iv)
         if intervals:
-            time_dim.SetBreakIntervalsOfVehicle([iv for iv, _ in intervals], k, service.tolist())
+            time_dim.SetBreakIntervalsOfVehicle([iv for iv, _ in intervals], k, service_by_index)
         breaks[k] = intervals
         span = end_var - start_var
         inside = [(iv, b, _inside_var(solver, iv, start_var, end_var)) for iv, b in intervals]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
+
 from optimizer.domain import (
     HOUR,
     MINUTE,
@@ -13,6 +15,7 @@ from optimizer.domain import (
     Pin,
     TimeWindow,
 )
+from optimizer.model import build_model, per_index
 from optimizer.plan import BreakSlot, Plan, Reason, Route, SolverStats, Stop
 from optimizer.solve import solve
 from tests.optimizer.conftest import FAST, Tiny, assert_feasible, order
@@ -120,6 +123,21 @@ def test_statutory_break_between_six_and_nine_hours(tiny: Tiny) -> None:
     route = plan.route("A", 0)
     assert route is not None and 6 * HOUR < route.working_time <= 9 * HOUR
     assert route.break_time >= 30 * MINUTE
+
+
+def test_break_visit_transits_are_laid_out_by_routing_index(two_vans_week: Tiny) -> None:
+    # Ten van-days share one depot node, so their start and end indices lie beyond the nodes;
+    # OR-Tools reads the breaks' visit transits by index, over all of them.
+    t = two_vans_week
+    t.visit("a", (2, 0), 45).visit("b", (2, 0.5), 20)
+    model = build_model(t.build())
+    manager, routing = model.manager, model.routing
+    per_node = np.array([45, 20, 0], dtype=np.int64)  # a, b, the base
+    values = per_index(manager, routing, per_node)
+    assert len(values) == routing.Size() + routing.vehicles() == 2 + 2 * 10
+    assert values[manager.NodeToIndex(0)] == 45 and values[manager.NodeToIndex(1)] == 20
+    for k in range(routing.vehicles()):
+        assert values[routing.Start(k)] == values[routing.End(k)] == 0
 
 
 def test_explicit_break_is_taken_in_its_window(tiny: Tiny) -> None:
