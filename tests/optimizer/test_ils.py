@@ -104,6 +104,14 @@ def test_ils_search_parameters_sisr_with_annealing() -> None:
     assert ils.best_solution_acceptance_strategy.WhichOneof("strategy") == "greedy_descent"
 
 
+def test_default_search_is_ils_with_large_sisr_ruins() -> None:
+    """The default is the configuration benchmarks/RESULTS.md measured: SISR removing 30 visits
+    on average in strings of up to 30, one ruin per iteration."""
+    ils = search_parameters(SolverSettings()).iterated_local_search_parameters
+    (ruin,) = ils.ruin_recreate_parameters.ruin_strategies
+    assert (ruin.sisr.avg_num_removed_visits, ruin.sisr.max_removed_sequence_size) == (30, 30)
+
+
 @pytest.mark.parametrize(
     ("ruin", "field", "value"),
     [("RANDOM_WALK", "num_removed_visits", 10), ("SPATIALLY_CLOSE_ROUTES", "num_ruined_routes", 2)],
