@@ -84,9 +84,10 @@ class SolverSettings:
     ``SPATIALLY_CLOSE_ROUTES`` (whole nearby routes);
     ``ruin_visits`` is the mean number of visits SISR removes (the walk's length; for
     ``SPATIALLY_CLOSE_ROUTES`` the number of routes is ``max(1, ruin_visits // 5)``) and
-    ``ruin_sequence`` SISR's longest string (SISR itself caps it at the mean route length).
-    The defaults (30 and 30) are large ruins: each OR-Tools iteration is costly, so fewer, larger
-    steps pay (measured in ``benchmarks/RESULTS.md``). ``recreate`` names the insertion heuristic.
+    ``ruin_sequence`` SISR's longest string (as in the SISR paper, OR-Tools also bounds strings
+    by the mean route size). The defaults (30 and 30) are large ruins: each OR-Tools iteration
+    is costly, so fewer, larger steps pay (measured in ``benchmarks/RESULTS.md``). ``recreate``
+    names the insertion heuristic.
     ILS is deterministic for a given model, so the reproducibility rule holds for it too.
     OR-Tools (9.15) cannot cancel an ILS search, so ``solve(..., stop=...)`` (a stoppable solve,
     e.g. a job) searches with ``metaheuristic`` instead.
