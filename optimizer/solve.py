@@ -96,6 +96,19 @@ _ILS_OFF_OPERATORS = (
 )
 
 
+# Operators that move visits out of the routes in chains or work on visits already left out.
+# When every visit is mandatory (a must penalty no plan pays willingly) their moves are
+# rejected or have nothing to act on; ILS still re-inserts left-out visits by its recreate
+# step and the plain make-active operator. Switching them off there gives ~20 % more
+# iterations on Solomon (benchmarks/RESULTS.md).
+_OPTIONAL_VISIT_OPERATORS = (
+    "use_make_chain_inactive",
+    "use_swap_active_chain",
+    "use_shortest_path_swap_active",
+    "use_relocate_path_global_cheapest_insertion_insert_unperformed",
+)
+
+
 def _set_ils(params: Any, settings: SolverSettings) -> None:
     """Iterated local search with one ruin-and-recreate perturbation (routing_ils.proto). The
     local search of each iteration is a greedy descent: a metaheuristic there would never
@@ -169,8 +182,14 @@ def model_search_parameters(
 ) -> Any:  # RoutingSearchParameters (protobuf message)
     """``search_parameters`` for a built model, as ``solve`` searches it: with ILS and simulated
     annealing, the temperatures are the model's (:func:`annealing_temperatures`) instead of
-    OR-Tools' automatic ones, which a single unreachable pair in its random sample can inflate."""
+    OR-Tools' automatic ones, which a single unreachable pair in its random sample can inflate.
+    When every visit of the model is mandatory, ILS also leaves out the operators that only serve
+    optional visits (``_OPTIONAL_VISIT_OPERATORS``)."""
     params = search_parameters(settings, time_limit)
+    if settings.iterated_local_search and all(v.priority <= 1 for v in model.visits):
+        ops = params.local_search_operators
+        for name in _OPTIONAL_VISIT_OPERATORS:
+            setattr(ops, name, optional_boolean_pb2.BOOL_FALSE)
     if settings.iterated_local_search and settings.acceptance == "SIMULATED_ANNEALING":
         sa = params.iterated_local_search_parameters.reference_solution_acceptance_strategy
         sa.simulated_annealing.automatic_temperatures = False

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from ortools.constraint_solver import routing_enums_pb2, routing_ils_pb2
+from ortools.util import optional_boolean_pb2
 
 import optimizer.solve as solve_module
 from optimizer.checker import check_plan
@@ -180,6 +181,29 @@ def test_model_search_parameters_carry_the_models_temperatures(week: Problem) ->
     assert accept.WhichOneof("strategy") == "greedy_descent"
     plain = SolverSettings(iterated_local_search=False)
     assert model_search_parameters(model, plain) == search_parameters(plain)
+
+
+def test_ils_leaves_out_optional_visit_operators_only_when_every_visit_is_a_must(
+    week: Problem,
+) -> None:
+    """The operators that drop chains of visits or work on left-out ones serve optional visits;
+    with only must visits ILS switches them off, with an optional visit they stay as OR-Tools
+    sets them, and the plain search never loses them."""
+    off = optional_boolean_pb2.BOOL_FALSE
+    names = solve_module._OPTIONAL_VISIT_OPERATORS
+    assert any(v.priority > 1 for v in week.visits)
+    mixed = model_search_parameters(build_model(week), SolverSettings())
+    assert all(getattr(mixed.local_search_operators, n) != off for n in names)
+
+    musts = replace(week, visits=tuple(replace(v, priority=1) for v in week.visits))
+    model = build_model(musts)
+    ils = model_search_parameters(model, SolverSettings())
+    assert all(getattr(ils.local_search_operators, n) == off for n in names)
+    assert ils.local_search_operators.use_make_active != off  # left-out musts still go back in
+    plain = model_search_parameters(model, SolverSettings(iterated_local_search=False))
+    assert all(getattr(plain.local_search_operators, n) != off for n in names)
+    plan = solve(musts, SolverSettings(time_limit=20, solution_limit=60))
+    assert_feasible(musts, plan)
 
 
 def test_the_ils_search_anneals_at_the_models_temperatures(
