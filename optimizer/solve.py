@@ -289,9 +289,12 @@ def _duration(seconds: float) -> Duration:
 
 def portfolio(settings: SolverSettings) -> list[SolverSettings]:
     """The differently configured searches run for ``settings.workers`` workers. Worker 0 runs
-    ``settings`` as given; the others vary the first solution, the search (odd workers switch
-    between iterated local search and the metaheuristic), the operator selection and the seed
-    (visit order), so that they explore differently."""
+    ``settings`` as given; every other worker starts from another first solution and another
+    seed (visit order), so that it follows its own trajectory. Workers 1, 3, 4, 6, ... run the
+    same search as worker 0; every third one (2, 5, ...) switches between iterated local search
+    and the metaheuristic as a hedge, and workers 2-3, 6-7, ... flip the operator selection.
+    Two independent ILS runs are the better pair: on vanplan's weakest Solomon instances the
+    best of two ILS workers beat ILS plus guided local search clearly (benchmarks/RESULTS.md)."""
     first = [
         settings.first_solution,
         "LOCAL_CHEAPEST_INSERTION"
@@ -302,18 +305,17 @@ def portfolio(settings: SolverSettings) -> list[SolverSettings]:
     ]
     out = []
     for w in range(settings.workers):
+        hedge = w % 3 == 2
         out.append(
             replace(
                 settings,
                 workers=1,
                 first_solution=first[w % len(first)],
-                iterated_local_search=settings.iterated_local_search
-                if w % 2 == 0
-                else not settings.iterated_local_search,
+                iterated_local_search=settings.iterated_local_search != hedge,
                 operator_bandit=settings.operator_bandit
                 if w // 2 % 2 == 0
                 else not settings.operator_bandit,
-                seed=settings.seed + (w // len(first)) * 7919 if w else settings.seed,
+                seed=settings.seed + w * 7919,
             )
         )
     return out

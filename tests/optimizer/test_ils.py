@@ -328,10 +328,17 @@ def test_ils_falls_back_when_no_first_solution_is_found(with_breaks: Problem) ->
 # --- portfolio -----------------------------------------------------------------------------------
 
 
-def test_portfolio_mixes_ils_and_guided_local_search() -> None:
-    for base in (SolverSettings(workers=4), SolverSettings(workers=4, iterated_local_search=True)):
+def test_portfolio_pairs_independent_searches_and_hedges_with_the_other_one() -> None:
+    for base in (SolverSettings(workers=4), SolverSettings(workers=4, iterated_local_search=False)):
         configs = portfolio(base)
-        assert configs[0].iterated_local_search == base.iterated_local_search
-        assert configs[1].iterated_local_search != base.iterated_local_search
-        assert {c.iterated_local_search for c in configs} == {True, False}
+        own = base.iterated_local_search
+        # Two workers: the same search twice, from another start and another visit order.
+        assert configs[0] == replace(base, workers=1)
+        assert configs[1].iterated_local_search == own
+        assert configs[1].first_solution != configs[0].first_solution
+        assert configs[1].seed != configs[0].seed
+        # The third switches search as a hedge; the fourth runs the same search again.
+        assert configs[2].iterated_local_search != own
+        assert configs[3].iterated_local_search == own
+        assert len({c.seed for c in configs}) == 4
         assert all(c.workers == 1 for c in configs)
