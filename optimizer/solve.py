@@ -99,7 +99,7 @@ _ILS_OFF_OPERATORS = (
 # Operators that move visits out of the routes in chains or work on visits already left out.
 # When every visit is mandatory (a must penalty no plan pays willingly) their moves are
 # rejected or have nothing to act on; ILS still re-inserts left-out visits by its recreate
-# step and the plain make-active operator. Switching them off there gives ~20 % more
+# step and the plain make-active operator. Switching them off there gives 12-20 % more
 # iterations on Solomon (benchmarks/RESULTS.md).
 _OPTIONAL_VISIT_OPERATORS = (
     "use_make_chain_inactive",
