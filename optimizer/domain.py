@@ -226,6 +226,11 @@ class Shift:
         return (self.van_id, self.day)
 
 
+def is_must_priority(priority: int) -> bool:
+    """Priority 1 is a must; 2, 3, ... are optional."""
+    return priority <= 1
+
+
 class VisitKind(StrEnum):
     APPOINTMENT = "appointment"
     CONSULTATION = "consultation_hours"  # fixed stop at a fixed time in a village
@@ -265,6 +270,11 @@ class Visit:
     kind: VisitKind = VisitKind.APPOINTMENT
     preferred_van: str | None = None
     demand: int = 0
+
+    @property
+    def is_must(self) -> bool:
+        """Priority 1: the plan must serve it (it stays droppable only to keep solving robust)."""
+        return is_must_priority(self.priority)
 
     def __post_init__(self) -> None:
         c = Collector()
@@ -340,7 +350,7 @@ class Objective:
     moved_visit_cost: float = 50.0  # re-planning: per confirmed visit moved
 
     def penalty(self, priority: int) -> float:
-        if priority <= 1:
+        if is_must_priority(priority):
             return self.must_penalty
         return self.optional_penalty / (priority - 1)
 

@@ -186,7 +186,7 @@ def model_search_parameters(
     When every visit of the model is mandatory, ILS also leaves out the operators that only serve
     optional visits (``_OPTIONAL_VISIT_OPERATORS``)."""
     params = search_parameters(settings, time_limit)
-    if settings.iterated_local_search and all(v.priority <= 1 for v in model.visits):
+    if settings.iterated_local_search and all(v.is_must for v in model.visits):
         ops = params.local_search_operators
         for name in _OPTIONAL_VISIT_OPERATORS:
             setattr(ops, name, optional_boolean_pb2.BOOL_FALSE)
