@@ -19,7 +19,7 @@ import itertools
 import logging
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,7 +59,10 @@ class VanModel:
     routing: pywrapcp.RoutingModel
     time: pywrapcp.RoutingDimension
     shifts: tuple[Shift, ...]  # by vehicle
-    visits: tuple[Visit, ...]  # by visit node (node i < len(visits))
+    # By visit node (node i < len(visits)). A visit with several time windows has one node per
+    # window (the node's Visit carries only that window), joined in one disjunction: the
+    # search picks the window by picking the node.
+    visits: tuple[Visit, ...]
     node_location: tuple[str, ...]  # by node
     breaks: dict[int, list[tuple[pywrapcp.IntervalVar, BreakSpec]]]  # by vehicle
     excluded: dict[str, Unassigned]  # visits left out of the model, with reasons
@@ -74,11 +77,19 @@ class VanModel:
             (v for v, s in enumerate(self.shifts) if s.van_id == van_id and s.day == day), None
         )
 
-    def node_of_visit(self, visit_id: str) -> int | None:
-        return self._visit_node.get(visit_id)
+    def nodes_of_visit(self, visit_id: str) -> list[int]:
+        """The visit's nodes (one per window it may be served in); empty when left out."""
+        return self._visit_nodes.get(visit_id, [])
+
+    @property
+    def has_window_alternatives(self) -> bool:
+        """Whether some visit has a node per window (several nodes in one disjunction)."""
+        return len(self._visit_nodes) < len(self.visits)
 
     def __post_init__(self) -> None:
-        self._visit_node = {v.id: i for i, v in enumerate(self.visits)}
+        self._visit_nodes: dict[str, list[int]] = {}
+        for i, v in enumerate(self.visits):
+            self._visit_nodes.setdefault(v.id, []).append(i)
 
 
 def _merge(intervals: list[Interval]) -> list[Interval]:
@@ -104,6 +115,28 @@ def start_domain(visit: Visit, shifts: Sequence[Shift]) -> list[Interval]:
         t = visit.pin.start
         parts = [(t, t) for lo, hi in parts if lo <= t <= hi]
     return _merge(parts)
+
+
+def window_alternatives(
+    visit: Visit, shifts: Sequence[Shift], vehicles: Sequence[int]
+) -> list[tuple[Visit, list[int]]]:
+    """The model nodes of ``visit`` on the given vehicles (``shifts[i]`` is vehicle
+    ``vehicles[i]``): one node per time window when it has several, else one node. A node's
+    Visit keeps only its window and the vehicles whose shift leaves room in it.
+
+    One node whose start domain has holes (the gaps between windows) is only weakly handled by
+    OR-Tools' local-search filters: moves that the filters accept then fail in the CP
+    propagation, and with break intervals its finalizer can search for seconds per move. With a
+    node per window every domain is one interval per shift."""
+    if len(visit.windows) <= 1:
+        return [(visit, list(vehicles))]
+    out: list[tuple[Visit, list[int]]] = []
+    for w in visit.windows:
+        node_visit = replace(visit, windows=(w,))
+        ks = [k for k, s in zip(vehicles, shifts, strict=True) if start_domain(node_visit, [s])]
+        if ks:
+            out.append((node_visit, ks))
+    return out
 
 
 def allowed_vehicles(problem: Problem, visit: Visit, shifts: Sequence[Shift]) -> list[int]:
@@ -211,8 +244,9 @@ def build_model(
         if not ks:
             excluded_out[v.id] = fallback_reason(problem, v)
             continue
-        visits.append(v)
-        allowed.append(ks)
+        for node_visit, node_allowed in window_alternatives(v, [shifts[k] for k in ks], ks):
+            visits.append(node_visit)
+            allowed.append(node_allowed)
 
     # Nodes: visits, then one node per distinct depot location.
     depot_locs: list[str] = []
@@ -356,10 +390,16 @@ def build_model(
             # SetAllowedVehiclesForIndex's absl::Span argument is not wrapped for Python in
             # ortools 9.15; restricting the vehicle variable is equivalent (-1: unperformed).
             routing.VehicleVar(index).SetValues([-1, *allowed[i]])
+        if i > 0 and visits[i - 1].id == v.id:
+            continue  # a further window of the visit before: its disjunction is made
         penalty = round(obj.penalty(v.priority) * COST_SCALE)
         if v.id in anchors:
             penalty += moved
-        routing.AddDisjunction([index], penalty)
+        group = [index]
+        while i + len(group) < n_visits and visits[i + len(group)].id == v.id:
+            group.append(manager.NodeToIndex(i + len(group)))
+        # At most one of the visit's window nodes is served; the penalty is paid if none is.
+        routing.AddDisjunction(group, penalty, 1)
 
     # Capacity (generic VRP use).
     if any(van.capacity is not None for van in problem.vans) and any(v.demand for v in visits):

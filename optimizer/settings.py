@@ -42,6 +42,7 @@ RUIN_STRATEGIES: frozenset[str] = frozenset({"SISR", "RANDOM_WALK", "SPATIALLY_C
 # Recreate heuristics OR-Tools accepts in a ruin-and-recreate perturbation.
 RECREATE_STRATEGIES: frozenset[str] = frozenset(
     {
+        "AUTO",
         "LOCAL_CHEAPEST_INSERTION",
         "LOCAL_CHEAPEST_COST_INSERTION",
         "PARALLEL_CHEAPEST_INSERTION",
@@ -87,7 +88,10 @@ class SolverSettings:
     ``ruin_sequence`` SISR's longest string (as in the SISR paper, OR-Tools also bounds strings
     by the mean route size). The defaults (30 and 30) are large ruins: each OR-Tools iteration
     is costly, so fewer, larger steps pay (measured in ``benchmarks/RESULTS.md``). ``recreate``
-    names the insertion heuristic.
+    names the insertion heuristic; ``AUTO`` (default) is ``LOCAL_CHEAPEST_INSERTION``, or
+    ``PARALLEL_CHEAPEST_INSERTION`` when a visit has several time windows (the model then has a
+    node per window, and local cheapest insertion takes the first window that fits rather than
+    the cheapest; measured on sample weeks in ``benchmarks/RESULTS.md``).
     ILS is deterministic for a given model, so the reproducibility rule holds for it too.
     OR-Tools (9.15) cannot cancel an ILS search, so ``solve(..., stop=...)`` (a stoppable solve,
     e.g. a job) searches with ``metaheuristic`` instead.
@@ -111,7 +115,7 @@ class SolverSettings:
     ruin: str = "SISR"
     ruin_visits: int = 30
     ruin_sequence: int = 30
-    recreate: str = "LOCAL_CHEAPEST_INSERTION"
+    recreate: str = "AUTO"
     acceptance: str = "SIMULATED_ANNEALING"
 
     def __post_init__(self) -> None:

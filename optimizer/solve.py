@@ -100,7 +100,8 @@ _ILS_OFF_OPERATORS = (
 # When every visit is mandatory (a must penalty no plan pays willingly) their moves are
 # rejected or have nothing to act on; ILS still re-inserts left-out visits by its recreate
 # step and the plain make-active operator. Switching them off there gives 12-20 % more
-# iterations on Solomon (benchmarks/RESULTS.md).
+# iterations on Solomon (benchmarks/RESULTS.md). Not with window alternatives: there some node
+# of a served visit is always left out, and swapping it in moves the visit to another window.
 _OPTIONAL_VISIT_OPERATORS = (
     "use_make_chain_inactive",
     "use_swap_active_chain",
@@ -136,9 +137,8 @@ def _set_ils(params: Any, settings: SolverSettings) -> None:
     else:
         ruin.spatially_close_routes.num_ruined_routes = max(1, settings.ruin_visits // 5)
     rr.ruin_composition_strategy = routing_ils_pb2.RuinCompositionStrategy.RUN_ALL_SEQUENTIALLY
-    rr.recreate_strategy.heuristic = routing_enums_pb2.FirstSolutionStrategy.Value.Value(
-        settings.recreate
-    )
+    recreate = "LOCAL_CHEAPEST_INSERTION" if settings.recreate == "AUTO" else settings.recreate
+    rr.recreate_strategy.heuristic = routing_enums_pb2.FirstSolutionStrategy.Value.Value(recreate)
     rr.recreate_strategy.ClearField("parameters")
     accept = ils.reference_solution_acceptance_strategy
     accept.Clear()
@@ -184,12 +184,28 @@ def model_search_parameters(
     annealing, the temperatures are the model's (:func:`annealing_temperatures`) instead of
     OR-Tools' automatic ones, which a single unreachable pair in its random sample can inflate.
     When every visit of the model is mandatory, ILS also leaves out the operators that only serve
-    optional visits (``_OPTIONAL_VISIT_OPERATORS``)."""
+    optional visits (``_OPTIONAL_VISIT_OPERATORS``); ``recreate="AUTO"`` is resolved here (see
+    :class:`~optimizer.settings.SolverSettings`)."""
     params = search_parameters(settings, time_limit)
-    if settings.iterated_local_search and all(v.is_must for v in model.visits):
+    if (
+        settings.iterated_local_search
+        and all(v.is_must for v in model.visits)
+        and not model.has_window_alternatives  # swapping window nodes is their work
+    ):
         ops = params.local_search_operators
         for name in _OPTIONAL_VISIT_OPERATORS:
             setattr(ops, name, optional_boolean_pb2.BOOL_FALSE)
+    if (
+        settings.iterated_local_search
+        and settings.recreate == "AUTO"
+        and model.has_window_alternatives
+    ):
+        # Local cheapest insertion inserts a visit's first window node that fits; parallel
+        # cheapest insertion compares all of them.
+        rr = params.iterated_local_search_parameters.ruin_recreate_parameters
+        rr.recreate_strategy.heuristic = (
+            routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+        )
     if settings.iterated_local_search and settings.acceptance == "SIMULATED_ANNEALING":
         sa = params.iterated_local_search_parameters.reference_solution_acceptance_strategy
         sa.simulated_annealing.automatic_temperatures = False
@@ -484,7 +500,7 @@ def _solve_one(
         # Only when cancelled before the first solution: every modelled visit is dropped.
         log.warning("no solution (status %s); every modelled visit is reported unassigned", status)
         routes: list[Route] = []
-        dropped = [v.id for v in model.visits]
+        dropped = list(dict.fromkeys(v.id for v in model.visits))
         objective = float("inf")
     else:
         routes, dropped = extract_routes(model, solution)
@@ -525,13 +541,19 @@ def _warm_start(model: VanModel, initial: Plan) -> pywrapcp.Assignment | None:
         if k is None:
             continue
         for stop in r.stops:
-            node = model.node_of_visit(stop.visit_id)
-            if node is None or stop.visit_id in used:
+            if stop.visit_id in used:
                 continue
-            index = model.manager.NodeToIndex(node)
-            if not routing.VehicleVar(index).Contains(k):
+            # The node of the window the stop was served in (any window on this vehicle if
+            # the time no longer fits one).
+            indices = [
+                model.manager.NodeToIndex(n)
+                for n in model.nodes_of_visit(stop.visit_id)
+                if routing.VehicleVar(model.manager.NodeToIndex(n)).Contains(k)
+            ]
+            if not indices:
                 continue
-            routes[k].append(index)
+            fitting = [i for i in indices if model.time.CumulVar(i).Contains(stop.start)]
+            routes[k].append((fitting or indices)[0])
             used.add(stop.visit_id)
     if not used:
         return None

@@ -46,6 +46,45 @@ def test_second_window_on_another_day(tiny: Tiny) -> None:
     assert t.at(2, 13) <= stop.start and stop.end <= t.at(2, 15)
 
 
+def _alternative_days(tiny: Tiny) -> Tiny:
+    t = tiny.van("A", fixed_cost_per_day=50.0).shift("A", 0).shift("A", 1)
+    # y can only be served on Tuesday; x may come on Monday (listed first) or Tuesday, or on
+    # Wednesday, when there is no shift. Next to y on Tuesday it saves a second day's trip.
+    t.visit("y", (20, 0), 30, windows=(t.window(1, 10, 12),))
+    t.visit("x", (20, 1), 30, windows=(t.window(0, 9, 15), t.window(1, 9, 15), t.window(2, 9, 15)))
+    return t
+
+
+def test_visit_windows_become_one_node_each(tiny: Tiny) -> None:
+    p = _alternative_days(tiny).build()
+    model = build_model(p)
+    x_nodes = model.nodes_of_visit("x")
+    assert [model.visits[n].windows for n in x_nodes] == [(w,) for w in p.visit("x").windows[:2]]
+    assert len(model.nodes_of_visit("y")) == 1
+    assert model.has_window_alternatives
+    # One disjunction for x: at most one of its nodes is served.
+    routing = model.routing
+    index = model.manager.NodeToIndex(x_nodes[0])
+    (disjunction,) = routing.GetDisjunctionIndices(index)
+    for n in x_nodes:
+        assert list(routing.GetDisjunctionIndices(model.manager.NodeToIndex(n))) == [disjunction]
+    assert routing.GetDisjunctionMaxCardinality(disjunction) == 1
+    assert routing.GetNumberOfDisjunctions() == 2  # x and y
+
+
+def test_the_cheaper_later_window_is_chosen(tiny: Tiny) -> None:
+    p = _alternative_days(tiny).build()
+    plan = solve(p, FAST)
+    assert_feasible(p, plan)
+    assert plan.assigned == {"x": ("A", 1), "y": ("A", 1)}
+    x = next(s for s in plan.route("A", 1).stops if s.visit_id == "x")  # type: ignore[union-attr]
+    assert _within(x.start, x.end, p.visit("x").windows[1])
+
+
+def _within(start: int, end: int, window: TimeWindow) -> bool:
+    return window.start <= start and end <= window.end
+
+
 def test_shift_end_forces_second_day(tiny: Tiny) -> None:
     t = tiny.van("A").shift("A", 0, 8, 10).shift("A", 1, 8, 10)
     for i in range(3):

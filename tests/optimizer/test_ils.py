@@ -186,17 +186,26 @@ def test_model_search_parameters_carry_the_models_temperatures(week: Problem) ->
 def test_ils_leaves_out_optional_visit_operators_only_when_every_visit_is_a_must(
     week: Problem,
 ) -> None:
-    """The operators that drop chains of visits or work on left-out ones serve optional visits;
-    with only must visits ILS switches them off, with an optional visit they stay as OR-Tools
-    sets them, and the plain search never loses them."""
+    """The operators that drop chains of visits or work on left-out ones serve optional visits
+    and the choice between a visit's window nodes; with only must visits of one window each ILS
+    switches them off, with an optional visit or a visit of several windows they stay as
+    OR-Tools sets them, and the plain search never loses them."""
     off = optional_boolean_pb2.BOOL_FALSE
     names = solve_module._OPTIONAL_VISIT_OPERATORS
     assert any(v.priority > 1 for v in week.visits)
     mixed = model_search_parameters(build_model(week), SolverSettings())
     assert all(getattr(mixed.local_search_operators, n) != off for n in names)
 
-    musts = replace(week, visits=tuple(replace(v, priority=1) for v in week.visits))
+    assert any(len(v.windows) > 1 for v in week.visits)
+    alternatives = replace(week, visits=tuple(replace(v, priority=1) for v in week.visits))
+    alt = model_search_parameters(build_model(alternatives), SolverSettings())
+    assert all(getattr(alt.local_search_operators, n) != off for n in names)
+
+    musts = replace(
+        week, visits=tuple(replace(v, priority=1, windows=v.windows[:1]) for v in week.visits)
+    )
     model = build_model(musts)
+    assert not model.has_window_alternatives
     ils = model_search_parameters(model, SolverSettings())
     assert all(getattr(ils.local_search_operators, n) == off for n in names)
     assert ils.local_search_operators.use_make_active != off  # left-out musts still go back in
@@ -342,3 +351,23 @@ def test_portfolio_pairs_independent_searches_and_hedges_with_the_other_one() ->
         assert configs[3].iterated_local_search == own
         assert len({c.seed for c in configs}) == 4
         assert all(c.workers == 1 for c in configs)
+
+
+def test_recreate_auto_compares_window_nodes_only_where_there_are_some(week: Problem) -> None:
+    """``recreate="AUTO"``: local cheapest insertion takes a visit's first window node that
+    fits, so a model with a node per window recreates by parallel cheapest insertion, which
+    compares them; without window alternatives, and for an explicit choice, nothing changes."""
+    fsm = routing_enums_pb2.FirstSolutionStrategy
+
+    def recreate(problem: Problem, settings: SolverSettings) -> int:
+        params = model_search_parameters(build_model(problem), settings)
+        rr = params.iterated_local_search_parameters.ruin_recreate_parameters
+        return int(rr.recreate_strategy.heuristic)
+
+    assert any(len(v.windows) > 1 for v in week.visits)
+    assert recreate(week, SolverSettings()) == fsm.PARALLEL_CHEAPEST_INSERTION
+    single = replace(week, visits=tuple(replace(v, windows=v.windows[:1]) for v in week.visits))
+    assert recreate(single, SolverSettings()) == fsm.LOCAL_CHEAPEST_INSERTION
+    chosen = SolverSettings(recreate="LOCAL_CHEAPEST_INSERTION")
+    assert recreate(week, chosen) == fsm.LOCAL_CHEAPEST_INSERTION
+    assert recreate(week, SolverSettings(recreate="SAVINGS")) == fsm.SAVINGS
