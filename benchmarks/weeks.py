@@ -1,0 +1,110 @@
+"""vanplan on its own kind of problem: sample weeks of the Odenwald vans, several seeds.
+
+Each run builds :func:`api.sample_week.sample_week` (week of ``--monday``, ``clients`` clients,
+sample seed) on the straight-line travel matrix (offline, as ``vanplan demo``), solves it with
+``SolverSettings(time_limit, seed, workers)`` and replays the plan with the independent checker.
+It prints one JSON line per run: objective (euros as the model sees it, lower is better; a
+must visit left out costs 100 000), solutions found, unassigned visits, checker verdict, wall
+time. Runs go to fresh processes (``--jobs`` at a time, each solve single-threaded unless
+``--workers``), so no OR-Tools state passes from one run to the next.
+
+    python3 benchmarks/weeks.py --weeks 34:7,60:7 --seeds 0,1,2,3 --time-limit 10 --jobs 2
+
+Compare two versions by running it from each checkout (``PYTHONPATH=<checkout>``) on a quiet
+machine; results in ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from typing import Any
+
+
+def run_week(
+    monday: date, clients: int, week_seed: int, seed: int, time_limit: float, workers: int
+) -> dict[str, Any]:
+    """Solve one sample week and check the plan."""
+    from api.planning import approximate_provider, build_problem
+    from api.sample_week import sample_week
+    from optimizer.checker import check_plan
+    from optimizer.settings import SolverSettings
+    from optimizer.solve import solve
+
+    request = sample_week(monday, clients=clients, seed=week_seed)
+    problem = build_problem(request, approximate_provider()).problem
+    settings = SolverSettings(time_limit=time_limit, seed=seed, workers=workers)
+    t0 = time.monotonic()
+    plan = solve(problem, settings)
+    wall = time.monotonic() - t0
+    report = check_plan(problem, plan)
+    return {
+        "clients": clients,
+        "week_seed": week_seed,
+        "seed": seed,
+        "objective": round(plan.stats.objective, 2),
+        "solutions": plan.stats.solutions,
+        "unassigned": len(plan.unassigned),
+        "feasible": report.ok,
+        "wall": round(wall, 2),
+    }
+
+
+def _run(args: tuple[date, int, int, int, float, int]) -> dict[str, Any]:
+    return run_week(*args)
+
+
+def _weeks(text: str) -> list[tuple[int, int]]:
+    out = []
+    for part in text.split(","):
+        try:
+            clients, week_seed = (int(x) for x in part.split(":"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--weeks {part!r}: expected CLIENTS:SEED, e.g. 34:7"
+            ) from None
+        out.append((clients, week_seed))
+    return out
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected e.g. 0,1,2,3") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--weeks", type=_weeks, default=_weeks("34:7,60:7"), help="CLIENTS:SEED,...")
+    p.add_argument("--seeds", type=_seeds, default=[0, 1, 2, 3], help="solver seeds")
+    p.add_argument("--monday", type=date.fromisoformat, default=date(2026, 11, 30))
+    p.add_argument("--time-limit", type=float, default=10.0)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.monday.weekday() != 0:
+        raise SystemExit(f"--monday {args.monday}: not a Monday")
+    runs = [
+        (args.monday, clients, week_seed, seed, args.time_limit, args.workers)
+        for clients, week_seed in args.weeks
+        for seed in args.seeds
+    ]
+    context = mp.get_context("spawn")
+    with ProcessPoolExecutor(args.jobs, mp_context=context, max_tasks_per_child=1) as pool:
+        for result in pool.map(_run, runs):
+            print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,25 @@
+"""The sample-week benchmark: one real (short) run through the checker, and its argument errors."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from benchmarks.weeks import build_parser, run_week
+
+
+def test_a_week_run_is_solved_and_checked() -> None:
+    result = run_week(date(2026, 11, 30), 6, 7, 0, 1.0, 1)
+    assert result["feasible"] is True
+    assert result["solutions"] >= 1
+    assert result["unassigned"] == 0
+    assert (result["clients"], result["week_seed"], result["seed"]) == (6, 7, 0)
+
+
+def test_bad_arguments_name_the_option(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--weeks", "34-7"], ["--seeds", "a,b"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(argv)
+        err = capsys.readouterr().err
+        assert argv[0] in err and argv[1] in err
