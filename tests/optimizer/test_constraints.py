@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -17,7 +18,7 @@ from optimizer.domain import (
 )
 from optimizer.model import build_model, per_index
 from optimizer.plan import BreakSlot, Plan, Reason, Route, SolverStats, Stop
-from optimizer.solve import solve
+from optimizer.solve import _warm_start, solve
 from tests.optimizer.conftest import FAST, Tiny, assert_feasible, order
 
 
@@ -471,3 +472,33 @@ def test_max_work_with_lunch_fills_the_day_when_everything_fits(tiny: Tiny) -> N
     assert route is not None and len(route.stops) == 6 and plan.unassigned == ()
     assert route.working_time <= 6 * HOUR + 30 * MINUTE
     assert route.breaks == (BreakSlot(lunch.earliest_start, lunch.latest_end),)
+
+
+def test_warm_start_takes_the_window_node_the_plan_used(one_van_day: Tiny) -> None:
+    """A warm start puts a visit of several windows on the node of the window its stop lies in
+    (both windows here are on the same van-day), so one solution from it keeps the plan."""
+    t = one_van_day
+    t.visit("y", (20, 0), 30, windows=(t.window(0, 10, 12),))
+    t.visit("x", (20, 1), 30, windows=(t.window(0, 8, 9), t.window(0, 12, 14)))
+    both = t.build()
+    late_only = replace(
+        both,
+        visits=tuple(replace(v, windows=v.windows[1:]) if v.id == "x" else v for v in both.visits),
+    )
+    first = solve(late_only, FAST)
+    assert order(first, "A", 0) == ["y", "x"]
+    model = build_model(both)
+    start = _warm_start(model, first)
+    assert start is not None  # a node of the early window after y would be rejected
+    index, nodes = model.routing.Start(0), []
+    while not model.routing.IsEnd(index := start.Value(model.routing.NextVar(index))):
+        nodes.append(model.manager.IndexToNode(index))
+    assert [model.visits[n].windows for n in nodes] == [
+        both.visit("y").windows,
+        both.visit("x").windows[1:],
+    ]
+    again = solve(both, replace(FAST, solution_limit=1), initial=first)
+    assert_feasible(both, again)
+    assert order(again, "A", 0) == ["y", "x"]
+    x = again.route("A", 0).stops[1]  # type: ignore[union-attr]
+    assert _within(x.start, x.end, both.visit("x").windows[1])
