@@ -59,7 +59,7 @@ def extract_routes(
         route = _build_route(problem, model, k, nodes, starts, start_c, end_c, placed)
         routes.append(route)
         served.update(s.visit_id for s in route.stops)
-    dropped = list(dict.fromkeys(v.id for v in model.visits if v.id not in served))
+    dropped = [v for v in model.visit_ids if v not in served]
     return routes, dropped
 
 

@@ -82,6 +82,11 @@ class VanModel:
         return self._visit_nodes.get(visit_id, [])
 
     @property
+    def visit_ids(self) -> list[str]:
+        """Ids of the modelled visits, once each, in node order."""
+        return list(self._visit_nodes)
+
+    @property
     def has_window_alternatives(self) -> bool:
         """Whether some visit has a node per window (several nodes in one disjunction)."""
         return len(self._visit_nodes) < len(self.visits)

@@ -110,6 +110,15 @@ _OPTIONAL_VISIT_OPERATORS = (
 )
 
 
+def recreate_heuristic(settings: SolverSettings, *, window_alternatives: bool) -> str:
+    """The ILS recreate heuristic: ``settings.recreate``, with ``AUTO`` resolved. Local cheapest
+    insertion inserts a visit's first window node that fits; parallel cheapest insertion compares
+    all of them, so it is the choice when the model has window nodes."""
+    if settings.recreate != "AUTO":
+        return settings.recreate
+    return "PARALLEL_CHEAPEST_INSERTION" if window_alternatives else "LOCAL_CHEAPEST_INSERTION"
+
+
 def _set_ils(params: Any, settings: SolverSettings) -> None:
     """Iterated local search with one ruin-and-recreate perturbation (routing_ils.proto). The
     local search of each iteration is a greedy descent: a metaheuristic there would never
@@ -137,8 +146,9 @@ def _set_ils(params: Any, settings: SolverSettings) -> None:
     else:
         ruin.spatially_close_routes.num_ruined_routes = max(1, settings.ruin_visits // 5)
     rr.ruin_composition_strategy = routing_ils_pb2.RuinCompositionStrategy.RUN_ALL_SEQUENTIALLY
-    recreate = "LOCAL_CHEAPEST_INSERTION" if settings.recreate == "AUTO" else settings.recreate
-    rr.recreate_strategy.heuristic = routing_enums_pb2.FirstSolutionStrategy.Value.Value(recreate)
+    rr.recreate_strategy.heuristic = routing_enums_pb2.FirstSolutionStrategy.Value.Value(
+        recreate_heuristic(settings, window_alternatives=False)
+    )
     rr.recreate_strategy.ClearField("parameters")
     accept = ils.reference_solution_acceptance_strategy
     accept.Clear()
@@ -195,16 +205,10 @@ def model_search_parameters(
         ops = params.local_search_operators
         for name in _OPTIONAL_VISIT_OPERATORS:
             setattr(ops, name, optional_boolean_pb2.BOOL_FALSE)
-    if (
-        settings.iterated_local_search
-        and settings.recreate == "AUTO"
-        and model.has_window_alternatives
-    ):
-        # Local cheapest insertion inserts a visit's first window node that fits; parallel
-        # cheapest insertion compares all of them.
+    if settings.iterated_local_search:
         rr = params.iterated_local_search_parameters.ruin_recreate_parameters
-        rr.recreate_strategy.heuristic = (
-            routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+        rr.recreate_strategy.heuristic = routing_enums_pb2.FirstSolutionStrategy.Value.Value(
+            recreate_heuristic(settings, window_alternatives=model.has_window_alternatives)
         )
     if settings.iterated_local_search and settings.acceptance == "SIMULATED_ANNEALING":
         sa = params.iterated_local_search_parameters.reference_solution_acceptance_strategy
@@ -500,7 +504,7 @@ def _solve_one(
         # Only when cancelled before the first solution: every modelled visit is dropped.
         log.warning("no solution (status %s); every modelled visit is reported unassigned", status)
         routes: list[Route] = []
-        dropped = list(dict.fromkeys(v.id for v in model.visits))
+        dropped = model.visit_ids
         objective = float("inf")
     else:
         routes, dropped = extract_routes(model, solution)
