@@ -126,7 +126,7 @@ def _set_ils(params: Any, settings: SolverSettings) -> None:
     params.use_iterated_local_search = True
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
     # Ruin and recreate is the large move; the slow insertion-LNS operators would make each
-    # iteration's descent ~10x slower (measured on Solomon: ~400 instead of ~3,000 iterations in
+    # iteration's descent ~10x slower (measured on Solomon: ~400 instead of ~3,000 solutions in
     # 10 s, and worse plans). Re-inserting unperformed visits stays on.
     ops = params.local_search_operators
     for name in _ILS_OFF_OPERATORS:
