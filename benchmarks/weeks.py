@@ -3,10 +3,12 @@
 Each run builds :func:`api.sample_week.sample_week` (week of ``--monday``, ``clients`` clients,
 sample seed) on the straight-line travel matrix (offline, as ``vanplan demo``), solves it with
 ``SolverSettings(time_limit, seed, workers)`` and replays the plan with the independent checker.
-It prints one JSON line per run: objective (euros as the model sees it, lower is better; a
-must visit left out costs 100 000), solutions found, unassigned visits, checker verdict, wall
-time. Runs go to fresh processes (``--jobs`` at a time, each solve single-threaded unless
-``--workers``), so no OR-Tools state passes from one run to the next.
+It prints one JSON line per run: solver status, objective (euros as the model sees it, lower
+is better; a must visit left out costs 100 000), solutions found, unassigned visits, checker
+verdict, wall time. ``--stoppable`` solves as the service's jobs do (with a stop event), and
+``--stop-after S`` stops each solve after S seconds, as a dispatcher would. Runs go to fresh
+processes (``--jobs`` at a time, each solve single-threaded unless ``--workers``), so no OR-Tools
+state passes from one run to the next.
 
     python3 benchmarks/weeks.py --weeks 34:7,60:7 --seeds 0,1,2,3 --time-limit 10 --jobs 2
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -27,9 +30,17 @@ from typing import Any
 
 
 def run_week(
-    monday: date, clients: int, week_seed: int, seed: int, time_limit: float, workers: int
+    monday: date,
+    clients: int,
+    week_seed: int,
+    seed: int,
+    time_limit: float,
+    workers: int,
+    stoppable: bool = False,
+    stop_after: float | None = None,
 ) -> dict[str, Any]:
-    """Solve one sample week and check the plan."""
+    """Solve one sample week and check the plan. ``stoppable`` solves as a job does (with a
+    stop event); ``stop_after`` also sets it after that many seconds."""
     from api.planning import approximate_provider, build_problem
     from api.sample_week import sample_week
     from optimizer.checker import check_plan
@@ -39,14 +50,21 @@ def run_week(
     request = sample_week(monday, clients=clients, seed=week_seed)
     problem = build_problem(request, approximate_provider()).problem
     settings = SolverSettings(time_limit=time_limit, seed=seed, workers=workers)
+    stop = threading.Event() if stoppable or stop_after is not None else None
+    timer = threading.Timer(stop_after, stop.set) if stop and stop_after is not None else None
     t0 = time.monotonic()
-    plan = solve(problem, settings)
+    if timer is not None:
+        timer.start()
+    plan = solve(problem, settings, stop=stop)
     wall = time.monotonic() - t0
+    if timer is not None:
+        timer.cancel()
     report = check_plan(problem, plan)
     return {
         "clients": clients,
         "week_seed": week_seed,
         "seed": seed,
+        "status": plan.stats.status,
         "objective": round(plan.stats.objective, 2),
         "solutions": plan.stats.solutions,
         "unassigned": len(plan.unassigned),
@@ -55,7 +73,7 @@ def run_week(
     }
 
 
-def _run(args: tuple[date, int, int, int, float, int]) -> dict[str, Any]:
+def _run(args: tuple[date, int, int, int, float, int, bool, float | None]) -> dict[str, Any]:
     return run_week(*args)
 
 
@@ -87,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, default=10.0)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    p.add_argument(
+        "--stoppable", action="store_true", help="solve with a stop event, as a job does"
+    )
+    p.add_argument(
+        "--stop-after", type=float, default=None, help="set the stop event after SECONDS"
+    )
     return p
 
 
@@ -95,7 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.monday.weekday() != 0:
         raise SystemExit(f"--monday {args.monday}: not a Monday")
     runs = [
-        (args.monday, clients, week_seed, seed, args.time_limit, args.workers)
+        (
+            args.monday,
+            clients,
+            week_seed,
+            seed,
+            args.time_limit,
+            args.workers,
+            args.stoppable,
+            args.stop_after,
+        )
         for clients, week_seed in args.weeks
         for seed in args.seeds
     ]

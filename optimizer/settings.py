@@ -94,7 +94,9 @@ class SolverSettings:
     the cheapest; measured on sample weeks in ``benchmarks/RESULTS.md``).
     ILS is deterministic for a given model, so the reproducibility rule holds for it too.
     OR-Tools (9.15) cannot cancel an ILS search, so ``solve(..., stop=...)`` (a stoppable solve,
-    e.g. a job) searches with ``metaheuristic`` instead.
+    e.g. a job) runs it in a forked process and, when stopped, keeps the last routes that process
+    reported; a stoppable solve with several workers or a warm start searches with
+    ``metaheuristic`` instead.
     """
 
     time_limit: float = 10.0

@@ -6,9 +6,13 @@ penalty), and visits that cannot be served at all are excluded up front and repo
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing as mp
+import os
 import queue
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -353,8 +357,10 @@ def solve(
     """Plan the horizon. See the module docstring; ``anchors`` (visit -> (van, day)) cost
     ``Objective.moved_visit_cost`` when not kept, ``initial`` warm-starts from a plan's routes,
     ``on_progress`` hears of each improving solution, ``stop`` ends the search early (the best
-    plan so far is returned). OR-Tools' iterated local search cannot be cancelled, so a solve
-    given a ``stop`` event searches with ``settings.metaheuristic`` instead (every worker).
+    plan so far is returned). OR-Tools cannot cancel its iterated local search, so a stoppable
+    ILS solve runs it in a forked process and, when stopped, rebuilds the plan of the last
+    routes that process reported (status ``STOPPED``); a stoppable portfolio or warm start
+    searches with ``settings.metaheuristic`` instead.
 
     ``settings.workers > 1`` starts spawned processes: a script calling it must guard its entry
     point with ``if __name__ == "__main__":`` (as for any ``multiprocessing`` spawn)."""
@@ -370,19 +376,25 @@ def solve(
         stats = SolverStats("NO_MODEL", 0.0, time.monotonic() - t0, 0, 1, "")
         return Plan((), _ordered(problem, unassigned.values()), stats)
 
-    if stop is not None and settings.iterated_local_search:
-        # OR-Tools 9.15's iterated local search ignores CancelSearch (it runs to its time or
-        # solution limit): a solve that can be stopped searches with the metaheuristic.
-        log.info(
-            "a stoppable solve cannot use iterated local search (OR-Tools cannot cancel it); "
-            "searching with %s",
-            settings.metaheuristic,
-        )
-        settings = replace(settings, iterated_local_search=False)
     if settings.workers > 1 and mp.current_process().daemon:
         log.warning("daemonic process cannot start portfolio workers; solving with one worker")
         settings = replace(settings, workers=1)
-    if settings.workers <= 1:
+    stoppable_ils = stop is not None and settings.iterated_local_search
+    if stoppable_ils and not (settings.workers <= 1 and initial is None and _can_fork_search()):
+        # OR-Tools 9.15's iterated local search ignores CancelSearch (it runs to its time or
+        # solution limit). Without a process of its own to end (a portfolio, a warm start, or
+        # no fork here) a solve that can be stopped searches with the metaheuristic.
+        log.info(
+            "a stoppable solve runs iterated local search only in a process of its own "
+            "(one worker, no warm start); searching with %s",
+            settings.metaheuristic,
+        )
+        settings = replace(settings, iterated_local_search=False)
+        stoppable_ils = False
+    if stoppable_ils:
+        assert stop is not None
+        result = _solve_ils_in_child(problem, settings, anchors, on_progress, stop, t0)
+    elif settings.workers <= 1:
         result = _solve_one(problem, settings, anchors, initial, on_progress, stop, t0, 0)
     else:
         result = _solve_portfolio(problem, settings, anchors, initial, on_progress, stop, t0)
@@ -401,6 +413,23 @@ class _SearchState:
 
 
 _Result = tuple[list[Route], list[str], dict[str, Unassigned], SolverStats]
+# (objective in model units, solutions so far, routing indices per vehicle)
+BestCallback = Callable[[int, int, list[list[int]]], None]
+
+
+def _current_routes(model: VanModel) -> list[list[int]]:
+    """The visits of each vehicle at the solution being reported (inside a solution callback),
+    as routing indices without the start and end."""
+    routing = model.routing
+    routes: list[list[int]] = []
+    for k in range(model.vehicle_count):
+        path: list[int] = []
+        index = routing.NextVar(routing.Start(k)).Value()
+        while not routing.IsEnd(index):
+            path.append(index)
+            index = routing.NextVar(index).Value()
+        routes.append(path)
+    return routes
 
 
 def _solve_one(
@@ -414,7 +443,10 @@ def _solve_one(
     worker: int,
     excluded: Mapping[str, Unassigned] | None = None,
     deadline: float | None = None,
+    on_best: BestCallback | None = None,
 ) -> _Result:
+    """One search in this process. ``on_best`` hears of each improving solution with its routes
+    (routing indices per vehicle), for a parent that may have to stop this process."""
     if excluded is None:
         excluded = _precheck(problem)
     state = _SearchState()
@@ -433,6 +465,8 @@ def _solve_one(
                     on_progress(
                         Progress(cost / COST_SCALE, state.solutions, time.monotonic() - t0, worker)
                     )
+                if on_best is not None:
+                    on_best(cost, state.solutions, _current_routes(built))
             if stop is not None and stop.is_set():
                 routing.CancelSearch()
 
@@ -578,6 +612,184 @@ def _explain(problem: Problem, routes: list[Route], dropped: list[str]) -> tuple
 def _ordered(problem: Problem, unassigned: Any) -> tuple[Unassigned, ...]:
     order = {v.id: i for i, v in enumerate(problem.visits)}
     return tuple(sorted(unassigned, key=lambda u: order.get(u.visit_id, len(order))))
+
+
+# --- iterated local search that can be stopped ------------------------------------------------
+
+
+def _can_fork_search() -> bool:
+    """A stoppable ILS forks a process of its own: not from a daemonic process (which may not
+    have children) and only where ``fork`` exists (it shares the loaded modules and the model's
+    inputs without pickling them)."""
+    return not mp.current_process().daemon and "fork" in mp.get_all_start_methods()
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this process when its parent dies (a killed solver
+    process must not leave its search running to the time limit)."""
+    if sys.platform != "linux":
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not available: the pipe check in the callback remains
+        log.debug("PR_SET_PDEATHSIG not available")
+
+
+def _ils_child(
+    problem: Problem,
+    settings: SolverSettings,
+    anchors: Anchors | None,
+    excluded: dict[str, Unassigned],
+    t0: float,
+    sender: Any,
+) -> None:
+    """Body of the forked ILS process: report each improving solution's routes, then the
+    result. The parent may kill it at any time; it then keeps the last routes it received."""
+    _die_with_parent()
+
+    def best(cost: int, solutions: int, routes: list[list[int]]) -> None:
+        try:
+            sender.send(("best", (cost, solutions, time.monotonic() - t0, routes)))
+        except OSError:  # the parent is gone: nobody wants the rest of this search
+            os._exit(0)
+
+    try:
+        result = _solve_one(
+            problem,
+            settings,
+            anchors,
+            None,
+            None,
+            None,
+            t0,
+            0,
+            excluded,
+            deadline=t0 + settings.time_limit,
+            on_best=best,
+        )
+        sender.send(("done", result))
+    except Exception as exc:  # reported to the parent, which raises it
+        sender.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        sender.close()
+
+
+def _solve_ils_in_child(
+    problem: Problem,
+    settings: SolverSettings,
+    anchors: Anchors | None,
+    on_progress: ProgressCallback | None,
+    stop: threading.Event,
+    t0: float,
+) -> _Result:
+    """Iterated local search that ``stop`` can end: OR-Tools cannot cancel its ILS, so it runs
+    in a forked process that reports every improving solution's routes. Unstopped, the child's
+    own result is returned (the same plan as an unstoppable solve); stopped, the child is killed
+    and the last routes it reported are rebuilt into a plan here."""
+    excluded = _precheck(problem)
+    ctx = mp.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(
+        target=_ils_child,
+        args=(problem, settings, dict(anchors) if anchors else None, excluded, t0, sender),
+        name="vanplan-ils",
+        daemon=True,
+    )
+    child.start()
+    sender.close()  # the child holds the writing end; EOF once it exits
+    last: tuple[int, int, float, list[list[int]]] | None = None
+    result: _Result | None = None
+    error: str | None = None
+    try:
+        while not stop.is_set():
+            # Another fork may hold a copy of the writing end, so EOF alone cannot tell that the
+            # child has ended: its liveness is checked too.
+            if not receiver.poll(0.05) and (child.is_alive() or not receiver.poll(0)):
+                if child.is_alive():
+                    continue
+                break
+            try:
+                kind, payload = receiver.recv()
+            except EOFError:
+                break
+            if kind == "best":
+                last = payload
+                if on_progress is not None:
+                    on_progress(Progress(payload[0] / COST_SCALE, payload[1], payload[2], 0))
+            elif kind == "done":
+                result = payload
+                break
+            else:
+                error = payload
+                break
+    finally:
+        if child.is_alive() and result is None:
+            child.kill()
+        child.join()
+        receiver.close()
+    if result is not None:
+        return result
+    if error is not None:
+        raise RuntimeError(f"iterated local search process failed: {error}")
+    if not stop.is_set():
+        log.warning(
+            "the iterated local search process ended without a result (exit code %s); "
+            "keeping the last routes it reported",
+            child.exitcode,
+        )
+    return _rebuild(problem, settings, anchors, excluded, last, t0)
+
+
+def _rebuild(
+    problem: Problem,
+    settings: SolverSettings,
+    anchors: Anchors | None,
+    excluded: dict[str, Unassigned],
+    last: tuple[int, int, float, list[list[int]]] | None,
+    t0: float,
+) -> _Result:
+    """The plan of routes reported by a stopped ILS process, on the same model rebuilt here
+    (``build_model`` is deterministic, so the routing indices mean the same visits): the routes
+    are read into an assignment, whose times the solver completes as its first solution."""
+    model = build_model(problem, settings, anchors=anchors, excluded=excluded)
+    routing = model.routing
+    solution = None
+    if last is not None:
+        params = _without_ils(model_search_parameters(model, settings), settings)
+        params.local_search_metaheuristic = (
+            routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+        )
+        params.solution_limit = 1
+        params.time_limit.CopyFrom(_duration(max(settings.time_limit, 5.0)))
+        start = routing.ReadAssignmentFromRoutes(last[3], True)
+        if start is not None:
+            solution = routing.SolveFromAssignmentWithParameters(start, params)
+    if solution is None:
+        log.warning("stopped before a first solution; every modelled visit is reported unassigned")
+        routes: list[Route] = []
+        dropped = model.visit_ids
+        objective = float("inf")
+    else:
+        routes, dropped = extract_routes(model, solution)
+        objective = solution.ObjectiveValue() / COST_SCALE
+    stats = SolverStats(
+        status="STOPPED",
+        objective=objective,
+        wall_time=time.monotonic() - t0,
+        solutions=last[1] if last is not None else 0,
+        workers=1,
+        strategy=f"{settings.first_solution}+{_search_name(settings)}/seed {settings.seed}",
+    )
+    log.info(
+        "stopped: objective %.3f (reported %.3f), %d routes, %d dropped, %.2f s",
+        objective,
+        last[0] / COST_SCALE if last is not None else float("inf"),
+        len(routes),
+        len(dropped),
+        stats.wall_time,
+    )
+    return routes, dropped, dict(model.excluded), stats
 
 
 # --- portfolio ----------------------------------------------------------------------------------

@@ -229,7 +229,12 @@ class MatrixInfo(BaseModel):
 
 class Summary(BaseModel):
     cost: float | None = Field(description="Objective in euros; null when no solution was found.")
-    status: str
+    status: str = Field(
+        description="The solver's status: SUCCESS when the search ran to its limit, STOPPED when "
+        "it was stopped early (the best plan found until then), or OR-Tools' own status "
+        "(e.g. FAIL_TIMEOUT, NO_MODEL when nothing could be modelled).",
+        examples=["SUCCESS"],
+    )
     routes: int
     assigned: int
     unassigned: int

@@ -23,3 +23,15 @@ def test_bad_arguments_name_the_option(capsys: pytest.CaptureFixture[str]) -> No
             build_parser().parse_args(argv)
         err = capsys.readouterr().err
         assert argv[0] in err and argv[1] in err
+
+
+def test_a_week_stopped_as_a_dispatcher_would_keeps_its_best_plan() -> None:
+    result = run_week(date(2026, 11, 30), 20, 7, 0, 60.0, 1, stop_after=1.5)
+    assert result["status"] == "STOPPED"
+    assert result["wall"] < 20
+    assert result["feasible"] is True and result["solutions"] >= 1
+
+
+def test_stop_options_parse() -> None:
+    args = build_parser().parse_args(["--stoppable", "--stop-after", "2.5"])
+    assert args.stoppable and args.stop_after == 2.5

@@ -3,10 +3,14 @@ models with vanplan's features, reproducibility, stop, warm start, fallback, por
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+import sys
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ortools.constraint_solver import routing_enums_pb2, routing_ils_pb2
@@ -277,9 +281,33 @@ def test_ils_seed_and_solution_limit_are_reproducible(
         assert (a.stats.objective, a.stats.solutions) == (b.stats.objective, b.stats.solutions)
 
 
-def test_a_stoppable_solve_does_not_use_ils(week: Problem) -> None:
-    # OR-Tools' ILS ignores CancelSearch and would run to its time limit: with a stop event the
-    # search is the metaheuristic's, and the stop ends it early.
+def test_a_stoppable_ils_solve_ends_soon_after_the_stop_with_its_best_plan(week: Problem) -> None:
+    # OR-Tools' ILS ignores CancelSearch: a stoppable solve runs it in a forked process, kills
+    # it on stop and rebuilds the plan of the last routes it reported.
+    stop = threading.Event()
+    seen: list[Progress] = []
+    timer = threading.Timer(1.5, stop.set)
+    timer.start()
+    t0 = time.monotonic()
+    try:
+        plan = solve(
+            week,
+            SolverSettings(time_limit=60, iterated_local_search=True),
+            on_progress=seen.append,
+            stop=stop,
+        )
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 20
+    assert plan.stats.status == "STOPPED" and "ILS(" in plan.stats.strategy
+    assert_feasible(week, plan)
+    assert seen and plan.stats.objective == pytest.approx(seen[-1].objective)
+    assert plan.stats.solutions == seen[-1].solutions
+    served = {s.visit_id for r in plan.routes for s in r.stops}
+    assert len(served) + len(plan.unassigned) == len(week.visits)
+
+
+def test_a_stop_from_the_progress_callback_ends_an_ils_solve(week: Problem) -> None:
     stop = threading.Event()
 
     def on_progress(p: Progress) -> None:
@@ -294,8 +322,115 @@ def test_a_stoppable_solve_does_not_use_ils(week: Problem) -> None:
         stop=stop,
     )
     assert time.monotonic() - t0 < 20
+    assert plan.stats.status == "STOPPED"
+    assert_feasible(week, plan)
+    assert plan.routes
+
+
+def test_an_unstopped_stoppable_ils_solve_gives_the_unstoppable_plan(with_breaks: Problem) -> None:
+    settings = SolverSettings(time_limit=60, solution_limit=40, seed=2, iterated_local_search=True)
+    free = solve(with_breaks, settings)
+    stoppable = solve(with_breaks, settings, stop=threading.Event())
+    assert_feasible(with_breaks, stoppable)
+    assert _signature(stoppable) == _signature(free)
+    assert stoppable.stats.status == free.stats.status == "SUCCESS"
+    assert stoppable.stats.objective == free.stats.objective
+
+
+def test_an_ils_solve_stopped_before_its_first_solution_reports_every_visit(
+    with_breaks: Problem,
+) -> None:
+    stop = threading.Event()
+    stop.set()
+    plan = solve(with_breaks, SolverSettings(time_limit=60, iterated_local_search=True), stop=stop)
+    assert plan.stats.status == "STOPPED" and not plan.routes
+    assert {u.visit_id for u in plan.unassigned} == {v.id for v in with_breaks.visits}
+    assert all(u.message for u in plan.unassigned)
+
+
+def test_a_failing_ils_process_raises_in_the_caller(
+    week: Problem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("model exploded")
+
+    monkeypatch.setattr(solve_module, "_solve_one", broken)  # the forked child inherits it
+    with pytest.raises(RuntimeError, match="ValueError: model exploded"):
+        solve(
+            week, SolverSettings(time_limit=5, iterated_local_search=True), stop=threading.Event()
+        )
+
+
+def _solve_until_killed(started: Any) -> None:
+    """A solver process (spawned by the test below) running a stoppable ILS for minutes."""
+
+    def on_progress(p: Progress) -> None:
+        started.put(os.getpid())
+
+    solve(
+        _week(),
+        SolverSettings(time_limit=300, iterated_local_search=True),
+        on_progress=on_progress,
+        stop=threading.Event(),
+    )
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a process, None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the kernel's parent-death signal is Linux's")
+def test_a_killed_solver_process_takes_its_ils_search_with_it() -> None:
+    ctx = mp.get_context("spawn")
+    started = ctx.Queue()
+    solver = ctx.Process(target=_solve_until_killed, args=(started,))
+    solver.start()
+    try:
+        pid = started.get(timeout=60)  # a first solution: the ILS process is running
+        searches = [
+            int(p.name)
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit() and (st := _proc_stat(int(p.name))) and st[1] == pid
+        ]
+        assert len(searches) == 1
+        solver.kill()
+        solver.join()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            st = _proc_stat(searches[0])
+            if st is None or st[0] in "ZX":  # gone (or a zombie nobody reaps)
+                break
+            time.sleep(0.05)
+        st = _proc_stat(searches[0])
+        assert st is None or st[0] in "ZX", st
+    finally:
+        if solver.is_alive():
+            solver.kill()
+            solver.join()
+        started.close()
+
+
+def test_a_stoppable_warm_start_searches_with_the_metaheuristic(week: Problem) -> None:
+    first = solve(week, SolverSettings(time_limit=30, solution_limit=30))
+    stop = threading.Event()
+    timer = threading.Timer(1.0, stop.set)
+    timer.start()
+    try:
+        plan = solve(
+            week,
+            SolverSettings(time_limit=60, iterated_local_search=True),
+            initial=first,
+            stop=stop,
+        )
+    finally:
+        timer.cancel()
     assert "GUIDED_LOCAL_SEARCH" in plan.stats.strategy
-    assert check_plan(week, plan).ok and plan.routes
+    assert_feasible(week, plan)
 
 
 def test_a_stoppable_portfolio_does_not_use_ils(week: Problem) -> None:
