@@ -93,10 +93,12 @@ class SolverSettings:
     node per window, and local cheapest insertion takes the first window that fits rather than
     the cheapest; measured on sample weeks in ``benchmarks/RESULTS.md``).
     ILS is deterministic for a given model, so the reproducibility rule holds for it too.
-    OR-Tools (9.15) cannot cancel an ILS search, so ``solve(..., stop=...)`` (a stoppable solve,
-    e.g. a job) runs it in a forked process and, when stopped, keeps the last routes that process
-    reported; a stoppable solve with several workers or a warm start searches with
-    ``metaheuristic`` instead.
+    OR-Tools (9.15) cannot cancel an ILS search, so with one worker and no warm start it runs in
+    a forked process that can be ended: ``solve(..., stop=...)`` (a stoppable solve, e.g. a job)
+    then keeps the last routes that process reported, and without a solution limit a search that
+    stalls (no solution for far longer than usual, seen with break intervals) is ended and
+    started again with another seed. A stoppable solve with several workers or a warm start
+    searches with ``metaheuristic`` instead.
     """
 
     time_limit: float = 10.0

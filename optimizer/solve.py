@@ -357,10 +357,12 @@ def solve(
     """Plan the horizon. See the module docstring; ``anchors`` (visit -> (van, day)) cost
     ``Objective.moved_visit_cost`` when not kept, ``initial`` warm-starts from a plan's routes,
     ``on_progress`` hears of each improving solution, ``stop`` ends the search early (the best
-    plan so far is returned). OR-Tools cannot cancel its iterated local search, so a stoppable
-    ILS solve runs it in a forked process and, when stopped, rebuilds the plan of the last
-    routes that process reported (status ``STOPPED``); a stoppable portfolio or warm start
-    searches with ``settings.metaheuristic`` instead.
+    plan so far is returned). OR-Tools cannot cancel its iterated local search, so ILS with one
+    worker and no warm start runs in a forked process (when it must be stoppable, or without a
+    solution limit): stopped, the plan of the last routes that process reported is rebuilt
+    here (status ``STOPPED``); stalled, the search starts again with another seed (see
+    :func:`_solve_ils_in_child`). A stoppable portfolio or warm start searches with
+    ``settings.metaheuristic`` instead.
 
     ``settings.workers > 1`` starts spawned processes: a script calling it must guard its entry
     point with ``if __name__ == "__main__":`` (as for any ``multiprocessing`` spawn)."""
@@ -379,20 +381,24 @@ def solve(
     if settings.workers > 1 and mp.current_process().daemon:
         log.warning("daemonic process cannot start portfolio workers; solving with one worker")
         settings = replace(settings, workers=1)
-    stoppable_ils = stop is not None and settings.iterated_local_search
-    if stoppable_ils and not (settings.workers <= 1 and initial is None and _can_fork_search()):
-        # OR-Tools 9.15's iterated local search ignores CancelSearch (it runs to its time or
-        # solution limit). Without a process of its own to end (a portfolio, a warm start, or
-        # no fork here) a solve that can be stopped searches with the metaheuristic.
+    # OR-Tools 9.15's iterated local search ignores CancelSearch (it runs to its time or
+    # solution limit): it runs in a process of its own, which can be ended, when it must be
+    # stoppable or watched for stalls (without a solution limit).
+    forked = (
+        settings.iterated_local_search
+        and (stop is not None or settings.solution_limit is None)
+        and settings.workers <= 1
+        and initial is None
+        and _can_fork_search()
+    )
+    if stop is not None and settings.iterated_local_search and not forked:
         log.info(
             "a stoppable solve runs iterated local search only in a process of its own "
             "(one worker, no warm start); searching with %s",
             settings.metaheuristic,
         )
         settings = replace(settings, iterated_local_search=False)
-        stoppable_ils = False
-    if stoppable_ils:
-        assert stop is not None
+    if forked:
         result = _solve_ils_in_child(problem, settings, anchors, on_progress, stop, t0)
     elif settings.workers <= 1:
         result = _solve_one(problem, settings, anchors, initial, on_progress, stop, t0, 0)
@@ -444,9 +450,11 @@ def _solve_one(
     excluded: Mapping[str, Unassigned] | None = None,
     deadline: float | None = None,
     on_best: BestCallback | None = None,
+    on_tick: Callable[[int], None] | None = None,
 ) -> _Result:
     """One search in this process. ``on_best`` hears of each improving solution with its routes
-    (routing indices per vehicle), for a parent that may have to stop this process."""
+    (routing indices per vehicle), ``on_tick`` of every solution (its count), for a parent that
+    may have to stop this process."""
     if excluded is None:
         excluded = _precheck(problem)
     state = _SearchState()
@@ -458,6 +466,8 @@ def _solve_one(
 
         def at_solution() -> None:
             state.solutions += 1
+            if on_tick is not None:
+                on_tick(state.solutions)
             cost = int(routing.CostVar().Value())
             if state.best is None or cost < state.best:
                 state.best = cost
@@ -642,17 +652,34 @@ def _ils_child(
     anchors: Anchors | None,
     excluded: dict[str, Unassigned],
     t0: float,
+    deadline: float,
     sender: Any,
 ) -> None:
     """Body of the forked ILS process: report each improving solution's routes, then the
     result. The parent may kill it at any time; it then keeps the last routes it received."""
     _die_with_parent()
+    last_sent = [time.monotonic()]
+    last_solution: list[float] = []
+    longest = [0.0]  # the longest time between two solutions so far
 
-    def best(cost: int, solutions: int, routes: list[list[int]]) -> None:
+    def send(message: tuple[str, Any]) -> None:
         try:
-            sender.send(("best", (cost, solutions, time.monotonic() - t0, routes)))
+            sender.send(message)
         except OSError:  # the parent is gone: nobody wants the rest of this search
             os._exit(0)
+        last_sent[0] = time.monotonic()
+
+    def best(cost: int, solutions: int, routes: list[list[int]]) -> None:
+        send(("best", (cost, solutions, time.monotonic() - t0, routes)))
+
+    def tick(solutions: int) -> None:
+        # A sign of life for the parent's stall watch, a few times a second at most.
+        now = time.monotonic()
+        if last_solution:
+            longest[0] = max(longest[0], now - last_solution[0])
+        last_solution[:] = [now]
+        if now - last_sent[0] >= _TICK_SECONDS:
+            send(("tick", (solutions, longest[0])))
 
     try:
         result = _solve_one(
@@ -665,8 +692,9 @@ def _ils_child(
             t0,
             0,
             excluded,
-            deadline=t0 + settings.time_limit,
+            deadline=deadline,
             on_best=best,
+            on_tick=tick,
         )
         sender.send(("done", result))
     except Exception as exc:  # reported to the parent, which raises it
@@ -675,52 +703,141 @@ def _ils_child(
         sender.close()
 
 
+_TICK_SECONDS = 0.2
+_Snapshot = tuple[int, int, float, list[list[int]]]  # objective, solutions, elapsed, routes
+
+
+def stall_seconds(settings: SolverSettings, longest_gap: float = 0.0) -> float:
+    """How long a forked ILS may go without any solution before it counts as stalled: OR-Tools'
+    search can hang in one local-search step (with break intervals, a move its filters accept
+    can make the CP completion search for the rest of the time limit), while a healthy search
+    reports solutions many times a second (on the sample weeks at most 0.04 s apart, stalls from
+    1.6 s to the rest of the run; benchmarks/RESULTS.md). At least 1 s and 5 % of the time
+    limit, and 25 times the longest time between two solutions the search has shown so far,
+    for large problems whose steps are slow."""
+    return max(1.0, 0.05 * settings.time_limit, 25.0 * longest_gap)
+
+
 def _solve_ils_in_child(
     problem: Problem,
     settings: SolverSettings,
     anchors: Anchors | None,
     on_progress: ProgressCallback | None,
-    stop: threading.Event,
+    stop: threading.Event | None,
     t0: float,
 ) -> _Result:
-    """Iterated local search that ``stop`` can end: OR-Tools cannot cancel its ILS, so it runs
-    in a forked process that reports every improving solution's routes. Unstopped, the child's
-    own result is returned (the same plan as an unstoppable solve); stopped, the child is killed
-    and the last routes it reported are rebuilt into a plan here."""
+    """Iterated local search in a forked process, which can be ended at any time: OR-Tools
+    cannot cancel its ILS. The process reports every improving solution's routes. Unstopped,
+    its own result is returned (the same plan as a search in this process). When ``stop`` is
+    set, or when the search stalls (no solution for :func:`stall_seconds`; watched only without
+    a solution limit, which must keep runs reproducible), the process is killed and the last
+    routes it reported count as its plan. After a stall, the search starts again with another
+    seed for the time that is left (at least 2 s), and the better plan is kept."""
     excluded = _precheck(problem)
+    deadline = t0 + settings.time_limit
+    watch = settings.solution_limit is None
+    attempt = settings
+    finished: list[_Result] = []
+    snapshots: list[tuple[SolverSettings, _Snapshot]] = []
+    reported: list[float] = []  # best objective reported to on_progress, across attempts
+
+    def progress(p: Progress) -> None:
+        if on_progress is not None and (not reported or p.objective < reported[0]):
+            reported[:] = [p.objective]
+            on_progress(p)
+
+    while True:
+        result, last, stalled = _run_ils_child(
+            problem, attempt, anchors, excluded, t0, deadline, stop, progress, watch
+        )
+        if result is not None:
+            finished.append(result)
+        elif last is not None:
+            snapshots.append((attempt, last))
+        left = deadline - time.monotonic()
+        if not stalled or left < 2.0 or _cancelled(stop):
+            break
+        attempt = replace(attempt, seed=attempt.seed + 7919)
+        log.warning(
+            "iterated local search stalled (no solution for longer than %.1f s); searching "
+            "again with seed %d for the %.1f s left",
+            stall_seconds(settings),
+            attempt.seed,
+            left,
+        )
+    best_done = min(finished, key=lambda r: r[3].objective, default=None)
+    best_snap = min(snapshots, key=lambda s: s[1][0], default=None)
+    if best_done is not None and (
+        best_snap is None or best_done[3].objective <= best_snap[1][0] / COST_SCALE
+    ):
+        return best_done
+    if best_snap is None:
+        return _rebuild(problem, settings, anchors, excluded, None, t0, stop)
+    return _rebuild(problem, best_snap[0], anchors, excluded, best_snap[1], t0, stop)
+
+
+def _run_ils_child(
+    problem: Problem,
+    settings: SolverSettings,
+    anchors: Anchors | None,
+    excluded: dict[str, Unassigned],
+    t0: float,
+    deadline: float,
+    stop: threading.Event | None,
+    on_progress: ProgressCallback,
+    watch: bool,
+) -> tuple[_Result | None, _Snapshot | None, bool]:
+    """One forked ILS search until it ends, ``stop`` is set or (with ``watch``) it stalls:
+    (its result if it ended, the last routes it reported, whether it stalled)."""
     ctx = mp.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
     child = ctx.Process(
         target=_ils_child,
-        args=(problem, settings, dict(anchors) if anchors else None, excluded, t0, sender),
+        args=(
+            problem,
+            settings,
+            dict(anchors) if anchors else None,
+            excluded,
+            t0,
+            deadline,
+            sender,
+        ),
         name="vanplan-ils",
         daemon=True,
     )
     child.start()
-    sender.close()  # the child holds the writing end; EOF once it exits
-    last: tuple[int, int, float, list[list[int]]] | None = None
+    sender.close()  # the child holds the writing end
+    last: _Snapshot | None = None
     result: _Result | None = None
     error: str | None = None
+    stalled = False
+    heard: float | None = None  # when the child last reported (after its first solution)
+    limit = stall_seconds(settings)
     try:
-        while not stop.is_set():
+        while not _cancelled(stop):
             # Another fork may hold a copy of the writing end, so EOF alone cannot tell that the
             # child has ended: its liveness is checked too.
             if not receiver.poll(0.05) and (child.is_alive() or not receiver.poll(0)):
-                if child.is_alive():
-                    continue
-                break
+                if not child.is_alive():
+                    break
+                if watch and heard is not None and time.monotonic() - heard > limit:
+                    stalled = time.monotonic() < deadline - 0.1
+                    break
+                continue
             try:
                 kind, payload = receiver.recv()
             except EOFError:
                 break
-            if kind == "best":
+            heard = time.monotonic()
+            if kind == "tick":
+                limit = stall_seconds(settings, payload[1])
+            elif kind == "best":
                 last = payload
-                if on_progress is not None:
-                    on_progress(Progress(payload[0] / COST_SCALE, payload[1], payload[2], 0))
+                on_progress(Progress(payload[0] / COST_SCALE, payload[1], payload[2], 0))
             elif kind == "done":
                 result = payload
                 break
-            else:
+            elif kind == "error":
                 error = payload
                 break
     finally:
@@ -728,17 +845,15 @@ def _solve_ils_in_child(
             child.kill()
         child.join()
         receiver.close()
-    if result is not None:
-        return result
     if error is not None:
         raise RuntimeError(f"iterated local search process failed: {error}")
-    if not stop.is_set():
+    if result is None and not stalled and not _cancelled(stop) and time.monotonic() < deadline:
         log.warning(
             "the iterated local search process ended without a result (exit code %s); "
             "keeping the last routes it reported",
             child.exitcode,
         )
-    return _rebuild(problem, settings, anchors, excluded, last, t0)
+    return result, last, stalled
 
 
 def _rebuild(
@@ -746,8 +861,9 @@ def _rebuild(
     settings: SolverSettings,
     anchors: Anchors | None,
     excluded: dict[str, Unassigned],
-    last: tuple[int, int, float, list[list[int]]] | None,
+    last: _Snapshot | None,
     t0: float,
+    stop: threading.Event | None,
 ) -> _Result:
     """The plan of routes reported by a stopped ILS process, on the same model rebuilt here
     (``build_model`` is deterministic, so the routing indices mean the same visits): the routes
@@ -774,7 +890,8 @@ def _rebuild(
         routes, dropped = extract_routes(model, solution)
         objective = solution.ObjectiveValue() / COST_SCALE
     stats = SolverStats(
-        status="STOPPED",
+        # Not stopped: the routes of a search that stalled and was ended.
+        status="STOPPED" if _cancelled(stop) else "SUCCESS",
         objective=objective,
         wall_time=time.monotonic() - t0,
         solutions=last[1] if last is not None else 0,

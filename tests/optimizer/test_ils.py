@@ -415,6 +415,29 @@ def test_a_killed_solver_process_takes_its_ils_search_with_it() -> None:
         started.close()
 
 
+def test_a_stalled_ils_search_is_ended_and_searched_again(
+    week: Problem, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = solve_module._solve_one
+
+    def hangs_after_a_while(problem: Problem, settings: SolverSettings, *a: Any, **k: Any) -> Any:
+        if settings.seed == 5:  # the first search: some solutions, then no more, as in a stall
+            real(problem, replace(settings, solution_limit=30), *a, **k)
+            time.sleep(600)
+        return real(problem, settings, *a, **k)
+
+    monkeypatch.setattr(solve_module, "_solve_one", hangs_after_a_while)  # inherited by forks
+    t0 = time.monotonic()
+    with caplog.at_level("WARNING", logger="optimizer.solve"):
+        plan = solve(week, SolverSettings(time_limit=8, seed=5, iterated_local_search=True))
+    assert time.monotonic() - t0 < 15
+    assert any("stalled" in r.getMessage() for r in caplog.records)
+    assert plan.stats.status == "SUCCESS"
+    assert_feasible(week, plan)
+    served = {s.visit_id for r in plan.routes for s in r.stops}
+    assert len(served) + len(plan.unassigned) == len(week.visits) and len(served) >= 25
+
+
 def test_a_stoppable_warm_start_searches_with_the_metaheuristic(week: Problem) -> None:
     first = solve(week, SolverSettings(time_limit=30, solution_limit=30))
     stop = threading.Event()
