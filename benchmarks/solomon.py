@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -108,7 +109,7 @@ class Result:
     scale: int
     violations: list[str] = field(default_factory=list)
     bks_plausible: bool = True  # see BestKnown.plausible
-    cpu_time: float | None = None  # CPU seconds of this process (threads included, not children)
+    cpu_time: float | None = None  # CPU seconds of this process and its ended children
 
     @property
     def feasible(self) -> bool:
@@ -345,6 +346,13 @@ def judge(
     )
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its ended children (vanplan's iterated local search
+    runs in a forked process; portfolio workers in spawned ones)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def run_instance(
     path: Path, bks: BestKnown, solvers: Sequence[str], config: Config
 ) -> list[Result]:
@@ -355,13 +363,13 @@ def run_instance(
     results = []
     for solver in solvers:
         limit = None if solver == "vroom" else config.time_limit
-        cpu0 = time.process_time()
+        cpu0 = _cpu_seconds()
         try:
             run = RUNNERS[solver](problem, config)
         except Exception as exc:  # a failing solver is a result, not the end of the run
             log.exception("%s failed on %s", solver, instance.name)
             run = SolverRun([], float("nan"), f"error: {type(exc).__name__}: {exc}")
-        cpu = time.process_time() - cpu0
+        cpu = _cpu_seconds() - cpu0
         result = judge(instance, problem, solver, run, bks, limit, scale)
         result.cpu_time = cpu
         results.append(result)

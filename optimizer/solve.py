@@ -624,11 +624,11 @@ def _ordered(problem: Problem, unassigned: Any) -> tuple[Unassigned, ...]:
     return tuple(sorted(unassigned, key=lambda u: order.get(u.visit_id, len(order))))
 
 
-# --- iterated local search that can be stopped ------------------------------------------------
+# --- iterated local search in a process of its own ---------------------------------------------
 
 
 def _can_fork_search() -> bool:
-    """A stoppable ILS forks a process of its own: not from a daemonic process (which may not
+    """ILS forks a process of its own: not from a daemonic process (which may not
     have children) and only where ``fork`` exists (it shares the loaded modules and the model's
     inputs without pickling them)."""
     return not mp.current_process().daemon and "fork" in mp.get_all_start_methods()
@@ -759,9 +759,8 @@ def _solve_ils_in_child(
             break
         attempt = replace(attempt, seed=attempt.seed + 7919)
         log.warning(
-            "iterated local search stalled (no solution for longer than %.1f s); searching "
-            "again with seed %d for the %.1f s left",
-            stall_seconds(settings),
+            "iterated local search stalled (no solution for far longer than between its earlier "
+            "ones, see stall_seconds); searching again with seed %d for the %.1f s left",
             attempt.seed,
             left,
         )

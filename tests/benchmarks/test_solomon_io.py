@@ -235,6 +235,9 @@ def test_harness_end_to_end_vanplan_and_ortools(solomon_dir: Path, tmp_path: Pat
         assert r.vehicles is not None and r.vehicles <= 25
         assert r.wall_time < 1.5 + 10  # limit respected (model build included, loaded machine)
     assert results[0].gap is not None and results[0].gap < 10.0
+    # vanplan searches in a forked process: its CPU time is counted too (a loose bound, as the
+    # machine may be loaded; in this process alone it would be a few hundredths of a second).
+    assert results[0].cpu_time is not None and results[0].cpu_time > 0.3
     s_vanplan, s_ortools = summarize(results)
     assert (s_vanplan.solver, s_vanplan.feasible, s_vanplan.solved) == ("vanplan", 1, 1)
     assert (s_ortools.solver, s_ortools.feasible, s_ortools.solved) == ("ortools", 1, 1)
