@@ -547,12 +547,7 @@ def _solve_one(
     if solution is None:
         # Only when cancelled before the first solution: every modelled visit is dropped.
         log.warning("no solution (status %s); every modelled visit is reported unassigned", status)
-        routes: list[Route] = []
-        dropped = model.visit_ids
-        objective = float("inf")
-    else:
-        routes, dropped = extract_routes(model, solution)
-        objective = solution.ObjectiveValue() / COST_SCALE
+    routes, dropped, objective = _plan_of(model, solution)
     stats = SolverStats(
         status=status,
         objective=objective,
@@ -571,6 +566,17 @@ def _solve_one(
         stats.wall_time,
     )
     return routes, dropped, dict(model.excluded), stats
+
+
+def _plan_of(
+    model: VanModel, solution: pywrapcp.Assignment | None
+) -> tuple[list[Route], list[str], float]:
+    """Routes, dropped visit ids and objective of a solution; without one, no routes and every
+    modelled visit dropped."""
+    if solution is None:
+        return [], model.visit_ids, float("inf")
+    routes, dropped = extract_routes(model, solution)
+    return routes, dropped, solution.ObjectiveValue() / COST_SCALE
 
 
 def _search_name(settings: SolverSettings) -> str:
@@ -882,12 +888,7 @@ def _rebuild(
             solution = routing.SolveFromAssignmentWithParameters(start, params)
     if solution is None:
         log.warning("stopped before a first solution; every modelled visit is reported unassigned")
-        routes: list[Route] = []
-        dropped = model.visit_ids
-        objective = float("inf")
-    else:
-        routes, dropped = extract_routes(model, solution)
-        objective = solution.ObjectiveValue() / COST_SCALE
+    routes, dropped, objective = _plan_of(model, solution)
     stats = SolverStats(
         # Not stopped: the routes of a search that stalled and was ended.
         status="STOPPED" if _cancelled(stop) else "SUCCESS",
