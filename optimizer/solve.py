@@ -836,6 +836,8 @@ def _run_ils_child(
             heard = time.monotonic()
             if kind == "tick":
                 limit = stall_seconds(settings, payload[1])
+                if last is not None:  # the solutions found so far, for the stopped plan's stats
+                    last = (last[0], payload[0], last[2], last[3])
             elif kind == "best":
                 last = payload
                 on_progress(Progress(payload[0] / COST_SCALE, payload[1], payload[2], 0))

@@ -302,7 +302,9 @@ def test_a_stoppable_ils_solve_ends_soon_after_the_stop_with_its_best_plan(week:
     assert plan.stats.status == "STOPPED" and "ILS(" in plan.stats.strategy
     assert_feasible(week, plan)
     assert seen and plan.stats.objective == pytest.approx(seen[-1].objective)
-    assert plan.stats.solutions == seen[-1].solutions
+    # Counted until the stop (the search reports its count a few times a second), not only
+    # until the last improvement.
+    assert plan.stats.solutions >= seen[-1].solutions
     served = {s.visit_id for r in plan.routes for s in r.stops}
     assert len(served) + len(plan.unassigned) == len(week.visits)
 
