@@ -399,11 +399,13 @@ def solve(
         )
         settings = replace(settings, iterated_local_search=False)
     if forked:
-        result = _solve_ils_in_child(problem, settings, anchors, on_progress, stop, t0)
+        result = _solve_ils_in_child(problem, settings, anchors, on_progress, stop, t0, excluded)
     elif settings.workers <= 1:
-        result = _solve_one(problem, settings, anchors, initial, on_progress, stop, t0, 0)
+        result = _solve_one(problem, settings, anchors, initial, on_progress, stop, t0, 0, excluded)
     else:
-        result = _solve_portfolio(problem, settings, anchors, initial, on_progress, stop, t0)
+        result = _solve_portfolio(
+            problem, settings, anchors, initial, on_progress, stop, t0, excluded
+        )
     routes, dropped, excluded_model, stats = result
     unassigned = dict(excluded_model)
     if dropped:
@@ -731,6 +733,7 @@ def _solve_ils_in_child(
     on_progress: ProgressCallback | None,
     stop: threading.Event | None,
     t0: float,
+    excluded: dict[str, Unassigned],
 ) -> _Result:
     """Iterated local search in a forked process, which can be ended at any time: OR-Tools
     cannot cancel its ILS. The process reports every improving solution's routes. Unstopped,
@@ -739,7 +742,6 @@ def _solve_ils_in_child(
     a solution limit, which must keep runs reproducible), the process is killed and the last
     routes it reported count as its plan. After a stall, the search starts again with another
     seed for the time that is left (at least 2 s), and the better plan is kept."""
-    excluded = _precheck(problem)
     deadline = t0 + settings.time_limit
     watch = settings.solution_limit is None
     attempt = settings
@@ -975,6 +977,7 @@ def _solve_portfolio(
     on_progress: ProgressCallback | None,
     stop: threading.Event | None,
     t0: float,
+    excluded: dict[str, Unassigned],
 ) -> _Result:
     configs = portfolio(settings)
     if stop is not None:  # see solve(): a stoppable search cannot use ILS
@@ -982,7 +985,6 @@ def _solve_portfolio(
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
     stop_flag = ctx.RawValue("b", 0)
-    excluded = _precheck(problem)
     # Spawned processes need time to import OR-Tools; they search until a common wall-clock
     # deadline, leaving a little time to send the plans back.
     wall_deadline = time.time() + max(settings.time_limit - (time.monotonic() - t0) - 0.2, 0.1)
