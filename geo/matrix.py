@@ -305,15 +305,19 @@ def routing_graph(network: Network, places: Sequence[SnappedPlace]) -> RoutingGr
     bases.append(e_arr[same])
     f0s.append(f_arr[same])
     f1s.append(f_arr[same])
-    # A place at an end of its edge stands on that node: it may also leave by any other road
-    # from the start node, and be reached by any road into the end node (zero-cost links).
+    # A place at an end of its edge stands on that node: it is left and reached there at no
+    # cost, so it may also leave by any other road from the start node and be reached by any
+    # road into the end node (zero-cost links both ways; without the way back, the last
+    # millimetres of the edge could round a trip up by a whole second).
     at_start = f_arr * index.length[e_arr] <= _AT_NODE_M
     at_end = (1.0 - f_arr) * index.length[e_arr] <= _AT_NODE_M
-    tails += [v_arr[at_start], index.dst[e_arr[at_end]]]
-    heads += [index.src[e_arr[at_start]], v_arr[at_end]]
-    bases += [e_arr[at_start], e_arr[at_end]]
-    f0s += [np.zeros(int(at_start.sum())), np.ones(int(at_end.sum()))]
-    f1s += [np.zeros(int(at_start.sum())), np.ones(int(at_end.sum()))]
+    start_nodes, end_nodes = index.src[e_arr[at_start]], index.dst[e_arr[at_end]]
+    tails += [v_arr[at_start], start_nodes, end_nodes, v_arr[at_end]]
+    heads += [start_nodes, v_arr[at_start], v_arr[at_end], end_nodes]
+    bases += [e_arr[at_start], e_arr[at_start], e_arr[at_end], e_arr[at_end]]
+    zeros, ones = np.zeros(int(at_start.sum())), np.ones(int(at_end.sum()))
+    f0s += [zeros, zeros, ones, ones]
+    f1s += [zeros, zeros, ones, ones]
     tail = np.concatenate(tails)
     head = np.concatenate(heads)
     base = np.concatenate(bases)
@@ -457,8 +461,13 @@ def network_fingerprint(network: Network) -> str:
     return h.hexdigest()[:24]
 
 
+# Part of every cache key: bump it when the routing rules change the matrices computed.
+_RULES_VERSION = "2"  # 2: places at a node are left and reached there at no cost, both ways
+
+
 def _places_key(places: Sequence[SnappedPlace]) -> str:
     h = hashlib.sha256()
+    h.update(f"rules {_RULES_VERSION}\n".encode())
     for p in places:
         h.update(p.id.encode())
         for pos in p.positions:

@@ -280,6 +280,8 @@ def reference_with_nodes(
     for pb in b.positions:
         e = graph.edges[pb.u, pb.v, pb.key]
         entries.append((pb.u, pb.fraction * e["travel_time"], pb.fraction * e["length"]))
+        if pb.fraction * e["length"] <= at_node:
+            entries.append((pb.u, 0.0, 0.0))
         if (1 - pb.fraction) * e["length"] <= at_node:
             entries.append((pb.v, 0.0, 0.0))
     trips: list[tuple[float, float, float]] = []
@@ -300,6 +302,27 @@ def reference_with_nodes(
     fastest = min(t for t, _, _ in trips)
     tied = [(lo, hi) for t, lo, hi in trips if t <= fastest + TIE]
     return fastest, min(lo for lo, _ in tied), max(hi for _, hi in tied)
+
+
+def test_a_place_millimetres_before_a_node_leaves_from_the_node() -> None:
+    # Found by the property test below: a place 3 mm before node 2 stands on it, so the trip on
+    # from there takes the next road's 10 s, not 10.0003 s rounded up to 11.
+    g = nx.MultiDiGraph(crs="EPSG:4326")
+    for node, x in ((1, 8.700), (2, 8.704), (3, 8.708)):
+        g.add_node(node, x=x, y=49.40)
+    g.add_edge(1, 2, travel_time=100.0, length=300.0)
+    g.add_edge(2, 3, travel_time=10.0, length=300.0)
+    index = edge_index(g)
+    pts = []
+    for n, (edge, frac) in enumerate([(1, 1.0), (0, 0.99999), (0, 0.0)]):
+        p = index.lines[edge].interpolate(frac, normalized=True)
+        lon, lat = index.to_lonlat.transform(p.x, p.y)
+        pts.append((f"p{n}", lon, lat))
+    places = snap_places(g, pts)
+    m = travel_matrix(g, places).matrix
+    assert m.duration("p1", "p0") == 10
+    assert m.duration("p2", "p1") == 100  # reached along the whole first road
+    assert m.duration("p2", "p0") == 110
 
 
 @st.composite
