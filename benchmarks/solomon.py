@@ -348,7 +348,7 @@ def judge(
 
 def _cpu_seconds() -> float:
     """CPU seconds of this process and of its ended children (vanplan's iterated local search
-    runs in a forked process; portfolio workers in spawned ones)."""
+    and every portfolio worker run in forked processes)."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + children.ru_utime + children.ru_stime
 

@@ -11,7 +11,8 @@ run on models with break intervals (and sometimes make every first-solution heur
 ``lp_scheduling=True`` (or ``charge_waiting``, which needs them) turns them on, giving up
 bit-identical plans on models with breaks; such a solve also leaves state inside OR-Tools that
 changes the next solves in the same process, so keep reproducible runs in processes that do not
-use it (portfolio workers are fresh processes).
+use it (forked search processes, as the iterated local search and portfolio workers run in,
+inherit that state).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class SolverSettings:
     ``first_solution`` / ``metaheuristic`` are names of OR-Tools' ``FirstSolutionStrategy`` and
     ``LocalSearchMetaheuristic``. ``seed`` permutes the order in which visits enter the model (0:
     input order), which changes the search trajectory deterministically. ``workers > 1`` runs a
-    portfolio of differently configured searches in separate processes; the best plan wins.
+    portfolio of differently configured searches in separate (forked) processes; the best plan
+    wins.
     ``charge_waiting`` adds the vans' hourly cost for idle time (waiting) to the objective on
     van-days without breaks (OR-Tools' cumul optimizer fails with break intervals); it costs
     search speed. Departure times are made late by the extraction in any case.
@@ -94,11 +96,11 @@ class SolverSettings:
     the cheapest; measured on sample weeks in ``benchmarks/RESULTS.md``).
     ILS is deterministic for a given model, so the reproducibility rule holds for it too.
     OR-Tools (9.15) cannot cancel an ILS search, so with one worker and no warm start it runs in
-    a forked process that can be ended: ``solve(..., stop=...)`` (a stoppable solve, e.g. a job)
-    then keeps the last routes that process reported, and without a solution limit a search that
-    stalls (no solution for far longer than usual, seen with break intervals) is ended and
-    started again with another seed. A stoppable solve with several workers or a warm start
-    searches with ``metaheuristic`` instead.
+    a forked process that can be ended, as does every portfolio worker: ``solve(..., stop=...)``
+    (a stoppable solve, e.g. a job) then keeps the last routes that process reported, and
+    without a solution limit a search that stalls (no solution for far longer than usual, seen
+    with break intervals) is ended and started again with another seed. A stoppable warm start
+    with one worker searches with ``metaheuristic`` instead.
     """
 
     time_limit: float = 10.0

@@ -361,11 +361,13 @@ def solve(
     worker and no warm start runs in a forked process (when it must be stoppable, or without a
     solution limit): stopped, the plan of the last routes that process reported is rebuilt
     here (status ``STOPPED``); stalled, the search starts again with another seed (see
-    :func:`_solve_ils_in_child`). A stoppable portfolio or warm start searches with
+    :func:`_search_in_child`). With ``settings.workers > 1`` every worker runs so, in a forked
+    process of its own. A stoppable warm start with one worker searches with
     ``settings.metaheuristic`` instead.
 
-    ``settings.workers > 1`` starts spawned processes: a script calling it must guard its entry
-    point with ``if __name__ == "__main__":`` (as for any ``multiprocessing`` spawn)."""
+    Where ``fork`` does not exist, ``settings.workers > 1`` starts spawned processes (a script
+    calling it must then guard its entry point with ``if __name__ == "__main__":``) and a
+    stoppable solve searches with ``settings.metaheuristic``."""
     problem.validate()
     settings = settings or SolverSettings()
     t0 = time.monotonic()
@@ -381,25 +383,31 @@ def solve(
     if settings.workers > 1 and mp.current_process().daemon:
         log.warning("daemonic process cannot start portfolio workers; solving with one worker")
         settings = replace(settings, workers=1)
-    # OR-Tools 9.15's iterated local search ignores CancelSearch (it runs to its time or
-    # solution limit): it runs in a process of its own, which can be ended, when it must be
-    # stoppable or watched for stalls (without a solution limit).
+    # OR-Tools 9.15's iterated local search ignores CancelSearch: it runs in a process of its
+    # own, which can be ended, when it must be stoppable or watched for stalls (without a
+    # solution limit). Portfolio workers always run in forked processes where fork exists.
+    can_fork = _can_fork_search()
     forked = (
         settings.iterated_local_search
         and (stop is not None or settings.solution_limit is None)
         and settings.workers <= 1
         and initial is None
-        and _can_fork_search()
+        and can_fork
     )
-    if stop is not None and settings.iterated_local_search and not forked:
+    forked_portfolio = settings.workers > 1 and can_fork
+    if stop is not None and settings.iterated_local_search and not forked and not forked_portfolio:
         log.info(
             "a stoppable solve runs iterated local search only in a process of its own "
-            "(one worker, no warm start); searching with %s",
+            "(no warm start with one worker; fork needed); searching with %s",
             settings.metaheuristic,
         )
         settings = replace(settings, iterated_local_search=False)
     if forked:
-        result = _solve_ils_in_child(problem, settings, anchors, on_progress, stop, t0, excluded)
+        result = _solve_in_child(problem, settings, anchors, on_progress, stop, t0, excluded)
+    elif forked_portfolio:
+        result = _solve_portfolio_forked(
+            problem, settings, anchors, initial, on_progress, stop, t0, excluded
+        )
     elif settings.workers <= 1:
         result = _solve_one(problem, settings, anchors, initial, on_progress, stop, t0, 0, excluded)
     else:
@@ -654,16 +662,17 @@ def _die_with_parent() -> None:
         log.debug("PR_SET_PDEATHSIG not available")
 
 
-def _ils_child(
+def _search_child(
     problem: Problem,
     settings: SolverSettings,
     anchors: Anchors | None,
+    initial: Plan | None,
     excluded: dict[str, Unassigned],
     t0: float,
     deadline: float,
     sender: Any,
 ) -> None:
-    """Body of the forked ILS process: report each improving solution's routes, then the
+    """Body of a forked search process: report each improving solution's routes, then the
     result. The parent may kill it at any time; it then keeps the last routes it received."""
     _die_with_parent()
     last_sent = [time.monotonic()]
@@ -694,7 +703,7 @@ def _ils_child(
             problem,
             settings,
             anchors,
-            None,
+            initial,
             None,
             None,
             t0,
@@ -712,6 +721,7 @@ def _ils_child(
 
 
 _TICK_SECONDS = 0.2
+_FORK_LOCK = threading.Lock()
 _Snapshot = tuple[int, int, float, list[list[int]]]  # objective, solutions, elapsed, routes
 
 
@@ -726,7 +736,80 @@ def stall_seconds(settings: SolverSettings, longest_gap: float = 0.0) -> float:
     return max(1.0, 0.05 * settings.time_limit, 25.0 * longest_gap)
 
 
-def _solve_ils_in_child(
+@dataclass
+class _Searched:
+    """What forked searches of one configuration left: the best result of a search that ended,
+    and the best routes reported by one that was killed (stopped or stalled), with its settings."""
+
+    result: _Result | None = None
+    snapshot: tuple[SolverSettings, _Snapshot] | None = None
+    solutions: int = 0  # found by all of them
+
+    @property
+    def objective(self) -> float:
+        """The better of the two, in plan units (infinite when neither exists)."""
+        done = self.result[3].objective if self.result is not None else float("inf")
+        snap = self.snapshot[1][0] / COST_SCALE if self.snapshot is not None else float("inf")
+        return min(done, snap)
+
+    def keep(self, result: _Result | None, snapshot: _Snapshot | None, cfg: SolverSettings) -> None:
+        if result is not None:
+            self.solutions += result[3].solutions
+        elif snapshot is not None:
+            self.solutions += snapshot[1]
+        if result is not None and (
+            self.result is None or result[3].objective < self.result[3].objective
+        ):
+            self.result = result
+        if snapshot is not None and (self.snapshot is None or snapshot[0] < self.snapshot[1][0]):
+            self.snapshot = (cfg, snapshot)
+
+    def uses_result(self) -> bool:
+        """Whether the ended search's result is the better (ties go to it: no rebuild)."""
+        return self.result is not None and (
+            self.snapshot is None or self.result[3].objective <= self.snapshot[1][0] / COST_SCALE
+        )
+
+
+def _search_in_child(
+    problem: Problem,
+    settings: SolverSettings,
+    anchors: Anchors | None,
+    initial: Plan | None,
+    on_progress: ProgressCallback,
+    stop: threading.Event | None,
+    t0: float,
+    deadline: float,
+    excluded: dict[str, Unassigned],
+) -> _Searched:
+    """A search in a forked process, which can be ended at any time (OR-Tools cannot cancel its
+    ILS). The process reports every improving solution's routes. Unstopped, its own result
+    counts (the same plan as a search in this process). When ``stop`` is set, or when the
+    search stalls (no solution for :func:`stall_seconds`; watched only without a solution
+    limit, which must keep runs reproducible), the process is killed and the last routes it
+    reported count as its plan. After a stall, the search starts again with another seed for
+    the time that is left (at least 2 s)."""
+    watch = settings.solution_limit is None
+    attempt = settings
+    searched = _Searched()
+    while True:
+        result, last, stalled = _run_child(
+            problem, attempt, anchors, initial, excluded, t0, deadline, stop, on_progress, watch
+        )
+        searched.keep(result, last, attempt)
+        left = deadline - time.monotonic()
+        if not stalled or left < 2.0 or _cancelled(stop):
+            return searched
+        attempt = replace(attempt, seed=attempt.seed + 7919)
+        log.warning(
+            "the search stalled (no solution for far longer than between its earlier ones, see "
+            "stall_seconds); searching again with seed %d for the %.1f s left",
+            attempt.seed,
+            left,
+        )
+
+
+def _solve_in_child(
     problem: Problem,
     settings: SolverSettings,
     anchors: Anchors | None,
@@ -735,58 +818,52 @@ def _solve_ils_in_child(
     t0: float,
     excluded: dict[str, Unassigned],
 ) -> _Result:
-    """Iterated local search in a forked process, which can be ended at any time: OR-Tools
-    cannot cancel its ILS. The process reports every improving solution's routes. Unstopped,
-    its own result is returned (the same plan as a search in this process). When ``stop`` is
-    set, or when the search stalls (no solution for :func:`stall_seconds`; watched only without
-    a solution limit, which must keep runs reproducible), the process is killed and the last
-    routes it reported count as its plan. After a stall, the search starts again with another
-    seed for the time that is left (at least 2 s), and the better plan is kept."""
-    deadline = t0 + settings.time_limit
-    watch = settings.solution_limit is None
-    attempt = settings
-    finished: list[_Result] = []
-    snapshots: list[tuple[SolverSettings, _Snapshot]] = []
-    reported: list[float] = []  # best objective reported to on_progress, across attempts
+    """One search in a forked process (see :func:`_search_in_child`); the better of an ended
+    search's result and the rebuilt plan of a killed one's last routes."""
+    reported: list[float] = []  # best objective reported to on_progress, across restarts
 
     def progress(p: Progress) -> None:
         if on_progress is not None and (not reported or p.objective < reported[0]):
             reported[:] = [p.objective]
             on_progress(p)
 
-    while True:
-        result, last, stalled = _run_ils_child(
-            problem, attempt, anchors, excluded, t0, deadline, stop, progress, watch
-        )
-        if result is not None:
-            finished.append(result)
-        elif last is not None:
-            snapshots.append((attempt, last))
-        left = deadline - time.monotonic()
-        if not stalled or left < 2.0 or _cancelled(stop):
-            break
-        attempt = replace(attempt, seed=attempt.seed + 7919)
-        log.warning(
-            "iterated local search stalled (no solution for far longer than between its earlier "
-            "ones, see stall_seconds); searching again with seed %d for the %.1f s left",
-            attempt.seed,
-            left,
-        )
-    best_done = min(finished, key=lambda r: r[3].objective, default=None)
-    best_snap = min(snapshots, key=lambda s: s[1][0], default=None)
-    if best_done is not None and (
-        best_snap is None or best_done[3].objective <= best_snap[1][0] / COST_SCALE
-    ):
-        return best_done
-    if best_snap is None:
-        return _rebuild(problem, settings, anchors, excluded, None, t0, stop)
-    return _rebuild(problem, best_snap[0], anchors, excluded, best_snap[1], t0, stop)
+    searched = _search_in_child(
+        problem,
+        settings,
+        anchors,
+        None,
+        progress,
+        stop,
+        t0,
+        t0 + settings.time_limit,
+        excluded,
+    )
+    return _outcome(problem, settings, anchors, excluded, searched, t0, stop)
 
 
-def _run_ils_child(
+def _outcome(
     problem: Problem,
     settings: SolverSettings,
     anchors: Anchors | None,
+    excluded: dict[str, Unassigned],
+    searched: _Searched,
+    t0: float,
+    stop: threading.Event | None,
+) -> _Result:
+    if searched.uses_result():
+        assert searched.result is not None
+        return searched.result
+    if searched.snapshot is None:
+        return _rebuild(problem, settings, anchors, excluded, None, t0, stop)
+    cfg, last = searched.snapshot
+    return _rebuild(problem, cfg, anchors, excluded, last, t0, stop)
+
+
+def _run_child(
+    problem: Problem,
+    settings: SolverSettings,
+    anchors: Anchors | None,
+    initial: Plan | None,
     excluded: dict[str, Unassigned],
     t0: float,
     deadline: float,
@@ -794,25 +871,27 @@ def _run_ils_child(
     on_progress: ProgressCallback,
     watch: bool,
 ) -> tuple[_Result | None, _Snapshot | None, bool]:
-    """One forked ILS search until it ends, ``stop`` is set or (with ``watch``) it stalls:
+    """One forked search until it ends, ``stop`` is set or (with ``watch``) it stalls:
     (its result if it ended, the last routes it reported, whether it stalled)."""
     ctx = mp.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(
-        target=_ils_child,
-        args=(
-            problem,
-            settings,
-            dict(anchors) if anchors else None,
-            excluded,
-            t0,
-            deadline,
-            sender,
-        ),
-        name="vanplan-ils",
-        daemon=True,
-    )
-    child.start()
+    with _FORK_LOCK:  # portfolio threads fork one at a time
+        child = ctx.Process(
+            target=_search_child,
+            args=(
+                problem,
+                settings,
+                dict(anchors) if anchors else None,
+                initial,
+                excluded,
+                t0,
+                deadline,
+                sender,
+            ),
+            name="vanplan-search",
+            daemon=True,
+        )
+        child.start()
     sender.close()  # the child holds the writing end
     last: _Snapshot | None = None
     result: _Result | None = None
@@ -855,10 +934,10 @@ def _run_ils_child(
         child.join()
         receiver.close()
     if error is not None:
-        raise RuntimeError(f"iterated local search process failed: {error}")
+        raise RuntimeError(f"search process failed: {error}")
     if result is None and not stalled and not _cancelled(stop) and time.monotonic() < deadline:
         log.warning(
-            "the iterated local search process ended without a result (exit code %s); "
+            "the search process ended without a result (exit code %s); "
             "keeping the last routes it reported",
             child.exitcode,
         )
@@ -914,6 +993,71 @@ def _rebuild(
 
 
 # --- portfolio ----------------------------------------------------------------------------------
+
+
+def _solve_portfolio_forked(
+    problem: Problem,
+    settings: SolverSettings,
+    anchors: Anchors | None,
+    initial: Plan | None,
+    on_progress: ProgressCallback | None,
+    stop: threading.Event | None,
+    t0: float,
+    excluded: dict[str, Unassigned],
+) -> _Result:
+    """The portfolio in forked processes, one per worker, each watched by a thread of this
+    process as a single forked search is (:func:`_search_in_child`): stoppable with iterated
+    local search, stalls ended and searched again. The winner is the lowest objective (then the
+    lowest worker); a killed worker's plan is rebuilt here from its last routes."""
+    configs = portfolio(settings)
+    deadline = t0 + settings.time_limit
+    lock = threading.Lock()
+    best: list[float] = []
+    searched: list[_Searched] = [_Searched() for _ in configs]
+    errors: dict[int, str] = {}
+
+    def run(worker: int, cfg: SolverSettings) -> None:
+        def progress(p: Progress) -> None:
+            with lock:
+                if best and p.objective >= best[0]:
+                    return
+                best[:] = [p.objective]
+                if on_progress is not None:
+                    on_progress(replace(p, worker=worker))
+
+        try:
+            searched[worker] = _search_in_child(
+                problem, cfg, anchors, initial, progress, stop, t0, deadline, excluded
+            )
+        except Exception as exc:  # reported below; the other workers decide
+            errors[worker] = str(exc)
+
+    threads = [
+        threading.Thread(target=run, args=(w, cfg), name=f"vanplan-worker-{w}", daemon=True)
+        for w, cfg in enumerate(configs)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for w, err in errors.items():
+        log.warning("portfolio worker %d failed: %s", w, err)
+    found = [w for w in range(len(configs)) if w not in errors]
+    if not found:
+        raise RuntimeError(f"every portfolio worker failed: {errors}")
+    # Deterministic winner: lowest objective, then lowest worker index.
+    winner = min(found, key=lambda w: (searched[w].objective, w))
+    routes, dropped, excluded_model, stats = _outcome(
+        problem, configs[winner], anchors, excluded, searched[winner], t0, stop
+    )
+    stats = replace(
+        stats,
+        wall_time=time.monotonic() - t0,
+        workers=len(configs),
+        solutions=sum(searched[w].solutions for w in found),
+        strategy=f"worker {winner}: {stats.strategy}",
+    )
+    return routes, dropped, excluded_model, stats
 
 
 def _worker_main(

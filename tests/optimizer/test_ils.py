@@ -458,9 +458,91 @@ def test_a_stoppable_warm_start_searches_with_the_metaheuristic(week: Problem) -
     assert_feasible(week, plan)
 
 
-def test_a_stoppable_portfolio_does_not_use_ils(week: Problem) -> None:
+def test_a_stoppable_portfolio_searches_with_ils_and_ends_soon_after_the_stop(
+    week: Problem,
+) -> None:
+    # Each worker runs in a forked process of its own, killed on stop; the best of the last
+    # routes they reported is rebuilt into the plan.
     stop = threading.Event()
-    timer = threading.Timer(3.0, stop.set)
+    seen: list[Progress] = []
+    timer = threading.Timer(2.0, stop.set)
+    timer.start()
+    t0 = time.monotonic()
+    try:
+        plan = solve(
+            week,
+            SolverSettings(time_limit=60, workers=2, iterated_local_search=True),
+            on_progress=seen.append,
+            stop=stop,
+        )
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 20
+    assert plan.stats.status == "STOPPED" and plan.stats.workers == 2
+    assert plan.stats.strategy.startswith("worker ") and "ILS(" in plan.stats.strategy
+    assert_feasible(week, plan)
+    # Progress is the best over both workers, and the plan is the last one reported.
+    objectives = [p.objective for p in seen]
+    assert objectives == sorted(objectives, reverse=True) and len(set(objectives)) == len(seen)
+    assert {p.worker for p in seen} <= {0, 1}
+    assert plan.stats.objective == pytest.approx(seen[-1].objective)
+    served = {s.visit_id for r in plan.routes for s in r.stops}
+    assert len(served) + len(plan.unassigned) == len(week.visits)
+
+
+def test_a_stoppable_portfolio_with_a_warm_start_searches_from_the_plan(week: Problem) -> None:
+    first = solve(week, SolverSettings(time_limit=30, solution_limit=30))
+    stop = threading.Event()
+    timer = threading.Timer(2.0, stop.set)
+    timer.start()
+    try:
+        plan = solve(week, SolverSettings(time_limit=60, workers=2), initial=first, stop=stop)
+    finally:
+        timer.cancel()
+    assert plan.stats.status == "STOPPED" and plan.stats.workers == 2
+    assert_feasible(week, plan)
+    assert plan.stats.objective <= first.stats.objective + 1e-6
+
+
+def test_an_unstopped_portfolio_gives_the_best_of_its_workers_alone(with_breaks: Problem) -> None:
+    settings = SolverSettings(time_limit=60, solution_limit=40, seed=2, workers=2)
+    both = solve(with_breaks, settings, stop=threading.Event())
+    alone = [solve(with_breaks, cfg) for cfg in portfolio(settings)]
+    assert both.stats.status == "SUCCESS"
+    assert_feasible(with_breaks, both)
+    winner = min(range(2), key=lambda w: (alone[w].stats.objective, w))
+    assert both.stats.strategy == f"worker {winner}: {alone[winner].stats.strategy}"
+    assert _signature(both) == _signature(alone[winner])
+    assert both.stats.solutions == sum(p.stats.solutions for p in alone)
+
+
+def test_a_stalled_portfolio_worker_is_ended_and_searched_again(
+    week: Problem, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = solve_module._solve_one
+
+    def hangs_after_a_while(problem: Problem, settings: SolverSettings, *a: Any, **k: Any) -> Any:
+        if settings.seed == 5:  # worker 0's first search: some solutions, then none, a stall
+            real(problem, replace(settings, solution_limit=30), *a, **k)
+            time.sleep(600)
+        return real(problem, settings, *a, **k)
+
+    monkeypatch.setattr(solve_module, "_solve_one", hangs_after_a_while)  # inherited by forks
+    t0 = time.monotonic()
+    with caplog.at_level("WARNING", logger="optimizer.solve"):
+        plan = solve(week, SolverSettings(time_limit=8, seed=5, workers=2))
+    assert time.monotonic() - t0 < 15
+    assert sum("stalled" in r.getMessage() for r in caplog.records) == 1
+    assert plan.stats.status == "SUCCESS" and plan.stats.workers == 2
+    assert_feasible(week, plan)
+
+
+def test_without_fork_a_stoppable_portfolio_spawns_workers_searching_with_the_metaheuristic(
+    week: Problem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(solve_module, "_can_fork_search", lambda: False)
+    stop = threading.Event()
+    timer = threading.Timer(4.0, stop.set)
     timer.start()
     t0 = time.monotonic()
     try:
@@ -470,6 +552,7 @@ def test_a_stoppable_portfolio_does_not_use_ils(week: Problem) -> None:
     finally:
         timer.cancel()
     assert time.monotonic() - t0 < 20
+    assert plan.stats.workers == 2 and "GUIDED_LOCAL_SEARCH" in plan.stats.strategy
     assert_feasible(week, plan)
 
 
