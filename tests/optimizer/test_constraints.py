@@ -18,7 +18,8 @@ from optimizer.domain import (
 )
 from optimizer.model import build_model, per_index
 from optimizer.plan import BreakSlot, Plan, Reason, Route, SolverStats, Stop
-from optimizer.solve import _warm_start, solve
+from optimizer.search import warm_start
+from optimizer.solve import solve
 from tests.optimizer.conftest import FAST, Tiny, assert_feasible, order
 
 
@@ -488,7 +489,7 @@ def test_warm_start_takes_the_window_node_the_plan_used(one_van_day: Tiny) -> No
     first = solve(late_only, FAST)
     assert order(first, "A", 0) == ["y", "x"]
     model = build_model(both)
-    start = _warm_start(model, first)
+    start = warm_start(model, first)
     assert start is not None  # a node of the early window after y would be rejected
     index, nodes = model.routing.Start(0), []
     while not model.routing.IsEnd(index := start.Value(model.routing.NextVar(index))):

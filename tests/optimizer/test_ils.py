@@ -16,7 +16,9 @@ import pytest
 from ortools.constraint_solver import routing_enums_pb2, routing_ils_pb2
 from ortools.util import optional_boolean_pb2
 
-import optimizer.solve as solve_module
+import optimizer.forked as forked_module
+import optimizer.params as params_module
+import optimizer.search as search_module
 from optimizer.checker import check_plan
 from optimizer.domain import UNREACHABLE, Problem, TravelMatrix
 from optimizer.errors import ValidationError
@@ -195,7 +197,7 @@ def test_ils_leaves_out_optional_visit_operators_only_when_every_visit_is_a_must
     switches them off, with an optional visit or a visit of several windows they stay as
     OR-Tools sets them, and the plain search never loses them."""
     off = optional_boolean_pb2.BOOL_FALSE
-    names = solve_module._OPTIONAL_VISIT_OPERATORS
+    names = params_module._OPTIONAL_VISIT_OPERATORS
     assert any(v.priority > 1 for v in week.visits)
     mixed = model_search_parameters(build_model(week), SolverSettings())
     assert all(getattr(mixed.local_search_operators, n) != off for n in names)
@@ -224,7 +226,7 @@ def test_the_ils_search_anneals_at_the_models_temperatures(
 ) -> None:
     searched: list[tuple[float, float]] = []
     expected: list[tuple[float, float]] = []
-    real = solve_module.model_search_parameters
+    real = search_module.model_search_parameters
 
     def spy(model, settings, time_limit=None):  # type: ignore[no-untyped-def]
         params = real(model, settings, time_limit)
@@ -234,7 +236,7 @@ def test_the_ils_search_anneals_at_the_models_temperatures(
         expected.append(annealing_temperatures(model))
         return params
 
-    monkeypatch.setattr(solve_module, "model_search_parameters", spy)
+    monkeypatch.setattr(search_module, "model_search_parameters", spy)
     plan = solve(week, SolverSettings(time_limit=20, solution_limit=20))
     assert_feasible(week, plan)
     assert searched and searched == pytest.approx(expected)
@@ -356,7 +358,7 @@ def test_a_failing_ils_process_raises_in_the_caller(
     def broken(*args: object, **kwargs: object) -> None:
         raise ValueError("model exploded")
 
-    monkeypatch.setattr(solve_module, "_solve_one", broken)  # the forked child inherits it
+    monkeypatch.setattr(search_module, "solve_one", broken)  # the forked child inherits it
     with pytest.raises(RuntimeError, match="ValueError: model exploded"):
         solve(
             week, SolverSettings(time_limit=5, iterated_local_search=True), stop=threading.Event()
@@ -420,7 +422,7 @@ def test_a_killed_solver_process_takes_its_ils_search_with_it() -> None:
 def test_a_stalled_ils_search_is_ended_and_searched_again(
     week: Problem, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real = solve_module._solve_one
+    real = search_module.solve_one
 
     def hangs_after_a_while(problem: Problem, settings: SolverSettings, *a: Any, **k: Any) -> Any:
         if settings.seed == 5:  # the first search: some solutions, then no more, as in a stall
@@ -428,9 +430,9 @@ def test_a_stalled_ils_search_is_ended_and_searched_again(
             time.sleep(600)
         return real(problem, settings, *a, **k)
 
-    monkeypatch.setattr(solve_module, "_solve_one", hangs_after_a_while)  # inherited by forks
+    monkeypatch.setattr(search_module, "solve_one", hangs_after_a_while)  # inherited by forks
     t0 = time.monotonic()
-    with caplog.at_level("WARNING", logger="optimizer.solve"):
+    with caplog.at_level("WARNING", logger="optimizer.forked"):
         plan = solve(week, SolverSettings(time_limit=8, seed=5, iterated_local_search=True))
     assert time.monotonic() - t0 < 15
     assert any("stalled" in r.getMessage() for r in caplog.records)
@@ -519,7 +521,7 @@ def test_an_unstopped_portfolio_gives_the_best_of_its_workers_alone(with_breaks:
 def test_a_stalled_portfolio_worker_is_ended_and_searched_again(
     week: Problem, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real = solve_module._solve_one
+    real = search_module.solve_one
 
     def hangs_after_a_while(problem: Problem, settings: SolverSettings, *a: Any, **k: Any) -> Any:
         if settings.seed == 5:  # worker 0's first search: some solutions, then none, a stall
@@ -527,9 +529,9 @@ def test_a_stalled_portfolio_worker_is_ended_and_searched_again(
             time.sleep(600)
         return real(problem, settings, *a, **k)
 
-    monkeypatch.setattr(solve_module, "_solve_one", hangs_after_a_while)  # inherited by forks
+    monkeypatch.setattr(search_module, "solve_one", hangs_after_a_while)  # inherited by forks
     t0 = time.monotonic()
-    with caplog.at_level("WARNING", logger="optimizer.solve"):
+    with caplog.at_level("WARNING", logger="optimizer.forked"):
         plan = solve(week, SolverSettings(time_limit=8, seed=5, workers=2))
     assert time.monotonic() - t0 < 15
     assert sum("stalled" in r.getMessage() for r in caplog.records) == 1
@@ -540,7 +542,7 @@ def test_a_stalled_portfolio_worker_is_ended_and_searched_again(
 def test_without_fork_a_stoppable_portfolio_spawns_workers_searching_with_the_metaheuristic(
     week: Problem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(solve_module, "_can_fork_search", lambda: False)
+    monkeypatch.setattr(forked_module, "can_fork_search", lambda: False)
     stop = threading.Event()
     timer = threading.Timer(4.0, stop.set)
     timer.start()

@@ -1,0 +1,327 @@
+"""One search in this process: build the model, search (with a warm start, a fallback when no
+first solution is found, a stop), turn the best solution into routes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ortools.constraint_solver import pywrapcp
+
+from optimizer.diagnose import precheck
+from optimizer.domain import Problem
+from optimizer.extract import extract_routes
+from optimizer.model import COST_SCALE, VanModel, build_model
+from optimizer.params import duration, model_search_parameters, without_ils
+from optimizer.plan import Plan, Route, SolverStats, Unassigned
+from optimizer.settings import SolverSettings
+
+log = logging.getLogger(__name__)
+
+Anchors = Mapping[str, tuple[str, int]]
+
+STATUS = {
+    0: "NOT_SOLVED",
+    1: "SUCCESS",
+    2: "PARTIAL_SUCCESS_LOCAL_OPTIMUM_NOT_REACHED",
+    3: "FAIL",
+    4: "FAIL_TIMEOUT",
+    5: "INVALID",
+    6: "INFEASIBLE",
+    7: "OPTIMAL",
+}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """An improving solution found during the search."""
+
+    objective: float  # euros, as the model sees it
+    solutions: int  # solutions found so far (by the reporting worker)
+    elapsed: float  # seconds since solve() started
+    worker: int = 0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def _all_unperformed(model: VanModel) -> pywrapcp.Assignment:
+    """Every vehicle goes straight from start to end; every visit is its own successor
+    (unperformed). Built by hand: ``ReadAssignmentFromRoutes`` runs under the search limit,
+    which a slow first-solution heuristic may have used up."""
+    routing = model.routing
+    assignment = routing.solver().Assignment()
+    for index in range(routing.Size()):
+        var = routing.NextVar(index)
+        assignment.Add(var)
+        assignment.SetValue(var, index)
+    for k in range(model.vehicle_count):
+        assignment.SetValue(routing.NextVar(routing.Start(k)), routing.End(k))
+    return assignment
+
+
+def cancelled(stop: threading.Event | None) -> bool:
+    return stop is not None and stop.is_set()
+
+
+def _from_nothing(
+    model: VanModel,
+    new_model: Callable[[], VanModel],
+    settings: SolverSettings,
+    params: Any,
+    limit: float,
+    since: float,
+) -> tuple[VanModel, pywrapcp.Assignment] | None:
+    """Search from the assignment with every visit unperformed (always feasible: every visit is
+    droppable). Used when the first-solution heuristic failed; OR-Tools then hands back that
+    assignment without improving it (status PARTIAL_SUCCESS or FAIL, no solution callback).
+    Returns the model searched and its best assignment.
+
+    First with the configured parameters; when OR-Tools' LP/MIP scheduling filters then still
+    reject every insertion (seen on models with breaks), once more without them, on a fresh
+    model from ``new_model``: OR-Tools builds its filters when the model is closed, so the
+    parameter alone would not remove them from the model already searched."""
+    routing = model.routing
+    log.info(
+        "first-solution strategy %s found nothing (status %s); searching from the "
+        "all-unperformed assignment",
+        settings.first_solution,
+        STATUS.get(routing.status(), str(routing.status())),
+    )
+    best: tuple[VanModel, pywrapcp.Assignment] | None = None
+    # The scheduling filters are on with lp_scheduling and with charge_waiting (which needs them).
+    scheduled = settings.lp_scheduling or settings.charge_waiting
+    attempts = [False, True] if scheduled else [False]
+    # A heuristic that failed slowly may have used up the time: the fallback gets at least a
+    # quarter of the time limit (the only way solve() overruns time_limit).
+    floor = 0.25 * limit
+    for i, no_scheduling in enumerate(attempts):
+        # Each attempt gets an equal share of what is left (at least its share of the floor):
+        # a search slowed down by the scheduling filters must not starve the retry without them,
+        # which is the one that finds routes when the filters blocked everything.
+        share = (limit - (time.monotonic() - since)) / (len(attempts) - i)
+        retry = type(params)()
+        retry.CopyFrom(params)
+        retry.time_limit.CopyFrom(duration(max(share, floor / len(attempts))))
+        if no_scheduling:
+            retry.disable_scheduling_beware_this_may_degrade_performance = True
+            model = new_model()
+            routing = model.routing
+        found = routing.SolveFromAssignmentWithParameters(_all_unperformed(model), retry)
+        if found is not None:
+            best = model, found
+            if any(
+                not routing.IsEnd(found.Value(routing.NextVar(routing.Start(k))))
+                for k in range(model.vehicle_count)
+            ):
+                break
+    return best
+
+
+@dataclass
+class _SearchState:
+    solutions: int = 0
+    best: int | None = None
+
+
+Result = tuple[list[Route], list[str], dict[str, Unassigned], SolverStats]
+# (objective in model units, solutions so far, routing indices per vehicle)
+BestCallback = Callable[[int, int, list[list[int]]], None]
+
+
+def _current_routes(model: VanModel) -> list[list[int]]:
+    """The visits of each vehicle at the solution being reported (inside a solution callback),
+    as routing indices without the start and end."""
+    routing = model.routing
+    routes: list[list[int]] = []
+    for k in range(model.vehicle_count):
+        path: list[int] = []
+        index = routing.NextVar(routing.Start(k)).Value()
+        while not routing.IsEnd(index):
+            path.append(index)
+            index = routing.NextVar(index).Value()
+        routes.append(path)
+    return routes
+
+
+def solve_one(
+    problem: Problem,
+    settings: SolverSettings,
+    anchors: Anchors | None,
+    initial: Plan | None,
+    on_progress: ProgressCallback | None,
+    stop: threading.Event | None,
+    t0: float,
+    worker: int,
+    excluded: Mapping[str, Unassigned] | None = None,
+    deadline: float | None = None,
+    on_best: BestCallback | None = None,
+    on_tick: Callable[[int], None] | None = None,
+) -> Result:
+    """One search in this process. ``on_best`` hears of each improving solution with its routes
+    (routing indices per vehicle), ``on_tick`` of every solution (its count), for a parent that
+    may have to stop this process."""
+    if excluded is None:
+        excluded = dict(precheck(problem))
+    state = _SearchState()
+
+    def new_model() -> VanModel:
+        """The model with this solve's solution callback (counts, progress, stop)."""
+        built = build_model(problem, settings, anchors=anchors, excluded=excluded)
+        routing = built.routing
+
+        def at_solution() -> None:
+            state.solutions += 1
+            if on_tick is not None:
+                on_tick(state.solutions)
+            cost = int(routing.CostVar().Value())
+            if state.best is None or cost < state.best:
+                state.best = cost
+                if on_progress is not None:
+                    on_progress(
+                        Progress(cost / COST_SCALE, state.solutions, time.monotonic() - t0, worker)
+                    )
+                if on_best is not None:
+                    on_best(cost, state.solutions, _current_routes(built))
+            if stop is not None and stop.is_set():
+                routing.CancelSearch()
+
+        routing.AddAtSolutionCallback(at_solution)
+        return built
+
+    model = new_model()
+    routing = model.routing
+    limit = settings.time_limit if deadline is None else max(deadline - time.monotonic(), 0.01)
+    params = model_search_parameters(model, settings, limit)
+    t_search = time.monotonic()
+
+    watcher: threading.Thread | None = None
+    done = threading.Event()
+    if stop is not None:
+
+        def watch() -> None:
+            while not done.is_set():
+                if stop.wait(0.05):
+                    routing.CancelSearch()
+                    return
+
+        watcher = threading.Thread(target=watch, name="vanplan-stop-watcher", daemon=True)
+        watcher.start()
+    try:
+        solution = None
+        if initial is not None:
+            start = warm_start(model, initial)
+            if start is not None:
+                # OR-Tools' ILS has no entry point taking a first solution: a warm start
+                # searches with the metaheuristic.
+                solution = routing.SolveFromAssignmentWithParameters(
+                    start, without_ils(params, settings)
+                )
+        if solution is None:
+            if settings.iterated_local_search:
+                solution = routing.SolveWithIteratedLocalSearch(params)
+            else:
+                solution = routing.SolveWithParameters(params)
+        if state.solutions == 0 and not cancelled(stop):
+            fallback = _from_nothing(
+                model, new_model, settings, without_ils(params, settings), limit, t_search
+            )
+            if fallback is not None:
+                model, solution = fallback
+                routing = model.routing
+    finally:
+        done.set()
+        if watcher is not None:
+            watcher.join()
+    status = STATUS.get(routing.status(), str(routing.status()))
+    if settings.iterated_local_search and solution is not None and routing.status() == 0:
+        status = "SUCCESS"  # OR-Tools' ILS returns its best solution without setting a status
+    searched = time.monotonic() - t_search
+    if (
+        settings.solution_limit is not None
+        and state.solutions < settings.solution_limit
+        and searched >= 0.95 * limit
+        and not cancelled(stop)
+    ):
+        log.warning(
+            "the time limit (%.1f s) ended a run with solution_limit=%d after %d solutions: "
+            "the plan depends on machine speed; raise time_limit for a reproducible run",
+            limit,
+            settings.solution_limit,
+            state.solutions,
+        )
+    if solution is None:
+        # Only when cancelled before the first solution: every modelled visit is dropped.
+        log.warning("no solution (status %s); every modelled visit is reported unassigned", status)
+    routes, dropped, objective = plan_of(model, solution)
+    stats = SolverStats(
+        status=status,
+        objective=objective,
+        wall_time=time.monotonic() - t0,
+        solutions=state.solutions,
+        workers=1,
+        strategy=f"{settings.first_solution}+{search_name(settings)}/seed {settings.seed}",
+    )
+    log.info(
+        "solved: status %s, objective %.3f, %d routes, %d dropped, %d solutions, %.2f s",
+        status,
+        objective,
+        len(routes),
+        len(dropped),
+        stats.solutions,
+        stats.wall_time,
+    )
+    return routes, dropped, dict(model.excluded), stats
+
+
+def plan_of(
+    model: VanModel, solution: pywrapcp.Assignment | None
+) -> tuple[list[Route], list[str], float]:
+    """Routes, dropped visit ids and objective of a solution; without one, no routes and every
+    modelled visit dropped."""
+    if solution is None:
+        return [], model.visit_ids, float("inf")
+    routes, dropped = extract_routes(model, solution)
+    return routes, dropped, solution.ObjectiveValue() / COST_SCALE
+
+
+def search_name(settings: SolverSettings) -> str:
+    if not settings.iterated_local_search:
+        return settings.metaheuristic
+    return f"ILS({settings.ruin} {settings.ruin_visits}, {settings.acceptance})"
+
+
+def warm_start(model: VanModel, initial: Plan) -> pywrapcp.Assignment | None:
+    """Initial routes restricted to what the model still allows; None when it is unusable."""
+    routing = model.routing
+    routes: list[list[int]] = [[] for _ in range(model.vehicle_count)]
+    used: set[str] = set()
+    for r in initial.routes:
+        k = model.vehicle_of(r.van_id, r.day)
+        if k is None:
+            continue
+        for stop in r.stops:
+            if stop.visit_id in used:
+                continue
+            # The node of the window the stop was served in (any window on this vehicle if
+            # the time no longer fits one).
+            indices = [
+                model.manager.NodeToIndex(n)
+                for n in model.nodes_of_visit(stop.visit_id)
+                if routing.VehicleVar(model.manager.NodeToIndex(n)).Contains(k)
+            ]
+            if not indices:
+                continue
+            fitting = [i for i in indices if model.time.CumulVar(i).Contains(stop.start)]
+            routes[k].append((fitting or indices)[0])
+            used.add(stop.visit_id)
+    if not used:
+        return None
+    assignment = routing.ReadAssignmentFromRoutes(routes, True)
+    if assignment is None:
+        log.info("warm start rejected by the model; solving from scratch")
+    return assignment
