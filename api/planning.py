@@ -377,6 +377,7 @@ def plan_to_out(plan: Plan, mapped: MappedProblem) -> PlanOut:
         working_seconds=plan.working_time,
         wall_time_seconds=round(float(plan.stats.wall_time), 3),
         solutions=plan.stats.solutions,
+        workers=plan.stats.workers,
     )
     return PlanOut(
         timezone=horizon.timezone,
@@ -496,8 +497,10 @@ class Planner:
         time_limit: float = 10.0,
         road_provider: MatrixProvider | None = None,
         isolate: bool = True,
+        solver_workers: int = 1,
     ) -> None:
         self.provider = provider
+        self.solver_workers = solver_workers  # search processes per solve (a portfolio)
         self.isolate = isolate  # solve in a separate process (keeps the API responsive)
         self.road_provider = road_provider
         self.resolve_address = resolve_address
@@ -520,7 +523,8 @@ class Planner:
     def solver_settings(
         self, request: SolveRequest, default: float | None = None, cap: float | None = None
     ) -> Any:
-        """Solver settings: the request's time limit, else ``default``; never above ``cap``."""
+        """Solver settings: the request's time limit, else ``default``; never above ``cap``;
+        the service's ``solver_workers`` search processes."""
         from optimizer.settings import SolverSettings
 
         limit = request.options.time_limit_seconds or default or self.time_limit
@@ -530,6 +534,7 @@ class Planner:
             time_limit=limit,
             seed=request.options.seed or 0,
             solution_limit=request.options.solution_limit,
+            workers=self.solver_workers,
         )
 
     @staticmethod
@@ -641,6 +646,7 @@ def planner_from_settings(settings: Any) -> Planner:
         base=default_base(),
         time_limit=float(getattr(settings, "sync_solve_time_limit", 10.0)),
         road_provider=road_provider_from_settings(settings),
+        solver_workers=int(getattr(settings, "solver_workers", 1)),
     )
 
 

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     job_workers: int = Field(
         default=2, ge=1, le=64, description="Solve jobs running at the same time"
     )
+    solver_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Search processes per solve (a portfolio of differently seeded searches, "
+        "the best plan wins); job_workers x solver_workers should not exceed the cores",
+    )
     job_time_limit: float = Field(
         default=120.0, gt=0, description="Default time limit of a solve job"
     )

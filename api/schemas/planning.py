@@ -245,6 +245,11 @@ class Summary(BaseModel):
     working_seconds: int
     wall_time_seconds: float
     solutions: int
+    workers: int = Field(
+        default=1,
+        description="Search processes of the solve: 1, or the size of a portfolio of "
+        "differently seeded searches whose best plan this is (the service's solver_workers).",
+    )
 
 
 _EXAMPLE_PLAN: dict[str, Any] = {
@@ -256,7 +261,7 @@ _EXAMPLE_PLAN: dict[str, Any] = {
     },
     "summary": {
         "cost": 112.4,
-        "status": "feasible",
+        "status": "SUCCESS",
         "routes": 1,
         "assigned": 1,
         "unassigned": 0,
@@ -267,6 +272,7 @@ _EXAMPLE_PLAN: dict[str, Any] = {
         "working_seconds": 5100,
         "wall_time_seconds": 2.0,
         "solutions": 12,
+        "workers": 1,
     },
     "routes": [
         {

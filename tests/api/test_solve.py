@@ -323,6 +323,23 @@ def test_solve_returns_a_feasible_plan(client: TestClient, system: Headers) -> N
     assert response.json()["routes"][0]["steps"][1]["start"].endswith("+01:00")
 
 
+def test_solver_workers_make_every_solve_a_portfolio(settings: Settings) -> None:
+    # VANPLAN_SOLVER_WORKERS=2: the solver process runs two forked searches, the better wins.
+    settings = settings.model_copy(update={"solver_workers": 2})
+    app = create_app(settings)
+    with TestClient(app) as client:
+        with app.state.db.session() as session:
+            token = issue_token(session, Role.SYSTEM, name="portfolio")
+        headers = {"Authorization": f"Bearer {token.secret}"}
+        body = small_request(time_limit_seconds=3)
+        response = client.post("/v1/solve", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+        out = PlanOut.model_validate(response.json())
+        assert out.summary.workers == 2 and out.summary.status == "SUCCESS"
+        assert_feasible(out, planner_of(client).map(SolveRequest.model_validate(body)))
+        assert out.summary.assigned == 3
+
+
 def test_solve_reports_unservable_visits_with_a_reason(
     client: TestClient, dispatcher: Headers
 ) -> None:

@@ -88,12 +88,18 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VANPLAN_DATABASE_URL", "postgresql+psycopg://u@h:5432/db")
     monkeypatch.setenv("VANPLAN_CORS_ORIGINS", "https://a.example, https://b.example")
     monkeypatch.setenv("VANPLAN_MAX_BODY_BYTES", "4096")
+    monkeypatch.setenv("VANPLAN_SOLVER_WORKERS", "2")
     settings = Settings()
+    assert settings.solver_workers == 2
     assert settings.database_url.startswith("postgresql")
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
     assert settings.max_body_bytes == 4096
     monkeypatch.setenv("VANPLAN_DATABASE_URL", "mysql://x")
     with pytest.raises(ValueError, match="database_url"):
+        Settings()
+    monkeypatch.setenv("VANPLAN_DATABASE_URL", "sqlite:///x.db")
+    monkeypatch.setenv("VANPLAN_SOLVER_WORKERS", "0")
+    with pytest.raises(ValueError, match="solver_workers"):
         Settings()
 
 
