@@ -7,6 +7,8 @@ time at 50 km/h rounded up to whole seconds (so the triangle inequality holds up
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -109,6 +111,24 @@ def assert_feasible(problem: Problem, plan: Plan) -> None:
     """Every solver test runs the independent checker."""
     report = check_plan(problem, plan)
     assert report.ok, "\n".join(str(v) for v in report.violations)
+
+
+def solve_stopped_after(
+    seconds: float, problem: Problem, settings: SolverSettings, **kwargs: Any
+) -> tuple[Plan, float]:
+    """``solve`` with a stop event set from another thread after ``seconds``: the plan and the
+    wall time the solve took."""
+    from optimizer.solve import solve
+
+    stop = threading.Event()
+    timer = threading.Timer(seconds, stop.set)
+    timer.start()
+    t0 = time.monotonic()
+    try:
+        plan = solve(problem, settings, stop=stop, **kwargs)
+    finally:
+        timer.cancel()
+    return plan, time.monotonic() - t0
 
 
 def order(plan: Plan, van_id: str, day: int) -> list[str]:

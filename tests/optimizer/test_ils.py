@@ -32,7 +32,7 @@ from optimizer.solve import (
     search_parameters,
     solve,
 )
-from tests.optimizer.conftest import assert_feasible
+from tests.optimizer.conftest import assert_feasible, solve_stopped_after
 from tests.optimizer.test_solve import _no_first_solution_problem, _signature, _week
 
 
@@ -286,21 +286,10 @@ def test_ils_seed_and_solution_limit_are_reproducible(
 def test_a_stoppable_ils_solve_ends_soon_after_the_stop_with_its_best_plan(week: Problem) -> None:
     # OR-Tools' ILS ignores CancelSearch: a stoppable solve runs it in a forked process, kills
     # it on stop and rebuilds the plan of the last routes it reported.
-    stop = threading.Event()
     seen: list[Progress] = []
-    timer = threading.Timer(1.5, stop.set)
-    timer.start()
-    t0 = time.monotonic()
-    try:
-        plan = solve(
-            week,
-            SolverSettings(time_limit=60, iterated_local_search=True),
-            on_progress=seen.append,
-            stop=stop,
-        )
-    finally:
-        timer.cancel()
-    assert time.monotonic() - t0 < 20
+    settings = SolverSettings(time_limit=60, iterated_local_search=True)
+    plan, took = solve_stopped_after(1.5, week, settings, on_progress=seen.append)
+    assert took < 20
     assert plan.stats.status == "STOPPED" and "ILS(" in plan.stats.strategy
     assert_feasible(week, plan)
     assert seen and plan.stats.objective == pytest.approx(seen[-1].objective)
@@ -444,18 +433,8 @@ def test_a_stalled_ils_search_is_ended_and_searched_again(
 
 def test_a_stoppable_warm_start_searches_with_the_metaheuristic(week: Problem) -> None:
     first = solve(week, SolverSettings(time_limit=30, solution_limit=30))
-    stop = threading.Event()
-    timer = threading.Timer(1.0, stop.set)
-    timer.start()
-    try:
-        plan = solve(
-            week,
-            SolverSettings(time_limit=60, iterated_local_search=True),
-            initial=first,
-            stop=stop,
-        )
-    finally:
-        timer.cancel()
+    settings = SolverSettings(time_limit=60, iterated_local_search=True)
+    plan, _ = solve_stopped_after(1.0, week, settings, initial=first)
     assert "GUIDED_LOCAL_SEARCH" in plan.stats.strategy
     assert_feasible(week, plan)
 
@@ -465,21 +444,10 @@ def test_a_stoppable_portfolio_searches_with_ils_and_ends_soon_after_the_stop(
 ) -> None:
     # Each worker runs in a forked process of its own, killed on stop; the best of the last
     # routes they reported is rebuilt into the plan.
-    stop = threading.Event()
     seen: list[Progress] = []
-    timer = threading.Timer(2.0, stop.set)
-    timer.start()
-    t0 = time.monotonic()
-    try:
-        plan = solve(
-            week,
-            SolverSettings(time_limit=60, workers=2, iterated_local_search=True),
-            on_progress=seen.append,
-            stop=stop,
-        )
-    finally:
-        timer.cancel()
-    assert time.monotonic() - t0 < 20
+    settings = SolverSettings(time_limit=60, workers=2, iterated_local_search=True)
+    plan, took = solve_stopped_after(2.0, week, settings, on_progress=seen.append)
+    assert took < 20
     assert plan.stats.status == "STOPPED" and plan.stats.workers == 2
     assert plan.stats.strategy.startswith("worker ") and "ILS(" in plan.stats.strategy
     assert_feasible(week, plan)
@@ -494,13 +462,8 @@ def test_a_stoppable_portfolio_searches_with_ils_and_ends_soon_after_the_stop(
 
 def test_a_stoppable_portfolio_with_a_warm_start_searches_from_the_plan(week: Problem) -> None:
     first = solve(week, SolverSettings(time_limit=30, solution_limit=30))
-    stop = threading.Event()
-    timer = threading.Timer(2.0, stop.set)
-    timer.start()
-    try:
-        plan = solve(week, SolverSettings(time_limit=60, workers=2), initial=first, stop=stop)
-    finally:
-        timer.cancel()
+    settings = SolverSettings(time_limit=60, workers=2)
+    plan, _ = solve_stopped_after(2.0, week, settings, initial=first)
     assert plan.stats.status == "STOPPED" and plan.stats.workers == 2
     assert_feasible(week, plan)
     assert plan.stats.objective <= first.stats.objective + 1e-6
@@ -543,17 +506,9 @@ def test_without_fork_a_stoppable_portfolio_spawns_workers_searching_with_the_me
     week: Problem, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(forked_module, "can_fork_search", lambda: False)
-    stop = threading.Event()
-    timer = threading.Timer(4.0, stop.set)
-    timer.start()
-    t0 = time.monotonic()
-    try:
-        plan = solve(
-            week, SolverSettings(time_limit=60, workers=2, iterated_local_search=True), stop=stop
-        )
-    finally:
-        timer.cancel()
-    assert time.monotonic() - t0 < 20
+    settings = SolverSettings(time_limit=60, workers=2, iterated_local_search=True)
+    plan, took = solve_stopped_after(4.0, week, settings)
+    assert took < 20
     assert plan.stats.workers == 2 and "GUIDED_LOCAL_SEARCH" in plan.stats.strategy
     assert_feasible(week, plan)
 

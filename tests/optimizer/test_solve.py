@@ -18,7 +18,13 @@ from optimizer.errors import ValidationError
 from optimizer.plan import Plan
 from optimizer.settings import SolverSettings
 from optimizer.solve import Progress, portfolio, solve
-from tests.optimizer.conftest import FAST, Tiny, assert_feasible, euclid_matrix
+from tests.optimizer.conftest import (
+    FAST,
+    Tiny,
+    assert_feasible,
+    euclid_matrix,
+    solve_stopped_after,
+)
 
 
 def _week(n: int = 30) -> Problem:
@@ -160,28 +166,14 @@ def test_stop_event_ends_the_search_early(week: Problem) -> None:
 
 
 def test_stop_event_from_another_thread(week: Problem) -> None:
-    stop = threading.Event()
-    timer = threading.Timer(1.0, stop.set)
-    timer.start()
-    t0 = time.monotonic()
-    try:
-        plan = solve(week, SolverSettings(time_limit=60), stop=stop)
-    finally:
-        timer.cancel()
-    assert time.monotonic() - t0 < 15
+    plan, took = solve_stopped_after(1.0, week, SolverSettings(time_limit=60))
+    assert took < 15
     assert_feasible(week, plan)
 
 
 def test_stop_event_with_two_workers(week: Problem) -> None:
-    stop = threading.Event()
-    timer = threading.Timer(3.0, stop.set)
-    timer.start()
-    t0 = time.monotonic()
-    try:
-        plan = solve(week, SolverSettings(time_limit=60, workers=2), stop=stop)
-    finally:
-        timer.cancel()
-    assert time.monotonic() - t0 < 20
+    plan, took = solve_stopped_after(3.0, week, SolverSettings(time_limit=60, workers=2))
+    assert took < 20
     assert_feasible(week, plan)
 
 
