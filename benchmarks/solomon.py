@@ -11,6 +11,8 @@ independent checker, and compared with the distance-only best-known solution.
 Solvers:
 - ``vanplan``: ``optimizer.solve.solve`` with ``SolverSettings(time_limit, seed, workers, ...)``;
 - ``ortools``: a plain pywrapcp model, PATH_CHEAPEST_ARC + GUIDED_LOCAL_SEARCH (one thread);
+- ``ortools-ils`` (on request): the same plain model searched with vanplan's default parameters
+  (iterated local search), to measure what vanplan's own model costs that search;
 - ``pyvrp``: ``pyvrp.Model`` stopped by ``MaxRuntime`` (one thread);
 - ``vroom``: ``pyvroom`` at an exploration level; no time limit (stops by itself).
 """
@@ -64,6 +66,7 @@ from optimizer.plan import Plan  # noqa: E402
 log = logging.getLogger("benchmarks.solomon")
 
 SOLVERS = ("vanplan", "ortools", "pyvrp", "vroom")
+"""The default peers; ``ortools-ils`` (the plain model with vanplan's search) runs on request."""
 GAP_LIMIT = 3.0  # percent: the issue's "no instance above 3 %"
 DEFAULT_SOLOMON_DIR = ROOT.parent / "shared" / "benchmarks" / "solomon"
 
@@ -157,13 +160,25 @@ def run_vanplan(problem: Problem, config: Config) -> SolverRun:
     return SolverRun(routes_from_plan(plan), wall, str(plan.stats.status), plan)
 
 
-def run_ortools(problem: Problem, config: Config) -> SolverRun:
-    """Plain OR-Tools baseline straight on pywrapcp: distance arc cost, time and capacity
-    dimensions, PATH_CHEAPEST_ARC then GUIDED_LOCAL_SEARCH until the time limit."""
-    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+def _plain_model(problem: Problem, seed: int = 0) -> tuple[Any, Any, list[int]]:
+    """A plain pywrapcp model of the instance: distance arc cost, time and capacity dimensions,
+    every customer mandatory. ``seed`` > 0 shuffles the customers' node order as vanplan's seed
+    does its visits. Returns the index manager, the model and the customer number per node."""
+    import random
 
-    t0 = time.perf_counter()
+    from ortools.constraint_solver import pywrapcp
+
     durations, distances, service, windows, demand = _node_data(problem)
+    order = list(range(len(service)))
+    if seed:
+        customers = order[1:]
+        random.Random(seed).shuffle(customers)
+        order = [0, *customers]
+    durations, distances = durations[np.ix_(order, order)], distances[np.ix_(order, order)]
+    service = [service[i] for i in order]
+    windows = [windows[i] for i in order]
+    demand = [demand[i] for i in order]
+    numbers = _customers(problem)
     n, vehicles = len(service), len(problem.vans)
     manager = pywrapcp.RoutingIndexManager(n, vehicles, 0)
     routing = pywrapcp.RoutingModel(manager)
@@ -182,6 +197,34 @@ def run_ortools(problem: Problem, config: Config) -> SolverRun:
     load = routing.RegisterUnaryTransitVector(demand)
     capacities = [van.capacity or 0 for van in problem.vans]
     routing.AddDimensionWithVehicleCapacity(load, 0, capacities, True, "Load")
+    return manager, routing, [0, *(numbers[i - 1] for i in order[1:])]
+
+
+def _plain_run(
+    manager: Any, routing: Any, number: list[int], solution: Any, wall: float
+) -> SolverRun:
+    """The routes of a plain model's solution, as customer numbers."""
+    status = routing.status()
+    if solution is None:
+        return SolverRun([], wall, f"no solution (status {status})")
+    routes: Routes = []
+    for v in range(routing.vehicles()):
+        index, route = solution.Value(routing.NextVar(routing.Start(v))), []
+        while not routing.IsEnd(index):
+            route.append(number[manager.IndexToNode(index)])
+            index = solution.Value(routing.NextVar(index))
+        if route:
+            routes.append(route)
+    return SolverRun(routes, wall, f"status {status}")
+
+
+def run_ortools(problem: Problem, config: Config) -> SolverRun:
+    """Plain OR-Tools baseline straight on pywrapcp (:func:`_plain_model`): PATH_CHEAPEST_ARC
+    then GUIDED_LOCAL_SEARCH until the time limit."""
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+    t0 = time.perf_counter()
+    manager, routing, number = _plain_model(problem)
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
     params.local_search_metaheuristic = (
@@ -189,20 +232,21 @@ def run_ortools(problem: Problem, config: Config) -> SolverRun:
     )
     params.time_limit.FromMilliseconds(int(config.time_limit * 1000))
     solution = routing.SolveWithParameters(params)
-    wall = time.perf_counter() - t0
-    status = routing.status()
-    if solution is None:
-        return SolverRun([], wall, f"no solution (status {status})")
-    customers = _customers(problem)
-    routes: Routes = []
-    for v in range(vehicles):
-        index, route = solution.Value(routing.NextVar(routing.Start(v))), []
-        while not routing.IsEnd(index):
-            route.append(customers[manager.IndexToNode(index) - 1])
-            index = solution.Value(routing.NextVar(index))
-        if route:
-            routes.append(route)
-    return SolverRun(routes, wall, f"status {status}")
+    return _plain_run(manager, routing, number, solution, time.perf_counter() - t0)
+
+
+def run_ortools_ils(problem: Problem, config: Config) -> SolverRun:
+    """The plain model (:func:`_plain_model`, customers in the seed's order) searched with
+    vanplan's default search parameters (iterated local search, ``optimizer.params``): what
+    vanplan's own model (breaks, skills, droppable visits, ...) costs the same search."""
+    from optimizer.params import search_parameters
+    from optimizer.settings import SolverSettings
+
+    t0 = time.perf_counter()
+    manager, routing, number = _plain_model(problem, config.seed)
+    params = search_parameters(SolverSettings(time_limit=config.time_limit))
+    solution = routing.SolveWithIteratedLocalSearch(params)
+    return _plain_run(manager, routing, number, solution, time.perf_counter() - t0)
 
 
 def run_pyvrp(problem: Problem, config: Config) -> SolverRun:
@@ -291,6 +335,7 @@ def run_vroom(problem: Problem, config: Config) -> SolverRun:
 RUNNERS: dict[str, Callable[[Problem, Config], SolverRun]] = {
     "vanplan": run_vanplan,
     "ortools": run_ortools,
+    "ortools-ils": run_ortools_ils,
     "pyvrp": run_pyvrp,
     "vroom": run_vroom,
 }
@@ -590,7 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-limit", type=float, default=10.0, help="seconds per instance and solver")
     p.add_argument("--instances", default="", help="comma list (default: all 56)")
     p.add_argument(
-        "--solvers", default=",".join(SOLVERS), help="comma list of " + ",".join(SOLVERS)
+        "--solvers", default=",".join(SOLVERS), help="comma list of " + ",".join(RUNNERS)
     )
     p.add_argument("--jobs", type=int, default=1, help="instances run in parallel processes")
     p.add_argument("--seed", type=int, default=1)
@@ -635,7 +680,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
     unknown = [s for s in solvers if s not in RUNNERS]
     if unknown:
-        build_parser().error(f"--solvers: unknown {unknown}; choose from {list(SOLVERS)}")
+        build_parser().error(f"--solvers: unknown {unknown}; choose from {list(RUNNERS)}")
     if args.time_limit <= 0:
         build_parser().error("--time-limit must be > 0")
     cores = os.cpu_count() or 1

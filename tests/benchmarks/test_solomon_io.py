@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.solomon import (
     Config,
+    _plain_model,
     format_markdown,
     format_summary,
     load_results,
@@ -217,6 +218,27 @@ def test_gap_percent() -> None:
     assert gap_percent(101.0, 100.0) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="best-known"):
         gap_percent(1.0, 0.0)
+
+
+def test_the_plain_model_with_vanplans_search_runs_as_a_peer(solomon_dir: Path) -> None:
+    """``ortools-ils``: the plain model, customers in the seed's order, vanplan's ILS search."""
+    bks = read_bks(solomon_dir / "bks.csv")
+    config = Config(time_limit=1.5, seed=3)
+    (result,) = run_instance(solomon_dir / "C101.txt", bks["C101"], ["ortools-ils"], config)
+    assert result.solver == "ortools-ils"
+    assert result.feasible_solomon and result.feasible_checker, result.violations
+    assert result.distance is not None and result.distance >= bks["C101"].distance - 0.01
+    assert result.vehicles is not None and result.vehicles <= 25
+
+
+def test_the_plain_models_seed_only_reorders_the_customers(solomon_dir: Path) -> None:
+    problem = to_problem(read_instance(solomon_dir / "R101.txt"))
+    _, plain, number = _plain_model(problem)
+    _, shuffled, shuffled_number = _plain_model(problem, seed=3)
+    assert number == list(range(101))
+    assert shuffled_number != number and sorted(shuffled_number) == number
+    assert shuffled_number[0] == 0  # the depot stays node 0
+    assert plain.Size() == shuffled.Size()
 
 
 def test_harness_end_to_end_vanplan_and_ortools(solomon_dir: Path, tmp_path: Path) -> None:
