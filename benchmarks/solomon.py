@@ -428,14 +428,14 @@ def _fmt(value: float | None, spec: str) -> str:
 def format_row(r: Result) -> str:
     checker = {True: "ok", False: "FAIL", None: "n/a"}[r.feasible_checker]
     return (
-        f"{r.instance:7} {r.solver:8} {_fmt(r.distance, '10.2f')} {_fmt(r.vehicles, '3d')} "
+        f"{r.instance:7} {r.solver:11} {_fmt(r.distance, '10.2f')} {_fmt(r.vehicles, '3d')} "
         f"{r.bks:9.2f} {_fmt(r.gap, '7.2f')}% {'ok' if r.feasible_solomon else 'FAIL':>5} "
         f"{checker:>5} {r.wall_time:7.2f}s {_fmt(r.cpu_time, '6.2f')}s  {r.status}"
     )
 
 
 HEADER = (
-    f"{'inst':7} {'solver':8} {'distance':>10} {'veh':>3} {'bks':>9} {'gap':>8} "
+    f"{'inst':7} {'solver':11} {'distance':>10} {'veh':>3} {'bks':>9} {'gap':>8} "
     f"{'float':>5} {'check':>5} {'time':>8} {'cpu':>7}  status"
 )
 
@@ -504,12 +504,12 @@ def _ratio(ratio: float) -> str:
 
 def format_summary(results: Sequence[Result]) -> str:
     lines = [
-        f"{'solver':8} {'runs':>4} {'solved':>6} {'feasible':>8} {'mean gap':>9} {'max gap':>8} "
+        f"{'solver':11} {'runs':>4} {'solved':>6} {'feasible':>8} {'mean gap':>9} {'max gap':>8} "
         f"{'>3%':>4} {'mean time':>9} {'mean cpu':>9}"
     ]
     for s in summarize(results):
         lines.append(
-            f"{s.solver:8} {s.runs:4d} {s.solved:6d} {s.feasible:8d} "
+            f"{s.solver:11} {s.runs:4d} {s.solved:6d} {s.feasible:8d} "
             f"{_fmt(s.mean_gap, '8.2f')}% {_fmt(s.max_gap, '7.2f')}% {s.above_limit:4d} "
             f"{s.mean_time:8.2f}s {_fmt(s.mean_cpu, '8.2f')}s"
         )
