@@ -19,15 +19,14 @@ from typing import Any
 from ortools.constraint_solver import routing_enums_pb2
 
 from optimizer import search
-from optimizer.domain import Problem
-from optimizer.model import COST_SCALE, build_model
+from optimizer.model import COST_SCALE
 from optimizer.params import duration, model_search_parameters, without_ils
-from optimizer.plan import Plan, SolverStats, Unassigned
+from optimizer.plan import SolverStats
 from optimizer.search import (
-    Anchors,
     Progress,
     ProgressCallback,
     Result,
+    Task,
     cancelled,
     plan_of,
     search_name,
@@ -57,16 +56,7 @@ def _die_with_parent() -> None:
         log.debug("PR_SET_PDEATHSIG not available")
 
 
-def _search_child(
-    problem: Problem,
-    settings: SolverSettings,
-    anchors: Anchors | None,
-    initial: Plan | None,
-    excluded: dict[str, Unassigned],
-    t0: float,
-    deadline: float,
-    sender: Any,
-) -> None:
+def _search_child(task: Task, settings: SolverSettings, deadline: float, sender: Any) -> None:
     """Body of a forked search process: report each improving solution's routes, then the
     result. The parent may kill it at any time; it then keeps the last routes it received."""
     _die_with_parent()
@@ -82,7 +72,7 @@ def _search_child(
         last_sent[0] = time.monotonic()
 
     def best(cost: int, solutions: int, routes: list[list[int]]) -> None:
-        send(("best", (cost, solutions, time.monotonic() - t0, routes)))
+        send(("best", (cost, solutions, time.monotonic() - task.t0, routes)))
 
     def tick(solutions: int) -> None:
         # A sign of life for the parent's stall watch, a few times a second at most.
@@ -94,20 +84,7 @@ def _search_child(
             send(("tick", (solutions, longest[0])))
 
     try:
-        result = search.solve_one(
-            problem,
-            settings,
-            anchors,
-            initial,
-            None,
-            None,
-            t0,
-            0,
-            excluded,
-            deadline=deadline,
-            on_best=best,
-            on_tick=tick,
-        )
+        result = search.solve_one(task, settings, deadline=deadline, on_best=best, on_tick=tick)
         sender.send(("done", result))
     except Exception as exc:  # reported to the parent, which raises it
         sender.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -167,15 +144,11 @@ class Searched:
 
 
 def search_in_child(
-    problem: Problem,
+    task: Task,
     settings: SolverSettings,
-    anchors: Anchors | None,
-    initial: Plan | None,
     on_progress: ProgressCallback,
     stop: threading.Event | None,
-    t0: float,
     deadline: float,
-    excluded: dict[str, Unassigned],
 ) -> Searched:
     """A search in a forked process, which can be ended at any time (OR-Tools cannot cancel its
     ILS). The process reports every improving solution's routes. Unstopped, its own result
@@ -188,9 +161,7 @@ def search_in_child(
     attempt = settings
     searched = Searched()
     while True:
-        result, last, stalled = _run_child(
-            problem, attempt, anchors, initial, excluded, t0, deadline, stop, on_progress, watch
-        )
+        result, last, stalled = _run_child(task, attempt, deadline, stop, on_progress, watch)
         searched.keep(result, last, attempt)
         left = deadline - time.monotonic()
         if not stalled or left < 2.0 or cancelled(stop):
@@ -205,13 +176,10 @@ def search_in_child(
 
 
 def solve_in_child(
-    problem: Problem,
+    task: Task,
     settings: SolverSettings,
-    anchors: Anchors | None,
     on_progress: ProgressCallback | None,
     stop: threading.Event | None,
-    t0: float,
-    excluded: dict[str, Unassigned],
 ) -> Result:
     """One search in a forked process (see :func:`search_in_child`); the better of an ended
     search's result and the rebuilt plan of a killed one's last routes."""
@@ -222,45 +190,27 @@ def solve_in_child(
             reported[:] = [p.objective]
             on_progress(p)
 
-    searched = search_in_child(
-        problem,
-        settings,
-        anchors,
-        None,
-        progress,
-        stop,
-        t0,
-        t0 + settings.time_limit,
-        excluded,
-    )
-    return outcome(problem, settings, anchors, excluded, searched, t0, stop)
+    searched = search_in_child(task, settings, progress, stop, task.t0 + settings.time_limit)
+    return outcome(task, settings, searched, stop)
 
 
 def outcome(
-    problem: Problem,
-    settings: SolverSettings,
-    anchors: Anchors | None,
-    excluded: dict[str, Unassigned],
-    searched: Searched,
-    t0: float,
-    stop: threading.Event | None,
+    task: Task, settings: SolverSettings, searched: Searched, stop: threading.Event | None
 ) -> Result:
+    """The plan of what the searches of ``settings`` left: an ended search's result, or the
+    rebuilt plan of the last routes a killed one reported."""
     if searched.uses_result():
         assert searched.result is not None
         return searched.result
     if searched.snapshot is None:
-        return _rebuild(problem, settings, anchors, excluded, None, t0, stop)
+        return _rebuild(task, settings, None, stop)
     cfg, last = searched.snapshot
-    return _rebuild(problem, cfg, anchors, excluded, last, t0, stop)
+    return _rebuild(task, cfg, last, stop)
 
 
 def _run_child(
-    problem: Problem,
+    task: Task,
     settings: SolverSettings,
-    anchors: Anchors | None,
-    initial: Plan | None,
-    excluded: dict[str, Unassigned],
-    t0: float,
     deadline: float,
     stop: threading.Event | None,
     on_progress: ProgressCallback,
@@ -273,16 +223,7 @@ def _run_child(
     with _FORK_LOCK:  # portfolio threads fork one at a time
         child = ctx.Process(
             target=_search_child,
-            args=(
-                problem,
-                settings,
-                dict(anchors) if anchors else None,
-                initial,
-                excluded,
-                t0,
-                deadline,
-                sender,
-            ),
+            args=(task, settings, deadline, sender),
             name="vanplan-search",
             daemon=True,
         )
@@ -340,18 +281,12 @@ def _run_child(
 
 
 def _rebuild(
-    problem: Problem,
-    settings: SolverSettings,
-    anchors: Anchors | None,
-    excluded: dict[str, Unassigned],
-    last: _Snapshot | None,
-    t0: float,
-    stop: threading.Event | None,
+    task: Task, settings: SolverSettings, last: _Snapshot | None, stop: threading.Event | None
 ) -> Result:
     """The plan of routes reported by a stopped ILS process, on the same model rebuilt here
     (``build_model`` is deterministic, so the routing indices mean the same visits): the routes
     are read into an assignment, whose times the solver completes as its first solution."""
-    model = build_model(problem, settings, anchors=anchors, excluded=excluded)
+    model = task.model(settings)
     routing = model.routing
     solution = None
     if last is not None:
@@ -371,7 +306,7 @@ def _rebuild(
         # Not stopped: the routes of a search that stalled and was ended.
         status="STOPPED" if cancelled(stop) else "SUCCESS",
         objective=objective,
-        wall_time=time.monotonic() - t0,
+        wall_time=time.monotonic() - task.t0,
         solutions=last[1] if last is not None else 0,
         workers=1,
         strategy=f"{settings.first_solution}+{search_name(settings)}/seed {settings.seed}",

@@ -12,10 +12,8 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from optimizer.domain import Problem
 from optimizer.forked import Searched, outcome, search_in_child
-from optimizer.plan import Plan, Unassigned
-from optimizer.search import Anchors, Progress, ProgressCallback, Result, solve_one
+from optimizer.search import Progress, ProgressCallback, Result, Task, solve_one
 from optimizer.settings import SolverSettings
 
 log = logging.getLogger(__name__)
@@ -56,21 +54,17 @@ def portfolio(settings: SolverSettings) -> list[SolverSettings]:
 
 
 def solve_portfolio_forked(
-    problem: Problem,
+    task: Task,
     settings: SolverSettings,
-    anchors: Anchors | None,
-    initial: Plan | None,
     on_progress: ProgressCallback | None,
     stop: threading.Event | None,
-    t0: float,
-    excluded: dict[str, Unassigned],
 ) -> Result:
     """The portfolio in forked processes, one per worker, each watched by a thread of this
     process as a single forked search is (:func:`search_in_child`): stoppable with iterated
     local search, stalls ended and searched again. The winner is the lowest objective (then the
     lowest worker); a killed worker's plan is rebuilt here from its last routes."""
     configs = portfolio(settings)
-    deadline = t0 + settings.time_limit
+    deadline = task.t0 + settings.time_limit
     lock = threading.Lock()
     best: list[float] = []
     searched: list[Searched] = [Searched() for _ in configs]
@@ -86,9 +80,7 @@ def solve_portfolio_forked(
                     on_progress(replace(p, worker=worker))
 
         try:
-            searched[worker] = search_in_child(
-                problem, cfg, anchors, initial, progress, stop, t0, deadline, excluded
-            )
+            searched[worker] = search_in_child(task, cfg, progress, stop, deadline)
         except Exception as exc:  # reported below; the other workers decide
             errors[worker] = str(exc)
 
@@ -107,12 +99,10 @@ def solve_portfolio_forked(
         raise RuntimeError(f"every portfolio worker failed: {errors}")
     # Deterministic winner: lowest objective, then lowest worker index.
     winner = min(found, key=lambda w: (searched[w].objective, w))
-    routes, dropped, excluded_model, stats = outcome(
-        problem, configs[winner], anchors, excluded, searched[winner], t0, stop
-    )
+    routes, dropped, excluded_model, stats = outcome(task, configs[winner], searched[winner], stop)
     stats = replace(
         stats,
-        wall_time=time.monotonic() - t0,
+        wall_time=time.monotonic() - task.t0,
         workers=len(configs),
         solutions=sum(searched[w].solutions for w in found),
         strategy=f"worker {winner}: {stats.strategy}",
@@ -121,18 +111,16 @@ def solve_portfolio_forked(
 
 
 def _worker_main(
-    problem: Problem,
+    task: Task,
     settings: SolverSettings,
-    anchors: dict[str, tuple[str, int]] | None,
-    initial: Plan | None,
-    excluded: dict[str, Unassigned],
     worker: int,
     wall_deadline: float,
     events: Any,
     stop_flag: Any,
 ) -> None:
-    """Entry point of a portfolio process: solve and put ``("done", worker, result)``."""
+    """Entry point of a spawned portfolio process: solve and put ``("done", worker, result)``."""
     t0 = time.monotonic()
+    task = replace(task, t0=t0)  # this process's clock
     local_stop = threading.Event()
 
     finished = threading.Event()
@@ -153,15 +141,11 @@ def _worker_main(
 
     try:
         result = solve_one(
-            problem,
+            task,
             settings,
-            anchors,
-            initial,
             progress,
             local_stop,
-            t0,
             worker,
-            excluded,
             # The wall clock is shared between processes; the import time is already spent.
             deadline=t0 + max(wall_deadline - time.time(), 0.05),
         )
@@ -174,15 +158,14 @@ def _worker_main(
 
 
 def solve_portfolio_spawned(
-    problem: Problem,
+    task: Task,
     settings: SolverSettings,
-    anchors: Anchors | None,
-    initial: Plan | None,
     on_progress: ProgressCallback | None,
     stop: threading.Event | None,
-    t0: float,
-    excluded: dict[str, Unassigned],
 ) -> Result:
+    """The portfolio in spawned processes (where ``fork`` does not exist): each worker imports
+    OR-Tools first, and a stoppable one searches with the metaheuristic."""
+    t0 = task.t0
     configs = portfolio(settings)
     if stop is not None:  # see solve(): a stoppable search cannot use ILS
         configs = [replace(c, iterated_local_search=False) for c in configs]
@@ -195,17 +178,7 @@ def solve_portfolio_spawned(
     procs = [
         ctx.Process(
             target=_worker_main,
-            args=(
-                problem,
-                cfg,
-                dict(anchors) if anchors else None,
-                initial,
-                excluded,
-                w,
-                wall_deadline,
-                events,
-                stop_flag,
-            ),
+            args=(task, cfg, w, wall_deadline, events, stop_flag),
             name=f"vanplan-worker-{w}",
             daemon=True,
         )

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ortools.constraint_solver import pywrapcp
@@ -148,16 +148,35 @@ def _current_routes(model: VanModel) -> list[list[int]]:
     return routes
 
 
+@dataclass(frozen=True)
+class Task:
+    """What every search of one ``solve()`` shares: the problem, the anchors of a re-plan, the
+    plan to warm-start from, the visits diagnosed impossible (left out of the model) and when
+    the solve started (``time.monotonic()``)."""
+
+    problem: Problem
+    anchors: Anchors | None = None
+    initial: Plan | None = None
+    excluded: Mapping[str, Unassigned] = field(default_factory=dict)
+    t0: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def of(cls, problem: Problem, **kwargs: Any) -> Task:
+        """A task starting now whose excluded visits are diagnosed here."""
+        t0 = time.monotonic()
+        return cls(problem, excluded=dict(precheck(problem)), t0=t0, **kwargs)
+
+    def model(self, settings: SolverSettings) -> VanModel:
+        """The routing model of this task (deterministic: a rebuild means the same indices)."""
+        return build_model(self.problem, settings, anchors=self.anchors, excluded=self.excluded)
+
+
 def solve_one(
-    problem: Problem,
+    task: Task,
     settings: SolverSettings,
-    anchors: Anchors | None,
-    initial: Plan | None,
-    on_progress: ProgressCallback | None,
-    stop: threading.Event | None,
-    t0: float,
-    worker: int,
-    excluded: Mapping[str, Unassigned] | None = None,
+    on_progress: ProgressCallback | None = None,
+    stop: threading.Event | None = None,
+    worker: int = 0,
     deadline: float | None = None,
     on_best: BestCallback | None = None,
     on_tick: Callable[[int], None] | None = None,
@@ -165,13 +184,12 @@ def solve_one(
     """One search in this process. ``on_best`` hears of each improving solution with its routes
     (routing indices per vehicle), ``on_tick`` of every solution (its count), for a parent that
     may have to stop this process."""
-    if excluded is None:
-        excluded = dict(precheck(problem))
+    t0, initial = task.t0, task.initial
     state = _SearchState()
 
     def new_model() -> VanModel:
         """The model with this solve's solution callback (counts, progress, stop)."""
-        built = build_model(problem, settings, anchors=anchors, excluded=excluded)
+        built = task.model(settings)
         routing = built.routing
 
         def at_solution() -> None:

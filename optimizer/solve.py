@@ -19,13 +19,13 @@ from dataclasses import replace
 from typing import Any
 
 from optimizer import forked
-from optimizer.diagnose import explain_unassigned, precheck
+from optimizer.diagnose import explain_unassigned
 from optimizer.domain import Problem
 from optimizer.model import fallback_reason
 from optimizer.params import annealing_temperatures, model_search_parameters, search_parameters
 from optimizer.plan import Plan, Route, SolverStats, Unassigned
 from optimizer.portfolio import portfolio, solve_portfolio_forked, solve_portfolio_spawned
-from optimizer.search import Anchors, Progress, ProgressCallback, solve_one
+from optimizer.search import Anchors, Progress, ProgressCallback, Task, solve_one
 from optimizer.settings import SolverSettings
 
 __all__ = [
@@ -67,14 +67,13 @@ def solve(
     stoppable solve searches with ``settings.metaheuristic``."""
     problem.validate()
     settings = settings or SolverSettings()
-    t0 = time.monotonic()
-    excluded = _precheck(problem)
-    if not problem.shifts or len(excluded) == len(problem.visits):
-        unassigned = dict(excluded)
+    task = Task.of(problem, anchors=dict(anchors) if anchors else None, initial=initial)
+    if not problem.shifts or len(task.excluded) == len(problem.visits):
+        unassigned = dict(task.excluded)
         for v in problem.visits:
             if v.id not in unassigned:
                 unassigned[v.id] = fallback_reason(problem, v)
-        stats = SolverStats("NO_MODEL", 0.0, time.monotonic() - t0, 0, 1, "")
+        stats = SolverStats("NO_MODEL", 0.0, time.monotonic() - task.t0, 0, 1, "")
         return Plan((), _ordered(problem, unassigned.values()), stats)
 
     if settings.workers > 1 and mp.current_process().daemon:
@@ -100,27 +99,19 @@ def solve(
         )
         settings = replace(settings, iterated_local_search=False)
     if in_child:
-        result = forked.solve_in_child(problem, settings, anchors, on_progress, stop, t0, excluded)
+        result = forked.solve_in_child(task, settings, on_progress, stop)
     elif in_children:
-        result = solve_portfolio_forked(
-            problem, settings, anchors, initial, on_progress, stop, t0, excluded
-        )
+        result = solve_portfolio_forked(task, settings, on_progress, stop)
     elif settings.workers <= 1:
-        result = solve_one(problem, settings, anchors, initial, on_progress, stop, t0, 0, excluded)
+        result = solve_one(task, settings, on_progress, stop)
     else:
-        result = solve_portfolio_spawned(
-            problem, settings, anchors, initial, on_progress, stop, t0, excluded
-        )
+        result = solve_portfolio_spawned(task, settings, on_progress, stop)
     routes, dropped, excluded_model, stats = result
     unassigned = dict(excluded_model)
     if dropped:
         for u in _explain(problem, routes, dropped):
             unassigned[u.visit_id] = u
     return Plan(tuple(routes), _ordered(problem, unassigned.values()), stats)
-
-
-def _precheck(problem: Problem) -> dict[str, Unassigned]:
-    return dict(precheck(problem))
 
 
 def _explain(problem: Problem, routes: list[Route], dropped: list[str]) -> tuple[Unassigned, ...]:

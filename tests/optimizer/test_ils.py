@@ -23,6 +23,7 @@ from optimizer.checker import check_plan
 from optimizer.domain import UNREACHABLE, Problem, TravelMatrix
 from optimizer.errors import ValidationError
 from optimizer.model import build_model
+from optimizer.search import Task
 from optimizer.settings import SolverSettings
 from optimizer.solve import (
     Progress,
@@ -413,11 +414,11 @@ def test_a_stalled_ils_search_is_ended_and_searched_again(
 ) -> None:
     real = search_module.solve_one
 
-    def hangs_after_a_while(problem: Problem, settings: SolverSettings, *a: Any, **k: Any) -> Any:
+    def hangs_after_a_while(task: Task, settings: SolverSettings, *a: Any, **k: Any) -> Any:
         if settings.seed == 5:  # the first search: some solutions, then no more, as in a stall
-            real(problem, replace(settings, solution_limit=30), *a, **k)
+            real(task, replace(settings, solution_limit=30), *a, **k)
             time.sleep(600)
-        return real(problem, settings, *a, **k)
+        return real(task, settings, *a, **k)
 
     monkeypatch.setattr(search_module, "solve_one", hangs_after_a_while)  # inherited by forks
     t0 = time.monotonic()
@@ -486,11 +487,11 @@ def test_a_stalled_portfolio_worker_is_ended_and_searched_again(
 ) -> None:
     real = search_module.solve_one
 
-    def hangs_after_a_while(problem: Problem, settings: SolverSettings, *a: Any, **k: Any) -> Any:
+    def hangs_after_a_while(task: Task, settings: SolverSettings, *a: Any, **k: Any) -> Any:
         if settings.seed == 5:  # worker 0's first search: some solutions, then none, a stall
-            real(problem, replace(settings, solution_limit=30), *a, **k)
+            real(task, replace(settings, solution_limit=30), *a, **k)
             time.sleep(600)
-        return real(problem, settings, *a, **k)
+        return real(task, settings, *a, **k)
 
     monkeypatch.setattr(search_module, "solve_one", hangs_after_a_while)  # inherited by forks
     t0 = time.monotonic()
