@@ -409,18 +409,24 @@ def test_a_killed_solver_process_takes_its_ils_search_with_it() -> None:
         started.close()
 
 
-def test_a_stalled_ils_search_is_ended_and_searched_again(
-    week: Problem, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def _stall_the_search_with_seed(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search with ``seed`` finds some solutions, then none, as in a stall (in every forked
+    search process, which inherits the patch)."""
     real = search_module.solve_one
 
     def hangs_after_a_while(task: Task, settings: SolverSettings, *a: Any, **k: Any) -> Any:
-        if settings.seed == 5:  # the first search: some solutions, then no more, as in a stall
+        if settings.seed == seed:
             real(task, replace(settings, solution_limit=30), *a, **k)
             time.sleep(600)
         return real(task, settings, *a, **k)
 
-    monkeypatch.setattr(search_module, "solve_one", hangs_after_a_while)  # inherited by forks
+    monkeypatch.setattr(search_module, "solve_one", hangs_after_a_while)
+
+
+def test_a_stalled_ils_search_is_ended_and_searched_again(
+    week: Problem, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _stall_the_search_with_seed(5, monkeypatch)  # the first search
     t0 = time.monotonic()
     with caplog.at_level("WARNING", logger="optimizer.forked"):
         plan = solve(week, SolverSettings(time_limit=8, seed=5, iterated_local_search=True))
@@ -485,15 +491,7 @@ def test_an_unstopped_portfolio_gives_the_best_of_its_workers_alone(with_breaks:
 def test_a_stalled_portfolio_worker_is_ended_and_searched_again(
     week: Problem, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real = search_module.solve_one
-
-    def hangs_after_a_while(task: Task, settings: SolverSettings, *a: Any, **k: Any) -> Any:
-        if settings.seed == 5:  # worker 0's first search: some solutions, then none, a stall
-            real(task, replace(settings, solution_limit=30), *a, **k)
-            time.sleep(600)
-        return real(task, settings, *a, **k)
-
-    monkeypatch.setattr(search_module, "solve_one", hangs_after_a_while)  # inherited by forks
+    _stall_the_search_with_seed(5, monkeypatch)  # worker 0's first search
     t0 = time.monotonic()
     with caplog.at_level("WARNING", logger="optimizer.forked"):
         plan = solve(week, SolverSettings(time_limit=8, seed=5, workers=2))
