@@ -198,14 +198,18 @@ def outcome(
     task: Task, settings: SolverSettings, searched: Searched, stop: threading.Event | None
 ) -> Result:
     """The plan of what the searches of ``settings`` left: an ended search's result, or the
-    rebuilt plan of the last routes a killed one reported."""
+    rebuilt plan of the last routes a killed one reported; its solutions are those of every
+    search (a stalled one and its restart alike)."""
     if searched.uses_result():
         assert searched.result is not None
-        return searched.result
-    if searched.snapshot is None:
-        return _rebuild(task, settings, None, stop)
-    cfg, last = searched.snapshot
-    return _rebuild(task, cfg, last, stop)
+        result = searched.result
+    elif searched.snapshot is None:
+        result = _rebuild(task, settings, None, stop)
+    else:
+        cfg, last = searched.snapshot
+        result = _rebuild(task, cfg, last, stop)
+    routes, dropped, excluded, stats = result
+    return routes, dropped, excluded, replace(stats, solutions=searched.solutions)
 
 
 def _run_child(
