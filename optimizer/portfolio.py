@@ -27,14 +27,13 @@ def portfolio(settings: SolverSettings) -> list[SolverSettings]:
     and the metaheuristic as a hedge, and workers 2-3, 6-7, ... flip the operator selection.
     Two independent ILS runs are the better pair: on vanplan's weakest Solomon instances the
     best of two ILS workers beat ILS plus guided local search clearly (benchmarks/RESULTS.md)."""
-    first = [
-        settings.first_solution,
-        "LOCAL_CHEAPEST_INSERTION"
-        if settings.first_solution != "LOCAL_CHEAPEST_INSERTION"
-        else "PARALLEL_CHEAPEST_INSERTION",
+    others = (
+        "LOCAL_CHEAPEST_INSERTION",
+        "PARALLEL_CHEAPEST_INSERTION",
         "SAVINGS",
         "PATH_CHEAPEST_ARC",
-    ]
+    )
+    first = [settings.first_solution, *(f for f in others if f != settings.first_solution)][:4]
     out = []
     for w in range(settings.workers):
         hedge = w % 3 == 2
