@@ -3,7 +3,9 @@
 For every instance, each solver gets the same wall-time limit (VROOM excepted: it stops by itself,
 its own time is reported) on the same integer data (see :mod:`benchmarks.solomon_io`); the final
 routes are evaluated in floating point, checked by a float-exact Solomon check and by vanplan's
-independent checker, and compared with the distance-only best-known solution.
+independent checker, and compared with the distance-only best-known solution (``bks.csv``).
+Instances without one there (e.g. the larger ones of :mod:`benchmarks.synthetic`) are compared
+with the best feasible plan of the same run ("best of run").
 
     python3 benchmarks/solomon.py --time-limit 10 --instances C101,R101 \
         --solvers vanplan,ortools,pyvrp,vroom --jobs 1 --out results.json
@@ -102,8 +104,8 @@ class Result:
     solver: str
     distance: float | None  # float evaluation of the routes; None when the solver failed
     vehicles: int | None
-    bks: float
-    gap: float | None  # percent to the distance-only BKS
+    bks: float  # the reference distance: the distance-only BKS, or the run's best plan
+    gap: float | None  # percent to the reference
     feasible_solomon: bool
     feasible_checker: bool | None  # None: checker not available
     wall_time: float
@@ -113,6 +115,7 @@ class Result:
     violations: list[str] = field(default_factory=list)
     bks_plausible: bool = True  # see BestKnown.plausible
     cpu_time: float | None = None  # CPU seconds of this process and its ended children
+    reference: str = "bks"  # or "best of run": no BKS known (see compare_with_run_best)
 
     @property
     def feasible(self) -> bool:
@@ -359,11 +362,12 @@ def judge(
     problem: Problem,
     solver: str,
     run: SolverRun,
-    bks: BestKnown,
+    bks: BestKnown | None,
     time_limit: float | None,
     scale: int,
 ) -> Result:
-    """Evaluate one solver's routes (float) and check them (Solomon rules + vanplan checker)."""
+    """Evaluate one solver's routes (float) and check them (Solomon rules + vanplan checker).
+    Without ``bks`` the gap stays open until :func:`compare_with_run_best`."""
     ev = evaluate(instance, run.routes)
     plan = run.plan
     if plan is None:
@@ -378,8 +382,8 @@ def judge(
         solver=solver,
         distance=ev.distance if complete else None,
         vehicles=ev.vehicles,
-        bks=bks.distance,
-        gap=gap_percent(ev.distance, bks.distance) if complete else None,
+        bks=bks.distance if bks else float("nan"),
+        gap=gap_percent(ev.distance, bks.distance) if complete and bks else None,
         feasible_solomon=ev.feasible,
         feasible_checker=checker_ok,
         wall_time=run.wall_time,
@@ -387,8 +391,24 @@ def judge(
         status=run.status,
         scale=scale,
         violations=violations,
-        bks_plausible=bks.plausible,
+        bks_plausible=bks.plausible if bks else True,
+        reference="bks" if bks else "best of run",
     )
+
+
+def compare_with_run_best(results: Sequence[Result]) -> None:
+    """Fill in reference and gap of the instances without a BKS: the shortest feasible complete
+    plan any solver found in this run (its gap is 0). An instance where no solver found one
+    keeps no gap."""
+    for name in dict.fromkeys(r.instance for r in results if r.reference != "bks"):
+        rows = [r for r in results if r.instance == name]
+        found = [r.distance for r in rows if r.distance is not None and r.feasible]
+        if not found:
+            continue
+        best = min(found)
+        for r in rows:
+            r.bks = best
+            r.gap = gap_percent(r.distance, best) if r.distance is not None else None
 
 
 def _cpu_seconds() -> float:
@@ -399,7 +419,7 @@ def _cpu_seconds() -> float:
 
 
 def run_instance(
-    path: Path, bks: BestKnown, solvers: Sequence[str], config: Config
+    path: Path, bks: BestKnown | None, solvers: Sequence[str], config: Config
 ) -> list[Result]:
     """Run every solver on one instance, one after the other."""
     instance = read_instance(path)
@@ -418,6 +438,7 @@ def run_instance(
         result = judge(instance, problem, solver, run, bks, limit, scale)
         result.cpu_time = cpu
         results.append(result)
+    compare_with_run_best(results)
     return results
 
 
@@ -494,7 +515,8 @@ def ratios(results: Sequence[Result], base: str = "vanplan") -> dict[str, tuple[
             continue
         mb = statistics.fmean(gaps[base][i] for i in common)
         mp = statistics.fmean(peer_gaps[i] for i in common)
-        out[peer] = (mb / mp if mp > 0 else float("inf"), mb - mp)
+        # a peer at the reference everywhere has a mean gap of 0 up to float noise
+        out[peer] = (mb / mp if mp > 1e-9 else float("inf"), mb - mp)
     return out
 
 
@@ -517,6 +539,9 @@ def format_summary(results: Sequence[Result]) -> str:
         lines.append(
             f"mean gap vanplan / {peer}: {_ratio(ratio)} (vanplan {diff:+.2f} pp), common instances"
         )
+    run_best = sorted({r.instance for r in results if r.reference != "bks"})
+    if run_best:
+        lines.append(f"no BKS known, gap to the best plan of this run: {', '.join(run_best)}")
     doubtful = sorted({r.instance for r in results if not r.bks_plausible})
     if doubtful:
         lines.append(
@@ -694,7 +719,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     directory = args.solomon_dir or shared / "benchmarks" / "solomon"
     names = [n for n in args.instances.split(",") if n.strip()] or None
     paths = instance_paths(directory, names)
-    bks = read_bks(directory / "bks.csv")
+    bks = read_bks(directory / "bks.csv") if (directory / "bks.csv").is_file() else {}
     config = Config(
         time_limit=args.time_limit,
         seed=args.seed,
@@ -734,20 +759,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"time limit {args.time_limit:g}s per instance and solver, seed {args.seed}, "
         f"vanplan workers {args.workers} {config.vanplan_settings or ''}, "
         f"vroom exploration {args.vroom_exploration} x{vroom_threads} threads (no time limit), "
-        f"jobs {args.jobs}; gap to distance-only BKS, float distances\n"
+        f"jobs {args.jobs}; gap to distance-only BKS (else to the run's best), float distances\n"
     )
     print(HEADER)
     results: list[Result] = []
     t0 = time.perf_counter()
     if args.jobs == 1:
         for path in paths:
-            rows = run_instance(path, bks[path.stem], solvers, config)
+            rows = run_instance(path, bks.get(path.stem), solvers, config)
             results += rows
             for r in rows:
                 print(format_row(r), flush=True)
     else:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(run_instance, p, bks[p.stem], solvers, config) for p in paths]
+            futures = [
+                pool.submit(run_instance, p, bks.get(p.stem), solvers, config) for p in paths
+            ]
             for fut in futures:
                 rows = fut.result()
                 results += rows
