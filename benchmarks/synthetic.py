@@ -50,8 +50,11 @@ def instance_text(name: str, shape: Shape, seed: int) -> str:
     feasible with that plan's number of routes; the fleet is a quarter more than that."""
     if shape.kind not in KINDS:
         raise ValueError(f"kind: expected one of {KINDS}, got {shape.kind!r}")
-    if shape.customers < 1:
-        raise ValueError(f"customers: must be >= 1, got {shape.customers}")
+    for field_name in ("customers", "window", "capacity", "max_demand"):
+        if getattr(shape, field_name) < 1:
+            raise ValueError(f"{field_name}: must be >= 1, got {getattr(shape, field_name)}")
+    if not 0 <= shape.wide_share <= 1:
+        raise ValueError(f"wide_share: must lie in [0, 1], got {shape.wide_share}")
     rng = random.Random(f"{name}/{seed}")
     depot = SIDE // 2
     centres = [

@@ -78,6 +78,10 @@ def test_bad_shapes_name_the_field() -> None:
         synthetic.instance_text("X", synthetic.Shape(10, "Q"), 1)
     with pytest.raises(ValueError, match="customers"):
         synthetic.instance_text("X", synthetic.Shape(0), 1)
+    with pytest.raises(ValueError, match="capacity"):
+        synthetic.instance_text("X", synthetic.Shape(10, capacity=0), 1)
+    with pytest.raises(ValueError, match="wide_share"):
+        synthetic.instance_text("X", synthetic.Shape(10, wide_share=1.5), 1)
     with pytest.raises(ValueError, match="horizon"):
         synthetic.instance_text("X", synthetic.Shape(50, horizon=100), 1)
 
