@@ -94,9 +94,11 @@ def test_settings_from_dict_and_toml(tmp_path: Path) -> None:
 
 
 def test_portfolio_varies_the_search() -> None:
-    configs = portfolio(SolverSettings(workers=2, seed=3))
+    assert SolverSettings().first_solution == "SAVINGS"
+    first = "PARALLEL_CHEAPEST_INSERTION"  # worker 0 runs the settings as given
+    configs = portfolio(SolverSettings(workers=2, seed=3, first_solution=first))
     assert len(configs) == 2
-    assert configs[0].first_solution == SolverSettings().first_solution and configs[0].seed == 3
+    assert configs[0].first_solution == "PARALLEL_CHEAPEST_INSERTION" and configs[0].seed == 3
     assert configs[1].first_solution != configs[0].first_solution
     four = portfolio(SolverSettings(workers=4))
     assert len({c.first_solution for c in four}) == 4  # each worker its own first solution
