@@ -111,15 +111,17 @@ def static_reason(problem: Problem, visit: Visit) -> Unassigned | None:
             f" allowed day ({days})",
         )
 
+    # Lengths of the parts of the windows inside a shift (plain numbers: this runs for every
+    # visit and van-day).
     if visit.windows:
         overlaps = [
-            part
+            min(w.end, shift.end) - max(w.start, shift.start)
             for _, shift in van_days
             for w in visit.windows
-            if (part := w.intersect(shift.window)) is not None
+            if max(w.start, shift.start) <= min(w.end, shift.end)
         ]
     else:
-        overlaps = [shift.window for _, shift in van_days]
+        overlaps = [shift.end - shift.start for _, shift in van_days]
     if not overlaps:
         spans = "; ".join(_span(problem, w) for w in visit.windows)
         return fail(
@@ -133,7 +135,7 @@ def static_reason(problem: Problem, visit: Visit) -> Unassigned | None:
             f"the service of {_dur(visit.duration)} is longer than every time window"
             f" (longest {_dur(longest)})",
         )
-    if visit.duration > max(p.length for p in overlaps):
+    if visit.duration > max(overlaps):
         return fail(
             Reason.SERVICE_TOO_LONG,
             f"the service of {_dur(visit.duration)} does not fit into the part of any time window"
@@ -141,12 +143,15 @@ def static_reason(problem: Problem, visit: Visit) -> Unassigned | None:
         )
 
     m = problem.matrix
-    roads = [
-        (van, shift)
-        for van, shift in van_days
-        if m.duration(van.start_location, visit.location) != UNREACHABLE
-        and m.duration(visit.location, van.end) != UNREACHABLE
-    ]
+    reach: dict[tuple[str, str], bool] = {}  # per (start, end) depot pair
+    for van, _ in van_days:
+        pair = (van.start_location, van.end)
+        if pair not in reach:
+            reach[pair] = (
+                m.duration(van.start_location, visit.location) != UNREACHABLE
+                and m.duration(visit.location, van.end) != UNREACHABLE
+            )
+    roads = [(van, shift) for van, shift in van_days if reach[(van.start_location, van.end)]]
     if not roads:
         depots = sorted({v.start_location for v, _ in van_days} | {v.end for v, _ in van_days})
         return fail(
@@ -186,7 +191,7 @@ def eligible_van_days(
     """Van-days that may serve ``visit`` by skills, capacity, allowed days and pin (no timing)."""
     pin = visit.pin if use_pin else None
     out = []
-    for shift in sorted(problem.shifts, key=lambda s: (s.day, s.van_id)):
+    for shift in problem.shifts_by_day:
         van = problem.van(shift.van_id)
         if not visit.skills <= van.skills:
             continue

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -368,14 +369,35 @@ class Problem:
     break_rule: BreakRule = BreakRule()
     skill_catalogue: frozenset[str] | None = None  # None: any skill name is accepted
 
+    # Lookups by id, built on first use: the problem is frozen, and a week of a thousand visits
+    # asks for vans and shifts hundreds of thousands of times while it is diagnosed and modelled.
+    @cached_property
+    def _vans_by_id(self) -> dict[str, Van]:
+        return {v.id: v for v in reversed(self.vans)}  # the first of duplicate ids wins
+
+    @cached_property
+    def _visits_by_id(self) -> dict[str, Visit]:
+        return {v.id: v for v in reversed(self.visits)}
+
+    @cached_property
+    def _shifts_by_key(self) -> dict[tuple[str, int], Shift]:
+        return {(s.van_id, s.day): s for s in reversed(self.shifts)}
+
+    @cached_property
+    def shifts_by_day(self) -> tuple[Shift, ...]:
+        """The shifts ordered by day, then van id."""
+        return tuple(sorted(self.shifts, key=lambda s: (s.day, s.van_id)))
+
     def van(self, van_id: str) -> Van:
-        return next(v for v in self.vans if v.id == van_id)
+        """The van with this id (KeyError when there is none)."""
+        return self._vans_by_id[van_id]
 
     def visit(self, visit_id: str) -> Visit:
-        return next(v for v in self.visits if v.id == visit_id)
+        """The visit with this id (KeyError when there is none)."""
+        return self._visits_by_id[visit_id]
 
     def shift(self, van_id: str, day: int) -> Shift | None:
-        return next((s for s in self.shifts if s.van_id == van_id and s.day == day), None)
+        return self._shifts_by_key.get((van_id, day))
 
     def validate(self) -> Problem:
         """Cross-object checks; raises one ValidationError listing every problem."""

@@ -144,13 +144,26 @@ def window_alternatives(
     return out
 
 
+def can_start(visit: Visit, shift: Shift) -> bool:
+    """Whether ``start_domain(visit, [shift])`` is not empty, without building it (called for
+    every visit and van-day)."""
+    dur = visit.duration
+    first, last = shift.start, shift.end - dur
+    pinned = visit.pin.start if visit.pin is not None else None
+    for w in visit.windows or (None,):
+        lo, hi = (first, last) if w is None else (max(first, w.start), min(last, w.end - dur))
+        if (lo <= pinned <= hi) if pinned is not None else lo <= hi:
+            return True
+    return False
+
+
 def allowed_vehicles(problem: Problem, visit: Visit, shifts: Sequence[Shift]) -> list[int]:
     """Vehicles (indices into ``shifts``) that may serve ``visit`` on their own terms."""
-    vans = {v.id: v for v in problem.vans}
     m = problem.matrix
+    reach: dict[tuple[str, str], bool] = {}  # per (start, end) depot pair
     out = []
     for k, s in enumerate(shifts):
-        van = vans[s.van_id]
+        van = problem.van(s.van_id)
         if not visit.skills <= van.skills:
             continue
         if visit.days is not None and s.day not in visit.days:
@@ -161,13 +174,16 @@ def allowed_vehicles(problem: Problem, visit: Visit, shifts: Sequence[Shift]) ->
             or (pin.day is not None and pin.day != s.day)
         ):
             continue
-        if not start_domain(visit, [s]):
+        if not can_start(visit, s):
             continue
-        if not (
-            m.reachable(van.start_location, visit.location) and m.reachable(visit.location, van.end)
-        ):
+        depots = (van.start_location, van.end)
+        if depots not in reach:
             # A detour through another stop could in principle help; direct reachability from
             # the depot is what the checker and the dispatcher expect, so require it.
+            reach[depots] = m.reachable(van.start_location, visit.location) and m.reachable(
+                visit.location, van.end
+            )
+        if not reach[depots]:
             continue
         out.append(k)
     return out

@@ -3,8 +3,10 @@ models with vanplan's features, reproducibility, stop, warm start, fallback, por
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
+import random
 import sys
 import threading
 import time
@@ -20,7 +22,7 @@ import optimizer.forked as forked_module
 import optimizer.params as params_module
 import optimizer.search as search_module
 from optimizer.checker import check_plan
-from optimizer.domain import UNREACHABLE, Problem, TravelMatrix
+from optimizer.domain import UNREACHABLE, Horizon, Problem, TravelMatrix
 from optimizer.errors import ValidationError
 from optimizer.model import build_model
 from optimizer.search import Task
@@ -33,7 +35,7 @@ from optimizer.solve import (
     search_parameters,
     solve,
 )
-from tests.optimizer.conftest import assert_feasible, solve_stopped_after
+from tests.optimizer.conftest import MONDAY, Tiny, assert_feasible, solve_stopped_after
 from tests.optimizer.test_solve import _no_first_solution_problem, _signature, _week
 
 
@@ -570,3 +572,47 @@ def test_recreate_auto_compares_window_nodes_only_where_there_are_some(week: Pro
     chosen = SolverSettings(recreate="LOCAL_CHEAPEST_INSERTION")
     assert recreate(week, chosen) == fsm.LOCAL_CHEAPEST_INSERTION
     assert recreate(week, SolverSettings(recreate="SAVINGS")) == fsm.SAVINGS
+
+
+# --- a time limit shorter than the first solution ---------------------------------------------
+
+
+def _many_visits(visits: int = 400, vans: int = 40, seed: int = 3) -> Problem:
+    """One day, ``visits`` short visits spread over 40 km x 40 km, ``vans`` vans without breaks:
+    large enough that OR-Tools' savings heuristic needs far more than 0.05 s."""
+    rng = random.Random(seed)
+    tiny = Tiny(horizon=Horizon(MONDAY, 1))
+    for k in range(vans):
+        tiny.van(f"v{k:02d}").shift(f"v{k:02d}", 0, 7, 19, breaks=())
+    for i in range(visits):
+        tiny.visit(f"c{i:03d}", (rng.uniform(-20, 20), rng.uniform(-20, 20)), duration_min=10)
+    return tiny.build()
+
+
+@pytest.fixture(scope="module")
+def many() -> Problem:
+    return _many_visits()
+
+
+def test_a_time_limit_shorter_than_the_first_solution_still_serves_every_visit(
+    many: Problem, caplog: pytest.LogCaptureFixture
+) -> None:
+    # In this process (a solution limit): OR-Tools' ILS hands back a partial assignment when
+    # its time limit ends the first-solution heuristic; solve() then builds the first solution
+    # without ILS instead of reporting most visits unassigned.
+    settings = SolverSettings(time_limit=0.05, solution_limit=1000)
+    with caplog.at_level(logging.INFO, logger="optimizer.search"):
+        plan = solve(many, settings)
+    assert "searching without it" in caplog.text
+    assert_feasible(many, plan)
+    assert plan.unassigned == ()
+    assert sum(len(r.stops) for r in plan.routes) == len(many.visits)
+    assert plan.stats.solutions >= 1
+
+
+def test_a_forked_ils_solve_with_a_too_short_time_limit_serves_every_visit(many: Problem) -> None:
+    # The default path (no solution limit): the search runs in a forked process.
+    plan = solve(many, SolverSettings(time_limit=0.05))
+    assert_feasible(many, plan)
+    assert plan.unassigned == ()
+    assert sum(len(r.stops) for r in plan.routes) == len(many.visits)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from optimizer.checker import check_plan
 from optimizer.diagnose import precheck, static_reason
 from optimizer.domain import Problem
+from optimizer.model import can_start, start_domain
 from optimizer.plan import Reason
 from optimizer.replan import Changes, Status, replan
 from optimizer.settings import SolverSettings
@@ -103,3 +104,24 @@ def test_replan_after_a_van_day_drops_out(problem: Problem, data: st.DataObject)
             assert change.status in (Status.UNCHANGED, Status.TIME_CHANGED), change
         if change.status is Status.MOVED:
             assert was == out or vid in result.fallback
+
+
+@given(problems())
+def test_the_quick_start_test_agrees_with_the_start_domain(problem: Problem) -> None:
+    # can_start replaces building start_domain for every visit and van-day in build_model.
+    for visit in problem.visits:
+        for shift in problem.shifts:
+            assert can_start(visit, shift) == bool(start_domain(visit, [shift]))
+
+
+@given(problems())
+def test_lookups_by_id_agree_with_a_scan(problem: Problem) -> None:
+    for van in problem.vans:
+        assert problem.van(van.id) is next(v for v in problem.vans if v.id == van.id)
+    for visit in problem.visits:
+        assert problem.visit(visit.id) is next(v for v in problem.visits if v.id == visit.id)
+    for van in problem.vans:
+        for day in range(problem.horizon.days):
+            scan = [s for s in problem.shifts if s.van_id == van.id and s.day == day]
+            assert problem.shift(van.id, day) is (scan[0] if scan else None)
+    assert list(problem.shifts_by_day) == sorted(problem.shifts, key=lambda s: (s.day, s.van_id))
