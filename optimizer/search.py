@@ -97,7 +97,7 @@ def _from_nothing(
     scheduled = settings.lp_scheduling or settings.charge_waiting
     attempts = [False, True] if scheduled else [False]
     # A heuristic that failed slowly may have used up the time: the fallback gets at least a
-    # quarter of the time limit (the only way solve() overruns time_limit).
+    # quarter of the time limit (solve() overruns time_limit here and in _without_ils).
     floor = 0.25 * limit
     for i, no_scheduling in enumerate(attempts):
         # Each attempt gets an equal share of what is left (at least its share of the floor):
