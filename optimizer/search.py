@@ -68,13 +68,24 @@ def cancelled(stop: threading.Event | None) -> bool:
     return stop is not None and stop.is_set()
 
 
+@dataclass(frozen=True)
+class _Fallback:
+    """What a fallback search needs: fresh models (with this solve's solution callback), the
+    settings, search parameters without ILS, and the search's time limit and start."""
+
+    new_model: Callable[[], VanModel]
+    settings: SolverSettings
+    plain: Any  # RoutingSearchParameters
+    limit: float
+    since: float
+
+    def left(self) -> float:
+        """Seconds left of the search's time limit (negative when it is over)."""
+        return self.limit - (time.monotonic() - self.since)
+
+
 def _from_nothing(
-    model: VanModel,
-    new_model: Callable[[], VanModel],
-    settings: SolverSettings,
-    params: Any,
-    limit: float,
-    since: float,
+    model: VanModel, fallback: _Fallback
 ) -> tuple[VanModel, pywrapcp.Assignment] | None:
     """Search from the assignment with every visit unperformed (always feasible: every visit is
     droppable). Used when the first-solution heuristic failed; OR-Tools then hands back that
@@ -83,8 +94,9 @@ def _from_nothing(
 
     First with the configured parameters; when OR-Tools' LP/MIP scheduling filters then still
     reject every insertion (seen on models with breaks), once more without them, on a fresh
-    model from ``new_model``: OR-Tools builds its filters when the model is closed, so the
-    parameter alone would not remove them from the model already searched."""
+    model: OR-Tools builds its filters when the model is closed, so the parameter alone would
+    not remove them from the model already searched."""
+    settings, params = fallback.settings, fallback.plain
     routing = model.routing
     log.info(
         "first-solution strategy %s found nothing (status %s); searching from the "
@@ -98,18 +110,18 @@ def _from_nothing(
     attempts = [False, True] if scheduled else [False]
     # A heuristic that failed slowly may have used up the time: the fallback gets at least a
     # quarter of the time limit (solve() overruns time_limit here and in _without_ils).
-    floor = 0.25 * limit
+    floor = 0.25 * fallback.limit
     for i, no_scheduling in enumerate(attempts):
         # Each attempt gets an equal share of what is left (at least its share of the floor):
         # a search slowed down by the scheduling filters must not starve the retry without them,
         # which is the one that finds routes when the filters blocked everything.
-        share = (limit - (time.monotonic() - since)) / (len(attempts) - i)
+        share = fallback.left() / (len(attempts) - i)
         retry = type(params)()
         retry.CopyFrom(params)
         retry.time_limit.CopyFrom(duration(max(share, floor / len(attempts))))
         if no_scheduling:
             retry.disable_scheduling_beware_this_may_degrade_performance = True
-            model = new_model()
+            model = fallback.new_model()
             routing = model.routing
         found = routing.SolveFromAssignmentWithParameters(_all_unperformed(model), retry)
         if found is not None:
@@ -127,13 +139,7 @@ def _from_nothing(
 FIRST_SOLUTION_SECONDS = 30.0
 
 
-def _without_ils(
-    new_model: Callable[[], VanModel],
-    settings: SolverSettings,
-    params: Any,
-    limit: float,
-    since: float,
-) -> tuple[VanModel, pywrapcp.Assignment] | None:
+def _without_ils(fallback: _Fallback) -> tuple[VanModel, pywrapcp.Assignment] | None:
     """A plain search (first solution, then the settings' metaheuristic) on a fresh model, for
     when OR-Tools' ILS reported no solution: its time limit can end it inside the first-solution
     heuristic (seen on 400-1,000 visits with limits of 0.3-1.5 s), and it then hands back a
@@ -142,19 +148,20 @@ def _without_ils(
     may take up to ``FIRST_SOLUTION_SECONDS`` (or the time limit, if longer) more for it: a slow
     heuristic makes the solve late, not a plan that drops most visits. None when it found
     nothing."""
-    left = limit - (time.monotonic() - since)
+    settings, left = fallback.settings, fallback.left()
     log.info(
         "iterated local search reported no solution (%.2f s of the limit left); "
         "searching without it",
         max(left, 0.0),
     )
-    retry = without_ils(params, settings)
+    retry = type(fallback.plain)()
+    retry.CopyFrom(fallback.plain)
     if left >= 0.25 * settings.time_limit:
         retry.time_limit.CopyFrom(duration(left))
     else:
         retry.solution_limit = 1
         retry.time_limit.CopyFrom(duration(max(settings.time_limit, FIRST_SOLUTION_SECONDS)))
-    model = new_model()
+    model = fallback.new_model()
     found = model.routing.SolveWithParameters(retry)
     return (model, found) if found is not None else None
 
@@ -281,17 +288,16 @@ def solve_one(
                 solution = routing.SolveWithIteratedLocalSearch(params)
             else:
                 solution = routing.SolveWithParameters(params)
+        fallback = _Fallback(new_model, settings, without_ils(params, settings), limit, t_search)
         if state.solutions == 0 and settings.iterated_local_search and not cancelled(stop):
-            plain = _without_ils(new_model, settings, params, limit, t_search)
+            plain = _without_ils(fallback)
             if plain is not None:
                 model, solution = plain
                 routing = model.routing
         if state.solutions == 0 and not cancelled(stop):
-            fallback = _from_nothing(
-                model, new_model, settings, without_ils(params, settings), limit, t_search
-            )
-            if fallback is not None:
-                model, solution = fallback
+            found = _from_nothing(model, fallback)
+            if found is not None:
+                model, solution = found
                 routing = model.routing
     finally:
         done.set()
