@@ -31,6 +31,10 @@ MIN_BREAK_PIECE = 15 * 60
 MAX_EXACT_BREAKS = 4
 """Explicit breaks per shift up to which the single-visit test is exact."""
 
+NAMED_PER_ROUTE = 6
+"""Competing visits a "no room" message names per van-day (``conflicts`` lists them all): a
+visit without a time window competes with the whole day's route."""
+
 
 def precheck(problem: Problem) -> dict[str, Unassigned]:
     """Visits that cannot be served even alone, by visit id, each with its reason."""
@@ -409,7 +413,10 @@ def _no_room(problem: Problem, visit: Visit, routes: Sequence[Route]) -> Unassig
         ]
         if names:
             conflicts.extend(n for n in names if n not in conflicts)
-            busy.append(f"van {van.id} on {_day(problem, shift.day)}: {', '.join(names)}")
+            shown = ", ".join(names[:NAMED_PER_ROUTE])
+            if len(names) > NAMED_PER_ROUTE:
+                shown += f" and {len(names) - NAMED_PER_ROUTE} more"
+            busy.append(f"van {van.id} on {_day(problem, shift.day)}: {shown}")
     keys = [f"{van.id}/{shift.day}" for van, shift, _ in feasible]
     if feasible:
         van, shift, start = feasible[0]

@@ -255,6 +255,24 @@ def test_dropped_visit_with_no_room_names_the_competitors() -> None:
     check_plan(pb, plan).assert_ok()
 
 
+def test_no_room_names_a_few_competitors_per_route_and_lists_them_all() -> None:
+    # "x" has no window: every stop of v1's Monday competes with it.
+    ar = frozenset({"lang:ar"})
+    ws = [Visit(f"w{i}", "a", 30 * MINUTE, skills=ar) for i in range(8)]
+    x = Visit("x", "a", 30 * MINUTE, skills=ar)
+    pb = problem(*ws, x)
+    starts = [t(0, 9) + i * 30 * MINUTE for i in range(len(ws))]
+    stops = tuple(
+        Stop(w.id, "a", s, s, s + 30 * MINUTE, 0, 0, 0) for w, s in zip(ws, starts, strict=True)
+    )
+    route = Route("v1", 0, "base", "base", t(0, 9), t(0, 13), stops, (), 600, 6000)
+    (why,) = explain_unassigned(pb, [route], ["x"])
+    assert why.reason is Reason.NO_ROOM
+    assert "van v1 on Mon 2026-11-23: w0, w1, w2, w3, w4, w5 and 2 more" in why.message
+    assert "w6" not in why.message
+    assert why.conflicts == (*(w.id for w in ws), "v1/0", "v1/1")
+
+
 def test_dropped_visit_with_static_reason_keeps_it() -> None:
     pb = problem(Visit("i", "island", 30 * MINUTE), Visit("ok", "a", 30 * MINUTE))
     (why,) = explain_unassigned(pb, [], ["i"])
