@@ -147,14 +147,8 @@ def static_reason(problem: Problem, visit: Visit) -> Unassigned | None:
         )
 
     m = problem.matrix
-    reach: dict[tuple[str, str], bool] = {}  # per (start, end) depot pair
-    for van, _ in van_days:
-        pair = (van.start_location, van.end)
-        if pair not in reach:
-            reach[pair] = (
-                m.duration(van.start_location, visit.location) != UNREACHABLE
-                and m.duration(visit.location, van.end) != UNREACHABLE
-            )
+    pairs = {(van.start_location, van.end) for van, _ in van_days}
+    reach = {(a, b): m.round_trip(a, visit.location, b) for a, b in pairs}  # per depot pair
     roads = [(van, shift) for van, shift in van_days if reach[(van.start_location, van.end)]]
     if not roads:
         depots = sorted({v.start_location for v, _ in van_days} | {v.end for v, _ in van_days})

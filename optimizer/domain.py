@@ -340,6 +340,10 @@ class TravelMatrix:
     def reachable(self, a: str, b: str) -> bool:
         return self.duration(a, b) != UNREACHABLE
 
+    def round_trip(self, start: str, location: str, end: str) -> bool:
+        """Whether ``location`` can be reached from ``start`` and ``end`` from it."""
+        return self.reachable(start, location) and self.reachable(location, end)
+
 
 @dataclass(frozen=True)
 class Objective:

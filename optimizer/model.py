@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -107,19 +107,28 @@ def _merge(intervals: list[Interval]) -> list[Interval]:
     return out
 
 
+def _start_ranges(visit: Visit, shift: Shift) -> Iterator[Interval]:
+    """Service-start ranges of ``visit`` on ``shift``, one per window (empty when ``lo > hi``);
+    a fixed start keeps only that instant, where it fits."""
+    dur = visit.duration
+    first, last = shift.start, shift.end - dur
+    pinned = visit.pin.start if visit.pin is not None else None
+    for w in visit.windows or (None,):
+        lo, hi = (first, last) if w is None else (max(first, w.start), min(last, w.end - dur))
+        if pinned is None:
+            yield lo, hi
+        elif lo <= pinned <= hi:
+            yield pinned, pinned
+
+
 def start_domain(visit: Visit, shifts: Sequence[Shift]) -> list[Interval]:
     """Feasible service-start intervals of ``visit`` on the given shifts (merged, sorted)."""
-    dur = visit.duration
-    shift_ranges = [(s.start, s.end - dur) for s in shifts]
-    if visit.windows:
-        window_ranges = [(w.start, w.end - dur) for w in visit.windows]
-        parts = [(max(a, c), min(b, d)) for a, b in shift_ranges for c, d in window_ranges]
-    else:
-        parts = shift_ranges
-    if visit.pin is not None and visit.pin.start is not None:
-        t = visit.pin.start
-        parts = [(t, t) for lo, hi in parts if lo <= t <= hi]
-    return _merge(parts)
+    return _merge([r for s in shifts for r in _start_ranges(visit, s)])
+
+
+def can_start(visit: Visit, shift: Shift) -> bool:
+    """Whether ``start_domain(visit, [shift])`` is not empty, without building it."""
+    return any(lo <= hi for lo, hi in _start_ranges(visit, shift))
 
 
 def window_alternatives(
@@ -144,23 +153,12 @@ def window_alternatives(
     return out
 
 
-def can_start(visit: Visit, shift: Shift) -> bool:
-    """Whether ``start_domain(visit, [shift])`` is not empty, without building it (called for
-    every visit and van-day)."""
-    dur = visit.duration
-    first, last = shift.start, shift.end - dur
-    pinned = visit.pin.start if visit.pin is not None else None
-    for w in visit.windows or (None,):
-        lo, hi = (first, last) if w is None else (max(first, w.start), min(last, w.end - dur))
-        if (lo <= pinned <= hi) if pinned is not None else lo <= hi:
-            return True
-    return False
-
-
 def allowed_vehicles(problem: Problem, visit: Visit, shifts: Sequence[Shift]) -> list[int]:
     """Vehicles (indices into ``shifts``) that may serve ``visit`` on their own terms."""
     m = problem.matrix
-    reach: dict[tuple[str, str], bool] = {}  # per (start, end) depot pair
+    # Per shift window and per (start, end) depot pair: van-days share both.
+    fits: dict[tuple[int, int], bool] = {}
+    reach: dict[tuple[str, str], bool] = {}
     out = []
     for k, s in enumerate(shifts):
         van = problem.van(s.van_id)
@@ -174,15 +172,16 @@ def allowed_vehicles(problem: Problem, visit: Visit, shifts: Sequence[Shift]) ->
             or (pin.day is not None and pin.day != s.day)
         ):
             continue
-        if not can_start(visit, s):
+        window = (s.start, s.end)
+        if window not in fits:
+            fits[window] = can_start(visit, s)
+        if not fits[window]:
             continue
         depots = (van.start_location, van.end)
         if depots not in reach:
             # A detour through another stop could in principle help; direct reachability from
             # the depot is what the checker and the dispatcher expect, so require it.
-            reach[depots] = m.reachable(van.start_location, visit.location) and m.reachable(
-                visit.location, van.end
-            )
+            reach[depots] = m.round_trip(van.start_location, visit.location, van.end)
         if not reach[depots]:
             continue
         out.append(k)
