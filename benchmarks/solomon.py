@@ -113,7 +113,6 @@ class Result:
     status: str
     scale: int
     violations: list[str] = field(default_factory=list)
-    bks_plausible: bool = True  # see BestKnown.plausible
     cpu_time: float | None = None  # CPU seconds of this process and its ended children
     reference: str = "bks"  # or "best of run": no BKS known (see compare_with_run_best)
 
@@ -391,7 +390,6 @@ def judge(
         status=run.status,
         scale=scale,
         violations=violations,
-        bks_plausible=bks.plausible if bks else True,
         reference="bks" if bks else "best of run",
     )
 
@@ -542,12 +540,6 @@ def format_summary(results: Sequence[Result]) -> str:
     run_best = sorted({r.instance for r in results if r.reference != "bks"})
     if run_best:
         lines.append(f"no BKS known, gap to the best plan of this run: {', '.join(run_best)}")
-    doubtful = sorted({r.instance for r in results if not r.bks_plausible})
-    if doubtful:
-        lines.append(
-            f"\nwithout {', '.join(doubtful)} (distance-only BKS below the DIMACS optimum):"
-        )
-        lines.append(format_summary([r for r in results if r.bks_plausible]))
     return "\n".join(lines)
 
 
@@ -595,17 +587,8 @@ def format_markdown(results: Sequence[Result]) -> str:
             mark = "" if r.feasible else " *infeasible*"
             cells.append(f"{r.distance:.2f} ({r.vehicles}) {r.gap:.2f} %{mark}")
         first = next(r for r in results if r.instance == inst)
-        flag = "" if first.bks_plausible else " (doubtful)"
-        lines.append(f"| {inst} | {first.bks:.2f}{flag} | " + " | ".join(cells) + " |")
+        lines.append(f"| {inst} | {first.bks:.2f} | " + " | ".join(cells) + " |")
     lines += ["", _markdown_summary(results)]
-    doubtful = sorted({r.instance for r in results if not r.bks_plausible})
-    if doubtful:
-        lines += [
-            "",
-            f"Without {', '.join(doubtful)} (distance-only BKS below the DIMACS optimum):",
-            "",
-            _markdown_summary([r for r in results if r.bks_plausible]),
-        ]
     return "\n".join(lines)
 
 

@@ -87,14 +87,6 @@ class BestKnown:
     dimacs_distance: float
     dimacs_vehicles: int
 
-    @property
-    def plausible(self) -> bool:
-        """False when the real-valued BKS lies below the DIMACS one. Truncating every distance to
-        one decimal only shortens legs and travel times, so a real-valued solution is also a
-        DIMACS solution of lower cost: the real-valued optimum cannot be below the DIMACS optimum
-        (the DIMACS figures are proven optima). Such a BKS is a data error (R109, RC103)."""
-        return self.distance >= self.dimacs_distance - 0.05
-
 
 def read_instance(path: Path | str) -> SolomonInstance:
     """Read a Solomon ``.txt`` file (CRLF or LF)."""
@@ -169,6 +161,14 @@ def read_bks(path: Path | str) -> dict[str, BestKnown]:
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise SolomonFormatError(f"{path}:{i}: bad best-known row ({exc})") from exc
+            # Truncating distances to one decimal (DIMACS) only shortens legs and times, so a
+            # real-valued plan is a DIMACS plan of lower cost: the real-valued optimum cannot lie
+            # below the proven DIMACS optimum. A figure that does is a data error.
+            if bks.distance < bks.dimacs_distance - 0.05:
+                raise SolomonFormatError(
+                    f"{path}:{i}: distance_only_bks of {bks.instance} ({bks.distance}) lies below "
+                    f"its DIMACS optimum ({bks.dimacs_distance}); the figure cannot be right"
+                )
             result[bks.instance] = bks
     return result
 

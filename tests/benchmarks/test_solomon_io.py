@@ -80,8 +80,23 @@ def test_all_56_instances_and_bks(solomon_dir: Path) -> None:
     assert (bks["RC201"].hierarchical_vehicles, bks["RC201"].dimacs_distance) == (4, 1261.8)
     for p in paths:
         assert read_instance(p).customers == 100
-    # Two distance-only figures lie below the (proven) DIMACS optima: impossible, flagged.
-    assert sorted(name for name, b in bks.items() if not b.plausible) == ["R109", "RC103"]
+    # R109 and RC103 hold the DIMACS optimum: the published distance-only figures lay below it.
+    assert (bks["R109"].distance, bks["R109"].vehicles) == (pytest.approx(1146.9), 13)
+    assert (bks["RC103"].distance, bks["RC103"].vehicles) == (pytest.approx(1258.0), 11)
+    assert all(b.distance >= b.dimacs_distance - 0.05 for b in bks.values())
+
+
+def test_a_bks_below_the_dimacs_optimum_is_refused(tmp_path: Path) -> None:
+    head = (
+        "instance,distance_only_bks,distance_only_vehicles,hierarchical_vehicles,"
+        "hierarchical_distance,dimacs_distance,dimacs_vehicles\n"
+    )
+    path = tmp_path / "bks.csv"
+    path.write_text(head + "R109,1101.37,13,11,1194.73,1146.9,13\n")
+    with pytest.raises(SolomonFormatError, match=r"bks.csv:2: distance_only_bks of R109"):
+        read_bks(path)
+    path.write_text(head + "R109,1146.9,13,11,1194.73,1146.9,13\n")
+    assert read_bks(path)["R109"].distance == pytest.approx(1146.9)
 
 
 def test_unknown_instance_names_are_listed(solomon_dir: Path) -> None:
