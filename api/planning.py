@@ -50,6 +50,7 @@ from optimizer.domain import (
 )
 from optimizer.errors import Collector, Issue, ValidationError
 from optimizer.plan import Plan, Route
+from optimizer.processes import run_in_child, solve_in_child_process
 
 log = logging.getLogger(__name__)
 
@@ -567,9 +568,7 @@ class Planner:
         """Solve a domain problem; in a solver process unless ``isolate`` is off."""
         progress = self._progress(settings, on_progress)
         if self.isolate:
-            from api.jobs import solve_in_subprocess
-
-            return solve_in_subprocess(
+            return solve_in_child_process(
                 problem,
                 settings,
                 anchors=anchors,
@@ -604,9 +603,7 @@ class Planner:
             return replan(
                 problem, previous, changes, settings, **kwargs, on_progress=progress, stop=stop
             )
-        from api.jobs import run_in_solver_process
-
-        return run_in_solver_process(
+        return run_in_child(
             replan, problem, previous, changes, settings, **kwargs, on_progress=progress, stop=stop
         )
 

@@ -302,10 +302,10 @@ def one_solution_then_quiet(
 
 def test_a_quiet_search_still_reports_the_time_going_by() -> None:
     """The search reports only improvements; the parent adds the elapsed time meanwhile."""
-    from api.jobs import run_in_solver_process
+    from optimizer.processes import run_in_child
 
     reports: list[Any] = []
-    result = run_in_solver_process(one_solution_then_quiet, 2.5, on_progress=reports.append)
+    result = run_in_child(one_solution_then_quiet, 2.5, on_progress=reports.append)
     assert result == "finished"
     assert reports[0].elapsed == pytest.approx(0.1) and len(reports) >= 3
     assert all(r.objective == 42.0 and r.solutions == 1 for r in reports)
