@@ -1,7 +1,8 @@
 """Turn raw OSM ways and node coordinates into a van's drivable osmnx graph.
 
 Shared by every source (local extract, Overpass download): which ways a van may use, one-way rules,
-clipping to the area, speeds and travel times, simplification, largest strongly connected component.
+clipping to the area, speeds and travel times, where a van may stop (:mod:`geo.stopping`),
+simplification, largest strongly connected component.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from geo.area import Area
 from geo.errors import EmptyAreaError
 from geo.settings import NetworkSettings
 from geo.speeds import road_speed_kmh, travel_time_s
+from geo.stopping import STOP_TAGS, STOPPABLE, no_stop_reason
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ EDGE_TAGS = (
     "width",
 )
 # tags a source must deliver for the filter, one-way rules and speeds
-NEEDED_TAGS = frozenset(
+NEEDED_TAGS = STOP_TAGS | frozenset(
     EDGE_TAGS
     + _ACCESS_KEYS
     + (
@@ -225,6 +227,7 @@ def build_graph(
             base: dict[str, object] = {k: tags[k] for k in EDGE_TAGS if k in tags}
             base["osmid"] = ways[w].id
             base["oneway"] = direction != 0
+            base[STOPPABLE] = no_stop_reason(tags) is None
             fwd = road_speed_kmh(tags, speeds)
             bwd = road_speed_kmh(tags, speeds, backward=True)
             per_way[w] = (direction, base, fwd, bwd)
@@ -249,7 +252,9 @@ def build_graph(
     us = [seg_u[i] for i in keep]
     vs = [seg_v[i] for i in keep]
     if settings.simplify:
-        paths = _simplify(us, vs)
+        # a merged edge is all stoppable or all not: the snapping filter needs one answer per edge
+        stoppable = [bool(per_way[seg_way[i]][1][STOPPABLE]) for i in keep]
+        paths = _simplify(us, vs, _mixed_nodes(us, vs, stoppable))
     else:
         paths = [([u, v], [i]) for i, (u, v) in enumerate(zip(us, vs, strict=True))]
     if not paths:
@@ -311,11 +316,23 @@ def _largest_strong_component(us: list[int], vs: list[int]) -> list[int]:
     return np.flatnonzero((labels[ui] == best) & (labels[vi] == best)).tolist()
 
 
-def _simplify(us: list[int], vs: list[int]) -> list[tuple[list[int], list[int]]]:
+def _mixed_nodes(us: list[int], vs: list[int], flags: list[bool]) -> set[int]:
+    """Nodes where segments with a different ``flags`` value meet."""
+    seen: dict[int, set[bool]] = {}
+    for u, v, flag in zip(us, vs, flags, strict=True):
+        seen.setdefault(u, set()).add(flag)
+        seen.setdefault(v, set()).add(flag)
+    return {node for node, values in seen.items() if len(values) > 1}
+
+
+def _simplify(
+    us: list[int], vs: list[int], breaks: set[int] | None = None
+) -> list[tuple[list[int], list[int]]]:
     """osmnx's topological simplification on plain lists (much faster than on a networkx graph).
 
     Returns (node path, segment indices) per edge of the simplified graph. Endpoints follow
-    osmnx's rules: self-loop, no way in or out, or not (2 neighbours and degree 2 or 4). Chains
+    osmnx's rules: self-loop, no way in or out, or not (2 neighbours and degree 2 or 4), plus the
+    ``breaks`` (like osmnx's ``edge_attrs_differ``: where an attribute changes). Chains
     of other nodes between endpoints become one edge; parallel segments on a chain keep the
     first. Isolated rings without any endpoint stay unsimplified.
     """
@@ -330,7 +347,7 @@ def _simplify(us: list[int], vs: list[int]) -> list[tuple[list[int], list[int]]]
         pred.setdefault(u, set())
         degree_out[u] = degree_out.get(u, 0) + 1
         degree_in[v] = degree_in.get(v, 0) + 1
-    endpoints: set[int] = set()
+    endpoints: set[int] = set(breaks or ()) & succ.keys()
     for node, out in succ.items():
         neighbours = pred[node] | out.keys()
         d_in, d_out = degree_in.get(node, 0), degree_out.get(node, 0)

@@ -2,7 +2,8 @@
 
 ``graph`` follows osmnx conventions: a ``networkx.MultiDiGraph`` with node attributes ``x`` (lon)
 and ``y`` (lat), edge attributes ``length`` (m), ``travel_time`` (s), ``speed_kph``, ``highway``,
-``oneway``, ``osmid`` and, on merged edges, ``geometry`` (shapely LineString in lon/lat);
+``oneway``, ``osmid``, ``stoppable`` (may a van stop there, :mod:`geo.stopping`) and, on merged
+edges, ``geometry`` (shapely LineString in lon/lat);
 ``graph.graph["crs"] == "EPSG:4326"``. Node keys are OSM node ids.
 
 Sources: :class:`OsmFileSource` (local extract, :func:`load_osm_file`), :class:`OverpassSource`
@@ -32,7 +33,7 @@ from geo.settings import GeoSettings, NetworkSettings
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1  # bump when the graph building changes in a way that invalidates caches
+FORMAT_VERSION = 2  # bump when the graph building changes in a way that invalidates caches
 
 SourceKind = Literal["osm_file", "download"]
 

@@ -5,6 +5,12 @@ geometry reversed). Snapping works on the undirected *segment*; a :class:`Snappe
 every directed edge it lies on with its position along that edge, so a van can leave or reach the
 place in every direction the road allows (one-way roads only one).
 
+Places are snapped only onto roads a van can stop on (:mod:`geo.stopping`: no motorways, trunk
+roads, slip roads, tunnels ...); routing still uses every drivable road. A place that cannot be
+snapped is reported in a :class:`SnapError` that maps its key to a message in user terms (the
+coordinates given, how far the nearest road a van can stop on is, whether the coordinates look
+swapped).
+
 Geometry is handled in ETRS89 / UTM 32N (EPSG:25832, metres); inputs and outputs are ``[lon, lat]``.
 The :class:`EdgeIndex` of a graph is built once and cached per graph object.
 """
@@ -14,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias
 
@@ -26,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pyproj import Transformer
 
 from geo.errors import GeoError
+from geo.stopping import edge_allows_stop
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +41,26 @@ METRIC_CRS = "EPSG:25832"
 
 
 class SnapError(GeoError):
-    """A place cannot be snapped: malformed coordinate or too far from every road."""
+    """Places cannot be snapped: malformed coordinates, or too far from every road a van can stop
+    on.
+
+    ``problems`` maps each offending place key (as given to :func:`snap_places`) to a message in
+    user terms that does not repeat the key, so a caller can attach it to its own field (e.g. the
+    visit that has the place). ``str()`` lists them all as ``place[key]: message``. An error about
+    the network itself (no edges) has no ``problems``.
+    """
+
+    def __init__(self, problems: Mapping[str, str] | str) -> None:
+        if isinstance(problems, str):
+            self.problems: dict[str, str] = {}
+            super().__init__(problems)
+        else:
+            self.problems = dict(problems)
+            super().__init__(_summary(self.problems))
+
+    def __reduce__(self) -> tuple[type[SnapError], tuple[dict[str, str] | str]]:
+        # rebuilt from the problems (not the message) when crossing a process boundary
+        return (type(self), (self.problems or str(self),))
 
 
 class SnapSettings(BaseModel):
@@ -79,8 +105,11 @@ class EdgeIndex:
 
     Edge ``i`` runs ``nodes[src[i]] -> nodes[dst[i]]`` (graph key ``keys[i]``) with
     ``time[i]`` s and ``length[i]`` m; ``lines[i]`` is its geometry in EPSG:25832 oriented from
-    ``src`` to ``dst``. Segment ``s`` groups the one or two directed edges sharing a geometry:
-    ``seg_fwd[s]`` runs along ``seg_lines[s]``, ``seg_bwd[s]`` against it (-1: none, one-way).
+    ``src`` to ``dst``; ``stoppable[i]``: a van may stop on it. Segment ``s`` groups the one or two
+    directed edges sharing a geometry (and stoppability): ``seg_fwd[s]`` runs along
+    ``seg_lines[s]``, ``seg_bwd[s]`` against it (-1: none, one-way). ``tree`` indexes every
+    segment, ``stop_tree`` only the segments ``stop_segs`` a van may stop on. ``extent``: the
+    nodes' bounding box ``(west, south, east, north)`` in lon/lat.
     """
 
     nodes: NDArray[np.int64]  # osm ids, position = internal node index
@@ -91,10 +120,14 @@ class EdgeIndex:
     time: NDArray[np.float64]
     length: NDArray[np.float64]
     lines: NDArray[np.object_]  # shapely LineStrings, metric
+    stoppable: NDArray[np.bool_]
     seg_lines: NDArray[np.object_]
     seg_fwd: NDArray[np.int64]
     seg_bwd: NDArray[np.int64]
     tree: shapely.STRtree
+    stop_segs: NDArray[np.int64]
+    stop_tree: shapely.STRtree
+    extent: tuple[float, float, float, float]
     to_metric: Transformer
     to_lonlat: Transformer
 
@@ -143,12 +176,14 @@ def _build_index(graph: nx.MultiDiGraph) -> EdgeIndex:
     keys = np.empty(m, np.int64)
     time = np.empty(m, np.float64)
     length = np.empty(m, np.float64)
+    stoppable = np.empty(m, np.bool_)
     coord_parts: list[NDArray[np.float64]] = []
     for i, (u, v, k, d) in enumerate(graph.edges(keys=True, data=True)):
         a, b = position[u], position[v]
         src[i], dst[i], keys[i] = a, b, k
         time[i] = float(d["travel_time"])
         length[i] = float(d["length"])
+        stoppable[i] = edge_allows_stop(d)
         geom = d.get("geometry")
         if geom is None:
             coord_parts.append(np.array([node_xy[a], node_xy[b]]))
@@ -165,15 +200,17 @@ def _build_index(graph: nx.MultiDiGraph) -> EdgeIndex:
     metric[ends - 1] = node_m[dst]
     lines = shapely.linestrings(metric, indices=np.repeat(np.arange(m), sizes))
 
-    # Group both directions of a two-way road into one segment (same geometry, reversed).
+    # Group both directions of a two-way road into one segment (same geometry, reversed). Edges
+    # differing in stoppability stay apart (a road a van may stop on beside one it may not).
     seg_of: dict[tuple[Any, ...], int] = {}
     seg_fwd: list[int] = []
     seg_bwd: list[int] = []
     seg_lines: list[Any] = []
     for i in range(m):
         pts = metric[starts[i] : ends[i]]
-        fwd_key = (int(src[i]), int(dst[i]), np.round(pts, 2).tobytes())
-        bwd_key = (int(dst[i]), int(src[i]), np.round(pts[::-1], 2).tobytes())
+        stop = bool(stoppable[i])
+        fwd_key = (int(src[i]), int(dst[i]), stop, np.round(pts, 2).tobytes())
+        bwd_key = (int(dst[i]), int(src[i]), stop, np.round(pts[::-1], 2).tobytes())
         s = seg_of.get(bwd_key)
         if s is not None and fwd_key != bwd_key:
             if seg_bwd[s] == -1:
@@ -186,7 +223,15 @@ def _build_index(graph: nx.MultiDiGraph) -> EdgeIndex:
         seg_bwd.append(-1)
         seg_lines.append(lines[i])
     seg_lines_arr = np.array(seg_lines, dtype=object)
-    log.debug("edge index: %d nodes, %d edges, %d segments", len(node_ids), m, len(seg_fwd))
+    seg_fwd_arr = np.array(seg_fwd, np.int64)
+    stop_segs = np.flatnonzero(stoppable[seg_fwd_arr]).astype(np.int64)
+    log.debug(
+        "edge index: %d nodes, %d edges, %d segments (%d where a van may stop)",
+        len(node_ids),
+        m,
+        len(seg_fwd),
+        len(stop_segs),
+    )
     return EdgeIndex(
         nodes=node_ids,
         node_xy=node_xy,
@@ -196,10 +241,19 @@ def _build_index(graph: nx.MultiDiGraph) -> EdgeIndex:
         time=time,
         length=length,
         lines=lines,
+        stoppable=stoppable,
         seg_lines=seg_lines_arr,
-        seg_fwd=np.array(seg_fwd, np.int64),
+        seg_fwd=seg_fwd_arr,
         seg_bwd=np.array(seg_bwd, np.int64),
         tree=shapely.STRtree(seg_lines_arr),
+        stop_segs=stop_segs,
+        stop_tree=shapely.STRtree(seg_lines_arr[stop_segs]),
+        extent=(
+            float(node_xy[:, 0].min()),
+            float(node_xy[:, 1].min()),
+            float(node_xy[:, 0].max()),
+            float(node_xy[:, 1].max()),
+        ),
         to_metric=to_metric,
         to_lonlat=to_lonlat,
     )
@@ -257,79 +311,180 @@ class SnappedPlace:
         return (self.snap_lon, self.snap_lat)
 
 
-def _check_coordinates(
-    ids: Sequence[str], lonlat: NDArray[np.float64], errors: list[str]
-) -> NDArray[np.bool_]:
-    ok = np.ones(len(ids), dtype=bool)
-    for i, ident in enumerate(ids):
-        lon, lat = lonlat[i]
-        if not (math.isfinite(lon) and math.isfinite(lat)):
-            errors.append(f"place[{ident}]: coordinate ({lon}, {lat}) is not a finite number")
-        elif not -90.0 <= lat <= 90.0:
-            hint = " (lon and lat swapped? use [lon, lat])" if -90 <= lon <= 90 else ""
-            errors.append(f"place[{ident}]: latitude {lat} outside -90..90{hint}")
-        elif not -180.0 <= lon <= 180.0:
-            errors.append(f"place[{ident}]: longitude {lon} outside -180..180")
-        else:
-            continue
-        ok[i] = False
-    return ok
+def _num(value: float) -> str:
+    """A coordinate as the user would write it (up to 6 decimals, no trailing zeros)."""
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def _pair(lon: float, lat: float) -> str:
+    return f"[{_num(lon)}, {_num(lat)}]"
+
+
+def _metres(value: float) -> str:
+    if value < 10:
+        return f"{value:.1f} m"
+    if value < 1000:
+        return f"{value:.0f} m"
+    return f"{value / 1000:.1f} km"
+
+
+_M_PER_DEGREE = 111_320.0  # metres per degree of latitude (and of longitude at the equator)
+
+
+def _inside(
+    extent: tuple[float, float, float, float], lon: float, lat: float, margin_m: float
+) -> bool:
+    """Whether ``(lon, lat)`` lies in ``extent`` widened by ``margin_m`` metres on every side."""
+    west, south, east, north = extent
+    dlat = margin_m / _M_PER_DEGREE
+    dlon = dlat / max(math.cos(math.radians(max(abs(south), abs(north)))), 0.01)
+    return west - dlon <= lon <= east + dlon and south - dlat <= lat <= north + dlat
+
+
+def _extent_text(extent: tuple[float, float, float, float]) -> str:
+    west, south, east, north = extent
+    return f"lon {west:.2f}..{east:.2f}, lat {south:.2f}..{north:.2f}"
+
+
+def _swapped(index: EdgeIndex, lon: float, lat: float, limit: float) -> str | None:
+    """The hint for a point outside the network (farther than ``limit`` m from its bounding box)
+    whose ``[lat, lon]`` swap lies inside, else None."""
+    if _inside(index.extent, lon, lat, limit) or not _inside(index.extent, lat, lon, limit):
+        return None
+    return (
+        f"the coordinates look swapped: {_pair(lon, lat)} lies outside the road network "
+        f"({_extent_text(index.extent)}) but {_pair(lat, lon)} lies inside; "
+        "GeoJSON order [lon, lat] is expected"
+    )
+
+
+def _coordinate_problem(index: EdgeIndex, lon: float, lat: float, limit: float) -> str | None:
+    """Why ``(lon, lat)`` is not a usable coordinate (or looks swapped), else None."""
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        return f"coordinates {_pair(lon, lat)} are not finite numbers"
+    swapped = _swapped(index, lon, lat, limit)
+    if not -90.0 <= lat <= 90.0:
+        hint = swapped or ("lon and lat swapped? the order is [lon, lat]" if abs(lon) <= 90 else "")
+        return f"latitude {_num(lat)} is outside -90..90" + (f": {hint}" if hint else "")
+    if not -180.0 <= lon <= 180.0:
+        return f"longitude {_num(lon)} is outside -180..180"
+    return swapped
+
+
+# how a user would call the roads a van cannot stop on, most telling first
+_NO_STOP_KINDS = {
+    "motorway": "motorway",
+    "trunk": "expressway",
+    "motorway_link": "motorway slip road",
+    "trunk_link": "expressway slip road",
+}
+
+
+def _road_name(data: Mapping[str, Any]) -> str:
+    """A road a van cannot stop on in user terms: ``"A 5 (motorway)"``, ``"Kurfürstenanlage
+    (tunnel)"``, ``"an expressway slip road"``."""
+    highway = data.get("highway")
+    classes = {str(h) for h in highway} if isinstance(highway, list) else {str(highway)}
+    kind = next((k for c, k in _NO_STOP_KINDS.items() if c in classes), None)
+    if kind is None:
+        tunnel = data.get("tunnel")
+        kind = "tunnel" if tunnel not in (None, "no") else "road where stopping is not allowed"
+    for key in ("ref", "name"):
+        label = data.get(key)
+        if label:
+            label = ", ".join(str(x) for x in label) if isinstance(label, list) else str(label)
+            return f"{label} ({kind})"
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
+def _too_far(
+    graph: nx.MultiDiGraph,
+    index: EdgeIndex,
+    point: shapely.Point,
+    lon: float,
+    lat: float,
+    limit: float,
+) -> str:
+    """The message for a point with no road a van can stop on within ``limit`` metres."""
+    text = f"no road a van can stop on within {limit:g} m of {_pair(lon, lat)}"
+    if len(index.stop_segs):
+        nearest = float(index.stop_tree.query_nearest(point, return_distance=True)[1][0])
+        text += f": the nearest is {_metres(nearest)} away"
+    else:
+        text += ": the road network has none"
+    if not _inside(index.extent, lon, lat, limit):
+        text += f"; the point lies outside the road network ({_extent_text(index.extent)})"
+    hits, dist = index.tree.query_nearest(point, return_distance=True, max_distance=limit)
+    if len(dist):
+        s = int(hits[int(np.argmin(dist))])  # one geometry queried: hits are tree indices
+        e = int(index.seg_fwd[s])
+        u, v = int(index.nodes[index.src[e]]), int(index.nodes[index.dst[e]])
+        road = _road_name(graph.edges[u, v, int(index.keys[e])])
+        text += f"; the {road} is {_metres(float(dist.min()))} away, but a van cannot stop there"
+    return text
 
 
 def snap_places(
     network: Network,
-    places: Iterable[tuple[str, float, float]] | dict[str, tuple[float, float]],
+    places: Iterable[tuple[str, float, float]] | Mapping[str, tuple[float, float]],
     settings: SnapSettings | None = None,
 ) -> list[SnappedPlace]:
-    """Snap many ``(id, lon, lat)`` places at once (vectorised).
+    """Snap many ``(key, lon, lat)`` places at once (vectorised) onto the nearest road a van can
+    stop on (:mod:`geo.stopping`), in the given order.
 
-    Raises one :class:`SnapError` listing every place that is malformed or farther than
-    ``settings.max_snap_distance_m`` from a road.
+    Raises one :class:`SnapError` whose ``problems`` map every offending key to its message: a
+    malformed or duplicated place, coordinates that look swapped (outside the network, but inside
+    as ``[lat, lon]``), or no road a van can stop on within ``settings.max_snap_distance_m``
+    (saying how far the nearest one is, and naming a closer road a van cannot stop on).
     """
     settings = settings or SnapSettings.model_validate({})
     items = (
-        [(k, float(v[0]), float(v[1])) for k, v in places.items()]
-        if isinstance(places, dict)
+        [(str(k), float(v[0]), float(v[1])) for k, v in places.items()]
+        if isinstance(places, Mapping)
         else [(str(k), float(x), float(y)) for k, x, y in places]
     )
     if not items:
         return []
-    index = edge_index(network)
+    graph = graph_of(network)
+    index = edge_index(graph)
     ids = [k for k, _, _ in items]
     lonlat = np.array([(x, y) for _, x, y in items], dtype=np.float64)
-    errors: list[str] = []
+    problems: dict[str, list[str]] = {}
     seen: set[str] = set()
     for ident in ids:
-        if ident in seen:
-            errors.append(f"place[{ident}]: duplicate place id")
+        if ident in seen and "duplicate place key" not in problems.get(ident, []):
+            problems.setdefault(ident, []).append("duplicate place key")
         seen.add(ident)
-    ok = _check_coordinates(ids, lonlat, errors)
+    limit = settings.max_snap_distance_m
+    ok = np.ones(len(ids), dtype=bool)
+    for i, ident in enumerate(ids):
+        problem = _coordinate_problem(index, float(lonlat[i, 0]), float(lonlat[i, 1]), limit)
+        if problem is not None:
+            problems.setdefault(ident, []).append(problem)
+            ok[i] = False
 
     good = np.flatnonzero(ok)
-    with np.errstate(invalid="ignore"):
-        mx, my = index.to_metric.transform(lonlat[good, 0], lonlat[good, 1])
+    mx, my = index.to_metric.transform(lonlat[good, 0], lonlat[good, 1])
     points = shapely.points(np.column_stack([mx, my])) if len(good) else np.array([])
     result: dict[int, SnappedPlace] = {}
-    if len(good):
+    nearest = np.full(len(good), -1, np.int64)
+    distance = np.full(len(good), np.inf)
+    if len(good) and len(index.stop_segs):
         # One nearest segment per point; ties (equidistant roads) resolved to the first found.
-        hits, dist = index.tree.query_nearest(
-            points, return_distance=True, max_distance=settings.max_snap_distance_m
-        )
-        nearest = np.full(len(good), -1, np.int64)
-        distance = np.full(len(good), np.inf)
+        hits, dist = index.stop_tree.query_nearest(points, return_distance=True, max_distance=limit)
         order = np.argsort(hits[0], kind="stable")
-        for j, s, d in zip(hits[0][order], hits[1][order], dist[order], strict=True):
+        for j, t, d in zip(hits[0][order], hits[1][order], dist[order], strict=True):
             if nearest[j] == -1:
-                nearest[j], distance[j] = s, d
-        found = nearest >= 0
-        for j in np.flatnonzero(~found):
-            i = int(good[j])
-            errors.append(
-                f"place[{ids[i]}]: ({lonlat[i, 0]:.6f}, {lonlat[i, 1]:.6f}) is more than "
-                f"{settings.max_snap_distance_m:g} m from any road of the network"
-                " (outside the network area, or lon/lat swapped?)"
-            )
-        sel = np.flatnonzero(found)
+                nearest[j], distance[j] = index.stop_segs[t], d
+    found = nearest >= 0
+    for j in np.flatnonzero(~found):
+        i = int(good[j])
+        lon, lat = float(lonlat[i, 0]), float(lonlat[i, 1])
+        problems.setdefault(ids[i], []).append(_too_far(graph, index, points[j], lon, lat, limit))
+    sel = np.flatnonzero(found)
+    if len(sel):
         seg = nearest[sel]
         seg_lines = index.seg_lines[seg]
         along = shapely.line_locate_point(seg_lines, points[sel])
@@ -354,8 +509,8 @@ def snap_places(
                 snap_distance=float(distance[j]),
                 positions=tuple(positions),
             )
-    if errors:
-        raise SnapError(_summary(errors))
+    if problems:
+        raise SnapError({k: "; ".join(problems[k]) for k in dict.fromkeys(ids) if k in problems})
     return [result[i] for i in range(len(items))]
 
 
@@ -380,9 +535,10 @@ def _position(index: EdgeIndex, edge: int, fraction: float) -> EdgePosition:
 _MAX_LISTED = 20
 
 
-def _summary(errors: list[str]) -> str:
-    lines = [f"  - {e}" for e in errors[:_MAX_LISTED]]
-    if len(errors) > _MAX_LISTED:
-        lines.append(f"  ... and {len(errors) - _MAX_LISTED} more")
-    count = len(errors)
+def _summary(problems: Mapping[str, str]) -> str:
+    items = list(problems.items())
+    lines = [f"  - place[{key}]: {text}" for key, text in items[:_MAX_LISTED]]
+    if len(items) > _MAX_LISTED:
+        lines.append(f"  ... and {len(items) - _MAX_LISTED} more")
+    count = len(items)
     return f"{count} place{'s' if count != 1 else ''} cannot be snapped:\n" + "\n".join(lines)
