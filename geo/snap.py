@@ -383,8 +383,8 @@ _NO_STOP_KINDS = {
 
 
 def _road_name(data: Mapping[str, Any]) -> str:
-    """A road a van cannot stop on in user terms: ``"A 5 (motorway)"``, ``"Kurfürstenanlage
-    (tunnel)"``, ``"an expressway slip road"``."""
+    """A road a van cannot stop on in user terms: ``"the A 5 (motorway)"``, ``"the
+    Kurfürstenanlage (tunnel)"``, ``"an expressway slip road"``."""
     highway = data.get("highway")
     classes = {str(h) for h in highway} if isinstance(highway, list) else {str(highway)}
     kind = next((k for c, k in _NO_STOP_KINDS.items() if c in classes), None)
@@ -395,7 +395,7 @@ def _road_name(data: Mapping[str, Any]) -> str:
         label = data.get(key)
         if label:
             label = ", ".join(str(x) for x in label) if isinstance(label, list) else str(label)
-            return f"{label} ({kind})"
+            return f"the {label} ({kind})"
     return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
@@ -422,7 +422,7 @@ def _too_far(
         e = int(index.seg_fwd[s])
         u, v = int(index.nodes[index.src[e]]), int(index.nodes[index.dst[e]])
         road = _road_name(graph.edges[u, v, int(index.keys[e])])
-        text += f"; the {road} is {_metres(float(dist.min()))} away, but a van cannot stop there"
+        text += f"; {road} is {_metres(float(dist.min()))} away, but a van cannot stop there"
     return text
 
 
