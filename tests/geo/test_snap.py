@@ -10,6 +10,8 @@ import networkx as nx
 import numpy as np
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from numpy.typing import NDArray
 from pydantic import ValidationError as PydanticValidationError
 
@@ -122,6 +124,29 @@ def test_random_points_never_land_on_a_road_without_stopping(
     xs, ys = index.to_metric.transform(lon, lat)
     nearest = index.tree.query_nearest(shapely.points(xs, ys), all_matches=False)[1]
     assert np.count_nonzero(~index.stoppable[index.seg_fwd[nearest]]) >= 5
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    lon=st.floats(DENSE_BOX[0], DENSE_BOX[2]),
+    lat=st.floats(DENSE_BOX[1], DENSE_BOX[3]),
+)
+def test_any_point_lands_on_the_nearest_road_to_stop_on(
+    heidelberg_network: RoadNetwork, lon: float, lat: float
+) -> None:
+    index = edge_index(heidelberg_network)
+    graph = heidelberg_network.graph
+    place = snap_place(heidelberg_network, "x", lon, lat, SnapSettings(max_snap_distance_m=5000))
+    for pos in place.positions:
+        assert edge_allows_stop(graph.edges[pos.u, pos.v, pos.key])
+    x, y = index.to_metric.transform(lon, lat)
+    distances = shapely.distance(index.lines, shapely.Point(x, y))
+    assert place.snap_distance == pytest.approx(distances[index.stoppable].min(), abs=1e-6)
+    assert place.snap_distance >= distances.min()
 
 
 # beside the A 5 between Eppelheim and Heidelberg-Pfaffengrund / Kirchheim, and beside the A 656
