@@ -118,7 +118,7 @@ def test_random_points_never_land_on_a_road_without_stopping(
         for pos in place.positions:
             data = graph.edges[pos.u, pos.v, pos.key]
             assert not _highways(data) & NO_STOP_HIGHWAYS, (place.id, data.get("ref"))
-            assert data.get("motorroad") != "yes" and data.get("tunnel") in (None, "no")
+            assert data.get("tunnel") in (None, "no")
             assert data["stoppable"] is True
     # the filter matters here: for some points the nearest road of all is one without stopping
     xs, ys = index.to_metric.transform(lon, lat)
