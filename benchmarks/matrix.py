@@ -92,7 +92,9 @@ def measure(fn: Callable[[], Any], repeat: int = 1) -> tuple[tuple[float, float,
 def random_places(network: RoadNetwork, count: int, seed: int) -> list[SnappedPlace]:
     index = edge_index(network)
     rng = np.random.default_rng(seed)
-    edges = rng.integers(0, index.n_edges, count)
+    # places are only snapped onto roads a van can stop on: start from those (a point beside a
+    # motorway can be farther than the snap limit from any of them)
+    edges = rng.choice(np.flatnonzero(index.stoppable), count)
     pts = shapely.line_interpolate_point(
         index.lines[edges], rng.uniform(0, 1, count), normalized=True
     )
