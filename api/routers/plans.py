@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from api import weeks
 from api.auth import Principal, Role
+from api.db.core_models import ClientRow
 from api.db.planning_models import PlanRow
 from api.deps import Dispatcher, Reader, SessionDep, SettingsDep, ensure_van_visible
 from api.errors import ConflictError, ForbiddenError, InvalidInputError, error_responses, not_found
@@ -419,8 +420,6 @@ def week_itinerary(
 
 
 def _itinerary(session: Session, row: PlanRow, van_id: str, day: date) -> ItineraryOut:
-    from api.db.core_models import ClientRow
-
     plan = PlanOut.model_validate(row.payload)
     route = next((r for r in plan.routes if r.van_id == van_id and r.date == day), None)
     if route is None:
