@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.exports import StopDetails
+from api.crew import crew_page_html, inline_leaflet
 from api.planning import (
     MappedProblem,
     Planner,
@@ -25,7 +25,12 @@ from api.planning import (
 )
 from api.sample_week import monday_of_iso_week, next_monday, sample_week
 from api.schemas.planning import PlanOut, SolveRequest
+from api.views import VisitLabels
 from geo.network import RoadNetwork
+from geo.places import places
+from geo.render.geojson import plan_geojson
+from geo.render.map_html import to_html, week_map
+from geo.view import VisitInfo, build_view
 from optimizer.checker import check_plan
 from optimizer.domain import VisitKind
 from optimizer.plan import Plan
@@ -180,11 +185,7 @@ def run_demo(options: DemoOptions, echo: Echo = _quiet) -> SolveResult:
 
 
 def write_outputs(result: SolveResult, out: Path) -> list[Path]:
-    """plan.json, plan.geojson, map.html and one crew page per van-day."""
-    from api.crew import crew_page_html, inline_leaflet
-    from geo.geometry import plan_geojson
-    from geo.maps import week_map_html
-
+    """plan.json, plan.geojson, map.html and one crew page per van-day, all from one view."""
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
@@ -195,52 +196,43 @@ def write_outputs(result: SolveResult, out: Path) -> list[Path]:
         written.append(path)
 
     write("plan.json", result.plan_out.model_dump_json(indent=2) + "\n")
-    collection = plan_geojson(
-        result.plan, result.mapped.problem, result.mapped.coordinates, network=result.network
-    )
-    write("plan.geojson", json.dumps(collection, indent=1) + "\n")
     problem = result.mapped.problem
-    van_names = {v.id: v.name or v.id for v in problem.vans}
-    day_names = {
-        str(d): f"{problem.horizon.date_of(d):%a %d.%m.}" for d in range(problem.horizon.days)
-    }
-    write(
-        "map.html",
-        week_map_html(
-            collection, assets=inline_leaflet(), van_names=van_names, day_names=day_names
-        ),
+    labels = stop_labels(result)
+    view = build_view(
+        result.plan,
+        problem,
+        result.mapped.coordinates,
+        network=result.network,
+        names=labels.names,
+        info=labels.info,
+        van_names={v.id: v.name or v.id for v in problem.vans},
+        day_names={
+            d: f"{problem.horizon.date_of(d):%a %d.%m.}" for d in range(problem.horizon.days)
+        },
     )
-    details = stop_details(result)
+    write("plan.geojson", json.dumps(plan_geojson(view), indent=1) + "\n")
+    write("map.html", to_html(week_map(view, assets=inline_leaflet())))
     for route in result.plan_out.routes:
         name = f"crew/{route.van_id}-{route.date.isoformat()}.html"
-        page = crew_page_html(
-            result.plan_out,
-            collection,
-            route.van_id,
-            route.date,
-            details=details,
-            van_name=van_names.get(route.van_id),
-        )
-        write(name, page)
+        write(name, crew_page_html(result.plan_out, view, route.van_id, route.date))
     return written
 
 
-def stop_details(result: SolveResult) -> dict[str, StopDetails]:
+def stop_labels(result: SolveResult) -> VisitLabels:
     """What crews see per visit in the demo: the nearest village and the client reference
     (the sample has no names or addresses: its clients are fictitious)."""
-    from geo.places import places
-
     villages = places()
-    details: dict[str, StopDetails] = {}
+    names: dict[str, str] = {}
+    info: dict[str, VisitInfo] = {}
     for visit in result.mapped.problem.visits:
         lon, lat = result.mapped.coordinates[visit.location]
         near = min(villages, key=lambda p: (p.lon - lon) ** 2 + ((p.lat - lat) * 1.5) ** 2)
         if visit.kind is VisitKind.CONSULTATION:
-            place = f"Consultation hours, {near.name}"
+            names[visit.id] = f"Consultation hours, {near.name}"
         else:
-            place = f"near {near.name}"
-        details[visit.id] = StopDetails(pseudonym=visit.client or visit.id, place=place)
-    return details
+            names[visit.id] = f"near {near.name}"
+        info[visit.id] = VisitInfo(pseudonym=visit.client or visit.id)
+    return VisitLabels(names, info)
 
 
 def summary_table(result: SolveResult) -> str:

@@ -15,7 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -882,86 +882,3 @@ def _stored_place(visit: Any, client: Any) -> Place:
             return Place(address=source.address)
     # Nothing to go by: an address that cannot be found yields a clear error naming the visit.
     return Place(address=f"(no address stored for visit {visit.id})")
-
-
-# --- plan -> GeoJSON ----------------------------------------------------------------------------
-
-
-def stored_plan_geojson(
-    plan: Plan,
-    request: SolveRequest,
-    matrix: MatrixInfo,
-    *,
-    network: Any = None,
-    resolve_address: AddressResolver | None = None,
-    base: LonLatT | None = None,
-    van_id: str | None = None,
-    day: date | None = None,
-) -> dict[str, Any]:
-    """A stored plan as GeoJSON from :func:`geo.geometry.plan_geojson` (the contract
-    :func:`geo.maps.parse_features` reads), with ``day`` keys as ISO dates.
-
-    Legs follow the roads when ``network`` is given and the plan was made on it
-    (``matrix.source == "road_network"``); otherwise they are straight and flagged approximate.
-    The request is mapped again for the places (no matrix needed); the plan's location ids are
-    re-keyed to that mapping, and stops of visits no longer in the request (erased clients) are
-    left out. ``van_id``/``day`` restrict legs and stops (and drop the unassigned visits).
-    """
-    from geo.geometry import plan_geojson
-
-    mapped = build_problem(
-        request, placeholder_provider, resolve_address=resolve_address, base=base
-    )
-    problem = mapped.problem
-    on_roads = network is not None and matrix.source == "road_network" and not matrix.approximate
-    if on_roads:
-        problem = replace(problem, matrix=replace(problem.matrix, approximate=False))
-    plan = _rekey(plan, problem)
-    vans = {v.id for v in request.vans}
-    full = plan_geojson(
-        plan,
-        problem,
-        mapped.coordinates,
-        network=network if on_roads else None,
-        depot_names={loc: "Depot" for loc in mapped.coordinates if loc not in vans},
-    )
-    first = problem.horizon.start_date
-    index = (day - first).days if day is not None else None
-    features = []
-    for f in full["features"]:
-        props = f["properties"]
-        if props.get("feature") in ("leg", "stop"):
-            if van_id is not None and props.get("van_id") != van_id:
-                continue
-            if index is not None and props.get("day") != index:
-                continue
-            props = {**props, "day": (first + timedelta(days=props["day"])).isoformat()}
-        elif props.get("feature") == "unassigned" and (van_id is not None or day is not None):
-            continue
-        features.append({**f, "properties": props})
-    return {**full, "features": features}
-
-
-def _rekey(plan: Plan, problem: Problem) -> Plan:
-    """``plan`` with location ids taken from ``problem`` (visits and vans matched by id);
-    stops and unassigned entries of visits ``problem`` does not have are dropped."""
-    visits = {v.id: v for v in problem.visits}
-    vans = {v.id: v for v in problem.vans}
-    routes = []
-    for r in plan.routes:
-        van = vans.get(r.van_id)
-        stops = tuple(
-            replace(s, location=visits[s.visit_id].location)
-            for s in r.stops
-            if s.visit_id in visits
-        )
-        routes.append(
-            replace(
-                r,
-                stops=stops,
-                start_location=van.start_location if van else r.start_location,
-                end_location=van.end if van else r.end_location,
-            )
-        )
-    unassigned = tuple(u for u in plan.unassigned if u.visit_id in visits)
-    return replace(plan, routes=tuple(routes), unassigned=unassigned)

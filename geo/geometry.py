@@ -1,22 +1,16 @@
-"""Plans back into pictures: road-following leg geometry and the plan as GeoJSON.
+"""Plans back into pictures: road-following leg geometry.
 
-Every leg (depot -> stop -> ... -> depot) becomes the LineString of its fastest road path, from the
+Every leg (depot -> stop -> ... -> depot) becomes the line of its fastest road path, from the
 snap point of one place to the snap point of the next, including the partial edges at both ends
-(the same path the travel matrix measured). Without a road network, or for an approximate matrix,
-legs are straight lines and flagged ``"approximate": true``.
-
-The FeatureCollection holds, told apart by ``properties.feature``:
-``leg`` (van_id, day, from, to, travel_time s, distance m), ``stop`` (visit_id, order,
-arrival/start/end as ISO-8601 with the horizon's time zone plus ``*_s`` horizon seconds, kind),
-``depot`` and ``unassigned`` (visit_id, reason, message). Coordinates are ``[lon, lat]``.
+(the same path the travel matrix measured). Without a road network legs are straight lines and
+the caller flags them approximate. :class:`LegGeometry` draws the legs of one plan (the typed
+view, :mod:`geo.view`, uses it); coordinates are ``(lon, lat)``.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import shapely
@@ -27,13 +21,13 @@ from shapely.ops import substring
 from geo.errors import GeoError
 from geo.matrix import RoutingGraph, routing_graph
 from geo.snap import Network, SnappedPlace, snap_places
-from optimizer.domain import Problem
-from optimizer.plan import Plan, Route
 
 log = logging.getLogger(__name__)
 
-OSM_ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
 _DIGITS = 7  # ~1 cm
+
+Coord = tuple[float, float]
+"""``(lon, lat)``, as in GeoJSON."""
 
 
 class GeometryError(GeoError):
@@ -50,8 +44,8 @@ def _coord(place: PlaceLike) -> tuple[float, float]:
     return (float(place[0]), float(place[1]))
 
 
-def _round(coords: NDArray[np.float64]) -> list[list[float]]:
-    return [[round(float(x), _DIGITS), round(float(y), _DIGITS)] for x, y in coords]
+def _round(coords: NDArray[np.float64]) -> tuple[Coord, ...]:
+    return tuple((round(float(x), _DIGITS), round(float(y), _DIGITS)) for x, y in coords)
 
 
 def path_coordinates(graph: RoutingGraph, a: int, b: int) -> NDArray[np.float64] | None:
@@ -94,154 +88,63 @@ def leg_line(network: Network, a: SnappedPlace, b: SnappedPlace) -> LineString:
     return LineString(coords)
 
 
-def _route_locations(route: Route) -> list[tuple[str, str | None]]:
-    """(location id, visit id or None) in driving order, depot to depot."""
-    seq: list[tuple[str, str | None]] = [(route.start_location, None)]
-    seq += [(s.location, s.visit_id) for s in route.stops]
-    seq.append((route.end_location, None))
-    return seq
+class LegGeometry:
+    """The leg lines between the places of one plan, each drawn once.
 
-
-def plan_geojson(
-    plan: Plan,
-    problem: Problem,
-    places: Mapping[str, PlaceLike],
-    network: Network | None = None,
-    depot_names: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """The plan as a GeoJSON FeatureCollection (a plain dict, ready for ``json.dumps``).
-
-    ``places`` maps every location id of the plan to its snapped place or a bare ``(lon, lat)``
-    (snapped here when a network is given). Legs follow the roads when ``network`` is given and
-    the problem's matrix is not approximate; otherwise they are straight lines flagged
-    approximate.
+    ``places`` maps every location id in ``needed`` to its snapped place or a bare ``(lon, lat)``
+    (snapped here when a network is given, as the matrix did; :class:`~geo.snap.SnapError` names
+    the place). With ``network`` the lines follow the roads; without it they are straight.
+    Raises :class:`GeometryError` naming every location without coordinates.
     """
-    approximate = network is None or problem.matrix.approximate
-    needed: list[str] = []
-    for route in plan.routes:
-        needed += [loc for loc, _ in _route_locations(route)]
-    for u in plan.unassigned:
-        needed.append(problem.visit(u.visit_id).location)
-    for van in problem.vans:
-        needed += [van.start_location, van.end]
-    missing = sorted({loc for loc in needed if loc not in places})
-    if missing:
-        raise GeometryError(f"places: no coordinates for locations {missing}")
-    if not approximate and network is not None:
-        # bare coordinates are snapped here (as the matrix did); SnapError names the place
-        bare = sorted({loc for loc in needed if not isinstance(places[loc], SnappedPlace)})
-        if bare:
-            snapped_now = snap_places(network, [(loc, *_coord(places[loc])) for loc in bare])
-            places = {**places, **{p.id: p for p in snapped_now}}
 
-    order = list(dict.fromkeys(needed))
-    row = {loc: i for i, loc in enumerate(order)}
-    graph: RoutingGraph | None = None
-    if not approximate and network is not None:
-        snapped = [places[loc] for loc in order]
-        graph = routing_graph(network, [p for p in snapped if isinstance(p, SnappedPlace)])
-    lines: dict[tuple[str, str], list[list[float]]] = {}
+    def __init__(
+        self,
+        places: Mapping[str, PlaceLike],
+        needed: Iterable[str],
+        network: Network | None = None,
+    ) -> None:
+        order = list(dict.fromkeys(needed))
+        missing = sorted({loc for loc in order if loc not in places})
+        if missing:
+            raise GeometryError(f"places: no coordinates for locations {missing}")
+        self._places: dict[str, PlaceLike] = {loc: places[loc] for loc in order}
+        self._graph: RoutingGraph | None = None
+        if network is not None:
+            bare = sorted({loc for loc in order if not isinstance(self._places[loc], SnappedPlace)})
+            if bare:
+                snapped = snap_places(network, [(loc, *_coord(self._places[loc])) for loc in bare])
+                self._places.update({p.id: p for p in snapped})
+            self._row = {loc: i for i, loc in enumerate(order)}
+            graph_places = [self._places[loc] for loc in order]
+            self._graph = routing_graph(
+                network, [p for p in graph_places if isinstance(p, SnappedPlace)]
+            )
+        self._lines: dict[tuple[str, str], tuple[Coord, ...]] = {}
 
-    def leg_coords(a: str, b: str) -> list[list[float]]:
+    @property
+    def follows_roads(self) -> bool:
+        return self._graph is not None
+
+    def point(self, location: str) -> Coord:
+        """Where a place is drawn: its snap point, or its bare coordinates."""
+        return _coord(self._places[location])
+
+    def snap_distance(self, location: str) -> float | None:
+        """Metres from the place to its snap point (None for bare coordinates)."""
+        place = self._places[location]
+        return round(place.snap_distance, 1) if isinstance(place, SnappedPlace) else None
+
+    def line(self, a: str, b: str) -> tuple[Coord, ...]:
+        """The leg from location ``a`` to ``b``: the road path, else (logged when a network was
+        given) a straight line; coordinates rounded to about 1 cm."""
         key = (a, b)
-        if key not in lines:
+        if key not in self._lines:
             coords: NDArray[np.float64] | None = None
-            if graph is not None:
-                coords = path_coordinates(graph, row[a], row[b])
+            if self._graph is not None:
+                coords = path_coordinates(self._graph, self._row[a], self._row[b])
                 if coords is None:
                     log.warning("leg %s -> %s: no road path, drawn as a straight line", a, b)
             if coords is None:
-                coords = np.array([_coord(places[a]), _coord(places[b])], dtype=np.float64)
-            lines[key] = _round(coords)
-        return lines[key]
-
-    horizon = problem.horizon
-    features: list[dict[str, Any]] = []
-    for route in plan.routes:
-        seq = _route_locations(route)
-        times = [s.travel_time for s in route.stops] + [route.return_travel_time]
-        dists = [s.distance for s in route.stops] + [route.return_distance]
-        for n, ((a, va), (b, vb)) in enumerate(itertools.pairwise(seq)):
-            features.append(
-                _feature(
-                    {"type": "LineString", "coordinates": leg_coords(a, b)},
-                    feature="leg",
-                    van_id=route.van_id,
-                    day=route.day,
-                    leg=n,
-                    **{"from": a, "to": b},
-                    from_visit=va,
-                    to_visit=vb,
-                    travel_time=int(times[n]),
-                    distance=int(dists[n]),
-                    approximate=approximate,
-                )
-            )
-        for order_no, stop in enumerate(route.stops, start=1):
-            visit = problem.visit(stop.visit_id)
-            place = places[stop.location]
-            features.append(
-                _feature(
-                    _point(_coord(place)),
-                    feature="stop",
-                    van_id=route.van_id,
-                    day=route.day,
-                    visit_id=stop.visit_id,
-                    order=order_no,
-                    location=stop.location,
-                    kind=str(visit.kind),
-                    arrival=horizon.to_datetime(stop.arrival).isoformat(),
-                    start=horizon.to_datetime(stop.start).isoformat(),
-                    end=horizon.to_datetime(stop.end).isoformat(),
-                    arrival_s=stop.arrival,
-                    start_s=stop.start,
-                    end_s=stop.end,
-                    waiting=stop.waiting,
-                    snap_distance=_snap_distance(place),
-                )
-            )
-    depots = sorted({v.start_location for v in problem.vans} | {v.end for v in problem.vans})
-    for depot in depots:
-        name = (depot_names or {}).get(depot, depot)
-        features.append(
-            _feature(_point(_coord(places[depot])), feature="depot", id=depot, name=name)
-        )
-    for u in plan.unassigned:
-        location = problem.visit(u.visit_id).location
-        features.append(
-            _feature(
-                _point(_coord(places[location])),
-                feature="unassigned",
-                visit_id=u.visit_id,
-                location=location,
-                reason=str(u.reason),
-                message=u.message,
-                conflicts=list(u.conflicts),
-            )
-        )
-    return {
-        "type": "FeatureCollection",
-        "features": features,
-        "properties": {"approximate": approximate, "attribution": OSM_ATTRIBUTION},
-    }
-
-
-def _point(coord: tuple[float, float]) -> dict[str, Any]:
-    return {"type": "Point", "coordinates": [round(coord[0], _DIGITS), round(coord[1], _DIGITS)]}
-
-
-def _feature(geometry: dict[str, Any], **properties: Any) -> dict[str, Any]:
-    return {"type": "Feature", "geometry": geometry, "properties": properties}
-
-
-def _snap_distance(place: PlaceLike) -> float | None:
-    return round(place.snap_distance, 1) if isinstance(place, SnappedPlace) else None
-
-
-def feature_lines(collection: Mapping[str, Any]) -> Sequence[LineString]:
-    """The legs of a plan collection as shapely LineStrings (for checks and analysis)."""
-    return [
-        shapely.geometry.shape(f["geometry"])
-        for f in collection["features"]
-        if f["properties"].get("feature") == "leg"
-    ]
+                coords = np.array([self.point(a), self.point(b)], dtype=np.float64)
+            self._lines[key] = _round(coords)
+        return self._lines[key]

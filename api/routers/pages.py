@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date
-from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -23,28 +22,18 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import select
 
 from api.auth import Principal, Role, authenticate
-from api.crew import stop_items
-from api.exports import (
-    ClientDisplay,
-    CrewDay,
-    StopDetails,
-    crew_day_csv,
-    crew_day_from_geojson,
-    crew_day_ics,
-    export_filename,
-)
-from geo.gpx import van_day_gpx
-from geo.maps import (
-    OSM_ATTRIBUTION,
-    MapAssets,
-    TileSource,
-    format_duration,
-    to_html,
-    van_day_map,
-    week_map,
-)
+from api.crew import CREW_DOWNLOADS, stop_items
+from api.db.core_models import VisitRow
+from api.imports import parse_upload, store_rows, template_csv, template_xlsx
+from api.schemas.planning import PlanOut, SolveRequest
+from api.storage import plans as store
+from api.views import StoredVersion, version_view, visit_labels, weekday_names
+from geo.render import RenderOptions, Selection, UnknownFormatError, known_formats, renderer
+from geo.render.base import OSM_ATTRIBUTION, MapAssets, TileSource, format_duration
+from geo.view import ClientDisplay, PlanView, VanDayView
 
 log = logging.getLogger(__name__)
 
@@ -196,9 +185,6 @@ def _load(
     session: Any, principal: Principal, *, plan_id: str | None, week: str | None
 ) -> _Loaded | None:
     """A stored plan version: by id, else the week's newest (published only for crews)."""
-    from api.schemas.planning import PlanOut, SolveRequest
-    from api.storage import plans as store
-
     if plan_id:
         row = store.get(session, plan_id)
     elif week:
@@ -212,166 +198,44 @@ def _load(
     )
 
 
-def _crew_day(
-    request: Request, session: Any, loaded: _Loaded, van_id: str, day: date, van_name: str
-) -> CrewDay:
-    from api.db.core_models import ClientRow
+def _view(
+    request: Request,
+    session: Any,
+    loaded: _Loaded,
+    van_id: str | None = None,
+    day: date | None = None,
+) -> PlanView:
+    """The view of the loaded version (:func:`api.views.version_view`), stops named and
+    described for crews, restricted to ``van_id``/``day`` when given."""
+    version = StoredVersion(loaded.row.id, loaded.row.domain_plan, loaded.request, loaded.plan)
+    view = version_view(
+        version,
+        network=getattr(request.app.state, "road_network", None),
+        planner=getattr(request.app.state, "planner", None),
+        labels=visit_labels(session, loaded.request),
+        day_names=weekday_names(loaded.request) if van_id is None and day is None else None,
+    )
+    return view.select(van_id, day)
 
-    details: dict[str, StopDetails] = {}
-    place_names = _place_names(loaded)
-    for v in loaded.request.visits:
-        found = session.get(ClientRow, v.client_ref) if v.client_ref else None
-        client = found if found is not None and found.erased_at is None else None
-        details[v.id] = StopDetails(
-            client=client.name if client else None,
-            pseudonym=f"Client {v.client_ref}" if v.client_ref else None,
-            notes=(client.notes or "") if client else "",
-            address=(client.address or "") if client else "",
-            place=v.place.address or (client.address if client else None) or place_names.get(v.id),
-        )
-    collection = _collection(request, loaded, van_id, day)
-    return crew_day_from_geojson(
-        collection, van_id, day.isoformat(), van_name=van_name, details=details
+
+def _options(request: Request, **kwargs: Any) -> RenderOptions:
+    settings = _settings(request)
+    return RenderOptions(
+        tiles=settings.tiles(), assets=LEAFLET, client_display=settings.client_display, **kwargs
     )
 
 
-def _place_names(loaded: _Loaded) -> dict[str, str]:
-    """visit id -> what crews read as the place: the address, else the nearest village."""
-    import math
-
-    from geo.places import places
-
-    villages = places()
-    names: dict[str, str] = {}
-    for v in loaded.request.visits:
-        if v.place.address:
-            names[v.id] = v.place.address
-        elif v.place.coordinates is not None and villages:
-            lon, lat = v.place.coordinates
-            k = math.cos(math.radians(lat))
-            near = min(villages, key=lambda p: ((p.lon - lon) * k) ** 2 + (p.lat - lat) ** 2)
-            names[v.id] = f"near {near.name}"
-    return names
-
-
-def _collection(
-    request: Request, loaded: _Loaded, van_id: str | None = None, day: date | None = None
-) -> dict[str, Any]:
-    """The plan's GeoJSON for the maps and files (:func:`api.planning.stored_plan_geojson`): legs
-    follow the roads when the server has its road network loaded and the plan was made on it.
-
-    Falls back to straight legs from the stored response (logged) when the stored optimizer plan
-    cannot be mapped back (e.g. versions stored without one)."""
-    from api.planning import stored_plan_geojson
-    from api.storage.plans import plan_from_json
-
-    try:
-        plan = plan_from_json(loaded.row.domain_plan)
-        if len(plan.routes) != len(loaded.plan.routes):
-            raise ValueError("stored optimizer plan does not match the stored response")
-        planner = getattr(request.app.state, "planner", None)
-        full = stored_plan_geojson(
-            plan,
-            loaded.request,
-            loaded.plan.matrix,
-            network=getattr(request.app.state, "road_network", None),
-            resolve_address=getattr(planner, "resolve_address", None),
-            base=getattr(planner, "base", None),
-            van_id=van_id,
-            day=day,
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning("plan %s: drawing straight legs (%s)", loaded.row.id, exc)
-        return _straight_collection(loaded, van_id, day)
-    place_names = _place_names(loaded)
-    for f in full["features"]:
-        props = f["properties"]
-        if props.get("feature") == "stop":
-            props["place"] = place_names.get(props.get("visit_id", ""), "")
-    return full
-
-
-def _straight_collection(
-    loaded: _Loaded, van_id: str | None = None, day: date | None = None
-) -> dict[str, Any]:
-    """The plan's GeoJSON with straight legs between the steps' places, from the stored response
-    alone."""
-    kinds = {v.id: v.kind for v in loaded.request.visits}
-    place_names = _place_names(loaded)
-    features: list[dict[str, Any]] = []
-    depots: dict[tuple[float, float], str] = {}
-
-    def add(geometry: str, coordinates: Any, **properties: Any) -> None:
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": {"type": geometry, "coordinates": coordinates},
-                "properties": properties,
-            }
-        )
-
-    for r in loaded.plan.routes:
-        if (van_id is not None and r.van_id != van_id) or (day is not None and r.date != day):
-            continue
-        key = r.date.isoformat()
-        located = [s for s in r.steps if s.location is not None]
-        for a, b in pairwise(located):
-            add(
-                "LineString",
-                [list(a.location), list(b.location)],
-                feature="leg",
-                van_id=r.van_id,
-                day=key,
-                travel_time=b.travel_seconds,
-                distance=b.distance_m,
-            )
-        order = 0
-        for s in r.steps:
-            if s.location is None:
-                continue
-            if s.type.value == "visit":
-                order += 1
-                add(
-                    "Point",
-                    list(s.location),
-                    feature="stop",
-                    van_id=r.van_id,
-                    day=key,
-                    visit_id=s.visit_id,
-                    order=order,
-                    kind=kinds.get(s.visit_id or "", "appointment"),
-                    arrival=s.arrival.isoformat(),
-                    start=s.start.isoformat(),
-                    end=s.end.isoformat(),
-                    place=place_names.get(s.visit_id or "", ""),
-                )
-            elif s.type.value in ("start", "end"):
-                depots.setdefault(tuple(s.location), f"depot-{len(depots)}")
-    for coords, ident in depots.items():
-        add("Point", list(coords), feature="depot", id=ident, name="Depot")
-    if van_id is None and day is None:
-        places = {v.id: v.place.coordinates for v in loaded.request.visits}
-        for u in loaded.plan.unassigned:
-            at = places.get(u.visit_id)
-            if at is not None:
-                add(
-                    "Point",
-                    list(at),
-                    feature="unassigned",
-                    visit_id=u.visit_id,
-                    reason=u.reason,
-                    message=u.message,
-                )
-    return {"type": "FeatureCollection", "features": features}
-
-
-def _van_name(loaded: _Loaded, van_id: str) -> str:
-    return next((v.name for v in loaded.request.vans if v.id == van_id and v.name), van_id)
+@dataclass
+class _CrewContext:
+    principal: Principal
+    loaded: _Loaded
+    view: PlanView
+    van_day: VanDayView
 
 
 def _crew_context(
     request: Request, van_id: str, day: date, plan: str | None
-) -> tuple[Principal, _Loaded, CrewDay] | Response:
+) -> _CrewContext | Response:
     principal = _principal(request)
     if principal is None:
         return _login_redirect(request)
@@ -381,11 +245,12 @@ def _crew_context(
         loaded = _load(session, principal, plan_id=plan, week=_iso_week(day))
         if loaded is None:
             return _error(request, 404, f"No published plan for the week of {day.isoformat()}.")
-        try:
-            crew_day = _crew_day(request, session, loaded, van_id, day, _van_name(loaded, van_id))
-        except KeyError:
-            return _error(request, 404, f"Van {van_id} has no route on {day.isoformat()}.")
-    return principal, loaded, crew_day
+        view = _view(request, session, loaded, van_id, day)
+    try:
+        van_day = view.van_day(van_id, day)
+    except KeyError:
+        return _error(request, 404, f"Van {van_id} has no route on {day.isoformat()}.")
+    return _CrewContext(principal, loaded, view, van_day)
 
 
 # --------------------------------------------------------------------------- crew
@@ -396,25 +261,24 @@ def crew_page(request: Request, van_id: str, day: date, plan: str | None = None)
     ctx = _crew_context(request, van_id, day, plan)
     if isinstance(ctx, Response):
         return ctx
-    principal, loaded, crew_day = ctx
     display = _settings(request).client_display
     query = f"?plan={quote(plan)}" if plan else ""
-    route = next(r for r in loaded.plan.routes if r.van_id == van_id and r.date == day)
+    route = next(r for r in ctx.loaded.plan.routes if r.van_id == van_id and r.date == day)
     base = f"/crew/{quote(van_id)}/{day.isoformat()}"
     return _page(
         request,
         "crew.html",
-        principal=principal,
-        day=crew_day,
-        stops=stop_items(crew_day, display),
-        version=loaded.row.version,
-        draft=loaded.row.status != "published",
-        links={ext: f"{base}/download.{ext}{query}" for ext in ("ics", "gpx", "csv")},
+        principal=ctx.principal,
+        day=ctx.van_day,
+        stops=stop_items(ctx.van_day, display),
+        version=ctx.loaded.row.version,
+        draft=ctx.loaded.row.status != "published",
+        links={ext: f"{base}/download.{ext}{query}" for ext in CREW_DOWNLOADS},
         names=None,
         map_src=f"{base}/map{query}",
         drive=format_duration(route.drive_seconds),
         km=f"{route.distance_m / 1000:.1f}",
-        approximate=loaded.plan.matrix.approximate,
+        approximate=ctx.loaded.plan.matrix.approximate,
     )
 
 
@@ -423,47 +287,27 @@ def crew_map(request: Request, van_id: str, day: date, plan: str | None = None) 
     ctx = _crew_context(request, van_id, day, plan)
     if isinstance(ctx, Response):
         return ctx
-    _, loaded, crew_day = ctx
-    collection = _collection(request, loaded, van_id, day)
-    m = van_day_map(
-        collection,
-        van_id,
-        day.isoformat(),
-        tiles=_settings(request).tiles(),
-        assets=LEAFLET,
-        van_name=crew_day.van_name,
-    )
-    return HTMLResponse(to_html(m))
+    page = renderer("html").render(ctx.view, Selection(van_id, day), _options(request))
+    return HTMLResponse(page)
 
 
 @router.get("/crew/{van_id}/{day}/download.{ext}", response_model=None)
 def crew_download(
     request: Request, van_id: str, day: date, ext: str, plan: str | None = None
 ) -> Response:
-    if ext not in ("ics", "gpx", "csv"):
-        return _error(request, 404, f"No download of type .{ext}: use .ics, .gpx or .csv.")
+    """The van-day in any registered format (the crew page links .ics, .gpx and .csv)."""
+    try:
+        fmt = renderer(ext)
+    except UnknownFormatError:
+        return _error(request, 404, f"No download of type .{ext}: use {known_formats('.')}.")
     ctx = _crew_context(request, van_id, day, plan)
     if isinstance(ctx, Response):
         return ctx
-    _, loaded, crew_day = ctx
-    display = _settings(request).client_display
-    name = export_filename(crew_day, ext)
+    options = _options(request, title=f"{ctx.van_day.van_name} {day.isoformat()}")
+    content = fmt.render(ctx.view, Selection(van_id, day), options)
+    name = fmt.filename(ctx.van_day)
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-    if ext == "ics":
-        return Response(
-            crew_day_ics(crew_day, display=display), media_type="text/calendar", headers=headers
-        )
-    if ext == "csv":
-        return Response(
-            crew_day_csv(crew_day, display=display),
-            media_type="text/csv; charset=utf-8",
-            headers=headers,
-        )
-    collection = _collection(request, loaded, van_id, day)
-    gpx = van_day_gpx(
-        collection, van_id, day.isoformat(), name=f"{crew_day.van_name} {day.isoformat()}"
-    )
-    return Response(gpx, media_type="application/gpx+xml", headers=headers)
+    return Response(content, media_type=fmt.media_type, headers=headers)
 
 
 # --------------------------------------------------------------------------- dispatcher
@@ -529,10 +373,6 @@ def dispatcher_page(
 def _visit_pins(session: Any, loaded: _Loaded) -> dict[str, str]:
     """Stored visits of the shown plan -> their pin as ``"van|date"`` (``"|"`` parts may be empty,
     ``""``: not pinned). Consultation hours are not stored visits and have no entry."""
-    from sqlalchemy import select
-
-    from api.db.core_models import VisitRow
-
     ids = [v.id for v in loaded.request.visits]
     rows = session.scalars(select(VisitRow).where(VisitRow.id.in_(ids))) if ids else []
     return {
@@ -553,8 +393,6 @@ def _dispatcher(
     upload: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    from api.storage import plans as store
-
     with request.app.state.db.sessions() as session:
         versions = store.versions(session, week)
         loaded = _load(session, principal, plan_id=plan, week=week)
@@ -600,8 +438,6 @@ def _dispatcher(
 
 @router.get("/dispatcher/template.{ext}", response_model=None)
 def upload_template(request: Request, ext: str) -> Response:
-    from api.imports import template_csv, template_xlsx
-
     if _principal(request) is None:
         return _login_redirect(request)
     if ext == "csv":
@@ -626,8 +462,6 @@ async def upload_appointments(
     week: Annotated[str, Form(pattern=r"^\d{4}-W\d{2}$")],
 ) -> Response:
     """Import appointments; on any bad row nothing is stored and every problem is listed."""
-    from api.imports import parse_upload, store_rows
-
     principal = _principal(request)
     if principal is None:
         return _login_redirect(request)
@@ -660,13 +494,6 @@ def dispatcher_map(request: Request, plan: str) -> Response:
         loaded = _load(session, principal, plan_id=plan, week=None)
     if loaded is None:
         return _error(request, 404, f"No plan {plan}.")
-    names = {v.id: v.name or v.id for v in loaded.request.vans}
-    day_names = {r.date.isoformat(): f"{r.date:%a %d.%m.}" for r in loaded.plan.routes}
-    m = week_map(
-        _collection(request, loaded),
-        tiles=_settings(request).tiles(),
-        assets=LEAFLET,
-        van_names=names,
-        day_names=day_names,
-    )
-    return HTMLResponse(to_html(m))
+    with request.app.state.db.sessions() as session:
+        view = _view(request, session, loaded)
+    return HTMLResponse(renderer("html").render(view, None, _options(request)))

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from api import weeks
 from api.auth import Principal, Role
+from api.db.core_models import ClientRow
 from api.db.planning_models import PlanRow
 from api.deps import Dispatcher, Reader, SessionDep, SettingsDep, ensure_van_visible
 from api.errors import ConflictError, ForbiddenError, InvalidInputError, error_responses, not_found
 from api.jobs import JobRunner
-from api.planning import stored_plan_geojson
 from api.routers.jobs import RunnerDep
 from api.routers.solve import PlannerDep
 from api.schemas.planning import (
@@ -39,6 +39,9 @@ from api.schemas.planning import (
     StepType,
 )
 from api.storage import plans as store
+from api.views import StoredVersion, version_view, visit_labels
+from geo.render import RenderOptions, Selection, renderer
+from geo.view import PlanView
 
 log = logging.getLogger(__name__)
 
@@ -322,30 +325,30 @@ def plan_geojson_route(
     session: SessionDep,
     van_id: Annotated[str | None, Query()] = None,
     day: Annotated[date | None, Query(alias="date")] = None,
-) -> dict[str, Any]:
+) -> Response:
     row = _plan_row(session, plan_id, caller)
     if caller.role is Role.CREW:
         van_id = van_id or caller.van_id
     if van_id is not None:
         ensure_van_visible(caller, van_id)
-    return _geojson(http, row, van_id=van_id, day=day)
+    fmt = renderer("geojson")
+    view = _view(http, session, row)
+    return Response(
+        fmt.render(view, Selection(van_id, day), RenderOptions()), media_type=fmt.media_type
+    )
 
 
-def _geojson(
-    http: Request, row: PlanRow, *, van_id: str | None = None, day: date | None = None
-) -> dict[str, Any]:
-    """The stored version as GeoJSON: road-following legs when the service has its road network
-    loaded and the version was planned on it, else straight legs flagged approximate."""
-    planner = getattr(http.app.state, "planner", None)
-    return stored_plan_geojson(
-        store.plan_from_json(row.domain_plan),
-        SolveRequest.model_validate(row.request),
-        PlanOut.model_validate(row.payload).matrix,
+def _view(http: Request, session: Session, row: PlanRow) -> PlanView:
+    """The stored version's view (:func:`api.views.version_view`): road-following legs when the
+    service has its road network loaded and the version was planned on it, else straight legs
+    flagged approximate."""
+    request = SolveRequest.model_validate(row.request)
+    version = StoredVersion(row.id, row.domain_plan, request, PlanOut.model_validate(row.payload))
+    return version_view(
+        version,
         network=getattr(http.app.state, "road_network", None),
-        resolve_address=getattr(planner, "resolve_address", None),
-        base=getattr(planner, "base", None),
-        van_id=van_id,
-        day=day,
+        planner=getattr(http.app.state, "planner", None),
+        labels=visit_labels(session, request),
     )
 
 
@@ -365,8 +368,6 @@ def plan_map(
 ) -> HTMLResponse:
     """Without ``van_id`` and ``date``: the week overview (dispatchers). With both: the crew map
     of that van's day. Crews must name their own van and a day."""
-    from geo import maps
-
     row = _plan_row(session, plan_id, caller)
     if caller.role is Role.CREW and (van_id is None or day is None):
         raise ForbiddenError(
@@ -378,14 +379,14 @@ def plan_map(
             "give both van_id and date, or neither",
             [("query.van_id" if van_id is None else "query.date", "missing")],
         )
-    plan = PlanOut.model_validate(row.payload)
-    if van_id is None or day is None:
-        return HTMLResponse(maps.week_map_html(_geojson(http, row)))
-    ensure_van_visible(caller, van_id)
-    if not any(r.van_id == van_id and r.date == day for r in plan.routes):
-        raise not_found("route", f"{van_id}@{day.isoformat()}", "query.van_id")
-    collection = _geojson(http, row, van_id=van_id, day=day)
-    return HTMLResponse(maps.van_day_map_html(collection, van_id, day.isoformat()))
+    if van_id is not None:
+        ensure_van_visible(caller, van_id)
+        plan = PlanOut.model_validate(row.payload)
+        if not any(r.van_id == van_id and r.date == day for r in plan.routes):
+            raise not_found("route", f"{van_id}@{day}", "query.van_id")
+    view = _view(http, session, row)
+    page = renderer("html").render(view, Selection(van_id, day), RenderOptions())
+    return HTMLResponse(page)
 
 
 @router.get(
@@ -419,8 +420,6 @@ def week_itinerary(
 
 
 def _itinerary(session: Session, row: PlanRow, van_id: str, day: date) -> ItineraryOut:
-    from api.db.core_models import ClientRow
-
     plan = PlanOut.model_validate(row.payload)
     route = next((r for r in plan.routes if r.van_id == van_id and r.date == day), None)
     if route is None:

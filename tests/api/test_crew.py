@@ -10,11 +10,11 @@ from datetime import date
 import pytest
 from icalendar import Calendar
 
-from api.crew import crew_page_html, day_key
-from api.exports import ClientDisplay, StopDetails
+from api.crew import crew_page_html
 from api.schemas.planning import MatrixInfo, PlanOut, RouteOut, Summary
-from geo.maps import TileSource
-from tests.geo.test_maps import sample_collection
+from geo.render.base import TileSource
+from geo.view import ClientDisplay, VisitInfo
+from tests.geo.sample_view import sample_view
 
 MONDAY = date(2026, 3, 2)
 
@@ -53,19 +53,20 @@ def plan_out() -> PlanOut:
     )
 
 
-def test_day_key_by_date_index_or_iso() -> None:
-    col = sample_collection()
-    assert day_key(col, "v1", MONDAY) == "0"  # found through the stops' start dates
-    assert day_key(col, "v1", date(2026, 3, 3)) == "1"
-    assert day_key(col, "v1", 1) == "1"
+def test_van_day_by_date_index_or_key() -> None:
+    view = sample_view()
+    assert view.van_day("v1", MONDAY).day == 0
+    assert view.van_day("v1", date(2026, 3, 3)).key == "1"
+    assert view.van_day("v1", 1).date == date(2026, 3, 3)
+    assert view.van_day("v1", "1").date == date(2026, 3, 3)
     with pytest.raises(KeyError):
-        day_key(col, "v2", date(2026, 3, 3))
+        view.van_day("v2", date(2026, 3, 3))
 
 
 def test_standalone_crew_page() -> None:
-    details = {"a1": StopDetails(client="Erika Mustermann", pseudonym="K-17", notes="Hund")}
+    details = {"a1": VisitInfo(client="Erika Mustermann", pseudonym="K-17", notes="Hund")}
     page = crew_page_html(
-        plan_out(), sample_collection(), "v1", MONDAY, details=details, tiles=TileSource.none()
+        plan_out(), sample_view(info=details), "v1", MONDAY, tiles=TileSource.none()
     )
     assert page.startswith("<!DOCTYPE html>")
     assert "K-17" in page and "Erika Mustermann" not in page
@@ -84,8 +85,8 @@ def test_standalone_crew_page() -> None:
 
 
 def test_standalone_crew_page_with_names() -> None:
-    details = {"a1": StopDetails(client="Erika Mustermann", pseudonym="K-17")}
+    details = {"a1": VisitInfo(client="Erika Mustermann", pseudonym="K-17")}
     page = crew_page_html(
-        plan_out(), sample_collection(), "v1", MONDAY, details=details, display=ClientDisplay.NAME
+        plan_out(), sample_view(info=details), "v1", MONDAY, display=ClientDisplay.NAME
     )
     assert "Erika Mustermann" in page

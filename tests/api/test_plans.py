@@ -20,7 +20,6 @@ from api.db.base import Database
 from api.db.core_models import ClientRow, ConsultationHoursRow, ShiftRow, VanRow, VisitRow
 from api.planning import MappedProblem, Planner, RoadMatrixProvider, week_request
 from api.schemas.planning import PlanVersionOut, SolveRequest, StepType
-from geo.maps import parse_features
 from geo.network import RoadNetwork, load_osm_file
 from tests.api.test_solve import (
     assert_feasible,
@@ -269,17 +268,17 @@ def test_outputs_and_crew_access(
     assert {"leg", "stop", "depot"} <= kinds
     stop = next(f for f in geo["features"] if f["properties"].get("visit_id") == "v1")
     assert stop["geometry"]["coordinates"] == [8.839, 49.7121]  # [lon, lat]
-    # no road network configured: straight legs, flagged approximate, in geo.maps' contract
+    # no road network configured: straight legs, flagged approximate
     legs = [f for f in geo["features"] if f["properties"]["feature"] == "leg"]
     assert legs and geo["properties"]["approximate"] is True
     for leg in legs:
         assert leg["properties"]["approximate"] is True
         assert len(leg["geometry"]["coordinates"]) == 2
-    parsed = parse_features(geo)
-    assert len(parsed.legs) == len(legs)
-    assert {(s.van_id, s.day) for s in parsed.stops} == {
+    stops = [f["properties"] for f in geo["features"] if f["properties"]["feature"] == "stop"]
+    assert {(s["van_id"], s["day"]) for s in stops} == {
         (r.van_id, r.date.isoformat()) for r in version.plan.routes if len(r.steps) > 2
     }
+    assert all(s["name"] and s["name"] != s["location"] for s in stops)  # never an internal id
     own = client.get(f"/v1/plans/{pid}/geojson", headers=crew).json()
     assert {f["properties"].get("van_id") for f in own["features"]} <= {"van-1", None}
     response = client.get(f"/v1/plans/{pid}/geojson?van_id=van-2", headers=crew)
@@ -406,7 +405,7 @@ def test_geojson_legs_follow_the_roads_of_the_loaded_network(
         assert length == pytest.approx(props["distance"], rel=0.05, abs=15)
         straight = geod.line_length([coords[0][0], coords[-1][0]], [coords[0][1], coords[-1][1]])
         assert length > straight
-    assert len(parse_features(geo).legs) == 4
+    assert len({(f["properties"]["van_id"], f["properties"]["leg"]) for f in legs}) == 4
     page = client.get(f"/v1/plans/{version.id}/map", headers=dispatcher)
     assert page.status_code == 200 and "leaflet" in page.text.lower()
 

@@ -1,23 +1,42 @@
-"""Route geometry and the plan GeoJSON on the real Heidelberg extract."""
+"""Route geometry, the plan view and its GeoJSON on the real Heidelberg extract."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pytest
 import shapely
 from shapely.geometry import LineString, Point, shape
 
-from geo.geometry import GeometryError, feature_lines, leg_line, plan_geojson
-from geo.maps import parse_features
+from geo.geometry import GeometryError, PlaceLike, leg_line
 from geo.matrix import travel_matrix
 from geo.network import RoadNetwork
-from geo.snap import SnapError, SnappedPlace, edge_index, snap_places
+from geo.render.geojson import plan_geojson as view_geojson
+from geo.snap import Network, SnapError, SnappedPlace, edge_index, snap_places
+from geo.view import build_view
 from optimizer.domain import Horizon, Problem, Shift, Van, Visit
 from optimizer.plan import Plan, Reason, Route, SolverStats, Stop, Unassigned
 from tests.geo.test_snap import on_road_points
+
+
+def plan_geojson(
+    plan: Plan,
+    problem: Problem,
+    places: Mapping[str, PlaceLike],
+    network: Network | None = None,
+) -> dict[str, Any]:
+    """The GeoJSON of the view of ``plan`` (what the API and the demo write)."""
+    return view_geojson(build_view(plan, problem, places, network=network))
+
+
+def feature_lines(collection: Mapping[str, Any]) -> list[LineString]:
+    return [
+        shape(f["geometry"]) for f in collection["features"] if f["properties"]["feature"] == "leg"
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +134,7 @@ def test_legs_follow_the_roads_between_the_snap_points(
         assert props["approximate"] is False
 
 
-def test_geojson_is_valid_lon_lat_and_readable_by_the_map_layer(
+def test_geojson_is_valid_lon_lat_and_the_view_holds_the_plan(
     heidelberg_network: RoadNetwork,
     places: dict[str, SnappedPlace],
     problem_and_plan: tuple[Problem, Plan],
@@ -138,9 +157,11 @@ def test_geojson_is_valid_lon_lat_and_readable_by_the_map_layer(
     assert stop["properties"]["start"].endswith("+01:00")
     gone = next(f for f in collection["features"] if f["properties"]["feature"] == "unassigned")
     assert gone["properties"]["reason"] == "no_room"
-    parsed = parse_features(collection)
-    assert len(parsed.legs) == 3 and [s.visit_id for s in parsed.stops] == ["visit-1", "visit-2"]
-    assert parsed.unassigned[0].visit_id == "visit-3"
+    view = build_view(plan, problem, places, network=heidelberg_network)
+    (van_day,) = view.van_days
+    assert len(van_day.legs) == 3 and [s.visit_id for s in van_day.stops] == ["visit-1", "visit-2"]
+    assert view.unassigned[0].visit_id == "visit-3"
+    assert not view.approximate and all(len(leg.coords) > 2 for leg in van_day.legs)
     assert len(feature_lines(collection)) == 3
 
 

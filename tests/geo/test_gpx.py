@@ -1,4 +1,4 @@
-"""GPX 1.1 of a van-day: structure, order, coordinates."""
+"""GPX 1.1 of a van-day from the plan view: structure, order, coordinates."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from geo.gpx import GPX_NS, van_day_gpx
-from tests.geo.test_maps import ERBACH, PLACES, sample_collection
+from geo.render.gpx import GPX_NS, van_day_gpx
+from geo.view import VisitInfo
+from tests.geo.sample_view import ERBACH, PLACES, sample_view
 
 NS = {"g": GPX_NS}
 # xsd:sequence orders of the GPX 1.1 schema (subset used here).
@@ -43,7 +44,7 @@ def _latlon(el: ET.Element) -> tuple[float, float]:
 
 @pytest.fixture()
 def gpx() -> ET.Element:
-    text = van_day_gpx(sample_collection(), "v1", 0, name="Bus 1 Monday")
+    text = van_day_gpx(sample_view(), "v1", 0, name="Bus 1 Monday")
     assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>')
     return ET.fromstring(text)
 
@@ -97,13 +98,15 @@ def test_track_follows_the_road_geometry(gpx: ET.Element) -> None:
 
 def test_unknown_van_day() -> None:
     with pytest.raises(KeyError, match="v2"):
-        van_day_gpx(sample_collection(), "v2", 1)
+        van_day_gpx(sample_view(), "v2", 1)
 
 
-def test_names_are_xml_escaped() -> None:
-    col = sample_collection()
-    for f in col["features"]:
-        if f["properties"].get("visit_id") == "a1":
-            f["properties"]["place"] = "Müller & <Söhne>"
-    root = ET.fromstring(van_day_gpx(col, "v1", 0))
+def test_names_are_xml_escaped_and_clients_never_written() -> None:
+    view = sample_view(
+        names={"a1": "Müller & <Söhne>"},
+        info={"a1": VisitInfo(client="Erika Mustermann", pseudonym="K-17", notes="Hund")},
+    )
+    text = van_day_gpx(view, "v1", 0)
+    root = ET.fromstring(text)
     assert root.findall("g:wpt", NS)[1].findtext("g:name", namespaces=NS) == "1 Müller & <Söhne>"
+    assert "Mustermann" not in text and "K-17" not in text and "Hund" not in text

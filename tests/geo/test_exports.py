@@ -1,33 +1,26 @@
-"""Crew-day exports: iCalendar (RFC 5545) and CSV."""
+"""Crew-day exports from the plan view: iCalendar (RFC 5545) and CSV."""
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar
 
-from api.exports import (
-    CSV_COLUMNS,
-    ClientDisplay,
-    CrewDay,
-    StopDetails,
-    crew_day_csv,
-    crew_day_from_geojson,
-    crew_day_ics,
-    export_filename,
-)
-from optimizer.domain import Horizon
-from optimizer.errors import ValidationError
-from tests.geo.test_maps import PLACES, sample_collection
+from geo.render import RENDERERS
+from geo.render.csv_table import CSV_COLUMNS, van_day_csv
+from geo.render.ics import van_day_ics
+from geo.view import ClientDisplay, VanDayView, VisitInfo
+from tests.geo.sample_view import PLACES, sample_view
 
 BERLIN = ZoneInfo("Europe/Berlin")
 STAMP = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DETAILS = {
-    "a1": StopDetails(
+    "a1": VisitInfo(
         client="Erika Mustermann",
         pseudonym="K-17",
         notes="Bitte klingeln; Hund, freundlich",
@@ -37,51 +30,26 @@ DETAILS = {
 
 
 @pytest.fixture()
-def day0() -> CrewDay:
-    return crew_day_from_geojson(sample_collection(), "v1", 0, van_name="Bus 1", details=DETAILS)
+def day0() -> VanDayView:
+    vd = sample_view(info=DETAILS).van_day("v1", 0)
+    return replace(vd, van_name="Bus 1")
 
 
-def test_crew_day_from_geojson(day0: CrewDay) -> None:
+def test_van_day_of_the_view(day0: VanDayView) -> None:
     assert day0.date == date(2026, 3, 2)
     assert [s.order for s in day0.stops] == [1, 2]
     first = day0.stops[0]
     assert first.start == datetime(2026, 3, 2, 8, 30, tzinfo=BERLIN)
-    assert (first.lon, first.lat) == PLACES["michelstadt"]
-    assert first.client == "Erika Mustermann" and first.notes.startswith("Bitte")
-    assert day0.stops[1].kind == "consultation_hours"
+    assert first.coord == PLACES["michelstadt"]
+    assert first.info.client == "Erika Mustermann" and first.info.notes.startswith("Bitte")
+    assert day0.stops[1].consultation
     assert first.geo_uri == "geo:49.678600,9.003600"
     assert "route=" in first.osm_directions((8.9937, 49.6567))
 
 
-def test_horizon_seconds_are_converted() -> None:
-    col = sample_collection()
-    horizon = Horizon(date(2026, 3, 2))
-    for f in col["features"]:
-        p = f["properties"]
-        if p.get("van_id") == "v1" and p.get("day") == 0 and "arrival" in p:
-            for k in ("arrival", "start", "end"):
-                p[k] = horizon.to_seconds(datetime.fromisoformat(p[k]))
-    cd = crew_day_from_geojson(col, "v1", 0, horizon=horizon)
-    assert cd.stops[0].start == datetime(2026, 3, 2, 8, 30, tzinfo=BERLIN)
-    with pytest.raises(ValidationError, match="no horizon"):
-        crew_day_from_geojson(col, "v1", 0)
-
-
-def test_bad_times_name_the_stop_and_field() -> None:
-    col = sample_collection()
-    for f in col["features"]:
-        if f["properties"].get("visit_id") == "c1":
-            f["properties"]["start"] = "10 Uhr"
-            f["properties"]["end"] = "2026-03-02T12:00:00"
-    with pytest.raises(ValidationError) as err:
-        crew_day_from_geojson(col, "v1", 0)
-    fields = {i.field for i in err.value.issues}
-    assert fields == {"stops[c1].start", "stops[c1].end"}
-
-
 def test_unknown_van_day() -> None:
-    with pytest.raises(KeyError):
-        crew_day_from_geojson(sample_collection(), "v9", 0)
+    with pytest.raises(KeyError, match="v9"):
+        sample_view().van_day("v9", 0)
 
 
 def _unfold(raw: bytes) -> list[str]:
@@ -90,8 +58,8 @@ def _unfold(raw: bytes) -> list[str]:
     return text.replace("\r\n ", "").split("\r\n")
 
 
-def test_ics_structure_and_times(day0: CrewDay) -> None:
-    raw = crew_day_ics(day0, stamp=STAMP)
+def test_ics_structure_and_times(day0: VanDayView) -> None:
+    raw = van_day_ics(day0, stamp=STAMP)
     for line in raw.split(b"\r\n"):
         assert len(line) <= 75, line  # folded at 75 octets
     lines = _unfold(raw)
@@ -113,8 +81,8 @@ def test_ics_structure_and_times(day0: CrewDay) -> None:
     assert len(uids) == 2
 
 
-def test_ics_escapes_text_and_hides_names_by_default(day0: CrewDay) -> None:
-    raw = crew_day_ics(day0, stamp=STAMP)
+def test_ics_escapes_text_and_hides_names_by_default(day0: VanDayView) -> None:
+    raw = van_day_ics(day0, stamp=STAMP)
     lines = _unfold(raw)
     summary = next(x for x in lines if x.startswith("SUMMARY:1."))
     assert "K-17" in summary and "Mustermann" not in raw.decode()
@@ -128,21 +96,21 @@ def test_ics_escapes_text_and_hides_names_by_default(day0: CrewDay) -> None:
     assert str(event["description"]).splitlines()[-1] == "Bitte klingeln; Hund, freundlich"
 
 
-def test_ics_with_names(day0: CrewDay) -> None:
-    raw = crew_day_ics(day0, display=ClientDisplay.NAME, stamp=STAMP)
+def test_ics_with_names(day0: VanDayView) -> None:
+    raw = van_day_ics(day0, display=ClientDisplay.NAME, stamp=STAMP)
     assert "Erika Mustermann" in raw.decode()
     # Consultation hours have no client.
     assert "SUMMARY:2. Sprechstunde Bad Koenig" in _unfold(raw)
 
 
-def test_ics_event_lasts_the_service(day0: CrewDay) -> None:
-    events = list(Calendar.from_ical(crew_day_ics(day0, stamp=STAMP)).walk("VEVENT"))
+def test_ics_event_lasts_the_service(day0: VanDayView) -> None:
+    events = list(Calendar.from_ical(van_day_ics(day0, stamp=STAMP)).walk("VEVENT"))
     durations = [e.decoded("dtend") - e.decoded("dtstart") for e in events]
     assert durations == [timedelta(hours=1), timedelta(hours=2)]
 
 
-def test_csv_rows(day0: CrewDay) -> None:
-    text = crew_day_csv(day0)
+def test_csv_rows(day0: VanDayView) -> None:
+    text = van_day_csv(day0)
     rows = list(csv.reader(io.StringIO(text)))
     assert tuple(rows[0]) == CSV_COLUMNS
     assert len(rows) == 3
@@ -155,16 +123,16 @@ def test_csv_rows(day0: CrewDay) -> None:
     assert (first["lat"], first["lon"]) == ("49.678600", "9.003600")
     second = dict(zip(rows[0], rows[2], strict=True))
     assert second["kind"] == "consultation_hours" and second["client"] == ""
-    named = list(csv.reader(io.StringIO(crew_day_csv(day0, display=ClientDisplay.NAME))))
+    named = list(csv.reader(io.StringIO(van_day_csv(day0, display=ClientDisplay.NAME))))
     assert named[1][CSV_COLUMNS.index("client")] == "Erika Mustermann"
 
 
 def test_csv_semicolon_and_formula_injection() -> None:
-    details = {"a1": StopDetails(client='=HYPERLINK("x")', notes="+49 6062 1234")}
-    cd = crew_day_from_geojson(sample_collection(), "v1", 0, details=details)
+    details = {"a1": VisitInfo(client='=HYPERLINK("x")', notes="+49 6062 1234")}
+    cd = sample_view(info=details).van_day("v1", 0)
     rows = list(
         csv.reader(
-            io.StringIO(crew_day_csv(cd, display=ClientDisplay.NAME, delimiter=";")), delimiter=";"
+            io.StringIO(van_day_csv(cd, display=ClientDisplay.NAME, delimiter=";")), delimiter=";"
         )
     )
     row = dict(zip(rows[0], rows[1], strict=True))
@@ -173,11 +141,10 @@ def test_csv_semicolon_and_formula_injection() -> None:
 
 
 def test_pseudonym_fallback_never_shows_name() -> None:
-    cd = crew_day_from_geojson(
-        sample_collection(), "v1", 0, details={"a1": StopDetails(client="Max Muster")}
-    )
+    cd = sample_view(info={"a1": VisitInfo(client="Max Muster")}).van_day("v1", 0)
     assert cd.stops[0].client_label(ClientDisplay.PSEUDONYM) == "Client a1"
 
 
-def test_export_filename(day0: CrewDay) -> None:
-    assert export_filename(day0, "ics") == "vanplan-v1-2026-03-02.ics"
+def test_export_filename(day0: VanDayView) -> None:
+    assert RENDERERS["ics"].filename(day0) == "vanplan-v1-2026-03-02.ics"
+    assert RENDERERS["csv"].filename(replace(day0, van_id="a/b")) == "vanplan-a%2Fb-2026-03-02.csv"

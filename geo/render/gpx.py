@@ -1,22 +1,22 @@
 """GPX 1.1 of one van-day, for navigation devices.
 
 The file holds one waypoint per stop (plus start and end), a route (``rte``) through them in
-order, and a track (``trk``) of the road geometry of every leg. Built from the plan's GeoJSON
-FeatureCollection (see :mod:`geo.maps` for how features are recognised). GPX, like GeoJSON,
-keeps longitude and latitude apart (``lat``/``lon`` attributes), so no flip is involved.
+order, and a track (``trk``) of the road geometry of every leg. GPX, like GeoJSON, keeps
+longitude and latitude apart (``lat``/``lon`` attributes), so no flip is involved.
 
-Client names are not written: waypoints carry the stop number, the place and the times.
+Client names are not written: waypoints carry the stop number, the stop's name and the times.
 """
 
 from __future__ import annotations
 
 import logging
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 
-from geo.maps import Coord, StopPoint, parse_features
+from geo.geometry import Coord
+from geo.render.base import Renderer, RenderOptions, Selection
+from geo.view import PlanView, StopView
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +29,7 @@ def _q(tag: str) -> str:
     return f"{{{GPX_NS}}}{tag}"
 
 
-def _utc(value: object) -> str | None:
-    """ISO-8601 UTC (``...Z``) for an aware ISO string; None for anything else."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
+def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -54,31 +45,23 @@ def _point(parent: ET.Element, tag: str, coord: Coord, **children: str | None) -
     return el
 
 
-def _stop_desc(s: StopPoint) -> str:
+def _stop_desc(s: StopView) -> str:
     kind = "consultation hours" if s.consultation else "appointment"
-    parts = [f"arrival {s.arrival}" if s.arrival else "", f"service {s.start}-{s.end}", kind]
-    return ", ".join(p for p in parts if p)
+    return f"arrival {s.arrival:%H:%M}, service {s.start:%H:%M}-{s.end:%H:%M}, {kind}"
 
 
 def van_day_gpx(
-    collection: Mapping[str, Any],
+    view: PlanView,
     van_id: str,
-    day: int | str,
+    day: date | int | str,
     *,
     name: str | None = None,
     creator: str = "vanplan",
 ) -> str:
-    """The GPX 1.1 document (UTF-8 XML text) of one van's route on one day.
-
-    Raises ``KeyError`` when the collection has no route for that van and day.
-    """
-    feats = parse_features(collection)
-    key = (str(van_id), str(day))
-    if key not in feats.van_days():
-        raise KeyError(f"no route for van {van_id!r} on day {day!r} in the plan")
-    legs = [leg for leg in feats.legs if (leg.van_id, leg.day) == key]
-    stops = [s for s in feats.stops if (s.van_id, s.day) == key]
-    title = name or f"Van {key[0]}, day {key[1]}"
+    """The GPX 1.1 document (UTF-8 XML text) of one van's route on one day (a date, day index
+    or key). Raises ``KeyError`` when the van has no route that day."""
+    vd = view.van_day(van_id, day)
+    title = name or f"Van {vd.van_id}, day {vd.key}"
 
     ET.register_namespace("", GPX_NS)
     ET.register_namespace("xsi", XSI_NS)
@@ -92,29 +75,26 @@ def van_day_gpx(
     )
     meta = ET.SubElement(root, _q("metadata"))
     ET.SubElement(meta, _q("name")).text = title
-    ET.SubElement(meta, _q("time")).text = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ET.SubElement(meta, _q("time")).text = _utc(datetime.now(UTC))
 
-    start: Coord | None = legs[0].coords[0] if legs else None
-    end: Coord | None = legs[-1].coords[-1] if legs else None
     points: list[tuple[Coord, dict[str, str | None]]] = []
-    if start is not None:
-        points.append((start, {"name": "Start", "sym": "Flag, Green", "type": "depot"}))
-    for s in stops:
-        label = f"{s.order} {s.label}".strip() if s.label else f"{s.order} {s.visit_id}"
+    if vd.start is not None:
+        points.append((vd.start, {"name": "Start", "sym": "Flag, Green", "type": "depot"}))
+    for s in vd.stops:
         points.append(
             (
                 s.coord,
                 {
-                    "time": _utc(s.properties.get("arrival")),
-                    "name": label,
+                    "time": _utc(s.arrival),
+                    "name": f"{s.order} {s.name}",
                     "desc": _stop_desc(s),
                     "sym": "Flag, Blue",
                     "type": "consultation_hours" if s.consultation else "appointment",
                 },
             )
         )
-    if end is not None:
-        points.append((end, {"name": "End", "sym": "Flag, Red", "type": "depot"}))
+    if vd.end is not None:
+        points.append((vd.end, {"name": "End", "sym": "Flag, Red", "type": "depot"}))
 
     for coord, children in points:
         _point(root, "wpt", coord, **children)
@@ -125,20 +105,37 @@ def van_day_gpx(
     trk = ET.SubElement(root, _q("trk"))
     ET.SubElement(trk, _q("name")).text = title
     seg = ET.SubElement(trk, _q("trkseg"))
-    for coord in _track(leg.coords for leg in legs):
+    for coord in _track(leg.coords for leg in vd.legs):
         _point(seg, "trkpt", coord)
 
     ET.indent(root)
-    log.debug("gpx for %s/%s: %d stops, %d legs", key[0], key[1], len(stops), len(legs))
+    log.debug("gpx for %s/%s: %d stops, %d legs", vd.van_id, vd.key, len(vd.stops), len(vd.legs))
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _track(lines: Any) -> list[Coord]:
+def _track(lines: Iterable[tuple[Coord, ...]]) -> list[Coord]:
     """Concatenate leg geometries, dropping the repeated point where one leg meets the next."""
     out: list[Coord] = []
     for coords in lines:
-        seq: Sequence[Coord] = coords
+        seq = coords
         if out and seq and out[-1] == seq[0]:
             seq = seq[1:]
         out.extend(seq)
     return out
+
+
+def _render(view: PlanView, selection: Selection | None, options: RenderOptions) -> bytes:
+    if selection is None:
+        raise ValueError("GPX is made per van-day: give a van and a day")
+    vd = selection.van_day(view)
+    text = van_day_gpx(view, vd.van_id, vd.day, name=options.title)
+    return text.encode("utf-8")
+
+
+RENDERER = Renderer(
+    name="gpx",
+    media_type="application/gpx+xml",
+    render=_render,
+    per_van_day=True,
+    description="GPX 1.1 of one van-day: waypoints, route and road track (no client names)",
+)
