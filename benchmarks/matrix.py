@@ -36,7 +36,8 @@ import shapely
 from scipy.sparse.csgraph import dijkstra
 
 from geo.matrix import routing_graph, travel_matrix
-from geo.network import RoadNetwork, load_osm_file
+from geo.network import load_osm_file
+from geo.road_network import RoadNetwork
 from geo.settings import NetworkSettings
 from geo.snap import SnappedPlace, edge_index, snap_places
 

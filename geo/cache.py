@@ -1,4 +1,5 @@
-"""Fast binary storage of a :class:`~geo.network.RoadNetwork`: one uncompressed ``.npz`` file.
+"""Fast binary storage of a :class:`~geo.road_network.RoadNetwork`: one uncompressed ``.npz``
+file.
 
 Numbers (node ids and coordinates, edge ends, lengths, travel times) and edge geometries (one
 coordinate array plus offsets) are numpy arrays; the remaining edge attributes and the metadata are
@@ -26,7 +27,7 @@ from numpy.typing import NDArray
 from pydantic import ValidationError as PydanticValidationError
 
 from geo.errors import CacheError
-from geo.network import FORMAT_VERSION, NetworkMeta, RoadNetwork
+from geo.road_network import FORMAT_VERSION, NetworkMeta, RoadNetwork
 from geo.settings import NetworkSettings
 
 log = logging.getLogger(__name__)

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from geo.errors import GeoError
 from geo.places import normalize_name
+from geo.settings import GeoSettings
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +365,7 @@ def _describe_addr(a: _Address) -> str:
 
 def _online(text: str, settings: GeocodeSettings) -> GeocodeResult | None:
     """Nominatim through osmnx; only called when ``allow_online`` is set."""
-    import osmnx as ox
+    import osmnx as ox  # lazy: heavy, and only needed for the opt-in online fallback
 
     if settings.nominatim_url:
         ox.settings.nominatim_url = settings.nominatim_url
@@ -387,8 +388,6 @@ def geocode(address: str, osm_file: str | Path | None = None) -> GeocodeResult:
     index of a file is built once per process. Offline only; for online fallback build an
     :class:`AddressIndex` with ``GeocodeSettings(allow_online=True)``."""
     if osm_file is None:
-        from geo.settings import GeoSettings
-
         osm_file = GeoSettings().osm_file
         if osm_file is None:
             raise GeocodeError(

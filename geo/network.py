@@ -1,10 +1,5 @@
-"""Road networks for the vans: one :class:`RoadNetwork` type, several sources behind one interface.
-
-``graph`` follows osmnx conventions: a ``networkx.MultiDiGraph`` with node attributes ``x`` (lon)
-and ``y`` (lat), edge attributes ``length`` (m), ``travel_time`` (s), ``speed_kph``, ``highway``,
-``oneway``, ``osmid``, ``stoppable`` (may a van stop there, :mod:`geo.stopping`) and, on merged
-edges, ``geometry`` (shapely LineString in lon/lat);
-``graph.graph["crs"] == "EPSG:4326"``. Node keys are OSM node ids.
+"""Road networks for the vans: several sources behind one interface, one
+:class:`~geo.road_network.RoadNetwork` type (its graph conventions are described there).
 
 Sources: :class:`OsmFileSource` (local extract, :func:`load_osm_file`), :class:`OverpassSource`
 (download with osmnx, :func:`download`), the cache (:mod:`geo.cache`, used by :func:`build_network`
@@ -22,71 +17,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
-import networkx as nx
-
+from geo import cache
 from geo.area import Area, make_area
 from geo.build import RawData, build_graph
 from geo.osm_extract import check_extract, read_extract
+from geo.overpass import OverpassSource
+from geo.road_network import FORMAT_VERSION, NetworkMeta, RoadNetwork, SourceKind
 from geo.settings import GeoSettings, NetworkSettings
 
 log = logging.getLogger(__name__)
-
-FORMAT_VERSION = 2  # bump when the graph building changes in a way that invalidates caches
-
-SourceKind = Literal["osm_file", "download"]
-
-
-@dataclass(frozen=True)
-class NetworkMeta:
-    """Where a network came from and what it holds."""
-
-    source_kind: SourceKind
-    source: str  # file path or place/area description
-    area: str  # human-readable area ("whole file" when not clipped)
-    area_bbox: tuple[float, float, float, float] | None
-    settings: NetworkSettings
-    osm_data_date: datetime | None  # file header timestamp, else newest way; None if unknown
-    built_at: datetime
-    node_count: int
-    edge_count: int
-    build_seconds: float = 0.0
-    cache_key: str = ""
-    from_cache: bool = False
-    approximate: bool = False  # a RoadNetwork is never approximate; kept for uniform reports
-
-    @property
-    def nodes(self) -> int:
-        """Alias of :attr:`node_count`."""
-        return self.node_count
-
-    @property
-    def edges(self) -> int:
-        """Alias of :attr:`edge_count`."""
-        return self.edge_count
-
-
-@dataclass(frozen=True, eq=False)
-class RoadNetwork:
-    """A van's drivable road graph plus its provenance. Treat ``graph`` as read-only."""
-
-    graph: nx.MultiDiGraph
-    meta: NetworkMeta
-
-    @property
-    def node_count(self) -> int:
-        return int(self.graph.number_of_nodes())
-
-    @property
-    def edge_count(self) -> int:
-        return int(self.graph.number_of_edges())
-
-    def __repr__(self) -> str:
-        return (
-            f"RoadNetwork({self.meta.source_kind} {self.meta.source!r}, {self.node_count} nodes, "
-            f"{self.edge_count} edges, OSM data {self.meta.osm_data_date})"
-        )
 
 
 class NetworkSource(Protocol):
@@ -150,8 +91,6 @@ def build_network(
     settings = settings or NetworkSettings()
     key = cache_key(source, settings)
     if cache_dir is not None:
-        import geo.cache as cache
-
         cached = cache.lookup(Path(cache_dir), key)
         if cached is not None:
             return cached
@@ -178,8 +117,6 @@ def build_network(
     network = RoadNetwork(graph=graph, meta=meta)
     log.info("built %r in %.1f s", network, meta.build_seconds)
     if cache_dir is not None:
-        import geo.cache as cache
-
         cache.save(network, cache.cache_path(Path(cache_dir), key))
     return network
 
@@ -212,8 +149,6 @@ def download(
     """Van network downloaded from OpenStreetMap (Overpass via osmnx) for one of: a place name
     (geocoded with Nominatim), a polygon or a bbox. With none, the default area of
     ``geo_settings`` (the Odenwaldkreis plus a buffer)."""
-    from geo.overpass import OverpassSource
-
     geo_settings = geo_settings or GeoSettings()
     settings = settings or geo_settings.network
     source = OverpassSource.for_request(
@@ -224,13 +159,9 @@ def download(
 
 def save(network: RoadNetwork, path: str | os.PathLike[str]) -> Path:
     """Write ``network`` to ``path`` (see :mod:`geo.cache`)."""
-    import geo.cache as cache
-
     return cache.save(network, Path(path))
 
 
 def load(path: str | os.PathLike[str]) -> RoadNetwork:
     """Read a network written by :func:`save`."""
-    import geo.cache as cache
-
     return cache.load(Path(path))

@@ -74,7 +74,7 @@ class SnapSettings(BaseModel):
 
 
 class HasGraph(Protocol):
-    """Anything carrying an osmnx-style graph (e.g. ``geo.network.RoadNetwork``)."""
+    """Anything carrying an osmnx-style graph (e.g. ``geo.road_network.RoadNetwork``)."""
 
     @property
     def graph(self) -> nx.MultiDiGraph: ...

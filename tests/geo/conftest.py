@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from geo.network import RoadNetwork, load_osm_file
+from geo.network import load_osm_file
+from geo.road_network import RoadNetwork
 
 # a small box in Heidelberg's old town and Bergheim (lon 8.68-8.71, lat 49.40-49.415)
 HEIDELBERG_SMALL_BBOX = (8.68, 49.40, 8.71, 49.415)

@@ -13,7 +13,8 @@ import pytest
 
 from geo import cache
 from geo.errors import CacheError
-from geo.network import RoadNetwork, load, load_osm_file, save
+from geo.network import load, load_osm_file, save
+from geo.road_network import RoadNetwork
 from geo.settings import NetworkSettings, SpeedSettings
 
 from .conftest import HEIDELBERG_SMALL_BBOX

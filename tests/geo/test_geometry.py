@@ -14,8 +14,8 @@ from shapely.geometry import LineString, Point, shape
 
 from geo.geometry import GeometryError, PlaceLike, leg_line
 from geo.matrix import travel_matrix
-from geo.network import RoadNetwork
 from geo.render.geojson import plan_geojson as view_geojson
+from geo.road_network import RoadNetwork
 from geo.snap import Network, SnapError, SnappedPlace, edge_index, snap_places
 from geo.view import build_view
 from optimizer.domain import Horizon, Problem, Shift, Van, Visit

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geo.matrix import DEFAULT_CACHE, MatrixCache, MatrixError, routing_graph, travel_matrix
-from geo.network import RoadNetwork
+from geo.road_network import RoadNetwork
 from geo.snap import SnappedPlace, edge_index, snap_places
 from optimizer.domain import UNREACHABLE
 from tests.geo.test_snap import on_road_points

@@ -14,7 +14,8 @@ from shapely.geometry import Polygon, box
 
 from geo.build import DRIVE_HIGHWAYS, exclusion_reason, oneway_direction
 from geo.errors import AreaError, EmptyAreaError, SourceError
-from geo.network import RoadNetwork, load_osm_file
+from geo.network import load_osm_file
+from geo.road_network import RoadNetwork
 from geo.settings import NetworkSettings, SpeedSettings
 
 from .conftest import HEIDELBERG_SMALL_BBOX

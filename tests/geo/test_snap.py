@@ -18,7 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 from geo.build import great_circle_m
 from geo.errors import GeoError
 from geo.matrix import travel_matrix
-from geo.network import RoadNetwork
+from geo.road_network import RoadNetwork
 from geo.snap import SnapError, SnapSettings, edge_index, snap_place, snap_places
 from geo.stopping import NO_STOP_HIGHWAYS, edge_allows_stop
 
