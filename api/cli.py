@@ -18,6 +18,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError as PydanticError
+
+from api.auth import create_token, list_tokens, revoke_token
+from api.demo import DemoOptions, build_network, run_demo, solve_request
+from api.schemas.planning import SolveRequest
+from api.server import run
+from geo.network import save
+
 log = logging.getLogger("vanplan")
 
 
@@ -117,8 +125,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "demo":
-            from api.demo import DemoOptions, run_demo
-
             run_demo(
                 DemoOptions(
                     out=args.out,
@@ -136,8 +142,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "network":
             _network_build(args)
         elif args.command == "serve":
-            from api.server import run
-
             run(host=args.host, port=args.port)
         elif args.command == "token":
             _token(args)
@@ -152,11 +156,6 @@ def _echo(message: str) -> None:
 
 
 def _solve(args: argparse.Namespace) -> None:
-    from pydantic import ValidationError as PydanticError
-
-    from api.demo import solve_request
-    from api.schemas.planning import SolveRequest
-
     text = sys.stdin.read() if str(args.problem) == "-" else _read(args.problem)
     try:
         request = SolveRequest.model_validate_json(text)
@@ -192,12 +191,8 @@ def _read(path: Path) -> str:
 
 
 def _network_build(args: argparse.Namespace) -> None:
-    from api.demo import build_network
-
     network, where = build_network(osm=args.osm, place=args.place, bbox=args.bbox, echo=_echo)
     if args.out:
-        from geo.network import save
-
         save(network, args.out)
         where = str(args.out)
     meta = network.meta
@@ -205,8 +200,6 @@ def _network_build(args: argparse.Namespace) -> None:
 
 
 def _token(args: argparse.Namespace) -> None:
-    from api.auth import create_token, list_tokens, revoke_token
-
     if args.token_command == "create":
         if args.role == "crew" and not args.van:
             raise CliError("--van is required for a crew token (crews see only their own van)")

@@ -15,21 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api.crew import crew_page_html, inline_leaflet
-from api.planning import (
-    MappedProblem,
-    Planner,
-    RoadMatrixProvider,
-    approximate_provider,
-    default_base,
-    plan_to_out,
-)
+from api.mapping import MappedProblem, plan_to_out
+from api.planner import Planner
 from api.sample_week import monday_of_iso_week, next_monday, sample_week
 from api.schemas.planning import PlanOut, SolveRequest
 from api.views import VisitLabels
-from geo.network import RoadNetwork
+from geo import cache as network_cache
+from geo.network import download, load_osm_file
 from geo.places import places
+from geo.providers import RoadMatrixProvider, approximate_provider, default_base
 from geo.render.geojson import plan_geojson
 from geo.render.map_html import to_html, week_map
+from geo.road_network import RoadNetwork
+from geo.settings import GeoSettings
 from geo.view import VisitInfo, build_view
 from optimizer.checker import check_plan
 from optimizer.domain import VisitKind
@@ -67,8 +65,6 @@ def _quiet(_: str) -> None:
 
 
 def _cache_dir() -> Path:
-    from geo.settings import GeoSettings
-
     return Path(GeoSettings().cache_dir)
 
 
@@ -80,8 +76,6 @@ def build_network(
     echo: Echo = _quiet,
 ) -> tuple[RoadNetwork, str]:
     """Build (or reuse from the cache) a road network; returns it and the cache folder."""
-    from geo.network import download, load_osm_file
-
     cache = _cache_dir()
     started = time.perf_counter()
     if osm is not None:
@@ -101,9 +95,7 @@ def build_network(
 
 def cached_district_network() -> RoadNetwork | None:
     """The newest cached network whose area covers the district's centre, if any."""
-    from geo import cache
-
-    for network in cache.cached_networks(_cache_dir()):
+    for network in network_cache.cached_networks(_cache_dir()):
         box = network.meta.area_bbox
         lon, lat = default_base()
         if box is None or (box[0] <= lon <= box[2] and box[1] <= lat <= box[3]):

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from api.db.core_models import ClientRow, VisitRow
+
 log = logging.getLogger(__name__)
 
 COLUMNS = (
@@ -96,7 +98,7 @@ def template_csv() -> str:
 
 
 def template_xlsx() -> bytes:
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # lazy: only the spreadsheet template needs it
 
     wb = Workbook()
     ws = wb.active
@@ -111,7 +113,7 @@ def template_xlsx() -> bytes:
 def _read_rows(filename: str, content: bytes) -> list[list[Any]]:
     name = filename.lower()
     if name.endswith((".xlsx", ".xlsm")):
-        from openpyxl import load_workbook
+        from openpyxl import load_workbook  # lazy: only spreadsheet uploads need it
 
         wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
         ws = wb.worksheets[0]
@@ -269,8 +271,6 @@ def store_rows(session: Any, appointments: list[Appointment]) -> tuple[list[str]
     """Create the clients that are new and one open visit per row. Checks against the database
     first (unknown client without a name, visit id taken, erased client); stores nothing if any
     row fails. Returns the new visit ids, or the errors. The caller commits."""
-    from api.db.core_models import ClientRow, VisitRow
-
     errors: list[RowError] = []
     new_clients: dict[str, ClientRow] = {}
     for a in appointments:

@@ -20,14 +20,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from api.planner import ProgressFn
 from api.schemas.planning import JobOut, JobStatus, PlanOut, SolveRequest
 from api.storage.jobs import JobStore
-from optimizer.processes import SolverProcessError, warm_up
+from optimizer.processes import SolverProcessError
 
 log = logging.getLogger(__name__)
-
-ProgressFn = Callable[[float, float | None, int], None]
-"""Progress report: (share of the time limit used 0..1, best cost so far, solutions found)."""
 
 SolveJobFn = Callable[[SolveRequest, ProgressFn, threading.Event], PlanOut]
 """Runs one solve: maps the request, solves until done or ``stop`` is set, returns the plan."""
@@ -190,7 +188,7 @@ class InProcessRunner(JobRunner):
     """Runs jobs on a pool of worker threads inside the API process (the default).
 
     Each thread maps its request and hands the search to a solver process
-    (:func:`optimizer.processes.run_in_child`, used by :class:`~api.planning.Planner`): OR-Tools
+    (:func:`optimizer.processes.run_in_child`, used by :class:`~api.planner.Planner`): OR-Tools
     holds the GIL while it searches, so the API stays responsive only because the search runs
     elsewhere.
     """
@@ -249,66 +247,3 @@ class InProcessRunner(JobRunner):
             for stop in self._stops.values():
                 stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-# --- wiring into the app ------------------------------------------------------------------------
-
-
-def start_planning(app: Any, runner: JobRunner | None = None) -> None:
-    """Set up the planner and job runner on ``app.state`` and resume unfinished jobs.
-
-    Runs from the app's lifespan after the database is migrated (``app.state.settings``,
-    ``app.state.db``); pair with :func:`stop_planning`. With an OSM file configured, the road
-    network loads in the background and ``app.state.road_network`` is set once it is there.
-    """
-    from api.planning import RoadMatrixProvider, planner_from_settings
-    from api.weeks import WeekTasks
-
-    settings = app.state.settings
-    planner = planner_from_settings(settings)
-    tasks = WeekTasks(app.state.db, planner, settings.week_time_limit, settings.job_time_limit)
-    if runner is None and _runner_kind(settings) == "redis":
-        from api.redis_jobs import RedisRunner, RedisSettings
-
-        runner = RedisRunner.from_settings(JobStore(app.state.db), RedisSettings())
-    if runner is None:
-        runner = InProcessRunner(
-            JobStore(app.state.db),
-            lambda request, progress, stop: planner.solve(
-                request, progress, stop, time_limit=settings.job_time_limit
-            ),
-            workers=settings.job_workers,
-            tasks=tasks,
-        )
-    app.state.planner = planner
-    app.state.job_runner = runner
-    threading.Thread(target=warm_up, name="vanplan-warm-up", daemon=True).start()
-    roads = planner.road_provider
-    if isinstance(roads, RoadMatrixProvider):
-
-        def load() -> None:
-            try:
-                app.state.road_network = roads.network()
-            except Exception:
-                log.exception("road network could not be loaded; /ready stays not ready")
-
-        threading.Thread(target=load, name="vanplan-network", daemon=True).start()
-    resumed = runner.recover()
-    if resumed:
-        log.info("resumed %d unfinished jobs", len(resumed))
-
-
-def _runner_kind(settings: Any) -> str:
-    """``settings.job_runner`` if the app settings have it, else ``VANPLAN_JOB_RUNNER``."""
-    kind = getattr(settings, "job_runner", None)
-    if kind is None:
-        from api.redis_jobs import RedisSettings
-
-        kind = RedisSettings().job_runner
-    return str(kind)
-
-
-def stop_planning(app: Any) -> None:
-    runner: JobRunner | None = getattr(app.state, "job_runner", None)
-    if runner is not None:
-        runner.close()

@@ -24,9 +24,13 @@ import redis
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.db.base import Database
 from api.jobs import MAX_ATTEMPTS, JobRunner, SolveJobFn, TaskFn, execute
+from api.planner import planner_from_settings
 from api.schemas.planning import JobStatus
+from api.settings import Settings
 from api.storage.jobs import JobStore
+from api.weeks import WeekTasks
 
 log = logging.getLogger(__name__)
 
@@ -174,11 +178,6 @@ class RedisWorker:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m api.redis_jobs worker``: run a job worker until SIGTERM/SIGINT."""
-    from api.db.base import Database
-    from api.planning import planner_from_settings
-    from api.settings import Settings
-    from api.weeks import WeekTasks
-
     parser = argparse.ArgumentParser(prog="python -m api.redis_jobs")
     parser.add_argument("command", choices=["worker"])
     parser.add_argument("--log-level", default="INFO")

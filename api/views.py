@@ -21,10 +21,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.db.core_models import ClientRow
-from api.planning import AddressResolver, LonLatT, build_problem, placeholder_provider
+from api.mapping import build_problem
 from api.schemas.planning import MatrixInfo, PlanOut, SolveRequest, StepType
 from api.storage.plans import plan_from_json
 from geo.places import places as district_places
+from geo.providers import AddressResolver, LonLat, placeholder_provider
 from geo.view import (
     BreakView,
     DayKeys,
@@ -106,7 +107,7 @@ def stored_plan_view(
     *,
     network: Any = None,
     resolve_address: AddressResolver | None = None,
-    base: LonLatT | None = None,
+    base: LonLat | None = None,
     labels: VisitLabels | None = None,
     day_names: Mapping[int, str] | None = None,
 ) -> PlanView:

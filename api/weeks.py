@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from api.db.base import Database
 from api.db.planning_models import PlanRow
 from api.errors import ApiError, InvalidInputError, loc_to_path
-from api.planning import MappedProblem, NothingToPlanError, ProgressFn, plan_to_out, week_request
+from api.mapping import MappedProblem, plan_to_out
+from api.planner import ProgressFn
 from api.schemas.planning import (
     JobKind,
     PlacementOut,
@@ -36,6 +37,7 @@ from api.schemas.planning import (
     VisitMove,
 )
 from api.storage import plans as store
+from api.storage.weeks import NothingToPlanError, week_request
 from optimizer.errors import ValidationError
 from optimizer.plan import Plan
 from optimizer.replan import Changes, Placement, ReplanResult, Status, VisitChange

@@ -37,7 +37,8 @@ from numpy.typing import NDArray
 
 from geo.build import great_circle_m
 from geo.matrix import travel_matrix
-from geo.network import RoadNetwork, load_osm_file
+from geo.network import load_osm_file
+from geo.road_network import RoadNetwork
 from geo.snap import SnapError, SnappedPlace, SnapSettings, edge_index, snap_places
 from geo.stopping import STOPPABLE, edge_allows_stop
 

@@ -41,8 +41,9 @@ def run_week(
 ) -> dict[str, Any]:
     """Solve one sample week and check the plan. ``stoppable`` solves as a job does (with a
     stop event); ``stop_after`` also sets it after that many seconds."""
-    from api.planning import approximate_provider, build_problem
+    from api.mapping import build_problem
     from api.sample_week import sample_week
+    from geo.providers import approximate_provider
     from optimizer.checker import check_plan
     from optimizer.settings import SolverSettings
     from optimizer.solve import solve

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
 
 from api.deps import SolveCaller
 from api.errors import ConflictError, error_responses, not_found
-from api.jobs import JobRunner, start_planning, stop_planning
+from api.jobs import JobRunner
 from api.routers.solve import PlannerDep, invalid_input
 from api.schemas.planning import JobOut, JobStatus, PlanOut, SolveRequest
+from api.service import start_planning, stop_planning
 from api.storage.jobs import UnknownJobError
 from optimizer.errors import ValidationError
 
@@ -108,7 +109,7 @@ _apps_lock = threading.Lock()
 _running_apps = 0  # apps of this process between startup and shutdown (share one fork server)
 
 WARM_UP_THREAD = "vanplan-warm-up"
-"""Name of the thread :func:`api.jobs.start_planning` starts the fork server in."""
+"""Name of the thread :func:`api.service.start_planning` starts the fork server in."""
 
 
 def startup(app: FastAPI) -> None:

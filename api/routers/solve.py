@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 
 from api.deps import SettingsDep, SolveCaller
 from api.errors import InvalidInputError, PayloadTooLargeError, error_responses
-from api.planning import Planner
+from api.planner import Planner
 from api.schemas.planning import PlanOut, SolveRequest
 from optimizer.errors import ValidationError
 
@@ -19,7 +19,7 @@ router = APIRouter(tags=["solve"])
 
 
 def get_planner(request: Request) -> Planner:
-    """Route dependency: the app's planner (set up by ``api.jobs.start_planning``)."""
+    """Route dependency: the app's planner (set up by ``api.service.start_planning``)."""
     planner: Planner = request.app.state.planner
     return planner
 

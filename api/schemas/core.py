@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from api.recurrence import Recurrence, session_days
+
 # --- shared pieces ----------------------------------------------------------------------------
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
@@ -424,7 +426,10 @@ class ConsultationHoursCreate(_In):
     every_weeks: int = Field(
         default=1, ge=1, le=8, description="1: weekly, 2: every other week, ..."
     )
-    valid_from: Day = Field(description="First possible day; the rhythm counts from its week")
+    valid_from: Day = Field(
+        description="First possible day: the first session is the first `weekday` on or after "
+        "it, then one every `every_weeks` weeks"
+    )
     valid_until: Day | None = None
     skills: Skills = Field(default_factory=list)
     van_id: Identifier | None = Field(default=None, description="Van that usually holds them")
@@ -475,21 +480,14 @@ class ConsultationHoursOut(_Out):
     ) -> list[tuple[datetime, datetime]]:
         """Aware ``(start, end)`` of every session on days ``first``..``last`` (inclusive)."""
         tz = ZoneInfo(timezone)
-        anchor = self.valid_from - timedelta(days=self.valid_from.isoweekday() - 1)  # its Monday
-        out: list[tuple[datetime, datetime]] = []
-        day = max(first, self.valid_from)
-        end = last if self.valid_until is None else min(last, self.valid_until)
-        while day <= end:
-            weeks = (day - anchor).days // 7
-            if day.isoweekday() == self.weekday and weeks % self.every_weeks == 0:
-                out.append(
-                    (
-                        datetime.combine(day, self.start_time, tzinfo=tz),
-                        datetime.combine(day, self.end_time, tzinfo=tz),
-                    )
-                )
-            day += timedelta(days=1)
-        return out
+        rule = Recurrence(self.weekday, self.every_weeks, self.valid_from, self.valid_until)
+        return [
+            (
+                datetime.combine(day, self.start_time, tzinfo=tz),
+                datetime.combine(day, self.end_time, tzinfo=tz),
+            )
+            for day in session_days(rule, first, last)
+        ]
 
 
 def example(model: type[BaseModel]) -> dict[str, Any]:

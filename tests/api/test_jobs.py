@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.db.base import Database
-from api.jobs import InProcessRunner, JobRunner, ProgressFn
-from api.planning import Planner
+from api.jobs import InProcessRunner, JobRunner
+from api.planner import Planner, ProgressFn
 from api.schemas.planning import JobOut, JobStatus, PlanOut, SolveRequest
 from api.settings import Settings
 from api.storage.jobs import JobStore, UnknownJobError

@@ -97,8 +97,9 @@ _SOLVED: dict[str, Any] = {}  # the solve's answer, computed once per test sessi
 
 def _solved() -> tuple[dict[str, Any], Plan]:
     if "plan" not in _SOLVED:
-        from api.planning import approximate_provider, build_problem, plan_to_out
+        from api.mapping import build_problem, plan_to_out
         from api.schemas.planning import SolveRequest
+        from geo.providers import approximate_provider
         from optimizer.settings import SolverSettings
         from optimizer.solve import solve
 

@@ -18,9 +18,13 @@ from shapely.geometry import LineString
 from api.auth import Role
 from api.db.base import Database
 from api.db.core_models import ClientRow, ConsultationHoursRow, ShiftRow, VanRow, VisitRow
-from api.planning import MappedProblem, Planner, RoadMatrixProvider, week_request
+from api.mapping import MappedProblem
+from api.planner import Planner
 from api.schemas.planning import PlanVersionOut, SolveRequest, StepType
-from geo.network import RoadNetwork, load_osm_file
+from api.storage.weeks import week_request
+from geo.network import load_osm_file
+from geo.providers import RoadMatrixProvider
+from geo.road_network import RoadNetwork
 from tests.api.test_solve import (
     assert_feasible,
     no_helper_processes_left,  # noqa: F401  (autouse: no solver process outlives a test)

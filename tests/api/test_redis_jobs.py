@@ -22,13 +22,15 @@ from sqlalchemy import create_engine, text
 from api.app import create_app
 from api.auth import issue_token
 from api.db.base import Database
-from api.planning import Planner, approximate_provider, week_request
+from api.planner import Planner
 from api.redis_jobs import Keys, RedisRunner
 from api.schemas.planning import JobKind, JobOut, JobStatus, PlanOut, SolveRequest
 from api.settings import Settings
 from api.storage import plans as plan_store
 from api.storage.jobs import JobStore
+from api.storage.weeks import week_request
 from api.weeks import week_task
+from geo.providers import approximate_provider
 from tests.api.conftest import PG_URL, _pg_schema_url
 from tests.api.test_jobs import busy_request, wait_for
 from tests.api.test_plans import WEEK, store_week

@@ -12,10 +12,11 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import create_token, issue_token
 from api.db.base import Database
-from api.planning import Planner, approximate_provider
+from api.planner import Planner
 from api.schemas.planning import JobOut, JobStatus, SolveRequest
 from api.settings import Settings
 from api.storage.jobs import JobStore
+from geo.providers import approximate_provider
 from tests.api.test_e2e_uvicorn import Server
 from tests.api.test_jobs import busy_request, wait_for
 from tests.api.test_solve import assert_feasible, small_request

@@ -1,4 +1,4 @@
-"""POST /v1/solve and the request <-> domain mapping behind it (api.planning)."""
+"""POST /v1/solve and the request <-> domain mapping behind it (api.mapping, api.planner)."""
 
 from __future__ import annotations
 
@@ -19,18 +19,19 @@ from pydantic import ValidationError as PydanticValidationError
 
 from api.app import create_app
 from api.auth import Role, issue_token
-from api.planning import (
-    DEFAULT_DEPOT,
-    MappedProblem,
-    Planner,
-    build_problem,
-    placeholder_provider,
-    plan_to_out,
-)
-from api.schemas.planning import MatrixInfo, PlanOut, SolveRequest, StepType
+from api.mapping import MappedProblem, build_problem, plan_to_out
+from api.planner import Planner
+from api.schemas.planning import PlanOut, SolveRequest, StepType
 from api.settings import Settings
+from geo.network import load_osm_file
+from geo.providers import (
+    MatrixSource,
+    RoadMatrixProvider,
+    approximate_provider,
+    placeholder_provider,
+)
 from optimizer.checker import check_plan
-from optimizer.domain import TravelMatrix
+from optimizer.domain import DEFAULT_DEPOT, TravelMatrix
 from optimizer.errors import ValidationError
 from optimizer.plan import BreakSlot, Plan, Route, SolverStats, Stop
 from tests.api import golden
@@ -79,7 +80,7 @@ def small_request(**options: Any) -> dict[str, Any]:
 
 def straight_provider(
     points: Mapping[str, tuple[float, float]],
-) -> tuple[TravelMatrix, MatrixInfo]:
+) -> tuple[TravelMatrix, MatrixSource]:
     """A simple metric matrix for mapping tests that need no geo layer (50 km/h, x1.3)."""
     ids = tuple(points)
     xy = np.array([(p[0] * 71_500, p[1] * 111_300) for p in points.values()])
@@ -87,7 +88,7 @@ def straight_provider(
         np.int64
     )
     seconds = (metres / (50 / 3.6)).astype(np.int64)
-    info = MatrixInfo(source="approximate", approximate=True, note="test")
+    info = MatrixSource(source="approximate", approximate=True, note="test")
     return TravelMatrix(ids, seconds, metres, approximate=True), info
 
 
@@ -418,9 +419,6 @@ HEIDELBERG_BBOX = (8.68, 49.40, 8.71, 49.415)  # the geo tests' small clip of th
 
 @pytest.mark.slow
 def test_a_configured_road_network_gives_road_travel_times(heidelberg_pbf: Path) -> None:
-    from api.planning import RoadMatrixProvider, approximate_provider
-    from geo.network import load_osm_file
-
     network = load_osm_file(heidelberg_pbf, bbox=HEIDELBERG_BBOX)
     roads = RoadMatrixProvider.from_network(network, heidelberg_pbf.name)
     planner = Planner(

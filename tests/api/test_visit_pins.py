@@ -9,8 +9,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.planning import week_request
 from api.schemas.planning import PlanVersionOut
+from api.storage.weeks import week_request
 from tests.api.test_plans import (
     FAST,
     MONDAY,

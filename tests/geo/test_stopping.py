@@ -9,7 +9,7 @@ import osmium
 import pytest
 
 from geo.build import NEEDED_TAGS, RawData, RawWay, build_graph
-from geo.network import RoadNetwork
+from geo.road_network import RoadNetwork
 from geo.settings import NetworkSettings
 from geo.stopping import STOP_TAGS, STOPPABLE, edge_allows_stop, no_stop_reason
 

@@ -1,0 +1,387 @@
+"""Maps planning requests to the optimizer's domain and plans back to the response schema.
+
+Request side: places (coordinates or addresses) become location ids with a travel matrix from a
+:class:`~geo.providers.MatrixProvider` (the answer says which source it was); ISO-8601 times
+become horizon seconds. Plan side: horizon seconds become ISO-8601 times in the horizon's zone,
+location ids become ``[lon, lat]``.
+
+Field paths in errors follow the request (``visits[3].windows[0].end``): the domain objects' own
+checks are re-labelled with the request path of the object at fault.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import partial
+from typing import TypeVar
+
+from api.schemas.planning import (
+    MatrixInfo,
+    Place,
+    PlanOut,
+    RouteOut,
+    SolveRequest,
+    Step,
+    StepType,
+    Summary,
+    UnassignedOut,
+)
+from geo.providers import AddressResolver, LonLat, MatrixProvider, MatrixSource, default_base
+from optimizer.domain import (
+    DEFAULT_DEPOT,
+    Break,
+    Horizon,
+    Pin,
+    Problem,
+    Shift,
+    TimeWindow,
+    Van,
+    Visit,
+    VisitKind,
+)
+from optimizer.errors import Collector, Issue, ValidationError
+from optimizer.plan import Plan, Route
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class MappedProblem:
+    """A request turned into a domain problem plus what is needed to map the plan back."""
+
+    problem: Problem
+    coordinates: dict[str, LonLat]  # location id -> (lon, lat)
+    matrix_info: MatrixInfo
+
+
+def matrix_info(source: MatrixSource) -> MatrixInfo:
+    """The response's description of a matrix source."""
+    return MatrixInfo(source=source.source, approximate=source.approximate, note=source.note)
+
+
+# --- request -> domain ------------------------------------------------------------------------
+
+
+class _Places:
+    """Assigns location ids to places, merging identical coordinates."""
+
+    def __init__(self, c: Collector, resolve: AddressResolver | None) -> None:
+        self._c = c
+        self._resolve = resolve
+        self._by_coords: dict[LonLat, str] = {}
+        self.coordinates: dict[str, LonLat] = {}
+
+    def add_base(self, coords: LonLat) -> None:
+        self._by_coords[coords] = DEFAULT_DEPOT
+        self.coordinates[DEFAULT_DEPOT] = coords
+
+    def location(self, place: Place, where: str) -> str:
+        coords = place.coordinates
+        if coords is None:
+            address = place.address or ""
+            found = self._resolve(address) if self._resolve is not None else None
+            if found is None:
+                reason = "no offline geocoder available" if self._resolve is None else "not found"
+                self._c.add(f"{where}.address", f"address could not be located ({reason})")
+                return DEFAULT_DEPOT
+            coords = found
+        key = (round(coords[0], 6), round(coords[1], 6))
+        if key not in self._by_coords:
+            loc = f"p{len(self._by_coords)}"
+            self._by_coords[key] = loc
+            self.coordinates[loc] = key
+        return self._by_coords[key]
+
+
+def _seconds(horizon: Horizon, moment: datetime) -> int:
+    return horizon.to_seconds(moment)
+
+
+def build_problem(
+    request: SolveRequest,
+    provider: MatrixProvider,
+    *,
+    resolve_address: AddressResolver | None = None,
+    base: LonLat | None = None,
+) -> MappedProblem:
+    """Turn a request into a validated :class:`Problem`; raises one ValidationError listing all
+    problems with request field paths."""
+    c = Collector()
+    try:
+        horizon = Horizon(
+            request.horizon.start_date, request.horizon.days, request.horizon.timezone
+        )
+    except ValidationError as exc:
+        raise ValidationError([Issue(i.field, i.message) for i in exc.issues]) from exc
+    places = _Places(c, resolve_address)
+    places.add_base(base or default_base())
+
+    vans: list[Van] = []
+    for i, van_in in enumerate(request.vans):
+        start_loc = places.location(van_in.start, f"vans[{i}].start") if van_in.start else None
+        end_loc = places.location(van_in.end, f"vans[{i}].end") if van_in.end else None
+        van = _build(
+            c,
+            f"vans[{i}]",
+            partial(
+                Van,
+                id=van_in.id,
+                name=van_in.name,
+                start_location=start_loc or DEFAULT_DEPOT,
+                end_location=end_loc,
+                skills=frozenset(van_in.skills),
+                cost_per_hour=van_in.cost_per_hour,
+                cost_per_km=van_in.cost_per_km,
+                fixed_cost_per_day=van_in.fixed_cost_per_day,
+            ),
+        )
+        if van is not None:
+            vans.append(van)
+
+    shifts: list[Shift] = []
+    for i, shift_in in enumerate(request.shifts):
+        where = f"shifts[{i}]"
+        start, end = _seconds(horizon, shift_in.start), _seconds(horizon, shift_in.end)
+        if not c.check(end > start, f"{where}.end", "must be after start"):
+            continue
+        breaks: tuple[Break, ...] | None = None
+        if shift_in.breaks is not None:
+            built: list[Break] = []
+            for j, b in enumerate(shift_in.breaks):
+                lo, hi = _seconds(horizon, b.earliest_start), _seconds(horizon, b.latest_end)
+                ok = c.check(
+                    start <= lo and hi <= end,
+                    f"{where}.breaks[{j}]",
+                    "break window must lie inside the shift",
+                )
+                ok = ok and c.check(
+                    hi - lo >= b.duration_minutes * 60,
+                    f"{where}.breaks[{j}].duration_minutes",
+                    "longer than the break window",
+                )
+                if ok:
+                    built.append(Break(lo, hi, b.duration_minutes * 60))
+            breaks = tuple(built)
+        minutes = shift_in.max_work_minutes
+        shift = _build(
+            c,
+            where,
+            partial(
+                Shift,
+                van_id=shift_in.van_id,
+                day=horizon.day_of(start),
+                start=start,
+                end=end,
+                max_work=minutes * 60 if minutes else None,
+                breaks=breaks,
+            ),
+        )
+        if shift is not None:
+            shifts.append(shift)
+
+    visits: list[Visit] = []
+    for i, visit_in in enumerate(request.visits):
+        where = f"visits[{i}]"
+        windows = tuple(
+            TimeWindow(_seconds(horizon, w.start), _seconds(horizon, w.end))
+            for w in visit_in.windows
+        )
+        days = (
+            frozenset((d - horizon.start_date).days for d in visit_in.dates)
+            if visit_in.dates is not None
+            else None
+        )
+        pin = None
+        pin_in = visit_in.pin
+        if pin_in is not None:
+            if pin_in.van_id is None and pin_in.date is None and pin_in.start is None:
+                c.add(f"{where}.pin", "must fix at least one of van_id, date, start")
+            else:
+                pin = Pin(
+                    van_id=pin_in.van_id,
+                    day=(pin_in.date - horizon.start_date).days if pin_in.date else None,
+                    start=_seconds(horizon, pin_in.start) if pin_in.start else None,
+                )
+        visit = _build(
+            c,
+            where,
+            partial(
+                Visit,
+                id=visit_in.id,
+                location=places.location(visit_in.place, f"{where}.place"),
+                duration=visit_in.duration_minutes * 60,
+                windows=windows,
+                client=visit_in.client_ref,
+                days=days,
+                skills=frozenset(visit_in.skills),
+                priority=visit_in.priority,
+                pin=pin,
+                kind=VisitKind(visit_in.kind),
+                preferred_van=visit_in.preferred_van,
+            ),
+        )
+        if visit is not None:
+            visits.append(visit)
+    c.raise_if_any()
+
+    matrix, source = provider(places.coordinates)
+    problem = Problem(
+        horizon=horizon,
+        vans=tuple(vans),
+        shifts=tuple(shifts),
+        visits=tuple(visits),
+        matrix=matrix,
+    )
+    problem.validate()
+    log.info(
+        "mapped request: %d vans, %d shifts, %d visits, %d locations, matrix=%s",
+        len(problem.vans),
+        len(problem.shifts),
+        len(problem.visits),
+        len(places.coordinates),
+        source.source,
+    )
+    return MappedProblem(problem, dict(places.coordinates), matrix_info(source))
+
+
+def _build(c: Collector, where: str, make: Callable[[], _T]) -> _T | None:
+    """Construct a domain object, re-labelling its self-check issues with the request path."""
+    try:
+        return make()
+    except ValidationError as exc:
+        for issue in exc.issues:
+            # Domain paths look like "visit[v1].duration": keep the attribute, use our prefix.
+            attr = issue.field.split("].", 1)[1] if "]." in issue.field else issue.field
+            c.add(f"{where}.{attr}", issue.message)
+    except ValueError as exc:
+        c.add(where, str(exc))
+    return None
+
+
+# --- plan -> response -------------------------------------------------------------------------
+
+
+def plan_to_out(plan: Plan, mapped: MappedProblem) -> PlanOut:
+    """The response for ``plan`` (times in the horizon's zone, places as [lon, lat])."""
+    problem = mapped.problem
+    horizon = problem.horizon
+    routes = [
+        _route_out(r, horizon, mapped.coordinates)
+        for r in sorted(plan.routes, key=lambda r: (r.day, r.van_id))
+    ]
+    unassigned = [
+        UnassignedOut(
+            visit_id=u.visit_id,
+            reason=str(u.reason),
+            message=u.message,
+            conflicts=list(u.conflicts),
+        )
+        for u in plan.unassigned
+    ]
+    objective = float(plan.stats.objective)
+    summary = Summary(
+        cost=round(objective, 2) if math.isfinite(objective) else None,
+        status=plan.stats.status,
+        routes=len(plan.routes),
+        assigned=len(plan.assigned),
+        unassigned=len(plan.unassigned),
+        drive_seconds=plan.drive_time,
+        distance_m=plan.distance,
+        service_seconds=sum(r.service_time for r in plan.routes),
+        waiting_seconds=sum(r.waiting_time for r in plan.routes),
+        working_seconds=plan.working_time,
+        wall_time_seconds=round(float(plan.stats.wall_time), 3),
+        solutions=plan.stats.solutions,
+        workers=plan.stats.workers,
+    )
+    return PlanOut(
+        timezone=horizon.timezone,
+        matrix=mapped.matrix_info,
+        summary=summary,
+        routes=routes,
+        unassigned=unassigned,
+    )
+
+
+def _route_out(route: Route, horizon: Horizon, coords: Mapping[str, LonLat]) -> RouteOut:
+    t = horizon.to_datetime
+    steps: list[tuple[int, int, Step]] = []  # (time, order, step) for a stable merge with breaks
+    start_at = t(route.start)
+    steps.append(
+        (
+            route.start,
+            0,
+            Step(
+                type=StepType.START,
+                location=coords.get(route.start_location),
+                arrival=start_at,
+                start=start_at,
+                end=start_at,
+            ),
+        )
+    )
+    for n, s in enumerate(route.stops, start=1):
+        steps.append(
+            (
+                s.arrival,
+                2 * n,
+                Step(
+                    type=StepType.VISIT,
+                    visit_id=s.visit_id,
+                    location=coords.get(s.location),
+                    arrival=t(s.arrival),
+                    start=t(s.start),
+                    end=t(s.end),
+                    waiting_seconds=s.waiting,
+                    travel_seconds=s.travel_time,
+                    distance_m=s.distance,
+                ),
+            )
+        )
+    end_at = t(route.end)
+    steps.append(
+        (
+            route.end,
+            2 * len(route.stops) + 2,
+            Step(
+                type=StepType.END,
+                location=coords.get(route.end_location),
+                arrival=end_at,
+                start=end_at,
+                end=end_at,
+                travel_seconds=route.return_travel_time,
+                distance_m=route.return_distance,
+            ),
+        )
+    )
+    result = [s for _, _, s in sorted(steps, key=lambda x: (x[0], x[1]))]
+    # A break goes after the last activity (start, visit or earlier break) finished by its start.
+    for b in sorted(route.breaks, key=lambda b: b.start):
+        step = Step(type=StepType.BREAK, arrival=t(b.start), start=t(b.start), end=t(b.end))
+        pos = 1
+        for k in range(len(result) - 1):
+            if result[k].end <= step.start:
+                pos = k + 1
+        result.insert(pos, step)
+    return RouteOut(
+        van_id=route.van_id,
+        date=horizon.date_of(route.day),
+        steps=result,
+        drive_seconds=route.drive_time,
+        distance_m=route.distance,
+        service_seconds=route.service_time,
+        waiting_seconds=route.waiting_time,
+        break_seconds=route.break_time,
+        working_seconds=route.working_time,
+    )
+
+
+def day_dates(horizon: Horizon) -> list[date]:
+    """The calendar dates of the horizon."""
+    return [horizon.start_date + timedelta(days=d) for d in range(horizon.days)]
