@@ -31,6 +31,7 @@ from api.schemas.planning import (
     UnassignedOut,
 )
 from geo.providers import AddressResolver, LonLat, MatrixProvider, MatrixSource, default_base
+from geo.snap import SnapError
 from optimizer.domain import (
     DEFAULT_DEPOT,
     Break,
@@ -76,10 +77,27 @@ class _Places:
         self._resolve = resolve
         self._by_coords: dict[LonLat, str] = {}
         self.coordinates: dict[str, LonLat] = {}
+        self._fields: dict[str, list[str]] = {}  # location id -> request fields that gave it
 
     def add_base(self, coords: LonLat) -> None:
         self._by_coords[coords] = DEFAULT_DEPOT
         self.coordinates[DEFAULT_DEPOT] = coords
+        self._fields[DEFAULT_DEPOT] = []
+
+    def issues(self, problems: Mapping[str, str]) -> list[Issue]:
+        """``problems`` per location id as issues on every request field with that place; the
+        district base (used by vans without a start) is named as such."""
+        out: list[Issue] = []
+        for loc, message in problems.items():
+            fields = self._fields.get(loc) or []
+            if loc == DEFAULT_DEPOT:
+                out.append(
+                    Issue("base", f"the district base (start of vans without one): {message}")
+                )
+            out.extend(Issue(field, message) for field in fields)
+            if loc not in self._fields:
+                out.append(Issue("places", message))
+        return out
 
     def location(self, place: Place, where: str) -> str:
         coords = place.coordinates
@@ -96,7 +114,9 @@ class _Places:
             loc = f"p{len(self._by_coords)}"
             self._by_coords[key] = loc
             self.coordinates[loc] = key
-        return self._by_coords[key]
+        loc = self._by_coords[key]
+        self._fields.setdefault(loc, []).append(where)
+        return loc
 
 
 def _seconds(horizon: Horizon, moment: datetime) -> int:
@@ -230,7 +250,11 @@ def build_problem(
             visits.append(visit)
     c.raise_if_any()
 
-    matrix, source = provider(places.coordinates)
+    try:
+        matrix, source = provider(places.coordinates)
+    except SnapError as exc:
+        issues = places.issues(exc.problems) or [Issue("places", str(exc))]
+        raise ValidationError(issues) from exc
     problem = Problem(
         horizon=horizon,
         vans=tuple(vans),

@@ -28,7 +28,6 @@ from geo.road_network import RoadNetwork
 from geo.settings import ApproximateSettings, GeoSettings
 from geo.snap import snap_places
 from optimizer.domain import TravelMatrix
-from optimizer.errors import Issue, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +148,7 @@ class RoadMatrixProvider:
 
     def __call__(self, points: Mapping[str, LonLat]) -> tuple[TravelMatrix, MatrixSource]:
         network = self.network()
-        try:
-            snapped = snap_places(network, dict(points))
-        except ValueError as exc:
-            raise ValidationError(Issue("places", str(exc))) from exc
+        snapped = snap_places(network, dict(points))  # SnapError names each place key
         result = travel_matrix(network, snapped)
         note = f"road network from {self.osm_file.name}"
         if result.unreachable:

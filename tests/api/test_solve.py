@@ -447,6 +447,31 @@ def test_a_configured_road_network_gives_road_travel_times(heidelberg_pbf: Path)
     assert mapped.problem.matrix.distance(a, b) > 0
 
 
+@pytest.mark.slow
+def test_places_that_cannot_be_snapped_are_named_by_their_request_fields(
+    heidelberg_pbf: Path,
+) -> None:
+    network = load_osm_file(heidelberg_pbf, bbox=HEIDELBERG_BBOX)
+    roads = RoadMatrixProvider.from_network(network, heidelberg_pbf.name)
+    planner = Planner(
+        approximate_provider(), road_provider=roads, base=(8.6940, 49.4080), isolate=False
+    )
+    body = small_request()
+    far, swapped = [8.6000, 49.3000], [49.4100, 8.7000]  # far off the clip; [lat, lon] order
+    places = ([8.6850, 49.4050], far, swapped)
+    for visit, coords in zip(body["visits"], places, strict=True):
+        visit["place"] = {"coordinates": coords}
+    body["vans"][0]["start"] = {"coordinates": far}  # the same place as visits[1]
+    with pytest.raises(ValidationError) as err:
+        planner.map(SolveRequest.model_validate(body))
+    by_field = {i.field: i.message for i in err.value.issues}
+    assert set(by_field) == {"vans[0].start", "visits[1].place", "visits[2].place"}
+    assert "lies outside the road network" in by_field["visits[1].place"]
+    assert by_field["vans[0].start"] == by_field["visits[1].place"]
+    assert "look swapped" in by_field["visits[2].place"]
+    assert not any("place[" in m or "p1" in m for m in by_field.values())
+
+
 # --- golden request/response files --------------------------------------------------------------
 
 SOLVE_GOLDEN_DIR = golden.GOLDEN_DIR / "solve"
