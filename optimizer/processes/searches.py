@@ -171,7 +171,6 @@ class Searched:
     result: SearchResult | None = None
     killed: Killed | None = None
     solutions: int = 0  # found by all of them
-    restarts: int = 0  # searches started again after a stall
 
     @property
     def objective(self) -> float:
@@ -225,7 +224,6 @@ def search_in_child(
         if not run.stalled or left < MIN_RESTART_SECONDS or cancelled(stop):
             return searched
         attempt = replace(attempt, seed=attempt.seed + RESTART_SEED_STEP)
-        searched.restarts += 1
         log.warning(
             "the search stalled (no solution for far longer than between its earlier ones, see "
             "stall_seconds); searching again with seed %d for the %.1f s left",
