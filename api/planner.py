@@ -22,7 +22,7 @@ from geo.providers import (
 )
 from optimizer.domain import Problem
 from optimizer.plan import Plan
-from optimizer.processes import run_in_child, solve_in_child_process
+from optimizer.processes import run_in_child
 from optimizer.replan import ReplanResult, replan
 from optimizer.settings import SolverSettings
 from optimizer.solve import solve
@@ -124,18 +124,18 @@ class Planner:
     ) -> Plan:
         """Solve a domain problem; in a solver process unless ``isolate`` is off."""
         progress = self._progress(settings, on_progress)
-        if self.isolate:
-            return solve_in_child_process(
-                problem,
-                settings,
-                anchors=anchors,
-                initial=initial,
-                on_progress=progress,
-                stop=stop,
-            )
-        return solve(
-            problem, settings, anchors=anchors, initial=initial, on_progress=progress, stop=stop
+        kwargs: dict[str, Any] = {
+            "anchors": dict(anchors) if anchors else None,
+            "initial": initial,
+            "on_progress": progress,
+            "stop": stop,
+        }
+        plan: Plan = (
+            run_in_child(solve, problem, settings, **kwargs)
+            if self.isolate
+            else solve(problem, settings, **kwargs)
         )
+        return plan
 
     def replan(
         self,

@@ -17,7 +17,7 @@ from api.redis_jobs import RedisRunner, RedisSettings
 from api.storage.jobs import JobStore
 from api.weeks import WeekTasks
 from geo.providers import RoadMatrixProvider
-from optimizer.processes import warm_up
+from optimizer.processes import WARM_UP_THREAD, warm_up
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def start_planning(app: Any, runner: JobRunner | None = None) -> None:
         )
     app.state.planner = planner
     app.state.job_runner = runner
-    threading.Thread(target=warm_up, name="vanplan-warm-up", daemon=True).start()
+    threading.Thread(target=warm_up, name=WARM_UP_THREAD, daemon=True).start()
     roads = planner.road_provider
     if isinstance(roads, RoadMatrixProvider):
 

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.constraint_solver import pywrapcp
 
-from optimizer.domain import UNREACHABLE, Break, Problem, Shift, Visit
+from optimizer.domain import UNREACHABLE, Break, Problem, Shift, Van, Visit
 from optimizer.plan import Reason, Unassigned
 from optimizer.settings import SolverSettings
 
@@ -237,6 +237,48 @@ def per_index(
     return [int(per_node[manager.IndexToNode(i)]) for i in indices]
 
 
+@dataclass(frozen=True)
+class _Graph:
+    """The nodes of the model: visit nodes (one per window a visit may be served in) with the
+    vehicles allowed for each, then one node per distinct depot location; each vehicle's start
+    and end node."""
+
+    visits: tuple[Visit, ...]
+    allowed: tuple[list[int], ...]  # by visit node
+    node_location: tuple[str, ...]
+    starts: list[int]
+    ends: list[int]
+
+
+@dataclass(frozen=True)
+class _Arcs:
+    """Travel between nodes (seconds, metres; unreachable pairs marked) and service per node."""
+
+    dur: NDArray[np.int64]
+    dist: NDArray[np.int64]
+    unreachable: NDArray[np.bool_]
+    service: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class _Build:
+    """What the constraint functions of :func:`build_model` share."""
+
+    problem: Problem
+    settings: SolverSettings
+    anchors: dict[str, tuple[str, int]]
+    shifts: tuple[Shift, ...]  # by vehicle
+    vans: dict[str, Van]
+    graph: _Graph
+    arcs: _Arcs
+    manager: pywrapcp.RoutingIndexManager
+    routing: pywrapcp.RoutingModel
+
+    @property
+    def n_visits(self) -> int:
+        return len(self.graph.visits)
+
+
 def build_model(
     problem: Problem,
     settings: SolverSettings | None = None,
@@ -245,15 +287,78 @@ def build_model(
     excluded: Mapping[str, Unassigned] | None = None,
 ) -> VanModel:
     """Build the routing model. ``excluded`` visits (diagnosed impossible) are left out; visits
-    that no vehicle can take are left out too and reported with a fallback reason."""
+    that no vehicle can take are left out too and reported with a fallback reason.
+
+    The constraints are added in a fixed order (the order of OR-Tools' variables is part of a
+    reproducible search): time dimension, travel costs, unreachable arcs, then per vehicle its
+    shift window, breaks, working time and waiting cost, then per visit its time windows,
+    allowed vehicles and (optional) disjunction, capacities, finalizer hints."""
     settings = settings or SolverSettings()
-    anchors = dict(anchors or {})
     excluded_out: dict[str, Unassigned] = dict(excluded or {})
     shifts = _vehicle_shifts(problem)
-    vans = {v.id: v for v in problem.vans}
-    obj = problem.objective
+    graph = _graph(problem, settings, shifts, excluded_out)
+    if not shifts:
+        # OR-Tools needs at least one vehicle; solve() handles the empty case before building.
+        raise ValueError("problem.shifts: no shifts to plan")
+    manager = pywrapcp.RoutingIndexManager(
+        len(graph.node_location), len(shifts), graph.starts, graph.ends
+    )
+    b = _Build(
+        problem=problem,
+        settings=settings,
+        anchors=dict(anchors or {}),
+        shifts=shifts,
+        vans={v.id: v for v in problem.vans},
+        graph=graph,
+        arcs=_arcs(problem, graph),
+        manager=manager,
+        routing=pywrapcp.RoutingModel(manager),
+    )
+    time_dim = _add_time_dimension(b)
+    cost_classes = _add_travel_costs(b)
+    _forbid_unreachable_arcs(b)
+    breaks: dict[int, list[tuple[pywrapcp.IntervalVar, BreakSpec]]] = {}
+    service_by_index = per_index(b.manager, b.routing, b.arcs.service)
+    for k in range(len(shifts)):
+        _limit_to_shift(b, time_dim, k)
+        breaks[k] = _add_breaks(b, time_dim, k, service_by_index)
+        _limit_working_time(b, time_dim, k, breaks[k])
+        _charge_waiting(b, time_dim, k, breaks[k])
+    _restrict_visit_starts(b, time_dim)
+    _restrict_vehicles(b)
+    _make_visits_optional(b)
+    _add_capacities(b)
+    if settings.finalize_times:
+        _add_finalizer_hints(b, time_dim)
+    log.debug(
+        "model: %d visits (%d excluded), %d vehicles, %d cost classes",
+        b.n_visits,
+        len(excluded_out),
+        len(shifts),
+        cost_classes,
+    )
+    return VanModel(
+        problem=problem,
+        manager=manager,
+        routing=b.routing,
+        time=time_dim,
+        shifts=shifts,
+        visits=graph.visits,
+        node_location=graph.node_location,
+        breaks=breaks,
+        excluded=excluded_out,
+        anchors=b.anchors,
+    )
 
-    # Visits in the model and the vehicles allowed for each.
+
+def _graph(
+    problem: Problem,
+    settings: SolverSettings,
+    shifts: tuple[Shift, ...],
+    excluded_out: dict[str, Unassigned],
+) -> _Graph:
+    """The visit nodes (in an order shuffled by a non-zero seed) with their allowed vehicles,
+    and the depot nodes. Visits no vehicle may take are added to ``excluded_out``."""
     candidates = [v for v in problem.visits if v.id not in excluded_out]
     if settings.seed:
         random.Random(settings.seed).shuffle(candidates)
@@ -267,198 +372,241 @@ def build_model(
         for node_visit, node_allowed in window_alternatives(v, [shifts[k] for k in ks], ks):
             visits.append(node_visit)
             allowed.append(node_allowed)
-
-    # Nodes: visits, then one node per distinct depot location.
+    vans = {v.id: v for v in problem.vans}
     depot_locs: list[str] = []
     for s in shifts:
         van = vans[s.van_id]
         for loc in (van.start_location, van.end):
             if loc not in depot_locs:
                 depot_locs.append(loc)
-    n_visits = len(visits)
-    node_location = tuple([v.location for v in visits] + depot_locs)
-    depot_node = {loc: n_visits + i for i, loc in enumerate(depot_locs)}
-    starts = [depot_node[vans[s.van_id].start_location] for s in shifts]
-    ends = [depot_node[vans[s.van_id].end] for s in shifts]
-    n_nodes = len(node_location)
-    n_vehicles = len(shifts)
-    if n_vehicles == 0:
-        # OR-Tools needs at least one vehicle; solve() handles the empty case before building.
-        raise ValueError("problem.shifts: no shifts to plan")
-    manager = pywrapcp.RoutingIndexManager(n_nodes, n_vehicles, starts, ends)
-    routing = pywrapcp.RoutingModel(manager)
+    depot_node = {loc: len(visits) + i for i, loc in enumerate(depot_locs)}
+    return _Graph(
+        visits=tuple(visits),
+        allowed=tuple(allowed),
+        node_location=tuple([v.location for v in visits] + depot_locs),
+        starts=[depot_node[vans[s.van_id].start_location] for s in shifts],
+        ends=[depot_node[vans[s.van_id].end] for s in shifts],
+    )
 
-    loc_idx = np.array([problem.matrix.index(loc) for loc in node_location], dtype=np.int64)
+
+def _arcs(problem: Problem, graph: _Graph) -> _Arcs:
+    loc_idx = np.array([problem.matrix.index(loc) for loc in graph.node_location], dtype=np.int64)
     dur = problem.matrix.durations[np.ix_(loc_idx, loc_idx)].astype(np.int64)
     dist = problem.matrix.distances[np.ix_(loc_idx, loc_idx)].astype(np.int64)
     unreachable = (dur == UNREACHABLE) | (dist == UNREACHABLE)
     np.fill_diagonal(unreachable, False)
-    service = np.zeros(n_nodes, dtype=np.int64)
-    service[:n_visits] = [v.duration for v in visits]
+    service = np.zeros(len(graph.node_location), dtype=np.int64)
+    service[: len(graph.visits)] = [v.duration for v in graph.visits]
+    return _Arcs(dur, dist, unreachable, service)
 
-    service_by_index = per_index(manager, routing, service)
 
+def _add_time_dimension(b: _Build) -> pywrapcp.RoutingDimension:
+    """The time dimension: transit = service at the origin + travel; an unreachable arc takes
+    longer than the horizon. Its cumul at a visit is the start of service."""
+    graph, arcs = b.graph, b.arcs
     horizon_max = max(
-        [problem.horizon.end, *(s.end for s in shifts)] + [w.end for v in visits for w in v.windows]
+        [b.problem.horizon.end, *(s.end for s in b.shifts)]
+        + [w.end for v in graph.visits for w in v.windows]
     )
-    # Time transit: service at the origin + travel; an unreachable arc exceeds the horizon.
-    transit = np.where(unreachable, horizon_max + 1, dur + service[:, None])
+    transit = np.where(arcs.unreachable, horizon_max + 1, arcs.dur + arcs.service[:, None])
     np.fill_diagonal(transit, 0)
-    time_cb = routing.RegisterTransitMatrix(transit.tolist())
-    routing.AddDimension(time_cb, horizon_max, horizon_max, False, "time")
-    time_dim = routing.GetDimensionOrDie("time")
+    time_cb = b.routing.RegisterTransitMatrix(transit.tolist())
+    b.routing.AddDimension(time_cb, horizon_max, horizon_max, False, "time")
+    time_dim: pywrapcp.RoutingDimension = b.routing.GetDimensionOrDie("time")
+    return time_dim
 
-    # Arc costs per vehicle: distance and travel-time cost, plus destination-dependent extras
-    # (continuity, anchors) that make vehicles differ.
+
+def _add_travel_costs(b: _Build) -> int:
+    """Arc costs per vehicle: distance and travel-time cost, plus destination-dependent extras
+    that make vehicles differ (continuity with a preferred van, keeping an anchored visit's
+    van-day); fixed costs per van-day. Returns the number of distinct cost matrices."""
+    obj, arcs = b.problem.objective, b.arcs
     continuity = round(obj.continuity_cost * COST_SCALE)
     moved = round(obj.moved_visit_cost * COST_SCALE)
     base_cache: dict[tuple[float, float], NDArray[np.int64]] = {}
     cost_cb: dict[bytes, int] = {}
-    for k, s in enumerate(shifts):
-        van = vans[s.van_id]
+    for k, s in enumerate(b.shifts):
+        van = b.vans[s.van_id]
         key = (van.cost_per_km, van.cost_per_hour)
         if key not in base_cache:
             c = np.rint(
-                dist * (van.cost_per_km * COST_SCALE / 1000.0)
-                + dur * (van.cost_per_hour * COST_SCALE / 3600.0)
+                arcs.dist * (van.cost_per_km * COST_SCALE / 1000.0)
+                + arcs.dur * (van.cost_per_hour * COST_SCALE / 3600.0)
             ).astype(np.int64)
-            c[unreachable] = _FORBIDDEN_COST
+            c[arcs.unreachable] = _FORBIDDEN_COST
             np.fill_diagonal(c, 0)
             base_cache[key] = c
-        extra = np.zeros(n_nodes, dtype=np.int64)
-        for i, v in enumerate(visits):
+        extra = np.zeros(len(b.graph.node_location), dtype=np.int64)
+        for i, v in enumerate(b.graph.visits):
             if v.preferred_van is not None and v.preferred_van != s.van_id:
                 extra[i] += continuity
-            anchor = anchors.get(v.id)
+            anchor = b.anchors.get(v.id)
             if anchor is not None and tuple(anchor) != (s.van_id, s.day):
                 extra[i] += moved
         cb_key = repr(key).encode() + extra.tobytes()
         if cb_key not in cost_cb:
             matrix = base_cache[key] + extra[None, :]
-            cost_cb[cb_key] = routing.RegisterTransitMatrix(matrix.tolist())
-        routing.SetArcCostEvaluatorOfVehicle(cost_cb[cb_key], k)
+            cost_cb[cb_key] = b.routing.RegisterTransitMatrix(matrix.tolist())
+        b.routing.SetArcCostEvaluatorOfVehicle(cost_cb[cb_key], k)
         if van.fixed_cost_per_day > 0:
-            routing.SetFixedCostOfVehicle(round(van.fixed_cost_per_day * COST_SCALE), k)
+            b.routing.SetFixedCostOfVehicle(round(van.fixed_cost_per_day * COST_SCALE), k)
+    return len(cost_cb)
 
-    # Forbidden arcs between visits, and from/to depots.
-    rows, cols = np.nonzero(unreachable[:n_visits, :n_visits])
+
+def _forbid_unreachable_arcs(b: _Build) -> None:
+    """No arc between two visits that cannot reach each other (depot arcs are ruled out by the
+    allowed vehicles)."""
+    n = b.n_visits
+    rows, cols = np.nonzero(b.arcs.unreachable[:n, :n])
     for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
-        routing.NextVar(manager.NodeToIndex(i)).RemoveValue(manager.NodeToIndex(j))
+        b.routing.NextVar(b.manager.NodeToIndex(i)).RemoveValue(b.manager.NodeToIndex(j))
 
-    # Vehicles: shift windows, working time, breaks.
-    breaks: dict[int, list[tuple[pywrapcp.IntervalVar, BreakSpec]]] = {}
-    solver = routing.solver()
-    for k, s in enumerate(shifts):
-        start_var = time_dim.CumulVar(routing.Start(k))
-        end_var = time_dim.CumulVar(routing.End(k))
-        start_var.SetRange(s.start, s.end)
-        end_var.SetRange(s.start, s.end)
-        specs = _break_specs(problem, s)
-        intervals: list[tuple[pywrapcp.IntervalVar, BreakSpec]] = []
-        for j, b in enumerate(specs):
-            iv = solver.FixedDurationIntervalVar(
-                b.earliest_start, b.latest_start, b.duration, b.statutory, f"break_{k}_{j}"
-            )
-            intervals.append((iv, b))
-            routing.AddIntervalToAssignment(iv)
+
+def _limit_to_shift(b: _Build, time_dim: pywrapcp.RoutingDimension, k: int) -> None:
+    """Vehicle ``k`` leaves and returns within its shift."""
+    s = b.shifts[k]
+    time_dim.CumulVar(b.routing.Start(k)).SetRange(s.start, s.end)
+    time_dim.CumulVar(b.routing.End(k)).SetRange(s.start, s.end)
+
+
+def _add_breaks(
+    b: _Build, time_dim: pywrapcp.RoutingDimension, k: int, service_by_index: list[int]
+) -> list[tuple[pywrapcp.IntervalVar, BreakSpec]]:
+    """The break intervals of vehicle ``k`` (explicit, or statutory by the break rule): no
+    travel or service overlaps them."""
+    solver = b.routing.solver()
+    intervals: list[tuple[pywrapcp.IntervalVar, BreakSpec]] = []
+    for j, spec in enumerate(_break_specs(b.problem, b.shifts[k])):
+        iv = solver.FixedDurationIntervalVar(
+            spec.earliest_start, spec.latest_start, spec.duration, spec.statutory, f"break_{k}_{j}"
+        )
+        intervals.append((iv, spec))
+        b.routing.AddIntervalToAssignment(iv)
+    if intervals:
+        time_dim.SetBreakIntervalsOfVehicle([iv for iv, _ in intervals], k, service_by_index)
+    return intervals
+
+
+def _limit_working_time(
+    b: _Build,
+    time_dim: pywrapcp.RoutingDimension,
+    k: int,
+    intervals: list[tuple[pywrapcp.IntervalVar, BreakSpec]],
+) -> None:
+    """The working time of vehicle ``k``: under the break rule (shifts without explicit
+    breaks) no stretch without a break longer than allowed and a second break for long days;
+    at most ``max_work`` of work (its span less the breaks taken inside it)."""
+    s, rule = b.shifts[k], b.problem.break_rule
+    solver = b.routing.solver()
+    start_var = time_dim.CumulVar(b.routing.Start(k))
+    end_var = time_dim.CumulVar(b.routing.End(k))
+    span = end_var - start_var
+    inside = [(iv, spec, _inside_var(solver, iv, start_var, end_var)) for iv, spec in intervals]
+    span_cap = s.end - s.start
+    if s.breaks is None:
         if intervals:
-            time_dim.SetBreakIntervalsOfVehicle([iv for iv, _ in intervals], k, service_by_index)
-        breaks[k] = intervals
-        span = end_var - start_var
-        inside = [(iv, b, _inside_var(solver, iv, start_var, end_var)) for iv, b in intervals]
-        span_cap = s.end - s.start
-        if s.breaks is None:
-            rule = problem.break_rule
-            if intervals:
-                # No stretch longer than after_first without a break of the first size; the
-                # time before the start and after the end counts as a break, so short routes
-                # need none.
-                time_dim.SetBreakDistanceDurationOfVehicle(rule.after_first, rule.first, k)
-            else:
-                span_cap = min(span_cap, rule.after_first)
-            if len(inside) > 1:
-                # Work above after_second (span above after_second + first with the first break
-                # inside) needs the second piece inside the route too.
-                longer = solver.IsGreaterCstVar(span, rule.after_second + rule.first)
-                solver.Add(longer <= inside[1][2])
-            else:
-                span_cap = min(span_cap, rule.after_second + rule.first)
-        total_breaks = sum(b.duration for _, b in intervals)
-        if s.max_work is not None:
-            span_cap = min(span_cap, s.max_work + total_breaks)
-        if span_cap < s.end - s.start:
-            time_dim.SetSpanUpperBoundForVehicle(span_cap, k)
-        if s.max_work is not None and s.max_work < s.end - s.start and intervals:
-            solver.Add(span - solver.Sum([var * b.duration for _, b, var in inside]) <= s.max_work)
-        van = vans[s.van_id]
-        # Slack cost makes OR-Tools schedule cumuls with its LP/MIP optimizer, which (9.15)
-        # fails to find any solution once break intervals are present: only without breaks.
-        if settings.charge_waiting and van.cost_per_hour > 0 and not intervals:
-            coefficient = round(van.cost_per_hour * COST_SCALE / 3600.0)
-            if coefficient > 0:
-                time_dim.SetSlackCostCoefficientForVehicle(coefficient, k)
+            # No stretch longer than after_first without a break of the first size; the
+            # time before the start and after the end counts as a break, so short routes
+            # need none.
+            time_dim.SetBreakDistanceDurationOfVehicle(rule.after_first, rule.first, k)
+        else:
+            span_cap = min(span_cap, rule.after_first)
+        if len(inside) > 1:
+            # Work above after_second (span above after_second + first with the first break
+            # inside) needs the second piece inside the route too.
+            longer = solver.IsGreaterCstVar(span, rule.after_second + rule.first)
+            solver.Add(longer <= inside[1][2])
+        else:
+            span_cap = min(span_cap, rule.after_second + rule.first)
+    total_breaks = sum(spec.duration for _, spec in intervals)
+    if s.max_work is not None:
+        span_cap = min(span_cap, s.max_work + total_breaks)
+    if span_cap < s.end - s.start:
+        time_dim.SetSpanUpperBoundForVehicle(span_cap, k)
+    if s.max_work is not None and s.max_work < s.end - s.start and intervals:
+        taken = solver.Sum([var * spec.duration for _, spec, var in inside])
+        solver.Add(span - taken <= s.max_work)
 
-    # Visits: time domains, allowed vehicles, disjunctions.
-    for i, v in enumerate(visits):
-        index = manager.NodeToIndex(i)
-        dom = start_domain(v, [shifts[k] for k in allowed[i]])
-        cumul = time_dim.CumulVar(index)
+
+def _charge_waiting(
+    b: _Build,
+    time_dim: pywrapcp.RoutingDimension,
+    k: int,
+    intervals: list[tuple[pywrapcp.IntervalVar, BreakSpec]],
+) -> None:
+    """With ``settings.charge_waiting``, waiting costs the van's hourly rate. Slack cost makes
+    OR-Tools schedule cumuls with its LP/MIP optimizer, which (9.15) fails to find any solution
+    once break intervals are present: only without breaks."""
+    van = b.vans[b.shifts[k].van_id]
+    if b.settings.charge_waiting and van.cost_per_hour > 0 and not intervals:
+        coefficient = round(van.cost_per_hour * COST_SCALE / 3600.0)
+        if coefficient > 0:
+            time_dim.SetSlackCostCoefficientForVehicle(coefficient, k)
+
+
+def _restrict_visit_starts(b: _Build, time_dim: pywrapcp.RoutingDimension) -> None:
+    """Each visit node starts inside its window (a pinned start: at that instant) on one of
+    its allowed vehicles' shifts, with the service ending inside both."""
+    for i, v in enumerate(b.graph.visits):
+        dom = start_domain(v, [b.shifts[k] for k in b.graph.allowed[i]])
+        cumul = time_dim.CumulVar(b.manager.NodeToIndex(i))
         cumul.SetRange(dom[0][0], dom[-1][1])
         for (_, hi), (lo, _) in itertools.pairwise(dom):
             cumul.RemoveInterval(hi + 1, lo - 1)
-        if len(allowed[i]) < n_vehicles:
+
+
+def _restrict_vehicles(b: _Build) -> None:
+    """Each visit node only on its allowed vehicles (skills, days, a pinned van or day, room
+    in a window, reachable from the depots)."""
+    n_vehicles = len(b.shifts)
+    for i, ks in enumerate(b.graph.allowed):
+        if len(ks) < n_vehicles:
             # SetAllowedVehiclesForIndex's absl::Span argument is not wrapped for Python in
             # ortools 9.15; restricting the vehicle variable is equivalent (-1: unperformed).
-            routing.VehicleVar(index).SetValues([-1, *allowed[i]])
+            b.routing.VehicleVar(b.manager.NodeToIndex(i)).SetValues([-1, *ks])
+
+
+def _make_visits_optional(b: _Build) -> None:
+    """One disjunction per visit over its window nodes: at most one is served, and the
+    priority's penalty (plus the moved-visit cost of an anchored visit) is paid if none is."""
+    visits, obj = b.graph.visits, b.problem.objective
+    moved = round(obj.moved_visit_cost * COST_SCALE)
+    for i, v in enumerate(visits):
         if i > 0 and visits[i - 1].id == v.id:
             continue  # a further window of the visit before: its disjunction is made
         penalty = round(obj.penalty(v.priority) * COST_SCALE)
-        if v.id in anchors:
+        if v.id in b.anchors:
             penalty += moved
-        group = [index]
-        while i + len(group) < n_visits and visits[i + len(group)].id == v.id:
-            group.append(manager.NodeToIndex(i + len(group)))
-        # At most one of the visit's window nodes is served; the penalty is paid if none is.
-        routing.AddDisjunction(group, penalty, 1)
+        group = [b.manager.NodeToIndex(i)]
+        while i + len(group) < len(visits) and visits[i + len(group)].id == v.id:
+            group.append(b.manager.NodeToIndex(i + len(group)))
+        b.routing.AddDisjunction(group, penalty, 1)
 
-    # Capacity (generic VRP use).
-    if any(van.capacity is not None for van in problem.vans) and any(v.demand for v in visits):
-        demand = [0] * n_nodes
-        for i, v in enumerate(visits):
-            demand[i] = v.demand
-        total = sum(demand)
-        caps: list[int] = []
-        for s in shifts:
-            cap = vans[s.van_id].capacity
-            caps.append(total if cap is None else cap)
-        demand_cb = routing.RegisterUnaryTransitVector(demand)
-        routing.AddDimensionWithVehicleCapacity(demand_cb, 0, caps, True, "load")
 
-    if settings.finalize_times:
-        # Finalizer hints: depart late, return early (the extraction does this anyway).
-        for k in range(n_vehicles):
-            routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(routing.Start(k)))
-            routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(k)))
+def _add_capacities(b: _Build) -> None:
+    """A load dimension when some van has a capacity and some visit a demand (generic VRP)."""
+    visits = b.graph.visits
+    if not any(van.capacity is not None for van in b.problem.vans) or not any(
+        v.demand for v in visits
+    ):
+        return
+    demand = [0] * len(b.graph.node_location)
+    for i, v in enumerate(visits):
+        demand[i] = v.demand
+    total = sum(demand)
+    caps: list[int] = []
+    for s in b.shifts:
+        cap = b.vans[s.van_id].capacity
+        caps.append(total if cap is None else cap)
+    demand_cb = b.routing.RegisterUnaryTransitVector(demand)
+    b.routing.AddDimensionWithVehicleCapacity(demand_cb, 0, caps, True, "load")
 
-    log.debug(
-        "model: %d visits (%d excluded), %d vehicles, %d cost classes",
-        n_visits,
-        len(excluded_out),
-        n_vehicles,
-        len(cost_cb),
-    )
-    return VanModel(
-        problem=problem,
-        manager=manager,
-        routing=routing,
-        time=time_dim,
-        shifts=shifts,
-        visits=tuple(visits),
-        node_location=node_location,
-        breaks=breaks,
-        excluded=excluded_out,
-        anchors=anchors,
-    )
+
+def _add_finalizer_hints(b: _Build, time_dim: pywrapcp.RoutingDimension) -> None:
+    """Finalizer hints: depart late, return early (the extraction does this anyway)."""
+    for k in range(len(b.shifts)):
+        b.routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(b.routing.Start(k)))
+        b.routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(b.routing.End(k)))
 
 
 def _inside_var(

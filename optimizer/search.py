@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ortools.constraint_solver import pywrapcp
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from optimizer.diagnose import precheck
 from optimizer.domain import Problem
@@ -172,9 +172,31 @@ class _SearchState:
     best: int | None = None
 
 
-Result = tuple[list[Route], list[str], dict[str, Unassigned], SolverStats]
-# (objective in model units, solutions so far, routing indices per vehicle)
-BestCallback = Callable[[int, int, list[list[int]]], None]
+@dataclass(frozen=True)
+class SearchResult:
+    """What one search leaves: the routes, the modelled visits it did not serve (their reasons
+    come from the diagnosis), the visits left out of the model with their reasons, and its
+    statistics."""
+
+    routes: list[Route]
+    dropped: list[str]
+    excluded: dict[str, Unassigned]
+    stats: SolverStats
+
+
+@dataclass(frozen=True)
+class ReportedRoutes:
+    """An improving solution as a search reports it to a parent that may have to end it: the
+    objective in model units, the solutions found so far and the routes (routing indices per
+    vehicle, without start and end) that :func:`solve_from_routes` turns back into a plan."""
+
+    objective: int
+    solutions: int
+    elapsed: float  # seconds since the solve started
+    routes: list[list[int]]
+
+
+BestCallback = Callable[[ReportedRoutes], None]
 
 
 def _current_routes(model: VanModel) -> list[list[int]]:
@@ -224,7 +246,7 @@ def solve_one(
     deadline: float | None = None,
     on_best: BestCallback | None = None,
     on_tick: Callable[[int], None] | None = None,
-) -> Result:
+) -> SearchResult:
     """One search in this process. ``on_best`` hears of each improving solution with its routes
     (routing indices per vehicle), ``on_tick`` of every solution (its count), for a parent that
     may have to stop this process."""
@@ -248,7 +270,8 @@ def solve_one(
                         Progress(cost / COST_SCALE, state.solutions, time.monotonic() - t0, worker)
                     )
                 if on_best is not None:
-                    on_best(cost, state.solutions, _current_routes(built))
+                    elapsed = time.monotonic() - t0
+                    on_best(ReportedRoutes(cost, state.solutions, elapsed, _current_routes(built)))
             if stop is not None and stop.is_set():
                 routing.CancelSearch()
 
@@ -341,7 +364,53 @@ def solve_one(
         stats.solutions,
         stats.wall_time,
     )
-    return routes, dropped, dict(model.excluded), stats
+    return SearchResult(routes, dropped, dict(model.excluded), stats)
+
+
+def solve_from_routes(
+    task: Task,
+    settings: SolverSettings,
+    last: ReportedRoutes | None,
+    stopped: bool,
+) -> SearchResult:
+    """The plan of the routes an ended search process reported last, on the same model rebuilt
+    here (``build_model`` is deterministic, so the routing indices mean the same visits): the
+    routes are read into an assignment, whose times the solver completes as its first solution.
+    Without routes (ended before its first solution) every modelled visit is dropped. The status
+    is ``STOPPED`` when a stop ended the search, else ``SUCCESS`` (a stalled search's routes)."""
+    model = task.model(settings)
+    routing = model.routing
+    solution = None
+    if last is not None:
+        params = without_ils(model_search_parameters(model, settings), settings)
+        params.local_search_metaheuristic = (
+            routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+        )
+        params.solution_limit = 1
+        params.time_limit.CopyFrom(duration(max(settings.time_limit, 5.0)))
+        start = routing.ReadAssignmentFromRoutes(last.routes, True)
+        if start is not None:
+            solution = routing.SolveFromAssignmentWithParameters(start, params)
+    if solution is None:
+        log.warning("stopped before a first solution; every modelled visit is reported unassigned")
+    routes, dropped, objective = plan_of(model, solution)
+    stats = SolverStats(
+        status="STOPPED" if stopped else "SUCCESS",
+        objective=objective,
+        wall_time=time.monotonic() - task.t0,
+        solutions=last.solutions if last is not None else 0,
+        workers=1,
+        strategy=f"{settings.first_solution}+{search_name(settings)}/seed {settings.seed}",
+    )
+    log.info(
+        "stopped: objective %.3f (reported %.3f), %d routes, %d dropped, %.2f s",
+        objective,
+        last.objective / COST_SCALE if last is not None else float("inf"),
+        len(routes),
+        len(dropped),
+        stats.wall_time,
+    )
+    return SearchResult(routes, dropped, dict(model.excluded), stats)
 
 
 def plan_of(

@@ -4,9 +4,9 @@
 penalty), and visits that cannot be served at all are excluded up front and reported with a reason.
 
 The search itself lives beside it: :mod:`optimizer.params` (OR-Tools search parameters),
-:mod:`optimizer.search` (one search in this process), :mod:`optimizer.forked` (a search in a
-forked process that can be stopped, as OR-Tools' iterated local search cannot be cancelled) and
-:mod:`optimizer.portfolio` (several searches at once).
+:mod:`optimizer.search` (one search in this process) and :mod:`optimizer.processes` (searches
+in forked processes that can be stopped, as OR-Tools' iterated local search cannot be cancelled,
+and portfolios of several searches at once).
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from optimizer import forked
 from optimizer.diagnose import explain_unassigned
 from optimizer.domain import Problem
 from optimizer.model import fallback_reason
 from optimizer.params import annealing_temperatures, model_search_parameters, search_parameters
 from optimizer.plan import Plan, Route, SolverStats, Unassigned
-from optimizer.portfolio import portfolio, solve_portfolio_forked, solve_portfolio_spawned
+from optimizer.processes import searches, start
+from optimizer.processes.portfolio import (
+    portfolio,
+    solve_portfolio_forked,
+    solve_portfolio_spawned,
+)
 from optimizer.search import Anchors, Progress, ProgressCallback, Task, solve_one
 from optimizer.settings import SolverSettings
 
@@ -58,9 +62,9 @@ def solve(
     worker and no warm start runs in a forked process (when it must be stoppable, or without a
     solution limit): stopped, the plan of the last routes that process reported is rebuilt
     here (status ``STOPPED``); stalled, the search starts again with another seed (see
-    :func:`optimizer.forked.search_in_child`). With ``settings.workers > 1`` every worker runs
-    so, in a forked process of its own. A stoppable warm start with one worker searches with
-    ``settings.metaheuristic`` instead.
+    :func:`optimizer.processes.searches.search_in_child`). With ``settings.workers > 1`` every
+    worker runs so, in a forked process of its own. A stoppable warm start with one worker
+    searches with ``settings.metaheuristic`` instead.
 
     Where ``fork`` does not exist, ``settings.workers > 1`` starts spawned processes (a script
     calling it must then guard its entry point with ``if __name__ == "__main__":``) and a
@@ -82,7 +86,7 @@ def solve(
     # OR-Tools 9.15's iterated local search ignores CancelSearch: it runs in a process of its
     # own, which can be ended, when it must be stoppable or watched for stalls (without a
     # solution limit). Portfolio workers always run in forked processes where fork exists.
-    can_fork = forked.can_fork_search()
+    can_fork = start.can_fork_search()
     in_child = (
         settings.iterated_local_search
         and (stop is not None or settings.solution_limit is None)
@@ -99,19 +103,18 @@ def solve(
         )
         settings = replace(settings, iterated_local_search=False)
     if in_child:
-        result = forked.solve_in_child(task, settings, on_progress, stop)
+        result = searches.solve_in_child(task, settings, on_progress, stop)
     elif in_children:
         result = solve_portfolio_forked(task, settings, on_progress, stop)
     elif settings.workers <= 1:
         result = solve_one(task, settings, on_progress, stop)
     else:
         result = solve_portfolio_spawned(task, settings, on_progress, stop)
-    routes, dropped, excluded_model, stats = result
-    unassigned = dict(excluded_model)
-    if dropped:
-        for u in _explain(problem, routes, dropped):
+    unassigned = dict(result.excluded)
+    if result.dropped:
+        for u in _explain(problem, result.routes, result.dropped):
             unassigned[u.visit_id] = u
-    return Plan(tuple(routes), _ordered(problem, unassigned.values()), stats)
+    return Plan(tuple(result.routes), _ordered(problem, unassigned.values()), result.stats)
 
 
 def _explain(problem: Problem, routes: list[Route], dropped: list[str]) -> tuple[Unassigned, ...]:

@@ -22,22 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("optimizer", "geo", "api")
 FORBIDDEN = {"optimizer": ("geo", "api"), "geo": ("api",), "api": ()}
 
-# TEMPORARY, rule 3 only: files other engineers are changing at the same time as the import
-# graph was made one-way (none of them has a function-local project import today). Empty this
-# list once those changes are merged. Rules 1 and 2 hold for these files too.
-LOCAL_IMPORT_EXEMPT = frozenset(
-    {
-        "api/routers/pages.py",
-        "api/routers/plans.py",
-        "api/crew.py",
-        "geo/geometry.py",
-        "optimizer/forked.py",
-        "optimizer/portfolio.py",
-        "optimizer/processes.py",
-        "optimizer/solve.py",
-    }
-)
-
 
 @dataclass(frozen=True)
 class Import:
@@ -238,13 +222,7 @@ def test_no_function_local_project_imports() -> None:
     hidden = [
         f"{relative(name)}:{i.line} imports {i.target} inside a function"
         for name, found in IMPORTS.items()
-        if relative(name) not in LOCAL_IMPORT_EXEMPT
         for i in found
         if i.local
     ]
     assert not hidden, "import project modules at module level:\n" + "\n".join(hidden)
-
-
-def test_exemptions_name_real_files() -> None:
-    # A stale entry (file renamed or gone) would silently exempt nothing; keep the list true.
-    assert {relative(name) for name in MODULES} >= LOCAL_IMPORT_EXEMPT

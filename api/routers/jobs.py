@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import threading
 from typing import Annotated
 
@@ -17,6 +16,7 @@ from api.schemas.planning import JobOut, JobStatus, PlanOut, SolveRequest
 from api.service import start_planning, stop_planning
 from api.storage.jobs import UnknownJobError
 from optimizer.errors import ValidationError
+from optimizer.processes import stop_helper_processes
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,6 @@ def cancel_job(job_id: str, _caller: SolveCaller, runner: RunnerDep) -> JobOut:
 _apps_lock = threading.Lock()
 _running_apps = 0  # apps of this process between startup and shutdown (share one fork server)
 
-WARM_UP_THREAD = "vanplan-warm-up"
-"""Name of the thread :func:`api.service.start_planning` starts the fork server in."""
-
 
 def startup(app: FastAPI) -> None:
     """App lifespan hook: planner, job runner, resumption of unfinished jobs."""
@@ -134,27 +131,5 @@ def shutdown(app: FastAPI) -> None:
 
 
 def stop_solver_processes(timeout: float = 30.0) -> None:
-    """End every helper process the solves of this process started: leftover solver processes
-    (terminated, then killed), the fork server and the resource tracker. Both servers start
-    again on the next solve. Call only when no solve is running."""
-    from multiprocessing import forkserver, resource_tracker
-
-    for thread in threading.enumerate():
-        if thread.name == WARM_UP_THREAD and thread is not threading.current_thread():
-            thread.join(timeout)  # a fork server still starting would outlive the stop
-    for child in mp.active_children():
-        log.warning("solver process %s still running at shutdown: terminated", child.pid)
-        child.terminate()
-        child.join(5)
-        if child.is_alive():
-            child.kill()
-            child.join()
-    # Private but stable helpers (CPython's own tests use them); without them both servers
-    # live until the interpreter exits.
-    stop_server = getattr(forkserver._forkserver, "_stop", None)
-    if stop_server is not None:
-        stop_server()
-    stop_tracker = getattr(resource_tracker._resource_tracker, "_stop", None)
-    if stop_tracker is not None:
-        stop_tracker()
-    log.info("solver helper processes stopped")
+    """End the solver helper processes (:func:`optimizer.processes.stop_helper_processes`)."""
+    stop_helper_processes(timeout)

@@ -19,7 +19,13 @@ from api.planner import Planner, ProgressFn
 from api.schemas.planning import JobOut, JobStatus, PlanOut, SolveRequest
 from api.settings import Settings
 from api.storage.jobs import JobStore, UnknownJobError
-from tests.api.test_solve import assert_feasible, small_request, straight_provider
+from optimizer.processes import stop_helper_processes
+from tests.api.test_solve import (
+    assert_feasible,
+    no_helper_processes_left,  # noqa: F401  (autouse: no solver process outlives a test)
+    small_request,
+    straight_provider,
+)
 
 Headers = dict[str, str]
 
@@ -63,7 +69,15 @@ def store(tmp_path: Path) -> Iterator[JobStore]:
 
 
 @pytest.fixture
-def planner() -> Planner:
+def solver_processes() -> Iterator[None]:
+    """For tests that start solver processes without an app (whose shutdown would end them):
+    the fork server, its resource tracker and any leftover solver process end with the test."""
+    yield
+    stop_helper_processes()
+
+
+@pytest.fixture
+def planner(solver_processes: None) -> Planner:
     return Planner(straight_provider, time_limit=30.0)
 
 
@@ -300,7 +314,7 @@ def one_solution_then_quiet(
     return "finished"
 
 
-def test_a_quiet_search_still_reports_the_time_going_by() -> None:
+def test_a_quiet_search_still_reports_the_time_going_by(solver_processes: None) -> None:
     """The search reports only improvements; the parent adds the elapsed time meanwhile."""
     from optimizer.processes import run_in_child
 

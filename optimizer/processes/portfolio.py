@@ -1,6 +1,6 @@
 """Portfolios: several differently configured searches at once, the best plan wins. Each
-worker runs in a forked process of its own (:mod:`optimizer.forked`); where ``fork`` does not
-exist, in spawned processes that cannot run a stoppable iterated local search."""
+worker runs in a forked process of its own (:mod:`optimizer.processes.searches`); where ``fork``
+does not exist, in spawned processes that cannot run a stoppable iterated local search."""
 
 from __future__ import annotations
 
@@ -12,11 +12,17 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from optimizer.forked import Searched, outcome, search_in_child
-from optimizer.search import Progress, ProgressCallback, Result, Task, solve_one
+from optimizer.processes.messages import Done, Failed
+from optimizer.processes.searches import Searched, outcome, search_in_child
+from optimizer.processes.start import end
+from optimizer.processes.stop import StopFlag
+from optimizer.search import Progress, ProgressCallback, SearchResult, Task, solve_one
 from optimizer.settings import SolverSettings
 
 log = logging.getLogger(__name__)
+
+WORKER_SEED_STEP = 7919
+"""Worker ``w`` searches with the seed plus ``w`` times this."""
 
 
 def portfolio(settings: SolverSettings) -> list[SolverSettings]:
@@ -46,7 +52,7 @@ def portfolio(settings: SolverSettings) -> list[SolverSettings]:
                 operator_bandit=settings.operator_bandit
                 if w // 2 % 2 == 0
                 else not settings.operator_bandit,
-                seed=settings.seed + w * 7919,
+                seed=settings.seed + w * WORKER_SEED_STEP,
             )
         )
     return out
@@ -57,7 +63,7 @@ def solve_portfolio_forked(
     settings: SolverSettings,
     on_progress: ProgressCallback | None,
     stop: threading.Event | None,
-) -> Result:
+) -> SearchResult:
     """The portfolio in forked processes, one per worker, each watched by a thread of this
     process as a single forked search is (:func:`search_in_child`): stoppable with iterated
     local search, stalls ended and searched again. The winner is the lowest objective (then the
@@ -65,16 +71,17 @@ def solve_portfolio_forked(
     configs = portfolio(settings)
     deadline = task.t0 + settings.time_limit
     lock = threading.Lock()
-    best: list[float] = []
+    best: float | None = None
     searched: list[Searched] = [Searched() for _ in configs]
     errors: dict[int, str] = {}
 
     def run(worker: int, cfg: SolverSettings) -> None:
         def progress(p: Progress) -> None:
+            nonlocal best
             with lock:
-                if best and p.objective >= best[0]:
+                if best is not None and p.objective >= best:
                     return
-                best[:] = [p.objective]
+                best = p.objective
                 if on_progress is not None:
                     on_progress(replace(p, worker=worker))
 
@@ -98,62 +105,46 @@ def solve_portfolio_forked(
         raise RuntimeError(f"every portfolio worker failed: {errors}")
     # Deterministic winner: lowest objective, then lowest worker index.
     winner = min(found, key=lambda w: (searched[w].objective, w))
-    routes, dropped, excluded_model, stats = outcome(task, configs[winner], searched[winner], stop)
+    result = outcome(task, configs[winner], searched[winner], stop)
     stats = replace(
-        stats,
+        result.stats,
         wall_time=time.monotonic() - task.t0,
         workers=len(configs),
         solutions=sum(searched[w].solutions for w in found),
-        strategy=f"worker {winner}: {stats.strategy}",
+        strategy=f"worker {winner}: {result.stats.strategy}",
     )
-    return routes, dropped, excluded_model, stats
+    return replace(result, stats=stats)
 
 
-def _worker_main(
+def _spawned_worker(
     task: Task,
     settings: SolverSettings,
     worker: int,
     wall_deadline: float,
     events: Any,
-    stop_flag: Any,
+    flag: StopFlag,
 ) -> None:
-    """Entry point of a spawned portfolio process: solve and put ``("done", worker, result)``."""
+    """Entry point of a spawned portfolio process: solve, sending progress and the outcome."""
     t0 = time.monotonic()
     task = replace(task, t0=t0)  # this process's clock
-    local_stop = threading.Event()
-
-    finished = threading.Event()
-
-    def relay_stop() -> None:
-        # A lock-free shared flag: a process that exits while holding a multiprocessing lock
-        # (an Event's condition) would block the parent forever.
-        while not finished.wait(0.05):
-            if stop_flag.value:
-                local_stop.set()
-                return
-
-    relay = threading.Thread(target=relay_stop, daemon=True)
-    relay.start()
 
     def progress(p: Progress) -> None:
-        events.put(("progress", worker, p))
+        events.put(replace(p, worker=worker))
 
-    try:
-        result = solve_one(
-            task,
-            settings,
-            progress,
-            local_stop,
-            worker,
-            # The wall clock is shared between processes; the import time is already spent.
-            deadline=t0 + max(wall_deadline - time.time(), 0.05),
-        )
-        events.put(("done", worker, result))
-    except Exception as exc:  # reported to the parent, which decides
-        events.put(("error", worker, repr(exc)))
-    finally:
-        finished.set()
-        relay.join()
+    with flag.relayed() as stop:
+        try:
+            result = solve_one(
+                task,
+                settings,
+                progress,
+                stop,
+                worker,
+                # The wall clock is shared between processes; the import time is already spent.
+                deadline=t0 + max(wall_deadline - time.time(), 0.05),
+            )
+            events.put(Done(result, worker))
+        except Exception as exc:  # reported to the parent, which decides
+            events.put(Failed.of(exc, worker))
 
 
 def solve_portfolio_spawned(
@@ -161,7 +152,7 @@ def solve_portfolio_spawned(
     settings: SolverSettings,
     on_progress: ProgressCallback | None,
     stop: threading.Event | None,
-) -> Result:
+) -> SearchResult:
     """The portfolio in spawned processes (where ``fork`` does not exist): each worker imports
     OR-Tools first, and a stoppable one searches with the metaheuristic."""
     t0 = task.t0
@@ -170,14 +161,14 @@ def solve_portfolio_spawned(
         configs = [replace(c, iterated_local_search=False) for c in configs]
     ctx = mp.get_context("spawn")
     events = ctx.Queue()
-    stop_flag = ctx.RawValue("b", 0)
+    flag = StopFlag(ctx)
     # Spawned processes need time to import OR-Tools; they search until a common wall-clock
     # deadline, leaving a little time to send the plans back.
     wall_deadline = time.time() + max(settings.time_limit - (time.monotonic() - t0) - 0.2, 0.1)
     procs = [
         ctx.Process(
-            target=_worker_main,
-            args=(task, cfg, w, wall_deadline, events, stop_flag),
+            target=_spawned_worker,
+            args=(task, cfg, w, wall_deadline, events, flag),
             name=f"vanplan-worker-{w}",
             daemon=True,
         )
@@ -185,48 +176,44 @@ def solve_portfolio_spawned(
     ]
     for p in procs:
         p.start()
-    results: dict[int, Result] = {}
+    results: dict[int, SearchResult] = {}
     errors: dict[int, str] = {}
     best: float | None = None
     try:
         while len(results) + len(errors) < len(procs):
-            if stop is not None and stop.is_set():
-                stop_flag.value = 1
+            flag.follow(stop)
             try:
-                kind, worker, payload = events.get(timeout=0.05)
+                message = events.get(timeout=0.05)
             except queue.Empty:
                 if not any(p.is_alive() for p in procs) and events.empty():
                     break
                 continue
-            if kind == "progress":
-                if best is None or payload.objective < best:
-                    best = payload.objective
+            if isinstance(message, Progress):
+                if best is None or message.objective < best:
+                    best = message.objective
                     if on_progress is not None:
-                        on_progress(replace(payload, elapsed=time.monotonic() - t0))
-            elif kind == "done":
-                results[worker] = payload
-            else:
-                errors[worker] = payload
+                        on_progress(replace(message, elapsed=time.monotonic() - t0))
+            elif isinstance(message, Done):
+                results[message.worker] = message.value
+            elif isinstance(message, Failed):
+                errors[message.worker] = message.error
     finally:
-        stop_flag.value = 1
+        flag.set()
         for p in procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.terminate()
-                p.join()
+            end(p, grace=5.0)
         events.close()
     if not results:
         raise RuntimeError(f"every portfolio worker failed: {errors}")
     for w, err in errors.items():
         log.warning("portfolio worker %d failed: %s", w, err)
     # Deterministic winner: lowest objective, then lowest worker index.
-    winner = min(results, key=lambda w: (results[w][3].objective, w))
-    routes, dropped, excluded_model, stats = results[winner]
+    winner = min(results, key=lambda w: (results[w].stats.objective, w))
+    result = results[winner]
     stats = replace(
-        stats,
+        result.stats,
         wall_time=time.monotonic() - t0,
         workers=len(procs),
-        solutions=sum(r[3].solutions for r in results.values()),
-        strategy=f"worker {winner}: {stats.strategy}",
+        solutions=sum(r.stats.solutions for r in results.values()),
+        strategy=f"worker {winner}: {result.stats.strategy}",
     )
-    return routes, dropped, excluded_model, stats
+    return replace(result, stats=stats)
