@@ -110,6 +110,17 @@ def not_found(kind: str, ident: str, field: str = "path.id") -> NotFoundError:
     return NotFoundError(f"{kind} {ident!r} not found", [(field, f"unknown {kind} id")])
 
 
+def check_sync_time_limit(limit: float | None, cap: float, field: str, job_endpoint: str) -> None:
+    """Refuse (422) a synchronous solve asking for more than ``cap`` seconds (the service's
+    ``VANPLAN_SYNC_SOLVE_TIME_LIMIT``): longer searches belong to ``job_endpoint``."""
+    if limit is not None and limit > cap:
+        raise InvalidInputError(
+            f"time limit {limit:g} s is longer than the {cap:g} s of a synchronous solve; "
+            f"submit it to {job_endpoint} instead",
+            [(field, f"at most {cap:g} s here")],
+        )
+
+
 def loc_to_path(loc: Sequence[int | str]) -> str:
     """``("body", "windows", 0, "end")`` -> ``body.windows[0].end``."""
     out = ""

@@ -15,6 +15,7 @@ raises one :class:`~optimizer.errors.ValidationError` listing every problem.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -35,6 +36,37 @@ DEFAULT_DEPOT = "base"
 HOUR = 3600
 MINUTE = 60
 
+# --- bounds of the input --------------------------------------------------------------------------
+# The model turns euros into integer milli-euros and dates into seconds from the horizon start, so
+# every number it scales has a finite, documented range. The bounds keep a whole van-day at the
+# dearest rates (16 h, 800 km, fixed cost) far below the penalty of an unserved must visit, so no
+# cost a caller can set makes the search drop a must visit, and no product overflows int64. The API
+# schemas reuse these constants for their OpenAPI constraints.
+
+MIN_YEAR = 2000
+"""Earliest year of a horizon (and of any date or time the API accepts)."""
+MAX_YEAR = 2100
+"""Latest year of a horizon (and of any date or time the API accepts)."""
+MAX_COST_PER_HOUR = 1_000.0
+"""Largest ``Van.cost_per_hour`` in euros."""
+MAX_COST_PER_KM = 10.0
+"""Largest ``Van.cost_per_km`` in euros."""
+MAX_FIXED_COST_PER_DAY = 10_000.0
+"""Largest ``Van.fixed_cost_per_day`` in euros."""
+MAX_PRIORITY = 10
+"""Largest (least urgent) ``Visit.priority``; 1 is a must."""
+MAX_PENALTY = 1_000_000.0
+"""Largest weight of the :class:`Objective` in euros."""
+
+
+def _check_amount(c: Collector, value: float, maximum: float, where: str) -> None:
+    """A finite amount in ``0..maximum`` (NaN and infinities are refused)."""
+    c.check(
+        isinstance(value, int | float) and math.isfinite(value) and 0 <= value <= maximum,
+        where,
+        f"must be a finite number in 0..{maximum:g}, got {value}",
+    )
+
 
 @dataclass(frozen=True)
 class Horizon:
@@ -47,6 +79,11 @@ class Horizon:
     def __post_init__(self) -> None:
         c = Collector()
         c.check(1 <= self.days <= 31, "horizon.days", f"must be 1..31, got {self.days}")
+        c.check(
+            MIN_YEAR <= self.start_date.year <= MAX_YEAR,
+            "horizon.start_date",
+            f"year must be {MIN_YEAR}..{MAX_YEAR}, got {self.start_date.isoformat()}",
+        )
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -138,9 +175,12 @@ class Van:
     def __post_init__(self) -> None:
         c = Collector()
         c.check(bool(self.id), "van.id", "must not be empty")
-        for name in ("cost_per_hour", "cost_per_km", "fixed_cost_per_day"):
-            value = getattr(self, name)
-            c.check(value >= 0, f"van[{self.id}].{name}", f"must be >= 0, got {value}")
+        for name, maximum in (
+            ("cost_per_hour", MAX_COST_PER_HOUR),
+            ("cost_per_km", MAX_COST_PER_KM),
+            ("fixed_cost_per_day", MAX_FIXED_COST_PER_DAY),
+        ):
+            _check_amount(c, getattr(self, name), maximum, f"van[{self.id}].{name}")
         if self.capacity is not None:
             c.check(self.capacity >= 0, f"van[{self.id}].capacity", "must be >= 0")
         c.raise_if_any()
@@ -283,7 +323,11 @@ class Visit:
         c.check(bool(self.id), "visit.id", "must not be empty")
         c.check(bool(self.location), f"{where}.location", "must not be empty")
         c.check(self.duration >= 0, f"{where}.duration", f"must be >= 0, got {self.duration}")
-        c.check(self.priority >= 1, f"{where}.priority", f"must be >= 1, got {self.priority}")
+        c.check(
+            1 <= self.priority <= MAX_PRIORITY,
+            f"{where}.priority",
+            f"must be 1..{MAX_PRIORITY}, got {self.priority}",
+        )
         c.check(self.demand >= 0, f"{where}.demand", "must be >= 0")
         if self.kind is VisitKind.CONSULTATION:
             c.check(
@@ -353,6 +397,12 @@ class Objective:
     optional_penalty: float = 500.0  # priority 2; priority p pays optional_penalty / (p - 1)
     continuity_cost: float = 20.0  # per visit served by another than its preferred van
     moved_visit_cost: float = 50.0  # re-planning: per confirmed visit moved
+
+    def __post_init__(self) -> None:
+        c = Collector()
+        for name in ("must_penalty", "optional_penalty", "continuity_cost", "moved_visit_cost"):
+            _check_amount(c, getattr(self, name), MAX_PENALTY, f"objective.{name}")
+        c.raise_if_any()
 
     def penalty(self, priority: int) -> float:
         if is_must_priority(priority):
@@ -441,6 +491,8 @@ class Problem:
                 c.check(
                     v.pin.van_id in known_vans, f"{where}.pin.van_id", f"unknown {v.pin.van_id!r}"
                 )
+            if v.pin is not None:
+                _check_pin(c, f"{where}.pin", v.pin, self.horizon)
             if v.days is not None:
                 bad = sorted(d for d in v.days if not 0 <= d < self.horizon.days)
                 c.check(not bad, f"{where}.days", f"days {bad} outside the horizon")
@@ -455,6 +507,20 @@ class Problem:
                 )
         c.raise_if_any()
         return self
+
+
+def _check_pin(c: Collector, where: str, pin: Pin, horizon: Horizon) -> None:
+    """A pinned day or start must lie inside the horizon: a pin outside it can never hold."""
+    first, last = horizon.start_date, horizon.date_of(horizon.days - 1)
+    span = f"the horizon {first.isoformat()}..{last.isoformat()}"
+    if pin.day is not None and not 0 <= pin.day < horizon.days:
+        c.add(where, f"pinned to day {pin.day}, outside {span}")
+    if pin.start is not None and not 0 <= pin.start < horizon.end:
+        try:
+            moment = horizon.to_datetime(pin.start).isoformat()
+        except OverflowError:
+            moment = f"{pin.start} s from the horizon start"
+        c.add(where, f"pinned start {moment} is outside {span}")
 
 
 def _duplicates(c: Collector, what: str, ids: list[str]) -> None:

@@ -20,7 +20,14 @@ from api.auth import Principal, Role
 from api.db.core_models import ClientRow
 from api.db.planning_models import PlanRow
 from api.deps import Dispatcher, Reader, SessionDep, SettingsDep, ensure_van_visible
-from api.errors import ConflictError, ForbiddenError, InvalidInputError, error_responses, not_found
+from api.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    check_sync_time_limit,
+    error_responses,
+    not_found,
+)
 from api.jobs import JobRunner
 from api.routers.jobs import RunnerDep
 from api.routers.solve import PlannerDep
@@ -105,12 +112,13 @@ def plan_week(
 ) -> PlanVersionOut:
     """Plan the week from the stored vans, shifts, open visits and consultation hours; the new
     version is a draft. Time limit: ``time_limit_seconds`` (default
-    ``VANPLAN_SYNC_SOLVE_TIME_LIMIT``), at most ``VANPLAN_JOB_TIME_LIMIT``; the answer comes
-    when the search ends. ``POST /v1/weeks/{iso_week}/plan/jobs`` does the same as a job."""
+    ``VANPLAN_SYNC_SOLVE_TIME_LIMIT``), at most that (422 above: use the job); the answer
+    comes when the search ends. ``POST /v1/weeks/{iso_week}/plan/jobs`` does the same as a job."""
     options = options or PlanWeekIn()
+    _check_sync_limit(options, settings, f"POST /v1/weeks/{iso_week}/plan/jobs")
     request = weeks.week_request_for(session, planner, iso_week, settings.timezone, options)
     solver_settings = planner.solver_settings(
-        request, settings.sync_solve_time_limit, settings.job_time_limit
+        request, settings.sync_solve_time_limit, settings.sync_solve_time_limit
     )
     outcome = weeks.compute_plan(planner, iso_week, request, solver_settings)
     row = weeks.store_outcome(session, iso_week, outcome)
@@ -135,7 +143,7 @@ def replan_week(
     options: Annotated[PlanWeekIn | None, Body()] = None,
 ) -> PlanVersionOut:
     """Time limit: ``time_limit_seconds`` (default ``VANPLAN_SYNC_SOLVE_TIME_LIMIT``), at most
-    ``VANPLAN_JOB_TIME_LIMIT``; the answer comes when the search ends
+    that (422 above: use the job); the answer comes when the search ends
     (``POST /v1/weeks/{iso_week}/replan/jobs`` does the same as a job).
 
     Start from the newest version of the week, rebuild the problem from the stored data (new,
@@ -145,12 +153,13 @@ def replan_week(
     happened (unchanged, time_changed, moved, newly_assigned, newly_unassigned,
     still_unassigned, cancelled)."""
     options = options or PlanWeekIn()
+    _check_sync_limit(options, settings, f"POST /v1/weeks/{iso_week}/replan/jobs")
     base = store.latest(session, iso_week)
     if base is None:
         raise not_found("plan of week", iso_week, "path.iso_week")
     request = weeks.week_request_for(session, planner, iso_week, settings.timezone, options)
     solver_settings = planner.solver_settings(
-        request, settings.sync_solve_time_limit, settings.job_time_limit
+        request, settings.sync_solve_time_limit, settings.sync_solve_time_limit
     )
     outcome = weeks.compute_replan(
         planner, iso_week, request, weeks.BaseVersion.of(base), solver_settings
@@ -166,6 +175,15 @@ def replan_week(
         len(report.moved) if report else 0,
     )
     return _version_out(row)
+
+
+def _check_sync_limit(options: PlanWeekIn, settings: Any, job_endpoint: str) -> None:
+    check_sync_time_limit(
+        options.time_limit_seconds,
+        settings.sync_solve_time_limit,
+        "body.time_limit_seconds",
+        job_endpoint,
+    )
 
 
 def _submit_week_job(

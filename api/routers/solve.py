@@ -8,7 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from api.deps import SettingsDep, SolveCaller
-from api.errors import InvalidInputError, PayloadTooLargeError, error_responses
+from api.errors import (
+    InvalidInputError,
+    PayloadTooLargeError,
+    check_sync_time_limit,
+    error_responses,
+)
 from api.planner import Planner
 from api.schemas.planning import PlanOut, SolveRequest
 from optimizer.errors import ValidationError
@@ -57,18 +62,12 @@ def solve(
             [("body.visits", f"at most {settings.sync_solve_max_visits} visits here")],
             code="too_large_for_sync_solve",
         )
-    limit = body.options.time_limit_seconds
-    if limit is not None and limit > settings.sync_solve_time_limit:
-        raise InvalidInputError(
-            f"time limit {limit} s is longer than the {settings.sync_solve_time_limit} s of a "
-            "synchronous solve; submit the problem to POST /v1/jobs instead",
-            [
-                (
-                    "body.options.time_limit_seconds",
-                    f"at most {settings.sync_solve_time_limit} s here",
-                )
-            ],
-        )
+    check_sync_time_limit(
+        body.options.time_limit_seconds,
+        settings.sync_solve_time_limit,
+        "body.options.time_limit_seconds",
+        "POST /v1/jobs",
+    )
     try:
         return planner.solve(
             body,

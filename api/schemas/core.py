@@ -22,10 +22,9 @@ from pydantic import (
 )
 
 from api.recurrence import Recurrence, session_days
+from optimizer.domain import MAX_COST_PER_HOUR, MAX_COST_PER_KM, MAX_PRIORITY, MAX_YEAR, MIN_YEAR
 
 # --- shared pieces ----------------------------------------------------------------------------
-
-MIN_YEAR, MAX_YEAR = 2000, 2100
 
 # No C0 control characters except tab/newline (PostgreSQL rejects NUL; logs should stay clean).
 _PRINTABLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
@@ -67,7 +66,8 @@ LonLat = Annotated[
 ]
 
 
-def _aware_in_range(value: datetime) -> datetime:
+def aware_in_range(value: datetime) -> datetime:
+    """An aware datetime in the years the domain plans (:data:`optimizer.domain.MIN_YEAR`..)."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("needs a time zone, e.g. 2026-11-23T08:00:00+01:00")
     if not MIN_YEAR <= value.year <= MAX_YEAR:
@@ -75,7 +75,8 @@ def _aware_in_range(value: datetime) -> datetime:
     return value
 
 
-def _date_in_range(value: date) -> date:
+def date_in_range(value: date) -> date:
+    """A date in the years the domain plans (:data:`optimizer.domain.MIN_YEAR`..)."""
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise ValueError(f"year must be {MIN_YEAR}..{MAX_YEAR}")
     return value
@@ -89,10 +90,10 @@ def _wall_clock(value: time) -> time:
 
 Moment = Annotated[
     datetime,
-    AfterValidator(_aware_in_range),
+    AfterValidator(aware_in_range),
     Field(description="ISO-8601 with zone", examples=["2026-11-23T08:00:00+01:00"]),
 ]
-Day = Annotated[date, AfterValidator(_date_in_range)]
+Day = Annotated[date, AfterValidator(date_in_range)]
 WallClock = Annotated[time, AfterValidator(_wall_clock), Field(examples=["09:00"])]
 
 
@@ -150,8 +151,8 @@ class VanCreate(_In):
     base: LonLat | None = Field(
         default=None, description="Start and end of routes; default: the base"
     )
-    cost_per_hour: float = Field(default=30.0, ge=0, le=10_000)
-    cost_per_km: float = Field(default=0.35, ge=0, le=1_000)
+    cost_per_hour: float = Field(default=30.0, ge=0, le=MAX_COST_PER_HOUR)
+    cost_per_km: float = Field(default=0.35, ge=0, le=MAX_COST_PER_KM)
 
 
 class VanPatch(_In):
@@ -160,8 +161,8 @@ class VanPatch(_In):
     name: Name | None = None
     skills: Skills | None = None
     base: LonLat | None = None
-    cost_per_hour: float | None = Field(default=None, ge=0, le=10_000)
-    cost_per_km: float | None = Field(default=None, ge=0, le=1_000)
+    cost_per_hour: float | None = Field(default=None, ge=0, le=MAX_COST_PER_HOUR)
+    cost_per_km: float | None = Field(default=None, ge=0, le=MAX_COST_PER_KM)
 
 
 class VanOut(_Out):
@@ -340,7 +341,9 @@ class VisitCreate(_In):
         default_factory=list, max_length=14, description="Empty: any time in a shift"
     )
     skills: Skills = Field(default_factory=list)
-    priority: int = Field(default=1, ge=1, le=10, description="1: must; 2, 3, ...: optional")
+    priority: int = Field(
+        default=1, ge=1, le=MAX_PRIORITY, description="1: must; 2, 3, ...: optional"
+    )
     preferred_van_id: Identifier | None = None
     location: LonLat | None = Field(default=None, description="Default: the client's position")
     address: Address | None = Field(default=None, description="Default: the client's address")
@@ -365,7 +368,7 @@ class VisitPatch(_In):
     duration_minutes: int | None = Field(default=None, gt=0, le=600)
     windows: list[WindowIn] | None = Field(default=None, max_length=14)
     skills: Skills | None = None
-    priority: int | None = Field(default=None, ge=1, le=10)
+    priority: int | None = Field(default=None, ge=1, le=MAX_PRIORITY)
     preferred_van_id: Identifier | None = None
     location: LonLat | None = None
     address: Address | None = None

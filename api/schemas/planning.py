@@ -15,16 +15,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from api.schemas.core import aware_in_range, date_in_range
+from optimizer.domain import (
+    MAX_COST_PER_HOUR,
+    MAX_COST_PER_KM,
+    MAX_FIXED_COST_PER_DAY,
+    MAX_PRIORITY,
+)
+
 # --- shared pieces ----------------------------------------------------------------------------
 
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("needs a time zone, e.g. 2026-11-23T08:00:00+01:00")
-    return value
-
-
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+# Aware, and in the years the domain plans (date arithmetic far from them would overflow).
+AwareDatetime = Annotated[datetime, AfterValidator(aware_in_range)]
+PlanDate = Annotated[dt.date, AfterValidator(date_in_range)]
 
 
 def _lon_lat(value: tuple[float, float]) -> tuple[float, float]:
@@ -75,7 +78,9 @@ class Window(_Model):
 
 
 class HorizonIn(_Model):
-    start_date: dt.date = Field(description="First day of the planning horizon (local date).")
+    start_date: PlanDate = Field(
+        description="First day of the planning horizon (local date); year 2000..2100."
+    )
     days: int = Field(default=5, ge=1, le=31)
     timezone: str = Field(default="Europe/Berlin", description="IANA time zone of the district.")
 
@@ -86,9 +91,9 @@ class VanIn(_Model):
     skills: list[Identifier] = Field(default_factory=list)
     start: Place | None = Field(default=None, description="Start place; default: the base.")
     end: Place | None = Field(default=None, description="End place; default: the start place.")
-    cost_per_hour: float = Field(default=30.0, ge=0)
-    cost_per_km: float = Field(default=0.35, ge=0)
-    fixed_cost_per_day: float = Field(default=0.0, ge=0)
+    cost_per_hour: float = Field(default=30.0, ge=0, le=MAX_COST_PER_HOUR)
+    cost_per_km: float = Field(default=0.35, ge=0, le=MAX_COST_PER_KM)
+    fixed_cost_per_day: float = Field(default=0.0, ge=0, le=MAX_FIXED_COST_PER_DAY)
 
 
 class BreakIn(_Model):
@@ -109,7 +114,7 @@ class ShiftIn(_Model):
 
 class PinIn(_Model):
     van_id: Identifier | None = None
-    date: dt.date | None = None
+    date: PlanDate | None = None
     start: AwareDatetime | None = None
 
 
@@ -118,9 +123,11 @@ class VisitIn(_Model):
     place: Place
     duration_minutes: int = Field(ge=0, le=24 * 60)
     windows: list[Window] = Field(default_factory=list, description="Empty: any time in a shift.")
-    dates: list[dt.date] | None = Field(default=None, description="Allowed days; omitted: any.")
+    dates: list[PlanDate] | None = Field(default=None, description="Allowed days; omitted: any.")
     skills: list[Identifier] = Field(default_factory=list)
-    priority: int = Field(default=1, ge=1, le=10, description="1: must; 2, 3, ...: optional.")
+    priority: int = Field(
+        default=1, ge=1, le=MAX_PRIORITY, description="1: must; 2, 3, ...: optional."
+    )
     kind: Literal["appointment", "consultation_hours"] = "appointment"
     preferred_van: Identifier | None = None
     pin: PinIn | None = None
