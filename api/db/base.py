@@ -70,7 +70,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL: readers do not block the writer (API requests while a job stores progress).
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted and overwritten content is zeroed on disk, so an erased client's name, address and
+    # notes do not stay readable in free space of the file (see :func:`purge_freed_content`).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def purge_freed_content(engine: Engine) -> None:
+    """After an erasure: move the WAL's pages into the SQLite file and truncate the WAL, so old
+    versions of overwritten rows survive neither in the database file nor in its ``-wal``.
+    (With ``secure_delete`` the new pages carry zeros where the old content was.) A no-op on
+    other backends; best effort while other connections are reading."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+    if busy is not None and busy[0]:
+        logger.warning("WAL checkpoint after an erasure was blocked by a reader; it runs later")
 
 
 def make_engine(url: str) -> Engine:

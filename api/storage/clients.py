@@ -4,7 +4,9 @@
 notes), cancels its open visits and clears their addresses and positions, and has stored plans
 lose the client's personal fields: the plan part is
 :func:`api.storage.plans.erase_client` (owned by the planning side), called inside the same
-transaction. In plans and exports the client is then known only by its pseudonym.
+transaction. In plans and exports the client is then known only by its pseudonym. When the
+transaction commits, a SQLite database is checkpointed (:func:`api.db.base.purge_freed_content`):
+with ``secure_delete`` on, the old content is then gone from the file and its write-ahead log.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
-from api.db.base import utcnow
+from api.db.base import purge_freed_content, utcnow
 from api.db.core_models import ClientRow, VisitRow
 from api.storage.plans import erase_client as erase_from_plans
 
@@ -64,5 +66,15 @@ def erase_client(session: Session, client_id: str) -> Erasure:
             cancelled += 1
     plans = erase_from_plans(session, client_id)
     session.flush()
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and not event.contains(session, "after_commit", _purge_after):
+        event.listen(session, "after_commit", _purge_after, once=True)
     logger.info("client %s erased (%d visits cancelled, %d plans)", client_id, cancelled, plans)
     return Erasure(client_id, pseudonym, cancelled, plans)
+
+
+def _purge_after(session: Session) -> None:
+    """``after_commit`` of an erasure: the erased content leaves the database file too."""
+    bind = session.get_bind()
+    assert isinstance(bind, Engine)
+    purge_freed_content(bind)
