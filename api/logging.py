@@ -3,8 +3,14 @@
 The service never logs personal fields on purpose (routes log ids only). As a safety net, a
 :class:`Redactor` knows the personal strings the service has handled (names, addresses, notes it has
 stored or served) and masks them, together with anything shaped like a German street address or
-postcode + town, in every record that passes a :class:`PersonalDataFilter` or is formatted by a
-:class:`RedactingFormatter` (which also covers tracebacks).
+postcode + town and the client id of a request path (``/v1/clients/{id}``, ``?client_id=``: ids
+are chosen by the caller and may be names), in every record that passes a
+:class:`PersonalDataFilter` or is formatted by a :class:`RedactingFormatter` (which also covers
+tracebacks).
+
+Known values are masked as whole words only ("Anna" leaves "Annabel" alone), and never where they
+stand as a protocol token of an access-log line: a client called "HTTP", "Post" or "Get" does not
+blank ``"POST /v1/solve HTTP/1.1"``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,26 @@ _STREET = re.compile(
 )
 # "64711 Erbach": five-digit postcode followed by a capitalised town name.
 _POSTCODE_TOWN = re.compile(r"\b\d{5}\s+[A-ZÄÖÜ][\wäöüß-]+")
+# The id segment after /clients/ and the value of a client_id query parameter.
+_CLIENT_ID_IN_PATH = re.compile(r"(?<=/clients/)[^/\s?#\"']+|(?<=[?&]client_id=)[^&\s#\"']+")
+# A known value counts only as a whole word ...
+_WORD_START, _WORD_END = r"(?<!\w)", r"(?!\w)"
+# ... and not as a protocol token: a method before its path ("GET /v1"), the protocol of a request
+# line ("HTTP/1.1") or a URL scheme ("https://").
+_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+_SCHEMES = frozenset({"HTTP", "HTTPS"})
+
+
+def _mask_known(match: re.Match[str]) -> str:
+    word = match.group(0).upper()
+    after = match.string[match.end() : match.end() + 3]
+    if match.group(0) in _METHODS and after.startswith(" /"):  # methods are upper case
+        return match.group(0)
+    if word in _SCHEMES and (after.startswith("://") or after[:2] in {f"/{d}" for d in "0123"}):
+        return match.group(0)
+    return MASK
 
 
 class Redactor:
@@ -57,15 +83,19 @@ class Redactor:
             if self._pattern is None and self._values:
                 # Longest first so "Erika Mustermann" wins over "Erika".
                 parts = sorted(self._values, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(p) for p in parts), re.IGNORECASE)
+                alternatives = "|".join(re.escape(p) for p in parts)
+                self._pattern = re.compile(
+                    f"{_WORD_START}(?:{alternatives}){_WORD_END}", re.IGNORECASE
+                )
             return self._pattern
 
     def redact(self, text: str) -> str:
         pattern = self._compiled()
         if pattern is not None:
-            text = pattern.sub(MASK, text)
+            text = pattern.sub(_mask_known, text)
         text = _STREET.sub(MASK, text)
-        return _POSTCODE_TOWN.sub(MASK, text)
+        text = _POSTCODE_TOWN.sub(MASK, text)
+        return _CLIENT_ID_IN_PATH.sub(MASK, text)
 
 
 class PersonalDataFilter(logging.Filter):
