@@ -7,7 +7,9 @@ A token is ``vp_`` + 43 random URL-safe characters; only its SHA-256 is stored. 
 - ``system``: other systems: solve and jobs only.
 
 :func:`create_token` / :func:`revoke_token` / :func:`list_tokens` open the database themselves (for
-the CLI); :func:`issue_token` / :func:`authenticate` work inside a given session.
+the CLI); :func:`issue_token` / :func:`authenticate` work inside a given session. Authentication
+records when a token was last used (``last_used_at``, at most once a :data:`LAST_USED_RESOLUTION`
+per token, so most requests only read).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypedDict
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api.db.base import Database, utcnow
@@ -33,6 +36,8 @@ from optimizer.errors import Collector
 logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "vp_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+"""``last_used_at`` is written when it is older than this (cheap: one write a minute per token)."""
 
 
 class Role(StrEnum):
@@ -77,6 +82,7 @@ class TokenInfo(TypedDict):
     role: str
     van_id: str | None
     created_at: datetime
+    last_used_at: datetime | None
     revoked_at: datetime | None
 
 
@@ -116,8 +122,12 @@ def issue_token(
     return IssuedToken(id=row.id, secret=secret, role=role, van_id=van_id, name=name)
 
 
-def authenticate(session: Session, secret: str) -> Principal | None:
-    """The principal of a valid, unrevoked token, else None."""
+def authenticate(session: Session, secret: str, *, now: datetime | None = None) -> Principal | None:
+    """The principal of a valid, unrevoked token, else None.
+
+    Records the use in ``last_used_at`` when the stored one is older than
+    :data:`LAST_USED_RESOLUTION` (``now``: the time of the use, default the clock) and then
+    commits ``session``: pass a session of its own, as the routes and pages do."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
     digest = hash_secret(secret)
@@ -126,7 +136,21 @@ def authenticate(session: Session, secret: str) -> Principal | None:
     # short-circuiting string comparison.
     if row is None or not hmac.compare_digest(row.secret_hash, digest) or row.revoked_at:
         return None
-    return Principal(token_id=row.id, role=Role(row.role), van_id=row.van_id, name=row.name)
+    principal = Principal(token_id=row.id, role=Role(row.role), van_id=row.van_id, name=row.name)
+    _record_use(session, row, now or utcnow())
+    return principal
+
+
+def _record_use(session: Session, row: TokenRow, now: datetime) -> None:
+    if row.last_used_at is not None and now - row.last_used_at < LAST_USED_RESOLUTION:
+        return
+    token_id = row.id
+    row.last_used_at = now
+    try:
+        session.commit()
+    except OperationalError:  # e.g. SQLite busy: the record is a nicety, the request goes on
+        session.rollback()
+        logger.info("could not record the use of token %s", token_id, exc_info=True)
 
 
 def revoke(session: Session, token_id: str) -> bool:
@@ -177,6 +201,7 @@ def list_tokens(*, settings: Settings | None = None) -> list[TokenInfo]:
                     role=r.role,
                     van_id=r.van_id,
                     created_at=r.created_at,
+                    last_used_at=r.last_used_at,
                     revoked_at=r.revoked_at,
                 )
                 for r in rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.auth import (
+    LAST_USED_RESOLUTION,
     Role,
     authenticate,
     create_token,
@@ -142,3 +144,37 @@ def test_deleting_a_van_ends_its_crew_tokens(
     assert client.get("/v1/vans/van-9", headers=crew9).status_code == 200
     assert client.delete("/v1/vans/van-9", headers=dispatcher).status_code == 204
     assert client.get("/v1/vans", headers=crew9).status_code == 401
+
+
+def test_last_used_at_is_recorded_at_most_once_a_minute(
+    app: FastAPI, client: TestClient, settings: Settings
+) -> None:
+    with app.state.db.session() as session:
+        issued = issue_token(session, Role.DISPATCHER, name="desk")
+
+    def last_used() -> datetime | None:
+        with app.state.db.session() as session:
+            row = session.get(TokenRow, issued.id)
+            assert row is not None
+            return row.last_used_at
+
+    assert last_used() is None
+    headers = {"Authorization": f"Bearer {issued.secret}"}
+    assert client.get("/v1/vans", headers=headers).status_code == 200
+    first = last_used()
+    assert first is not None
+    assert abs(datetime.now(UTC) - first) < timedelta(minutes=5)
+    # Within a minute of the last record nothing is written; after it, the new use is.
+    with app.state.db.sessions() as session:
+        assert authenticate(session, issued.secret, now=first + timedelta(seconds=59))
+    assert last_used() == first
+    later = first + LAST_USED_RESOLUTION + timedelta(seconds=1)
+    with app.state.db.sessions() as session:
+        assert authenticate(session, issued.secret, now=later)
+    assert last_used() == later
+    # A failed authentication records nothing.
+    with app.state.db.sessions() as session:
+        assert authenticate(session, issued.secret + "x", now=later + timedelta(hours=1)) is None
+    assert last_used() == later
+    [info] = list_tokens(settings=settings)
+    assert info["last_used_at"] == later
