@@ -23,11 +23,13 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api
 from api.db.base import Database
-from api.errors import ErrorBody, install_handlers
+from api.errors import ErrorBody, document_errors, install_handlers
 from api.logging import Redactor
 from api.routers import jobs, pages, plans, resources, solve
 from api.settings import Settings
@@ -92,6 +94,20 @@ class BodySizeLimit:
         )
         response = JSONResponse(status_code=413, content=body.model_dump())
         await response(scope, receive, send)
+
+
+class CorsMiddleware(CORSMiddleware):
+    """CORS whose refused preflight answers with the error body (403, ``cors_refused``) instead of
+    a plain-text 400; everything else as Starlette's."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        message = bytes(response.body).decode()  # "Disallowed CORS origin, method, ..."
+        body = ErrorBody(code="cors_refused", message=message)
+        headers = {k: v for k, v in response.headers.items() if k.startswith("access-control-")}
+        return JSONResponse(status_code=403, content=body.model_dump(), headers=headers)
 
 
 class HealthOut(BaseModel):
@@ -159,7 +175,7 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
     install_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            CorsMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
@@ -189,4 +205,17 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
     for module in modules:
         app.include_router(module.router, prefix="/v1")
     pages.install(app)  # browser pages at the root (/login, /crew/..., /dispatcher)
+    _document_errors(app)
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """The OpenAPI document lists every error an operation answers, with the error body."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

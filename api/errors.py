@@ -8,6 +8,7 @@ error body. Field paths look like ``body.windows[0].end`` or ``path.van_id``.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -174,12 +175,42 @@ async def _optimizer_validation(_request: Request, exc: Exception) -> JSONRespon
     return error_response(422, body)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's "error parsing the body" (e.g. a body that is not UTF-8): bad input, a 422
+        # like every other, so each operation's documented statuses hold.
+        body = ErrorBody(
+            code="validation_error",
+            message="1 problem in the request",
+            details=[ErrorDetail(field="body", message=str(exc.detail))],
+        )
+        return error_response(422, body)
     codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
     code = codes.get(exc.status_code, "http_error")
     body = ErrorBody(code=code, message=str(exc.detail))
-    return error_response(exc.status_code, body, getattr(exc, "headers", None))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        # Starlette names the methods of one matching route only; a path's operations may be
+        # spread over several (GET and POST /v1/vans). Answer what the schema documents.
+        documented = documented_methods(request.app.openapi(), request.url.path)
+        if documented:
+            headers["Allow"] = ", ".join(documented)
+    return error_response(exc.status_code, body, headers or None)
+
+
+def documented_methods(openapi: dict[str, Any], path: str) -> list[str]:
+    """The methods the OpenAPI document lists for the concrete ``path`` (upper case, sorted)."""
+    methods: set[str] = set()
+    for template, operations in openapi.get("paths", {}).items():
+        parts = re.split(r"\{[^}]+\}", template)
+        pattern = "[^/]+".join(re.escape(part) for part in parts)
+        if re.fullmatch(pattern, path):
+            methods |= {m.upper() for m in operations if m in _HTTP_METHODS}
+    return sorted(methods)
+
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 
 async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -204,14 +235,49 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
+ERROR_BODY_REF = "#/components/schemas/ErrorBody"
+
+
+def document_errors(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what the handlers do, for every operation (in place):
+
+    - every error status (4xx/5xx) answers ``application/json`` with :class:`ErrorBody` (also
+      for the HTML pages and the map, and instead of FastAPI's own ``HTTPValidationError``);
+    - an operation with a request body may answer 413 (the app's body-size limit) and 422.
+    """
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    assert "ErrorBody" in schemas, "no operation documents the error body"
+    content = {"application/json": {"schema": {"$ref": ERROR_BODY_REF}}}
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                for status in (413, 422):
+                    responses.setdefault(
+                        str(status), {"description": _ERROR_TEXT.get(status, "Error")}
+                    )
+            for status, response in responses.items():
+                if status[0] in "45":
+                    response["content"] = dict(content)
+    # FastAPI's default 422 models are replaced everywhere by ErrorBody.
+    text = str(openapi["paths"])
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f"#/components/schemas/{unused}'" not in text:
+            schemas.pop(unused, None)
+    return openapi
+
+
+_ERROR_TEXT = {
+    401: "Missing, unknown or revoked token",
+    403: "The token's role may not do this",
+    404: "Unknown id",
+    409: "Conflicting change",
+    413: "Request too large",
+    422: "Invalid input (every problem listed with its field path)",
+}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries documenting the error body for ``statuses``."""
-    text = {
-        401: "Missing, unknown or revoked token",
-        403: "The token's role may not do this",
-        404: "Unknown id",
-        409: "Conflicting change",
-        413: "Request too large",
-        422: "Invalid input (every problem listed with its field path)",
-    }
-    return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in statuses}
+    """OpenAPI ``responses`` entries documenting the error body for ``statuses`` (see also
+    :func:`document_errors`, which the app applies to the whole document)."""
+    return {s: {"model": ErrorBody, "description": _ERROR_TEXT.get(s, "Error")} for s in statuses}

@@ -34,6 +34,50 @@ def test_unknown_route_and_method(client: TestClient, dispatcher: Headers) -> No
     assert_error_body(r.json(), "method_not_allowed")
 
 
+def test_method_not_allowed_names_the_documented_methods(
+    app: FastAPI, client: TestClient, dispatcher: Headers
+) -> None:
+    paths = app.openapi()["paths"]
+    for path, concrete in [
+        ("/v1/vans", "/v1/vans"),
+        ("/v1/vans/{van_id}", "/v1/vans/van-9"),
+        ("/v1/clients/{client_id}/erase", "/v1/clients/c9/erase"),
+    ]:
+        documented = sorted(m.upper() for m in paths[path])
+        for method in ("OPTIONS", "TRACE"):
+            r = client.request(method, concrete, headers=dispatcher)
+            assert r.status_code == 405, (method, concrete)
+            assert_error_body(r.json(), "method_not_allowed")
+            assert r.headers["allow"].split(", ") == documented, concrete
+
+
+def test_every_error_status_is_documented_with_the_error_body(app: FastAPI) -> None:
+    ref = "#/components/schemas/ErrorBody"
+    schema = app.openapi()
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if "requestBody" in operation:
+                assert {"413", "422"} <= set(responses), f"{method} {path}"
+            for status, response in responses.items():
+                if status[0] in "45":
+                    assert response["content"] == {"application/json": {"schema": {"$ref": ref}}}, (
+                        f"{method} {path} {status}"
+                    )
+
+
+def test_an_unreadable_body_is_a_422(client: TestClient, dispatcher: Headers) -> None:
+    r = client.post(
+        "/v1/clients",
+        content=b"\x19\xff\xfeM",  # not UTF-8: FastAPI's own 400 "error parsing the body"
+        headers={**dispatcher, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert_error_body(r.json(), "validation_error")
+    assert [d["field"] for d in r.json()["details"]] == ["body"]
+
+
 def test_malformed_json_names_the_body(client: TestClient, dispatcher: Headers) -> None:
     r = client.post(
         "/v1/vans",
@@ -141,6 +185,8 @@ def test_cors_allows_only_configured_origins(database_url: str) -> None:
         assert r.headers["access-control-allow-origin"] == "https://dispo.example"
         r = client.options("/v1/vans", headers={"Origin": "https://evil.example", **preflight})
         assert "access-control-allow-origin" not in r.headers
+        assert r.status_code == 403  # with the error body, not a plain-text 400
+        assert_error_body(r.json(), "cors_refused")
         r = client.get("/health", headers={"Origin": "https://dispo.example"})
         assert r.headers["access-control-allow-origin"] == "https://dispo.example"
 
