@@ -29,6 +29,8 @@ from sqlalchemy import create_engine, text
 from api.app import create_app
 from api.auth import Role, issue_token
 from api.errors import ErrorBody
+from api.schemas.core import example
+from api.schemas.planning import SolveRequest
 from api.settings import Settings
 from tests.api.conftest import PG_URL, _pg_schema_url
 
@@ -92,6 +94,20 @@ def fuzz_app(
             seed = TestClient(app)
             seed.post("/v1/vans", json={"id": "van-1", "name": "A"}, headers=headers)
             seed.post("/v1/clients", json={"id": "c1", "name": "N"}, headers=headers)
+            # ... and a week to plan: the schema's example week, 2026-W48.
+            seed.post(
+                "/v1/vans/van-1/shifts",
+                json={"start": "2026-11-23T08:00:00+01:00", "end": "2026-11-23T16:00:00+01:00"},
+                headers=headers,
+            )
+            seed.post(
+                "/v1/clients",
+                json={"id": "c2", "name": "M", "location": [8.9442, 49.7021]},
+                headers=headers,
+            )
+            seed.post(
+                "/v1/visits", json={"client_id": "c2", "duration_minutes": 30}, headers=headers
+            )
             yield app, headers
     finally:
         if request.param == "postgresql":
@@ -130,6 +146,27 @@ def test_solving_conforms_to_the_schema(
 ) -> None:
     _, headers = fuzz_app
     case.call_and_validate(headers=headers, checks=CHECKS)
+
+
+def test_solving_with_the_documented_examples_plans(
+    api_schema: Any, fuzz_app: tuple[FastAPI, dict[str, str]]
+) -> None:
+    """Generated solving requests are mostly invalid: the documented examples (and the seeded
+    week 2026-W48) make each solving operation plan, under the same checks."""
+    _, headers = fuzz_app
+    request = example(SolveRequest)
+    week = {"iso_week": "2026-W48"}
+    for path, parameters, body, status in [
+        ("/v1/solve", {}, request, 200),
+        ("/v1/jobs", {}, request, 202),
+        ("/v1/weeks/{iso_week}/plan", week, {}, 201),
+        ("/v1/weeks/{iso_week}/plan/jobs", week, {}, 202),
+        ("/v1/weeks/{iso_week}/replan", week, {"seed": 2}, 201),
+        ("/v1/weeks/{iso_week}/replan/jobs", week, {}, 202),
+    ]:
+        case = api_schema[path]["POST"].Case(path_parameters=parameters, body=body)
+        response = case.call_and_validate(headers=headers, checks=CHECKS, timeout=300)
+        assert response.status_code == status, (path, response.text)
 
 
 def test_every_operation_is_fuzzed(fuzz_app: tuple[FastAPI, dict[str, str]]) -> None:
