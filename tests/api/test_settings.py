@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings
 
+from api.planner import planner_from_settings
 from api.settings import RENAMED, PageSettings, Settings, variables
+from geo.providers import RoadMatrixProvider
 from geo.settings import GeoSettings
 from geo.view import ClientDisplay
 
@@ -180,3 +182,25 @@ def test_the_entry_points_know_one_settings_class() -> None:
         if c.__module__.split(".")[0] in ("api", "geo", "optimizer")
     }
     assert ours == {Settings}
+
+
+def test_the_planner_is_built_from_the_one_settings(tmp_path: Path) -> None:
+    geo = GeoSettings.model_validate(
+        {
+            "cache_dir": str(tmp_path),
+            "network": {"network_type": "drive_service"},
+            "approximate": {"detour_factor": 2.0},
+        }
+    )
+    extract = tmp_path / "district.osm.pbf"  # not read: the network loads on first use
+    planner = planner_from_settings(Settings(osm_file=extract, geo=geo, solver_workers=2))
+    roads = planner.road_provider
+    assert isinstance(roads, RoadMatrixProvider)
+    assert (roads.osm_file, roads.cache_dir, roads.settings) == (extract, tmp_path, geo.network)
+    assert planner.solver_workers == 2
+    default = planner_from_settings(Settings())
+    assert default.road_provider is None and default.resolve_address is None
+    points = {"a": (9.0, 49.6), "b": (9.05, 49.65)}
+    detour, _ = planner.provider(points)
+    plain, _ = default.provider(points)
+    assert detour.distances[0, 1] == pytest.approx(plain.distances[0, 1] * 2.0 / 1.3, rel=0.01)
