@@ -168,7 +168,7 @@ def create_token(
     *,
     name: str = "",
     van_id: str | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> IssuedToken:
     """Create a token in the configured database (migrating it first). For ``vanplan token``."""
     db = _open(settings)
@@ -179,7 +179,7 @@ def create_token(
         db.dispose()
 
 
-def revoke_token(token_id: str, *, settings: Settings | None = None) -> bool:
+def revoke_token(token_id: str, *, settings: Settings) -> bool:
     """Revoke a token by id; False if unknown or already revoked."""
     db = _open(settings)
     try:
@@ -189,7 +189,7 @@ def revoke_token(token_id: str, *, settings: Settings | None = None) -> bool:
         db.dispose()
 
 
-def list_tokens(*, settings: Settings | None = None) -> list[TokenInfo]:
+def list_tokens(*, settings: Settings) -> list[TokenInfo]:
     db = _open(settings)
     try:
         with db.session() as session:
@@ -210,8 +210,7 @@ def list_tokens(*, settings: Settings | None = None) -> list[TokenInfo]:
         db.dispose()
 
 
-def _open(settings: Settings | None) -> Database:
-    settings = settings or Settings()
+def _open(settings: Settings) -> Database:
     db = Database(settings.database_url)
     db.migrate()
     return db

@@ -24,6 +24,7 @@ from api.auth import create_token, list_tokens, revoke_token
 from api.demo import DemoOptions, build_network, run_demo, solve_request
 from api.schemas.planning import SolveRequest
 from api.server import run
+from api.settings import Settings
 from geo.network import save
 
 log = logging.getLogger("vanplan")
@@ -124,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        settings = Settings()  # the environment (VANPLAN_*), read once
         if args.command == "demo":
             run_demo(
                 DemoOptions(
@@ -135,16 +137,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     time_limit=args.time_limit,
                     approximate=args.approximate,
                 ),
+                settings.geo,
                 echo=_echo,
             )
         elif args.command == "solve":
-            _solve(args)
+            _solve(args, settings)
         elif args.command == "network":
-            _network_build(args)
+            _network_build(args, settings)
         elif args.command == "serve":
-            run(host=args.host, port=args.port)
+            run(host=args.host, port=args.port, settings=settings)
         elif args.command == "token":
-            _token(args)
+            _token(args, settings)
     except (CliError, ValueError, OSError) as exc:
         print(f"vanplan: error: {exc}", file=sys.stderr)
         return 2
@@ -155,7 +158,7 @@ def _echo(message: str) -> None:
     print(message, flush=True)
 
 
-def _solve(args: argparse.Namespace) -> None:
+def _solve(args: argparse.Namespace, settings: Settings) -> None:
     text = sys.stdin.read() if str(args.problem) == "-" else _read(args.problem)
     try:
         request = SolveRequest.model_validate_json(text)
@@ -172,7 +175,9 @@ def _solve(args: argparse.Namespace) -> None:
                 )
             }
         )
-    result = solve_request(request, osm=args.osm, echo=lambda m: print(m, file=sys.stderr))
+    result = solve_request(
+        request, geo=settings.geo, osm=args.osm, echo=lambda m: print(m, file=sys.stderr)
+    )
     payload = result.plan_out.model_dump_json(indent=2)
     if args.out:
         args.out.write_text(payload + "\n", encoding="utf-8")
@@ -190,8 +195,10 @@ def _read(path: Path) -> str:
         raise CliError(f"{path}: not a UTF-8 text file") from None
 
 
-def _network_build(args: argparse.Namespace) -> None:
-    network, where = build_network(osm=args.osm, place=args.place, bbox=args.bbox, echo=_echo)
+def _network_build(args: argparse.Namespace, settings: Settings) -> None:
+    network, where = build_network(
+        geo=settings.geo, osm=args.osm, place=args.place, bbox=args.bbox, echo=_echo
+    )
     if args.out:
         save(network, args.out)
         where = str(args.out)
@@ -199,11 +206,13 @@ def _network_build(args: argparse.Namespace) -> None:
     _echo(f"network: {meta.nodes:,} nodes, {meta.edges:,} edges; stored in {where}")
 
 
-def _token(args: argparse.Namespace) -> None:
+def _token(args: argparse.Namespace, settings: Settings) -> None:
     if args.token_command == "create":
         if args.role == "crew" and not args.van:
             raise CliError("--van is required for a crew token (crews see only their own van)")
-        token_id, secret = create_token(role=args.role, van_id=args.van, name=args.name)
+        token_id, secret = create_token(
+            role=args.role, van_id=args.van, name=args.name, settings=settings
+        )
         # Only the secret goes to stdout: TOKEN=$(vanplan token create ...) works in scripts.
         print(
             f"token {token_id} ({args.role}) created; the secret below is shown only now. "
@@ -212,11 +221,11 @@ def _token(args: argparse.Namespace) -> None:
         )
         _echo(secret)
     elif args.token_command == "revoke":
-        if not revoke_token(args.token_id):
+        if not revoke_token(args.token_id, settings=settings):
             raise CliError(f"token {args.token_id!r}: no such active token")
         _echo(f"token {args.token_id} revoked")
     else:
-        rows = list_tokens()
+        rows = list_tokens(settings=settings)
         if not rows:
             _echo("no tokens")
         for row in rows:

@@ -64,27 +64,25 @@ def _quiet(_: str) -> None:
     pass
 
 
-def _cache_dir() -> Path:
-    return Path(GeoSettings().cache_dir)
-
-
 def build_network(
     *,
+    geo: GeoSettings,
     osm: Path | None = None,
     place: str | None = None,
     bbox: Sequence[float] | None = None,
     echo: Echo = _quiet,
 ) -> tuple[RoadNetwork, str]:
-    """Build (or reuse from the cache) a road network; returns it and the cache folder."""
-    cache = _cache_dir()
+    """Build (or reuse from ``geo.cache_dir``) a road network with ``geo.network``; returns it
+    and the cache folder."""
+    cache = geo.cache_dir
     started = time.perf_counter()
     if osm is not None:
         echo(f"[1/4] reading road network from {osm} ...")
-        network = load_osm_file(osm, bbox=bbox, cache_dir=cache)
+        network = load_osm_file(osm, bbox=bbox, settings=geo.network, cache_dir=cache)
     else:
         what = place or ("bbox " + ", ".join(map(str, bbox)) if bbox else "the Odenwaldkreis")
         echo(f"[1/4] downloading the road network of {what} from OpenStreetMap ...")
-        network = download(place, bbox=bbox, cache_dir=cache)
+        network = download(place, bbox=bbox, geo_settings=geo, cache_dir=cache)
     origin = "cache" if network.meta.from_cache else "built"
     echo(
         f"      {network.node_count:,} nodes, {network.edge_count:,} edges "
@@ -93,9 +91,9 @@ def build_network(
     return network, str(cache)
 
 
-def cached_district_network() -> RoadNetwork | None:
-    """The newest cached network whose area covers the district's centre, if any."""
-    for network in network_cache.cached_networks(_cache_dir()):
+def cached_district_network(geo: GeoSettings) -> RoadNetwork | None:
+    """The newest network cached in ``geo.cache_dir`` whose area covers the district's centre."""
+    for network in network_cache.cached_networks(geo.cache_dir):
         box = network.meta.area_bbox
         lon, lat = default_base()
         if box is None or (box[0] <= lon <= box[2] and box[1] <= lat <= box[3]):
@@ -106,15 +104,19 @@ def cached_district_network() -> RoadNetwork | None:
 def solve_request(
     request: SolveRequest,
     *,
+    geo: GeoSettings,
     osm: Path | None = None,
     network: RoadNetwork | None = None,
     echo: Echo = _quiet,
 ) -> SolveResult:
-    """Map, solve and check a request; road travel times from ``network`` or ``osm`` if given."""
+    """Map, solve and check a request; road travel times from ``network`` or ``osm`` if given,
+    else estimated with ``geo.approximate``."""
     if network is None and osm is not None:
-        network, _ = build_network(osm=osm, echo=echo)
+        network, _ = build_network(geo=geo, osm=osm, echo=echo)
     provider = (
-        RoadMatrixProvider.from_network(network) if network is not None else approximate_provider()
+        RoadMatrixProvider.from_network(network)
+        if network is not None
+        else approximate_provider(geo.approximate)
     )
     planner = Planner(provider, base=default_base())
     echo("[2/4] computing the travel matrix ...")
@@ -145,7 +147,7 @@ def solve_request(
     return SolveResult(mapped, plan, plan_to_out(plan, mapped), network)
 
 
-def run_demo(options: DemoOptions, echo: Echo = _quiet) -> SolveResult:
+def run_demo(options: DemoOptions, geo: GeoSettings, echo: Echo = _quiet) -> SolveResult:
     """Plan the sample week and write plan.json, plan.geojson, map.html and crew pages."""
     monday = monday_of_iso_week(options.week) if options.week else next_monday()
     request = sample_week(
@@ -153,9 +155,9 @@ def run_demo(options: DemoOptions, echo: Echo = _quiet) -> SolveResult:
     )
     network: RoadNetwork | None = None
     if options.osm is not None:
-        network, _ = build_network(osm=options.osm, bbox=DISTRICT_BBOX, echo=echo)
+        network, _ = build_network(geo=geo, osm=options.osm, bbox=DISTRICT_BBOX, echo=echo)
     elif not options.approximate:
-        network = cached_district_network()
+        network = cached_district_network(geo)
         if network is None:
             echo(
                 "[1/4] no road network available (none cached, no --osm FILE): travel times "
@@ -166,7 +168,7 @@ def run_demo(options: DemoOptions, echo: Echo = _quiet) -> SolveResult:
             echo(f"[1/4] using the cached road network {network!r}")
     else:
         echo("[1/4] --approximate: travel times are APPROXIMATE (straight line x detour factor)")
-    result = solve_request(request, network=network, echo=echo)
+    result = solve_request(request, geo=geo, network=network, echo=echo)
     echo(f"[4/4] writing results to {options.out}/ ...")
     written = write_outputs(result, options.out)
     for path in written:

@@ -10,6 +10,7 @@ from typing import Any
 
 from api.mapping import MappedProblem, build_problem, plan_to_out
 from api.schemas.planning import PlanOut, SolveRequest
+from api.settings import Settings
 from geo.providers import (
     AddressResolver,
     LonLat,
@@ -18,7 +19,7 @@ from geo.providers import (
     default_address_resolver,
     default_base,
     placeholder_provider,
-    road_provider_from_settings,
+    road_provider,
 )
 from optimizer.domain import Problem
 from optimizer.plan import Plan
@@ -188,13 +189,14 @@ class Planner:
         return plan_to_out(plan, mapped)
 
 
-def planner_from_settings(settings: Any) -> Planner:
-    """The planner the service uses: road matrix when a network is configured, else approximate."""
+def planner_from_settings(settings: Settings) -> Planner:
+    """The planner the service uses: road matrix when an OSM file is configured (network built
+    with ``settings.geo``), else approximate (``settings.geo.approximate``)."""
     return Planner(
-        approximate_provider(),
-        resolve_address=default_address_resolver(getattr(settings, "osm_file", None)),
+        approximate_provider(settings.geo.approximate),
+        resolve_address=default_address_resolver(settings.osm_file),
         base=default_base(),
-        time_limit=float(getattr(settings, "sync_solve_time_limit", 10.0)),
-        road_provider=road_provider_from_settings(settings),
-        solver_workers=int(getattr(settings, "solver_workers", 1)),
+        time_limit=settings.sync_solve_time_limit,
+        road_provider=road_provider(settings.osm_file, settings.geo),
+        solver_workers=settings.solver_workers,
     )

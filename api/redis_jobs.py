@@ -7,9 +7,10 @@ Stopping a job sets a Redis key the worker watches. Each running job has a heart
 short expiry, so a job whose worker died is found and queued again by :meth:`RedisRunner.recover`
 (or failed once interrupted too often); nothing is silently lost.
 
-Settings (environment, prefix ``VANPLAN_``): ``JOB_RUNNER=redis`` selects this runner in the app,
-``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``), ``REDIS_PREFIX`` (key prefix, default
-``vanplan``), ``DATABASE_URL`` as for the app.
+Settings (:class:`api.settings.Settings`, environment prefix ``VANPLAN_``): ``JOB_RUNNER=redis``
+selects this runner in the app, ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``),
+``REDIS_PREFIX`` (key prefix, default ``vanplan``), ``HEARTBEAT_TTL``, ``DATABASE_URL`` as for the
+app.
 """
 
 from __future__ import annotations
@@ -18,37 +19,19 @@ import argparse
 import logging
 import signal
 import threading
-from typing import Any, Literal
+from typing import Any
 
 import redis
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.db.base import Database
 from api.jobs import MAX_ATTEMPTS, JobRunner, SolveJobFn, TaskFn, execute
 from api.planner import planner_from_settings
 from api.schemas.planning import JobStatus
-from api.settings import Settings
+from api.settings import HEARTBEAT_TTL, Settings
 from api.storage.jobs import JobStore
 from api.weeks import WeekTasks
 
 log = logging.getLogger(__name__)
-
-HEARTBEAT_TTL = 15.0
-"""Seconds a running job's heartbeat lives without renewal (renewed every third of it)."""
-
-
-class RedisSettings(BaseSettings):
-    """Runner selection and Redis connection, from ``VANPLAN_*`` environment variables."""
-
-    model_config = SettingsConfigDict(env_prefix="VANPLAN_", extra="ignore", frozen=True)
-
-    job_runner: Literal["in_process", "redis"] = Field(
-        "in_process", description="in_process (default) or redis (separate worker processes)"
-    )
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis of the job queue")
-    redis_prefix: str = Field("vanplan", min_length=1, description="Prefix of the Redis keys")
-    heartbeat_ttl: float = Field(HEARTBEAT_TTL, gt=0.5, le=600)
 
 
 class Keys:
@@ -76,7 +59,7 @@ class RedisRunner(JobRunner):
         self.keys = Keys(prefix)
 
     @classmethod
-    def from_settings(cls, store: JobStore, settings: RedisSettings) -> RedisRunner:
+    def from_settings(cls, store: JobStore, settings: Settings) -> RedisRunner:
         return cls(store, redis.Redis.from_url(settings.redis_url), settings.redis_prefix)
 
     def _enqueue(self, job_id: str) -> None:
@@ -185,17 +168,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
 
     settings = Settings()
-    redis_settings = RedisSettings()
     db = Database(settings.database_url)
     planner = planner_from_settings(settings)
     worker = RedisWorker(
         JobStore(db),
-        redis.Redis.from_url(redis_settings.redis_url),
+        redis.Redis.from_url(settings.redis_url),
         lambda request, progress, stop: planner.solve(
             request, progress, stop, time_limit=settings.job_time_limit
         ),
-        prefix=redis_settings.redis_prefix,
-        heartbeat_ttl=redis_settings.heartbeat_ttl,
+        prefix=settings.redis_prefix,
+        heartbeat_ttl=settings.heartbeat_ttl,
         tasks=WeekTasks(db, planner, settings.week_time_limit, settings.job_time_limit),
     )
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from api.jobs import InProcessRunner, JobRunner
 from api.planner import planner_from_settings
-from api.redis_jobs import RedisRunner, RedisSettings
+from api.redis_jobs import RedisRunner
+from api.settings import Settings
 from api.storage.jobs import JobStore
 from api.weeks import WeekTasks
 from geo.providers import RoadMatrixProvider
@@ -29,11 +30,11 @@ def start_planning(app: Any, runner: JobRunner | None = None) -> None:
     ``app.state.db``); pair with :func:`stop_planning`. With an OSM file configured, the road
     network loads in the background and ``app.state.road_network`` is set once it is there.
     """
-    settings = app.state.settings
+    settings: Settings = app.state.settings
     planner = planner_from_settings(settings)
     tasks = WeekTasks(app.state.db, planner, settings.week_time_limit, settings.job_time_limit)
-    if runner is None and _runner_kind(settings) == "redis":
-        runner = RedisRunner.from_settings(JobStore(app.state.db), RedisSettings())
+    if runner is None and settings.job_runner == "redis":
+        runner = RedisRunner.from_settings(JobStore(app.state.db), settings)
     if runner is None:
         runner = InProcessRunner(
             JobStore(app.state.db),
@@ -59,14 +60,6 @@ def start_planning(app: Any, runner: JobRunner | None = None) -> None:
     resumed = runner.recover()
     if resumed:
         log.info("resumed %d unfinished jobs", len(resumed))
-
-
-def _runner_kind(settings: Any) -> str:
-    """``settings.job_runner`` if the app settings have it, else ``VANPLAN_JOB_RUNNER``."""
-    kind = getattr(settings, "job_runner", None)
-    if kind is None:
-        kind = RedisSettings().job_runner
-    return str(kind)
 
 
 def stop_planning(app: Any) -> None:

@@ -1,20 +1,44 @@
-"""Service settings, read from ``VANPLAN_*`` environment variables (pydantic-settings).
+"""The one settings object of vanplan, read from ``VANPLAN_*`` environment variables
+(pydantic-settings) once, at the entry points (app factory, CLI, job worker), and passed down.
 
 Defaults work offline: an embedded SQLite database in the user's data directory, no CORS origins,
 no road network file (the planning side then falls back to approximate travel times).
+
+Sections are plain pydantic models: :class:`geo.settings.GeoSettings` (``settings.geo``, the geo
+layer never reads the environment itself) and :class:`PageSettings` (``settings.pages``). Their
+fields keep the variable names they always had (:data:`SECTION_PREFIXES`): ``VANPLAN_CACHE_DIR``
+is ``settings.geo.cache_dir``, ``VANPLAN_NETWORK__SPEEDS__VAN_MAX_SPEED_KMH`` is
+``settings.geo.network.speeds.van_max_speed_kmh`` (``__`` goes one level down),
+``VANPLAN_PAGES_TILES_URL`` is ``settings.pages.tiles_url``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from geo.render.base import OSM_ATTRIBUTION, OSM_TILES, TileSource
+from geo.settings import GeoSettings
+from geo.view import ClientDisplay
 
 APP_NAME = "vanplan"
+ENV_PREFIX = "VANPLAN_"
+
+HEARTBEAT_TTL = 15.0
+"""Seconds a running job's heartbeat lives without renewal (renewed every third of it)."""
 
 
 def default_database_url() -> str:
@@ -23,10 +47,39 @@ def default_database_url() -> str:
     return f"sqlite:///{path}"
 
 
-class Settings(BaseSettings):
-    """Everything the service reads from its environment. Field ``x`` is ``VANPLAN_X``."""
+class PageSettings(BaseModel):
+    """The browser pages (:mod:`api.routers.pages`); variables ``VANPLAN_PAGES_*``."""
 
-    model_config = SettingsConfigDict(env_prefix="VANPLAN_", extra="ignore", frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_display: ClientDisplay = Field(
+        default=ClientDisplay.PSEUDONYM,
+        description="What crews see for a client: name or pseudonym",
+    )
+    tiles_url: str | None = Field(
+        default=OSM_TILES, description="XYZ tile URL template; empty: no background tiles"
+    )
+    tiles_attribution: str = Field(default=OSM_ATTRIBUTION, description="Credit of the tiles")
+    secure_cookie: bool = Field(default=False, description="Send the login cookie over HTTPS only")
+
+    def tiles(self) -> TileSource:
+        if not self.tiles_url:
+            return TileSource.none()
+        return TileSource.custom(self.tiles_url, self.tiles_attribution, name="Map")
+
+
+SECTION_PREFIXES: Mapping[str, str] = {"geo": "", "pages": "pages_"}
+"""Section -> what its fields' variable names put after ``VANPLAN_`` (``geo``: nothing, so
+``VANPLAN_OSM_FILE``-style names; ``pages``: ``PAGES_``)."""
+
+
+class Settings(BaseSettings):
+    """Everything vanplan reads from its environment. Field ``x`` is ``VANPLAN_X``; the fields of
+    the sections ``geo`` and ``pages`` are named as :data:`SECTION_PREFIXES` says."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore", frozen=True
+    )
 
     database_url: str = Field(
         default_factory=default_database_url,
@@ -40,10 +93,9 @@ class Settings(BaseSettings):
         default=2_000_000, ge=1_024, description="Requests with a larger body get 413"
     )
     osm_file: Path | None = Field(
-        default=None, description="OSM extract (.osm.pbf) for road travel times; None: approximate"
-    )
-    network_cache_dir: Path | None = Field(
-        default=None, description="Cache directory for built road networks (None: user cache dir)"
+        default=None,
+        description="OSM extract (.osm.pbf) for road travel times and offline address lookup; "
+        "None: approximate travel times, no address lookup",
     )
     sync_solve_max_visits: int = Field(
         default=80, ge=1, description="Largest problem POST /v1/solve answers synchronously"
@@ -71,6 +123,28 @@ class Settings(BaseSettings):
         "dispatcher page); capped by job_time_limit",
     )
     run_migrations: bool = Field(default=True, description="Upgrade the database schema on startup")
+    job_runner: Literal["in_process", "redis"] = Field(
+        default="in_process",
+        description="in_process, or redis: a Redis queue and separate worker processes "
+        "(python -m api.redis_jobs worker)",
+    )
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis of the job queue")
+    redis_prefix: str = Field(
+        default="vanplan", min_length=1, description="Prefix of the Redis keys"
+    )
+    heartbeat_ttl: float = Field(
+        default=HEARTBEAT_TTL,
+        gt=0.5,
+        le=600,
+        description="Seconds a running Redis job's heartbeat lives; a job without one is resumed",
+    )
+    geo: GeoSettings = Field(
+        default_factory=lambda: GeoSettings(),
+        description="Road networks, downloads, speeds, approximate travel times",
+    )
+    pages: PageSettings = Field(
+        default_factory=lambda: PageSettings(), description="The browser pages"
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -89,3 +163,91 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [v.strip() for v in text.split(",") if v.strip()]
         return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            _SectionEnvSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+
+RENAMED: Mapping[str, str] = {"network_cache_dir": "cache_dir"}
+"""Former variable names (after ``VANPLAN_``) -> the geo field they set now."""
+
+
+def section_variable(section: str, name: str) -> str:
+    """The variable of field ``name`` of ``section`` (e.g. ``VANPLAN_PAGES_TILES_URL``)."""
+    return f"{ENV_PREFIX}{SECTION_PREFIXES[section]}{name}".upper()
+
+
+class _SectionEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, which also knows the section fields' own names.
+
+    A section field's variable (``VANPLAN_CACHE_DIR``) is handed on under its nested name
+    (``VANPLAN_GEO__CACHE_DIR``), so parsing (types, JSON, ``__`` levels) stays pydantic-settings'.
+    The nested names are not documented; when several names of one field are set, the
+    documented one wins over the nested one, which wins over a former name (:data:`RENAMED`).
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        env = dict(self.env_vars)  # keys lower case (case-insensitive settings)
+        documented: dict[str, str | None] = {}
+        for name, value in self.env_vars.items():
+            nested, former = _nested_name(name.lower(), settings_cls.model_fields)
+            if nested is None:
+                continue
+            if former:
+                env.setdefault(nested, value)
+            else:
+                documented[nested] = value
+        self.env_vars = {**env, **documented}
+
+
+def _nested_name(variable: str, fields: Mapping[str, FieldInfo]) -> tuple[str | None, bool]:
+    """``vanplan_cache_dir`` -> ``vanplan_geo__cache_dir`` (lower case), and whether the name is
+    a former one; None: not a section field's variable."""
+    prefix = ENV_PREFIX.lower()
+    if not variable.startswith(prefix):
+        return None, False
+    rest = variable[len(prefix) :]
+    head, _, _ = rest.partition("__")
+    tail = rest[len(head) :]  # deeper levels: "__speeds__van_max_speed_kmh"
+    if head in RENAMED:
+        return f"{prefix}geo__{RENAMED[head]}{tail}", True
+    if head in fields:  # a field of the settings itself
+        return None, False
+    for section, section_prefix in SECTION_PREFIXES.items():
+        name = head.removeprefix(section_prefix)
+        if head.startswith(section_prefix) and name in section_fields(section):
+            return f"{prefix}{section}__{name}{tail}", False
+    return None, False
+
+
+def section_fields(section: str) -> Mapping[str, FieldInfo]:
+    """The fields of a section model (``"geo"``, ``"pages"``)."""
+    model = Settings.model_fields[section].annotation
+    assert isinstance(model, type) and issubclass(model, BaseModel)
+    return model.model_fields
+
+
+def variables() -> list[str]:
+    """Every variable name the settings read (nested levels such as ``VANPLAN_NETWORK``
+    continue with ``__``), in field order; former names (:data:`RENAMED`) not included."""
+    names = []
+    for name in Settings.model_fields:
+        if name in SECTION_PREFIXES:
+            names += [section_variable(name, field) for field in section_fields(name)]
+        else:
+            names.append(f"{ENV_PREFIX}{name}".upper())
+    return names

@@ -31,7 +31,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from geo.errors import GeoError
 from geo.places import normalize_name
-from geo.settings import GeoSettings
 
 log = logging.getLogger(__name__)
 
@@ -383,14 +382,8 @@ def _index_for(path: Path) -> AddressIndex:
     return AddressIndex.from_osm_file(path)
 
 
-def geocode(address: str, osm_file: str | Path | None = None) -> GeocodeResult:
-    """Look an address up in ``osm_file`` (default: the ``VANPLAN_OSM_FILE`` setting); the
-    index of a file is built once per process. Offline only; for online fallback build an
-    :class:`AddressIndex` with ``GeocodeSettings(allow_online=True)``."""
-    if osm_file is None:
-        osm_file = GeoSettings().osm_file
-        if osm_file is None:
-            raise GeocodeError(
-                f"address {address!r}: no OSM extract configured (set VANPLAN_OSM_FILE)"
-            )
+def geocode(address: str, osm_file: str | Path) -> GeocodeResult:
+    """Look an address up in ``osm_file``; the index of a file is built once per process.
+    Offline only; for online fallback build an :class:`AddressIndex` with
+    ``GeocodeSettings(allow_online=True)``."""
     return _index_for(Path(osm_file).resolve()).lookup(address)

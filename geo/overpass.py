@@ -3,7 +3,8 @@
 osmnx builds and sends the Overpass queries (polygon subdivision, rate limiting, its HTTP cache);
 the raw ways and nodes then go through the same van rules as a local extract
 (:func:`geo.build.build_graph`), so both sources give the same kind of graph. Endpoints come from
-:class:`geo.settings.GeoSettings` (``VANPLAN_OVERPASS_URL``, ``VANPLAN_NOMINATIM_URL``).
+:class:`geo.settings.GeoSettings` (the service sets them from ``VANPLAN_OVERPASS_URL``,
+``VANPLAN_NOMINATIM_URL``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from geo.geocode import geocode
 from geo.matrix import travel_matrix
 from geo.network import load_osm_file
 from geo.road_network import RoadNetwork
-from geo.settings import ApproximateSettings, GeoSettings
+from geo.settings import ApproximateSettings, GeoSettings, NetworkSettings
 from geo.snap import snap_places
 from optimizer.domain import TravelMatrix
 
@@ -81,11 +81,8 @@ class Geocoder:
         return (float(found.lon), float(found.lat))
 
 
-def default_address_resolver(osm_file: Path | None = None) -> AddressResolver | None:
-    """A :class:`Geocoder` over ``osm_file`` (default: the ``VANPLAN_OSM_FILE`` geo setting);
-    None when no extract is configured."""
-    if osm_file is None:
-        osm_file = GeoSettings().osm_file
+def default_address_resolver(osm_file: Path | None) -> AddressResolver | None:
+    """A :class:`Geocoder` over ``osm_file``; None when no extract is configured."""
     if osm_file is None:
         return None
     return Geocoder(Path(osm_file))
@@ -118,12 +115,19 @@ def placeholder_provider(points: Mapping[str, LonLat]) -> tuple[TravelMatrix, Ma
 class RoadMatrixProvider:
     """Snaps places to the road network of an OSM extract and computes the road matrix.
 
-    The network is built (or read from the cache in ``cache_dir``) on first use, once.
+    The network is built with ``settings`` (or read from the cache in ``cache_dir``) on first
+    use, once.
     """
 
-    def __init__(self, osm_file: Path, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        osm_file: Path,
+        cache_dir: Path | None = None,
+        settings: NetworkSettings | None = None,
+    ) -> None:
         self.osm_file = osm_file
         self.cache_dir = cache_dir
+        self.settings = settings
         self._network: RoadNetwork | None = None
         self._lock = threading.Lock()
 
@@ -139,7 +143,9 @@ class RoadMatrixProvider:
         with self._lock:
             if self._network is None:
                 log.info("loading road network from %s", self.osm_file)
-                self._network = load_osm_file(self.osm_file, cache_dir=self.cache_dir)
+                self._network = load_osm_file(
+                    self.osm_file, settings=self.settings, cache_dir=self.cache_dir
+                )
             return self._network
 
     @property
@@ -159,10 +165,9 @@ class RoadMatrixProvider:
         return result.matrix, source
 
 
-def road_provider_from_settings(settings: Any) -> RoadMatrixProvider | None:
-    """A road-network provider when ``settings.osm_file`` is set (None otherwise); the network
-    cache is ``settings.network_cache_dir`` if it has one."""
-    osm_file = getattr(settings, "osm_file", None)
+def road_provider(osm_file: Path | None, geo: GeoSettings) -> RoadMatrixProvider | None:
+    """A road-network provider over ``osm_file`` (None without one), its network built with
+    ``geo.network`` and cached in ``geo.cache_dir``."""
     if osm_file is None:
         return None
-    return RoadMatrixProvider(Path(osm_file), getattr(settings, "network_cache_dir", None))
+    return RoadMatrixProvider(Path(osm_file), geo.cache_dir, geo.network)

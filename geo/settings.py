@@ -1,8 +1,10 @@
-"""Settings of the geo layer, read from ``VANPLAN_*`` environment variables (pydantic-settings).
+"""Settings of the geo layer: plain pydantic models, validated, with defaults that work offline.
 
-Nested values use ``__``: ``VANPLAN_NETWORK__SPEEDS__VAN_MAX_SPEED_KMH=110``. Defaults work offline.
-Settings that change the built graph live in :class:`NetworkSettings` (part of the cache key);
-paths and endpoints live in :class:`GeoSettings`.
+The geo layer never reads the environment: callers pass these objects in (each function has a
+default). The service's one settings object (:class:`api.settings.Settings`) nests
+:class:`GeoSettings` as ``settings.geo`` and fills it from ``VANPLAN_*`` variables (e.g.
+``VANPLAN_NETWORK__SPEEDS__VAN_MAX_SPEED_KMH=110``). Settings that change the built graph live in
+:class:`NetworkSettings` (part of the cache key); paths and endpoints live in :class:`GeoSettings`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from typing import Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Van defaults per OSM highway class (km/h), used when a way carries no usable maxspeed. Germany's
 # general limits are 50 built-up and 100 rural; the tag does not say which applies, so these are
@@ -128,20 +129,30 @@ def _default_cache_dir() -> Path:
     return platformdirs.user_cache_path("vanplan") / "networks"
 
 
-class GeoSettings(BaseSettings):
-    """All geo settings; ``GeoSettings()`` reads ``VANPLAN_*`` environment variables."""
+class GeoSettings(BaseModel):
+    """All geo settings: where networks are cached and downloaded from, how they are built, how
+    travel is estimated without them. ``GeoSettings()`` is the defaults (no environment read)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="VANPLAN_", env_nested_delimiter="__", extra="ignore", frozen=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
 
-    cache_dir: Path = Field(default_factory=_default_cache_dir)
-    osm_file: Path | None = Field(
-        default=None, description="local .osm/.osm.bz2/.osm.pbf (VANPLAN_OSM_FILE, as the service)"
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="built road networks (binary, keyed by source, area and network settings) "
+        "and osmnx's HTTP cache",
     )
-    default_place: str = "Landkreis Odenwaldkreis, Hessen, Deutschland"
-    default_buffer_m: float = Field(default=5_000.0, ge=0, le=100_000)
+    default_place: str = Field(
+        default="Landkreis Odenwaldkreis, Hessen, Deutschland",
+        description="area downloaded when none is given",
+    )
+    default_buffer_m: float = Field(
+        default=5_000.0, ge=0, le=100_000, description="metres added around default_place"
+    )
     overpass_url: str | None = Field(default=None, description="None: osmnx's default endpoint")
     nominatim_url: str | None = Field(default=None, description="None: osmnx's default endpoint")
-    network: NetworkSettings = Field(default_factory=lambda: NetworkSettings())
-    approximate: ApproximateSettings = Field(default_factory=lambda: ApproximateSettings())
+    network: NetworkSettings = Field(
+        default_factory=lambda: NetworkSettings(), description="what goes into a road network"
+    )
+    approximate: ApproximateSettings = Field(
+        default_factory=lambda: ApproximateSettings(),
+        description="straight-line travel estimates without road data",
+    )

@@ -7,6 +7,9 @@ imported). Rules:
    import, also one inside a function).
 2. The graph of module-level imports between project modules has no cycle.
 3. No function-local import of a project module (such an import usually hides a cycle).
+4. One settings object: ``api.settings.Settings`` is the only ``BaseSettings`` class (direct or
+   through another project class), and ``optimizer``/``geo`` never read the environment (no
+   ``os.environ``/``os.getenv``, no ``pydantic_settings`` or ``dotenv``): they are given settings.
 """
 
 from __future__ import annotations
@@ -226,3 +229,108 @@ def test_no_function_local_project_imports() -> None:
         if i.local
     ]
     assert not hidden, "import project modules at module level:\n" + "\n".join(hidden)
+
+
+# --- rule 4: one settings object, read by the api only ------------------------------------------
+
+SETTINGS_BASES = frozenset({"BaseSettings"})
+ENV_MODULES = frozenset({"pydantic_settings", "dotenv"})
+ENV_NAMES = frozenset({"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"})
+READS_ENV = {"optimizer": True, "geo": True, "api": False}
+"""Package -> whether the environment rule applies to it (the api builds the settings)."""
+
+
+def _base_name(node: ast.expr) -> str:
+    """``BaseSettings`` for ``BaseSettings`` and ``pydantic_settings.BaseSettings``."""
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def settings_classes(sources: dict[str, str]) -> list[str]:
+    """``module.Class`` of every class deriving from ``BaseSettings``, also through classes of
+    ``sources`` (module -> source text) that do."""
+    classes = [
+        (module, node.name, {_base_name(b) for b in node.bases})
+        for module, source in sources.items()
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ClassDef)
+    ]
+    bases = set(SETTINGS_BASES)
+    while True:  # grow to a fixpoint: subclasses of subclasses
+        grown = bases | {name for _, name, parents in classes if parents & bases}
+        if grown == bases:
+            break
+        bases = grown
+    return sorted(f"{module}.{name}" for module, name, parents in classes if parents & bases)
+
+
+def environment_reads(source: str) -> list[str]:
+    """``line: what`` for every way ``source`` reads the environment or settings from it."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [
+                (node.lineno, f"import {a.name}")
+                for a in node.names
+                if a.name.split(".")[0] in ENV_MODULES
+            ]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            top = node.module.split(".")[0]
+            names = sorted(a.name for a in node.names)
+            if top in ENV_MODULES or (node.module == "os" and ENV_NAMES.intersection(names)):
+                found.append((node.lineno, f"from {node.module} import {', '.join(names)}"))
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr in ENV_NAMES
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+        ):
+            found.append((node.lineno, f"os.{node.attr}"))
+    return [f"{line}: {what}" for line, what in sorted(found)]
+
+
+SOURCES = {name: path.read_text(encoding="utf-8") for name, path in MODULES.items()}
+
+
+def test_settings_checks_find_what_they_look_for() -> None:
+    sample = {
+        "a": "import pydantic_settings\nclass S(pydantic_settings.BaseSettings): ...\n",
+        "b": "from a import S\nclass T(S): ...\nclass U: ...\n",
+        "c": "from pydantic_settings import BaseSettings as B\nclass V(B): ...\n",
+    }
+    # Renaming the base on import hides it from this check (nobody does that here).
+    assert settings_classes(sample) == ["a.S", "b.T"]
+    env = """
+import os
+from os import environ, path
+import dotenv
+from pydantic_settings import BaseSettings
+
+x = os.environ.get("A")
+y = os.getenv("B")
+z = os.path.join("a", "b")
+"""
+    assert environment_reads(env) == [
+        "3: from os import environ, path",
+        "4: import dotenv",
+        "5: from pydantic_settings import BaseSettings",
+        "7: os.environ",
+        "8: os.getenv",
+    ]
+    assert environment_reads("import os\nos.PathLike\n") == []
+
+
+def test_one_settings_class() -> None:
+    assert settings_classes(SOURCES) == ["api.settings.Settings"]
+
+
+@pytest.mark.parametrize("package", [p for p, rule in READS_ENV.items() if rule])
+def test_optimizer_and_geo_never_read_the_environment(package: str) -> None:
+    found = [
+        f"{relative(name)}:{where}"
+        for name, source in SOURCES.items()
+        if name.split(".")[0] == package
+        for where in environment_reads(source)
+    ]
+    assert not found, f"{package} must take its settings as parameters:\n" + "\n".join(found)

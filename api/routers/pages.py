@@ -5,7 +5,9 @@ same API token kept in an HttpOnly cookie (set by ``POST /login``). The dispatch
 call the JSON API with the token, which the login page also keeps in ``sessionStorage``.
 
 Pages live at the root (``/login``, ``/crew/...``, ``/dispatcher``), not under ``/v1``: call
-:func:`install` from ``create_app``.
+:func:`install` from ``create_app``. They use the API's dependencies (:data:`api.deps.SessionDep`,
+:data:`api.deps.SettingsDep`; their settings are ``settings.pages``), so tests override them the
+same way, through ``app.dependency_overrides``.
 """
 
 from __future__ import annotations
@@ -20,20 +22,21 @@ from urllib.parse import quote
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.auth import Principal, Role, authenticate
 from api.crew import CREW_DOWNLOADS, stop_items
 from api.db.core_models import VisitRow
+from api.deps import SessionDep, SettingsDep
 from api.imports import parse_upload, store_rows, template_csv, template_xlsx
 from api.schemas.planning import PlanOut, SolveRequest
+from api.settings import PageSettings
 from api.storage import plans as store
 from api.views import StoredVersion, version_view, visit_labels, weekday_names
 from geo.render import RenderOptions, Selection, UnknownFormatError, known_formats, renderer
-from geo.render.base import OSM_ATTRIBUTION, MapAssets, TileSource, format_duration
-from geo.view import ClientDisplay, PlanView, VanDayView
+from geo.render.base import MapAssets, format_duration
+from geo.view import PlanView, VanDayView
 
 log = logging.getLogger(__name__)
 
@@ -48,49 +51,19 @@ LEAFLET = MapAssets.linked(
 router = APIRouter(include_in_schema=False)
 
 
-class PageSettings(BaseSettings):
-    """Settings of the pages (``VANPLAN_PAGES_*``)."""
-
-    model_config = SettingsConfigDict(env_prefix="VANPLAN_PAGES_", extra="ignore", frozen=True)
-
-    client_display: ClientDisplay = Field(
-        default=ClientDisplay.PSEUDONYM,
-        description="What crews see for a client: name or pseudonym",
-    )
-    tiles_url: str | None = Field(
-        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-        description="XYZ tile URL template; empty: no background tiles",
-    )
-    tiles_attribution: str = Field(default=OSM_ATTRIBUTION, description="Credit of the tiles")
-    secure_cookie: bool = Field(default=False, description="Send the login cookie over HTTPS only")
-
-    def tiles(self) -> TileSource:
-        if not self.tiles_url:
-            return TileSource.none()
-        return TileSource.custom(self.tiles_url, self.tiles_attribution, name="Map")
-
-
-def install(app: FastAPI, settings: PageSettings | None = None) -> None:
+def install(app: FastAPI) -> None:
     """Add the pages to an app (no ``/v1`` prefix)."""
-    app.state.page_settings = settings or PageSettings()
     app.include_router(router)
-
-
-def _settings(request: Request) -> PageSettings:
-    s: PageSettings | None = getattr(request.app.state, "page_settings", None)
-    return s or PageSettings()
 
 
 # --------------------------------------------------------------------------- auth
 
 
-def _principal(request: Request) -> Principal | None:
+def _principal(request: Request, session: Session) -> Principal | None:
     secret = request.cookies.get(COOKIE)
-    db = getattr(request.app.state, "db", None)
-    if not secret or db is None:
+    if not secret:
         return None
-    with db.sessions() as session:
-        return authenticate(session, secret)
+    return authenticate(session, secret)
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
@@ -113,11 +86,13 @@ def login_form(request: Request, next: str = "") -> HTMLResponse:
 
 @router.post("/login", response_model=None)
 def login(
-    request: Request, token: Annotated[str, Form()], next: Annotated[str, Form()] = ""
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "",
 ) -> Response:
-    db = request.app.state.db
-    with db.sessions() as session:
-        principal = authenticate(session, token.strip())
+    principal = authenticate(session, token.strip())
     if principal is None or principal.role is Role.SYSTEM:
         why = "unknown or revoked token" if principal is None else "system tokens cannot log in"
         return _page(request, "login.html", status_code=401, next=next, error=why)
@@ -133,7 +108,7 @@ def login(
         token.strip(),
         httponly=True,
         samesite="strict",
-        secure=_settings(request).secure_cookie,
+        secure=settings.pages.secure_cookie,
         max_age=12 * 3600,
     )
     return resp
@@ -147,8 +122,8 @@ def logout() -> RedirectResponse:
 
 
 @router.get("/", response_model=None)
-def home(request: Request) -> Response:
-    principal = _principal(request)
+def home(request: Request, session: SessionDep) -> Response:
+    principal = _principal(request, session)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     if principal.role is Role.CREW:
@@ -218,10 +193,9 @@ def _view(
     return view.select(van_id, day)
 
 
-def _options(request: Request, **kwargs: Any) -> RenderOptions:
-    settings = _settings(request)
+def _options(pages: PageSettings, **kwargs: Any) -> RenderOptions:
     return RenderOptions(
-        tiles=settings.tiles(), assets=LEAFLET, client_display=settings.client_display, **kwargs
+        tiles=pages.tiles(), assets=LEAFLET, client_display=pages.client_display, **kwargs
     )
 
 
@@ -234,18 +208,17 @@ class _CrewContext:
 
 
 def _crew_context(
-    request: Request, van_id: str, day: date, plan: str | None
+    request: Request, session: Session, van_id: str, day: date, plan: str | None
 ) -> _CrewContext | Response:
-    principal = _principal(request)
+    principal = _principal(request, session)
     if principal is None:
         return _login_redirect(request)
     if not principal.may_see_van(van_id):
         return _error(request, 403, f"This login may not see van {van_id}.")
-    with request.app.state.db.sessions() as session:
-        loaded = _load(session, principal, plan_id=plan, week=_iso_week(day))
-        if loaded is None:
-            return _error(request, 404, f"No published plan for the week of {day.isoformat()}.")
-        view = _view(request, session, loaded, van_id, day)
+    loaded = _load(session, principal, plan_id=plan, week=_iso_week(day))
+    if loaded is None:
+        return _error(request, 404, f"No published plan for the week of {day.isoformat()}.")
+    view = _view(request, session, loaded, van_id, day)
     try:
         van_day = view.van_day(van_id, day)
     except KeyError:
@@ -257,11 +230,18 @@ def _crew_context(
 
 
 @router.get("/crew/{van_id}/{day}", response_class=HTMLResponse, response_model=None)
-def crew_page(request: Request, van_id: str, day: date, plan: str | None = None) -> Response:
-    ctx = _crew_context(request, van_id, day, plan)
+def crew_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    van_id: str,
+    day: date,
+    plan: str | None = None,
+) -> Response:
+    ctx = _crew_context(request, session, van_id, day, plan)
     if isinstance(ctx, Response):
         return ctx
-    display = _settings(request).client_display
+    display = settings.pages.client_display
     query = f"?plan={quote(plan)}" if plan else ""
     route = next(r for r in ctx.loaded.plan.routes if r.van_id == van_id and r.date == day)
     base = f"/crew/{quote(van_id)}/{day.isoformat()}"
@@ -283,27 +263,40 @@ def crew_page(request: Request, van_id: str, day: date, plan: str | None = None)
 
 
 @router.get("/crew/{van_id}/{day}/map", response_class=HTMLResponse, response_model=None)
-def crew_map(request: Request, van_id: str, day: date, plan: str | None = None) -> Response:
-    ctx = _crew_context(request, van_id, day, plan)
+def crew_map(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    van_id: str,
+    day: date,
+    plan: str | None = None,
+) -> Response:
+    ctx = _crew_context(request, session, van_id, day, plan)
     if isinstance(ctx, Response):
         return ctx
-    page = renderer("html").render(ctx.view, Selection(van_id, day), _options(request))
+    page = renderer("html").render(ctx.view, Selection(van_id, day), _options(settings.pages))
     return HTMLResponse(page)
 
 
 @router.get("/crew/{van_id}/{day}/download.{ext}", response_model=None)
 def crew_download(
-    request: Request, van_id: str, day: date, ext: str, plan: str | None = None
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    van_id: str,
+    day: date,
+    ext: str,
+    plan: str | None = None,
 ) -> Response:
     """The van-day in any registered format (the crew page links .ics, .gpx and .csv)."""
     try:
         fmt = renderer(ext)
     except UnknownFormatError:
         return _error(request, 404, f"No download of type .{ext}: use {known_formats('.')}.")
-    ctx = _crew_context(request, van_id, day, plan)
+    ctx = _crew_context(request, session, van_id, day, plan)
     if isinstance(ctx, Response):
         return ctx
-    options = _options(request, title=f"{ctx.van_day.van_name} {day.isoformat()}")
+    options = _options(settings.pages, title=f"{ctx.van_day.van_name} {day.isoformat()}")
     content = fmt.render(ctx.view, Selection(van_id, day), options)
     name = fmt.filename(ctx.van_day)
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
@@ -359,15 +352,16 @@ def _current_week() -> str:
 @router.get("/dispatcher", response_class=HTMLResponse, response_model=None)
 def dispatcher_page(
     request: Request,
+    session: SessionDep,
     week: Annotated[str | None, Query(pattern=r"^\d{4}-W\d{2}$")] = None,
     plan: str | None = None,
 ) -> Response:
-    principal = _principal(request)
+    principal = _principal(request, session)
     if principal is None:
         return _login_redirect(request)
     if principal.role is not Role.DISPATCHER:
         return _error(request, 403, "The week view is for dispatchers.")
-    return _dispatcher(request, principal, week or _current_week(), plan)
+    return _dispatcher(request, session, principal, week or _current_week(), plan)
 
 
 def _visit_pins(session: Any, loaded: _Loaded) -> dict[str, str]:
@@ -387,16 +381,16 @@ def _visit_pins(session: Any, loaded: _Loaded) -> dict[str, str]:
 
 def _dispatcher(
     request: Request,
+    session: Session,
     principal: Principal,
     week: str,
     plan: str | None,
     upload: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    with request.app.state.db.sessions() as session:
-        versions = store.versions(session, week)
-        loaded = _load(session, principal, plan_id=plan, week=week)
-        pins = _visit_pins(session, loaded) if loaded is not None else {}
+    versions = store.versions(session, week)
+    loaded = _load(session, principal, plan_id=plan, week=week)
+    pins = _visit_pins(session, loaded) if loaded is not None else {}
     van_days = (
         sorted(
             {(s.van_id, s.start.date()) for s in loaded.request.shifts}, key=lambda x: (x[1], x[0])
@@ -437,8 +431,8 @@ def _dispatcher(
 
 
 @router.get("/dispatcher/template.{ext}", response_model=None)
-def upload_template(request: Request, ext: str) -> Response:
-    if _principal(request) is None:
+def upload_template(request: Request, session: SessionDep, ext: str) -> Response:
+    if _principal(request, session) is None:
         return _login_redirect(request)
     if ext == "csv":
         return Response(
@@ -458,42 +452,42 @@ def upload_template(request: Request, ext: str) -> Response:
 @router.post("/dispatcher/upload", response_class=HTMLResponse, response_model=None)
 async def upload_appointments(
     request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File()],
     week: Annotated[str, Form(pattern=r"^\d{4}-W\d{2}$")],
 ) -> Response:
     """Import appointments; on any bad row nothing is stored and every problem is listed."""
-    principal = _principal(request)
+    principal = _principal(request, session)
     if principal is None:
         return _login_redirect(request)
     if principal.role is not Role.DISPATCHER:
         return _error(request, 403, "Uploads are for dispatchers.")
     content = await file.read()
-    timezone = request.app.state.settings.timezone
-    parsed = parse_upload(file.filename or "upload", content, timezone)
+    parsed = parse_upload(file.filename or "upload", content, settings.timezone)
     errors = parsed.errors
     ids: list[str] = []
     if not errors:
-        with request.app.state.db.sessions() as session:
-            ids, errors = store_rows(session, parsed.appointments)
-            if errors:
-                session.rollback()
-            else:
-                session.commit()
+        ids, errors = store_rows(session, parsed.appointments)
+        if errors:
+            session.rollback()
+        else:
+            session.commit()
     upload = {"filename": file.filename, "errors": [str(e) for e in errors], "imported": len(ids)}
-    return _dispatcher(request, principal, week, None, upload, 422 if errors else 200)
+    return _dispatcher(request, session, principal, week, None, upload, 422 if errors else 200)
 
 
 @router.get("/dispatcher/map", response_class=HTMLResponse, response_model=None)
-def dispatcher_map(request: Request, plan: str) -> Response:
-    principal = _principal(request)
+def dispatcher_map(
+    request: Request, session: SessionDep, settings: SettingsDep, plan: str
+) -> Response:
+    principal = _principal(request, session)
     if principal is None:
         return _login_redirect(request)
     if principal.role is not Role.DISPATCHER:
         return _error(request, 403, "The week map is for dispatchers.")
-    with request.app.state.db.sessions() as session:
-        loaded = _load(session, principal, plan_id=plan, week=None)
+    loaded = _load(session, principal, plan_id=plan, week=None)
     if loaded is None:
         return _error(request, 404, f"No plan {plan}.")
-    with request.app.state.db.sessions() as session:
-        view = _view(request, session, loaded)
-    return HTMLResponse(renderer("html").render(view, None, _options(request)))
+    view = _view(request, session, loaded)
+    return HTMLResponse(renderer("html").render(view, None, _options(settings.pages)))

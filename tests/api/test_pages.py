@@ -16,7 +16,9 @@ from icalendar import Calendar
 
 from api.auth import Role, issue_token
 from api.db.core_models import ClientRow, VanRow
-from api.routers.pages import COOKIE, PageSettings, install
+from api.deps import get_session, get_settings
+from api.routers.pages import COOKIE
+from api.settings import PageSettings
 from api.storage import plans as store
 from optimizer.plan import Plan, SolverStats
 
@@ -126,9 +128,15 @@ def _store_plan(app: FastAPI, *, publish: bool, domain: bool = True) -> str:
         return row.id
 
 
+def _pages(app: FastAPI, **fields: Any) -> None:
+    """The pages' settings for the test, through the API's settings dependency."""
+    settings = app.state.settings.model_copy(update={"pages": PageSettings(**fields)})
+    app.dependency_overrides[get_settings] = lambda: settings
+
+
 @pytest.fixture
 def site(app: FastAPI) -> Iterator[Site]:
-    install(app, PageSettings(tiles_url=None))
+    _pages(app, tiles_url=None)
     with TestClient(app) as client:
         with app.state.db.session() as session:
             session.add(VanRow(id="van-1", name="Mobiles Büro 1", skills=[]))
@@ -228,9 +236,35 @@ def test_crew_downloads(site: Site) -> None:
 
 
 def test_crew_names_when_configured(app: FastAPI, site: Site) -> None:
-    app.state.page_settings = PageSettings(tiles_url=None, client_display="name")
     _login(site, site.crew)
+    assert "Erika Mustermann" not in site.client.get(f"/crew/van-1/{MONDAY}").text
+    _pages(app, tiles_url=None, client_display="name")
     assert "Erika Mustermann" in site.client.get(f"/crew/van-1/{MONDAY}").text
+
+
+def test_pages_use_the_api_session_dependency(app: FastAPI, site: Site) -> None:
+    """Every page's database work goes through ``api.deps.get_session`` (overridable)."""
+    opened: list[str] = []
+
+    def session() -> Iterator[Any]:
+        with app.state.db.sessions() as s:
+            opened.append("session")
+            yield s
+
+    app.dependency_overrides[get_session] = session
+    _login(site, site.dispatcher)
+    assert opened == ["session"]  # the login's token lookup
+    assert site.client.get(f"/dispatcher?week={WEEK}").status_code == 200
+    assert site.client.get(f"/dispatcher/map?plan={site.plan_id}").status_code == 200
+    assert len(opened) == 3
+
+    def broken() -> Iterator[Any]:
+        raise RuntimeError("database down")
+        yield
+
+    app.dependency_overrides[get_session] = broken
+    with pytest.raises(RuntimeError, match="database down"):
+        site.client.get(f"/crew/van-1/{MONDAY}")
 
 
 def test_pages_without_stored_optimizer_plan_draw_straight_legs(

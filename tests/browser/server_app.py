@@ -6,10 +6,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.app import create_app
-from api.routers.pages import PageSettings, install
+from api.settings import PageSettings, Settings
 
 
 def make_app() -> FastAPI:
-    app = create_app()  # settings from VANPLAN_* environment variables
-    install(app, PageSettings(tiles_url=None))
-    return app
+    # Everything else from VANPLAN_* environment variables.
+    return create_app(Settings(pages=PageSettings(tiles_url=None)))

@@ -138,15 +138,15 @@ def test_parse_address(text: str, expected: AddressQuery) -> None:
     assert parse_address(text) == expected
 
 
-def test_module_level_geocode_uses_the_configured_extract(
-    heidelberg_pbf: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_module_level_geocode_uses_the_given_extract(heidelberg_pbf: Path) -> None:
     from geo.geocode import geocode
+    from geo.providers import default_address_resolver
 
     found = geocode("Kurfürsten-Anlage 1, Heidelberg", heidelberg_pbf)
     assert found.coordinates == pytest.approx(CROWNE_PLAZA, abs=1e-6)
-    monkeypatch.setenv("VANPLAN_OSM_FILE", str(heidelberg_pbf))
-    assert geocode("Kurfürsten-Anlage 1").coords == found.coords
-    monkeypatch.delenv("VANPLAN_OSM_FILE")
-    with pytest.raises(GeocodeError, match="no OSM extract configured"):
-        geocode("Kurfürsten-Anlage 1")
+    assert geocode("Kurfürsten-Anlage 1", str(heidelberg_pbf)).coords == found.coords
+    # The service's resolver: over the configured extract (settings.osm_file), none without.
+    resolve = default_address_resolver(heidelberg_pbf)
+    assert resolve is not None
+    assert resolve("Kurfürsten-Anlage 1") == pytest.approx(CROWNE_PLAZA, abs=1e-6)
+    assert default_address_resolver(None) is None

@@ -421,23 +421,31 @@ def test_invalid_polygon(heidelberg_pbf: Path) -> None:
         load_osm_file(heidelberg_pbf, bbox=HEIDELBERG_SMALL_BBOX, polygon=box(8.6, 49.4, 8.7, 49.5))
 
 
-def test_settings_come_from_vanplan_environment(
+def test_geo_settings_are_given_not_read_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from geo.settings import GeoSettings
 
+    # The geo layer never reads VANPLAN_* itself (api.settings.Settings does, as settings.geo).
     monkeypatch.setenv("VANPLAN_CACHE_DIR", str(tmp_path / "nets"))
     monkeypatch.setenv("VANPLAN_NETWORK__SPEEDS__VAN_MAX_SPEED_KMH", "100")
-    monkeypatch.setenv("VANPLAN_NETWORK__NETWORK_TYPE", "drive_service")
-    monkeypatch.setenv("VANPLAN_APPROXIMATE__DETOUR_FACTOR", "1.5")
-    settings = GeoSettings()
+    assert GeoSettings() == GeoSettings.model_validate({})
+    assert GeoSettings().cache_dir != tmp_path / "nets"
+    settings = GeoSettings.model_validate(
+        {
+            "cache_dir": str(tmp_path / "nets"),
+            "network": {"network_type": "drive_service", "speeds": {"van_max_speed_kmh": 100}},
+            "approximate": {"detour_factor": 1.5},
+        }
+    )
     assert settings.cache_dir == tmp_path / "nets"
     assert settings.network.speeds.van_max_speed_kmh == 100
     assert settings.network.network_type == "drive_service"
     assert settings.approximate.detour_factor == 1.5
-    monkeypatch.setenv("VANPLAN_NETWORK__SPEEDS__VAN_MAX_SPEED_KMH", "-5")
     with pytest.raises(ValueError, match="van_max_speed_kmh"):
-        GeoSettings()
+        GeoSettings.model_validate({"network": {"speeds": {"van_max_speed_kmh": -5}}})
+    with pytest.raises(ValueError, match="osm_file"):  # a service setting, not a geo one
+        GeoSettings.model_validate({"osm_file": "x.pbf"})
 
 
 def test_graph_works_with_osmnx(heidelberg_small_network: RoadNetwork) -> None:
