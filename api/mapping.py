@@ -168,26 +168,22 @@ def build_problem(
     for i, shift_in in enumerate(request.shifts):
         where = f"shifts[{i}]"
         start, end = _seconds(horizon, shift_in.start), _seconds(horizon, shift_in.end)
-        if not c.check(end > start, f"{where}.end", "must be after start"):
-            continue
         breaks: tuple[Break, ...] | None = None
         if shift_in.breaks is not None:
-            built: list[Break] = []
-            for j, b in enumerate(shift_in.breaks):
-                lo, hi = _seconds(horizon, b.earliest_start), _seconds(horizon, b.latest_end)
-                ok = c.check(
-                    start <= lo and hi <= end,
+            built = (
+                _build(
+                    c,
                     f"{where}.breaks[{j}]",
-                    "break window must lie inside the shift",
+                    partial(
+                        Break,
+                        _seconds(horizon, b.earliest_start),
+                        _seconds(horizon, b.latest_end),
+                        b.duration_minutes * 60,
+                    ),
                 )
-                ok = ok and c.check(
-                    hi - lo >= b.duration_minutes * 60,
-                    f"{where}.breaks[{j}].duration_minutes",
-                    "longer than the break window",
-                )
-                if ok:
-                    built.append(Break(lo, hi, b.duration_minutes * 60))
-            breaks = tuple(built)
+                for j, b in enumerate(shift_in.breaks)
+            )
+            breaks = tuple(b for b in built if b is not None)
         minutes = shift_in.max_work_minutes
         shift = _build(
             c,
@@ -217,17 +213,21 @@ def build_problem(
             if visit_in.dates is not None
             else None
         )
-        pin = None
         pin_in = visit_in.pin
-        if pin_in is not None:
-            if pin_in.van_id is None and pin_in.date is None and pin_in.start is None:
-                c.add(f"{where}.pin", "must fix at least one of van_id, date, start")
-            else:
-                pin = Pin(
+        pin = (
+            _build(
+                c,
+                where,
+                partial(
+                    Pin,
                     van_id=pin_in.van_id,
                     day=(pin_in.date - horizon.start_date).days if pin_in.date else None,
                     start=_seconds(horizon, pin_in.start) if pin_in.start else None,
-                )
+                ),
+            )
+            if pin_in is not None
+            else None
+        )
         visit = _build(
             c,
             where,
@@ -274,15 +274,21 @@ def build_problem(
     return MappedProblem(problem, dict(places.coordinates), matrix_info(source))
 
 
+_REQUEST_NAMES = {"duration": "duration_minutes", "max_work": "max_work_minutes"}
+"""Domain attribute -> request field, where the request names it by its unit."""
+
+
 def _build(c: Collector, where: str, make: Callable[[], _T]) -> _T | None:
     """Construct a domain object, re-labelling its self-check issues with the request path."""
     try:
         return make()
     except ValidationError as exc:
         for issue in exc.issues:
-            # Domain paths look like "visit[v1].duration": keep the attribute, use our prefix.
+            # Domain paths look like "visit[v1].duration": keep the attribute, use our prefix
+            # and the request's name for it.
             attr = issue.field.split("].", 1)[1] if "]." in issue.field else issue.field
-            c.add(f"{where}.{attr}", issue.message)
+            head, dot, rest = attr.partition(".")
+            c.add(f"{where}.{_REQUEST_NAMES.get(head, head)}{dot}{rest}", issue.message)
     except ValueError as exc:
         c.add(where, str(exc))
     return None

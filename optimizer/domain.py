@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 from numpy.typing import NDArray
 
-from optimizer.errors import Collector
+from optimizer.errors import Collector, Issue, ValidationError
 
 UNREACHABLE = -1
 """Matrix entry for a pair of locations with no road between them."""
@@ -199,10 +199,15 @@ class Break:
     duration: int
 
     def __post_init__(self) -> None:
-        if self.duration <= 0:
-            raise ValueError(f"break duration must be > 0, got {self.duration}")
-        if self.latest_end - self.earliest_start < self.duration:
-            raise ValueError("break window is shorter than the break")
+        c = Collector()
+        where = f"break[{self.earliest_start}..{self.latest_end}]"
+        if c.check(self.duration > 0, f"{where}.duration", f"must be > 0, got {self.duration}"):
+            c.check(
+                self.latest_end - self.earliest_start >= self.duration,
+                f"{where}.duration",
+                "longer than the break window",
+            )
+        c.raise_if_any()
 
 
 @dataclass(frozen=True)
@@ -287,7 +292,9 @@ class Pin:
 
     def __post_init__(self) -> None:
         if self.van_id is None and self.day is None and self.start is None:
-            raise ValueError("a pin must fix at least one of van_id, day, start")
+            raise ValidationError(
+                Issue("pin", "must fix at least one of van_id, day (date), start")
+            )
 
 
 @dataclass(frozen=True)
