@@ -351,6 +351,7 @@ class _Builder:
                 cost[:, cols] = _FAR_COST
                 d[cols, cols] = 0
                 cost[cols, cols] = 0
+            np.fill_diagonal(cost, 0)  # the continuity extra went down whole columns
             durations.append(d)
             costs.append(cost)
         return durations, costs

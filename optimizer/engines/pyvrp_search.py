@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import pyvrp
+from pyvrp.exceptions import PenaltyBoundWarning, ScalingWarning
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
 from optimizer.checker import check_plan
@@ -70,7 +72,15 @@ def run_pyvrp(
     if settings.solution_limit is not None:
         criteria.append(MaxIterations(settings.solution_limit * ITERATIONS_PER_SOLUTION))
     stop = _Stop(MultipleCriteria(criteria), should_stop)
-    return pyvrp.solve(mapping.data, stop, seed=settings.seed, collect_stats=False)
+    # PyVRP warns when its penalties hit their bound (no feasible plan in sight): the outcome
+    # says so already (an infeasible best is not used), so the warning is only logged.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PenaltyBoundWarning)
+        warnings.simplefilter("always", ScalingWarning)
+        result = pyvrp.solve(mapping.data, stop, seed=settings.seed, collect_stats=False)
+    for w in caught:
+        log.info("PyVRP: %s", str(w.message).strip().splitlines()[0])
+    return result
 
 
 def routes_of(task: Task, mapping: PyvrpMapping, solution: pyvrp.Solution) -> list[Route]:

@@ -13,7 +13,6 @@ import logging
 import multiprocessing as mp
 import threading
 import time
-from dataclasses import replace
 from typing import Any
 
 from optimizer.engines.pyvrp_model import PyvrpMapping, express
@@ -27,8 +26,6 @@ from optimizer.search import (
     ProgressCallback,
     SearchResult,
     Task,
-    cancelled,
-    solve_one,
 )
 from optimizer.settings import SolverSettings
 
