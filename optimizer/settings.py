@@ -53,6 +53,9 @@ RECREATE_STRATEGIES: frozenset[str] = frozenset(
     }
 )
 ACCEPTANCE_STRATEGIES: frozenset[str] = frozenset({"SIMULATED_ANNEALING", "GREEDY_DESCENT"})
+# "auto": PyVRP joins OR-Tools where it can express the problem (optimizer.engines);
+# "ortools": OR-Tools alone.
+ENGINES: frozenset[str] = frozenset({"auto", "ortools"})
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,12 @@ class SolverSettings:
     without a solution limit a search that stalls (no solution for far longer than usual, seen
     with break intervals) is ended and started again with another seed. A stoppable warm start
     with one worker searches with ``metaheuristic`` instead.
+
+    ``engines`` chooses the search engines: ``"auto"`` (default) adds PyVRP where it can express
+    the problem faithfully (see :mod:`optimizer.engines.pyvrp_model` for what declines): with
+    ``workers >= 2`` one worker runs PyVRP and then polishes its plan with OR-Tools, the others
+    run OR-Tools; with one worker PyVRP searches first and OR-Tools polishes for the rest of the
+    time (:mod:`optimizer.processes.engines`). ``"ortools"`` searches with OR-Tools alone.
     """
 
     time_limit: float = 10.0
@@ -132,6 +141,7 @@ class SolverSettings:
     ruin_sequence: int = 30
     recreate: str = "AUTO"
     acceptance: str = "SIMULATED_ANNEALING"
+    engines: str = "auto"
 
     def __post_init__(self) -> None:
         c = Collector()
@@ -186,6 +196,11 @@ class SolverSettings:
             "settings.acceptance",
             f"unknown acceptance strategy {self.acceptance!r}; "
             f"one of {sorted(ACCEPTANCE_STRATEGIES)}",
+        )
+        c.check(
+            self.engines in ENGINES,
+            "settings.engines",
+            f"unknown engines {self.engines!r}; one of {sorted(ENGINES)}",
         )
         c.raise_if_any()
 
@@ -252,4 +267,5 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "ruin_sequence": (int,),
     "recreate": (str,),
     "acceptance": (str,),
+    "engines": (str,),
 }

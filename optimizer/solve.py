@@ -24,6 +24,7 @@ from optimizer.model import fallback_reason
 from optimizer.params import annealing_temperatures, model_search_parameters, search_parameters
 from optimizer.plan import Plan, Route, SolverStats, Unassigned
 from optimizer.processes import searches, start
+from optimizer.processes.engines import pyvrp_mapping, solve_hybrid
 from optimizer.processes.portfolio import (
     portfolio,
     solve_portfolio_forked,
@@ -102,10 +103,15 @@ def solve(
             settings.metaheuristic,
         )
         settings = replace(settings, iterated_local_search=False)
-    if in_child:
+    # PyVRP joins where it can express the problem (settings.engines; not for a warm start
+    # from a given plan, which OR-Tools searches): alone first, or as one portfolio worker.
+    mapping = pyvrp_mapping(task, settings) if initial is None else None
+    if mapping is not None and settings.workers <= 1:
+        result = solve_hybrid(task, settings, mapping, on_progress, stop)
+    elif in_child:
         result = searches.solve_in_child(task, settings, on_progress, stop)
     elif in_children:
-        result = solve_portfolio_forked(task, settings, on_progress, stop)
+        result = solve_portfolio_forked(task, settings, on_progress, stop, mapping)
     elif settings.workers <= 1:
         result = solve_one(task, settings, on_progress, stop)
     else:

@@ -12,6 +12,8 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from optimizer.engines.pyvrp_model import PyvrpMapping
+from optimizer.processes.engines import SHARE_IN_PORTFOLIO, hybrid_in_child
 from optimizer.processes.messages import Done, Failed
 from optimizer.processes.searches import Searched, outcome, search_in_child
 from optimizer.processes.start import end
@@ -63,12 +65,16 @@ def solve_portfolio_forked(
     settings: SolverSettings,
     on_progress: ProgressCallback | None,
     stop: threading.Event | None,
+    mapping: PyvrpMapping | None = None,
 ) -> SearchResult:
     """The portfolio in forked processes, one per worker, each watched by a thread of this
     process as a single forked search is (:func:`search_in_child`): stoppable with iterated
-    local search, stalls ended and searched again. The winner is the lowest objective (then the
-    lowest worker); a killed worker's plan is rebuilt here from its last routes."""
+    local search, stalls ended and searched again. With a PyVRP ``mapping`` the last worker
+    runs PyVRP and polishes its plan with OR-Tools (:func:`hybrid_in_child`). The winner is the
+    lowest objective (then the lowest worker); a killed worker's plan is rebuilt here from its
+    last routes."""
     configs = portfolio(settings)
+    hybrid = len(configs) - 1 if mapping is not None else None
     deadline = task.t0 + settings.time_limit
     lock = threading.Lock()
     best: float | None = None
@@ -86,7 +92,12 @@ def solve_portfolio_forked(
                     on_progress(replace(p, worker=worker))
 
         try:
-            searched[worker] = search_in_child(task, cfg, progress, stop, deadline)
+            if worker == hybrid and mapping is not None:
+                searched[worker] = hybrid_in_child(
+                    task, cfg, mapping, progress, stop, deadline, SHARE_IN_PORTFOLIO
+                )
+            else:
+                searched[worker] = search_in_child(task, cfg, progress, stop, deadline)
         except Exception as exc:  # reported below; the other workers decide
             errors[worker] = str(exc)
 

@@ -1,0 +1,230 @@
+"""PyVRP as a search engine: run it on a mapping, turn its best solution into vanplan routes,
+check them with the independent checker, then let OR-Tools polish them (a warm start).
+
+OR-Tools stays the model of record: a PyVRP plan counts only when the checker accepts it, and
+the polish searches vanplan's own model from it. When PyVRP finds no feasible plan, OR-Tools
+searches from scratch for the time that is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import pyvrp
+from pyvrp.exceptions import PenaltyBoundWarning, ScalingWarning
+from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
+
+from optimizer.checker import check_plan
+from optimizer.engines.pyvrp_model import PyvrpMapping
+from optimizer.model import COST_SCALE
+from optimizer.plan import Plan, Reason, Route, SolverStats, Stop, Unassigned
+from optimizer.search import Progress, ProgressCallback, SearchResult, Task, cancelled, solve_one
+from optimizer.settings import SolverSettings
+
+log = logging.getLogger(__name__)
+
+ITERATIONS_PER_SOLUTION = 1000
+"""With ``SolverSettings.solution_limit`` (a reproducible run) PyVRP stops after this many
+iterations per solution of the limit (its time limit then only guards)."""
+
+MIN_POLISH_SECONDS = 0.2
+"""OR-Tools polishes PyVRP's plan only when at least this much time is left."""
+
+
+@dataclass(frozen=True)
+class PyvrpOutcome:
+    """PyVRP's best solution as vanplan routes (None when it is infeasible or the checker
+    rejects it), its objective in euros as vanplan's model counts it, and its iterations."""
+
+    routes: list[Route] | None
+    dropped: list[str]
+    objective: float
+    iterations: int
+
+
+class _Stop:
+    """PyVRP's stopping criterion: its own limit, or ``should_stop()`` (checked every
+    iteration, so a stop is answered within one iteration)."""
+
+    def __init__(self, limit: Callable[[int], bool], should_stop: Callable[[], bool]) -> None:
+        self._limit = limit
+        self._should_stop = should_stop
+
+    def __call__(self, best_cost: int) -> bool:
+        return self._should_stop() or self._limit(best_cost)
+
+
+def run_pyvrp(
+    mapping: PyvrpMapping,
+    seconds: float,
+    settings: SolverSettings,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> pyvrp.Result:
+    """PyVRP on the mapped data for at most ``seconds`` (with a solution limit also at most
+    :data:`ITERATIONS_PER_SOLUTION` per solution: reproducible with the seed)."""
+    criteria: list[StoppingCriterion] = [MaxRuntime(max(seconds, 0.0))]
+    if settings.solution_limit is not None:
+        criteria.append(MaxIterations(settings.solution_limit * ITERATIONS_PER_SOLUTION))
+    stop = _Stop(MultipleCriteria(criteria), should_stop)
+    # PyVRP warns when its penalties hit their bound (no feasible plan in sight): the outcome
+    # says so already (an infeasible best is not used), so the warning is only logged.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PenaltyBoundWarning)
+        warnings.simplefilter("always", ScalingWarning)
+        result = pyvrp.solve(mapping.data, stop, seed=settings.seed, collect_stats=False)
+    for w in caught:
+        log.info("PyVRP: %s", str(w.message).strip().splitlines()[0])
+    return result
+
+
+def routes_of(task: Task, mapping: PyvrpMapping, solution: pyvrp.Solution) -> list[Route]:
+    """The routes of a PyVRP solution: each vehicle type's routes take its van-days in order;
+    service starts are PyVRP's, arrivals, waiting, travel and distances replayed on the
+    problem's matrix."""
+    problem = task.problem
+    matrix = problem.matrix
+    taken: dict[int, int] = defaultdict(int)
+    routes: list[Route] = []
+    for r in solution.routes():
+        t = r.vehicle_type()
+        shift = mapping.types[t].shifts[taken[t]]
+        taken[t] += 1
+        van = problem.van(shift.van_id)
+        here, clock = van.start_location, int(r.start_time())
+        stops: list[Stop] = []
+        for activity in r:
+            if not activity.is_client():
+                continue
+            ref = mapping.clients[activity.idx]
+            travel = matrix.duration(here, ref.location)
+            arrival = clock + travel
+            start = int(activity.start_time)
+            visit = problem.visit(ref.visit_id)
+            stops.append(
+                Stop(
+                    visit_id=ref.visit_id,
+                    location=ref.location,
+                    arrival=arrival,
+                    start=start,
+                    end=start + visit.duration,
+                    waiting=start - arrival,
+                    travel_time=travel,
+                    distance=matrix.distance(here, ref.location),
+                )
+            )
+            here, clock = ref.location, start + visit.duration
+        back = matrix.duration(here, van.end)
+        routes.append(
+            Route(
+                van_id=shift.van_id,
+                day=shift.day,
+                start_location=van.start_location,
+                end_location=van.end,
+                start=int(r.start_time()),
+                end=clock + back,
+                stops=tuple(stops),
+                breaks=(),
+                return_travel_time=back,
+                return_distance=matrix.distance(here, van.end),
+            )
+        )
+    order = {v.id: i for i, v in enumerate(problem.vans)}
+    routes.sort(key=lambda route: (route.day, order[route.van_id]))
+    return routes
+
+
+def outcome_of(task: Task, mapping: PyvrpMapping, result: pyvrp.Result) -> PyvrpOutcome:
+    """PyVRP's best solution as checked vanplan routes (see :class:`PyvrpOutcome`)."""
+    best = result.best
+    iterations = int(result.num_iterations)
+    if not best.is_feasible():
+        log.info("PyVRP found no feasible plan in %d iterations", iterations)
+        return PyvrpOutcome(None, [], float("inf"), iterations)
+    routes = routes_of(task, mapping, best)
+    served = {s.visit_id for r in routes for s in r.stops}
+    dropped = [v for v in mapping.visit_ids if v not in served]
+    problem = task.problem
+    penalties = sum(
+        round(problem.objective.penalty(problem.visit(v).priority) * COST_SCALE) for v in dropped
+    )
+    cost = int(best.distance_cost()) + int(best.fixed_vehicle_cost()) + penalties
+    # The checker needs every visit accounted for; the reasons of the dropped ones are only
+    # placeholders here (solve() asks the diagnosis for the real ones).
+    unassigned = [*mapping.excluded.values(), *task.excluded.values()]
+    unassigned += [Unassigned(v, Reason.NO_ROOM, "not served by PyVRP") for v in dropped]
+    unique = {u.visit_id: u for u in unassigned}
+    plan = Plan(tuple(routes), tuple(unique.values()), SolverStats("PYVRP", cost, 0.0))
+    report = check_plan(problem, plan)
+    if not report.ok:
+        log.warning(
+            "the checker rejects PyVRP's plan (%s); it is not used",
+            "; ".join(str(v) for v in report.violations[:3]),
+        )
+        return PyvrpOutcome(None, dropped, float("inf"), iterations)
+    return PyvrpOutcome(routes, dropped, cost / COST_SCALE, iterations)
+
+
+def hybrid_search(
+    task: Task,
+    settings: SolverSettings,
+    mapping: PyvrpMapping,
+    deadline: float,
+    share: float,
+    stop: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> SearchResult:
+    """PyVRP for ``share`` of the time to ``deadline``, then OR-Tools warm-started from its
+    checked plan (its metaheuristic, which can be cancelled) for the rest; without a PyVRP
+    plan, OR-Tools from scratch. The better plan by vanplan's objective wins (ties: OR-Tools',
+    whose times the extraction sets)."""
+    t_start = time.monotonic()
+    seconds = share * max(deadline - t_start, 0.0)
+    result = run_pyvrp(mapping, seconds, settings, lambda: cancelled(stop))
+    found = outcome_of(task, mapping, result)
+    name = f"PyVRP {found.iterations} iterations/seed {settings.seed}"
+    engine: SearchResult | None = None
+    if found.routes is not None:
+        stats = SolverStats(
+            "STOPPED" if cancelled(stop) else "SUCCESS",
+            found.objective,
+            time.monotonic() - task.t0,
+            found.iterations,
+            1,
+            name,
+        )
+        excluded = {**mapping.excluded, **task.excluded}
+        engine = SearchResult(found.routes, found.dropped, excluded, stats)
+        if on_progress is not None:
+            on_progress(Progress(found.objective, found.iterations, stats.wall_time))
+    if engine is not None and (cancelled(stop) or deadline - time.monotonic() < MIN_POLISH_SECONDS):
+        return engine
+    initial = None
+    if engine is not None:
+        initial = Plan(tuple(engine.routes), (), engine.stats)
+    # A stoppable search must be cancellable: OR-Tools' ILS is not (see optimizer.solve).
+    polish_settings = replace(
+        settings,
+        iterated_local_search=settings.iterated_local_search and initial is None and stop is None,
+    )
+    polished = solve_one(
+        replace(task, initial=initial),
+        polish_settings,
+        on_progress,
+        stop,
+        deadline=max(deadline, time.monotonic() + MIN_POLISH_SECONDS),
+    )
+    if engine is not None and engine.stats.objective < polished.stats.objective:
+        return engine
+    strategy = f"{name} + {polished.stats.strategy}" if engine is not None else name
+    stats = replace(
+        polished.stats,
+        solutions=polished.stats.solutions + found.iterations,
+        strategy=strategy if engine is not None else polished.stats.strategy,
+    )
+    return replace(polished, stats=stats)

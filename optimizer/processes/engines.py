@@ -1,0 +1,156 @@
+"""The PyVRP worker: PyVRP, then OR-Tools polishing its plan, in a forked process of its own
+(:func:`optimizer.engines.pyvrp_search.hybrid_search`).
+
+The process watches a :class:`~optimizer.processes.stop.StopFlag` every PyVRP iteration and
+through OR-Tools' cancellable metaheuristic, so a stop ends it within moments; it then sends
+the best plan it has. It is killed only when it does not answer within :data:`STOP_GRACE`
+seconds of a stop or of its deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import threading
+import time
+from typing import Any
+
+from optimizer.engines.pyvrp_model import PyvrpMapping, express
+from optimizer.engines.pyvrp_search import hybrid_search
+from optimizer.processes.messages import Done, Failed
+from optimizer.processes.searches import Searched
+from optimizer.processes.start import die_with_parent, end, start_forked
+from optimizer.processes.stop import StopFlag
+from optimizer.search import (
+    Progress,
+    ProgressCallback,
+    SearchResult,
+    Task,
+)
+from optimizer.settings import SolverSettings
+
+log = logging.getLogger(__name__)
+
+SHARE_ALONE = 0.8
+"""With one worker, PyVRP's share of the time limit; OR-Tools polishes for the rest."""
+
+SHARE_IN_PORTFOLIO = 0.9
+"""The PyVRP worker's share in a portfolio (other workers search with OR-Tools meanwhile)."""
+
+STOP_GRACE = 5.0
+"""Seconds the PyVRP process may take to send its plan after a stop or its deadline (PyVRP's
+first local search and the OR-Tools model of a large problem are not interruptible)."""
+
+
+def pyvrp_mapping(task: Task, settings: SolverSettings) -> PyvrpMapping | None:
+    """PyVRP's data for the task when ``settings.engines`` allows PyVRP and it can express the
+    problem; None otherwise (the reason is logged)."""
+    if settings.engines == "ortools":
+        return None
+    found = express(task.problem, settings, task.excluded, task.anchors)
+    if isinstance(found, PyvrpMapping):
+        return found
+    log.info("PyVRP declines this problem: %s; OR-Tools plans alone", found.reason)
+    return None
+
+
+def _hybrid_child(
+    task: Task,
+    settings: SolverSettings,
+    mapping: PyvrpMapping,
+    deadline: float,
+    share: float,
+    flag: StopFlag,
+    stoppable: bool,
+    sender: Any,
+) -> None:
+    """Body of the PyVRP process: the hybrid search, its progress and result sent to the
+    parent."""
+    die_with_parent()
+
+    def progress(p: Progress) -> None:
+        sender.send(p)
+
+    try:
+        with flag.relayed() as stop:
+            result = hybrid_search(
+                task, settings, mapping, deadline, share, stop if stoppable else None, progress
+            )
+        sender.send(Done(result))
+    except Exception as exc:  # reported to the parent, which decides
+        sender.send(Failed.of(exc))
+    finally:
+        sender.close()
+
+
+def hybrid_in_child(
+    task: Task,
+    settings: SolverSettings,
+    mapping: PyvrpMapping,
+    on_progress: ProgressCallback,
+    stop: threading.Event | None,
+    deadline: float,
+    share: float,
+) -> Searched:
+    """The PyVRP worker in a forked process until it sends its result (see the module
+    docstring). Without a result (killed, or it failed) the returned ``Searched`` is empty."""
+    ctx = mp.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    flag = StopFlag(ctx)
+    # A solve without a stop event is not stoppable: the polish may then use ILS.
+    args = (task, settings, mapping, deadline, share, flag, stop is not None, sender)
+    child = start_forked(_hybrid_child, args, "vanplan-pyvrp")
+    sender.close()
+    result: SearchResult | None = None
+    failed: str | None = None
+    give_up: float | None = None
+    try:
+        while True:
+            flag.follow(stop)
+            now = time.monotonic()
+            if give_up is None and (flag.is_set() or now > deadline):
+                give_up = now + STOP_GRACE
+            if give_up is not None and now > give_up:
+                log.warning("the PyVRP process did not answer in time; its plan is lost")
+                break
+            if not receiver.poll(0.05):
+                if not child.is_alive() and not receiver.poll(0):
+                    break
+                continue
+            try:
+                message = receiver.recv()
+            except EOFError:
+                break
+            if isinstance(message, Progress):
+                on_progress(message)
+            elif isinstance(message, Done):
+                result = message.value
+                break
+            elif isinstance(message, Failed):
+                failed = message.error
+                break
+    finally:
+        flag.set()
+        end(child, grace=0.0 if result is None else 1.0)
+        receiver.close()
+    if failed is not None:
+        raise RuntimeError(f"PyVRP process failed: {failed}")
+    searched = Searched()
+    if result is not None:
+        searched.result = result
+        searched.solutions = result.stats.solutions
+    return searched
+
+
+def solve_hybrid(
+    task: Task,
+    settings: SolverSettings,
+    mapping: PyvrpMapping,
+    on_progress: ProgressCallback | None,
+    stop: threading.Event | None,
+) -> SearchResult:
+    """One worker, in this process: PyVRP for :data:`SHARE_ALONE` of the time limit, then
+    OR-Tools polishing its plan (stoppable between PyVRP iterations and through OR-Tools'
+    metaheuristic)."""
+    deadline = task.t0 + settings.time_limit
+    return hybrid_search(task, settings, mapping, deadline, SHARE_ALONE, stop, on_progress)
