@@ -1,40 +1,34 @@
 """The crew's day as one self-contained HTML file (for ``vanplan demo`` and offline use).
 
-Same content as the served crew page (:mod:`api.routers.pages`): ordered stops with times, place,
-client name or pseudonym, notes and navigation links, the van-day map, and the .ics/.gpx/.csv
-downloads, here embedded as ``data:`` URIs and the map as an ``iframe srcdoc`` with Leaflet
-inlined, so the file opens without a server or a network (tiles aside). Everything is rendered
-from one :class:`~geo.view.PlanView`.
+Same content as the served crew page (:mod:`api.routers.pages`): departure, the ordered stops
+with times, place, client name or pseudonym, phone, notes and navigation buttons, breaks, the
+return, the van-day map, and the .ics/.gpx/.csv downloads, here embedded as ``data:`` URIs and
+the map as an ``iframe srcdoc`` with Leaflet inlined, so the file opens without a server or a
+network (tiles aside). Everything is rendered from one :class:`~geo.view.PlanView`.
+
+:func:`day_items` is the crew day as the page lists it (both pages use it).
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
+from api.i18n import DEFAULT_LANGUAGE, Language, environment
 from api.schemas.planning import PlanOut
 from geo.render import RenderOptions, Selection, renderer
 from geo.render.base import MapAssets, TileSource, format_duration
-from geo.view import ClientDisplay, PlanView, VanDayView
+from geo.view import BreakView, ClientDisplay, PlanView, StopView, VanDayView
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 CREW_DOWNLOADS = ("ics", "gpx", "csv")
-
-
-@cache
-def _env() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape()
-    )
 
 
 @cache
@@ -47,14 +41,56 @@ def inline_leaflet() -> MapAssets:
     )
 
 
-def stop_items(van_day: VanDayView, display: ClientDisplay) -> list[dict[str, Any]]:
-    """The stops with the client label and an OSM directions link from the previous place."""
+@dataclass(frozen=True)
+class DayItem:
+    """One line of the crew day: the departure, a stop, a break or the return, in time order.
+
+    For a stop: ``client`` as the crew sees it and ``osm`` directions from the previous place;
+    ``next``: the stop the crew is at or goes to next (the first one not yet over at ``now``)."""
+
+    kind: str  # "departure" | "stop" | "break" | "back"
+    at: datetime
+    end: datetime | None = None
+    stop: StopView | None = None
+    client: str = ""
+    osm: str = ""
+    next: bool = False
+
+
+def day_items(
+    van_day: VanDayView, display: ClientDisplay, now: datetime | None = None
+) -> list[DayItem]:
+    """The van-day as the crew reads it. With ``now`` (aware), the first stop that has not
+    ended yet is marked ``next``; none once the last stop is over."""
+    items: list[DayItem] = []
     origin = van_day.start
-    items = []
+    next_id = None
+    if now is not None:
+        next_id = next((s.visit_id for s in van_day.stops if s.end > now), None)
     for s in van_day.stops:
-        items.append({"s": s, "client": s.client_label(display), "osm": s.osm_directions(origin)})
+        items.append(
+            DayItem(
+                "stop",
+                s.start,
+                s.end,
+                stop=s,
+                client=s.client_label(display),
+                osm=s.osm_directions(origin),
+                next=s.visit_id == next_id,
+            )
+        )
         origin = s.coord
+    items += [_break_item(b) for b in van_day.breaks]
+    items.sort(key=lambda i: i.at)
+    if van_day.departure is not None:
+        items.insert(0, DayItem("departure", van_day.departure))
+    if van_day.back is not None:
+        items.append(DayItem("back", van_day.back))
     return items
+
+
+def _break_item(b: BreakView) -> DayItem:
+    return DayItem("break", b.start, b.end)
 
 
 def _data_uri(media_type: str, content: bytes) -> str:
@@ -69,12 +105,15 @@ def crew_page_html(
     *,
     display: ClientDisplay = ClientDisplay.PSEUDONYM,
     tiles: TileSource | None = None,
+    lang: str = DEFAULT_LANGUAGE,
 ) -> str:
-    """A standalone crew page for one van-day (a date, day index or key) of a plan view.
+    """A standalone crew page for one van-day (a date, day index or key) of a plan view, in
+    ``lang`` (German by default).
 
     ``plan_out`` is the API's ``PlanOut`` (for the day's totals and whether times are
     approximate). Raises ``KeyError`` when the van has no route that day.
     """
+    language = Language(lang, view.timezone)
     van_day = view.van_day(van_id, day)
     selection = Selection(van_day.van_id, van_day.day)
     route = next(
@@ -84,7 +123,8 @@ def crew_page_html(
         tiles=tiles or TileSource(),
         assets=inline_leaflet(),
         client_display=display,
-        title=f"{van_day.van_name} {van_day.date}",
+        title=f"{van_day.van_name} {language.format_date(van_day.date)}",
+        messages=language.catalogue,
     )
     links: dict[str, str] = {}
     names: dict[str, str] = {}
@@ -94,12 +134,13 @@ def crew_page_html(
         names[ext] = r.filename(van_day)
     page_map = renderer("html").render(view, selection, options).decode("utf-8")
     return (
-        _env()
+        environment(lang)
         .get_template("crew_standalone.html")
         .render(
             css=(STATIC / "vanplan.css").read_text(encoding="utf-8"),
             day=van_day,
-            stops=stop_items(van_day, display),
+            items=day_items(van_day, display),
+            days=[],
             version=None,
             draft=False,
             drive=format_duration(route.drive_seconds) if route else "",

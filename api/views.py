@@ -211,7 +211,12 @@ def response_view(
             )
         stops: list[StopView] = []
         breaks: list[BreakView] = []
+        departure = back = None
         for s in r.steps:
+            if s.type is StepType.START:
+                departure = s.start.astimezone(tz)
+            elif s.type is StepType.END:
+                back = s.arrival.astimezone(tz)
             if s.type is StepType.BREAK:
                 (start, start_s), (end, end_s) = local(s.start), local(s.end)
                 breaks.append(BreakView(start, end, start_s, end_s))
@@ -252,6 +257,8 @@ def response_view(
                 legs=tuple(legs),
                 stops=tuple(stops),
                 breaks=tuple(breaks),
+                departure=departure,
+                back=back,
             )
         )
     at = {v.id: v.place.coordinates for v in request.visits}

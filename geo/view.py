@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from geo.geometry import Coord, LegGeometry, PlaceLike
@@ -50,6 +51,14 @@ class VisitInfo:
     pseudonym: str | None = None
     notes: str = ""
     address: str = ""
+    phone: str = ""
+
+    @property
+    def tel_uri(self) -> str:
+        """``tel:`` link of the phone number (RFC 3966: digits and a leading ``+`` kept);
+        empty when no number is known."""
+        digits = "".join(c for c in self.phone if c.isdigit() or c == "+")
+        return f"tel:{digits}" if any(c.isdigit() for c in digits) else ""
 
 
 @dataclass(frozen=True)
@@ -87,9 +96,21 @@ class StopView:
 
     @property
     def geo_uri(self) -> str:
-        """RFC 5870 ``geo:`` URI (opens the phone's map app)."""
+        """RFC 5870 ``geo:`` URI (opens the phone's map app), labelled with the stop's name."""
         lon, lat = self.coord
-        return f"geo:{lat:.6f},{lon:.6f}"
+        return f"geo:{lat:.6f},{lon:.6f}?q={lat:.6f},{lon:.6f}({quote(self.name, safe='')})"
+
+    @property
+    def google_maps(self) -> str:
+        """Google Maps directions to this stop (from where the phone is)."""
+        lon, lat = self.coord
+        return f"https://www.google.com/maps/dir/?api=1&destination={lat:.6f}%2C{lon:.6f}"
+
+    @property
+    def apple_maps(self) -> str:
+        """Apple Maps directions to this stop, by car."""
+        lon, lat = self.coord
+        return f"https://maps.apple.com/?daddr={lat:.6f},{lon:.6f}&dirflg=d"
 
     def osm_directions(self, origin: Coord | None = None) -> str:
         """OpenStreetMap directions link to this stop, from ``origin`` (lon, lat) if given."""
@@ -128,7 +149,8 @@ class LegView:
 
 @dataclass(frozen=True)
 class VanDayView:
-    """One van's route on one day of the horizon."""
+    """One van's route on one day of the horizon. ``departure``/``back``: when the van leaves
+    its base and is back (None when not known)."""
 
     van_id: str
     van_name: str
@@ -139,6 +161,8 @@ class VanDayView:
     legs: tuple[LegView, ...]
     stops: tuple[StopView, ...]
     breaks: tuple[BreakView, ...] = ()
+    departure: datetime | None = None
+    back: datetime | None = None
 
     @property
     def start(self) -> Coord | None:
@@ -341,6 +365,8 @@ def build_view(
                 legs=legs,
                 stops=stops,
                 breaks=breaks,
+                departure=horizon.to_datetime(route.start),
+                back=horizon.to_datetime(route.end),
             )
         )
     depot_ids = sorted({v.start_location for v in problem.vans} | {v.end for v in problem.vans})

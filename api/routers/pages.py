@@ -8,13 +8,17 @@ Pages live at the root (``/login``, ``/crew/...``, ``/dispatcher``), not under `
 :func:`install` from ``create_app``. They use the API's dependencies (:data:`api.deps.SessionDep`,
 :data:`api.deps.SettingsDep`; their settings are ``settings.pages``), so tests override them the
 same way, through ``app.dependency_overrides``.
+
+The pages speak German unless asked otherwise (:mod:`api.i18n`: ``?lang=``, a cookie, the
+browser's ``Accept-Language``); Python strings shown to people go through ``lang.gettext``.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -26,14 +30,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import Principal, Role, authenticate
-from api.crew import CREW_DOWNLOADS, stop_items
+from api.crew import CREW_DOWNLOADS, day_items
 from api.db.core_models import VisitRow
 from api.deps import SessionDep, SettingsDep
+from api.i18n import COOKIE as LANG_COOKIE
+from api.i18n import LANGUAGES, QUERY, Language, choose_language, environment, js_messages
 from api.imports import parse_upload, store_rows, template_csv, template_xlsx
+from api.reasons import reason_message
 from api.schemas.planning import PlanOut, SolveRequest
 from api.settings import PageSettings
 from api.storage import plans as store
-from api.views import StoredVersion, version_view, visit_labels, weekday_names
+from api.views import StoredVersion, version_view, visit_labels
 from geo.render import RenderOptions, Selection, UnknownFormatError, known_formats, renderer
 from geo.render.base import MapAssets, format_duration
 from geo.view import PlanView, VanDayView
@@ -41,7 +48,6 @@ from geo.view import PlanView, VanDayView
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent.parent
-TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 STATIC = HERE / "static"
 COOKIE = "vanplan_token"
 LEAFLET = MapAssets.linked(
@@ -71,12 +77,47 @@ def _login_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
+@cache
+def _templates(lang: str) -> Jinja2Templates:
+    return Jinja2Templates(env=environment(lang))
+
+
+def _language(request: Request) -> Language:
+    """The language of the page asked for (query, cookie, Accept-Language; German by default)."""
+    code = choose_language(
+        request.query_params.get(QUERY),
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
+    )
+    settings = getattr(request.app.state, "settings", None)
+    return Language(code, getattr(settings, "timezone", None) or "Europe/Berlin")
+
+
+def _lang_links(request: Request) -> dict[str, str]:
+    """The page itself in each language (the switcher's links)."""
+    return {code: str(request.url.include_query_params(**{QUERY: code})) for code in LANGUAGES}
+
+
 def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
+    """A template in the request's language; a ``?lang=`` choice is kept in a cookie."""
+    lang = _language(request)
+    context.setdefault("lang_links", _lang_links(request))
+    resp = _templates(lang.code).TemplateResponse(request, name, context, status_code=status_code)
+    if request.query_params.get(QUERY) == lang.code:
+        resp.set_cookie(LANG_COOKIE, lang.code, max_age=365 * 24 * 3600, samesite="lax")
+    return resp
 
 
 def _error(request: Request, status_code: int, message: str) -> HTMLResponse:
     return _page(request, "error.html", status_code=status_code, message=message)
+
+
+def _now(request: Request) -> datetime:
+    """Now, in the pages' zone; tests may set ``app.state.clock`` (a callable returning an
+    aware datetime)."""
+    clock = getattr(request.app.state, "clock", None)
+    lang = _language(request)
+    return (clock() if clock is not None else datetime.now(lang.tz)).astimezone(lang.tz)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -94,12 +135,15 @@ def login(
 ) -> Response:
     principal = authenticate(session, token.strip())
     if principal is None or principal.role is Role.SYSTEM:
-        why = "unknown or revoked token" if principal is None else "system tokens cannot log in"
+        _ = _language(request).gettext
+        why = (
+            _("unknown or revoked token") if principal is None else _("system tokens cannot log in")
+        )
         return _page(request, "login.html", status_code=401, next=next, error=why)
     if next.startswith("/") and not next.startswith("//"):
         target = next
     elif principal.role is Role.CREW:
-        target = f"/crew/{quote(principal.van_id or '')}/{date.today().isoformat()}"
+        target = f"/crew/{quote(principal.van_id or '')}"
     else:
         target = "/dispatcher"
     resp = RedirectResponse(target, status_code=303)
@@ -127,9 +171,7 @@ def home(request: Request, session: SessionDep) -> Response:
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     if principal.role is Role.CREW:
-        return RedirectResponse(
-            f"/crew/{quote(principal.van_id or '')}/{date.today().isoformat()}", status_code=303
-        )
+        return RedirectResponse(f"/crew/{quote(principal.van_id or '')}", status_code=303)
     return RedirectResponse("/dispatcher", status_code=303)
 
 
@@ -181,21 +223,33 @@ def _view(
     day: date | None = None,
 ) -> PlanView:
     """The view of the loaded version (:func:`api.views.version_view`), stops named and
-    described for crews, restricted to ``van_id``/``day`` when given."""
+    described for crews, days named and unassigned visits explained in the page's language,
+    restricted to ``van_id``/``day`` when given."""
+    lang = _language(request)
     version = StoredVersion(loaded.row.id, loaded.row.domain_plan, loaded.request, loaded.plan)
+    h = loaded.request.horizon
     view = version_view(
         version,
         network=getattr(request.app.state, "road_network", None),
         planner=getattr(request.app.state, "planner", None),
-        labels=visit_labels(session, loaded.request),
-        day_names=weekday_names(loaded.request) if van_id is None and day is None else None,
+        labels=visit_labels(session, loaded.request, lang.gettext("near %(place)s")),
+        day_names={
+            d: lang.day_label(h.start_date + timedelta(days=d), short=True) for d in range(h.days)
+        },
     )
-    return view.select(van_id, day)
+    unassigned = tuple(
+        replace(u, message=reason_message(u.reason, lang, u.message)) for u in view.unassigned
+    )
+    return replace(view, unassigned=unassigned).select(van_id, day)
 
 
-def _options(pages: PageSettings, **kwargs: Any) -> RenderOptions:
+def _options(request: Request, pages: PageSettings, **kwargs: Any) -> RenderOptions:
     return RenderOptions(
-        tiles=pages.tiles(), assets=LEAFLET, client_display=pages.client_display, **kwargs
+        tiles=pages.tiles(),
+        assets=LEAFLET,
+        client_display=pages.client_display,
+        messages=_language(request).catalogue,
+        **kwargs,
     )
 
 
@@ -213,20 +267,68 @@ def _crew_context(
     principal = _principal(request, session)
     if principal is None:
         return _login_redirect(request)
+    lang = _language(request)
+    _ = lang.gettext
     if not principal.may_see_van(van_id):
-        return _error(request, 403, f"This login may not see van {van_id}.")
+        return _error(request, 403, _("This login may not see van %(van)s.") % {"van": van_id})
     loaded = _load(session, principal, plan_id=plan, week=_iso_week(day))
     if loaded is None:
-        return _error(request, 404, f"No published plan for the week of {day.isoformat()}.")
+        message = _("No published plan for the week of %(date)s.")
+        return _error(request, 404, message % {"date": lang.format_date(day)})
     view = _view(request, session, loaded, van_id, day)
     try:
         van_day = view.van_day(van_id, day)
     except KeyError:
-        return _error(request, 404, f"Van {van_id} has no route on {day.isoformat()}.")
+        message = _("Van %(van)s has no route on %(date)s.")
+        return _error(request, 404, message % {"van": van_id, "date": lang.format_date(day)})
     return _CrewContext(principal, loaded, view, van_day)
 
 
+def _route_days(row: Any, van_id: str) -> list[date]:
+    """The days a stored version gives ``van_id`` at least one visit, in order."""
+    days = {
+        date.fromisoformat(r["date"])
+        for r in (row.payload or {}).get("routes", [])
+        if r.get("van_id") == van_id and any(s.get("type") == "visit" for s in r.get("steps", []))
+    }
+    return sorted(days)
+
+
+def next_working_day(session: Session, van_id: str, today: date) -> date | None:
+    """The van's next working day with a published plan: the first day from ``today`` on that
+    the newest published version of its week gives the van a visit; when there is none, the
+    last such day before ``today``; None when no published plan has the van."""
+    weeks = store.published_weeks(session)
+    this_week = _iso_week(today)
+    for week in (w for w in weeks if w >= this_week):
+        row = store.latest(session, week, published_only=True)
+        found = [d for d in _route_days(row, van_id) if d >= today]
+        if found:
+            return found[0]
+    for week in reversed([w for w in weeks if w <= this_week]):
+        row = store.latest(session, week, published_only=True)
+        found = [d for d in _route_days(row, van_id) if d < today]
+        if found:
+            return found[-1]
+    return None
+
+
 # --------------------------------------------------------------------------- crew
+
+
+@router.get("/crew/{van_id}", response_model=None)
+def crew_home(request: Request, session: SessionDep, van_id: str) -> Response:
+    """The crew's start: the van's next working day that has a published plan."""
+    principal = _principal(request, session)
+    if principal is None:
+        return _login_redirect(request)
+    _ = _language(request).gettext
+    if not principal.may_see_van(van_id):
+        return _error(request, 403, _("This login may not see van %(van)s.") % {"van": van_id})
+    day = next_working_day(session, van_id, _now(request).date())
+    if day is None:
+        return _error(request, 404, _("No published plan for van %(van)s yet.") % {"van": van_id})
+    return RedirectResponse(f"/crew/{quote(van_id)}/{day.isoformat()}", status_code=303)
 
 
 @router.get("/crew/{van_id}/{day}", response_class=HTMLResponse, response_model=None)
@@ -241,16 +343,26 @@ def crew_page(
     ctx = _crew_context(request, session, van_id, day, plan)
     if isinstance(ctx, Response):
         return ctx
+    lang = _language(request)
     display = settings.pages.client_display
     query = f"?plan={quote(plan)}" if plan else ""
     route = next(r for r in ctx.loaded.plan.routes if r.van_id == van_id and r.date == day)
     base = f"/crew/{quote(van_id)}/{day.isoformat()}"
+    days = [
+        {
+            "label": lang.day_label(d, short=True),
+            "url": f"/crew/{quote(van_id)}/{d.isoformat()}{query}",
+            "current": d == day,
+        }
+        for d in _route_days(ctx.loaded.row, van_id)
+    ]
     return _page(
         request,
         "crew.html",
         principal=ctx.principal,
         day=ctx.van_day,
-        stops=stop_items(ctx.van_day, display),
+        items=day_items(ctx.van_day, display, _now(request)),
+        days=days,
         version=ctx.loaded.row.version,
         draft=ctx.loaded.row.status != "published",
         links={ext: f"{base}/download.{ext}{query}" for ext in CREW_DOWNLOADS},
@@ -274,7 +386,8 @@ def crew_map(
     ctx = _crew_context(request, session, van_id, day, plan)
     if isinstance(ctx, Response):
         return ctx
-    page = renderer("html").render(ctx.view, Selection(van_id, day), _options(settings.pages))
+    options = _options(request, settings.pages)
+    page = renderer("html").render(ctx.view, Selection(van_id, day), options)
     return HTMLResponse(page)
 
 
@@ -289,14 +402,22 @@ def crew_download(
     plan: str | None = None,
 ) -> Response:
     """The van-day in any registered format (the crew page links .ics, .gpx and .csv)."""
+    lang = _language(request)
     try:
         fmt = renderer(ext)
     except UnknownFormatError:
-        return _error(request, 404, f"No download of type .{ext}: use {known_formats('.')}.")
+        message = lang.gettext("No download of type .%(ext)s: use %(known)s.")
+        return _error(request, 404, message % {"ext": ext, "known": known_formats(".")})
     ctx = _crew_context(request, session, van_id, day, plan)
     if isinstance(ctx, Response):
         return ctx
-    options = _options(settings.pages, title=f"{ctx.van_day.van_name} {day.isoformat()}")
+    options = _options(
+        request,
+        settings.pages,
+        title=f"{ctx.van_day.van_name} {lang.format_date(day)}",
+        # German Excel splits CSV cells at semicolons
+        csv_delimiter=";" if lang.code == "de" else ",",
+    )
     content = fmt.render(ctx.view, Selection(van_id, day), options)
     name = fmt.filename(ctx.van_day)
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
@@ -306,9 +427,10 @@ def crew_download(
 # --------------------------------------------------------------------------- dispatcher
 
 
-def _timeline(loaded: _Loaded) -> list[dict[str, Any]]:
+def _timeline(loaded: _Loaded, lang: Language) -> list[dict[str, Any]]:
     """Per van and day: the steps as blocks positioned on a 6:00-20:00 scale (percent)."""
     lo, hi = 6 * 60, 20 * 60
+    pause = lang.gettext("Break")
     kinds = {v.id: v.kind for v in loaded.request.visits}
     rows = []
     for r in sorted(loaded.plan.routes, key=lambda r: (r.van_id, r.date)):
@@ -328,8 +450,8 @@ def _timeline(loaded: _Loaded) -> list[dict[str, Any]]:
                     "left": f"{left:.2f}",
                     "width": f"{width:.2f}",
                     "kind": kind,
-                    "label": s.visit_id or "break",
-                    "title": f"{s.visit_id or 'break'} {s.start:%H:%M}–{s.end:%H:%M}",
+                    "label": s.visit_id or pause,
+                    "title": f"{s.visit_id or pause} {s.start:%H:%M}–{s.end:%H:%M}",
                 }
             )
         rows.append(
@@ -360,7 +482,7 @@ def dispatcher_page(
     if principal is None:
         return _login_redirect(request)
     if principal.role is not Role.DISPATCHER:
-        return _error(request, 403, "The week view is for dispatchers.")
+        return _error(request, 403, _language(request).gettext("The week view is for dispatchers."))
     return _dispatcher(request, session, principal, week or _current_week(), plan)
 
 
@@ -388,6 +510,7 @@ def _dispatcher(
     upload: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    lang = _language(request)
     versions = store.versions(session, week)
     loaded = _load(session, principal, plan_id=plan, week=week)
     pins = _visit_pins(session, loaded) if loaded is not None else {}
@@ -421,7 +544,12 @@ def _dispatcher(
         week=week,
         versions=versions,
         loaded=loaded,
-        timeline=_timeline(loaded) if loaded else [],
+        timeline=_timeline(loaded, lang) if loaded else [],
+        js_messages=js_messages(lang.code),
+        reasons={
+            u.visit_id: reason_message(u.reason, lang, u.message)
+            for u in (loaded.plan.unassigned if loaded else [])
+        },
         assigned=assigned,
         pins=pins,
         van_days=van_days,
@@ -446,7 +574,7 @@ def upload_template(request: Request, session: SessionDep, ext: str) -> Response
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             headers={"Content-Disposition": 'attachment; filename="appointments-template.xlsx"'},
         )
-    return _error(request, 404, "Templates exist as .csv and .xlsx.")
+    return _error(request, 404, _language(request).gettext("Templates exist as .csv and .xlsx."))
 
 
 @router.post("/dispatcher/upload", response_class=HTMLResponse, response_model=None)
@@ -462,7 +590,7 @@ async def upload_appointments(
     if principal is None:
         return _login_redirect(request)
     if principal.role is not Role.DISPATCHER:
-        return _error(request, 403, "Uploads are for dispatchers.")
+        return _error(request, 403, _language(request).gettext("Uploads are for dispatchers."))
     content = await file.read()
     parsed = parse_upload(file.filename or "upload", content, settings.timezone)
     errors = parsed.errors
@@ -485,9 +613,10 @@ def dispatcher_map(
     if principal is None:
         return _login_redirect(request)
     if principal.role is not Role.DISPATCHER:
-        return _error(request, 403, "The week map is for dispatchers.")
+        return _error(request, 403, _language(request).gettext("The week map is for dispatchers."))
     loaded = _load(session, principal, plan_id=plan, week=None)
     if loaded is None:
-        return _error(request, 404, f"No plan {plan}.")
+        message = _language(request).gettext("No plan %(plan)s.")
+        return _error(request, 404, message % {"plan": plan})
     view = _view(request, session, loaded)
-    return HTMLResponse(renderer("html").render(view, None, _options(settings.pages)))
+    return HTMLResponse(renderer("html").render(view, None, _options(request, settings.pages)))

@@ -7,6 +7,17 @@
   var planId = actions.dataset.plan;
   var progress = document.getElementById("progress");
 
+  // The page's language: the template hands over this script's strings from the catalogue
+  // (api.i18n.js_messages); _() looks them up, fmt() fills %(name)s placeholders.
+  var messagesNode = document.getElementById("vanplan-messages");
+  var messages = messagesNode ? JSON.parse(messagesNode.textContent) : {};
+  function _(text) {
+    return messages[text] || text;
+  }
+  function fmt(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (m, key) { return String(values[key]); });
+  }
+
   function token() {
     return sessionStorage.getItem("vanplanToken") || "";
   }
@@ -55,10 +66,12 @@
     bar.hidden = false;
     bar.value = job.progress;
     bar.textContent = pct + " %";
-    var parts = [job.status === "queued" ? "Waiting for a free solver…" : "Planning… " + pct + " %"];
-    if (job.solutions) parts.push(job.solutions + " solution" + (job.solutions === 1 ? "" : "s"));
+    var parts = [job.status === "queued" ? _("Waiting for a free solver…") : fmt(_("Planning… %(pct)s"), { pct: pct + " %" })];
+    if (job.solutions) {
+      parts.push(fmt(job.solutions === 1 ? _("%(n)s solution") : _("%(n)s solutions"), { n: job.solutions }));
+    }
     if (job.best_cost !== null && job.best_cost !== undefined) {
-      parts.push("best cost " + job.best_cost.toFixed(2));
+      parts.push(fmt(_("best cost %(cost)s"), { cost: job.best_cost.toFixed(2) }));
     }
     progress.className = "busy";
     progress.textContent = parts.join(" · ");
@@ -82,12 +95,12 @@
         endJob();
         if (job.plan_id) {
           progress.className = "";
-          progress.textContent = job.status === "cancelled" ? "Stopped: best plan kept" : "Planned";
+          progress.textContent = job.status === "cancelled" ? _("Stopped: best plan kept") : _("Planned");
           window.location = "/dispatcher?week=" + week + "&plan=" + job.plan_id;
           return;
         }
         run.disabled = false;
-        fail(new Error("Planning " + job.status + (job.error ? ": " + job.error : "")));
+        fail(new Error(fmt(_("Planning %(status)s"), { status: job.status }) + (job.error ? ": " + job.error : "")));
       })
       .catch(function (err) { endJob(); run.disabled = false; fail(err); });
   }
@@ -96,7 +109,7 @@
     run.addEventListener("click", function () {
       run.disabled = true;
       progress.className = "busy";
-      progress.textContent = "Starting…";
+      progress.textContent = _("Starting…");
       api("POST", "/v1/weeks/" + week + (planId ? "/replan" : "/plan") + "/jobs", {})
         .then(function (job) {
           currentJob = job.id;
@@ -117,7 +130,7 @@
   if (publish) {
     publish.addEventListener("click", function () {
       publish.disabled = true;
-      var done = busy("Publishing…");
+      var done = busy(_("Publishing…"));
       api("POST", "/v1/plans/" + planId + "/publish")
         .then(function () { done(); window.location.reload(); })
         .catch(function (err) { done(); publish.disabled = false; fail(err); });
@@ -141,11 +154,11 @@
           Array.prototype.forEach.call(pins, function (b) {
             var on = confirmed.indexOf(b.dataset.visit) >= 0;
             b.dataset.pinned = on ? "yes" : "no";
-            b.textContent = on ? "Unpin" : "Pin";
+            b.textContent = on ? _("Unpin") : _("Pin");
           });
           button.disabled = false;
           progress.className = "";
-          progress.textContent = confirmed.length + " visit(s) pinned";
+          progress.textContent = fmt(_("%(n)s visit(s) pinned"), { n: confirmed.length });
         })
         .catch(function (err) { button.disabled = false; fail(err); });
     });
@@ -167,8 +180,11 @@
           previous = select.value;
           progress.className = "";
           progress.textContent = visit.pinned_van_id || visit.pinned_date
-            ? visit.id + " pinned to " + [visit.pinned_van_id, visit.pinned_date].filter(Boolean).join(" · ") + "; re-plan to apply"
-            : visit.id + " unpinned; re-plan to apply";
+            ? fmt(_("%(visit)s pinned to %(target)s; re-plan to apply"), {
+              visit: visit.id,
+              target: [visit.pinned_van_id, visit.pinned_date].filter(Boolean).join(" · ")
+            })
+            : fmt(_("%(visit)s unpinned; re-plan to apply"), { visit: visit.id });
         })
         .catch(function (err) { select.value = previous; select.disabled = false; fail(err); });
     });

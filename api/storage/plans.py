@@ -209,3 +209,9 @@ def erase_client(session: Session, client_id: str) -> int:
         changed += 1
     session.flush()
     return changed
+
+
+def published_weeks(session: Session) -> list[str]:
+    """The weeks (``YYYY-Www``, in order) that have a published version."""
+    query = select(PlanRow.week).where(PlanRow.status == PUBLISHED).distinct()
+    return sorted(session.scalars(query))

@@ -7,9 +7,11 @@ choices a caller may make (map tiles and assets, client names or pseudonyms, a f
 
 from __future__ import annotations
 
+import gettext
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Protocol
 from urllib.parse import quote
 
 from geo.view import ClientDisplay, PlanView, VanDayView
@@ -99,12 +101,22 @@ class MapAssets:
         return cls(js_url=None, css_url=None, inline_js=js, inline_css=css)
 
 
+class Messages(Protocol):
+    """A gettext catalogue (``gettext.NullTranslations`` and its subclasses are ones): the
+    words the renderers write for people (map legends, popups, calendar entries)."""
+
+    def gettext(self, message: str, /) -> str: ...
+
+    def ngettext(self, singular: str, plural: str, n: int, /) -> str: ...
+
+
 @dataclass(frozen=True)
 class RenderOptions:
     """Choices for the renderers; each reads the ones it needs.
 
     ``title`` names a van-day file (GPX); ``stamp`` fixes the iCalendar DTSTAMP (default: now);
-    ``csv_delimiter`` separates CSV cells.
+    ``csv_delimiter`` separates CSV cells; ``messages`` translates what the renderers write for
+    people (default: the English source strings; the pages pass their language's catalogue).
     """
 
     tiles: TileSource = field(default_factory=TileSource)
@@ -114,6 +126,7 @@ class RenderOptions:
     stamp: datetime | None = None
     uid_domain: str = "vanplan.invalid"
     csv_delimiter: str = ","
+    messages: Messages = field(default_factory=gettext.NullTranslations)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""CSV of one van-day: one row per stop, in order, times as local ``HH:MM``.
+"""CSV of one van-day: one row per stop, in order, the date as ``dd.mm.yyyy`` and times as local
+``HH:MM``; the place is the stop's one name (the name every format uses).
 
-Free text is protected against spreadsheet formulas (CSV injection). Whether a client appears by
-name or pseudonym is :attr:`RenderOptions.client_display`.
+The file starts with a UTF-8 byte order mark, so that Excel reads umlauts right. Free text is
+protected against spreadsheet formulas (CSV injection). Whether a client appears by name or
+pseudonym is :attr:`RenderOptions.client_display`.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import io
 from geo.render.base import Renderer, RenderOptions, Selection
 from geo.view import ClientDisplay, PlanView, VanDayView
 
+BOM = "\ufeff"
 CSV_COLUMNS = (
     "order",
+    "date",
     "arrival",
     "start",
     "end",
     "place",
-    "address",
     "client",
     "notes",
     "kind",
@@ -39,7 +42,7 @@ def van_day_csv(
     display: ClientDisplay = ClientDisplay.PSEUDONYM,
     delimiter: str = ",",
 ) -> str:
-    """The table of one van-day (CRLF line ends), the columns of :data:`CSV_COLUMNS`."""
+    """The table of one van-day (CRLF line ends, no BOM), the columns of :data:`CSV_COLUMNS`."""
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -48,11 +51,11 @@ def van_day_csv(
         writer.writerow(
             [
                 s.order,
+                s.start.strftime("%d.%m.%Y"),
                 s.arrival.strftime("%H:%M"),
                 s.start.strftime("%H:%M"),
                 s.end.strftime("%H:%M"),
                 _cell(s.name),
-                _cell(s.info.address),
                 _cell(s.client_label(display)),
                 _cell(s.info.notes),
                 str(s.kind),
@@ -70,7 +73,7 @@ def _render(view: PlanView, selection: Selection | None, options: RenderOptions)
     text = van_day_csv(
         selection.van_day(view), display=options.client_display, delimiter=options.csv_delimiter
     )
-    return text.encode("utf-8")
+    return (BOM + text).encode("utf-8")
 
 
 RENDERER = Renderer(

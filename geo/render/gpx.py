@@ -9,13 +9,14 @@ Client names are not written: waypoints carry the stop number, the stop's name a
 
 from __future__ import annotations
 
+import gettext
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 from geo.geometry import Coord
-from geo.render.base import Renderer, RenderOptions, Selection
+from geo.render.base import Messages, Renderer, RenderOptions, Selection
 from geo.view import PlanView, StopView
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,15 @@ def _point(parent: ET.Element, tag: str, coord: Coord, **children: str | None) -
     return el
 
 
-def _stop_desc(s: StopView) -> str:
-    kind = "consultation hours" if s.consultation else "appointment"
-    return f"arrival {s.arrival:%H:%M}, service {s.start:%H:%M}-{s.end:%H:%M}, {kind}"
+def _stop_desc(s: StopView, messages: Messages) -> str:
+    _ = messages.gettext
+    kind = _("consultation hours") if s.consultation else _("appointment")
+    return _("arrival %(arrival)s, service %(start)s-%(end)s, %(kind)s") % {
+        "arrival": f"{s.arrival:%H:%M}",
+        "start": f"{s.start:%H:%M}",
+        "end": f"{s.end:%H:%M}",
+        "kind": kind,
+    }
 
 
 def van_day_gpx(
@@ -57,11 +64,14 @@ def van_day_gpx(
     *,
     name: str | None = None,
     creator: str = "vanplan",
+    messages: Messages | None = None,
 ) -> str:
     """The GPX 1.1 document (UTF-8 XML text) of one van's route on one day (a date, day index
     or key). Raises ``KeyError`` when the van has no route that day."""
     vd = view.van_day(van_id, day)
-    title = name or f"Van {vd.van_id}, day {vd.key}"
+    messages = messages or gettext.NullTranslations()
+    _ = messages.gettext
+    title = name or f"{vd.van_name} {vd.date:%d.%m.%Y}"
 
     ET.register_namespace("", GPX_NS)
     ET.register_namespace("xsi", XSI_NS)
@@ -79,7 +89,7 @@ def van_day_gpx(
 
     points: list[tuple[Coord, dict[str, str | None]]] = []
     if vd.start is not None:
-        points.append((vd.start, {"name": "Start", "sym": "Flag, Green", "type": "depot"}))
+        points.append((vd.start, {"name": _("Start"), "sym": "Flag, Green", "type": "depot"}))
     for s in vd.stops:
         points.append(
             (
@@ -87,14 +97,14 @@ def van_day_gpx(
                 {
                     "time": _utc(s.arrival),
                     "name": f"{s.order} {s.name}",
-                    "desc": _stop_desc(s),
+                    "desc": _stop_desc(s, messages),
                     "sym": "Flag, Blue",
                     "type": "consultation_hours" if s.consultation else "appointment",
                 },
             )
         )
     if vd.end is not None:
-        points.append((vd.end, {"name": "End", "sym": "Flag, Red", "type": "depot"}))
+        points.append((vd.end, {"name": _("End"), "sym": "Flag, Red", "type": "depot"}))
 
     for coord, children in points:
         _point(root, "wpt", coord, **children)
@@ -128,7 +138,7 @@ def _render(view: PlanView, selection: Selection | None, options: RenderOptions)
     if selection is None:
         raise ValueError("GPX is made per van-day: give a van and a day")
     vd = selection.van_day(view)
-    text = van_day_gpx(view, vd.van_id, vd.day, name=options.title)
+    text = van_day_gpx(view, vd.van_id, vd.day, name=options.title, messages=options.messages)
     return text.encode("utf-8")
 
 

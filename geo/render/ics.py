@@ -1,22 +1,30 @@
-"""iCalendar (RFC 5545) of one van-day: one event per stop, for the crew's phone calendar.
+"""iCalendar (RFC 5545) of one van-day: one event per stop and per break, for the crew's phone
+calendar.
 
-Events run from service start to end in the horizon's time zone (with its VTIMEZONE). Whether a
-client appears by name or pseudonym is :attr:`RenderOptions.client_display`.
+Events run from service start to end in the horizon's time zone (with its VTIMEZONE). A stop's
+LOCATION is its one name (the name every format uses), written once. Whether a client appears by
+name or pseudonym is :attr:`RenderOptions.client_display`; the words are
+:attr:`RenderOptions.messages` (English by default).
 """
 
 from __future__ import annotations
 
+import gettext
 from datetime import UTC, date, datetime
 
 from icalendar import Calendar, Event
 
-from geo.render.base import Renderer, RenderOptions, Selection
+from geo.render.base import Messages, Renderer, RenderOptions, Selection
 from geo.view import ClientDisplay, PlanView, StopView, VanDayView
 
 
-def _summary(stop: StopView, display: ClientDisplay) -> str:
+def _summary(stop: StopView, display: ClientDisplay, messages: Messages) -> str:
+    _ = messages.gettext
     if stop.consultation:
-        return f"{stop.order}. Sprechstunde {stop.name}"
+        return _("%(order)s. Consultation hours %(place)s") % {
+            "order": stop.order,
+            "place": stop.name,
+        }
     return f"{stop.order}. {stop.name} – {stop.client_label(display)}"
 
 
@@ -26,35 +34,48 @@ def van_day_ics(
     display: ClientDisplay = ClientDisplay.PSEUDONYM,
     uid_domain: str = "vanplan.invalid",
     stamp: datetime | None = None,
+    messages: Messages | None = None,
 ) -> bytes:
-    """An iCalendar file with one VEVENT per stop. ``stamp`` (DTSTAMP) defaults to now; pass it
-    for reproducible output. The library does the RFC 5545 escaping, line folding and CRLF
-    endings."""
+    """An iCalendar file with one VEVENT per stop and per break. ``stamp`` (DTSTAMP) defaults
+    to now; pass it for reproducible output. The library does the RFC 5545 escaping, line
+    folding and CRLF endings."""
+    messages = messages or gettext.NullTranslations()
+    _ = messages.gettext
     stamp = (stamp or datetime.now(UTC)).astimezone(UTC)
     day: date = vd.date
     cal = Calendar()
     cal.add("prodid", "-//vanplan//crew day//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", f"{vd.van_name} {day.isoformat()}")
+    cal.add("x-wr-calname", f"{vd.van_name} {day:%d.%m.%Y}")
     for stop in vd.stops:
         ev = Event()
         ev.add("uid", f"{stop.visit_id}-{vd.van_id}-{day.isoformat()}@{uid_domain}")
         ev.add("dtstamp", stamp)
         ev.add("dtstart", stop.start)
         ev.add("dtend", stop.end)
-        ev.add("summary", _summary(stop, display))
-        ev.add("location", ", ".join(p for p in (stop.name, stop.info.address) if p))
+        ev.add("summary", _summary(stop, display, messages))
+        ev.add("location", stop.name)
         lon, lat = stop.coord
         ev.add("geo", (lat, lon))
         lines = [
-            f"Ankunft / arrival {stop.arrival:%H:%M}",
-            f"Navigation: {stop.osm_directions()}",
+            _("Arrival %(time)s") % {"time": f"{stop.arrival:%H:%M}"},
+            _("Navigation: %(link)s") % {"link": stop.osm_directions()},
         ]
         if stop.info.notes:
             lines.append(stop.info.notes)
         ev.add("description", "\n".join(lines))
         ev.add("categories", [str(stop.kind)])
+        cal.add_component(ev)
+    for n, brk in enumerate(vd.breaks, start=1):
+        ev = Event()
+        ev.add("uid", f"break-{n}-{vd.van_id}-{day.isoformat()}@{uid_domain}")
+        ev.add("dtstamp", stamp)
+        ev.add("dtstart", brk.start)
+        ev.add("dtend", brk.end)
+        ev.add("summary", _("Break"))
+        ev.add("categories", ["break"])
+        ev.add("transp", "OPAQUE")
         cal.add_component(ev)
     cal.add_missing_timezones()
     return bytes(cal.to_ical())
@@ -68,6 +89,7 @@ def _render(view: PlanView, selection: Selection | None, options: RenderOptions)
         display=options.client_display,
         uid_domain=options.uid_domain,
         stamp=options.stamp,
+        messages=options.messages,
     )
 
 
@@ -76,5 +98,5 @@ RENDERER = Renderer(
     media_type="text/calendar",
     render=_render,
     per_van_day=True,
-    description="iCalendar of one van-day: one event per stop",
+    description="iCalendar of one van-day: one event per stop and per break",
 )

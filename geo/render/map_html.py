@@ -6,12 +6,18 @@ happens in :func:`_latlon` and nowhere else.
 
 folium is imported lazily (as geopandas does in ``explore.py``) so that the rest of ``geo`` works
 without it. Every map works without a tile server: the routes are vector layers, so with
-``TileSource.none()`` the page shows them on a plain background.
+``TileSource.none()`` the page shows them on a plain background. Markers are HTML (``DivIcon``),
+so no marker images are loaded. The words on the maps come from a gettext catalogue
+(:attr:`RenderOptions.messages`, English by default).
+
+The week map shows one day at a time: a day switcher (buttons, one per day with routes) puts
+that day's van-days on the map and takes the others off; vans keep their colour all week.
 """
 
 from __future__ import annotations
 
 import functools
+import gettext
 import html
 import json
 import logging
@@ -24,6 +30,7 @@ from geo.geometry import Coord
 from geo.render.base import (
     OSM_ATTRIBUTION,
     MapAssets,
+    Messages,
     Renderer,
     RenderOptions,
     Selection,
@@ -136,6 +143,24 @@ def _js_call(method: str, *args: object) -> Any:
     return _js_call_class()(method, *args)
 
 
+@functools.cache
+def _script_class() -> type:
+    from branca.element import MacroElement
+    from jinja2 import Template
+
+    class Script(MacroElement):
+        """JavaScript run after everything added to the map before it (layers exist by then)."""
+
+        _template = Template("{% macro script(this, kwargs) %}{{ this.code }}{% endmacro %}")
+
+        def __init__(self, code: str) -> None:
+            super().__init__()
+            self._name = "Script"
+            self.code = code
+
+    return Script
+
+
 def _popup(html_text: str) -> Any:
     return _js_call("bindPopup", html_text, {"maxWidth": 300})
 
@@ -156,6 +181,12 @@ _MARKER_CSS = """<style>
 .vp-legend .sw { display:inline-block; width:14px; height:14px; margin-right:6px;
   vertical-align:middle; border-radius:50%; }
 .vp-legend .sq { border-radius:3px; border:2px solid #222; box-sizing:border-box; }
+.vp-legend summary { cursor:pointer; font-weight:bold; }
+.vp-days { background:#fff; padding:4px; border-radius:4px; box-shadow:0 0 4px rgba(0,0,0,.4);
+  font:13px/1.3 sans-serif; display:flex; flex-wrap:wrap; gap:4px; max-width:60vw; }
+.vp-days button { font:inherit; padding:6px 10px; border:1px solid #12355b; border-radius:4px;
+  background:#fff; color:#12355b; cursor:pointer; }
+.vp-days button[aria-pressed="true"] { background:#12355b; color:#fff; }
 </style>"""
 
 
@@ -163,15 +194,17 @@ def _hhmm(moment: datetime) -> str:
     return moment.strftime("%H:%M")
 
 
-def _stop_popup(s: StopView, vd: VanDayView) -> str:
-    kind = "Sprechstunde (consultation hours)" if s.consultation else "Termin (appointment)"
+def _stop_popup(s: StopView, vd: VanDayView, messages: Messages) -> str:
+    _ = messages.gettext
+    kind = _("Consultation hours") if s.consultation else _("Appointment")
     rows = [
         f"<b>{s.order}. {html.escape(s.name)}</b>",
         html.escape(kind),
-        f"Van {html.escape(vd.van_id)}, day {html.escape(vd.key)}",
-        f"Arrival {_hhmm(s.arrival)}",
-        f"Service {_hhmm(s.start)}–{_hhmm(s.end)}",
-        f"Visit {html.escape(s.visit_id)}",
+        html.escape(f"{vd.van_name} · {vd.day_name}"),
+        html.escape(_("Arrival %(time)s") % {"time": _hhmm(s.arrival)}),
+        html.escape(
+            _("Service %(start)s–%(end)s") % {"start": _hhmm(s.start), "end": _hhmm(s.end)}
+        ),
     ]
     return "<br>".join(rows)
 
@@ -184,6 +217,7 @@ def _add_route(
     size: int,
     weight: int,
     permanent_labels: bool,
+    messages: Messages,
 ) -> None:
     import folium
 
@@ -214,7 +248,7 @@ def _add_route(
                 offset=(size // 2, 0),
             ),
         )
-        _popup(_stop_popup(s, vd)).add_to(marker)
+        _popup(_stop_popup(s, vd, messages)).add_to(marker)
         marker.add_to(layer)
 
 
@@ -226,9 +260,10 @@ def _leg_tip(leg: LegView) -> str:
     return " · ".join(t for t in (format_duration(leg.travel_time), _km(leg.distance)) if t)
 
 
-def _add_depots(m: Any, depots: Sequence[DepotView], size: int) -> None:
+def _add_depots(m: Any, depots: Sequence[DepotView], size: int, messages: Messages) -> None:
     import folium
 
+    _ = messages.gettext
     for d in depots:
         icon = folium.DivIcon(
             html=f'<div class="vp-depot" style="font-size:{size // 2}px">D</div>',
@@ -236,58 +271,132 @@ def _add_depots(m: Any, depots: Sequence[DepotView], size: int) -> None:
             icon_anchor=(size // 2, size // 2),
             class_name="vp-marker",
         )
-        folium.Marker(_latlon(d.coord), icon=icon, tooltip=f"Depot: {html.escape(d.name)}").add_to(
-            m
-        )
+        tip = html.escape(_("Depot: %(name)s") % {"name": d.name})
+        folium.Marker(_latlon(d.coord), icon=icon, tooltip=tip).add_to(m)
 
 
 def _legend(
-    entries: Sequence[tuple[str, str]], consultation: bool, unassigned: bool, corner: str = ""
+    entries: Sequence[tuple[str, str]],
+    consultation: bool,
+    unassigned: bool,
+    messages: Messages,
+    *,
+    corner: str = "",
+    open_: bool = True,
 ) -> str:
+    """The legend, folded into a ``<details>`` element (click "Legend" to open or close it)."""
+    _ = messages.gettext
+    words = {
+        "consultation": html.escape(_("Consultation hours")),
+        "depot": html.escape(_("Depot")),
+        "unassigned": html.escape(_("Unassigned")),
+        "legend": html.escape(_("Legend")),
+    }
     rows = [
         f'<div><span class="sw" style="background:{c}"></span>{html.escape(n)}</div>'
         for n, c in entries
     ]
     if consultation:
         rows.append(
-            '<div><span class="sw sq" style="background:#fff"></span>Consultation hours</div>'
+            f'<div><span class="sw sq" style="background:#fff"></span>{words["consultation"]}</div>'
         )
     rows.append(
         f'<div><span class="sw sq" style="background:{DEPOT_COLOUR};border-color:{DEPOT_COLOUR}">'
-        "</span>Depot</div>"
+        f"</span>{words['depot']}</div>"
     )
     if unassigned:
         rows.append(
             '<div><span class="sw" style="background:#fff;border:2px dashed #7f7f7f;'
-            'box-sizing:border-box"></span>Unassigned</div>'
+            f'box-sizing:border-box"></span>{words["unassigned"]}</div>'
         )
-    if corner:  # small screens: a folded legend in a corner
-        return (
-            f'<details class="vp-legend" id="vp-legend" style="{corner}">'
-            "<summary>Legend</summary>" + "".join(rows) + "</details>"
-        )
-    return '<div class="vp-legend" id="vp-legend"><b>Legend</b>' + "".join(rows) + "</div>"
+    style = f' style="{corner}"' if corner else ""
+    return (
+        f'<details class="vp-legend" id="vp-legend"{style}{" open" if open_ else ""}>'
+        f"<summary>{words['legend']}</summary>" + "".join(rows) + "</details>"
+    )
+
+
+def _day_switcher(m: Any, days: Sequence[tuple[str, str, list[str]]], messages: Messages) -> Any:
+    """A map control with one button per day (key, label, layer variable names): pressing one
+    shows that day's layers and hides the others. The first day is shown at the start."""
+    _ = messages.gettext
+    data = [{"key": k, "label": label, "layers": layers} for k, label, layers in days]
+    layer_list = ", ".join(f"{json.dumps(k)}: [{', '.join(ls)}]" for k, _l, ls in days)
+    code = f"""
+(function () {{
+  var map = {m.get_name()};
+  var days = {json.dumps(data)};
+  var layers = {{{layer_list}}};
+  var control = L.control({{position: "topright"}});
+  var buttons = {{}};
+  function show(key) {{
+    days.forEach(function (d) {{
+      layers[d.key].forEach(function (l) {{
+        if (d.key === key) {{ map.addLayer(l); }} else {{ map.removeLayer(l); }}
+      }});
+      buttons[d.key].setAttribute("aria-pressed", d.key === key ? "true" : "false");
+    }});
+  }}
+  control.onAdd = function () {{
+    var div = L.DomUtil.create("div", "vp-days");
+    div.id = "vp-days";
+    div.setAttribute("role", "group");
+    div.setAttribute("aria-label", {json.dumps(_("Day"))});
+    days.forEach(function (d) {{
+      var b = L.DomUtil.create("button", "vp-day", div);
+      b.type = "button";
+      b.textContent = d.label;
+      b.dataset.day = d.key;
+      b.addEventListener("click", function () {{ show(d.key); }});
+      buttons[d.key] = b;
+    }});
+    L.DomEvent.disableClickPropagation(div);
+    return div;
+  }};
+  control.addTo(map);
+  if (days.length) {{ show(days[0].key); }}
+}})();
+"""
+    return _script_class()(code)
 
 
 def week_map(
-    view: PlanView, *, tiles: TileSource | None = None, assets: MapAssets | None = None
+    view: PlanView,
+    *,
+    tiles: TileSource | None = None,
+    assets: MapAssets | None = None,
+    messages: Messages | None = None,
 ) -> folium.Map:
-    """The week overview: one toggleable layer per van-day (named by the van-day's van and day
-    names), unassigned visits in their own layer, depot markers, a legend."""
+    """The week overview, one day at a time: a layer per van-day (coloured by van, named by the
+    van-day's van and day names), a day switcher showing one day's layers, unassigned visits in
+    their own layer (always shown), depot markers, a folding legend."""
     import folium
     from branca.element import Element
 
+    messages = messages or gettext.NullTranslations()
+    _ = messages.gettext
+    unassigned_word = html.escape(_("Unassigned"))
     m = _new_map(view.coords(), tiles or TileSource(), assets or MapAssets())
     vans = view.vans()
     van_days = view.sorted_van_days()
-    for vd in van_days:
-        layer = folium.FeatureGroup(name=f"{vd.van_name} · {vd.day_name}", show=True)
+    by_day: dict[date, tuple[str, str, list[str]]] = {}
+    for vd in sorted(van_days, key=lambda v: (v.date, v.van_id)):
+        layer = folium.FeatureGroup(name=f"{vd.van_name} · {vd.day_name}", show=False)
         _add_route(
-            layer, vd, van_colour(vd.van_id, vans), size=26, weight=4, permanent_labels=False
+            layer,
+            vd,
+            van_colour(vd.van_id, vans),
+            size=26,
+            weight=4,
+            permanent_labels=False,
+            messages=messages,
         )
         layer.add_to(m)
+        by_day.setdefault(vd.date, (vd.key, vd.day_name, []))[2].append(layer.get_name())
     if view.unassigned:
-        layer = folium.FeatureGroup(name=f"Unassigned ({len(view.unassigned)})", show=True)
+        layer = folium.FeatureGroup(
+            name=_("Unassigned (%(n)s)") % {"n": len(view.unassigned)}, show=True
+        )
         for u in view.unassigned:
             icon = folium.DivIcon(
                 html='<div class="vp-unassigned">?</div>',
@@ -296,24 +405,24 @@ def week_map(
                 class_name="vp-marker",
             )
             text = (
-                f"<b>{html.escape(u.visit_id)}</b> unassigned<br>{html.escape(u.name)}"
-                f"<br>{html.escape(u.reason)}"
+                f"<b>{html.escape(u.name)}</b><br>{unassigned_word}"
+                f"<br>{html.escape(u.message or u.reason)}"
             )
-            if u.message:
-                text += f"<br>{html.escape(u.message)}"
             marker = folium.Marker(
                 _latlon(u.coord),
                 icon=icon,
-                tooltip=f"{html.escape(u.visit_id)}: {html.escape(u.reason)}",
+                tooltip=f"{html.escape(u.name)}: {unassigned_word}",
             )
             _popup(text).add_to(marker)
             marker.add_to(layer)
         layer.add_to(m)
-    _add_depots(m, view.depots, 24)
-    folium.LayerControl(collapsed=False).add_to(m)
+    _add_depots(m, view.depots, 24, messages)
+    _day_switcher(m, [by_day[d] for d in sorted(by_day)], messages).add_to(m)
     names = {vd.van_id: vd.van_name for vd in van_days}
     entries = [(names[v], van_colour(v, vans)) for v in vans]
-    legend = _legend(entries, any(s.consultation for s in view.stops()), bool(view.unassigned))
+    legend = _legend(
+        entries, any(s.consultation for s in view.stops()), bool(view.unassigned), messages
+    )
     m.get_root().html.add_child(Element(legend))  # type: ignore[attr-defined]
     log.debug("week map: %d van-days, %d stops", len(van_days), len(view.stops()))
     return m
@@ -326,27 +435,31 @@ def van_day_map(
     *,
     tiles: TileSource | None = None,
     assets: MapAssets | None = None,
+    messages: Messages | None = None,
 ) -> folium.Map:
     """The crew map: one van's route on one day (a date, day index or key), large markers with
     permanent time labels. Raises ``KeyError`` when the van has no route that day."""
     import folium
     from branca.element import Element
 
+    messages = messages or gettext.NullTranslations()
     vd = view.van_day(van_id, day)
     coords = [c for leg in vd.legs for c in leg.coords] + [s.coord for s in vd.stops]
     coords += [d.coord for d in view.depots]
     m = _new_map(coords, tiles or TileSource(), assets or MapAssets())
     colour = van_colour(vd.van_id, view.vans())
     layer = folium.FeatureGroup(name=f"{vd.van_name} · {vd.day_name}")
-    _add_route(layer, vd, colour, size=40, weight=6, permanent_labels=True)
+    _add_route(layer, vd, colour, size=40, weight=6, permanent_labels=True, messages=messages)
     layer.add_to(m)
-    _add_depots(m, view.depots, 34)
-    # Top right on the crew map: the bottom is where the route usually starts (depot).
+    _add_depots(m, view.depots, 34, messages)
+    # Top right and folded on the crew map: the bottom is where the route usually starts.
     legend = _legend(
         [(vd.van_name, colour)],
         any(s.consultation for s in vd.stops),
         False,
+        messages,
         corner="top:10px;right:10px;bottom:auto;left:auto",
+        open_=False,
     )
     m.get_root().html.add_child(Element(legend))  # type: ignore[attr-defined]
     return m
@@ -371,12 +484,17 @@ def _render(view: PlanView, selection: Selection | None, options: RenderOptions)
     if selection is not None and selection.is_van_day:
         assert selection.van_id is not None and selection.day is not None
         m = van_day_map(
-            view, selection.van_id, selection.day, tiles=options.tiles, assets=options.assets
+            view,
+            selection.van_id,
+            selection.day,
+            tiles=options.tiles,
+            assets=options.assets,
+            messages=options.messages,
         )
     else:
         if selection is not None:
             view = view.select(selection.van_id, selection.day)
-        m = week_map(view, tiles=options.tiles, assets=options.assets)
+        m = week_map(view, tiles=options.tiles, assets=options.assets, messages=options.messages)
     return to_html(m).encode("utf-8")
 
 
@@ -384,5 +502,5 @@ RENDERER = Renderer(
     name="html",
     media_type="text/html; charset=utf-8",
     render=_render,
-    description="folium (Leaflet) map: the week, or one van's day",
+    description="folium (Leaflet) map: the week (one day at a time), or one van's day",
 )

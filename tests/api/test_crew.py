@@ -68,11 +68,12 @@ def test_standalone_crew_page() -> None:
     page = crew_page_html(
         plan_out(), sample_view(info=details), "v1", MONDAY, tiles=TileSource.none()
     )
-    assert page.startswith("<!DOCTYPE html>")
+    assert page.startswith('<!DOCTYPE html>\n<html lang="de">')  # German by default
     assert "K-17" in page and "Erika Mustermann" not in page
-    assert "Hund" in page and "Consultation hours" in page
-    assert "driving 45 min · 22.2 km" in page
-    assert "approximate" in page
+    assert "Hund" in page and "Sprechstunde" in page
+    assert "Fahrzeit 45 min · 22.2 km" in page
+    assert "Montag, 02.03.2026" in page
+    assert "Fahrzeiten sind geschätzt" in page
     assert "geo:49.678600,9.003600" in page
     # No server, no CDN: Leaflet is inside the map's srcdoc, downloads are data: URIs.
     srcdoc = htmllib.unescape(re.search(r'srcdoc="([^"]*)"', page, re.S).group(1))
@@ -90,3 +91,10 @@ def test_standalone_crew_page_with_names() -> None:
         plan_out(), sample_view(info=details), "v1", MONDAY, display=ClientDisplay.NAME
     )
     assert "Erika Mustermann" in page
+
+
+def test_standalone_crew_page_in_english() -> None:
+    page = crew_page_html(plan_out(), sample_view(), "v1", MONDAY, lang="en")
+    assert page.startswith('<!DOCTYPE html>\n<html lang="en">')
+    assert "Consultation hours" in page and "Sprechstunde" not in page
+    assert "Monday, 02.03.2026" in page and "driving 45 min" in page

@@ -174,12 +174,13 @@ def test_pages_need_login(site: Site) -> None:
 def test_bad_token_is_refused(site: Site) -> None:
     resp = site.client.post("/login", data={"token": "vp_nonsense"}, follow_redirects=False)
     assert resp.status_code == 401
-    assert "unknown or revoked token" in resp.text
+    assert "unbekanntes oder widerrufenes Token" in resp.text  # German by default
 
 
 def test_crew_login_goes_to_own_van(site: Site) -> None:
     resp = site.client.post("/login", data={"token": site.crew}, follow_redirects=False)
-    assert resp.status_code == 303 and resp.headers["location"].startswith("/crew/van-1/")
+    # The van's start page, which opens its next working day with a published plan.
+    assert resp.status_code == 303 and resp.headers["location"] == "/crew/van-1"
     cookie = resp.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
 
@@ -197,7 +198,7 @@ def test_crew_page_lists_stops_in_order(site: Site) -> None:
     assert "Bitte klingeln" in html
     assert "Hauptstraße 1, 64720 Michelstadt" in html  # the client's address
     assert "near Bad König" in html  # no address: the nearest village, never an internal id
-    assert "Consultation hours" in html
+    assert "Sprechstunde" in html
     assert "geo:49.678600,9.003600" in html
     assert "openstreetmap.org/directions" in html
     for ext in ("ics", "gpx", "csv"):
@@ -228,9 +229,15 @@ def test_crew_downloads(site: Site) -> None:
     assert len(root.findall("g:wpt", ns)) == 4  # start, two stops, end
     assert root.findall("g:trk/g:trkseg/g:trkpt", ns)
 
-    rows = list(csv.reader(io.StringIO(site.client.get(f"{base}.csv").text)))
-    assert rows[0][:4] == ["order", "arrival", "start", "end"]
+    table = site.client.get(f"{base}.csv").content
+    assert table.startswith("\ufeff".encode())  # UTF-8 BOM: Excel reads the umlauts right
+    # German pages give German Excel its separator, the semicolon.
+    rows = list(csv.reader(io.StringIO(table.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][:5] == ["order", "date", "arrival", "start", "end"]
     assert [r[0] for r in rows[1:]] == ["1", "2"]
+    assert {r[1] for r in rows[1:]} == {"02.03.2026"}
+    english = site.client.get(f"{base}.csv?lang=en").content.decode("utf-8-sig")
+    assert next(csv.reader(io.StringIO(english)))[:2] == ["order", "date"]
 
     assert site.client.get(f"{base}.pdf").status_code == 404
 
@@ -304,14 +311,19 @@ def test_dispatcher_week(site: Site) -> None:
     resp = site.client.get(f"/dispatcher?week={WEEK}")
     assert resp.status_code == 200, resp.text
     html = resp.text
-    assert f"Week {WEEK}" in html
+    assert f"Woche {WEEK}" in html
     assert 'data-van="van-1" data-date="2026-03-02"' in html
     assert 'data-van="van-2" data-date="2026-03-02"' in html
-    assert "toolong" in html  # unassigned, with its reason code
+    # unassigned, with its reason code translated
+    assert 'data-visit="toolong" data-reason="service_too_long"' in html
+    assert "Der Besuch ist länger, als irgendeine Schicht erlaubt." in html
     assert f"/dispatcher/map?plan={site.plan_id}" in html
     week_map = site.client.get(f"/dispatcher/map?plan={site.plan_id}").text
-    assert "Unassigned (1)" in week_map
+    assert "Nicht eingeplant" in week_map and "als irgendeine Schicht erlaubt" in week_map
     assert "Mobiles Büro 1" in week_map
+    assert "Mo. 02.03." in week_map and "Di. 03.03." in week_map  # the day switcher
+    english = site.client.get(f"/dispatcher/map?plan={site.plan_id}&lang=en").text
+    assert "The visit is longer than any shift allows." in english and "Mon 02.03." in english
 
 
 def test_dispatcher_page_is_not_for_crews(site: Site) -> None:
@@ -342,7 +354,7 @@ def test_upload_appointments(site: Site) -> None:
         data={"week": WEEK},
         files={"file": ("good.csv", good.encode(), "text/csv")},
     )
-    assert resp.status_code == 200 and "2 appointments imported" in resp.text
+    assert resp.status_code == 200 and "2 Termine importiert" in resp.text
     with site.app.state.db.session() as session:
         assert session.get(VisitRow, "u1") is not None
         assert session.get(VisitRow, "u2").client_id == "c-1"
