@@ -230,8 +230,8 @@ def _add_route(
         cls = "vp-num vp-consultation" if s.consultation else "vp-num"
         icon = folium.DivIcon(
             html=(
-                f'<div class="{cls}" style="background:{colour};font-size:{size // 2}px">'
-                f"{s.order}</div>"
+                f'<div class="{cls}" data-visit="{html.escape(s.visit_id)}" '
+                f'style="background:{colour};font-size:{size // 2}px">{s.order}</div>'
             ),
             icon_size=(size, size),
             icon_anchor=(size // 2, size // 2),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -375,3 +377,100 @@ def test_dispatcher_lists_visits_to_pin(app: FastAPI, site: Site) -> None:
     assert 'class="pin" data-visit="a1" data-pinned="no"' in html
     published = site.client.get(f"/dispatcher?week={WEEK}&plan={site.plan_id}").text
     assert 'class="pin"' not in published  # published plans are not edited
+
+
+def test_language_from_query_cookie_and_browser(site: Site) -> None:
+    _login(site, site.crew)
+    url = f"/crew/van-1/{MONDAY}"
+    german = site.client.get(url).text
+    assert '<html lang="de">' in german and "Abmelden" in german and "Montag, 02.03.2026" in german
+    english = site.client.get(url, headers={"Accept-Language": "en-GB,en;q=0.9,de;q=0.5"}).text
+    assert '<html lang="en">' in english and "Log out" in english
+    assert "Monday, 02.03.2026" in english
+    french_first = site.client.get(url, headers={"Accept-Language": "fr, de;q=0.4"}).text
+    assert '<html lang="de">' in french_first
+    # ?lang= wins and is kept in a cookie for the next pages.
+    resp = site.client.get(f"{url}?lang=en", headers={"Accept-Language": "de"})
+    assert '<html lang="en">' in resp.text and "vanplan_lang=en" in resp.headers["set-cookie"]
+    assert '<html lang="en">' in site.client.get(url, headers={"Accept-Language": "de"}).text
+    # The switcher links the same page in the other language.
+    assert f'href="http://testserver{url}?lang=de"' in site.client.get(url).text
+
+
+def _at(app: FastAPI, moment: str) -> None:
+    app.state.clock = lambda: datetime.fromisoformat(moment)
+
+
+def test_crew_start_opens_the_next_working_day(app: FastAPI, site: Site) -> None:
+    _login(site, site.crew)
+    for now, day in [
+        ("2026-02-27T12:00:00+01:00", "2026-03-02"),  # the Friday before: Monday
+        ("2026-03-02T18:00:00+01:00", "2026-03-02"),  # the day itself, after work
+        ("2026-03-03T07:00:00+01:00", "2026-03-03"),  # Tuesday
+        ("2026-03-20T09:00:00+01:00", "2026-03-03"),  # nothing later: the last day planned
+    ]:
+        _at(app, now)
+        resp = site.client.get("/crew/van-1", follow_redirects=False)
+        assert resp.status_code == 303 and resp.headers["location"] == f"/crew/van-1/{day}", now
+    # van-2 works on Monday only; the crew of van-1 may not look.
+    _at(app, "2026-03-03T07:00:00+01:00")
+    _login(site, site.other_crew)
+    assert site.client.get("/crew/van-2", follow_redirects=False).headers["location"] == (
+        f"/crew/van-2/{MONDAY}"
+    )
+    assert site.client.get("/crew/van-1").status_code == 403
+
+
+def test_crew_start_without_published_plan(app: FastAPI) -> None:
+    install(app, PageSettings(tiles_url=None))
+    with TestClient(app) as client, app.state.db.session() as session:
+        session.add(VanRow(id="van-1", name="Mobiles Büro 1", skills=[]))
+        session.flush()
+        crew = issue_token(session, Role.CREW, name="c", van_id="van-1").secret
+        session.commit()
+        client.post("/login", data={"token": crew}, follow_redirects=False)
+        resp = client.get("/crew/van-1")
+        assert resp.status_code == 404
+        assert "Noch kein veröffentlichter Plan für Fahrzeug van-1." in resp.text
+
+
+def test_crew_day_shows_departure_return_next_stop_and_days(app: FastAPI, site: Site) -> None:
+    _login(site, site.crew)
+    _at(app, "2026-03-02T06:00:00+01:00")
+    html = site.client.get(f"/crew/van-1/{MONDAY}").text
+    items = re.findall(r'<li class="([^"]+)"', html)
+    assert items[0] == "depot departure" and items[-1] == "depot back"
+    stops = [c for c in items if c.startswith("stop")]
+    assert len(stops) == 2 and stops[0].endswith(" next") and "next" not in stops[1]
+    assert "Nächster Halt" in html
+    times = re.findall(r'<li class="depot \w+"><strong>(\d\d:\d\d)</strong>', html)
+    assert len(times) == 2 and times[0] < times[1]
+    assert re.search(r"Abfahrt \d\d:\d\d", html) and re.search(r"zurück \d\d:\d\d", html)
+    for link in ("geo:", "https://www.google.com/maps/dir/", "https://maps.apple.com/"):
+        assert html.count(f'href="{link}') == 2
+    # The day switcher: van-1's days of the week, this one current.
+    current = r'<strong class="day current" aria-current="date">Mo\. 02\.03\.</strong>'
+    assert re.search(current, html)
+    assert '<a class="day" href="/crew/van-1/2026-03-03">Di. 03.03.</a>' in html
+    # Once the first stop is over, the second is next; after the last, none.
+    first_end = re.findall(r"<strong>\d\d:\d\d–(\d\d:\d\d)</strong>", html)[0]
+    _at(app, f"2026-03-02T{first_end}:59+01:00")  # shown to the minute
+    html = site.client.get(f"/crew/van-1/{MONDAY}").text
+    stops = [c for c in re.findall(r'<li class="([^"]+)"', html) if c.startswith("stop")]
+    assert not stops[0].endswith(" next") and stops[1].endswith(" next")
+    _at(app, "2026-03-02T20:00:00+01:00")
+    assert "Nächster Halt" not in site.client.get(f"/crew/van-1/{MONDAY}").text
+
+
+def test_crew_day_one_name_per_stop(site: Site) -> None:
+    """The address stands once: in the list, the calendar's LOCATION, the CSV and the GPX."""
+    _login(site, site.crew)
+    address = "Hauptstraße 1, 64720 Michelstadt"
+    html = site.client.get(f"/crew/van-1/{MONDAY}").text
+    assert html.count(address) == 1
+    base = f"/crew/van-1/{MONDAY}/download"
+    events = list(Calendar.from_ical(site.client.get(f"{base}.ics").content).walk("VEVENT"))
+    assert address in {str(e["location"]) for e in events}
+    table = site.client.get(f"{base}.csv").content.decode("utf-8-sig")
+    assert table.count(address) == 1
+    assert site.client.get(f"{base}.gpx").text.count(address) == 2  # waypoint and route point

@@ -4,6 +4,7 @@ road-following geometry."""
 
 from __future__ import annotations
 
+import gettext
 from collections.abc import Mapping
 from datetime import date, datetime
 from itertools import pairwise
@@ -191,3 +192,28 @@ def small_plan() -> tuple[Plan, Problem, dict[str, tuple[float, float]]]:
         "r": PLACES["reichelsheim"],
     }
     return plan, problem, places
+
+
+class Words(gettext.NullTranslations):
+    """A small catalogue for renderer tests (the real ones live in api/locale)."""
+
+    def __init__(self, words: Mapping[str, str]) -> None:
+        super().__init__()
+        self.words = dict(words)
+
+    def gettext(self, message: str) -> str:
+        return self.words.get(message, message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.gettext(singular if n == 1 else plural)
+
+
+GERMAN = Words(
+    {
+        "%(order)s. Consultation hours %(place)s": "%(order)s. Sprechstunde %(place)s",
+        "Break": "Pause",
+        "Consultation hours": "Sprechstunde",
+        "Legend": "Legende",
+        "Unassigned": "Nicht eingeplant",
+    }
+)

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from geo.render import RENDERERS
+from geo.render import RENDERERS, RenderOptions, Selection
 from geo.render.csv_table import CSV_COLUMNS, van_day_csv
 from geo.render.ics import van_day_ics
-from geo.view import ClientDisplay, VanDayView, VisitInfo
-from tests.geo.sample_view import PLACES, sample_view
+from geo.view import BreakView, ClientDisplay, VanDayView, VisitInfo
+from tests.geo.sample_view import GERMAN, PLACES, sample_view
 
 BERLIN = ZoneInfo("Europe/Berlin")
 STAMP = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -43,7 +43,9 @@ def test_van_day_of_the_view(day0: VanDayView) -> None:
     assert first.coord == PLACES["michelstadt"]
     assert first.info.client == "Erika Mustermann" and first.info.notes.startswith("Bitte")
     assert day0.stops[1].consultation
-    assert first.geo_uri == "geo:49.678600,9.003600"
+    assert first.geo_uri == "geo:49.678600,9.003600?q=49.678600,9.003600(Michelstadt)"
+    assert first.google_maps.endswith("destination=49.678600%2C9.003600")
+    assert first.apple_maps == "https://maps.apple.com/?daddr=49.678600,9.003600&dirflg=d"
     assert "route=" in first.osm_directions((8.9937, 49.6567))
 
 
@@ -90,8 +92,11 @@ def test_ics_escapes_text_and_hides_names_by_default(day0: VanDayView) -> None:
     # RFC 5545 text escaping: comma, semicolon, newline.
     assert "Bitte klingeln\\; Hund\\, freundlich" in desc
     assert "\\n" in desc
-    loc = next(x for x in lines if x.startswith("LOCATION:Michelstadt"))
-    assert "Hauptstraße 1\\, 64720 Michelstadt" in loc
+    # The stop's one name, once (the client's address is not appended a second time).
+    assert [x for x in lines if x.startswith("LOCATION:")] == [
+        "LOCATION:Michelstadt",
+        "LOCATION:Bad Koenig",
+    ]
     event = next(e for e in Calendar.from_ical(raw).walk("VEVENT") if "K-17" in str(e["summary"]))
     assert str(event["description"]).splitlines()[-1] == "Bitte klingeln; Hund, freundlich"
 
@@ -99,12 +104,28 @@ def test_ics_escapes_text_and_hides_names_by_default(day0: VanDayView) -> None:
 def test_ics_with_names(day0: VanDayView) -> None:
     raw = van_day_ics(day0, display=ClientDisplay.NAME, stamp=STAMP)
     assert "Erika Mustermann" in raw.decode()
-    # Consultation hours have no client.
-    assert "SUMMARY:2. Sprechstunde Bad Koenig" in _unfold(raw)
+    # Consultation hours have no client; the words are English unless a catalogue is given.
+    assert "SUMMARY:2. Consultation hours Bad Koenig" in _unfold(raw)
+    german = van_day_ics(day0, stamp=STAMP, messages=GERMAN)
+    assert "SUMMARY:2. Sprechstunde Bad Koenig" in _unfold(german)
+
+
+def test_ics_has_the_breaks(day0: VanDayView) -> None:
+    start = datetime(2026, 3, 2, 12, 0, tzinfo=BERLIN)
+    brk = BreakView(start, start + timedelta(minutes=30), 0, 0)
+    raw = van_day_ics(replace(day0, breaks=(brk,)), stamp=STAMP, messages=GERMAN)
+    events = list(Calendar.from_ical(raw).walk("VEVENT"))
+    assert len(events) == 3
+    pause = events[-1]
+    assert str(pause["summary"]) == "Pause" and "location" not in pause
+    assert pause.decoded("dtstart") == start
+    assert pause.decoded("dtend") - pause.decoded("dtstart") == timedelta(minutes=30)
+    assert len({str(e["uid"]) for e in events}) == 3
 
 
 def test_ics_event_lasts_the_service(day0: VanDayView) -> None:
     events = list(Calendar.from_ical(van_day_ics(day0, stamp=STAMP)).walk("VEVENT"))
+    assert len(events) == 2  # no breaks that day
     durations = [e.decoded("dtend") - e.decoded("dtstart") for e in events]
     assert durations == [timedelta(hours=1), timedelta(hours=2)]
 
@@ -115,7 +136,8 @@ def test_csv_rows(day0: VanDayView) -> None:
     assert tuple(rows[0]) == CSV_COLUMNS
     assert len(rows) == 3
     first = dict(zip(rows[0], rows[1], strict=True))
-    assert first["order"] == "1"
+    assert first["order"] == "1" and first["date"] == "02.03.2026"
+    assert "address" not in first  # the place is the stop's one name
     assert (first["arrival"], first["start"], first["end"]) == ("08:15", "08:30", "09:30")
     assert first["place"] == "Michelstadt"
     assert first["client"] == "K-17"
@@ -125,6 +147,14 @@ def test_csv_rows(day0: VanDayView) -> None:
     assert second["kind"] == "consultation_hours" and second["client"] == ""
     named = list(csv.reader(io.StringIO(van_day_csv(day0, display=ClientDisplay.NAME))))
     assert named[1][CSV_COLUMNS.index("client")] == "Erika Mustermann"
+
+
+def test_csv_file_starts_with_a_bom_for_excel(day0: VanDayView) -> None:
+    view = replace(sample_view(info=DETAILS), van_days=(day0,))
+    raw = RENDERERS["csv"].render(view, Selection("v1", 0), RenderOptions())
+    assert raw.startswith(b"\xef\xbb\xbf")
+    assert raw.decode("utf-8-sig") == van_day_csv(day0)
+    assert "Hauptstraße" not in raw.decode("utf-8-sig")  # pseudonym view: no client address
 
 
 def test_csv_semicolon_and_formula_injection() -> None:

@@ -16,7 +16,7 @@ from geo.render.gpx import van_day_gpx
 from geo.render.map_html import to_html, van_day_map, week_map, write_html
 from geo.view import PlanView, build_view
 from optimizer.errors import ValidationError
-from tests.geo.sample_view import ERBACH, PLACES, sample_view, small_plan
+from tests.geo.sample_view import ERBACH, GERMAN, PLACES, sample_view, small_plan
 
 
 def week_map_html(view: PlanView, **kwargs: Any) -> str:
@@ -61,10 +61,21 @@ def _page(html: str) -> _Collect:
     return p
 
 
-def _overlays(script: str) -> list[str]:
-    m = re.search(r"overlays\s*:\s*\{(.*?)\}", script, re.S)
-    assert m, "no layer control in the map"
-    return [json.loads(n) for n in re.findall(r'("[^"]+")\s*:', m.group(1))]
+def _days(script: str) -> list[dict[str, Any]]:
+    """The day switcher's days: key, label and the variable names of their layers."""
+    m = re.search(r"var days = (\[.*?\]);\n", script)
+    assert m, "no day switcher in the map"
+    days: list[dict[str, Any]] = json.loads(m.group(1))
+    return days
+
+
+def _layer_names(script: str) -> set[str]:
+    """The variable names of the map's feature groups."""
+    return set(re.findall(r"var (feature_group_\w+) = L\.featureGroup", script))
+
+
+def _added_to_map(script: str) -> set[str]:
+    return set(re.findall(r"(feature_group_\w+)\.addTo\(map_\w+\)", script))
 
 
 def _polylines(script: str) -> list[list[list[float]]]:
@@ -86,14 +97,22 @@ def _div_icon_numbers(script: str) -> list[str]:
     return [n for h in _div_icons(script) for n in re.findall(r'class="vp-num[^>]*>(\d+)<', h)]
 
 
-def test_week_map_has_one_layer_per_van_day_and_unassigned() -> None:
+def test_week_map_shows_one_day_at_a_time() -> None:
     html = week_map_html(sample_view())
     script = "\n".join(_page(html).scripts)
-    assert _overlays(script) == ["v1 · day 0", "v1 · day 1", "v2 · day 0", "Unassigned (1)"]
-    assert "L.control.layers" in script
+    days = _days(script)
+    assert [(d["key"], d["label"]) for d in days] == [("0", "day 0"), ("1", "day 1")]
+    assert [len(d["layers"]) for d in days] == [2, 1]  # v1 and v2 on day 0, v1 on day 1
+    van_day_layers = {name for d in days for name in d["layers"]}
+    groups = set(_layer_names(script))
+    assert len(groups) == 4  # three van-days and the unassigned visits
+    # Van-days wait for the switcher (which shows the first day); unassigned visits stay on.
+    assert _added_to_map(script) == groups - van_day_layers
+    assert "show(days[0].key)" in script
+    assert "L.control.layers" not in script
 
 
-def test_layer_names_use_the_van_and_day_names_of_the_view() -> None:
+def test_day_labels_and_legend_use_the_names_of_the_view() -> None:
     view = sample_view()
     named = tuple(
         replace(vd, van_name="Bus Nord", day_name="Mo 2.3." if vd.day == 0 else vd.day_name)
@@ -102,11 +121,10 @@ def test_layer_names_use_the_van_and_day_names_of_the_view() -> None:
         for vd in view.van_days
     )
     html = week_map_html(replace(view, van_days=named))
-    assert _overlays("\n".join(_page(html).scripts))[:2] == [
-        "Bus Nord · Mo 2.3.",
-        "Bus Nord · day 1",
-    ]
-    assert ">Bus Nord</div>" in html  # the legend names the van too
+    script = "\n".join(_page(html).scripts)
+    assert [d["label"] for d in _days(script)] == ["Mo 2.3.", "day 1"]
+    assert ">Bus Nord</div>" in html  # the legend names the van
+    assert any("Bus Nord · Mo 2.3." in p for p in _popups(script))  # the popups the van-day
 
 
 def test_routes_follow_the_leg_geometry_in_lat_lon_order() -> None:
@@ -130,14 +148,26 @@ def test_numbered_stops_with_arrival_times_and_consultation_marker() -> None:
     assert script.count("vp-consultation") == 1
     assert "2 · 09:50 Bad Koenig" in script  # tooltip: order, arrival, place
     popups = _popups(script)
-    assert any("Service 10:00–12:00" in p and "consultation hours" in p for p in popups)
+    assert any("Service 10:00–12:00" in p and "Consultation hours" in p for p in popups)
     assert "Depot: InA Erbach" in script
-    # The unassigned visit shows its reason.
-    assert "a9: no_room" in script
-    assert any("a9" in p and "the week is full" in p for p in popups)
-    # Legend with one entry per van.
-    assert 'id="vp-legend"' in html and ">v1</div>" in html and ">v2</div>" in html
+    # The unassigned visit shows its place and why.
+    assert "Reichelsheim: Unassigned" in script
+    assert any("Reichelsheim" in p and "the week is full" in p for p in popups)
+    # A folding legend with one entry per van.
+    assert '<details class="vp-legend" id="vp-legend" open><summary>Legend</summary>' in html
+    assert ">v1</div>" in html and ">v2</div>" in html
     assert "Consultation hours" in html and "Unassigned" in html
+    # No marker images: every marker is HTML.
+    assert "L.icon(" not in script and "marker-icon" not in script
+
+
+def test_map_words_come_from_the_catalogue() -> None:
+    html = to_html(week_map(sample_view(), messages=GERMAN))
+    assert "<summary>Legende</summary>" in html and ">Sprechstunde</div>" in html
+    assert "Reichelsheim: Nicht eingeplant" in html
+    crew = to_html(van_day_map(sample_view(), "v1", 0, messages=GERMAN))
+    assert '<details class="vp-legend" id="vp-legend" style=' in crew  # folded on phones
+    assert " open>" not in crew and "<summary>Legende</summary>" in crew
 
 
 def test_default_tiles_are_osm_with_attribution() -> None:
@@ -217,7 +247,7 @@ def test_maps_and_gpx_read_the_view_built_from_a_plan() -> None:
     view = build_view(plan, problem, places)
 
     script = "\n".join(_page(week_map_html(view)).scripts)
-    assert _overlays(script) == ["v1 · day 0", "Unassigned (1)"]
+    assert [len(d["layers"]) for d in _days(script)] == [1]
     assert sorted(_div_icon_numbers(script)) == ["1", "2"]
     assert script.count("vp-consultation") == 1
     assert _polylines(script)[0][0] == pytest.approx([ERBACH[1], ERBACH[0]])

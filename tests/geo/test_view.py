@@ -147,11 +147,15 @@ def _names_in_every_format(view: PlanView) -> None:
         wpts = [w.findtext(f"{{{GPX_NS}}}name") for w in gpx.findall(f"{{{GPX_NS}}}wpt")]
         assert wpts[1:-1] == [f"{s.order} {s.name}" for s in vd.stops]
         table = list(
-            csv.DictReader(io.StringIO(RENDERERS["csv"].render(view, sel, options).decode()))
+            csv.DictReader(
+                io.StringIO(RENDERERS["csv"].render(view, sel, options).decode("utf-8-sig"))
+            )
         )
         assert [row["place"] for row in table] == names
         events = Calendar.from_ical(RENDERERS["ics"].render(view, sel, options)).walk("VEVENT")
-        assert [str(e["location"]) for e in events] == names
+        stops = [e for e in events if "break" not in e.get("categories").cats]
+        assert [str(e["location"]) for e in stops] == names
+        assert len(events) - len(stops) == len(vd.breaks)
         page = RENDERERS["html"].render(view, sel, options).decode()
         for s in vd.stops:
             assert html.escape(f"{s.order} · {s.arrival:%H:%M} {s.name}") in page  # tooltip
