@@ -60,12 +60,14 @@ class DayItem:
 def day_items(
     van_day: VanDayView, display: ClientDisplay, now: datetime | None = None
 ) -> list[DayItem]:
-    """The van-day as the crew reads it. With ``now`` (aware), the first stop that has not
-    ended yet is marked ``next``; none once the last stop is over."""
+    """The van-day as the crew reads it. With ``now`` (aware) on the van-day's date, the first
+    stop that has not ended yet is marked ``next`` (none once the last stop is over, and none
+    on other days)."""
     items: list[DayItem] = []
     origin = van_day.start
     next_id = None
-    if now is not None:
+    zone = van_day.stops[0].start.tzinfo if van_day.stops else None
+    if now is not None and now.astimezone(zone).date() == van_day.date:
         next_id = next((s.visit_id for s in van_day.stops if s.end > now), None)
     for s in van_day.stops:
         items.append(

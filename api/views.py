@@ -53,8 +53,12 @@ class VisitLabels:
     info: Mapping[str, VisitInfo]
 
 
-def place_names(request: SolveRequest) -> dict[str, str]:
-    """visit id -> what crews read as the place: the address, else the nearest village."""
+NEAR = "near %(place)s"
+
+
+def place_names(request: SolveRequest, near: str = NEAR) -> dict[str, str]:
+    """visit id -> what crews read as the place: the address, else the nearest village
+    (``near`` with ``%(place)s``: the words around it, e.g. from the page's catalogue)."""
     villages = district_places()
     names: dict[str, str] = {}
     for v in request.visits:
@@ -63,15 +67,15 @@ def place_names(request: SolveRequest) -> dict[str, str]:
         elif v.place.coordinates is not None and villages:
             lon, lat = v.place.coordinates
             k = math.cos(math.radians(lat))
-            near = min(villages, key=lambda p: ((p.lon - lon) * k) ** 2 + (p.lat - lat) ** 2)
-            names[v.id] = f"near {near.name}"
+            nearest = min(villages, key=lambda p: ((p.lon - lon) * k) ** 2 + (p.lat - lat) ** 2)
+            names[v.id] = near % {"place": nearest.name}
     return names
 
 
-def visit_labels(session: Session, request: SolveRequest) -> VisitLabels:
+def visit_labels(session: Session, request: SolveRequest, near: str = NEAR) -> VisitLabels:
     """Names and crew details of the request's visits from their (not erased) clients: the
-    name is the visit's address, else the client's, else the nearest village."""
-    nearby = place_names(request)
+    name is the visit's address, else the client's, else the nearest village (``near``)."""
+    nearby = place_names(request, near)
     names: dict[str, str] = {}
     info: dict[str, VisitInfo] = {}
     for v in request.visits:

@@ -399,7 +399,7 @@ def week_map(
         )
         for u in view.unassigned:
             icon = folium.DivIcon(
-                html='<div class="vp-unassigned">?</div>',
+                html=f'<div class="vp-unassigned" data-visit="{html.escape(u.visit_id)}">?</div>',
                 icon_size=(22, 22),
                 icon_anchor=(11, 11),
                 class_name="vp-marker",

@@ -142,3 +142,5 @@ def test_day_items_in_time_order_with_breaks_and_next_stop() -> None:
     assert [i.next for i in items] == [False, False, False, True, False]
     assert items[1].osm.startswith("https://www.openstreetmap.org/directions")
     assert not any(i.next for i in day_items(vd, ClientDisplay.PSEUDONYM, None))
+    # Another day: nothing is under way on this one.
+    assert not any(i.next for i in day_items(vd, ClientDisplay.PSEUDONYM, now - timedelta(days=1)))

@@ -199,7 +199,7 @@ def test_crew_page_lists_stops_in_order(site: Site) -> None:
     assert "Client c-1" in html and "Erika Mustermann" not in html
     assert "Bitte klingeln" in html
     assert "Hauptstraße 1, 64720 Michelstadt" in html  # the client's address
-    assert "near Bad König" in html  # no address: the nearest village, never an internal id
+    assert "bei Bad König" in html  # no address: the nearest village, never an internal id
     assert "Sprechstunde" in html
     assert "geo:49.678600,9.003600" in html
     assert "openstreetmap.org/directions" in html

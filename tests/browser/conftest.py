@@ -44,7 +44,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server_env() -> dict[str, str]:
+    """Extra environment of a module's server (a module may override this fixture)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, server_env: dict[str, str]
+) -> Iterator[Server]:
     db = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'vanplan.db'}"
     port = _free_port()
     env = {
@@ -52,6 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "VANPLAN_DATABASE_URL": db,
         "VANPLAN_SYNC_SOLVE_TIME_LIMIT": "3",
         "VANPLAN_WEEK_TIME_LIMIT": "4",  # the page plans as a job: long enough to see progress
+        **server_env,
     }
     env.pop("VANPLAN_OSM_FILE", None)
     log = tmp_path_factory.mktemp("browser-log") / "uvicorn.log"

@@ -76,7 +76,7 @@ def test_upload_plan_publish_and_crew_view(
     server: Server, browser: Any, tokens: dict[str, str], artifacts: Path, tmp_path: Path
 ) -> None:
     errors: list[str] = []
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="de-DE")
     page = context.new_page()
     page.on("pageerror", lambda e: errors.append(str(e)))
 
@@ -100,28 +100,33 @@ def test_upload_plan_publish_and_crew_view(
     page.set_input_files("#upload-file", str(good))
     page.click("#upload-submit")
     page.wait_for_selector("#upload-ok")
-    assert "5 appointments imported" in page.inner_text("#upload-ok")
+    assert "5 Termine importiert" in page.inner_text("#upload-ok")
 
     # Plan: a job; the page shows its real progress (share of the time limit, solutions, best
     # cost) and a stop button, then opens the new draft.
     page.click("#run-plan")
     page.wait_for_function(
-        "document.querySelector('#progress').innerText.includes('best cost')", timeout=20000
+        "document.querySelector('#progress').innerText.includes('beste Kosten')", timeout=20000
     )
     assert page.locator("#stop-plan").is_visible()
     assert page.locator("#plan-progress").is_visible()
     status_text = page.inner_text("#progress")
-    assert "Planning…" in status_text and "solution" in status_text
+    assert "Planung läuft…" in status_text and "Lösung" in status_text
     page.screenshot(path=str(artifacts / "dispatcher-planning.png"), full_page=True)
     page.wait_for_selector("#timeline", timeout=60000)
-    assert "version 1 · draft" in page.inner_text("#plan-status")
+    assert "Version 1 · Entwurf" in page.inner_text("#plan-status")
     rows = page.locator(".tl-row[data-van]")
     assert rows.count() >= 2
     assert page.locator(".block").count() >= 5
     # The week map (inside its iframe) drew routes without tiles.
     frame = page.frame_locator("#week-map")
     frame.locator("path.leaflet-interactive").first.wait_for(timeout=15000)
-    assert frame.locator(".vp-num").count() == 5
+    # One day at a time: the day switcher's days together show the five visits.
+    shown = 0
+    for button in frame.locator("#vp-days button.vp-day").all():
+        button.click()
+        shown += frame.locator(".vp-num").count()
+    assert shown == 5
     assert frame.locator(".leaflet-tile").count() == 0
     page.screenshot(path=str(artifacts / "dispatcher-week.png"), full_page=True)
 
@@ -137,7 +142,9 @@ def test_upload_plan_publish_and_crew_view(
     )
     target_value, target_label = target.get_attribute("value"), target.inner_text()
     select.select_option(target_value)
-    page.wait_for_function("document.querySelector('#progress').innerText.includes('b2 pinned to')")
+    page.wait_for_function(
+        "document.querySelector('#progress').innerText.includes('b2 fixiert auf')"
+    )
     other_pin = page.locator("#assigned tr:not([data-visit=b2]) button.pin").first
     confirmed_visit = other_pin.get_attribute("data-visit")
     other_pin.click()
@@ -149,7 +156,7 @@ def test_upload_plan_publish_and_crew_view(
     page.click("#run-plan")
     page.wait_for_function(
         "document.querySelector('#plan-status') && "
-        "document.querySelector('#plan-status').innerText.includes('version 2')",
+        "document.querySelector('#plan-status').innerText.includes('Version 2')",
         timeout=60000,
     )
     b2 = page.locator("#assigned tr[data-visit=b2]")
@@ -159,14 +166,18 @@ def test_upload_plan_publish_and_crew_view(
     assert confirmed_row.locator("button.pin").get_attribute("data-pinned") == "yes"
     page.screenshot(path=str(artifacts / "dispatcher-replanned.png"), full_page=True)
     page.click("#publish")
-    page.wait_for_function("document.querySelector('#plan-status').innerText.includes('published')")
+    page.wait_for_function(
+        "document.querySelector('#plan-status').innerText.includes('veröffentlicht')"
+    )
     assert page.locator("#publish").count() == 0
     page.screenshot(path=str(artifacts / "dispatcher-published.png"), full_page=True)
     assert errors == []
     context.close()
 
     # Crew: phone-sized, own van only, published plan.
-    crew_ctx = browser.new_context(viewport={"width": 390, "height": 844}, accept_downloads=True)
+    crew_ctx = browser.new_context(
+        viewport={"width": 390, "height": 844}, accept_downloads=True, locale="de-DE"
+    )
     crew = crew_ctx.new_page()
     crew.on("pageerror", lambda e: errors.append(str(e)))
     _login(crew, server, tokens["crew"])
@@ -180,7 +191,7 @@ def test_upload_plan_publish_and_crew_view(
     assert first.locator("a[href^='geo:']").count() == 1
     assert "Notes for" in first.inner_text()
     assert "Client bc" in first.inner_text()  # pseudonym by default, not the name
-    assert "near " in first.locator(".place").inner_text()  # a village, not an internal id
+    assert "bei " in first.locator(".place").inner_text()  # a village, not an internal id
     crew_frame = crew.frame_locator("#crew-map")
     crew_frame.locator("path.leaflet-interactive").first.wait_for(timeout=15000)
     crew.screenshot(path=str(artifacts / "crew-day.png"), full_page=True)
