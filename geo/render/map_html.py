@@ -231,6 +231,7 @@ def _add_route(
         icon = folium.DivIcon(
             html=(
                 f'<div class="{cls}" data-visit="{html.escape(s.visit_id)}" '
+                f'data-van="{html.escape(vd.van_id)}" '
                 f'style="background:{colour};font-size:{size // 2}px">{s.order}</div>'
             ),
             icon_size=(size, size),

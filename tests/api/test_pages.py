@@ -422,7 +422,7 @@ def test_crew_start_opens_the_next_working_day(app: FastAPI, site: Site) -> None
 
 
 def test_crew_start_without_published_plan(app: FastAPI) -> None:
-    install(app, PageSettings(tiles_url=None))
+    _pages(app, tiles_url=None)
     with TestClient(app) as client, app.state.db.session() as session:
         session.add(VanRow(id="van-1", name="Mobiles Büro 1", skills=[]))
         session.flush()
