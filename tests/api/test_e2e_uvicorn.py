@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from api.auth import create_token
+from api.logging import MASK
 from api.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,6 +118,6 @@ def test_round_trip_over_http(server: Server, database_url: str, log_path: Path)
         again.stop()
 
     log = log_path.read_text(encoding="utf-8", errors="replace")
-    assert "GET /v1/clients/client-1" in log  # access log written ...
-    for secret in ("Zacharias", "Quellenhof", "Lindenweg", token.secret, crew.secret):
+    assert f"GET /v1/clients/{MASK}" in log  # access log written, the client id masked ...
+    for secret in ("client-1", "Zacharias", "Quellenhof", "Lindenweg", token.secret, crew.secret):
         assert secret not in log  # ... without personal data or tokens
