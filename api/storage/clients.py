@@ -69,7 +69,7 @@ def erase_client(session: Session, client_id: str) -> Erasure:
     bind = session.get_bind()
     if isinstance(bind, Engine) and not event.contains(session, "after_commit", _purge_after):
         event.listen(session, "after_commit", _purge_after, once=True)
-    logger.info("client %s erased (%d visits cancelled, %d plans)", client_id, cancelled, plans)
+    logger.info("client erased (%d visits cancelled, %d plans)", cancelled, plans)  # no id
     return Erasure(client_id, pseudonym, cancelled, plans)
 
 
