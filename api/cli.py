@@ -1,9 +1,12 @@
 """The ``vanplan`` command line: a thin client of the same functions the service uses.
 
-    vanplan demo [--out DIR] [--osm FILE] [--week 2026-W48] [--time-limit S]
-    vanplan solve PROBLEM.json [--out PLAN.json] [--osm FILE]
-    vanplan network build (--osm FILE | --place NAME | --bbox W S E N) [--out FILE]
-    vanplan serve [--host H] [--port P]
+    vanplan demo [--out DIR] [--osm FILE] [--area AREA] [--week 2026-W48] [--time-limit S]
+    vanplan solve PROBLEM.json [--out PLAN.json] [--osm FILE] [--area AREA]
+    vanplan network build (--osm FILE | --place NAME | --bbox W S E N) [--area AREA] [--out FILE]
+    vanplan serve [--host H] [--port P] [--area AREA]
+
+``--area`` (or ``VANPLAN_SERVICE_AREA``) names a service-area file (:mod:`geo.service_area`); the
+default is the shipped Odenwaldkreis.
     vanplan token create --role ROLE [--van VAN] [--name NAME] | token revoke ID | token list
 
 Progress and summaries go to the terminal; library code only logs.
@@ -26,6 +29,7 @@ from api.schemas.planning import SolveRequest
 from api.server import run
 from api.settings import Settings
 from geo.network import save
+from geo.service_area import configured_area
 
 log = logging.getLogger("vanplan")
 
@@ -37,22 +41,24 @@ class CliError(Exception):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vanplan",
-        description="Route and scheduling optimizer for outreach vans (Odenwaldkreis).",
+        description="Route and scheduling optimizer for outreach vans in a service area.",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser(
         "demo",
-        help="plan a sample week for the Odenwaldkreis and write plan, maps and crew pages",
+        help="plan a sample week for the service area and write plan, maps and crew pages",
         description=(
-            "Plan a fictitious sample week (two vans, shifts with statutory breaks, skills, "
-            "village consultation hours, clients around the district's real villages) and write "
-            "plan.json, plan.geojson, the week map, van-day maps and crew pages to --out. Uses the "
-            "road network from --osm, else the cached district network, else approximate "
-            "straight-line travel times (and says so)."
+            "Plan a fictitious sample week in the service area (two vans from its first base, "
+            "shifts with statutory breaks, skills, the area's consultation hours, clients around "
+            "its places) and write plan.json, plan.geojson, the week map, van-day maps and crew "
+            "pages to --out. Uses the road network from --osm (clipped to the area), else a "
+            "cached network of the area, else approximate straight-line travel times (and says "
+            "so)."
         ),
     )
+    _area_option(demo)
     demo.add_argument("--out", type=Path, default=Path("vanplan-demo"), help="output folder")
     demo.add_argument("--osm", type=Path, help="local OSM extract (.osm, .osm.bz2, .osm.pbf)")
     demo.add_argument("--week", help="ISO week to plan, e.g. 2026-W48 (default: next week)")
@@ -73,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--out", type=Path, help="write the plan here instead of standard output")
     solve.add_argument("--osm", type=Path, help="local OSM extract for road travel times")
     solve.add_argument("--time-limit", type=float, help="override the solver time (seconds)")
+    _area_option(solve)
 
     network = sub.add_parser("network", help="road network commands")
     net_sub = network.add_subparsers(dest="network_command", required=True, metavar="ACTION")
@@ -84,14 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     src = build.add_mutually_exclusive_group()
     src.add_argument("--osm", type=Path, help="local OSM extract (.osm, .osm.bz2, .osm.pbf)")
-    src.add_argument("--place", help="place name to download, e.g. 'Odenwaldkreis, Germany'")
+    src.add_argument("--place", help="place name to download, e.g. 'Landkreis Bergstraße'")
     build.add_argument(
         "--bbox",
         type=float,
         nargs=4,
         metavar=("WEST", "SOUTH", "EAST", "NORTH"),
-        help="area to clip or download (lon/lat); default: the Odenwaldkreis plus a buffer",
+        help="area to clip or download (lon/lat); default: --osm is clipped to a configured "
+        "service area (else read whole), a download takes the service area's extract place",
     )
+    _area_option(build)
     build.add_argument("--out", type=Path, help="write the network to this file too")
 
     serve = sub.add_parser(
@@ -99,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    _area_option(serve)
 
     token = sub.add_parser("token", help="API access tokens")
     tok_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -118,6 +128,33 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _area_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--area",
+        type=Path,
+        metavar="FILE",
+        help="service-area file (.toml/.json: name, bbox or boundary, bases, consultation "
+        "places, default extract); default: VANPLAN_SERVICE_AREA, else the Odenwaldkreis",
+    )
+
+
+def _with_area(settings: Settings, area: Path | None) -> Settings:
+    """``settings`` with the service area of ``--area`` (checked now: a bad file fails early)."""
+    if area is not None:
+        geo = settings.geo.model_copy(update={"service_area": area})
+        settings = settings.model_copy(update={"geo": geo})
+    if settings.geo.service_area is not None:
+        configured_area(settings.geo.service_area)
+    return settings
+
+
+def _osm(given: Path | None, settings: Settings) -> Path | None:
+    """``--osm``, else the extract file the configured service area names (``extract.path``)."""
+    if given is not None or settings.geo.service_area is None:
+        return given
+    return configured_area(settings.geo.service_area).extract.path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -126,11 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         settings = Settings()  # the environment (VANPLAN_*), read once
+        settings = _with_area(settings, getattr(args, "area", None))
         if args.command == "demo":
             run_demo(
                 DemoOptions(
                     out=args.out,
-                    osm=args.osm,
+                    osm=_osm(args.osm, settings),
                     week=args.week,
                     clients=args.clients,
                     seed=args.seed,
@@ -176,7 +214,10 @@ def _solve(args: argparse.Namespace, settings: Settings) -> None:
             }
         )
     result = solve_request(
-        request, geo=settings.geo, osm=args.osm, echo=lambda m: print(m, file=sys.stderr)
+        request,
+        geo=settings.geo,
+        osm=_osm(args.osm, settings),
+        echo=lambda m: print(m, file=sys.stderr),
     )
     payload = result.plan_out.model_dump_json(indent=2)
     if args.out:
@@ -196,8 +237,13 @@ def _read(path: Path) -> str:
 
 
 def _network_build(args: argparse.Namespace, settings: Settings) -> None:
+    # a local extract is clipped to a configured service area (not to the shipped default: a
+    # file of another region would come out empty); downloads take the area's extract place
+    configured = settings.geo.service_area
+    osm = args.osm if args.place or args.bbox else _osm(args.osm, settings)
+    area = configured_area(configured) if osm is not None and configured else None
     network, where = build_network(
-        geo=settings.geo, osm=args.osm, place=args.place, bbox=args.bbox, echo=_echo
+        geo=settings.geo, osm=osm, place=args.place, bbox=args.bbox, area=area, echo=_echo
     )
     if args.out:
         save(network, args.out)

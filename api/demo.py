@@ -21,12 +21,13 @@ from api.sample_week import monday_of_iso_week, next_monday, sample_week
 from api.schemas.planning import PlanOut, SolveRequest
 from api.views import VisitLabels
 from geo import cache as network_cache
+from geo.errors import EmptyAreaError
 from geo.network import download, load_osm_file
-from geo.places import places
-from geo.providers import RoadMatrixProvider, approximate_provider, default_base
+from geo.providers import RoadMatrixProvider, approximate_provider
 from geo.render.geojson import plan_geojson
 from geo.render.map_html import to_html, week_map
 from geo.road_network import RoadNetwork
+from geo.service_area import ServiceArea, area_for_network, configured_area
 from geo.settings import GeoSettings
 from geo.view import VisitInfo, build_view
 from optimizer.checker import check_plan
@@ -36,9 +37,6 @@ from optimizer.plan import Plan
 log = logging.getLogger(__name__)
 
 Echo = Callable[[str], None]
-
-DISTRICT_BBOX = (8.75, 49.52, 9.20, 49.83)
-"""The Odenwaldkreis (west, south, east, north) with a few kilometres of buffer."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +48,7 @@ class DemoOptions:
     seed: int = 7
     time_limit: float = 10.0
     approximate: bool = False
+    area: ServiceArea | None = None  # None: the configured (geo.service_area) or shipped one
 
 
 @dataclass(frozen=True)
@@ -70,19 +69,39 @@ def build_network(
     osm: Path | None = None,
     place: str | None = None,
     bbox: Sequence[float] | None = None,
+    area: ServiceArea | None = None,
     echo: Echo = _quiet,
 ) -> tuple[RoadNetwork, str]:
     """Build (or reuse from ``geo.cache_dir``) a road network with ``geo.network``; returns it
-    and the cache folder."""
+    and the cache folder. ``osm`` is clipped to ``bbox``, else to ``area`` (its boundary or
+    bbox), else read whole; a download takes ``place`` or ``bbox``, else ``area``, else the
+    configured service area's extract (:meth:`geo.overpass.OverpassSource.for_request`)."""
     cache = geo.cache_dir
     started = time.perf_counter()
-    if osm is not None:
-        echo(f"[1/4] reading road network from {osm} ...")
-        network = load_osm_file(osm, bbox=bbox, settings=geo.network, cache_dir=cache)
-    else:
-        what = place or ("bbox " + ", ".join(map(str, bbox)) if bbox else "the Odenwaldkreis")
-        echo(f"[1/4] downloading the road network of {what} from OpenStreetMap ...")
-        network = download(place, bbox=bbox, geo_settings=geo, cache_dir=cache)
+    polygon = None
+    if bbox is None and area is not None and place is None:
+        clip = area.area()
+        polygon, bbox = (clip.polygon, None) if clip.polygon is not None else (None, clip.bbox)
+    try:
+        if osm is not None:
+            clipped = area is not None and (polygon is not None or bbox is not None)
+            within = f" within {area.name}" if area is not None and clipped else ""
+            echo(f"[1/4] reading road network from {osm}{within} ...")
+            network = load_osm_file(
+                osm, bbox=bbox, polygon=polygon, settings=geo.network, cache_dir=cache
+            )
+        else:
+            what = place or (area.name if area is not None else None)
+            what = what or ("bbox " + ", ".join(map(str, bbox)) if bbox else "the service area")
+            echo(f"[1/4] downloading the road network of {what} from OpenStreetMap ...")
+            network = download(place, bbox=bbox, polygon=polygon, geo_settings=geo, cache_dir=cache)
+    except EmptyAreaError as exc:
+        if area is None:
+            raise
+        raise EmptyAreaError(
+            f"{exc} (clipped to the service area {area.name!r}: does the extract cover it? "
+            "Give the area of the extract with --area FILE)"
+        ) from None
     origin = "cache" if network.meta.from_cache else "built"
     echo(
         f"      {network.node_count:,} nodes, {network.edge_count:,} edges "
@@ -91,11 +110,11 @@ def build_network(
     return network, str(cache)
 
 
-def cached_district_network(geo: GeoSettings) -> RoadNetwork | None:
-    """The newest network cached in ``geo.cache_dir`` whose area covers the district's centre."""
+def cached_area_network(geo: GeoSettings, area: ServiceArea) -> RoadNetwork | None:
+    """The newest network cached in ``geo.cache_dir`` whose area covers the area's base."""
+    lon, lat = area.base
     for network in network_cache.cached_networks(geo.cache_dir):
         box = network.meta.area_bbox
-        lon, lat = default_base()
         if box is None or (box[0] <= lon <= box[2] and box[1] <= lat <= box[3]):
             return network
     return None
@@ -107,18 +126,30 @@ def solve_request(
     geo: GeoSettings,
     osm: Path | None = None,
     network: RoadNetwork | None = None,
+    area: ServiceArea | None = None,
     echo: Echo = _quiet,
 ) -> SolveResult:
     """Map, solve and check a request; road travel times from ``network`` or ``osm`` if given,
-    else estimated with ``geo.approximate``."""
+    else estimated with ``geo.approximate``. Vans without a start begin at the first base of
+    ``area``, else of the configured service area (``geo.service_area``), else of the shipped
+    one, unless the road extract does not reach that base: then of an area derived from the
+    extract (:func:`geo.service_area.area_for_network`, logged)."""
     if network is None and osm is not None:
         network, _ = build_network(geo=geo, osm=osm, echo=echo)
+    if area is None and geo.service_area is not None:
+        area = configured_area(geo.service_area)
+    area = area_for_network(
+        area,
+        network,
+        str(osm) if osm is not None else "the road network",
+        needs_base=any(van.start is None for van in request.vans),
+    )
     provider = (
         RoadMatrixProvider.from_network(network)
         if network is not None
         else approximate_provider(geo.approximate)
     )
-    planner = Planner(provider, base=default_base())
+    planner = Planner(provider, area=area)
     echo("[2/4] computing the travel matrix ...")
     started = time.perf_counter()
     mapped = planner.map(request)
@@ -150,14 +181,19 @@ def solve_request(
 def run_demo(options: DemoOptions, geo: GeoSettings, echo: Echo = _quiet) -> SolveResult:
     """Plan the sample week and write plan.json, plan.geojson, map.html and crew pages."""
     monday = monday_of_iso_week(options.week) if options.week else next_monday()
+    area = options.area or configured_area(geo.service_area)
     request = sample_week(
-        monday, clients=options.clients, seed=options.seed, time_limit_seconds=options.time_limit
+        monday,
+        clients=options.clients,
+        seed=options.seed,
+        time_limit_seconds=options.time_limit,
+        area=area,
     )
     network: RoadNetwork | None = None
     if options.osm is not None:
-        network, _ = build_network(geo=geo, osm=options.osm, bbox=DISTRICT_BBOX, echo=echo)
+        network, _ = build_network(geo=geo, osm=options.osm, area=area, echo=echo)
     elif not options.approximate:
-        network = cached_district_network(geo)
+        network = cached_area_network(geo, area)
         if network is None:
             echo(
                 "[1/4] no road network available (none cached, no --osm FILE): travel times "
@@ -168,9 +204,9 @@ def run_demo(options: DemoOptions, geo: GeoSettings, echo: Echo = _quiet) -> Sol
             echo(f"[1/4] using the cached road network {network!r}")
     else:
         echo("[1/4] --approximate: travel times are APPROXIMATE (straight line x detour factor)")
-    result = solve_request(request, geo=geo, network=network, echo=echo)
+    result = solve_request(request, geo=geo, network=network, area=area, echo=echo)
     echo(f"[4/4] writing results to {options.out}/ ...")
-    written = write_outputs(result, options.out)
+    written = write_outputs(result, options.out, area)
     for path in written:
         echo(f"      {path}")
     echo("")
@@ -178,8 +214,9 @@ def run_demo(options: DemoOptions, geo: GeoSettings, echo: Echo = _quiet) -> Sol
     return result
 
 
-def write_outputs(result: SolveResult, out: Path) -> list[Path]:
-    """plan.json, plan.geojson, map.html and one crew page per van-day, all from one view."""
+def write_outputs(result: SolveResult, out: Path, area: ServiceArea) -> list[Path]:
+    """plan.json, plan.geojson, map.html and one crew page per van-day, all from one view
+    (stops named after the nearest of ``area``'s places)."""
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
@@ -191,7 +228,7 @@ def write_outputs(result: SolveResult, out: Path) -> list[Path]:
 
     write("plan.json", result.plan_out.model_dump_json(indent=2) + "\n")
     problem = result.mapped.problem
-    labels = stop_labels(result)
+    labels = stop_labels(result, area)
     view = build_view(
         result.plan,
         problem,
@@ -212,19 +249,24 @@ def write_outputs(result: SolveResult, out: Path) -> list[Path]:
     return written
 
 
-def stop_labels(result: SolveResult) -> VisitLabels:
-    """What crews see per visit in the demo: the nearest village and the client reference
-    (the sample has no names or addresses: its clients are fictitious)."""
-    villages = places()
+def stop_labels(result: SolveResult, area: ServiceArea) -> VisitLabels:
+    """What crews see per visit in the demo: the nearest of the area's places and the client
+    reference (the sample has no names or addresses: its clients are fictitious)."""
+    villages = [*area.places, *area.consultation_places]
     names: dict[str, str] = {}
     info: dict[str, VisitInfo] = {}
     for visit in result.mapped.problem.visits:
         lon, lat = result.mapped.coordinates[visit.location]
-        near = min(villages, key=lambda p: (p.lon - lon) ** 2 + ((p.lat - lat) * 1.5) ** 2)
+        near = min(
+            villages,
+            key=lambda p: (p.location[0] - lon) ** 2 + ((p.location[1] - lat) * 1.5) ** 2,
+            default=None,
+        )
+        where = near.name if near is not None else f"{lon:.4f}, {lat:.4f}"
         if visit.kind is VisitKind.CONSULTATION:
-            names[visit.id] = f"Consultation hours, {near.name}"
+            names[visit.id] = f"Consultation hours, {where}"
         else:
-            names[visit.id] = f"near {near.name}"
+            names[visit.id] = f"near {where}"
         info[visit.id] = VisitInfo(pseudonym=visit.client or visit.id)
     return VisitLabels(names, info)
 

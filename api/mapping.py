@@ -30,7 +30,8 @@ from api.schemas.planning import (
     Summary,
     UnassignedOut,
 )
-from geo.providers import AddressResolver, LonLat, MatrixProvider, MatrixSource, default_base
+from geo.providers import AddressResolver, LonLat, MatrixProvider, MatrixSource
+from geo.service_area import default_service_area
 from geo.snap import SnapError
 from optimizer.domain import (
     DEFAULT_DEPOT,
@@ -78,6 +79,7 @@ class _Places:
         self._by_coords: dict[LonLat, str] = {}
         self.coordinates: dict[str, LonLat] = {}
         self._fields: dict[str, list[str]] = {}  # location id -> request fields that gave it
+        self._count = 0  # places other than the base (ids p1, p2, ...)
 
     def add_base(self, coords: LonLat) -> None:
         self._by_coords[coords] = DEFAULT_DEPOT
@@ -86,13 +88,17 @@ class _Places:
 
     def issues(self, problems: Mapping[str, str]) -> list[Issue]:
         """``problems`` per location id as issues on every request field with that place; the
-        district base (used by vans without a start) is named as such."""
+        service area's base (used by vans without a start) is named as such."""
         out: list[Issue] = []
         for loc, message in problems.items():
             fields = self._fields.get(loc) or []
             if loc == DEFAULT_DEPOT:
                 out.append(
-                    Issue("base", f"the district base (start of vans without one): {message}")
+                    Issue(
+                        "base",
+                        "the service area's base (start of vans without one; give the vans "
+                        "a start or configure the area: VANPLAN_SERVICE_AREA, --area): " + message,
+                    )
                 )
             out.extend(Issue(field, message) for field in fields)
             if loc not in self._fields:
@@ -111,7 +117,8 @@ class _Places:
             coords = found
         key = (round(coords[0], 6), round(coords[1], 6))
         if key not in self._by_coords:
-            loc = f"p{len(self._by_coords)}"
+            self._count += 1
+            loc = f"p{self._count}"
             self._by_coords[key] = loc
             self.coordinates[loc] = key
         loc = self._by_coords[key]
@@ -131,7 +138,11 @@ def build_problem(
     base: LonLat | None = None,
 ) -> MappedProblem:
     """Turn a request into a validated :class:`Problem`; raises one ValidationError listing all
-    problems with request field paths."""
+    problems with request field paths.
+
+    ``base`` (default: the shipped service area's first base) is where vans without a start begin
+    and end; it is a location of the problem only when such a van exists, so a request whose vans
+    all have starts plans anywhere a road network covers."""
     c = Collector()
     try:
         horizon = Horizon(
@@ -140,7 +151,8 @@ def build_problem(
     except ValidationError as exc:
         raise ValidationError([Issue(i.field, i.message) for i in exc.issues]) from exc
     places = _Places(c, resolve_address)
-    places.add_base(base or default_base())
+    if any(van.start is None for van in request.vans):
+        places.add_base(base or default_service_area().base)
 
     vans: list[Van] = []
     for i, van_in in enumerate(request.vans):

@@ -17,10 +17,10 @@ from geo.providers import (
     MatrixProvider,
     approximate_provider,
     default_address_resolver,
-    default_base,
     placeholder_provider,
     road_provider,
 )
+from geo.service_area import ServiceArea, configured_area, default_service_area
 from optimizer.domain import Problem
 from optimizer.plan import Plan
 from optimizer.processes import run_in_child
@@ -59,13 +59,17 @@ class Planner:
         road_provider: MatrixProvider | None = None,
         isolate: bool = True,
         solver_workers: int = 1,
+        area: ServiceArea | None = None,
     ) -> None:
+        # the service area (default: the shipped one): its first base is the start of vans
+        # without one unless ``base`` says otherwise; its places name stops
+        self.area = area or default_service_area()
         self.provider = provider
         self.solver_workers = solver_workers  # search processes per solve (a portfolio)
         self.isolate = isolate  # solve in a separate process (keeps the API responsive)
         self.road_provider = road_provider
         self.resolve_address = resolve_address
-        self.base = base
+        self.base = base or self.area.base
         self.time_limit = time_limit
 
     def validate(self, request: SolveRequest) -> None:
@@ -191,11 +195,12 @@ class Planner:
 
 def planner_from_settings(settings: Settings) -> Planner:
     """The planner the service uses: road matrix when an OSM file is configured (network built
-    with ``settings.geo``), else approximate (``settings.geo.approximate``)."""
+    with ``settings.geo``), else approximate (``settings.geo.approximate``); the service area of
+    ``settings.geo.service_area`` (default: the shipped one)."""
     return Planner(
         approximate_provider(settings.geo.approximate),
         resolve_address=default_address_resolver(settings.osm_file),
-        base=default_base(),
+        area=configured_area(settings.geo.service_area),
         time_limit=settings.sync_solve_time_limit,
         road_provider=road_provider(settings.osm_file, settings.geo),
         solver_workers=settings.solver_workers,

@@ -1,16 +1,15 @@
-"""A fictitious but realistic sample week for the Odenwaldkreis (the demo's embedded default).
+"""A fictitious but realistic sample week for a service area (the demo's embedded default).
 
-Two vans leave the InA base in Erbach; clients live around the district's real villages (GeoNames
-centres from :mod:`geo.places`, jittered by up to ~1.5 km: no real addresses); fixed village
-consultation hours; crews with shifts, statutory breaks and skills. The week is generated from a
-seed, so the same seed and week give the same sample.
+Two vans leave the area's first base; clients live around the area's named places (for the shipped
+Odenwaldkreis: GeoNames village centres, jittered by up to ~1.5 km: no real addresses); the area's
+consultation places with their hours; crews with shifts, statutory breaks and skills. The week is
+generated from a seed, so the same seed, week and area give the same sample.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,26 +23,8 @@ from api.schemas.planning import (
     VisitIn,
     Window,
 )
-from geo.places import find_place, normalize_name, places, van_base
-
-TIMEZONE = "Europe/Berlin"
-
-
-@dataclass(frozen=True)
-class ConsultationHours:
-    """Recurring village consultation hours: ``weekday`` 0 = Monday."""
-
-    village: str
-    weekday: int
-    start: time
-    end: time
-
-
-CONSULTATION_HOURS: tuple[ConsultationHours, ...] = (
-    ConsultationHours("Beerfelden", 1, time(10, 0), time(12, 0)),  # Tuesday, town of Oberzent
-    ConsultationHours("Reichelsheim", 3, time(13, 0), time(15, 0)),  # Thursday
-    ConsultationHours("Höchst im Odenwald", 2, time(9, 0), time(11, 0)),  # Wednesday
-)
+from geo.places import normalize_name
+from geo.service_area import ServiceArea, default_service_area
 
 # Skills a client may need, with the share of clients needing it.
 CLIENT_NEEDS: tuple[tuple[str, float], ...] = (
@@ -73,8 +54,8 @@ def monday_of_iso_week(iso_week: str) -> date:
         raise ValueError(f"week {iso_week!r} is not an ISO week like 2026-W48") from exc
 
 
-def _at(day: date, clock: time) -> datetime:
-    return datetime.combine(day, clock, tzinfo=ZoneInfo(TIMEZONE))
+def _at(day: date, clock: time, zone: str) -> datetime:
+    return datetime.combine(day, clock, tzinfo=ZoneInfo(zone))
 
 
 def _jitter(rng: random.Random, lon: float, lat: float, radius_m: float) -> tuple[float, float]:
@@ -91,8 +72,21 @@ def sample_week(
     clients: int = 34,
     seed: int = 7,
     time_limit_seconds: float = 10.0,
+    area: ServiceArea | None = None,
 ) -> SolveRequest:
-    """The sample planning request for the week starting ``monday`` (default: next Monday)."""
+    """The sample planning request for the week starting ``monday`` (default: next Monday) in
+    ``area`` (default: the shipped service area)."""
+    area = area or default_service_area()
+    zone = area.timezone
+    villages = {p.name: p.location for p in area.places}
+    villages.update(
+        {p.name: p.location for p in area.consultation_places if p.name not in villages}
+    )
+    if not villages and clients:
+        raise ValueError(
+            f"service area {area.name!r}: places or consultation_places are needed to place "
+            "sample clients"
+        )
     if clients < 0:
         raise ValueError(f"clients must be >= 0, got {clients}")
     monday = monday or next_monday()
@@ -100,7 +94,7 @@ def sample_week(
         raise ValueError(f"week must start on a Monday, got {monday.isoformat()} ({monday:%A})")
     rng = random.Random(seed)
     days = [monday + timedelta(days=i) for i in range(5)]
-    base = Place(coordinates=van_base().coords)
+    base = Place(coordinates=area.base)
 
     vans = [
         VanIn(
@@ -118,30 +112,39 @@ def sample_week(
     ]
     shifts: list[ShiftIn] = []
     for day in days:
-        shifts.append(ShiftIn(van_id="van-1", start=_at(day, time(8)), end=_at(day, time(16, 30))))
+        shifts.append(
+            ShiftIn(van_id="van-1", start=_at(day, time(8), zone), end=_at(day, time(16, 30), zone))
+        )
         friday = day.weekday() == 4
         end = time(13) if friday else time(17)
-        shifts.append(ShiftIn(van_id="van-2", start=_at(day, time(8, 30)), end=_at(day, end)))
-
-    villages = {p.name: p for p in places()}
-    visits: list[VisitIn] = []
-    for hours in CONSULTATION_HOURS:
-        village = find_place(hours.village)
-        day = days[hours.weekday]
-        minutes = (_at(day, hours.end) - _at(day, hours.start)).seconds // 60
-        visits.append(
-            VisitIn(
-                id=f"sprechstunde-{_slug(village.name)}",
-                place=Place(coordinates=(village.lon, village.lat)),
-                duration_minutes=minutes,
-                windows=[Window(start=_at(day, hours.start), end=_at(day, hours.end))],
-                kind="consultation_hours",
-            )
+        shifts.append(
+            ShiftIn(van_id="van-2", start=_at(day, time(8, 30), zone), end=_at(day, end, zone))
         )
+
+    visits: list[VisitIn] = []
+    for village in area.consultation_places:
+        for hours in village.hours:
+            if hours.weekday_index >= len(days):  # the sample week runs Monday to Friday
+                continue
+            day = days[hours.weekday_index]
+            minutes = (_at(day, hours.end, zone) - _at(day, hours.start, zone)).seconds // 60
+            visits.append(
+                VisitIn(
+                    id=f"sprechstunde-{_slug(village.name)}-{hours.weekday}"
+                    if len(village.hours) > 1
+                    else f"sprechstunde-{_slug(village.name)}",
+                    place=Place(coordinates=village.location),
+                    duration_minutes=minutes,
+                    windows=[
+                        Window(start=_at(day, hours.start, zone), end=_at(day, hours.end, zone))
+                    ],
+                    kind="consultation_hours",
+                )
+            )
 
     names = sorted(villages)
     for i in range(clients):
-        village = villages[rng.choice(names)]
+        lon, lat = villages[rng.choice(names)]
         needs = [skill for skill, share in CLIENT_NEEDS if rng.random() < share][:1]
         windows: list[Window] = []
         style = rng.random()
@@ -149,17 +152,19 @@ def sample_week(
             for day in rng.sample(days[:4], k=rng.choice((1, 2))):
                 morning = rng.random() < 0.5
                 start, end = (time(8, 30), time(12, 30)) if morning else (time(12, 30), time(16))
-                windows.append(Window(start=_at(day, start), end=_at(day, end)))
+                windows.append(Window(start=_at(day, start, zone), end=_at(day, end, zone)))
             windows.sort(key=lambda w: w.start)
         elif style < 0.65:  # a fixed two-hour slot
             day = rng.choice(days)
             hour = rng.choice((9, 10, 11, 13, 14)) if day.weekday() < 4 else rng.choice((9, 10))
-            windows.append(Window(start=_at(day, time(hour)), end=_at(day, time(hour + 2))))
+            windows.append(
+                Window(start=_at(day, time(hour), zone), end=_at(day, time(hour + 2), zone))
+            )
         # else: any time in the week
         visits.append(
             VisitIn(
                 id=f"client-{i + 1:02d}",
-                place=Place(coordinates=_jitter(rng, village.lon, village.lat, 1500)),
+                place=Place(coordinates=_jitter(rng, lon, lat, 1500)),
                 duration_minutes=rng.choice((45, 45, 60, 60, 90)),
                 windows=windows,
                 skills=needs,
@@ -177,7 +182,7 @@ def sample_week(
         for v in visits
     ]
     return SolveRequest(
-        horizon=HorizonIn(start_date=monday, days=5, timezone=TIMEZONE),
+        horizon=HorizonIn(start_date=monday, days=5, timezone=zone),
         vans=vans,
         shifts=shifts,
         visits=visits,

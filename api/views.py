@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import pairwise
@@ -24,8 +24,8 @@ from api.db.core_models import ClientRow
 from api.mapping import build_problem
 from api.schemas.planning import MatrixInfo, PlanOut, SolveRequest, StepType
 from api.storage.plans import plan_from_json
-from geo.places import places as district_places
 from geo.providers import AddressResolver, LonLat, placeholder_provider
+from geo.service_area import NamedPlace, default_service_area
 from geo.view import (
     BreakView,
     DayKeys,
@@ -56,10 +56,20 @@ class VisitLabels:
 NEAR = "near %(place)s"
 
 
-def place_names(request: SolveRequest, near: str = NEAR) -> dict[str, str]:
-    """visit id -> what crews read as the place: the address, else the nearest village
-    (``near`` with ``%(place)s``: the words around it, e.g. from the page's catalogue)."""
-    villages = district_places()
+def area_places(planner: object) -> Sequence[NamedPlace]:
+    """The named places of the planner's service area (default: the shipped area's)."""
+    area = getattr(planner, "area", None) or default_service_area()
+    return tuple(area.places)
+
+
+def place_names(
+    request: SolveRequest, near: str = NEAR, villages: Sequence[NamedPlace] | None = None
+) -> dict[str, str]:
+    """visit id -> what crews read as the place: the address, else the nearest of ``villages``
+    (default: the shipped service area's places; ``near`` with ``%(place)s``: the words around
+    it, e.g. from the page's catalogue)."""
+    if villages is None:
+        villages = default_service_area().places
     names: dict[str, str] = {}
     for v in request.visits:
         if v.place.address:
@@ -67,15 +77,24 @@ def place_names(request: SolveRequest, near: str = NEAR) -> dict[str, str]:
         elif v.place.coordinates is not None and villages:
             lon, lat = v.place.coordinates
             k = math.cos(math.radians(lat))
-            nearest = min(villages, key=lambda p: ((p.lon - lon) * k) ** 2 + (p.lat - lat) ** 2)
+            nearest = min(
+                villages,
+                key=lambda p: ((p.location[0] - lon) * k) ** 2 + (p.location[1] - lat) ** 2,
+            )
             names[v.id] = near % {"place": nearest.name}
     return names
 
 
-def visit_labels(session: Session, request: SolveRequest, near: str = NEAR) -> VisitLabels:
+def visit_labels(
+    session: Session,
+    request: SolveRequest,
+    near: str = NEAR,
+    villages: Sequence[NamedPlace] | None = None,
+) -> VisitLabels:
     """Names and crew details of the request's visits from their (not erased) clients: the
-    name is the visit's address, else the client's, else the nearest village (``near``)."""
-    nearby = place_names(request, near)
+    name is the visit's address, else the client's, else the nearest of ``villages``
+    (``near``)."""
+    nearby = place_names(request, near, villages)
     names: dict[str, str] = {}
     info: dict[str, VisitInfo] = {}
     for v in request.visits:

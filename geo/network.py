@@ -148,7 +148,7 @@ def download(
 ) -> RoadNetwork:
     """Van network downloaded from OpenStreetMap (Overpass via osmnx) for one of: a place name
     (geocoded with Nominatim), a polygon or a bbox. With none, the default area of
-    ``geo_settings`` (the Odenwaldkreis plus a buffer)."""
+    ``geo_settings`` (its service area's extract place plus a buffer)."""
     geo_settings = geo_settings or GeoSettings()
     settings = settings or geo_settings.network
     source = OverpassSource.for_request(

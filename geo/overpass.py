@@ -25,6 +25,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from geo.area import Area, bbox_area, polygon_area
 from geo.build import DRIVE_HIGHWAYS, NEEDED_TAGS, RawData, RawWay, exclusion_reason
 from geo.errors import AreaError, DownloadError
+from geo.service_area import configured_area
 from geo.settings import GeoSettings, NetworkSettings
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,8 @@ class OverpassSource:
         bbox: Sequence[float] | None = None,
         geo_settings: GeoSettings,
     ) -> OverpassSource:
-        """One of place/polygon/bbox; none: ``geo_settings.default_place`` plus its buffer."""
+        """One of place/polygon/bbox; none: ``geo_settings.default_place`` plus its buffer, else
+        the service area's extract place plus its buffer, else the service area itself."""
         given = [name for name, v in (("place", place), ("polygon", polygon), ("bbox", bbox)) if v]
         if len(given) > 1:
             raise AreaError(f"{', '.join(given)}: give one area, not several")
@@ -104,9 +106,15 @@ class OverpassSource:
             return cls(polygon_area(polygon), geo_settings)
         if bbox is not None:
             return cls(bbox_area(bbox), geo_settings)
+        service = configured_area(geo_settings.service_area)
+        buffer_m = geo_settings.default_buffer_m
         if place is None:
-            place = geo_settings.default_place
-        area = geocode_area(place, geo_settings.default_buffer_m, geo_settings)
+            place = geo_settings.default_place or service.extract.place
+            if place is None:  # the area names no place to download: its own bbox/boundary
+                return cls(service.area(), geo_settings, service.name)
+        if buffer_m is None:
+            buffer_m = service.extract.buffer_m
+        area = geocode_area(place, buffer_m, geo_settings)
         return cls(area, geo_settings, place)
 
     def describe(self) -> str:

@@ -1,4 +1,5 @@
-"""The Odenwaldkreis' municipalities and their centres, shipped as package data.
+"""The gazetteer of the shipped default service area (the Odenwaldkreis, see
+``geo/data/odenwaldkreis.toml``): its municipalities and their centres, shipped as package data.
 
 Data: GeoNames postal code places (``geo/data/municipalities.csv``), © GeoNames
 (www.geonames.org), CC-BY 4.0 — attribute GeoNames wherever these coordinates are shown. GeoNames
@@ -135,25 +136,3 @@ def _not_found(what: str, query: str) -> str:
     close = difflib.get_close_matches(query, names, n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return f"{what} {query!r}: not in the {DISTRICT} (known: {len(names)} names){hint}"
-
-
-VAN_BASE_LOCATION = "base"
-"""Location id of the vans' base (see :data:`optimizer.domain.DEFAULT_DEPOT`)."""
-
-
-def van_base() -> Place:
-    """The vans' base in Erbach (InA gGmbH). Its street address is not in the data, so the
-    Erbach centre stands in for it; replace it with the geocoded address where available."""
-    erbach = find_place("Erbach")
-    return Place(
-        postal_code=erbach.postal_code,
-        name="InA base, Erbach (Odenwald)",
-        municipality=erbach.municipality,
-        lon=erbach.lon,
-        lat=erbach.lat,
-    )
-
-
-def base() -> tuple[float, float]:
-    """``(lon, lat)`` of the vans' base (see :func:`van_base`)."""
-    return van_base().coords

@@ -19,7 +19,6 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from geo import places
 from geo.approximate import approximate_matrix
 from geo.geocode import geocode
 from geo.matrix import travel_matrix
@@ -33,9 +32,6 @@ log = logging.getLogger(__name__)
 
 LonLat = tuple[float, float]
 """A point as ``(lon, lat)``."""
-
-ERBACH_BASE: LonLat = (8.994, 49.6615)
-"""Fallback base (InA office in Erbach) when :mod:`geo.places` offers none."""
 
 
 @dataclass(frozen=True)
@@ -55,15 +51,6 @@ class MatrixProvider(Protocol):
 
 AddressResolver = Callable[[str], LonLat | None]
 """Offline address lookup: an address to ``(lon, lat)``, None when unknown."""
-
-
-def default_base() -> LonLat:
-    """The district base (:func:`geo.places.base`), else the Erbach office."""
-    try:
-        lon, lat = places.base()
-    except (OSError, ValueError):  # district data missing or unreadable
-        return ERBACH_BASE
-    return (float(lon), float(lat))
 
 
 class Geocoder:

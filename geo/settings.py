@@ -140,12 +140,21 @@ class GeoSettings(BaseModel):
         description="built road networks (binary, keyed by source, area and network settings) "
         "and osmnx's HTTP cache",
     )
-    default_place: str = Field(
-        default="Landkreis Odenwaldkreis, Hessen, Deutschland",
-        description="area downloaded when none is given",
+    service_area: Path | None = Field(
+        default=None,
+        description="service-area file (.toml/.json: name, bbox or boundary, bases, "
+        "consultation places, default extract; geo.service_area); None: the shipped default",
     )
-    default_buffer_m: float = Field(
-        default=5_000.0, ge=0, le=100_000, description="metres added around default_place"
+    default_place: str | None = Field(
+        default=None,
+        description="place downloaded when none is given; None: the service area's extract "
+        "place, else its bounding box",
+    )
+    default_buffer_m: float | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        description="metres added around default_place; None: the service area's extract buffer",
     )
     overpass_url: str | None = Field(default=None, description="None: osmnx's default endpoint")
     nominatim_url: str | None = Field(default=None, description="None: osmnx's default endpoint")

@@ -31,7 +31,7 @@ UNREACHABLE = -1
 """Matrix entry for a pair of locations with no road between them."""
 
 DEFAULT_DEPOT = "base"
-"""Location id of the vans' default start and end (the InA base in Erbach)."""
+"""Location id of the vans' default start and end (the service area's first base)."""
 
 HOUR = 3600
 MINUTE = 60

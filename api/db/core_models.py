@@ -30,7 +30,7 @@ class VanRow(Timestamped, Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # Start/end of every route; None: the district base (geo.places).
+    # Start/end of every route; None: the service area's base (geo.service_area).
     base_lon: Mapped[float | None] = mapped_column(Float)
     base_lat: Mapped[float | None] = mapped_column(Float)
     cost_per_hour: Mapped[float] = mapped_column(Float, default=30.0)

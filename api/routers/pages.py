@@ -40,7 +40,7 @@ from api.reasons import reason_message
 from api.schemas.planning import PlanOut, SolveRequest
 from api.settings import PageSettings
 from api.storage import plans as store
-from api.views import StoredVersion, version_view, visit_labels
+from api.views import StoredVersion, area_places, version_view, visit_labels
 from geo.render import RenderOptions, Selection, UnknownFormatError, known_formats, renderer
 from geo.render.base import MapAssets, format_duration
 from geo.view import PlanView, VanDayView
@@ -232,7 +232,12 @@ def _view(
         version,
         network=getattr(request.app.state, "road_network", None),
         planner=getattr(request.app.state, "planner", None),
-        labels=visit_labels(session, loaded.request, lang.gettext("near %(place)s")),
+        labels=visit_labels(
+            session,
+            loaded.request,
+            lang.gettext("near %(place)s"),
+            villages=area_places(getattr(request.app.state, "planner", None)),
+        ),
         day_names={
             d: lang.day_label(h.start_date + timedelta(days=d), short=True) for d in range(h.days)
         },

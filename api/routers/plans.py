@@ -46,7 +46,7 @@ from api.schemas.planning import (
     StepType,
 )
 from api.storage import plans as store
-from api.views import StoredVersion, version_view, visit_labels
+from api.views import StoredVersion, area_places, version_view, visit_labels
 from geo.render import RenderOptions, Selection, renderer
 from geo.view import PlanView
 
@@ -366,7 +366,9 @@ def _view(http: Request, session: Session, row: PlanRow) -> PlanView:
         version,
         network=getattr(http.app.state, "road_network", None),
         planner=getattr(http.app.state, "planner", None),
-        labels=visit_labels(session, request),
+        labels=visit_labels(
+            session, request, villages=area_places(getattr(http.app.state, "planner", None))
+        ),
     )
 
 

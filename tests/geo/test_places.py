@@ -16,8 +16,8 @@ from geo.places import (
     municipalities,
     normalize_name,
     places,
-    van_base,
 )
+from geo.service_area import default_service_area
 
 TODAY = {
     "Bad König",
@@ -82,15 +82,17 @@ def test_unknown_names_get_a_clear_error_with_suggestions() -> None:
     assert issubclass(PlaceNotFoundError, GeoError)
 
 
-def test_normalisation_and_van_base() -> None:
+def test_normalisation() -> None:
     assert normalize_name("  Höchst i. Odw. ") == "hoechst i odw"
     assert normalize_name("Großstraße") == "grossstrasse"
     assert normalize_name("Fränkisch-Crumbach") == "fraenkisch crumbach"
-    base = van_base()
-    assert base.municipality == "Erbach" and base.coords == (8.994, 49.6615)
 
 
-def test_base_coordinates_for_the_api() -> None:
-    from geo.places import base
-
-    assert base() == van_base().coords
+def test_the_default_service_area_holds_the_gazetteer_and_the_erbach_base() -> None:
+    # The base and the places are configuration now (geo/data/odenwaldkreis.toml): the default
+    # area keeps today's Erbach base and names every place of the gazetteer, in its order.
+    area = default_service_area()
+    assert area.base == find_place("Erbach").coords == (8.994, 49.6615)
+    assert [(p.name, p.location) for p in area.places] == [(p.name, p.coords) for p in places()]
+    for cp in area.consultation_places:
+        assert cp.location == find_place(cp.name).coords
