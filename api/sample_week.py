@@ -24,7 +24,7 @@ from api.schemas.planning import (
     Window,
 )
 from geo.places import normalize_name
-from geo.service_area import ServiceArea, default_service_area
+from geo.service_area import LonLat, ServiceArea, default_service_area
 
 # Skills a client may need, with the share of clients needing it.
 CLIENT_NEEDS: tuple[tuple[str, float], ...] = (
@@ -64,6 +64,16 @@ def _jitter(rng: random.Random, lon: float, lat: float, radius_m: float) -> tupl
     dlat = dist * math.cos(angle) / 111_320
     dlon = dist * math.sin(angle) / (111_320 * math.cos(math.radians(lat)))
     return (round(lon + dlon, 6), round(lat + dlat, 6))
+
+
+def _client_place(rng: random.Random, area: ServiceArea, lon: float, lat: float) -> LonLat:
+    """Up to ~1.5 km from the place, inside the area (drawn again if outside; the place itself
+    after ten misses)."""
+    for _ in range(10):
+        point = _jitter(rng, lon, lat, 1500)
+        if area.contains(*point):
+            return point
+    return (lon, lat)
 
 
 def sample_week(
@@ -164,7 +174,7 @@ def sample_week(
         visits.append(
             VisitIn(
                 id=f"client-{i + 1:02d}",
-                place=Place(coordinates=_jitter(rng, lon, lat, 1500)),
+                place=Place(coordinates=_client_place(rng, area, lon, lat)),
                 duration_minutes=rng.choice((45, 45, 60, 60, 90)),
                 windows=windows,
                 skills=needs,

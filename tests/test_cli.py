@@ -12,8 +12,11 @@ import pytest
 
 from api.cli import main
 from api.sample_week import monday_of_iso_week, sample_week
+from geo.service_area import default_service_area, load_service_area
 
 ROOT = Path(__file__).resolve().parent.parent
+HEIDELBERG_AREA = ROOT / "tests" / "data" / "heidelberg_area.toml"
+HEIDELBERG_BASE = [8.69, 49.406]
 
 
 def _run(
@@ -122,7 +125,8 @@ def test_help_is_complete(command: list[str], capsys: pytest.CaptureFixture[str]
     assert exc.value.code == 0
     text = capsys.readouterr().out
     assert "usage: vanplan" in text
-    for option in ("--out", "--osm", "--week", "--time-limit") if command[0] == "demo" else ():
+    demo_options = ("--out", "--osm", "--area", "--week", "--time-limit")
+    for option in demo_options if command[0] == "demo" else ():
         assert option in text
 
 
@@ -136,3 +140,142 @@ def test_sample_week_is_reproducible_and_valid() -> None:
     assert {v.id for v in a.vans} == {"van-1", "van-2"}
     with pytest.raises(ValueError, match="Monday"):
         sample_week(monday.replace(day=monday.day + 1))
+
+
+def test_the_sample_week_takes_the_area_base_places_and_hours() -> None:
+    monday = monday_of_iso_week("2026-W48")
+    area = load_service_area(HEIDELBERG_AREA)
+    week = sample_week(monday, clients=12, seed=3, area=area)
+    assert {v.start.coordinates for v in week.vans if v.start} == {tuple(HEIDELBERG_BASE)}
+    consultation = [v for v in week.visits if v.kind == "consultation_hours"]
+    assert [v.id for v in consultation] == ["sprechstunde-rathaus-heidelberg"]
+    assert consultation[0].windows[0].start.weekday() == 1  # Tuesday 10:00-12:00
+    assert consultation[0].windows[0].start.hour == 10
+    for visit in week.visits:  # clients lie within ~1.5 km of the area's places
+        assert visit.place.coordinates is not None
+        lon, lat = visit.place.coordinates
+        assert 8.64 < lon < 8.74 and 49.37 < lat < 49.43
+    # the default week still comes from the shipped Odenwaldkreis
+    default = sample_week(monday, clients=12, seed=3)
+    assert default == sample_week(monday, clients=12, seed=3, area=default_service_area())
+    assert default.vans[0].start is not None
+    assert default.vans[0].start.coordinates == (8.994, 49.6615)
+
+
+def _heidelberg_request(tmp_path: Path, *, van_without_start: bool) -> Path:
+    """Two visits in Heidelberg; van-1 starts at a street corner there, van-2 (if asked) has no
+    start."""
+    vans: list[dict[str, object]] = [{"id": "van-1", "start": {"coordinates": [8.6805, 49.4045]}}]
+    if van_without_start:
+        vans.append({"id": "van-2"})
+    body = {
+        "horizon": {"start_date": "2026-11-23", "days": 1},
+        "vans": vans,
+        "shifts": [
+            {
+                "van_id": v["id"],
+                "start": "2026-11-23T08:00:00+01:00",
+                "end": "2026-11-23T16:00:00+01:00",
+            }
+            for v in vans
+        ],
+        "visits": [
+            {"id": "v1", "place": {"coordinates": [8.705, 49.411]}, "duration_minutes": 30},
+            {"id": "v2", "place": {"coordinates": [8.672, 49.403]}, "duration_minutes": 30},
+            {"id": "v3", "place": {"coordinates": [8.690, 49.399]}, "duration_minutes": 30},
+        ],
+        "options": {"time_limit_seconds": 1, "seed": 1},
+    }
+    path = tmp_path / ("request-2.json" if van_without_start else "request-1.json")
+    path.write_text(json.dumps(body))
+    return path
+
+
+@pytest.fixture(scope="module")
+def network_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the Heidelberg runs: the extract is built once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def test_solve_on_an_extract_of_another_region(
+    tmp_path: Path, heidelberg_pbf: Path, network_cache: Path
+) -> None:
+    # Every van has a start in Heidelberg and no area is given: the Erbach base of the default
+    # area is neither needed nor snapped, so the plan is made on Heidelberg's roads.
+    problem = _heidelberg_request(tmp_path, van_without_start=False)
+    out = tmp_path / "plan.json"
+    env = {"VANPLAN_CACHE_DIR": str(network_cache)}
+    proc = _run("solve", str(problem), "--osm", str(heidelberg_pbf), "--out", str(out),
+                cwd=tmp_path, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(out.read_text())
+    assert plan["matrix"]["source"] == "road_network" and plan["summary"]["assigned"] == 3
+    assert "no service area configured" not in proc.stderr  # nothing derived: not needed
+    # A van without a start and an area file: it starts and ends at the area's base.
+    problem = _heidelberg_request(tmp_path, van_without_start=True)
+    proc = _run("solve", str(problem), "--osm", str(heidelberg_pbf), "--area",
+                str(HEIDELBERG_AREA), "--out", str(out), cwd=tmp_path, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(out.read_text())
+    assert plan["summary"]["assigned"] + plan["summary"]["unassigned"] == 3
+    for route in plan["routes"]:
+        if route["van_id"] == "van-2":
+            assert route["steps"][0]["location"] == route["steps"][-1]["location"]
+            assert route["steps"][0]["location"] == HEIDELBERG_BASE
+    # ... and without an area: a base derived from the extract, said so on stderr.
+    proc = _run("solve", str(problem), "--osm", str(heidelberg_pbf), "--out", str(out),
+                cwd=tmp_path, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "no service area configured" in proc.stderr and "--area FILE" in proc.stderr
+    plan = json.loads(out.read_text())
+    assert plan["matrix"]["source"] == "road_network"
+
+
+def test_demo_on_an_extract_of_another_region_clips_to_the_area(
+    tmp_path: Path, heidelberg_pbf: Path, network_cache: Path
+) -> None:
+    out = tmp_path / "demo"
+    proc = _run("demo", "--osm", str(heidelberg_pbf), "--area", str(HEIDELBERG_AREA), "--out",
+                str(out), "--week", "2026-W48", "--clients", "8", "--time-limit", "2",
+                cwd=tmp_path, env={"VANPLAN_CACHE_DIR": str(network_cache)})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "within Heidelberg (test)" in proc.stdout
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["matrix"]["source"] == "road_network"
+    assert plan["summary"]["assigned"] + plan["summary"]["unassigned"] == 9  # 8 + consultation
+    assert plan["summary"]["assigned"] >= 1
+    area = load_service_area(HEIDELBERG_AREA)
+    for route in plan["routes"]:
+        assert route["steps"][0]["location"] == HEIDELBERG_BASE
+        for step in route["steps"]:
+            if step["location"] is not None:
+                assert area.contains(*step["location"]), step
+    # the network was clipped to the area's box, not to the Odenwaldkreis (nor read whole)
+    west, south, east, north = area.bbox or (0, 0, 0, 0)
+    geojson = json.loads((out / "plan.geojson").read_text())
+    for feature in geojson["features"]:
+        if feature["geometry"]["type"] == "LineString":
+            for lon, lat in feature["geometry"]["coordinates"]:
+                assert west - 1e-6 <= lon <= east + 1e-6 and south - 1e-6 <= lat <= north + 1e-6
+    # crews read the area's place names, never a village of the Odenwaldkreis
+    text = " ".join(p.read_text() for p in (out / "crew").glob("*.html"))
+    assert any(f"near {p.name}" in text for p in area.places)
+    assert "Erbach" not in text and "Odenwald" not in text
+
+
+def test_a_bad_area_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "area.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "name": "X",
+                "bbox": [8.6, 49.3, 8.8, 49.5],
+                "bases": [{"name": "Far", "location": [9.9, 49.4]}],
+            }
+        )
+    )
+    assert main(["demo", "--area", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "bases[0].location" in err and "outside the area" in err and str(bad) in err

@@ -33,6 +33,7 @@ CASES: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("VANPLAN_CACHE_DIR", "/tmp/nets", lambda s: s.geo.cache_dir, Path("/tmp/nets")),
     ("VANPLAN_OVERPASS_URL", "http://o/api", lambda s: s.geo.overpass_url, "http://o/api"),
     ("VANPLAN_NOMINATIM_URL", "http://n", lambda s: s.geo.nominatim_url, "http://n"),
+    ("VANPLAN_SERVICE_AREA", "/etc/a.toml", lambda s: s.geo.service_area, Path("/etc/a.toml")),
     ("VANPLAN_DEFAULT_PLACE", "Erbach", lambda s: s.geo.default_place, "Erbach"),
     ("VANPLAN_DEFAULT_BUFFER_M", "0", lambda s: s.geo.default_buffer_m, 0.0),
     (
@@ -204,3 +205,15 @@ def test_the_planner_is_built_from_the_one_settings(tmp_path: Path) -> None:
     detour, _ = planner.provider(points)
     plain, _ = default.provider(points)
     assert detour.distances[0, 1] == pytest.approx(plain.distances[0, 1] * 2.0 / 1.3, rel=0.01)
+
+
+def test_the_planner_takes_the_configured_service_area(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = planner_from_settings(Settings())
+    assert default.area.name == "Odenwaldkreis" and default.base == (8.994, 49.6615)
+    area_file = ROOT / "tests" / "data" / "heidelberg_area.toml"
+    monkeypatch.setenv("VANPLAN_SERVICE_AREA", str(area_file))
+    planner = planner_from_settings(Settings())
+    assert planner.area.name == "Heidelberg (test)" and planner.base == (8.69, 49.406)
+    monkeypatch.setenv("VANPLAN_SERVICE_AREA", str(ROOT / "no-such-area.toml"))
+    with pytest.raises(ValueError, match=r"no-such-area\.toml: cannot read"):
+        planner_from_settings(Settings())

@@ -170,6 +170,51 @@ def test_mapping_converts_iso_times_to_horizon_seconds_and_merges_places() -> No
     assert mapped.coordinates[v1.location] == tuple(REICHELSHEIM)
 
 
+def test_the_base_is_a_location_only_when_a_van_has_no_start() -> None:
+    body = small_request()
+    body["vans"] = [
+        {"id": "van-1", "skills": ["arabic"], "start": {"coordinates": MICHELSTADT}},
+        {"id": "van-2"},
+    ]
+    heidelberg_base = (8.69, 49.406)
+    mapped = build_problem(SolveRequest.model_validate(body), straight_provider)
+    assert mapped.coordinates[DEFAULT_DEPOT] == (8.994, 49.6615)  # the shipped area's base
+    mapped = build_problem(
+        SolveRequest.model_validate(body), straight_provider, base=heidelberg_base
+    )
+    assert mapped.coordinates[DEFAULT_DEPOT] == heidelberg_base
+    assert mapped.problem.van("van-2").start_location == DEFAULT_DEPOT
+    # every van has a start: no base, so no base to snap (a region without the default's base)
+    body["vans"] = body["vans"][:1]
+    mapped = build_problem(SolveRequest.model_validate(body), straight_provider)
+    assert DEFAULT_DEPOT not in mapped.coordinates
+    assert mapped.problem.matrix.locations == tuple(mapped.coordinates)
+    # location ids do not depend on whether the base is there (stored plans re-map the same)
+    assert mapped.problem.van("van-1").start_location == "p1"
+
+
+def test_the_api_starts_vans_without_a_start_at_the_configured_base(settings: Settings) -> None:
+    area_file = Path(__file__).resolve().parents[1] / "data" / "heidelberg_area.toml"
+    geo = settings.geo.model_copy(update={"service_area": area_file})
+    app = create_app(settings.model_copy(update={"geo": geo}))
+    body = small_request()
+    body["vans"] = [{"id": "van-1"}]  # no start: the area's first base
+    body["visits"] = [
+        {"id": "v1", "place": {"coordinates": [8.705, 49.411]}, "duration_minutes": 30},
+        {"id": "v2", "place": {"coordinates": [8.672, 49.403]}, "duration_minutes": 30},
+    ]
+    with TestClient(app) as client:
+        with app.state.db.session() as session:
+            token = issue_token(session, Role.SYSTEM, name="area")
+        headers = {"Authorization": f"Bearer {token.secret}"}
+        response = client.post("/v1/solve", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    out = PlanOut.model_validate(response.json())
+    assert out.summary.assigned == 2
+    for route in out.routes:
+        assert route.steps[0].location == route.steps[-1].location == (8.69, 49.406)
+
+
 def test_mapping_is_dst_correct_across_the_change_in_october() -> None:
     body = small_request()
     body["horizon"] = {"start_date": "2026-10-24", "days": 3}  # DST ends 25 Oct 03:00 -> 02:00
