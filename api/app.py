@@ -33,6 +33,7 @@ from api.errors import ErrorBody, document_errors, install_handlers
 from api.logging import Redactor
 from api.routers import jobs, pages, plans, resources, solve
 from api.settings import Settings
+from geo.service_area import configured_area
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,8 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
     app = FastAPI(
         title="vanplan",
         version=VERSION,
-        summary="Routes and schedules for the outreach vans of the Job-Center Odenwaldkreis",
+        summary="Routes and schedules for the outreach vans of a job centre, service area "
+        + configured_area(settings.geo.service_area).name,
         description=(api.__doc__ or "")
         + "\n\nEvery endpoint except /health and /ready needs `Authorization: Bearer <token>`.",
         lifespan=lifespan,
