@@ -96,19 +96,23 @@ def find_offers(
     limit: int = 5,
     per_van_day: int = 1,
     fixed_times: Collection[str] = (),
+    granularity: int = 1,
 ) -> OfferResult:
     """The ``limit`` cheapest feasible insertions of ``visit`` into ``plan``.
 
     ``plan`` must be a plan of ``problem`` (which must not contain ``visit``); at most
     ``per_van_day`` offers come from one van-day (its cheapest positions), so the caller sees
     different days and vans rather than neighbouring positions of one route. ``fixed_times``:
-    visits whose start must not change (pinned starts are always fixed). Raises
+    visits whose start must not change (pinned starts are always fixed). ``granularity``: the
+    new visit starts at a multiple of this many seconds from the horizon origin (300: on the
+    5-minute marks of the clock, as a client is told), unless its pin fixes the start. Raises
     :class:`~optimizer.errors.ValidationError` for a visit that cannot be offered at all (unknown
     location, id already planned, bad ``limit``).
     """
     c = Collector()
     c.check(limit >= 1, "limit", f"must be >= 1, got {limit}")
     c.check(per_van_day >= 1, "per_van_day", f"must be >= 1, got {per_van_day}")
+    c.check(granularity >= 1, "granularity", f"must be >= 1 s, got {granularity}")
     c.check(
         visit.location in problem.matrix,
         "visit.location",
@@ -128,7 +132,7 @@ def find_offers(
     for van, shift in eligible_van_days(problem, visit):
         route = plan.route(van.id, shift.day)
         mine: list[Offer] = []
-        for offer in _van_day_offers(problem, van, shift, route, visit, fixed):
+        for offer in _van_day_offers(problem, van, shift, route, visit, fixed, granularity):
             mine.append(offer)
         evaluated += len(route.stops) + 1 if route is not None else 1
         mine.sort(key=lambda o: o.key)
@@ -183,6 +187,7 @@ class _Slot:
     visit: Visit
     floor: int | None
     fixed: bool
+    step: int = 1  # the start is a multiple of it (the new visit's granularity)
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,7 @@ def _van_day_offers(
     route: Route | None,
     visit: Visit,
     fixed: set[str],
+    step: int,
 ) -> Iterator[Offer]:
     """Every feasible insertion of ``visit`` into this van-day."""
     m = problem.matrix
@@ -221,7 +227,7 @@ def _van_day_offers(
             continue
         if m.duration(visit.location, after) == UNREACHABLE:
             continue
-        new_route = _insert(problem, van, shift, route, visit, position, fixed)
+        new_route = _insert(problem, van, shift, route, visit, position, fixed, step)
         if new_route is None:
             continue
         stop = new_route.stops[position]
@@ -248,9 +254,10 @@ def _insert(
     visit: Visit,
     position: int,
     fixed: set[str],
+    step: int,
 ) -> Route | None:
     """The van-day's route with ``visit`` as stop ``position``, re-timed; None if none holds."""
-    for layout in _layouts(problem, van, shift, route, visit, position, fixed):
+    for layout in _layouts(problem, van, shift, route, visit, position, fixed, step):
         found = _retime(problem, van, shift, layout)
         if found is None:
             continue
@@ -272,16 +279,19 @@ def _layouts(
     visit: Visit,
     position: int,
     fixed: set[str],
+    step: int,
 ) -> Iterator[_Layout]:
     """The ways to lay the insertion out: breaks in the gap the visit splits go before or after
     it; on an idle day the configured breaks go before, around or after the visit."""
-    new = _Slot(visit, None, False)
+    pinned = visit.pin is not None and visit.pin.start is not None
+    step = 1 if pinned else step
+    new = _Slot(visit, None, False, step)
     if route is None:
         configured = [
             _Break(b.earliest_start, b.duration, b.earliest_start, b.latest_end)
             for b in shift.breaks or ()
         ]
-        depart = _first_departure(problem, van, shift, visit)
+        depart = _first_departure(problem, van, shift, visit, step)
         if depart is None:
             return
         sides = list(product(range(4), repeat=len(configured)))[:MAX_BREAK_LAYOUTS]
@@ -319,7 +329,7 @@ def _layouts(
     depart = route.start
     if position == 0:
         # The only insertion that may make the van leave earlier: as late as the visit allows.
-        earliest = _first_departure(problem, van, shift, visit)
+        earliest = _first_departure(problem, van, shift, visit, step)
         if earliest is None:
             return
         depart = min(depart, earliest)
@@ -366,13 +376,15 @@ def _break_windows(shift: Shift, route: Route) -> dict[BreakSlot, tuple[int, int
     return out
 
 
-def _first_departure(problem: Problem, van: Van, shift: Shift, visit: Visit) -> int | None:
+def _first_departure(
+    problem: Problem, van: Van, shift: Shift, visit: Visit, step: int
+) -> int | None:
     """The departure that reaches ``visit`` at its earliest possible start (no earlier than the
     shift start), or None when the visit cannot start inside the shift after the first drive."""
     travel = problem.matrix.duration(van.start_location, visit.location)
     if travel == UNREACHABLE:
         return None
-    start = _earliest_start(problem, shift, visit, shift.start + travel)
+    start = _earliest_start(problem, shift, visit, shift.start + travel, step)
     if start is None:
         return None
     return max(shift.start, start - travel)
@@ -389,10 +401,13 @@ def _windows(shift: Shift, visit: Visit) -> list[TimeWindow]:
     return sorted(windows, key=lambda w: w.start)
 
 
-def _earliest_start(problem: Problem, shift: Shift, visit: Visit, ready: int) -> int | None:
-    """The earliest service start at or after ``ready`` inside a window of the visit."""
+def _earliest_start(
+    problem: Problem, shift: Shift, visit: Visit, ready: int, step: int = 1
+) -> int | None:
+    """The earliest service start at or after ``ready`` inside a window of the visit, at a
+    multiple of ``step`` seconds."""
     for w in _windows(shift, visit):
-        start = max(ready, w.start)
+        start = -(-max(ready, w.start) // step) * step
         if start + visit.duration <= w.end:
             return start
     return None
@@ -454,7 +469,7 @@ def _retime(problem: Problem, van: Van, shift: Shift, layout: _Layout) -> tuple[
             return None
         arrival, free, taken = driven
         ready = free if slot.floor is None else max(free, slot.floor)
-        start = _earliest_start(problem, shift, visit, ready)
+        start = _earliest_start(problem, shift, visit, ready, slot.step)
         if start is None or (slot.fixed and start != slot.floor):
             return None
         slots.extend(taken)

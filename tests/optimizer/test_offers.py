@@ -35,14 +35,18 @@ def _with(problem: Problem, visits: tuple[Visit, ...]) -> Problem:
     return replace(problem, visits=visits)
 
 
-def _greedy(problem: Problem, fixed: Collection[str] = ()) -> Plan:
+def _greedy(problem: Problem, fixed: Collection[str] = (), granularity: int = 1) -> Plan:
     """Book the visits one by one at their best offer, checking the plan after every booking."""
     plan = EMPTY
     for k, visit in enumerate(problem.visits):
         before = _with(problem, problem.visits[:k])
         after = _with(problem, problem.visits[: k + 1])
-        result = find_offers(before, plan, visit, limit=3, per_van_day=2, fixed_times=fixed)
+        result = find_offers(
+            before, plan, visit, limit=3, per_van_day=2, fixed_times=fixed, granularity=granularity
+        )
         assert len(result.offers) <= 3
+        if visit.pin is None or visit.pin.start is None:
+            assert all(o.start % granularity == 0 for o in result.offers)
         assert (result.reason is None) == bool(result.offers)
         for offer in result.offers:
             booked = apply_offer(plan, offer)
@@ -72,7 +76,7 @@ def _assert_kept(before: Plan, after: Plan, fixed: set[str]) -> None:
 def test_every_offer_applied_passes_the_checker(problem: Problem, data: st.DataObject) -> None:
     ids = [v.id for v in problem.visits]
     fixed = data.draw(st.sets(st.sampled_from(ids)) if ids else st.just(set[str]()))
-    _greedy(problem, fixed)
+    _greedy(problem, fixed, data.draw(st.sampled_from((1, 300, 900))))
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
