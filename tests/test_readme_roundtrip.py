@@ -148,3 +148,6 @@ def test_the_readme_round_trip_runs_as_written(tmp_path: Path) -> None:
     # The job's plan was fetched after the job ended, the week planned, published and re-planned.
     assert '"unassigned"' in out and '"status":"published"' in out
     assert '"type":"FeatureCollection"' in out and '"kind":"week_replan"' in out
+    # A slot was offered and booked as draft version 2.
+    assert '"id":"visit-2"' in out
+    assert '"week":"2026-W48","version":2,"status":"draft"' in out
