@@ -31,7 +31,7 @@ import api
 from api.db.base import Database
 from api.errors import ErrorBody, document_errors, install_handlers
 from api.logging import Redactor
-from api.routers import jobs, pages, plans, resources, solve
+from api.routers import jobs, offers, pages, plans, resources, solve
 from api.settings import Settings
 from geo.service_area import configured_area
 
@@ -42,7 +42,7 @@ VERSION = "0.1.0"
 
 def _router_modules() -> list[ModuleType]:
     """Every router module, in the order their routes are matched."""
-    return [resources, solve, jobs, plans]
+    return [resources, solve, jobs, plans, offers]
 
 
 class BodySizeLimit:

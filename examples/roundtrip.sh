@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's API round trip: stateless solve, a solve job, a stored week planned and published,
-# and the week re-planned as a job.
+# a slot offered and booked, and the week re-planned as a job.
 # Needs a running service (vanplan serve) and a dispatcher token in VANPLAN_TOKEN.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,6 +38,15 @@ PLAN=$(curl -sf "${AUTH[@]}" "${JSON[@]}" -X POST "$BASE/v1/weeks/2026-W48/plan"
 curl -sf "${AUTH[@]}" -X POST "$BASE/v1/plans/$PLAN/publish" | field '["status"]'
 curl -sf "${AUTH[@]}" "$BASE/v1/plans/$PLAN/itinerary/van-1/2026-11-23" | field '["stops"][1]'
 curl -sf "${AUTH[@]}" "$BASE/v1/plans/$PLAN/geojson" | field '["type"]'
+
+echo "== 4b. a client calls: the best slots for a new visit, then book the first"
+VISIT='{"client_id": "client-1", "duration_minutes": 30, "dates": ["2026-11-23"]}'
+SLOT=$(curl -sf "${AUTH[@]}" "${JSON[@]}" -X POST "$BASE/v1/weeks/2026-W48/offers" \
+  -d "${VISIT%\}}, \"limit\": 2}" \
+  | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["offers"][0]["slot"]))')
+echo "$SLOT"
+curl -sf "${AUTH[@]}" "${JSON[@]}" -X POST "$BASE/v1/weeks/2026-W48/offers/book" \
+  -d "{\"id\": \"visit-2\", \"visit\": $VISIT, \"slot\": $SLOT}" | field '["plan"]["version"]'
 
 echo "== 5. re-plan the week as a job: progress while it runs, then the new draft version"
 JOB=$(curl -sf "${AUTH[@]}" "${JSON[@]}" -X POST "$BASE/v1/weeks/2026-W48/replan/jobs" \

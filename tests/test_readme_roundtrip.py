@@ -76,8 +76,10 @@ def test_readme_round_trip(tmp_path: Path) -> None:
     assert "'reason': 'no_skilled_van'" in out  # the Farsi-speaking client has no van
     assert "succeeded" in out and "published" in out and "FeatureCollection" in out
     assert "'visit_id': 'visit-1'" in out
-    # the re-plan job ended and stored version 2
-    assert out.rstrip().endswith("week_replan\nsucceeded\n2"), out[-300:]
+    # a slot was offered on Monday and booked as version 2
+    assert '"van_id": "van-1", "date": "2026-11-23"' in out
+    # the re-plan job ended and stored version 3
+    assert out.rstrip().endswith("week_replan\nsucceeded\n3"), out[-300:]
     # Client names never reach the service's log.
     assert "Mustermann" not in (tmp_path / "serve.log").read_text()
 
@@ -146,3 +148,6 @@ def test_the_readme_round_trip_runs_as_written(tmp_path: Path) -> None:
     # The job's plan was fetched after the job ended, the week planned, published and re-planned.
     assert '"unassigned"' in out and '"status":"published"' in out
     assert '"type":"FeatureCollection"' in out and '"kind":"week_replan"' in out
+    # A slot was offered and booked as draft version 2.
+    assert '"id":"visit-2"' in out
+    assert '"week":"2026-W48","version":2,"status":"draft"' in out

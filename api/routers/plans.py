@@ -72,7 +72,7 @@ def _version_out(row: PlanRow) -> PlanVersionOut:
     )
 
 
-def _summary(row: PlanRow) -> PlanVersionSummary:
+def version_summary(row: PlanRow) -> PlanVersionSummary:
     summary = row.payload.get("summary", {})
     return PlanVersionSummary(
         id=row.id,
@@ -272,7 +272,7 @@ def replan_week_job(
 def list_week_plans(
     iso_week: WeekPath, _caller: Dispatcher, session: SessionDep
 ) -> list[PlanVersionSummary]:
-    return [_summary(r) for r in store.versions(session, iso_week)]
+    return [version_summary(r) for r in store.versions(session, iso_week)]
 
 
 @router.get(
