@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,15 @@ import pytest
 from api.cli import main
 from api.sample_week import monday_of_iso_week, sample_week
 from geo.service_area import default_service_area, load_service_area
+from optimizer.processes import stop_helper_processes
+
+
+@pytest.fixture(autouse=True)
+def no_helper_processes_left() -> Iterator[None]:
+    """In-process CLI solves start solver helper processes; end them so test order is free."""
+    yield
+    stop_helper_processes()
+
 
 ROOT = Path(__file__).resolve().parent.parent
 HEIDELBERG_AREA = ROOT / "tests" / "data" / "heidelberg_area.toml"
