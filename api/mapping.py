@@ -31,7 +31,7 @@ from api.schemas.planning import (
     UnassignedOut,
 )
 from geo.providers import AddressResolver, LonLat, MatrixProvider, MatrixSource
-from geo.service_area import default_service_area
+from geo.service_area import ServiceArea, default_service_area
 from geo.snap import SnapError
 from optimizer.domain import (
     DEFAULT_DEPOT,
@@ -73,9 +73,12 @@ def matrix_info(source: MatrixSource) -> MatrixInfo:
 class _Places:
     """Assigns location ids to places, merging identical coordinates."""
 
-    def __init__(self, c: Collector, resolve: AddressResolver | None) -> None:
+    def __init__(
+        self, c: Collector, resolve: AddressResolver | None, area: ServiceArea | None = None
+    ) -> None:
         self._c = c
         self._resolve = resolve
+        self._area = area
         self._by_coords: dict[LonLat, str] = {}
         self.coordinates: dict[str, LonLat] = {}
         self._fields: dict[str, list[str]] = {}  # location id -> request fields that gave it
@@ -85,6 +88,14 @@ class _Places:
         self._by_coords[coords] = DEFAULT_DEPOT
         self.coordinates[DEFAULT_DEPOT] = coords
         self._fields[DEFAULT_DEPOT] = []
+
+    def _looks_swapped(self, coords: LonLat) -> bool:
+        """Outside the service area, while its ``[lat, lon]`` reading lies inside."""
+        area = self._area
+        if area is None:
+            return False
+        lon, lat = coords
+        return not area.contains(lon, lat) and abs(lon) <= 90 and area.contains(lat, lon)
 
     def issues(self, problems: Mapping[str, str]) -> list[Issue]:
         """``problems`` per location id as issues on every request field with that place; the
@@ -115,6 +126,13 @@ class _Places:
                 self._c.add(f"{where}.address", f"address could not be located ({reason})")
                 return DEFAULT_DEPOT
             coords = found
+        elif self._looks_swapped(coords):
+            assert self._area is not None
+            self._c.add(
+                f"{where}.coordinates",
+                f"the coordinates look swapped: {list(coords)} lies outside {self._area.name}, "
+                f"but {[coords[1], coords[0]]} lies inside; GeoJSON order [lon, lat] is expected",
+            )
         key = (round(coords[0], 6), round(coords[1], 6))
         if key not in self._by_coords:
             self._count += 1
@@ -136,9 +154,13 @@ def build_problem(
     *,
     resolve_address: AddressResolver | None = None,
     base: LonLat | None = None,
+    area: ServiceArea | None = None,
 ) -> MappedProblem:
     """Turn a request into a validated :class:`Problem`; raises one ValidationError listing all
     problems with request field paths.
+
+    With ``area``, coordinates that lie outside it while their ``[lat, lon]`` reading lies inside
+    are refused as swapped (the approximate matrix would accept them silently).
 
     ``base`` (default: the shipped service area's first base) is where vans without a start begin
     and end; it is a location of the problem only when such a van exists, so a request whose vans
@@ -150,7 +172,7 @@ def build_problem(
         )
     except ValidationError as exc:
         raise ValidationError([Issue(i.field, i.message) for i in exc.issues]) from exc
-    places = _Places(c, resolve_address)
+    places = _Places(c, resolve_address, area)
     if any(van.start is None for van in request.vans):
         places.add_base(base or default_service_area().base)
 

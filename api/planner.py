@@ -75,14 +75,18 @@ class Planner:
     def validate(self, request: SolveRequest) -> None:
         """Every check that needs no travel matrix (cheap: for 422s before queueing a job)."""
         build_problem(
-            request, placeholder_provider, resolve_address=self.resolve_address, base=self.base
+            request,
+            placeholder_provider,
+            resolve_address=self.resolve_address,
+            base=self.base,
+            area=self.area,
         )
 
     def map(self, request: SolveRequest) -> MappedProblem:
         use_roads = request.options.use_road_network and self.road_provider is not None
         provider = self.road_provider if use_roads and self.road_provider else self.provider
         return build_problem(
-            request, provider, resolve_address=self.resolve_address, base=self.base
+            request, provider, resolve_address=self.resolve_address, base=self.base, area=self.area
         )
 
     def solver_settings(

@@ -492,6 +492,22 @@ def test_a_configured_road_network_gives_road_travel_times(heidelberg_pbf: Path)
     assert mapped.problem.matrix.distance(a, b) > 0
 
 
+def test_swapped_coordinates_are_refused_by_the_service_area(
+    client: TestClient, dispatcher: Headers
+) -> None:
+    body = small_request()
+    lon, lat = body["visits"][1]["place"]["coordinates"]
+    body["visits"][1]["place"]["coordinates"] = [lat, lon]
+    response = client.post("/v1/solve", json=body, headers=dispatcher)
+    assert response.status_code == 422, response.text
+    [detail] = response.json()["details"]
+    assert detail["field"] == "body.visits[1].place.coordinates"
+    assert "look swapped" in detail["message"] and "[lon, lat]" in detail["message"]
+    # far away, but not swapped: the approximate matrix takes it as it is
+    body["visits"][1]["place"]["coordinates"] = [lon + 3.0, lat]
+    assert client.post("/v1/solve", json=body, headers=dispatcher).status_code == 200
+
+
 @pytest.mark.slow
 def test_places_that_cannot_be_snapped_are_named_by_their_request_fields(
     heidelberg_pbf: Path,
