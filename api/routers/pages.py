@@ -33,6 +33,7 @@ from api.auth import Principal, Role, authenticate
 from api.crew import CREW_DOWNLOADS, day_items
 from api.db.core_models import VisitRow
 from api.deps import SessionDep, SettingsDep
+from api.fleet import fleet
 from api.i18n import COOKIE as LANG_COOKIE
 from api.i18n import LANGUAGES, QUERY, Language, choose_language, environment, js_messages
 from api.imports import import_file, template_csv, template_xlsx
@@ -514,6 +515,8 @@ def _dispatcher(
     plan: str | None,
     upload: dict[str, Any] | None = None,
     status_code: int = 200,
+    fleet_errors: list[str] | None = None,
+    fleet_copied: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     lang = _language(request)
     versions = store.versions(session, week)
@@ -560,6 +563,9 @@ def _dispatcher(
         van_days=van_days,
         hours=list(range(6, 21, 2)),
         upload=upload,
+        fleet=fleet(session, week, lang.timezone),
+        fleet_errors=fleet_errors or [],
+        fleet_copied=fleet_copied,
     )
 
 
