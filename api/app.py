@@ -31,7 +31,7 @@ import api
 from api.db.base import Database
 from api.errors import ErrorBody, document_errors, install_handlers
 from api.logging import Redactor
-from api.routers import jobs, offers, pages, plans, resources, solve
+from api.routers import fleet_pages, jobs, offers, pages, plans, resources, solve
 from api.settings import Settings
 from geo.service_area import configured_area
 
@@ -207,6 +207,7 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
     for module in modules:
         app.include_router(module.router, prefix="/v1")
     pages.install(app)  # browser pages at the root (/login, /crew/..., /dispatcher)
+    app.include_router(fleet_pages.router)  # the dispatcher page's vans and shifts forms
     _document_errors(app)
     return app
 

@@ -2,12 +2,21 @@
 
 One row per visit. Columns (see :data:`COLUMNS`): the client (``client_id``; ``client_name`` is
 needed when the client is new), the place (``lon`` and ``lat``, or an ``address``), the duration,
-an optional time window (local time in the district's zone, or ISO-8601 with an offset),
-priority, skills (separated by ``;``) and notes for the crew.
+an optional time window (local time in the district's zone as ``07.12.2026 09:00``,
+``7.12.2026 9:00`` or ``2026-12-07 09:00``, or ISO-8601 with an offset), priority, skills
+(separated by ``;``) and notes for the crew.
 
 :func:`parse_upload` checks every row and returns all problems with their row number (the
-header is row 1), so the dispatcher can fix the file in one go; nothing is stored unless every
-row is good (:func:`store_rows`).
+header is row 1), so the dispatcher can fix the file in one go.
+
+Imports are idempotent: the same row always means the same visit (:func:`store_rows`). A row
+is identified by its ``visit_id`` when it has one; otherwise by its client and its window (or
+by "no window"): the stored visit of that client with that window. Such a row creates the visit
+the first time, leaves it alone when nothing changed and updates it (duration, skills, priority,
+place) when something did; so uploading a file twice never duplicates its visits. A visit's
+status is never changed by an import (a cancelled visit stays cancelled). Good rows are stored
+and bad rows rejected with their reasons (:class:`ImportSummary`); after fixing the file the
+dispatcher uploads it again, and the rows stored the first time come back unchanged.
 """
 
 from __future__ import annotations
@@ -15,11 +24,14 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
 
 from api.db.core_models import ClientRow, VisitRow
 
@@ -48,8 +60,8 @@ EXAMPLE = {
     "lon": "8.9931",
     "lat": "49.6571",
     "duration_minutes": "45",
-    "window_start": "2026-11-24 09:00",
-    "window_end": "2026-11-24 12:00",
+    "window_start": "24.11.2026 09:00",
+    "window_end": "24.11.2026 12:00",
     "priority": "1",
     "skills": "arabic",
     "notes": "Prefers mornings",
@@ -82,11 +94,47 @@ class Appointment:
     skills: tuple[str, ...]
     notes: str | None
 
+    def windows(self) -> list[list[str]]:
+        """The window as stored on a visit: ``[[start, end]]`` in UTC, ``[]`` without one."""
+        if self.window is None:
+            return []
+        return [
+            [self.window[0].astimezone(UTC).isoformat(), self.window[1].astimezone(UTC).isoformat()]
+        ]
+
+    def identity(self) -> tuple[str, ...]:
+        """What makes two rows "the same row" (see the module's docstring)."""
+        if self.visit_id:
+            return ("visit", self.visit_id)
+        return ("client", self.client_id, *_window_key(self.windows()))
+
+
+def _window_key(windows: list[list[str]]) -> tuple[str, ...]:
+    """Windows compared as instants, whatever ISO spelling stored them."""
+    return tuple(
+        datetime.fromisoformat(t).astimezone(UTC).isoformat() for pair in windows for t in pair
+    )
+
 
 @dataclass
 class ParseResult:
     appointments: list[Appointment] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass
+class ImportSummary:
+    """What an import did: visit ids added, changed and left unchanged, and the rejected rows
+    with their reasons (row 0: the file itself, row 1: its header; then nothing was stored)."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    rejected: list[RowError] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return len(self.added) + len(self.changed) + len(self.unchanged)
 
 
 def template_csv() -> str:
@@ -136,12 +184,32 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+# German spelling: day.month.year, then hours:minutes (one-digit day, month and hour allowed).
+_GERMAN = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?")
+# ISO date with a one-digit hour ("2026-12-07 9:00"), which fromisoformat refuses.
+_ISO_SHORT_HOUR = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d):(\d{2})(?::(\d{2}))?")
+
+
 def _moment(value: Any, tz: ZoneInfo) -> datetime:
+    """A point in time from a cell: an Excel datetime, ``07.12.2026 09:00``, ``7.12.2026 9:00``
+    or ISO-8601 (``2026-12-07 09:00``, with or without offset); local time in ``tz`` unless the
+    text gives an offset. Raises ValueError otherwise."""
     if isinstance(value, datetime):
         moment = value
     else:
         text = _text(value)
-        moment = datetime.fromisoformat(text)  # ValueError names the problem
+        if m := _GERMAN.fullmatch(text):
+            day, month, year, hour, minute, second = m.groups()
+            moment = datetime(
+                int(year), int(month), int(day), int(hour), int(minute), int(second or 0)
+            )
+        elif m := _ISO_SHORT_HOUR.fullmatch(text):
+            year, month, day, hour, minute, second = m.groups()
+            moment = datetime(
+                int(year), int(month), int(day), int(hour), int(minute), int(second or 0)
+            )
+        else:
+            moment = datetime.fromisoformat(text)  # ValueError names the problem
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment
 
 
@@ -172,7 +240,7 @@ def parse_upload(filename: str, content: bytes, timezone: str = "Europe/Berlin")
         out.errors.append(RowError(1, "file", f"more than {MAX_ROWS} rows"))
         return out
     tz = ZoneInfo(timezone)
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, ...], int] = {}
     for i, raw in enumerate(rows[1:], start=2):
         cells = {h: raw[j] if j < len(raw) else None for j, h in enumerate(header) if h}
         if all(_text(v) == "" for v in cells.values()):
@@ -180,15 +248,16 @@ def parse_upload(filename: str, content: bytes, timezone: str = "Europe/Berlin")
         appt = _parse_row(i, cells, tz, out.errors)
         if appt is None:
             continue
-        if appt.visit_id:
-            if appt.visit_id in seen:
-                out.errors.append(
-                    RowError(
-                        i, "visit_id", f"{appt.visit_id!r} already in row {seen[appt.visit_id]}"
-                    )
-                )
-                continue
-            seen[appt.visit_id] = i
+        key = appt.identity()
+        if key in seen:
+            if appt.visit_id:
+                message = f"{appt.visit_id!r} already in row {seen[key]}"
+                out.errors.append(RowError(i, "visit_id", message))
+            else:
+                message = f"same client and window as row {seen[key]}: give each a visit_id"
+                out.errors.append(RowError(i, "client_id", message))
+            continue
+        seen[key] = i
         out.appointments.append(appt)
     return out
 
@@ -237,7 +306,10 @@ def _parse_row(
             else:
                 window = (start, end)
         except ValueError:
-            err("window_start", "give both window_start and window_end as YYYY-MM-DD HH:MM")
+            err(
+                "window_start",
+                "give both window_start and window_end as DD.MM.YYYY HH:MM or YYYY-MM-DD HH:MM",
+            )
     priority = 1
     if _text(cells.get("priority")):
         try:
@@ -267,21 +339,75 @@ def _parse_row(
     )
 
 
-def store_rows(session: Any, appointments: list[Appointment]) -> tuple[list[str], list[RowError]]:
-    """Create the clients that are new and one open visit per row. Checks against the database
-    first (unknown client without a name, visit id taken, erased client); stores nothing if any
-    row fails. Returns the new visit ids, or the errors. The caller commits."""
-    errors: list[RowError] = []
+def import_file(
+    session: Any, filename: str, content: bytes, timezone: str = "Europe/Berlin"
+) -> ImportSummary:
+    """Parse an upload and store its good rows (:func:`parse_upload`, :func:`store_rows`); the
+    rows that fail either step are rejected. A file or header problem stores nothing. The caller
+    commits."""
+    parsed = parse_upload(filename, content, timezone)
+    if any(e.row <= 1 for e in parsed.errors):
+        return ImportSummary(rejected=parsed.errors)
+    summary = store_rows(session, parsed.appointments)
+    summary.rejected = sorted([*parsed.errors, *summary.rejected], key=lambda e: e.row)
+    return summary
+
+
+def _find(session: Any, a: Appointment) -> VisitRow | None:
+    """The stored visit this row is (see the module's docstring), or None."""
+    if a.visit_id:
+        row: VisitRow | None = session.get(VisitRow, a.visit_id)
+        return row
+    key = _window_key(a.windows())
+    rows = session.scalars(
+        select(VisitRow).where(VisitRow.client_id == a.client_id).order_by(VisitRow.id)
+    )
+    return next((r for r in rows if _window_key(r.windows or []) == key), None)
+
+
+def _fields(a: Appointment) -> dict[str, Any]:
+    """The visit's fields a row sets."""
+    return {
+        "duration_minutes": a.duration_minutes,
+        "windows": a.windows(),
+        "skills": list(a.skills),
+        "priority": a.priority,
+        "address": a.address,
+        "lon": a.lon,
+        "lat": a.lat,
+    }
+
+
+def _differs(row: VisitRow, fields: dict[str, Any]) -> bool:
+    """Whether storing ``fields`` would change the visit (an empty text or list equals None)."""
+    for name, value in fields.items():
+        current = getattr(row, name)
+        if name == "windows":
+            if _window_key(current or []) != _window_key(value):
+                return True
+        elif name in ("address", "skills"):
+            if (current or None) != (value or None):
+                return True
+        elif current != value:
+            return True
+    return False
+
+
+def store_rows(session: Any, appointments: list[Appointment]) -> ImportSummary:
+    """Store each row as its visit: add it when new, update it when the row changed, leave it
+    when not (the same row is always the same visit: see the module's docstring). New clients
+    are created. A row is rejected, and the others still stored, when its client is new without
+    a name or was erased, or its ``visit_id`` belongs to another client. The caller commits."""
+    summary = ImportSummary()
     new_clients: dict[str, ClientRow] = {}
     for a in appointments:
         client = session.get(ClientRow, a.client_id) or new_clients.get(a.client_id)
         if client is None:
             if not a.client_name:
-                errors.append(
-                    RowError(a.row, "client_name", f"client {a.client_id!r} is new: give a name")
-                )
+                message = f"client {a.client_id!r} is new: give a name"
+                summary.rejected.append(RowError(a.row, "client_name", message))
                 continue
-            new_clients[a.client_id] = ClientRow(
+            client = new_clients[a.client_id] = ClientRow(
                 id=a.client_id,
                 name=a.client_name,
                 address=a.address,
@@ -290,38 +416,35 @@ def store_rows(session: Any, appointments: list[Appointment]) -> tuple[list[str]
                 language="de",
                 notes=a.notes,
             )
+            session.add(client)
+            session.flush()
         elif getattr(client, "erased_at", None) is not None:
-            errors.append(RowError(a.row, "client_id", f"client {a.client_id!r} was erased"))
-        if a.visit_id and session.get(VisitRow, a.visit_id) is not None:
-            errors.append(RowError(a.row, "visit_id", f"visit {a.visit_id!r} exists already"))
-    if errors:
-        return [], errors
-    for c in new_clients.values():
-        session.add(c)
-    session.flush()
-    ids = []
-    for a in appointments:
-        ident = a.visit_id or f"visit_{secrets.token_hex(6)}"
-        windows = (
-            [[a.window[0].astimezone(UTC).isoformat(), a.window[1].astimezone(UTC).isoformat()]]
-            if a.window
-            else []
-        )
-        session.add(
-            VisitRow(
-                id=ident,
-                client_id=a.client_id,
-                duration_minutes=a.duration_minutes,
-                windows=windows,
-                skills=list(a.skills),
-                priority=a.priority,
-                address=a.address,
-                lon=a.lon,
-                lat=a.lat,
-                status="open",
-            )
-        )
-        ids.append(ident)
-    session.flush()
-    log.info("imported %d visits (%d new clients)", len(ids), len(new_clients))
-    return ids, []
+            message = f"client {a.client_id!r} was erased"
+            summary.rejected.append(RowError(a.row, "client_id", message))
+            continue
+        existing = _find(session, a)
+        fields = _fields(a)
+        if existing is None:
+            ident = a.visit_id or f"visit_{secrets.token_hex(6)}"
+            session.add(VisitRow(id=ident, client_id=a.client_id, status="open", **fields))
+            session.flush()
+            summary.added.append(ident)
+        elif existing.client_id != a.client_id:
+            message = f"visit {existing.id!r} belongs to another client"
+            summary.rejected.append(RowError(a.row, "visit_id", message))
+        elif _differs(existing, fields):
+            for name, value in fields.items():
+                setattr(existing, name, value)
+            session.flush()
+            summary.changed.append(existing.id)
+        else:
+            summary.unchanged.append(existing.id)
+    log.info(
+        "import: %d visits added, %d changed, %d unchanged, %d rows rejected (%d new clients)",
+        len(summary.added),
+        len(summary.changed),
+        len(summary.unchanged),
+        len(summary.rejected),
+        len(new_clients),
+    )
+    return summary

@@ -33,9 +33,10 @@ from api.auth import Principal, Role, authenticate
 from api.crew import CREW_DOWNLOADS, day_items
 from api.db.core_models import VisitRow
 from api.deps import SessionDep, SettingsDep
+from api.fleet import fleet
 from api.i18n import COOKIE as LANG_COOKIE
 from api.i18n import LANGUAGES, QUERY, Language, choose_language, environment, js_messages
-from api.imports import parse_upload, store_rows, template_csv, template_xlsx
+from api.imports import import_file, template_csv, template_xlsx
 from api.reasons import reason_message
 from api.schemas.planning import PlanOut, SolveRequest
 from api.settings import PageSettings
@@ -514,6 +515,8 @@ def _dispatcher(
     plan: str | None,
     upload: dict[str, Any] | None = None,
     status_code: int = 200,
+    fleet_errors: list[str] | None = None,
+    fleet_copied: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     lang = _language(request)
     versions = store.versions(session, week)
@@ -560,6 +563,9 @@ def _dispatcher(
         van_days=van_days,
         hours=list(range(6, 21, 2)),
         upload=upload,
+        fleet=fleet(session, week, lang.timezone),
+        fleet_errors=fleet_errors or [],
+        fleet_copied=fleet_copied,
     )
 
 
@@ -590,24 +596,26 @@ async def upload_appointments(
     file: Annotated[UploadFile, File()],
     week: Annotated[str, Form(pattern=r"^\d{4}-W\d{2}$")],
 ) -> Response:
-    """Import appointments; on any bad row nothing is stored and every problem is listed."""
+    """Import appointments (:func:`api.imports.import_file`: the same row is the same visit, so a
+    file may be uploaded again after fixing its rejected rows); the page shows what was added,
+    changed, left unchanged and rejected. 422 when nothing could be stored."""
     principal = _principal(request, session)
     if principal is None:
         return _login_redirect(request)
     if principal.role is not Role.DISPATCHER:
         return _error(request, 403, _language(request).gettext("Uploads are for dispatchers."))
     content = await file.read()
-    parsed = parse_upload(file.filename or "upload", content, settings.timezone)
-    errors = parsed.errors
-    ids: list[str] = []
-    if not errors:
-        ids, errors = store_rows(session, parsed.appointments)
-        if errors:
-            session.rollback()
-        else:
-            session.commit()
-    upload = {"filename": file.filename, "errors": [str(e) for e in errors], "imported": len(ids)}
-    return _dispatcher(request, session, principal, week, None, upload, 422 if errors else 200)
+    summary = import_file(session, file.filename or "upload", content, settings.timezone)
+    session.commit()
+    upload = {
+        "filename": file.filename,
+        "added": len(summary.added),
+        "changed": len(summary.changed),
+        "unchanged": len(summary.unchanged),
+        "errors": [str(e) for e in summary.rejected],
+    }
+    failed = bool(summary.rejected) and summary.stored == 0
+    return _dispatcher(request, session, principal, week, None, upload, 422 if failed else 200)
 
 
 @router.get("/dispatcher/map", response_class=HTMLResponse, response_model=None)

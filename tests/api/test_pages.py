@@ -356,18 +356,28 @@ def test_upload_appointments(site: Site) -> None:
         data={"week": WEEK},
         files={"file": ("good.csv", good.encode(), "text/csv")},
     )
-    assert resp.status_code == 200 and "2 Termine importiert" in resp.text
+    assert resp.status_code == 200 and "2 Termine gelesen" in resp.text
+    assert "2 neu" in resp.text and "0 geändert" in resp.text
     with site.app.state.db.session() as session:
         assert session.get(VisitRow, "u1") is not None
         assert session.get(VisitRow, "u2").client_id == "c-1"
-    # The first row of this file is new: its client has no name, so nothing is stored.
-    again = f"{header}\nu3,c-10,,,9.0,49.7,45,,,,,\n"
+    # The same file again, one row changed (German times), one bad row added: the summary says
+    # what happened; no visit is duplicated.
+    again = (
+        f"{header}\nu1,c-9,Neu Kunde,,9.0,49.7,45,,,,,\n"
+        "u2,c-1,,,9.0,49.7,30,7.12.2026 9:00,07.12.2026 11:00,,,\nu3,c-10,,,9.0,49.7,45,,,,,\n"
+    )
     resp = site.client.post(
         "/dispatcher/upload",
         data={"week": WEEK},
         files={"file": ("again.csv", again.encode(), "text/csv")},
     )
-    assert resp.status_code == 422 and "row 2, client_name" in resp.text
+    assert resp.status_code == 200
+    assert "0 neu" in resp.text and "1 geändert" in resp.text and "1 unverändert" in resp.text
+    assert "1 Zeile abgelehnt" in resp.text and "row 4, client_name" in resp.text
+    with site.app.state.db.session() as session:
+        assert session.get(VisitRow, "u2").windows != []
+        assert session.get(VisitRow, "u3") is None
 
 
 def test_dispatcher_lists_visits_to_pin(app: FastAPI, site: Site) -> None:

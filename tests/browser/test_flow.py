@@ -100,7 +100,24 @@ def test_upload_plan_publish_and_crew_view(
     page.set_input_files("#upload-file", str(good))
     page.click("#upload-submit")
     page.wait_for_selector("#upload-ok")
-    assert "5 Termine importiert" in page.inner_text("#upload-ok")
+    assert "5 Termine gelesen: 5 neu, 0 geändert, 0 unverändert" in page.inner_text("#upload-ok")
+
+    # The same file again, one window in German spelling moved: nothing is duplicated, the
+    # summary says what changed. Then the original file puts the window back.
+    changed = [*APPOINTMENTS]
+    changed[0] = (*APPOINTMENTS[0][:6], "30.11.2026 9:30", "30.11.2026 11:30")
+    again = tmp_path / "appointments-again.csv"
+    again.write_text(_csv(changed), encoding="utf-8")
+    page.set_input_files("#upload-file", str(again))
+    page.click("#upload-submit")
+    page.wait_for_selector("#upload-ok")
+    assert "5 Termine gelesen: 0 neu, 1 geändert, 4 unverändert" in page.inner_text("#upload-ok")
+    assert page.locator("#upload-errors").count() == 0
+    page.screenshot(path=str(artifacts / "dispatcher-upload-again.png"), full_page=True)
+    page.set_input_files("#upload-file", str(good))
+    page.click("#upload-submit")
+    page.wait_for_selector("#upload-ok")
+    assert "0 neu, 1 geändert, 4 unverändert" in page.inner_text("#upload-ok")
 
     # Plan: a job; the page shows its real progress (share of the time limit, solutions, best
     # cost) and a stop button, then opens the new draft.
