@@ -35,6 +35,21 @@ def lost_error(attempts: int) -> str:
     return f"its worker was lost {attempts} times (killed or stopped mid-job); given up"
 
 
+def settle_lost(store: JobStore, record: JobRecord) -> JobStatus | None:
+    """Deal with a running job whose worker is lost: cancelled if it was being stopped, failed
+    once lost :data:`~api.jobs.MAX_ATTEMPTS` times, else queued again (not published: the
+    caller does that or runs it). The new status, or None if the job has left that attempt
+    meanwhile (ended, or taken over by someone else)."""
+    if record.cancel_requested:  # it was being stopped: no reason to run it again
+        error = "stopped; its worker was lost before it could keep a plan"
+        ended = store.give_up(record.id, record.attempts, error, JobStatus.CANCELLED)
+        return JobStatus.CANCELLED if ended else None
+    if record.attempts >= MAX_ATTEMPTS:
+        ended = store.give_up(record.id, record.attempts, lost_error(record.attempts))
+        return JobStatus.FAILED if ended else None
+    return JobStatus.QUEUED if store.requeue(record.id, attempts=record.attempts) else None
+
+
 class CeleryRunner(JobRunner):
     """Queues jobs for Celery workers and brings back the jobs of lost workers."""
 
@@ -120,16 +135,13 @@ class CeleryRunner(JobRunner):
         return handled
 
     def _bring_back(self, record: JobRecord) -> bool:
-        if record.attempts >= MAX_ATTEMPTS:
-            if self.store.give_up(record.id, record.attempts, lost_error(record.attempts)):
-                log.warning("job %s failed: worker lost %d times", record.id, record.attempts)
-                return True
-            return False
-        if not self.store.requeue(record.id, attempts=record.attempts):
-            return False  # it ended or was taken over meanwhile
-        self._enqueue(record.id)
-        log.warning("job %s: its worker was lost; queued again", record.id)
-        return True
+        outcome = settle_lost(self.store, record)
+        if outcome is JobStatus.QUEUED:
+            self._enqueue(record.id)
+            log.warning("job %s: its worker was lost; queued again", record.id)
+        elif outcome is not None:
+            log.warning("job %s %s: its worker was lost", record.id, outcome.value)
+        return outcome is not None
 
     def _watch_loop(self) -> None:
         while not self._closed.wait(self.check_interval):

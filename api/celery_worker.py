@@ -28,9 +28,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import OperationalError
 
 from api.celery_app import TASK_NAME, Keys, make_celery
-from api.celery_jobs import lost_error
+from api.celery_jobs import settle_lost
 from api.db.base import Database
-from api.jobs import MAX_ATTEMPTS, SolveJobFn, TaskFn, execute
+from api.jobs import SolveJobFn, TaskFn, execute
 from api.planner import planner_from_settings
 from api.schemas.planning import JobStatus
 from api.settings import Settings
@@ -87,11 +87,9 @@ class JobWorker:
             # worker again (visibility timeout), or a second copy arrived meanwhile.
             if self.redis.exists(self.keys.heartbeat(job_id)):
                 return None  # a live worker is on it
-            if record.attempts >= MAX_ATTEMPTS:
-                self.store.give_up(job_id, record.attempts, lost_error(record.attempts))
-                return JobStatus.FAILED
-            if not self.store.requeue(job_id, attempts=record.attempts):
-                return None
+            outcome = settle_lost(self.store, record)
+            if outcome is not JobStatus.QUEUED:
+                return outcome
             log.info("job %s: taken over from a lost worker", job_id)
         elif record.status is not JobStatus.QUEUED:
             return None  # ended already (e.g. cancelled while queued)
@@ -165,7 +163,9 @@ def register(app: Celery, worker: JobWorker) -> None:
 
 
 def run_worker(settings: Settings, log_level: str = "INFO") -> int:
-    """Run a Celery worker for these settings until it is stopped (SIGTERM: warm shutdown)."""
+    """Run a Celery worker for these settings until it is stopped (SIGTERM: warm shutdown);
+    vanplan's and Celery's log records of ``log_level`` and above go to the root logger."""
+    logging.getLogger().setLevel(log_level.upper())
     db = Database(settings.database_url)
     planner = planner_from_settings(settings)
     keys = Keys(settings.redis_prefix)

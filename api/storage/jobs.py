@@ -216,8 +216,11 @@ class JobStore:
             )
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
-    def give_up(self, job_id: str, attempts: int, error: str) -> bool:
-        """Mark a lost job failed with ``error``, if it is still running that attempt."""
+    def give_up(
+        self, job_id: str, attempts: int, error: str, status: JobStatus = JobStatus.FAILED
+    ) -> bool:
+        """End a lost job (failed, or cancelled if it was being stopped) with ``error``, if it
+        is still running that attempt."""
         with self.db.session() as s:
             done = s.execute(
                 update(JobRow)
@@ -226,7 +229,7 @@ class JobStore:
                     JobRow.status == JobStatus.RUNNING.value,
                     JobRow.attempts == attempts,
                 )
-                .values(status=JobStatus.FAILED.value, finished_at=utcnow(), error=error)
+                .values(status=status.value, finished_at=utcnow(), error=error)
             )
             return bool(done.rowcount)  # type: ignore[attr-defined]
 

@@ -278,6 +278,27 @@ def test_a_job_lost_too_often_fails_with_a_reason(db: Database, backend: str, pr
         runner.close()
 
 
+def test_a_lost_job_that_was_being_stopped_is_cancelled(
+    db: Database, backend: str, prefix: str
+) -> None:
+    store = JobStore(db)
+    runner = CeleryRunner.from_settings(store, settings_for(backend, f"{prefix}-idle"), watch=False)
+    try:
+        job = store.create(small_request(), CeleryRunner.name)
+        assert store.start(job.id)
+        assert runner.cancel(job.id).status is JobStatus.RUNNING  # its worker is gone
+        wait_for(lambda: runner.check_lost() == [job.id], timeout=30)
+        done = runner.status(job.id)
+        assert (done.status, done.has_plan, done.finished_at is not None) == (
+            JobStatus.CANCELLED,
+            False,
+            True,
+        )
+        assert done.error is not None and "worker was lost" in done.error
+    finally:
+        runner.close()
+
+
 def test_a_lost_job_with_a_live_heartbeat_is_left_alone(
     db: Database, backend: str, prefix: str
 ) -> None:
