@@ -4,6 +4,7 @@
     vanplan solve PROBLEM.json [--out PLAN.json] [--osm FILE] [--area AREA]
     vanplan network build (--osm FILE | --place NAME | --bbox W S E N) [--area AREA] [--out FILE]
     vanplan serve [--host H] [--port P] [--area AREA]
+    vanplan worker [--log-level LEVEL]
 
 ``--area`` (or ``VANPLAN_SERVICE_AREA``) names a service-area file (:mod:`geo.service_area`); the
 default is the shipped Odenwaldkreis.
@@ -24,6 +25,7 @@ from pathlib import Path
 from pydantic import ValidationError as PydanticError
 
 from api.auth import create_token, list_tokens, revoke_token
+from api.celery_worker import run_worker
 from api.demo import DemoOptions, build_network, run_demo, solve_request
 from api.schemas.planning import SolveRequest
 from api.server import run
@@ -110,6 +112,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     _area_option(serve)
 
+    worker = sub.add_parser(
+        "worker",
+        help="run a job worker (Celery; VANPLAN_JOB_RUNNER=celery on the API)",
+        description="Run one Celery worker for solve jobs: it takes one job at a time from the "
+        "Redis broker (VANPLAN_REDIS_URL) and writes progress and plans to the database "
+        "(VANPLAN_DATABASE_URL). Start several, on this or other machines, for more jobs at once.",
+    )
+    worker.add_argument("--log-level", default="INFO", help="Celery's log level (default INFO)")
+
     token = sub.add_parser("token", help="API access tokens")
     tok_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     create = tok_sub.add_parser(
@@ -184,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _network_build(args, settings)
         elif args.command == "serve":
             run(host=args.host, port=args.port, settings=settings)
+        elif args.command == "worker":
+            return run_worker(settings, args.log_level)
         elif args.command == "token":
             _token(args, settings)
     except (CliError, ValueError, OSError) as exc:

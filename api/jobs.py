@@ -1,7 +1,7 @@
 """Solve jobs: the :class:`JobRunner` interface and the default in-process runner.
 
 The database (:class:`~api.storage.jobs.JobStore`) is the record of every job; a runner only
-executes. Routes talk to the interface, so a distributed runner (:mod:`api.redis_jobs`) plugs in
+executes. Routes talk to the interface, so a distributed runner (:mod:`api.celery_jobs`) plugs in
 without touching them.
 
 Lifecycle: ``queued -> running -> succeeded | cancelled | failed``. Cancelling a running job sets
@@ -139,18 +139,20 @@ def execute(
     stop: threading.Event,
     shutting_down: Callable[[], bool] = lambda: False,
     tasks: TaskFn | None = None,
+    started: Callable[[], None] = lambda: None,
 ) -> JobStatus | None:
     """Run one queued job to its end and record the outcome; shared by every runner.
 
     A plain job runs ``solve``; a week job (one with a task) runs ``tasks``, which also stores
-    the plan as a week version. Returns the final status, or None when the job was not (or no
-    longer) queued, or when the process is shutting down (the job is then put back in the
-    queue for the next start).
+    the plan as a week version. ``started`` is called once this process owns the job (marked
+    running). Returns the final status, or None when the job was not (or no longer) queued, or
+    when the process is shutting down (the job is then put back in the queue for the next start).
     """
     if not store.start(job_id):
         return None
     plan_id: str | None = None
     try:
+        started()
         record = store.get(job_id)
         request = SolveRequest.model_validate(store.request(job_id))
         if store.cancel_requested(job_id):

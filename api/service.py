@@ -1,5 +1,5 @@
 """Wiring of the planning service into an app: the planner, the week tasks and the job runner
-(in-process or Redis) on ``app.state``, started and stopped with the app.
+(in-process or Celery) on ``app.state``, started and stopped with the app.
 
 Kept apart from :mod:`api.jobs` (the runner interface) so that the runners, the planner and the
 week tasks import nothing from here and the imports stay one-way.
@@ -11,9 +11,9 @@ import logging
 import threading
 from typing import Any
 
+from api.celery_jobs import CeleryRunner
 from api.jobs import InProcessRunner, JobRunner
 from api.planner import planner_from_settings
-from api.redis_jobs import RedisRunner
 from api.settings import Settings
 from api.storage.jobs import JobStore
 from api.weeks import WeekTasks
@@ -33,8 +33,8 @@ def start_planning(app: Any, runner: JobRunner | None = None) -> None:
     settings: Settings = app.state.settings
     planner = planner_from_settings(settings)
     tasks = WeekTasks(app.state.db, planner, settings.week_time_limit, settings.job_time_limit)
-    if runner is None and settings.job_runner == "redis":
-        runner = RedisRunner.from_settings(JobStore(app.state.db), settings)
+    if runner is None and settings.job_runner == "celery":
+        runner = CeleryRunner.from_settings(JobStore(app.state.db), settings)
     if runner is None:
         runner = InProcessRunner(
             JobStore(app.state.db),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -123,20 +123,32 @@ class Settings(BaseSettings):
         "dispatcher page); capped by job_time_limit",
     )
     run_migrations: bool = Field(default=True, description="Upgrade the database schema on startup")
-    job_runner: Literal["in_process", "redis"] = Field(
+    job_runner: Literal["in_process", "celery"] = Field(
         default="in_process",
-        description="in_process, or redis: a Redis queue and separate worker processes "
-        "(python -m api.redis_jobs worker)",
+        description="in_process (threads of the API process), or celery: Celery with the Redis "
+        "broker at redis_url and separate `vanplan worker` processes; `redis` is read as celery",
     )
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis of the job queue")
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="Redis: the Celery broker of the jobs"
+    )
     redis_prefix: str = Field(
-        default="vanplan", min_length=1, description="Prefix of the Redis keys"
+        default="vanplan",
+        min_length=1,
+        description="Prefix of vanplan's Redis keys and of the Celery queue (one per deployment)",
     )
     heartbeat_ttl: float = Field(
         default=HEARTBEAT_TTL,
         gt=0.5,
         le=600,
-        description="Seconds a running Redis job's heartbeat lives; a job without one is resumed",
+        description="Seconds a running Celery job's heartbeat lives; the API queues a job "
+        "without one again",
+    )
+    visibility_timeout: float = Field(
+        default=3600.0,
+        ge=10,
+        description="Seconds after which the Redis broker hands an unacknowledged job to another "
+        "worker (when no API is running to notice the lost worker earlier); must exceed "
+        "job_time_limit",
     )
     geo: GeoSettings = Field(
         default_factory=lambda: GeoSettings(),
@@ -152,6 +164,21 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
         return value
+
+    @field_validator("job_runner", mode="before")
+    @classmethod
+    def _former_runner_name(cls, value: object) -> object:
+        # "redis" named the hand-written Redis queue that Celery replaced.
+        return "celery" if value == "redis" else value
+
+    @model_validator(mode="after")
+    def _visibility_exceeds_jobs(self) -> Settings:
+        if self.visibility_timeout <= self.job_time_limit:
+            raise ValueError(
+                f"visibility_timeout ({self.visibility_timeout:g} s) must exceed job_time_limit "
+                f"({self.job_time_limit:g} s), or running jobs are handed to a second worker"
+            )
+        return self
 
     @field_validator("cors_origins", mode="before")
     @classmethod

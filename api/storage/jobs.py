@@ -1,6 +1,6 @@
 """Storage of solve jobs: the database is the record of every job, whichever runner executes it.
 
-Workers in other processes (the Redis runner) write through the same store, so status, progress
+Workers in other processes (the Celery runner) write through the same store, so status, progress
 and results are read from one place, and jobs left unfinished by a crash are found on restart.
 """
 
@@ -202,13 +202,36 @@ class JobStore:
             row = s.get(JobRow, job_id)
             return bool(row is not None and row.cancel_requested)
 
-    def requeue(self, job_id: str) -> None:
+    def requeue(self, job_id: str, *, attempts: int | None = None) -> bool:
+        """Put a job back in the queued state. With ``attempts``, only a job still running that
+        attempt (a lost job nobody has taken over yet); False if the job is not in that state."""
         with self.db.session() as s:
-            s.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id)
-                .values(status=JobStatus.QUEUED.value, progress=0.0, started_at=None)
+            query = update(JobRow).where(JobRow.id == job_id)
+            if attempts is not None:
+                query = query.where(
+                    JobRow.status == JobStatus.RUNNING.value, JobRow.attempts == attempts
+                )
+            done = s.execute(
+                query.values(status=JobStatus.QUEUED.value, progress=0.0, started_at=None)
             )
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def give_up(
+        self, job_id: str, attempts: int, error: str, status: JobStatus = JobStatus.FAILED
+    ) -> bool:
+        """End a lost job (failed, or cancelled if it was being stopped) with ``error``, if it
+        is still running that attempt."""
+        with self.db.session() as s:
+            done = s.execute(
+                update(JobRow)
+                .where(
+                    JobRow.id == job_id,
+                    JobRow.status == JobStatus.RUNNING.value,
+                    JobRow.attempts == attempts,
+                )
+                .values(status=status.value, finished_at=utcnow(), error=error)
+            )
+            return bool(done.rowcount)  # type: ignore[attr-defined]
 
     def unfinished(self, runner: str | None = None) -> list[JobRecord]:
         """Jobs queued or running, oldest first."""

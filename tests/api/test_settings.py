@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CASES: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("VANPLAN_OSM_FILE", "/data/odw.osm.pbf", lambda s: s.osm_file, Path("/data/odw.osm.pbf")),
     ("VANPLAN_TIMEZONE", "Europe/Vienna", lambda s: s.timezone, "Europe/Vienna"),
-    ("VANPLAN_JOB_RUNNER", "redis", lambda s: s.job_runner, "redis"),
+    ("VANPLAN_JOB_RUNNER", "celery", lambda s: s.job_runner, "celery"),
+    ("VANPLAN_JOB_RUNNER", "redis", lambda s: s.job_runner, "celery"),  # the former name
+    ("VANPLAN_VISIBILITY_TIMEOUT", "900", lambda s: s.visibility_timeout, 900.0),
     ("VANPLAN_REDIS_URL", "redis://r:6379/2", lambda s: s.redis_url, "redis://r:6379/2"),
     ("VANPLAN_REDIS_PREFIX", "vp-test", lambda s: s.redis_prefix, "vp-test"),
     ("VANPLAN_HEARTBEAT_TTL", "2", lambda s: s.heartbeat_ttl, 2.0),
@@ -143,7 +145,9 @@ def test_documented_name_wins_over_the_nested_one(monkeypatch: pytest.MonkeyPatc
             "geo.network.speeds.van_max_speed_kmh",
         ),
         ("VANPLAN_APPROXIMATE__DETOUR_FACTOR", "0.5", "geo.approximate.detour_factor"),
-        ("VANPLAN_JOB_RUNNER", "celery", "job_runner"),
+        ("VANPLAN_JOB_RUNNER", "rq", "job_runner"),
+        ("VANPLAN_VISIBILITY_TIMEOUT", "5", "visibility_timeout"),
+        ("VANPLAN_VISIBILITY_TIMEOUT", "100", "visibility_timeout"),  # not above job_time_limit
         ("VANPLAN_HEARTBEAT_TTL", "0", "heartbeat_ttl"),
         ("VANPLAN_REDIS_PREFIX", "", "redis_prefix"),
     ],
@@ -175,7 +179,7 @@ def _subclasses(cls: type) -> set[type]:
 
 
 def test_the_entry_points_know_one_settings_class() -> None:
-    for entry_point in ("api.app", "api.cli", "api.server", "api.redis_jobs", "api.demo"):
+    for entry_point in ("api.app", "api.cli", "api.server", "api.celery_worker", "api.demo"):
         importlib.import_module(entry_point)
     ours = {
         c
