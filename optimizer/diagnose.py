@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from itertools import permutations, product
 
 from optimizer.domain import UNREACHABLE, Break, Problem, Shift, TimeWindow, Van, Visit
-from optimizer.errors import Collector
+from optimizer.errors import Collector, StopCheck, check_stop
 from optimizer.plan import Reason, Route, Unassigned
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,18 @@ NAMED_PER_ROUTE = 6
 visit without a time window competes with the whole day's route."""
 
 
-def precheck(problem: Problem) -> dict[str, Unassigned]:
-    """Visits that cannot be served even alone, by visit id, each with its reason."""
+STOP_CHECK_EVERY = 64
+"""Visits diagnosed between two looks at the stop request."""
+
+
+def precheck(problem: Problem, should_stop: StopCheck | None = None) -> dict[str, Unassigned]:
+    """Visits that cannot be served even alone, by visit id, each with its reason. Raises
+    :class:`~optimizer.errors.SolveStoppedError` when ``should_stop`` says so (asked every
+    :data:`STOP_CHECK_EVERY` visits: on thousands of visits this takes seconds)."""
     out: dict[str, Unassigned] = {}
-    for visit in problem.visits:
+    for i, visit in enumerate(problem.visits):
+        if i % STOP_CHECK_EVERY == 0:
+            check_stop(should_stop)
         found = static_reason(problem, visit)
         if found is not None:
             out[visit.id] = found
@@ -157,7 +166,12 @@ def static_reason(problem: Problem, visit: Visit) -> Unassigned | None:
             f"location {visit.location} cannot be reached from or back to the depot"
             f" ({', '.join(depots)}) by road",
         )
-    if any(alone_start(problem, visit, van, shift) is not None for van, shift in roads):
+    # Van-days alike in what the single-visit test reads are tested once.
+    alike = {
+        (v.start_location, v.end, s.day, s.start, s.end, s.max_work, s.breaks): (v, s)
+        for v, s in reversed(roads)
+    }
+    if any(alone_start(problem, visit, van, shift) is not None for van, shift in alike.values()):
         return None
 
     # Reachable but never fits: say what stands in the way.
@@ -176,10 +190,43 @@ def static_reason(problem: Problem, visit: Visit) -> Unassigned | None:
             f"the service of {_dur(visit.duration)} is longer than the {_dur(rule.after_first)}"
             " the law allows without a break",
         )
+    breakless = [(v, replace(s, breaks=())) for v, s in roads if s.breaks != ()]
+    if breakless and any(alone_start(problem, visit, v, s) is not None for v, s in breakless):
+        return fail(Reason.BREAKS_DO_NOT_FIT, _breaks_cause(problem, visit, roads))
     return fail(
         Reason.UNREACHABLE,
         "the drive from and back to the depot does not fit into any shift together with the"
         " service, its time windows and the breaks",
+    )
+
+
+def _breaks_cause(problem: Problem, visit: Visit, roads: list[tuple[Van, Shift]]) -> str:
+    """Why the breaks leave no room for a visit that fits alone without them."""
+    rule = problem.break_rule
+    if any(s.breaks is None for _, s in roads):
+        van = next(v for v, s in roads if s.breaks is None)
+        m = problem.matrix
+        legs = {
+            "the drive there": m.duration(van.start_location, visit.location),
+            "the service": visit.duration,
+            "the drive back": m.duration(visit.location, van.end),
+        }
+        longest = max(legs, key=lambda k: legs[k])
+        if legs[longest] > rule.after_first:
+            return (
+                f"it fits alone only without breaks: {longest} ({_dur(legs[longest])}) is longer"
+                f" than the {_dur(rule.after_first)} the statutory break rule allows without a"
+                " break, and a break cannot interrupt it (shifts without explicit breaks follow"
+                " the rule; Shift(breaks=()) plans a shift without breaks)"
+            )
+        return (
+            "it fits alone only without breaks: the statutory breaks (shifts without explicit"
+            " breaks follow the rule; Shift(breaks=()) plans a shift without breaks) leave no"
+            " room for the drives and the service in its windows"
+        )
+    return (
+        "it fits alone only without breaks: the shifts' breaks leave no room for the drives and"
+        " the service in its windows"
     )
 
 
@@ -386,14 +433,21 @@ def _round_trip(problem: Problem, visit: Visit, van: Van) -> int:
 
 
 def _no_room(problem: Problem, visit: Visit, routes: Sequence[Route]) -> Unassigned:
-    feasible = [
-        (van, shift, start)
-        for van, shift in eligible_van_days(problem, visit)
-        if (start := alone_start(problem, visit, van, shift)) is not None
-    ]
+    # Van-days alike in what the single-visit test reads are tested once: a fleet of many
+    # similar vans would otherwise make explaining thousands of visits take minutes.
+    starts: dict[tuple[object, ...], int | None] = {}
+    feasible = []
+    for van, shift in eligible_van_days(problem, visit):
+        key: tuple[object, ...] = (van.start_location, van.end, shift.day, shift.start)
+        key += (shift.end, shift.max_work, shift.breaks)
+        if key not in starts:
+            starts[key] = alone_start(problem, visit, van, shift)
+        start = starts[key]
+        if start is not None:
+            feasible.append((van, shift, start))
     by_key = {(r.van_id, r.day): r for r in routes}
     windows = list(visit.windows)
-    conflicts: list[str] = []
+    conflicts: dict[str, None] = {}  # in order; a set to look up (thousands of names)
     busy: list[str] = []
     for van, shift, _ in feasible:
         route = by_key.get((van.id, shift.day))
@@ -406,7 +460,7 @@ def _no_room(problem: Problem, visit: Visit, routes: Sequence[Route]) -> Unassig
             if any(s.start < w.end and w.start < s.end for w in span)
         ]
         if names:
-            conflicts.extend(n for n in names if n not in conflicts)
+            conflicts.update(dict.fromkeys(names))
             shown = ", ".join(names[:NAMED_PER_ROUTE])
             if len(names) > NAMED_PER_ROUTE:
                 shown += f" and {len(names) - NAMED_PER_ROUTE} more"
@@ -426,7 +480,7 @@ def _no_room(problem: Problem, visit: Visit, routes: Sequence[Route]) -> Unassig
             f" (priority {visit.priority}: it was cheaper to leave it out)"
         )
     return Unassigned(
-        visit.id, Reason.NO_ROOM, f"Visit {visit.id}: {message}.", tuple(conflicts + keys)
+        visit.id, Reason.NO_ROOM, f"Visit {visit.id}: {message}.", (*conflicts, *keys)
     )
 
 

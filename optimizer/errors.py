@@ -6,6 +6,7 @@ catch bad input. A validation error carries *all* problems found, each naming th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -58,3 +59,19 @@ class Collector:
     def raise_if_any(self) -> None:
         if self.issues:
             raise ValidationError(self.issues)
+
+
+class SolveStoppedError(Exception):
+    """A stop request ended a phase before the search (the diagnosis or the model build).
+    Internal: :func:`optimizer.solve.solve` turns it into a plan that reports every visit as
+    not planned; it never reaches the caller."""
+
+
+StopCheck = Callable[[], bool]
+"""Asked between the steps of a long phase: True once the caller wants the solve to end."""
+
+
+def check_stop(should_stop: StopCheck | None) -> None:
+    """Raise :class:`SolveStoppedError` when ``should_stop`` says so."""
+    if should_stop is not None and should_stop():
+        raise SolveStoppedError

@@ -56,14 +56,14 @@ def extract_routes(
         for iv, spec in model.breaks.get(k, []):
             if assignment.PerformedValue(iv):
                 placed.append((assignment.StartValue(iv), spec))
-        route = _build_route(problem, model, k, nodes, starts, start_c, end_c, placed)
+        route = build_route(problem, model, k, nodes, starts, start_c, end_c, placed)
         routes.append(route)
         served.update(s.visit_id for s in route.stops)
     dropped = [v for v in model.visit_ids if v not in served]
     return routes, dropped
 
 
-def _build_route(
+def build_route(
     problem: Problem,
     model: VanModel,
     k: int,
@@ -73,6 +73,9 @@ def _build_route(
     end_c: int,
     placed: list[tuple[int, BreakSpec]],
 ) -> Route:
+    """The route of vehicle ``k`` visiting ``nodes`` with service ``starts``, between the
+    vehicle's start and end times ``start_c`` and ``end_c``, with breaks ``placed`` (start,
+    spec); from an assignment or from :func:`optimizer.greedy.greedy_plan`."""
     shift = model.shifts[k]
     van = problem.van(shift.van_id)
     m = problem.matrix

@@ -91,6 +91,8 @@ class Reason(StrEnum):
     UNREACHABLE = "unreachable"
     PIN_IMPOSSIBLE = "pin_impossible"
     NO_ROOM = "no_room"  # feasible alone, but the week is full: see ``conflicts``
+    BREAKS_DO_NOT_FIT = "breaks_do_not_fit"  # fits alone only without the breaks
+    NOT_PLANNED = "not_planned"  # stopped or out of time before the search placed any visit
     CANCELLED = "cancelled"
 
 
@@ -117,6 +119,8 @@ class Plan:
     routes: tuple[Route, ...]
     unassigned: tuple[Unassigned, ...]
     stats: SolverStats
+    # Said loudly (plan summary, CLI): most visits unassigned and why, no plan found in time.
+    warnings: tuple[str, ...] = ()
     extras: dict[str, object] = field(default_factory=dict, compare=False)
 
     def route(self, van_id: str, day: int) -> Route | None:

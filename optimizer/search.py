@@ -14,7 +14,9 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from optimizer.diagnose import precheck
 from optimizer.domain import Problem
+from optimizer.errors import SolveStoppedError
 from optimizer.extract import extract_routes
+from optimizer.greedy import greedy_plan
 from optimizer.model import COST_SCALE, VanModel, build_model
 from optimizer.params import duration, model_search_parameters, without_ils
 from optimizer.plan import Plan, Route, SolverStats, Unassigned
@@ -88,9 +90,10 @@ def _from_nothing(
     model: VanModel, fallback: _Fallback
 ) -> tuple[VanModel, pywrapcp.Assignment] | None:
     """Search from the assignment with every visit unperformed (always feasible: every visit is
-    droppable). Used when the first-solution heuristic failed; OR-Tools then hands back that
-    assignment without improving it (status PARTIAL_SUCCESS or FAIL, no solution callback).
-    Returns the model searched and its best assignment.
+    droppable). Used when the first-solution heuristic failed and the greedy start routed
+    nothing; OR-Tools then hands back that assignment without improving it (status
+    PARTIAL_SUCCESS or FAIL, no solution callback). Returns the model searched and its best
+    assignment.
 
     First with the configured parameters; when OR-Tools' LP/MIP scheduling filters then still
     reject every insertion (seen on models with breaks), once more without them, on a fresh
@@ -134,8 +137,8 @@ def _from_nothing(
     return best
 
 
-# How long a first solution may take when the time limit ended the search before it (savings on
-# 1,000 visits: about 3 s on this project's machines).
+# How long a first solution may take when a time limit shorter than this ended the search before
+# it (savings on 1,000 visits: 3-40 s on this project's machines, with the fleet's size).
 FIRST_SOLUTION_SECONDS = 30.0
 
 
@@ -145,9 +148,10 @@ def _without_ils(fallback: _Fallback) -> tuple[VanModel, pywrapcp.Assignment] | 
     heuristic (seen on 400-1,000 visits with limits of 0.3-1.5 s), and it then hands back a
     partial assignment that drops most visits. With at least a quarter of ``settings.time_limit``
     left, the plain search gets what is left; with less, it only builds the first solution and
-    may take up to ``FIRST_SOLUTION_SECONDS`` (or the time limit, if longer) more for it: a slow
-    heuristic makes the solve late, not a plan that drops most visits. None when it found
-    nothing."""
+    may take up to ``FIRST_SOLUTION_SECONDS`` more for it: a slow heuristic makes the solve
+    late, not a plan that drops most visits. Only tried when the time limit is shorter than
+    that (a heuristic that did not finish in a longer limit will not in that much more: the
+    greedy start follows at once). None when it found nothing."""
     settings, left = fallback.settings, fallback.left()
     log.info(
         "iterated local search reported no solution (%.2f s of the limit left); "
@@ -160,7 +164,7 @@ def _without_ils(fallback: _Fallback) -> tuple[VanModel, pywrapcp.Assignment] | 
         retry.time_limit.CopyFrom(duration(left))
     else:
         retry.solution_limit = 1
-        retry.time_limit.CopyFrom(duration(max(settings.time_limit, FIRST_SOLUTION_SECONDS)))
+        retry.time_limit.CopyFrom(duration(FIRST_SOLUTION_SECONDS))
     model = fallback.new_model()
     found = model.routing.SolveWithParameters(retry)
     return (model, found) if found is not None else None
@@ -226,15 +230,54 @@ class Task:
     excluded: Mapping[str, Unassigned] = field(default_factory=dict)
     t0: float = field(default_factory=time.monotonic)
 
-    @classmethod
-    def of(cls, problem: Problem, **kwargs: Any) -> Task:
-        """A task starting now whose excluded visits are diagnosed here."""
-        t0 = time.monotonic()
-        return cls(problem, excluded=dict(precheck(problem)), t0=t0, **kwargs)
+    # Models built ahead (see :meth:`prebuild`), by settings; not part of the task's identity.
+    built: dict[SolverSettings, VanModel] = field(default_factory=dict, compare=False, repr=False)
 
-    def model(self, settings: SolverSettings) -> VanModel:
-        """The routing model of this task (deterministic: a rebuild means the same indices)."""
-        return build_model(self.problem, settings, anchors=self.anchors, excluded=self.excluded)
+    @classmethod
+    def of(cls, problem: Problem, stop: threading.Event | None = None, **kwargs: Any) -> Task:
+        """A task starting now whose excluded visits are diagnosed here (raises
+        :class:`~optimizer.errors.SolveStoppedError` when ``stop`` is set meanwhile)."""
+        t0 = time.monotonic()
+        excluded = precheck(problem, should_stop=lambda: cancelled(stop))
+        return cls(problem, excluded=dict(excluded), t0=t0, **kwargs)
+
+    def model(self, settings: SolverSettings, stop: threading.Event | None = None) -> VanModel:
+        """The routing model of this task (deterministic: a rebuild means the same indices).
+        A model built ahead by :meth:`prebuild` is handed out once (a search adds its own
+        callbacks to it); otherwise a new one is built, stopped by ``stop`` (raises
+        :class:`~optimizer.errors.SolveStoppedError`)."""
+        ahead = self.built.pop(settings, None)
+        if ahead is not None:
+            return ahead
+        return build_model(
+            self.problem,
+            settings,
+            anchors=self.anchors,
+            excluded=self.excluded,
+            should_stop=lambda: cancelled(stop),
+        )
+
+    def prebuild(self, settings: SolverSettings, stop: threading.Event | None = None) -> None:
+        """Build the model of ``settings`` now, for the next :meth:`model` call. A forked search
+        inherits it (its large matrices shared, not copied) and this process keeps its own
+        untouched copy, from which the routes of a killed search become a plan without
+        building the model a second time (seconds on thousands of visits)."""
+        if settings not in self.built:
+            self.built[settings] = self.model(settings, stop)
+
+    def not_searched(self, settings: SolverSettings, status: str) -> SearchResult:
+        """The result of a search that ended before its first solution (stopped, or out of
+        time): no routes, every visit the diagnosis kept dropped (reported as not planned)."""
+        dropped = [v.id for v in self.problem.visits if v.id not in self.excluded]
+        stats = SolverStats(
+            status=status,
+            objective=float("inf"),
+            wall_time=time.monotonic() - self.t0,
+            solutions=0,
+            workers=1,
+            strategy=f"{settings.first_solution}+{search_name(settings)}/seed {settings.seed}",
+        )
+        return SearchResult([], dropped, dict(self.excluded), stats)
 
 
 def solve_one(
@@ -252,10 +295,12 @@ def solve_one(
     may have to stop this process."""
     t0, initial = task.t0, task.initial
     state = _SearchState()
+    models: list[VanModel] = []  # every model this search built, for the stop watcher
 
     def new_model() -> VanModel:
         """The model with this solve's solution callback (counts, progress, stop)."""
-        built = task.model(settings)
+        built = task.model(settings, stop)
+        models.append(built)
         routing = built.routing
 
         def at_solution() -> None:
@@ -278,9 +323,17 @@ def solve_one(
         routing.AddAtSolutionCallback(at_solution)
         return built
 
-    model = new_model()
+    try:
+        model = new_model()
+    except SolveStoppedError:
+        log.info("stopped while the model was built")
+        return task.not_searched(settings, "STOPPED")
     routing = model.routing
-    limit = settings.time_limit if deadline is None else max(deadline - time.monotonic(), 0.01)
+    # The time limit counts from the start of the solve: the diagnosis and the model build
+    # (seconds on thousands of visits) use it up too.
+    if deadline is None:
+        deadline = t0 + settings.time_limit
+    limit = max(deadline - time.monotonic(), 0.01)
     params = model_search_parameters(model, settings, limit)
     t_search = time.monotonic()
 
@@ -291,7 +344,9 @@ def solve_one(
         def watch() -> None:
             while not done.is_set():
                 if stop.wait(0.05):
-                    routing.CancelSearch()
+                    # Every model of this search: a fallback searches a fresh one.
+                    for built in models:
+                        built.routing.CancelSearch()
                     return
 
         watcher = threading.Thread(target=watch, name="vanplan-stop-watcher", daemon=True)
@@ -312,16 +367,29 @@ def solve_one(
             else:
                 solution = routing.SolveWithParameters(params)
         fallback = _Fallback(new_model, settings, without_ils(params, settings), limit, t_search)
-        if state.solutions == 0 and settings.iterated_local_search and not cancelled(stop):
-            plain = _without_ils(fallback)
-            if plain is not None:
-                model, solution = plain
-                routing = model.routing
-        if state.solutions == 0 and not cancelled(stop):
-            found = _from_nothing(model, fallback)
-            if found is not None:
-                model, solution = found
-                routing = model.routing
+        try:
+            greedy = None
+            if (
+                state.solutions == 0
+                and settings.iterated_local_search
+                and limit < FIRST_SOLUTION_SECONDS
+                and not cancelled(stop)
+            ):
+                plain = _without_ils(fallback)
+                if plain is not None:
+                    model, solution = plain
+                    routing = model.routing
+            if state.solutions == 0 and not cancelled(stop):
+                greedy = solve_greedy(task, settings, stop, model)
+                if not greedy.routes:
+                    greedy = None
+            if state.solutions == 0 and greedy is None and not cancelled(stop):
+                found = _from_nothing(model, fallback)
+                if found is not None:
+                    model, solution = found
+                    routing = model.routing
+        except SolveStoppedError:  # stopped while a fallback built its model
+            log.info("stopped while a fallback search was prepared")
     finally:
         done.set()
         if watcher is not None:
@@ -329,6 +397,8 @@ def solve_one(
     status = STATUS.get(routing.status(), str(routing.status()))
     if settings.iterated_local_search and solution is not None and routing.status() == 0:
         status = "SUCCESS"  # OR-Tools' ILS returns its best solution without setting a status
+    if greedy is not None:
+        return greedy
     searched = time.monotonic() - t_search
     if (
         settings.solution_limit is not None
@@ -378,6 +448,11 @@ def solve_from_routes(
     routes are read into an assignment, whose times the solver completes as its first solution.
     Without routes (ended before its first solution) every modelled visit is dropped. The status
     is ``STOPPED`` when a stop ended the search, else ``SUCCESS`` (a stalled search's routes)."""
+    if last is None:
+        # Nothing to rebuild: no model (seconds on thousands of visits) for a plan without
+        # routes.
+        log.warning("stopped before a first solution; every modelled visit is reported unassigned")
+        return task.not_searched(settings, "STOPPED" if stopped else "NO_SOLUTION")
     model = task.model(settings)
     routing = model.routing
     solution = None
@@ -390,7 +465,9 @@ def solve_from_routes(
         params.time_limit.CopyFrom(duration(max(settings.time_limit, 5.0)))
         start = routing.ReadAssignmentFromRoutes(last.routes, True)
         if start is not None:
-            solution = routing.SolveFromAssignmentWithParameters(start, params)
+            # The read assignment is complete (times and breaks); a search from it may fail to
+            # restore it on models with breaks (seen on 1,000 visits): then it stands as is.
+            solution = routing.SolveFromAssignmentWithParameters(start, params) or start
     if solution is None:
         log.warning("stopped before a first solution; every modelled visit is reported unassigned")
     routes, dropped, objective = plan_of(model, solution)
@@ -411,6 +488,63 @@ def solve_from_routes(
         stats.wall_time,
     )
     return SearchResult(routes, dropped, dict(model.excluded), stats)
+
+
+def solve_greedy(
+    task: Task,
+    settings: SolverSettings,
+    stop: threading.Event | None = None,
+    model: VanModel | None = None,
+) -> SearchResult:
+    """The plan of :func:`optimizer.greedy.greedy_plan` (status ``GREEDY``) on ``model`` (the
+    task's, built when None), for a search that ended (out of time) before its first solution:
+    built in Python, without OR-Tools (whose completion of given routes takes seconds on
+    thousands of visits, and fails on models with breaks when its scheduling filters are off).
+    Stopped meanwhile: no routes, every visit not planned."""
+    try:
+        model = model if model is not None else task.model(settings, stop)
+        routes, dropped = greedy_plan(model, should_stop=lambda: cancelled(stop))
+    except SolveStoppedError:
+        return task.not_searched(settings, "STOPPED")
+    log.warning(
+        "no solution within the time limit; a greedy plan serves %d of %d visits",
+        sum(len(r.stops) for r in routes),
+        len(task.problem.visits),
+    )
+    stats = SolverStats(
+        status="GREEDY",
+        objective=_objective(task, routes, dropped),
+        wall_time=time.monotonic() - task.t0,
+        solutions=1,
+        workers=1,
+        strategy=f"greedy/seed {settings.seed}",
+    )
+    return SearchResult(routes, dropped, dict(model.excluded), stats)
+
+
+def _objective(task: Task, routes: list[Route], dropped: list[str]) -> float:
+    """What the model's objective would be for a plan (euros): travel, fixed costs,
+    continuity and moved visits, penalties of the modelled visits left out."""
+    problem, anchors = task.problem, task.anchors or {}
+    obj = problem.objective
+    vans = {v.id: v for v in problem.vans}
+    total = 0.0
+    for r in routes:
+        van = vans[r.van_id]
+        total += r.distance * van.cost_per_km / 1000 + r.drive_time * van.cost_per_hour / 3600
+        total += van.fixed_cost_per_day
+        for stop in r.stops:
+            visit = problem.visit(stop.visit_id)
+            if visit.preferred_van is not None and visit.preferred_van != r.van_id:
+                total += obj.continuity_cost
+            anchor = anchors.get(stop.visit_id)
+            if anchor is not None and tuple(anchor) != (r.van_id, r.day):
+                total += obj.moved_visit_cost
+    for vid in dropped:
+        total += obj.penalty(problem.visit(vid).priority)
+        if vid in anchors:
+            total += obj.moved_visit_cost
+    return total
 
 
 def plan_of(

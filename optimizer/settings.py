@@ -68,10 +68,13 @@ class SolverSettings:
     decides much of the plan; from savings it ended 2 % shorter on average than from parallel
     cheapest insertion on 15 instances of 200-600 customers (better on 11, worse on long-day
     ones), and on par on Solomon's 100 customers and the sample weeks (``benchmarks/RESULTS.md``).
-    A ``time_limit`` shorter than the first-solution heuristic needs (savings on 1,000 visits:
-    about 3 s on this project's machines) makes ``solve`` late rather than empty: it then builds
-    the first solution without ILS, taking up to ``optimizer.search.FIRST_SOLUTION_SECONDS``
-    (30 s) or the time limit, whichever is longer.
+    The time limit counts from the call (the diagnosis and the model build use it up too). A
+    ``time_limit`` shorter than ``optimizer.search.FIRST_SOLUTION_SECONDS`` (30 s) and than the
+    first-solution heuristic needs (savings on 1,000 visits: 3-40 s on this project's machines,
+    growing with the fleet) makes ``solve`` late rather than empty: it then builds the first
+    solution without ILS, taking up to that long. When the heuristic cannot finish even so
+    (thousands of visits), the plan is a quick greedy one (status ``GREEDY``, with a warning;
+    :mod:`optimizer.greedy`); a search in a process of its own is ended 1 s past the limit.
     ``seed`` permutes the order in which visits enter the model (0: input order), which changes
     the search trajectory deterministically. ``workers > 1`` runs a
     portfolio of differently configured searches in separate (forked) processes; the best plan

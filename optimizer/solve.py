@@ -15,14 +15,16 @@ import logging
 import multiprocessing as mp
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
 
 from optimizer.diagnose import explain_unassigned
 from optimizer.domain import Problem
+from optimizer.errors import SolveStoppedError
 from optimizer.model import fallback_reason
+from optimizer.notices import plan_warnings
 from optimizer.params import annealing_temperatures, model_search_parameters, search_parameters
-from optimizer.plan import Plan, Route, SolverStats, Unassigned
+from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
 from optimizer.processes import searches, start
 from optimizer.processes.engines import pyvrp_mapping, solve_hybrid
 from optimizer.processes.portfolio import (
@@ -72,14 +74,20 @@ def solve(
     stoppable solve searches with ``settings.metaheuristic``."""
     problem.validate()
     settings = settings or SolverSettings()
-    task = Task.of(problem, anchors=dict(anchors) if anchors else None, initial=initial)
+    t0 = time.monotonic()
+    try:
+        task = Task.of(problem, stop, anchors=dict(anchors) if anchors else None, initial=initial)
+    except SolveStoppedError:
+        log.info("stopped while the visits were diagnosed")
+        stats = SolverStats("STOPPED", float("inf"), time.monotonic() - t0, 0, 1, "")
+        return _plan(problem, [], _not_planned(problem, [v.id for v in problem.visits]), stats)
     if not problem.shifts or len(task.excluded) == len(problem.visits):
         unassigned = dict(task.excluded)
         for v in problem.visits:
             if v.id not in unassigned:
                 unassigned[v.id] = fallback_reason(problem, v)
         stats = SolverStats("NO_MODEL", 0.0, time.monotonic() - task.t0, 0, 1, "")
-        return Plan((), _ordered(problem, unassigned.values()), stats)
+        return _plan(problem, [], unassigned.values(), stats)
 
     if settings.workers > 1 and mp.current_process().daemon:
         log.warning("daemonic process cannot start portfolio workers; solving with one worker")
@@ -117,16 +125,41 @@ def solve(
     else:
         result = solve_portfolio_spawned(task, settings, on_progress, stop)
     unassigned = dict(result.excluded)
-    if result.dropped:
+    if result.dropped and result.stats.solutions == 0 and not result.routes:
+        # Ended before the first solution: nothing was tried, so there is nothing to explain
+        # (and explaining thousands of visits against every van-day takes minutes).
+        unassigned.update((u.visit_id, u) for u in _not_planned(problem, result.dropped))
+    elif result.dropped:
         for u in _explain(problem, result.routes, result.dropped):
             unassigned[u.visit_id] = u
-    return Plan(tuple(result.routes), _ordered(problem, unassigned.values()), result.stats)
+    return _plan(problem, result.routes, unassigned.values(), result.stats)
+
+
+def _plan(
+    problem: Problem, routes: list[Route], unassigned: Iterable[Unassigned], stats: SolverStats
+) -> Plan:
+    """The plan with its unassigned visits in input order and its warnings."""
+    ordered = _ordered(problem, unassigned)
+    return Plan(tuple(routes), ordered, stats, plan_warnings(problem, stats, ordered))
+
+
+def _not_planned(problem: Problem, visit_ids: list[str]) -> list[Unassigned]:
+    """Visits the search never got to place (stopped, or out of time, before a first plan)."""
+    return [
+        Unassigned(
+            vid,
+            Reason.NOT_PLANNED,
+            f"Visit {vid}: the search ended before it found a first plan "
+            f"({len(problem.visits)} visits, {len(problem.shifts)} van-days).",
+        )
+        for vid in visit_ids
+    ]
 
 
 def _explain(problem: Problem, routes: list[Route], dropped: list[str]) -> tuple[Unassigned, ...]:
     return tuple(explain_unassigned(problem, tuple(routes), tuple(dropped)))
 
 
-def _ordered(problem: Problem, unassigned: Any) -> tuple[Unassigned, ...]:
+def _ordered(problem: Problem, unassigned: Iterable[Unassigned]) -> tuple[Unassigned, ...]:
     order = {v.id: i for i, v in enumerate(problem.visits)}
     return tuple(sorted(unassigned, key=lambda u: order.get(u.visit_id, len(order))))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from optimizer import search
+from optimizer.errors import SolveStoppedError
 from optimizer.model import COST_SCALE
 from optimizer.processes.messages import Alive, Done, Failed, Message
 from optimizer.processes.stall import StallWatch
@@ -26,6 +27,7 @@ from optimizer.search import (
     Task,
     cancelled,
     solve_from_routes,
+    solve_greedy,
 )
 from optimizer.settings import SolverSettings
 
@@ -39,6 +41,11 @@ RESTART_SEED_STEP = 7919
 
 MIN_RESTART_SECONDS = 2.0
 """A stalled search starts again only when at least this much of its time limit is left."""
+
+LATE_SECONDS = 1.0
+"""A forked search still running this long after its deadline is ended (OR-Tools' first-solution
+heuristics do not look at the time limit while they prepare: savings on thousands of visits ran
+minutes past it); the parent then plans from its last routes, or greedily without any."""
 
 
 def _search_child(task: Task, settings: SolverSettings, deadline: float, sender: Any) -> None:
@@ -83,6 +90,8 @@ class ChildRun:
     result: SearchResult | None
     last: ReportedRoutes | None
     stalled: bool
+    overdue: bool = False  # ended LATE_SECONDS after its deadline
+    first_after: float | None = None  # seconds from its start to its first solution
 
 
 def _run_child(
@@ -96,11 +105,13 @@ def _run_child(
     """One forked search until it ends, ``stop`` is set or ``watch`` says it stalled."""
     receiver, sender = mp.get_context("fork").Pipe(duplex=False)
     child = start_forked(_search_child, (task, settings, deadline, sender), "vanplan-search")
+    started = time.monotonic()
+    first_after: float | None = None  # seconds from the start to the first solution
     sender.close()  # the child holds the writing end
     last: ReportedRoutes | None = None
     result: SearchResult | None = None
     failed: Failed | None = None
-    stalled = False
+    stalled = overdue = False
     try:
         while not cancelled(stop):
             # Another fork may hold a copy of the writing end, so EOF alone cannot tell that the
@@ -111,6 +122,15 @@ def _run_child(
                 now = time.monotonic()
                 if watch.stalled(now):
                     stalled = now < deadline - 0.1
+                    break
+                if now > deadline + LATE_SECONDS:
+                    overdue = True
+                    log.warning(
+                        "the search process is still running %.1f s after its time limit "
+                        "(%s); ending it",
+                        now - deadline,
+                        "no solution yet" if last is None else "keeping its last routes",
+                    )
                     break
                 continue
             try:
@@ -124,6 +144,8 @@ def _run_child(
             elif isinstance(message, ReportedRoutes):
                 watch.hear(time.monotonic())
                 last = message
+                if first_after is None:
+                    first_after = time.monotonic() - started
                 on_progress(
                     Progress(message.objective / COST_SCALE, message.solutions, message.elapsed)
                 )
@@ -146,7 +168,7 @@ def _run_child(
             "keeping the last routes it reported",
             child.exitcode,
         )
-    return ChildRun(result, last, stalled)
+    return ChildRun(result, last, stalled, overdue, first_after)
 
 
 @dataclass(frozen=True)
@@ -206,6 +228,7 @@ def search_in_child(
     on_progress: ProgressCallback,
     stop: threading.Event | None,
     deadline: float,
+    prebuild: bool = False,
 ) -> Searched:
     """A search in a forked process, which can be ended at any time (OR-Tools cannot cancel its
     ILS). The process reports every improving solution's routes. Unstopped, its own result
@@ -213,15 +236,29 @@ def search_in_child(
     search stalls (see :class:`~optimizer.processes.stall.StallWatch`; watched only without a
     solution limit, which must keep runs reproducible), the process is killed and the last
     routes it reported count as its plan. After a stall, the search starts again with another
-    seed for the time that is left (at least :data:`MIN_RESTART_SECONDS`)."""
+    seed for the time that is left (at least :data:`MIN_RESTART_SECONDS`, and at least what the
+    stalled search needed for its first solution). A search still running :data:`LATE_SECONDS`
+    past ``deadline`` is ended too.
+
+    With ``prebuild``, this process builds each search's model before forking it
+    (:meth:`~optimizer.search.Task.prebuild`): the killed search's routes then become a plan
+    at once; a stop during that build ends the search with nothing found."""
     attempt = settings
     searched = Searched()
     while True:
+        if prebuild:
+            try:
+                task.prebuild(attempt, stop)
+            except SolveStoppedError:
+                return searched
         watch = StallWatch(attempt, enabled=settings.solution_limit is None)
         run = _run_child(task, attempt, deadline, stop, on_progress, watch)
         searched.keep(run, attempt)
         left = deadline - time.monotonic()
-        if not run.stalled or left < MIN_RESTART_SECONDS or cancelled(stop):
+        # A restart that cannot reach its first solution in the time left (it needed
+        # first_after before) would only make the solve late.
+        needed = max(MIN_RESTART_SECONDS, run.first_after or 0.0)
+        if not run.stalled or left < needed or cancelled(stop):
             return searched
         attempt = replace(attempt, seed=attempt.seed + RESTART_SEED_STEP)
         log.warning(
@@ -248,8 +285,12 @@ def solve_in_child(
             reported = p.objective
             on_progress(p)
 
-    searched = search_in_child(task, settings, progress, stop, task.t0 + settings.time_limit)
-    return outcome(task, settings, searched, stop)
+    deadline = task.t0 + settings.time_limit
+    try:
+        searched = search_in_child(task, settings, progress, stop, deadline, prebuild=True)
+        return outcome(task, settings, searched, stop)
+    finally:
+        task.built.clear()  # the models built ahead and not used
 
 
 def outcome(
@@ -261,6 +302,9 @@ def outcome(
     if searched.uses_result():
         assert searched.result is not None
         result = searched.result
+    elif searched.killed is None and not cancelled(stop):
+        # Out of time before a first solution: the greedy plan, on the model built ahead.
+        result = solve_greedy(task, settings, stop)
     elif searched.killed is None:
         result = solve_from_routes(task, settings, None, cancelled(stop))
     else:

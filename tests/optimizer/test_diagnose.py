@@ -204,7 +204,7 @@ def test_explicit_break_is_honoured_by_the_single_visit_test() -> None:
     visit = Visit("b", "a", 20 * MINUTE, (TimeWindow(t(0, 8), t(0, 8, 30)),))
     tight = (Shift("v1", 0, t(0, 8), t(0, 17), breaks=(Break(t(0, 8), t(0, 8, 40), 30 * MINUTE),)),)
     reason, message = reason_of(problem(visit, shifts=tight), "b")
-    assert reason is Reason.UNREACHABLE and "breaks" in message
+    assert reason is Reason.BREAKS_DO_NOT_FIT and "breaks" in message
     # With a later break window it fits: drive 08:00-08:10, serve 08:10-08:30, then the break.
     loose = (Shift("v1", 0, t(0, 8), t(0, 17), breaks=(Break(t(0, 8), t(0, 9, 30), 30 * MINUTE),)),)
     pb = problem(visit, shifts=loose)

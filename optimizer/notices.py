@@ -1,0 +1,56 @@
+"""Warnings a plan carries (:attr:`optimizer.plan.Plan.warnings`), for what a dispatcher or a
+library user must not miss: no plan found in time, or most visits left out, with the causes
+counted. The API puts them in the plan summary and the CLI prints them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from optimizer.domain import Problem
+from optimizer.plan import Reason, SolverStats, Unassigned
+
+MOST = 0.5
+"""Share of the visits above which unassigned visits are "most"."""
+
+_CAUSES = {
+    Reason.BREAKS_DO_NOT_FIT: "the breaks do not fit (the statutory break rule applies to "
+    "shifts without explicit breaks; Shift(breaks=()) plans a shift without any)",
+    Reason.NO_ROOM: "no room in the shifts",
+    Reason.NO_SHIFT_IN_WINDOW: "no shift in their windows",
+    Reason.SERVICE_TOO_LONG: "the service is too long",
+    Reason.UNREACHABLE: "out of reach of the depots within the shifts",
+    Reason.NO_SKILLED_VAN: "no van with the skills",
+    Reason.PIN_IMPOSSIBLE: "their pins cannot be kept",
+    Reason.NOT_PLANNED: "the search ended before it placed them",
+}
+
+
+def plan_warnings(
+    problem: Problem, stats: SolverStats, unassigned: Sequence[Unassigned]
+) -> tuple[str, ...]:
+    """The warnings of a plan of ``problem`` (empty when nothing needs saying)."""
+    out: list[str] = []
+    total = len(problem.visits)
+    if stats.solutions == 0 and any(u.reason is Reason.NOT_PLANNED for u in unassigned):
+        vehicles = len(problem.shifts)
+        if stats.status == "STOPPED":
+            out.append("Stopped before the search found a first plan: no visit is planned.")
+        else:
+            out.append(
+                f"No plan found in time: {total} visits on {vehicles} van-days are too many "
+                "for the time limit; raise it or plan fewer visits at once."
+            )
+    if stats.status == "GREEDY":
+        out.append(
+            f"The first-solution heuristic could not finish within the time limit on {total} "
+            "visits: this is a quick greedy plan (routes short enough to need no break); raise "
+            "the time limit for a better one."
+        )
+    if total and len(unassigned) > MOST * total:
+        counts = Counter(u.reason for u in unassigned)
+        causes = "; ".join(
+            f"{n} because {_CAUSES.get(reason, reason.value)}" for reason, n in counts.most_common()
+        )
+        out.append(f"{len(unassigned)} of {total} visits are unassigned: {causes}.")
+    return tuple(out)

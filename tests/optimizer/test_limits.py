@@ -1,0 +1,215 @@
+"""Time limits and stops at any size: every phase before the search asks for the stop, a stop
+before the first plan still accounts for every visit, the greedy start is feasible, and a plan
+that leaves most visits out says so and why (issue 19). No wall-clock bounds: stops are set
+before the call or injected as hooks."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+from ortools.constraint_solver import pywrapcp
+
+from optimizer import search
+from optimizer.diagnose import STOP_CHECK_EVERY, precheck
+from optimizer.domain import Break, Problem
+from optimizer.errors import SolveStoppedError
+from optimizer.greedy import greedy_plan, greedy_routes
+from optimizer.model import build_model
+from optimizer.plan import Plan, Reason, SolverStats, Unassigned
+from optimizer.processes import searches
+from optimizer.search import Task, plan_of
+from optimizer.settings import SolverSettings
+from optimizer.solve import solve
+
+from .conftest import FAST, Tiny, assert_feasible
+
+
+class CountingStop:
+    """A stop hook that says "stop" from its ``after``-th question on, and counts them."""
+
+    def __init__(self, after: int | None = None) -> None:
+        self.after = after
+        self.asked = 0
+
+    def __call__(self) -> bool:
+        self.asked += 1
+        return self.after is not None and self.asked >= self.after
+
+
+def _week(visits: int = 40, seed: int = 3) -> Problem:
+    """Two vans on default 8-17 h shifts (statutory breaks), some windows, one pinned visit,
+    one van with an explicit lunch break on Tuesday."""
+    rng = random.Random(seed)
+    t = Tiny().van("A").van("B", capacity=20)
+    for day in range(5):
+        t.shift("A", day, 8, 17)
+    t.shift("B", 0, 8, 17)
+    t.shift("B", 1, 8, 17, breaks=(Break(t.at(1, 12), t.at(1, 13), 1800),))
+    for i in range(visits):
+        kw: dict[str, object] = {"demand": rng.randint(0, 3)}
+        if i % 3 == 0:
+            day, hour = rng.randrange(5), rng.randint(8, 14)
+            kw["windows"] = (t.window(day, hour, hour + 2),)
+        t.visit(f"c{i:02d}", (rng.uniform(-15, 15), rng.uniform(-15, 15)), **kw)  # type: ignore[arg-type]
+    return t.build()
+
+
+def test_precheck_asks_for_the_stop_every_few_visits_and_ends_when_told() -> None:
+    problem = _week(visits=3 * STOP_CHECK_EVERY)
+    quiet = CountingStop()
+    precheck(problem, should_stop=quiet)
+    assert quiet.asked == 3
+    with pytest.raises(SolveStoppedError):
+        precheck(problem, should_stop=CountingStop(after=2))
+
+
+def test_the_model_build_asks_for_the_stop_per_vehicle_and_ends_when_told() -> None:
+    problem = _week()
+    quiet = CountingStop()
+    build_model(problem, SolverSettings(), should_stop=quiet)
+    assert quiet.asked >= len(problem.shifts)
+    for after in (1, 3, len(problem.shifts) + 2):
+        with pytest.raises(SolveStoppedError):
+            build_model(problem, SolverSettings(), should_stop=CountingStop(after=after))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        SolverSettings(time_limit=30.0),  # the default: a forked, killable search
+        SolverSettings(time_limit=30.0, iterated_local_search=False),  # in this process
+        replace(FAST, iterated_local_search=False),
+    ],
+    ids=["forked-ils", "in-process", "solution-limit"],
+)
+def test_a_stop_set_before_the_solve_returns_a_plan_accounting_for_every_visit(
+    settings: SolverSettings,
+) -> None:
+    problem = _week()
+    stop = threading.Event()
+    stop.set()
+    plan = solve(problem, settings, stop=stop)
+    assert plan.stats.status == "STOPPED"
+    assert plan.routes == ()
+    assert [u.visit_id for u in plan.unassigned] == [v.id for v in problem.visits]
+    assert {u.reason for u in plan.unassigned} == {Reason.NOT_PLANNED}
+    assert any("Stopped before" in w for w in plan.warnings)
+    assert_feasible(problem, plan)
+
+
+def test_a_task_prebuilt_model_is_handed_out_once() -> None:
+    problem = _week(visits=10)
+    task = Task.of(problem)
+    task.prebuild(FAST)
+    first = task.model(FAST)
+    assert task.model(FAST) is not first  # a second call builds a fresh model
+    assert not task.built
+
+
+def test_a_stop_during_the_prebuild_leaves_nothing_to_rebuild() -> None:
+    problem = _week(visits=10)
+    stop = threading.Event()
+    stop.set()
+    task = Task.of(problem)
+    with pytest.raises(SolveStoppedError):
+        task.prebuild(FAST, stop)
+    result = task.not_searched(FAST, "STOPPED")
+    assert result.routes == [] and sorted(result.dropped) == sorted(v.id for v in problem.visits)
+
+
+@pytest.mark.parametrize("visits", [60, 400])
+def test_the_greedy_start_is_feasible_and_serves_visits(visits: int) -> None:
+    problem = _week(visits=visits)
+    model = build_model(problem, SolverSettings())
+    routes = greedy_routes(model)
+    served = [model.visits[model.manager.IndexToNode(i)].id for r in routes for i in r]
+    assert len(served) == len(set(served)) > 0
+    solution = model.routing.ReadAssignmentFromRoutes(routes, True)
+    assert solution is not None, "the model rejected the greedy routes"
+    found, dropped, _ = plan_of(model, solution)
+    assert sorted(s.visit_id for r in found for s in r.stops) == sorted(served)
+    unassigned = tuple(Unassigned(vid, Reason.NO_ROOM, "left out") for vid in dropped)
+    stats = SolverStats("SUCCESS", 0.0, 0.0, 1)
+    assert_feasible(problem, Plan(tuple(found), unassigned, stats))
+
+
+@pytest.mark.parametrize("visits", [60, 400])
+def test_the_greedy_plan_passes_the_checker(visits: int) -> None:
+    problem = _week(visits=visits)
+    model = build_model(problem, SolverSettings())
+    routes, dropped = greedy_plan(model)
+    assert routes
+    served = [s.visit_id for r in routes for s in r.stops]
+    assert sorted(served + dropped) == sorted(model.visit_ids)
+    unassigned = tuple(Unassigned(vid, Reason.NO_ROOM, "left out") for vid in dropped)
+    assert_feasible(problem, Plan(tuple(routes), unassigned, SolverStats("GREEDY", 0.0, 0.0, 1)))
+    # The explicit lunch break of van B on Tuesday lies outside its route, as the plan says.
+    tuesday = next((r for r in routes if (r.van_id, r.day) == ("B", 1)), None)
+    if tuesday is not None:
+        assert len(tuesday.breaks) == 1 and tuesday.break_time == 0
+
+
+def test_the_greedy_start_asks_for_the_stop_per_vehicle() -> None:
+    model = build_model(_week(), SolverSettings())
+    quiet = CountingStop()
+    greedy_routes(model, should_stop=quiet)
+    assert quiet.asked == model.vehicle_count
+    with pytest.raises(SolveStoppedError):
+        greedy_routes(model, should_stop=CountingStop(after=2))
+
+
+def test_most_visits_left_out_by_breaks_say_so_loudly() -> None:
+    # A library user's Solomon-like problem: one long shift under the statutory break rule,
+    # visits a seven-hour drive away that fit only without a break.
+    t = Tiny().van("A").shift("A", 0, 0, 23)
+    for i in range(4):
+        t.visit(f"far{i}", (350.0 + i, 0.0), duration_min=10)
+    t.visit("near", (5.0, 0.0))
+    problem = t.build()
+    plan = solve(problem, FAST)
+    far = [u for u in plan.unassigned if u.visit_id.startswith("far")]
+    assert len(far) == 4
+    assert all(u.reason is Reason.BREAKS_DO_NOT_FIT for u in far)
+    assert "statutory break rule" in far[0].message
+    assert any("4 of 5 visits are unassigned" in w and "breaks" in w for w in plan.warnings)
+    # Without breaks (breaks=()) they are served, and the plan has nothing to warn about.
+    free = replace(problem, shifts=tuple(replace(s, breaks=()) for s in problem.shifts))
+    plan = solve(free, FAST)
+    assert plan.unassigned == () and plan.warnings == ()
+
+
+def test_when_the_first_solution_heuristic_cannot_finish_the_greedy_start_is_the_plan(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # OR-Tools' heuristic is made to find nothing (as savings on thousands of visits when the
+    # time limit ends it): the plan is the greedy start, improved, every visit accounted for.
+    problem = _week(visits=60)
+    monkeypatch.setattr(pywrapcp.RoutingModel, "SolveWithParameters", lambda *_: None)
+    with caplog.at_level(logging.WARNING, logger="optimizer.search"):
+        plan = solve(problem, replace(FAST, iterated_local_search=False))
+    assert "a greedy plan serves" in caplog.text
+    assert plan.stats.status == "GREEDY"
+    assert plan.routes
+    served = {s.visit_id for r in plan.routes for s in r.stops}
+    assert served | {u.visit_id for u in plan.unassigned} == {v.id for v in problem.visits}
+    assert_feasible(problem, plan)
+
+
+def test_a_forked_search_still_running_past_its_deadline_is_ended_with_a_greedy_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The forked search hangs before its first solution (as savings on thousands of visits):
+    # the parent ends it once past the deadline and plans greedily on the model it built.
+    problem = _week(visits=40)
+    monkeypatch.setattr(searches, "LATE_SECONDS", 0.0)
+    monkeypatch.setattr(search, "solve_one", lambda *_, **__: time.sleep(3600))
+    plan = solve(problem, SolverSettings(time_limit=0.5), stop=threading.Event())
+    assert plan.stats.status == "GREEDY"
+    assert plan.routes
+    assert any("greedy plan" in w for w in plan.warnings)
+    assert_feasible(problem, plan)
