@@ -172,6 +172,8 @@ def solve_request(
             echo(f"      {fraction:4.0%}  solution {solutions:4d}  cost {cost:10.2f} EUR")
 
     plan = planner.solve_mapped(mapped, settings, on_progress=progress)
+    for warning in plan.warnings:
+        echo(f"      WARNING: {warning}")
     report = check_plan(mapped.problem, plan)
     if not report.ok:  # never hand out a plan the independent checker rejects
         raise RuntimeError("the plan failed the independent check:\n" + str(report))

@@ -363,6 +363,7 @@ def plan_to_out(plan: Plan, mapped: MappedProblem) -> PlanOut:
         wall_time_seconds=round(float(plan.stats.wall_time), 3),
         solutions=plan.stats.solutions,
         workers=plan.stats.workers,
+        warnings=list(plan.warnings),
     )
     return PlanOut(
         timezone=horizon.timezone,

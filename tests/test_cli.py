@@ -289,3 +289,21 @@ def test_a_bad_area_file_is_a_clear_error(
     assert main(["demo", "--area", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "bases[0].location" in err and "outside the area" in err and str(bad) in err
+
+
+def test_solve_command_warns_loudly_when_most_visits_are_unassigned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One van-day for a week of visits: most of them cannot be planned, and the CLI says so on
+    # stderr (the plan's summary carries the same warning).
+    request = sample_week(monday_of_iso_week("2026-W48"), clients=12, time_limit_seconds=1)
+    request = request.model_copy(update={"shifts": request.shifts[:1]})
+    problem = tmp_path / "problem.json"
+    problem.write_text(request.model_dump_json())
+    out = tmp_path / "plan.json"
+    assert main(["solve", str(problem), "--out", str(out), "--time-limit", "1"]) == 0
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["unassigned"] > summary["assigned"]
+    (warning,) = summary["warnings"]
+    assert f"{summary['unassigned']} of {len(request.visits)} visits are unassigned" in warning
+    assert f"WARNING: {warning}" in capsys.readouterr().err

@@ -183,6 +183,8 @@ class SolveRequest(_Model):
     horizon: HorizonIn
     vans: list[VanIn] = Field(min_length=1, max_length=50)
     shifts: list[ShiftIn] = Field(min_length=1, max_length=2000)
+    # The largest size accepted (a 422 names it): 5,000 visits on 250 van-days answered within
+    # seconds of a 30 s limit at 2.6 GB peak (benchmarks/limits.py, benchmarks/RESULTS.md).
     visits: list[VisitIn] = Field(default_factory=list, max_length=5000)
     options: SolveOptions = Field(default_factory=SolveOptions)
 
@@ -239,7 +241,8 @@ class Summary(BaseModel):
     status: str = Field(
         description="The solver's status: SUCCESS when the search ran to its limit, STOPPED when "
         "it was stopped early (the best plan found until then), or OR-Tools' own status "
-        "(e.g. FAIL_TIMEOUT, NO_MODEL when nothing could be modelled).",
+        "(e.g. FAIL_TIMEOUT, NO_MODEL when nothing could be modelled); GREEDY when no "
+        "heuristic finished within the time limit and the plan is a quick greedy one.",
         examples=["SUCCESS"],
     )
     routes: int
@@ -256,6 +259,11 @@ class Summary(BaseModel):
         default=1,
         description="Search processes of the solve: 1, or the size of a portfolio of "
         "differently seeded searches whose best plan this is (the service's solver_workers).",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What must not be missed: no plan found in time, or most visits "
+        "unassigned with their causes counted (e.g. breaks that cannot fit).",
     )
 
 

@@ -71,6 +71,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "workers": plan.stats.workers,
             "strategy": plan.stats.strategy,
         },
+        "warnings": list(plan.warnings),
     }
 
 
@@ -95,7 +96,8 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
         Unassigned(u["visit_id"], Reason(u["reason"]), u["message"], tuple(u["conflicts"]))
         for u in data["unassigned"]
     )
-    return Plan(routes, unassigned, SolverStats(**data["stats"]))
+    warnings = tuple(data.get("warnings", ()))  # plans stored before warnings existed
+    return Plan(routes, unassigned, SolverStats(**data["stats"]), warnings)
 
 
 def next_version(session: Session, week: str) -> int:

@@ -282,6 +282,20 @@ def test_delete_stops_a_job_and_keeps_its_best_plan_while_the_api_stays_responsi
     )
 
 
+def test_a_job_above_the_largest_accepted_size_is_a_422_naming_it(
+    jclient: TestClient, token: Callable[..., Headers]
+) -> None:
+    # 5,000 visits is the largest size accepted (measured in benchmarks/limits.py: a plan, or a
+    # greedy one, within seconds of the limit, 2.6 GB at most); one more is refused up front.
+    body = small_request()
+    visit = body["visits"][0]
+    body["visits"] = [{**visit, "id": f"v{i}"} for i in range(5001)]
+    response = jclient.post("/v1/jobs", json=body, headers=token("system"))
+    assert response.status_code == 422
+    (detail,) = response.json()["details"]
+    assert detail["field"] == "body.visits" and "5000" in detail["message"]
+
+
 def test_job_errors(jclient: TestClient, token: Callable[..., Headers]) -> None:
     system = token("system")
     for method, path in (("get", ""), ("get", "/plan"), ("delete", "")):
