@@ -19,6 +19,12 @@ REASON_MESSAGES: Mapping[str, str] = {
     Reason.UNREACHABLE: N_("The place cannot be reached by road from the van's base."),
     Reason.PIN_IMPOSSIBLE: N_("The visit's pin cannot be honoured: no fitting shift that day."),
     Reason.NO_ROOM: N_("Possible on its own, but the week is full: other visits take the room."),
+    Reason.BREAKS_DO_NOT_FIT: N_(
+        "Possible only without breaks: the breaks leave no room for the visit."
+    ),
+    Reason.NOT_PLANNED: N_(
+        "Not planned: the search was stopped or ran out of time before its first plan."
+    ),
     Reason.CANCELLED: N_("The visit was cancelled."),
 }
 
