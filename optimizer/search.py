@@ -66,6 +66,15 @@ def _all_unperformed(model: VanModel) -> pywrapcp.Assignment:
     return assignment
 
 
+def _routes_any(model: VanModel, solution: pywrapcp.Assignment | None) -> bool:
+    """Whether ``solution`` serves a visit at all."""
+    routing = model.routing
+    return solution is not None and any(
+        not routing.IsEnd(solution.Value(routing.NextVar(routing.Start(k))))
+        for k in range(model.vehicle_count)
+    )
+
+
 def cancelled(stop: threading.Event | None) -> bool:
     return stop is not None and stop.is_set()
 
@@ -379,15 +388,19 @@ def solve_one(
                 if plain is not None:
                     model, solution = plain
                     routing = model.routing
-            if state.solutions == 0 and not cancelled(stop):
-                greedy = solve_greedy(task, settings, stop, model)
-                if not greedy.routes:
-                    greedy = None
-            if state.solutions == 0 and greedy is None and not cancelled(stop):
+            # A heuristic that failed fast (OR-Tools' scheduling filters on models with breaks)
+            # leaves time for a search from nothing; one that ran out of time gets the greedy
+            # plan, as does a search from nothing that routed nothing.
+            lost = state.solutions == 0  # no heuristic found a first solution
+            if lost and not cancelled(stop) and fallback.left() >= 0.25 * limit:
                 found = _from_nothing(model, fallback)
                 if found is not None:
                     model, solution = found
                     routing = model.routing
+            if lost and not _routes_any(model, solution) and not cancelled(stop):
+                greedy = solve_greedy(task, settings, stop, model)
+                if not greedy.routes:
+                    greedy = None
         except SolveStoppedError:  # stopped while a fallback built its model
             log.info("stopped while a fallback search was prepared")
     finally:

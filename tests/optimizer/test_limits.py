@@ -154,6 +154,19 @@ def test_the_greedy_plan_passes_the_checker(visits: int) -> None:
         assert len(tuesday.breaks) == 1 and tuesday.break_time == 0
 
 
+def test_a_heuristic_that_fails_fast_leaves_time_for_a_search_from_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Failing at once (as with OR-Tools' scheduling filters on models with breaks) is not a
+    # lack of time: the search from nothing improves the plan instead of the greedy one.
+    problem = _week(visits=30)
+    monkeypatch.setattr(pywrapcp.RoutingModel, "SolveWithParameters", lambda *_: None)
+    plan = solve(problem, replace(FAST, iterated_local_search=False))
+    assert plan.stats.status != "GREEDY"
+    assert plan.routes
+    assert_feasible(problem, plan)
+
+
 def test_the_greedy_start_asks_for_the_stop_per_vehicle() -> None:
     model = build_model(_week(), SolverSettings())
     quiet = CountingStop()
@@ -186,12 +199,16 @@ def test_most_visits_left_out_by_breaks_say_so_loudly() -> None:
 def test_when_the_first_solution_heuristic_cannot_finish_the_greedy_start_is_the_plan(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # OR-Tools' heuristic is made to find nothing (as savings on thousands of visits when the
-    # time limit ends it): the plan is the greedy start, improved, every visit accounted for.
+    # OR-Tools' heuristic is made to use up the time limit and find nothing (as savings on
+    # thousands of visits): the plan is the greedy one, every visit accounted for.
     problem = _week(visits=60)
-    monkeypatch.setattr(pywrapcp.RoutingModel, "SolveWithParameters", lambda *_: None)
+
+    def out_of_time(*_: object) -> None:
+        time.sleep(0.3)  # past the 0.2 s limit, whatever the machine's speed
+
+    monkeypatch.setattr(pywrapcp.RoutingModel, "SolveWithParameters", out_of_time)
     with caplog.at_level(logging.WARNING, logger="optimizer.search"):
-        plan = solve(problem, replace(FAST, iterated_local_search=False))
+        plan = solve(problem, replace(FAST, time_limit=0.2, iterated_local_search=False))
     assert "a greedy plan serves" in caplog.text
     assert plan.stats.status == "GREEDY"
     assert plan.routes
