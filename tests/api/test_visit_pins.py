@@ -143,6 +143,8 @@ def test_dispatcher_page_offers_the_van_days_and_shows_the_pin(
     assert '<option value="van-2|2026-11-24" selected>' in html  # v2's pin
     # every stored visit (v1 to v4) offers each van-day with a shift; only v2 has a pin
     assert html.count('<option value="van-1|2026-11-23">') == 4
-    assert html.count('<option value="" selected>not pinned') == 3
+    assert html.count('<option value="" selected>nicht fixiert') == 3  # German by default
+    english = client.get(f"/dispatcher?week={WEEK}&plan={version.id}&lang=en").text
+    assert english.count('<option value="" selected>not pinned') == 3
     # consultation hours are not stored visits: nothing to pin there
     assert 'class="pin-to" data-visit="ch-ch1-2026-11-23"' not in html
