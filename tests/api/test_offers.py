@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -207,23 +206,7 @@ def test_offers_golden(
     the recorded offer requests. Regenerate: ``VANPLAN_REGENERATE_GOLDEN=1 pytest tests/api -k
     golden``."""
     plan_week(client, dispatcher)
-    path = OFFERS_GOLDEN / f"{name}.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    for i, step in enumerate(data["steps"]):
-        request = step["request"]
-        response = client.request(
-            request["method"], request["path"], json=request.get("body"), headers=system
-        )
-        actual = {
-            "status": response.status_code,
-            "body": _stable(golden.normalise(response.json())),
-        }
-        if golden.regenerating():
-            step["response"] = actual
-            continue
-        assert actual == step.get("response"), f"{name}.json step {i}"
-    if golden.regenerating():
-        path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    golden.replay(client, OFFERS_GOLDEN / f"{name}.json", {}, default_headers=system, clean=_stable)
 
 
 def test_offers_golden_files_exist() -> None:

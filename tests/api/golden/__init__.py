@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from httpx import Response
 
 GOLDEN_DIR = Path(__file__).resolve().parent
 VOLATILE = frozenset({"created_at", "updated_at", "erased_at"})
@@ -40,11 +42,22 @@ def normalise(value: Any) -> Any:
     return value
 
 
-def replay(client: TestClient, name: str, headers: dict[str, dict[str, str]]) -> None:
-    """Send every request of golden file ``name`` and compare (or, regenerating, record) the
-    responses. ``headers`` maps a role to its Authorization headers."""
-    path = GOLDEN_DIR / f"{name}.json"
+def replay(
+    client: TestClient,
+    name: str | Path,
+    headers: Mapping[str, dict[str, str]],
+    *,
+    default_headers: dict[str, str] | None = None,
+    clean: Callable[[Any], Any] = lambda body: body,
+) -> list[tuple[dict[str, Any], Response]]:
+    """Send every request of golden file ``name`` (a name in this folder or a path) and compare
+    (or, regenerating, record) the responses; returns the requests with their responses for
+    further checks. ``headers`` maps a step's ``role`` to its Authorization headers; steps
+    without a role get ``default_headers`` (none: no token). ``clean`` removes what differs run
+    to run (after :func:`normalise`)."""
+    path = name if isinstance(name, Path) else GOLDEN_DIR / f"{name}.json"
     data = json.loads(path.read_text(encoding="utf-8"))
+    sent: list[tuple[dict[str, Any], Response]] = []
     for i, step in enumerate(data["steps"]):
         request = step["request"]
         role = request.get("role")
@@ -52,15 +65,16 @@ def replay(client: TestClient, name: str, headers: dict[str, dict[str, str]]) ->
             request["method"],
             request["path"],
             json=request.get("body"),
-            headers=headers[role] if role else {},
+            headers=headers[role] if role else (default_headers or {}),
         )
+        sent.append((request, response))
         body = response.json() if response.content else None
-        actual = {"status": response.status_code, "body": normalise(body)}
+        actual = {"status": response.status_code, "body": clean(normalise(body))}
         if regenerating():
             step["response"] = actual
             continue
         expected = step.get("response")
-        where = f"{name}.json step {i}: {request['method']} {request['path']}"
+        where = f"{path.name} step {i}: {request['method']} {request['path']}"
         assert expected is not None, f"{where}: no recorded response (regenerate)"
         assert actual == expected, (
             f"{where}\nexpected: {json.dumps(expected, ensure_ascii=False, indent=1)}\n"
@@ -69,3 +83,4 @@ def replay(client: TestClient, name: str, headers: dict[str, dict[str, str]]) ->
     if regenerating():
         text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
         path.write_text(text, encoding="utf-8")
+    return sent
