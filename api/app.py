@@ -31,7 +31,7 @@ import api
 from api.db.base import Database
 from api.errors import ErrorBody, document_errors, install_handlers
 from api.logging import Redactor
-from api.routers import fleet_pages, jobs, offers, pages, plans, resources, solve
+from api.routers import fleet_pages, jobs, offer_pages, offers, pages, plans, resources, solve
 from api.settings import Settings
 from geo.service_area import configured_area
 
@@ -208,6 +208,7 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
         app.include_router(module.router, prefix="/v1")
     pages.install(app)  # browser pages at the root (/login, /crew/..., /dispatcher)
     app.include_router(fleet_pages.router)  # the dispatcher page's vans and shifts forms
+    app.include_router(offer_pages.router)  # the dispatcher page's slot offers form
     _document_errors(app)
     return app
 

@@ -32,6 +32,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from geo.render.base import format_duration
+
 HERE = Path(__file__).resolve().parent
 LOCALE_DIR = HERE / "locale"
 TEMPLATES_DIR = HERE / "templates"
@@ -161,6 +163,7 @@ def environment(lang: str) -> Environment:
     env.filters["time"] = language.format_time
     env.filters["weekday"] = language.weekday
     env.filters["day_label"] = language.day_label
+    env.filters["duration"] = format_duration
     env.globals["lang"] = lang
     env.globals["languages"] = LANGUAGES
     return env

@@ -37,14 +37,23 @@ from api.fleet import fleet
 from api.i18n import COOKIE as LANG_COOKIE
 from api.i18n import LANGUAGES, QUERY, Language, choose_language, environment, js_messages
 from api.imports import import_file, template_csv, template_xlsx
+from api.offer_form import OffersForm, offer_clients, week_days
+from api.overview import (
+    Timeline,
+    UnassignedRow,
+    WeekOverview,
+    timeline,
+    unassigned_rows,
+    week_overview,
+)
 from api.reasons import reason_message
 from api.schemas.planning import PlanOut, SolveRequest
 from api.settings import PageSettings
 from api.storage import plans as store
-from api.views import StoredVersion, area_places, version_view, visit_labels
+from api.views import StoredVersion, VisitLabels, area_places, version_view, visit_labels
 from geo.render import RenderOptions, Selection, UnknownFormatError, known_formats, renderer
 from geo.render.base import MapAssets, format_duration
-from geo.view import PlanView, VanDayView
+from geo.view import ClientDisplay, PlanView, VanDayView
 
 log = logging.getLogger(__name__)
 
@@ -433,44 +442,52 @@ def crew_download(
 # --------------------------------------------------------------------------- dispatcher
 
 
-def _timeline(loaded: _Loaded, lang: Language) -> list[dict[str, Any]]:
-    """Per van and day: the steps as blocks positioned on a 6:00-20:00 scale (percent)."""
-    lo, hi = 6 * 60, 20 * 60
-    pause = lang.gettext("Break")
-    kinds = {v.id: v.kind for v in loaded.request.visits}
-    rows = []
-    for r in sorted(loaded.plan.routes, key=lambda r: (r.van_id, r.date)):
-        blocks = []
-        for s in r.steps:
-            if s.type.value not in ("visit", "break"):
-                continue
-            a = s.start.hour * 60 + s.start.minute
-            b = s.end.hour * 60 + s.end.minute
-            left = max(0.0, (a - lo) / (hi - lo) * 100)
-            width = max(0.8, (min(b, hi) - max(a, lo)) / (hi - lo) * 100)
-            kind = (
-                "break" if s.type.value == "break" else kinds.get(s.visit_id or "", "appointment")
-            )
-            blocks.append(
-                {
-                    "left": f"{left:.2f}",
-                    "width": f"{width:.2f}",
-                    "kind": kind,
-                    "label": s.visit_id or pause,
-                    "title": f"{s.visit_id or pause} {s.start:%H:%M}–{s.end:%H:%M}",
-                }
-            )
-        rows.append(
-            {
-                "van_id": r.van_id,
-                "date": r.date,
-                "blocks": blocks,
-                "visits": sum(1 for s in r.steps if s.type.value == "visit"),
-                "drive": format_duration(r.drive_seconds),
-                "km": f"{r.distance_m / 1000:.1f}",
-            }
-        )
-    return rows
+@dataclass(frozen=True)
+class _Overview:
+    """The shown version's overview, timeline and unassigned list (:mod:`api.overview`)."""
+
+    week: WeekOverview
+    timeline: Timeline
+    unassigned: list[UnassignedRow]
+    clients: dict[str, str]  # visit id -> the client as the page shows it
+
+
+def client_labels(
+    view: PlanView, labels: VisitLabels, request: SolveRequest, display: ClientDisplay
+) -> dict[str, str]:
+    """Visit id -> its client as the pages show it (:meth:`geo.view.StopView.client_label`: the
+    name only when ``display`` asks for it, else a pseudonym; empty for consultation hours)."""
+    out: dict[str, str] = {}
+    for v in request.visits:
+        if v.kind == "consultation_hours":
+            out[v.id] = ""
+            continue
+        info = labels.info.get(v.id)
+        if display is ClientDisplay.NAME and info is not None and info.client:
+            out[v.id] = info.client
+        elif info is not None and info.pseudonym:
+            out[v.id] = info.pseudonym
+        else:
+            out[v.id] = f"Client {v.client_ref}" if v.client_ref else ""
+    for s in view.stops():
+        out.setdefault(s.visit_id, s.client_label(display))
+    return out
+
+
+def _client_display(request: Request) -> ClientDisplay:
+    """How the dispatcher page names clients: as configured for the pages."""
+    settings = getattr(request.app.state, "settings", None)
+    return settings.pages.client_display if settings is not None else ClientDisplay.PSEUDONYM
+
+
+def _overview(request: Request, session: Session, loaded: _Loaded) -> _Overview:
+    lang = _language(request)
+    view = _view(request, session, loaded)
+    labels = visit_labels(session, loaded.request)
+    clients = client_labels(view, labels, loaded.request, _client_display(request))
+    week = week_overview(view, loaded.request)
+    rows = unassigned_rows(view, loaded.request, week, clients, lang)
+    return _Overview(week, timeline(week), rows, clients)
 
 
 def _current_week() -> str:
@@ -483,13 +500,17 @@ def dispatcher_page(
     session: SessionDep,
     week: Annotated[str | None, Query(pattern=r"^\d{4}-W\d{2}$")] = None,
     plan: str | None = None,
+    booked: str | None = None,
 ) -> Response:
+    """The week: overview, timeline, unassigned visits with fixes, slot offers, vans and shifts;
+    ``booked``: the visit a booking just added (named and marked)."""
     principal = _principal(request, session)
     if principal is None:
         return _login_redirect(request)
     if principal.role is not Role.DISPATCHER:
         return _error(request, 403, _language(request).gettext("The week view is for dispatchers."))
-    return _dispatcher(request, session, principal, week or _current_week(), plan)
+    offers = OffersForm(booked=booked) if booked else None
+    return _dispatcher(request, session, principal, week or _current_week(), plan, offers=offers)
 
 
 def _visit_pins(session: Any, loaded: _Loaded) -> dict[str, str]:
@@ -517,6 +538,7 @@ def _dispatcher(
     status_code: int = 200,
     fleet_errors: list[str] | None = None,
     fleet_copied: dict[str, Any] | None = None,
+    offers: OffersForm | None = None,
 ) -> HTMLResponse:
     lang = _language(request)
     versions = store.versions(session, week)
@@ -552,7 +574,14 @@ def _dispatcher(
         week=week,
         versions=versions,
         loaded=loaded,
-        timeline=_timeline(loaded, lang) if loaded else [],
+        overview=_overview(request, session, loaded) if loaded else None,
+        offers=offers,
+        offer_clients=offer_clients(session, _client_display(request)) if loaded else [],
+        week_days=(
+            week_days(loaded.request.horizon.start_date, loaded.request.horizon.days)
+            if loaded
+            else []
+        ),
         js_messages=js_messages(lang.code),
         reasons={
             u.visit_id: reason_message(u.reason, lang, u.message)
@@ -561,7 +590,6 @@ def _dispatcher(
         assigned=assigned,
         pins=pins,
         van_days=van_days,
-        hours=list(range(6, 21, 2)),
         upload=upload,
         fleet=fleet(session, week, lang.timezone),
         fleet_errors=fleet_errors or [],

@@ -189,4 +189,19 @@
         .catch(function (err) { select.value = previous; select.disabled = false; fail(err); });
     });
   });
+
+  // A suggested fix "pin to a van-day" applied: the visit's pin select is set to that van-day
+  // and stored as if chosen by hand (the next plan or re-plan honours it).
+  Array.prototype.forEach.call(document.querySelectorAll("button.apply-fix"), function (button) {
+    button.addEventListener("click", function () {
+      var row = button.closest("tr");
+      var select = row && row.querySelector("select.pin-to");
+      if (!select) return;
+      var option = Array.prototype.find.call(select.options, function (o) { return o.value === button.dataset.target; });
+      if (!option) return;
+      select.value = button.dataset.target;
+      select.dispatchEvent(new Event("change"));
+      button.disabled = true;
+    });
+  });
 })();
