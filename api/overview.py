@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -115,6 +116,16 @@ class VanDayLoad:
     def utilisation(self) -> float:
         """Work time / shift length (0.0 for an idle day or a shift of no length)."""
         return self.work_seconds / self.shift_seconds if self.shift_seconds else 0.0
+
+    @cached_property
+    def gaps(self) -> tuple[_Gap, ...]:
+        """Its free times (see :func:`_gaps`), computed once."""
+        return _gaps(self)
+
+    @cached_property
+    def most_room(self) -> int:
+        """Seconds of its largest free time."""
+        return max((g.room for g in self.gaps), default=0)
 
 
 @dataclass(frozen=True)
@@ -320,6 +331,7 @@ class FixKind(StrEnum):
     REPLAN = "replan"  # the search never got to it
     MORE_TIME = "more_time"  # no van-day has room: a longer shift or another van
     NONE = "none"  # nothing to do (cancelled)
+    NOT_CHECKED = "not_checked"  # beyond MAX_FIXES: no search made
 
 
 @dataclass(frozen=True)
@@ -349,20 +361,26 @@ class Slot:
 
 
 class Travel:
-    """Straight-line drive estimates (seconds) between ``(lon, lat)`` points; 0 when a point is
-    not known."""
+    """Straight-line drive estimates (seconds) between ``(lon, lat)`` points, as
+    :mod:`geo.approximate` makes them (remembered per pair); 0 when a point is not known."""
 
     def __init__(self, settings: ApproximateSettings | None = None) -> None:
         self.settings = settings or ApproximateSettings()
+        self._known: dict[tuple[Coord, Coord], int] = {}
 
     def __call__(self, a: Coord | None, b: Coord | None) -> int:
-        if a is None or b is None:
+        if a is None or b is None or a == b:
             return 0
-        beeline = great_circle_m(
-            np.array([a[0]]), np.array([a[1]]), np.array([b[0]]), np.array([b[1]])
-        )
-        road = np.asarray(beeline, dtype=np.float64) * self.settings.detour_factor
-        return math.ceil(float(approximate_seconds(road, self.settings)[0]))
+        key = (a, b) if a <= b else (b, a)
+        found = self._known.get(key)
+        if found is None:
+            beeline = great_circle_m(
+                np.array([a[0]]), np.array([a[1]]), np.array([b[0]]), np.array([b[1]])
+            )
+            road = np.asarray(beeline, dtype=np.float64) * self.settings.detour_factor
+            found = math.ceil(float(approximate_seconds(road, self.settings)[0]))
+            self._known[key] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -375,9 +393,10 @@ class _Gap:
     origin: Coord | None
     destination: Coord | None
     pause: int
+    room: int  # seconds free in the gap, breaks taken off
 
 
-def _gaps(load: VanDayLoad) -> list[_Gap]:
+def _gaps(load: VanDayLoad) -> tuple[_Gap, ...]:
     """The free times of a van-day, shift by shift: before its first stop, between stops and
     after its last stop (inside the shift); breaks inside a gap count against it."""
     out: list[_Gap] = []
@@ -397,8 +416,9 @@ def _gaps(load: VanDayLoad) -> list[_Gap]:
                 int(max(0.0, (min(b.end, right) - max(b.start, left)).total_seconds()))
                 for b in breaks
             )
-            out.append(_Gap(left, right, here, there, pause))
-    return out
+            room = int((right - left).total_seconds()) - pause
+            out.append(_Gap(left, right, here, there, pause, room))
+    return tuple(out)
 
 
 def _mark(moment: datetime) -> datetime:
@@ -413,6 +433,10 @@ def _fit(
     """The earliest service start (on a 5-minute mark) in ``gap``, inside ``within`` when
     given, and the drive there and on; None when it does not fit. The gap's breaks go before
     or after the visit, whichever has the room."""
+    if gap.room < duration:
+        return None
+    if within is not None and (within.end <= gap.start or within.start >= gap.end):
+        return None
     there, on = travel(gap.origin, at), travel(at, gap.destination)
     need = timedelta(seconds=duration)
     latest_end = gap.end - timedelta(seconds=on)
@@ -484,14 +508,14 @@ def free_slots(
     for load in overview.van_days:
         if not need <= skills.get(load.van_id, set()):
             continue
-        if days is not None and load.date not in days:
+        if (days is not None and load.date not in days) or load.most_room < duration:
             continue
         spans: list[Span | None] = [None]
         if windows and visit.windows:
             on_day = _same_clock if same_clock else _windows_on
             spans = list(on_day(visit, load.date, tz))
         best: Slot | None = None
-        for gap in _gaps(load):
+        for gap in load.gaps:
             for span in spans:
                 fit = _fit(gap, at, duration, travel, span)
                 if fit is None:
@@ -619,6 +643,7 @@ FIX_TEXTS: Mapping[FixKind, str] = {
         "No van-day has %(minutes)s min free: lengthen a shift or add a van's shift"
     ),
     FixKind.NONE: N_("Nothing to do"),
+    FixKind.NOT_CHECKED: N_("Not checked: only the first %(limit)s unassigned visits get a fix"),
 }
 
 
@@ -631,6 +656,7 @@ def fix_text(fix: Fix, lang: Language) -> str:
         "end": lang.format_time(fix.end) if fix.end else "",
         "skills": ", ".join(f"»{s}«" for s in fix.skills),
         "minutes": fix.minutes if fix.minutes is not None else "",
+        "limit": MAX_FIXES,
     }
     return lang.gettext(FIX_TEXTS[fix.kind]) % values
 
@@ -653,6 +679,11 @@ class UnassignedRow:
     fix_text: str
 
 
+MAX_FIXES = 100
+"""Unassigned visits that get a fix searched (in the plan's order); a page stays quick on a
+week with very many of them (benchmarks/overview.py)."""
+
+
 def unassigned_rows(
     view: PlanView,
     request: SolveRequest,
@@ -662,15 +693,18 @@ def unassigned_rows(
     travel: Travel | None = None,
 ) -> list[UnassignedRow]:
     """The view's unassigned visits with their client (``clients``: visit id -> label),
-    windows, reason (already in ``lang`` in the view) and fix."""
+    windows, reason (already in ``lang`` in the view) and fix (the first :data:`MAX_FIXES`)."""
     travel = travel or Travel()
     visits = {v.id: v for v in request.visits}
-    rows = []
+    rows: list[UnassignedRow] = []
     for u in view.unassigned:
         visit = visits.get(u.visit_id)
         if visit is None:
             continue
-        fix = suggest_fix(visit, u.reason, u.coord, overview, request, travel)
+        if len(rows) < MAX_FIXES:
+            fix = suggest_fix(visit, u.reason, u.coord, overview, request, travel)
+        else:
+            fix = Fix(FixKind.NOT_CHECKED)
         rows.append(
             UnassignedRow(
                 visit_id=u.visit_id,

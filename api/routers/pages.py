@@ -583,10 +583,6 @@ def _dispatcher(
             else []
         ),
         js_messages=js_messages(lang.code),
-        reasons={
-            u.visit_id: reason_message(u.reason, lang, u.message)
-            for u in (loaded.plan.unassigned if loaded else [])
-        },
         assigned=assigned,
         pins=pins,
         van_days=van_days,

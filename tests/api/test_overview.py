@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from api import overview
 from api.i18n import Language
 from api.overview import (
     BlockKind,
@@ -339,4 +340,17 @@ def test_unassigned_rows_carry_client_windows_reason_and_fix() -> None:
     assert row.fix.kind is FixKind.PIN
     assert row.fix_text == (
         "Fixieren auf Mobiles Büro 2 am Mi. 09.12. (frei 10:00–10:30), dann neu planen"
+    )
+
+
+def test_only_the_first_unassigned_visits_get_a_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(overview, "MAX_FIXES", 1)
+    first = visit(duration_minutes=30, windows=[window(WED, "10:00", "12:00")])
+    second = visit(id="u2", duration_minutes=30)
+    req = request([first.model_dump(mode="json"), second.model_dump(mode="json")])
+    pv = view([("u", "no_room", HERE), ("u2", "no_room", HERE)])
+    rows = unassigned_rows(pv, req, week_overview(pv, req), {}, Language("de"))
+    assert [r.fix.kind for r in rows] == [FixKind.PIN, FixKind.NOT_CHECKED]
+    assert rows[1].fix_text == (
+        "Nicht geprüft: nur die ersten 1 nicht eingeplanten Besuche erhalten eine Lösung"
     )
