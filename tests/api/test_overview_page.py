@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -12,6 +13,7 @@ from api.mapping import build_problem, plan_to_out
 from api.schemas.planning import PlanVersionOut, SolveRequest
 from api.storage import plans as store
 from geo.providers import approximate_provider
+from optimizer.plan import Reason, Unassigned
 from optimizer.settings import SolverSettings
 from optimizer.solve import solve
 from tests.api.test_pages import WEEK, Site, _login, _t, solve_request
@@ -35,10 +37,19 @@ def idle_week() -> dict[str, Any]:
     return body
 
 
-def store_idle_week(app: FastAPI) -> str:
+def store_idle_week(app: FastAPI, *, drop: str | None = None) -> str:
+    """The idle week solved and stored as a draft; ``drop``: that visit taken off its route and
+    reported unassigned for want of room (as a full week would leave it)."""
     body = idle_week()
     mapped = build_problem(SolveRequest.model_validate(body), approximate_provider())
     plan = solve(mapped.problem, SolverSettings(time_limit=1, seed=1))
+    if drop is not None:
+        routes = tuple(
+            dataclasses.replace(r, stops=tuple(s for s in r.stops if s.visit_id != drop))
+            for r in plan.routes
+        )
+        lost = Unassigned(drop, Reason.NO_ROOM, "the week is full")
+        plan = dataclasses.replace(plan, routes=routes, unassigned=(*plan.unassigned, lost))
     with app.state.db.session() as session:
         row = store.create_version(
             session,
@@ -90,6 +101,29 @@ def test_overview_timeline_and_unassigned_fixes(app: FastAPI, site: Site) -> Non
     english = site.client.get(f"/dispatcher?week={WEEK}&plan={plan_id}&lang=en").text
     assert "Week overview" in english and "idle: 08:00–16:00 free" in english
     assert re.search(r"Shorten to at most \d+ min or split it", english)
+
+
+def test_a_fix_with_room_offers_to_pin_the_visit_there(app: FastAPI, site: Site) -> None:
+    with app.state.db.session() as session:
+        session.add(VisitRow(id="a2", client_id="c-1", duration_minutes=45, windows=[]))
+    plan_id = store_idle_week(app, drop="a2")
+    _login(site, site.dispatcher)
+    html = site.client.get(f"/dispatcher?week={WEEK}&plan={plan_id}").text
+    row = re.search(
+        r'<tr data-visit="a2" data-reason="no_room" data-fix="pin">.*?</tr>', html, re.S
+    )
+    assert row is not None, html
+    text = row.group(0)
+    # Tuesday is a2's only day; van-1 and van-3 are free then.
+    found = re.search(
+        r"Fixieren auf (Mobiles Büro [13]) am Di\. 03\.03\. \(frei (\d\d:\d\d)–", text
+    )
+    assert found is not None, text
+    van = {"Mobiles Büro 1": "van-1", "Mobiles Büro 3": "van-3"}[found.group(1)]
+    assert f'class="apply-fix" data-visit="a2" data-target="{van}|{TUESDAY}"' in text
+    assert f'<option value="{van}|{TUESDAY}">' in text  # the pin select has that van-day
+    assert "Für sich allein möglich, aber die Woche ist voll" in text
+    assert "Di. 03.03." in text and "(45 Min.)" in text  # the day it may be, its duration
 
 
 def test_offer_slots_and_book_one_from_the_page(app: FastAPI, site: Site) -> None:
