@@ -4,11 +4,14 @@ and the diagnosis agrees with the model about what can be served alone."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from optimizer import search
 from optimizer.checker import check_plan
 from optimizer.diagnose import precheck, static_reason
 from optimizer.domain import Problem
@@ -26,6 +29,22 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+
+# Generating a problem can take longer than Hypothesis' health check allows on a loaded machine.
+QUICK_CHECK = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def short_first_solution_retry() -> Iterator[None]:
+    """When OR-Tools' ILS finds nothing within these 0.5 s limits, ``solve`` retries the first
+    solution alone for up to ``FIRST_SOLUTION_SECONDS`` (30 s) before the greedy plan. On these
+    small problems a heuristic that finds nothing there keeps at it until that limit, which
+    made a run of this module take minutes. 1 s keeps the same path (ILS, the
+    retry, the greedy plan), whose plans the properties check all the same."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(search, "FIRST_SOLUTION_SECONDS", 1.0)
+        yield
 
 
 @SETTINGS
@@ -106,6 +125,7 @@ def test_replan_after_a_van_day_drops_out(problem: Problem, data: st.DataObject)
             assert was == out or vid in result.fallback
 
 
+@QUICK_CHECK
 @given(problems())
 def test_the_quick_start_test_agrees_with_the_start_domain(problem: Problem) -> None:
     # can_start replaces building start_domain for every visit and van-day in build_model.
@@ -114,6 +134,7 @@ def test_the_quick_start_test_agrees_with_the_start_domain(problem: Problem) -> 
             assert can_start(visit, shift) == bool(start_domain(visit, [shift]))
 
 
+@QUICK_CHECK
 @given(problems())
 def test_lookups_by_id_agree_with_a_scan(problem: Problem) -> None:
     for van in problem.vans:
