@@ -6,11 +6,18 @@ skipped: if it is down, those tests fail.
 
 Token fixtures: ``dispatcher``, ``system``, ``crew`` (bound to van ``van-1``, which the fixture
 creates) give ``Authorization`` headers; ``make_token(role, van_id=None)`` makes more.
+
+The ``settings`` fixture (and so ``app``/``client``) starts its SQLite file as a copy of one
+migrated once per session; the app's startup still runs the (then idempotent) migrations. The
+migrations from an empty database are tested on ``database_url`` (test_storage) and on every
+PostgreSQL run. The apps of these tests do not warm up the solver fork server at startup (see
+:func:`no_solver_warm_up`); a solve starts it on demand and the app's shutdown still stops it.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,8 +28,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
+import api.service
 from api.app import create_app
 from api.auth import Role, issue_token
+from api.db.base import Database
 from api.db.core_models import VanRow
 from api.settings import Settings
 
@@ -31,6 +40,17 @@ PG_URL = os.environ.get(
 )
 
 Headers = dict[str, str]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_solver_warm_up() -> Iterator[None]:
+    """App startup would start the solver fork server in the background (it imports OR-Tools in
+    a new interpreter, so a service's first solve starts at once) and the shutdown would wait for
+    it and stop it: some 5 s of two busy cores per test, for nothing in the tests that never
+    solve. Without the warm-up the fork-server context starts the server when a solve needs it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(api.service, "warm_up", lambda: None)
+        yield
 
 
 def _pg_schema_url(schema: str) -> str:
@@ -56,8 +76,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the newest revision (migrating a new file takes about 0.5 s)."""
+    path = tmp_path_factory.mktemp("migrated") / "vanplan.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        db.migrate()
+    finally:
+        db.dispose()
+    return path
+
+
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, migrated_sqlite: Path) -> Settings:
+    """Settings of a test's app. A new SQLite file starts as a copy of :func:`migrated_sqlite`."""
+    if database_url.startswith("sqlite:///"):
+        path = Path(database_url.removeprefix("sqlite:///"))
+        if path.parent.is_dir() and not path.exists():
+            shutil.copyfile(migrated_sqlite, path)
     return Settings(database_url=database_url, osm_file=None, cors_origins=[])
 
 
