@@ -66,6 +66,7 @@ class Code(StrEnum):
     WORK_STRETCH = "work_stretch"  # statutory: too long without a 15-minute break
     CAPACITY = "capacity"
     TOTALS = "totals"
+    HELD = "held"  # a held (confirmed) visit not on its van-day or not near its start
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,15 @@ def check_plan(
     plan: Plan,
     *,
     anchors: Mapping[str, tuple[str, int]] | None = None,
+    held: Mapping[str, tuple[str, int, int]] | None = None,
+    held_slack: int = 0,
 ) -> CheckReport:
-    """Replay ``plan`` against ``problem`` and report every violated rule."""
+    """Replay ``plan`` against ``problem`` and report every violated rule.
+
+    ``held`` maps visits that must stay where they were (confirmed visits a re-plan keeps) to
+    ``(van id, day, start)``: each must be served on that van-day, starting at most
+    ``held_slack`` seconds before or after that start (a ``HELD`` violation otherwise, also when
+    it is not served)."""
     out: list[Violation] = []
     visits = {v.id: v for v in problem.visits}
     vans = {v.id: v for v in problem.vans}
@@ -159,6 +167,30 @@ def check_plan(
         if vid not in served and vid not in unassigned:
             out.append(
                 Violation(Code.MISSING_VISIT, "neither served nor listed unassigned", None, vid)
+            )
+
+    where = {s.visit_id: (r.van_id, r.day, s.start) for r in plan.routes for s in r.stops}
+    for vid, (van_id, day, start) in sorted((held or {}).items()):
+        at = where.get(vid)
+        if at is None:
+            out.append(Violation(Code.HELD, f"held on {van_id}/day {day}, not served", None, vid))
+        elif (at[0], at[1]) != (van_id, day):
+            out.append(
+                Violation(
+                    Code.HELD,
+                    f"held on {van_id}/day {day}, served on {at[0]}/day {at[1]}",
+                    (at[0], at[1]),
+                    vid,
+                )
+            )
+        elif abs(at[2] - start) > held_slack:
+            out.append(
+                Violation(
+                    Code.HELD,
+                    f"held at {start} (+/- {held_slack} s), starts at {at[2]}",
+                    (at[0], at[1]),
+                    vid,
+                )
             )
 
     moved: list[str] = []

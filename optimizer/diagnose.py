@@ -71,8 +71,34 @@ def explain_unassigned(
     for vid in ids:
         visit = visits[vid]
         found = static_reason(problem, visit)
-        result.append(found if found is not None else _no_room(problem, visit, routes))
+        if found is None:
+            found = _no_room(problem, visit, routes)
+            if visit.pin is not None:
+                found = _pin_not_honoured(problem, visit, found)
+        result.append(found)
     return tuple(result)
+
+
+def _pin_not_honoured(problem: Problem, visit: Visit, no_room: Unassigned) -> Unassigned:
+    """A pinned visit that fits its pin alone but not in this plan: the pin was kept (never
+    broken by moving the visit elsewhere) and so the visit stays out."""
+    pin = visit.pin
+    assert pin is not None
+    parts = []
+    if pin.van_id is not None:
+        parts.append(f"van {pin.van_id}")
+    if pin.day is not None:
+        parts.append(_day(problem, pin.day))
+    if pin.start is not None:
+        parts.append(f"at {_when(problem, pin.start)}")
+    target = " ".join(parts)
+    detail = no_room.message.split(": ", 1)[-1].rstrip(".")
+    return Unassigned(
+        visit.id,
+        Reason.PIN_NOT_HONOURED,
+        f"Visit {visit.id}: its pin to {target} could not be honoured: {detail}.",
+        no_room.conflicts,
+    )
 
 
 # --- the static reasons ------------------------------------------------------------------------

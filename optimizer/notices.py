@@ -22,6 +22,7 @@ _CAUSES = {
     Reason.UNREACHABLE: "out of reach of the depots within the shifts",
     Reason.NO_SKILLED_VAN: "no van with the skills",
     Reason.PIN_IMPOSSIBLE: "their pins cannot be kept",
+    Reason.PIN_NOT_HONOURED: "their pinned van-days are full",
     Reason.NOT_PLANNED: "the search ended before it placed them",
 }
 

@@ -90,6 +90,7 @@ class Reason(StrEnum):
     SERVICE_TOO_LONG = "service_too_long"
     UNREACHABLE = "unreachable"
     PIN_IMPOSSIBLE = "pin_impossible"
+    PIN_NOT_HONOURED = "pin_not_honoured"  # the pin is possible alone, but its van-day is full
     NO_ROOM = "no_room"  # feasible alone, but the week is full: see ``conflicts``
     BREAKS_DO_NOT_FIT = "breaks_do_not_fit"  # fits alone only without the breaks
     NOT_PLANNED = "not_planned"  # stopped or out of time before the search placed any visit

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from optimizer.diagnose import static_reason
-from optimizer.domain import Pin, Problem, Visit
+from optimizer.diff import Placement, placements
+from optimizer.domain import Pin, Problem, TimeWindow, Visit
 from optimizer.errors import Collector
 from optimizer.plan import Plan, Unassigned
 from optimizer.settings import SolverSettings
@@ -91,13 +92,6 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True)
-class Placement:
-    van_id: str
-    day: int
-    start: int
-
-
-@dataclass(frozen=True)
 class VisitChange:
     """What happened to one visit; ``old``/``new`` are None when it was/is not served."""
 
@@ -115,6 +109,11 @@ class ReplanResult:
     diff: tuple[VisitChange, ...]
     anchors: dict[str, tuple[str, int]]  # confirmed visits and the van-day they were kept on
     fallback: tuple[str, ...]  # confirmed visits whose pin was impossible (anchored instead)
+    # confirmed visits kept on their van-day whose start could not be held within the slack
+    released: tuple[str, ...] = ()
+    # confirmed visits held on their van-day with the start within ``time_slack`` (what the plan
+    # keeps and :func:`optimizer.checker.check_plan` verifies with ``held=``)
+    held: Mapping[str, Placement] | None = None
 
     def with_status(self, *statuses: Status) -> tuple[str, ...]:
         return tuple(c.visit_id for c in self.diff if c.status in statuses)
@@ -133,6 +132,8 @@ def replan(
     confirmed: Collection[str] | None = None,
     pin_confirmed: bool = True,
     pin_times: bool = False,
+    hold: Mapping[str, Placement] | None = None,
+    time_slack: int | None = None,
     on_progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
 ) -> ReplanResult:
@@ -146,18 +147,27 @@ def replan(
     (the time the client was told), else only its van-day. A confirmed visit whose own pin now
     names another van or day is not held: it follows its pin. ``on_progress`` and ``stop`` are
     passed to :func:`~optimizer.solve.solve` (a stop also skips the second, pin-repairing search).
+
+    ``hold`` gives the placement a confirmed visit is held at (e.g. where the published plan put
+    it, the time its client was told) instead of its placement in ``previous``. ``time_slack``
+    (seconds, with ``pin_confirmed``) holds each confirmed visit's start within that many seconds
+    of its reference start (its windows are narrowed for the search): where that no longer fits,
+    the visit keeps only its van-day and is listed in ``released``; the visits held so are in
+    ``ReplanResult.held``.
     """
     new_problem = apply_changes(problem, changes)
     present = {v.id for v in new_problem.visits}
     old = previous.assigned
     if confirmed is None:
         confirmed = old.keys()
-    unknown = sorted(set(confirmed) - old.keys() - set(changes.cancelled))
+    unknown = sorted(set(confirmed) - old.keys() - set(changes.cancelled) - set(hold or ()))
     if unknown:
         c = Collector()
         c.add("confirmed", f"visits not served in the previous plan: {unknown}")
         c.raise_if_any()
-    anchors = {vid: old[vid] for vid in confirmed if vid in present}
+    refs = placements(previous)
+    refs.update(hold or {})
+    anchors = {vid: refs[vid].van_day for vid in confirmed if vid in present and vid in refs}
     # A confirmed visit the dispatcher has since pinned to another van or day follows its pin:
     # holding it where it was would override the newer decision.
     for vid in [v for v, key in anchors.items() if _pinned_elsewhere(new_problem.visit(v), key)]:
@@ -165,9 +175,13 @@ def replan(
 
     model_problem: Problem = new_problem
     fallback: tuple[str, ...] = ()
-    times = {s.visit_id: s.start for r in previous.routes for s in r.stops} if pin_times else {}
+    released: tuple[str, ...] = ()
+    if time_slack is not None and time_slack < 0:
+        raise ValueError(f"time_slack must be >= 0, got {time_slack}")
+    times = {vid: p.start for vid, p in refs.items()} if pin_times or time_slack is not None else {}
+    slack = time_slack if time_slack is not None else None
     if pin_confirmed and anchors:
-        model_problem, fallback = _pin(new_problem, anchors, (), times)
+        model_problem, fallback, released = _pin(new_problem, anchors, (), times, slack)
     plan = solve(
         model_problem,
         settings,
@@ -182,7 +196,9 @@ def replan(
         lost = tuple(v for v in lost if v not in fallback)
         if lost:
             log.info("replan: pins of %s could not all be kept; anchoring them", lost)
-            model_problem, fallback = _pin(new_problem, anchors, (*fallback, *lost), times)
+            model_problem, fallback, released = _pin(
+                new_problem, anchors, (*fallback, *lost), times, slack
+            )
             plan = solve(
                 model_problem,
                 settings,
@@ -194,7 +210,12 @@ def replan(
     # The plan is for ``new_problem``: the pins were a device of the search, not new input.
     result_plan = replace(plan, extras={**plan.extras, "replan_fallback": fallback})
     diff = diff_plans(problem, previous, result_plan, changes)
-    return ReplanResult(result_plan, new_problem, diff, anchors, tuple(fallback))
+    held = None
+    if pin_confirmed and slack is not None:
+        held = {vid: refs[vid] for vid in anchors if vid not in fallback and vid not in released}
+    return ReplanResult(
+        result_plan, new_problem, diff, anchors, tuple(fallback), tuple(released), held
+    )
 
 
 def _pinned_elsewhere(visit: Visit, key: tuple[str, int]) -> bool:
@@ -212,11 +233,14 @@ def _pin(
     anchors: dict[str, tuple[str, int]],
     unpinned: Iterable[str],
     times: dict[str, int],
-) -> tuple[Problem, tuple[str, ...]]:
-    """Pin each anchored visit to its van-day (and to its start in ``times`` where that still
-    fits), except ``unpinned`` and those the pin would make impossible to serve; returns the
-    problem and every anchored visit left unpinned."""
+    slack: int | None = None,
+) -> tuple[Problem, tuple[str, ...], tuple[str, ...]]:
+    """Pin each anchored visit to its van-day, and hold its start in ``times`` where that still
+    fits (exactly, or within ``slack`` seconds by narrowing its windows), except ``unpinned`` and
+    those the pin would make impossible to serve. Returns the problem, every anchored visit left
+    unpinned, and those pinned to their van-day whose start could not be held."""
     skip = set(unpinned)
+    released: list[str] = []
     visits = []
     for v in problem.visits:
         key = anchors.get(v.id)
@@ -224,21 +248,41 @@ def _pin(
             visits.append(v)
             continue
         own = v.pin.start if v.pin is not None else None
-        starts = [own] if own is not None or v.id not in times else [times[v.id], None]
+        held: list[Visit] = []
+        if own is None and v.id in times:
+            if slack is None:
+                held = [replace(v, pin=Pin(key[0], key[1], times[v.id]))]
+            else:
+                windows = _narrowed(v, times[v.id], slack)
+                if windows:
+                    held = [replace(v, pin=Pin(key[0], key[1], None), windows=windows)]
+        candidates = [*held, replace(v, pin=Pin(key[0], key[1], own))]
         choice = None
         if problem.shift(*key) is not None:
-            for start in starts:
-                pinned = replace(v, pin=Pin(key[0], key[1], start))
-                if static_reason(problem, pinned) is None:
-                    choice = pinned
+            for candidate in candidates:
+                if static_reason(problem, candidate) is None:
+                    choice = candidate
                     break
         if choice is None:
             skip.add(v.id)
             visits.append(v)
         else:
+            if v.id in times and own is None and choice is candidates[-1]:
+                released.append(v.id)
             visits.append(choice)
     fallback = tuple(sorted(skip & anchors.keys()))
-    return replace(problem, visits=tuple(visits)), fallback
+    return replace(problem, visits=tuple(visits)), fallback, tuple(sorted(released))
+
+
+def _narrowed(visit: Visit, start: int, slack: int) -> tuple[TimeWindow, ...]:
+    """The parts of ``visit``'s windows in which it starts within ``slack`` of ``start``."""
+    near = TimeWindow(max(0, start - slack), start + slack + visit.duration)
+    out = []
+    for w in visit.windows or (near,):
+        part = w.intersect(near)
+        if part is not None and part.length >= visit.duration:
+            out.append(part)
+    return tuple(out)
 
 
 def diff_plans(
@@ -271,4 +315,4 @@ def diff_plans(
 
 
 def _placements(plan: Plan) -> dict[str, Placement]:
-    return {s.visit_id: Placement(r.van_id, r.day, s.start) for r in plan.routes for s in r.stops}
+    return placements(plan)

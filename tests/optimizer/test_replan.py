@@ -311,3 +311,85 @@ def test_a_confirmed_visit_pinned_elsewhere_follows_its_pin(
     assert change.status is Status.MOVED
     # the other confirmed visits stay held
     assert set(result.anchors) == set(previous.assigned) - {vid}
+
+
+SLACK = 5 * MINUTE
+
+
+def held_tuples(result_held: object) -> dict[str, tuple[str, int, int]]:
+    assert isinstance(result_held, dict)
+    return {vid: (p.van_id, p.day, p.start) for vid, p in result_held.items()}
+
+
+def test_confirmed_visits_keep_van_day_and_start_within_the_slack(
+    published: tuple[Problem, Plan],
+) -> None:
+    """A van out for a day and a new visit: the other confirmed visits stay on their van-day and
+    start within +/- 5 minutes of the published start; the independent checker verifies it."""
+    problem, previous = published
+    out = quietest(previous)
+    lost = {vid for vid, key in previous.assigned.items() if key == out}
+    new = Visit("new", "p6", 40 * MINUTE, (TimeWindow(t(0, 9), t(0, 15)),))
+    changes = Changes(added=(new,), unavailable=frozenset({out}))
+    result = replan(problem, previous, changes, SETTINGS, time_slack=SLACK)
+    assert result.held is not None
+    held = held_tuples(result.held)
+    assert set(held) == set(previous.assigned) - lost - set(result.released)
+    assert len(held) >= len(previous.assigned) - len(lost) - 1
+    check_plan(result.problem, result.plan, held=held, held_slack=SLACK).assert_ok()
+    for vid, (van, day, start) in held.items():  # the same, said directly
+        served = next(s.start for r in result.plan.routes for s in r.stops if s.visit_id == vid)
+        assert result.plan.assigned[vid] == (van, day) and abs(served - start) <= SLACK
+
+
+def test_hold_uses_the_given_reference_placements(published: tuple[Problem, Plan]) -> None:
+    """``hold`` (the published placement) wins over the previous plan's placement."""
+    problem, previous = published
+    vid, (van, day) = sorted(previous.assigned.items())[0]
+    shift = problem.shift(van, day)
+    assert shift is not None
+    start = next(s.start for r in previous.routes for s in r.stops if s.visit_id == vid)
+    ref = {vid: Placement(van, day, start + 20 * MINUTE)}
+    result = replan(problem, previous, Changes(), SETTINGS, hold=ref, time_slack=SLACK)
+    assert result.held is not None and vid in result.held
+    check_plan(
+        result.problem, result.plan, held=held_tuples(result.held), held_slack=SLACK
+    ).assert_ok()
+    served = next(s.start for r in result.plan.routes for s in r.stops if s.visit_id == vid)
+    assert abs(served - (start + 20 * MINUTE)) <= SLACK
+
+
+def test_a_start_that_no_longer_fits_is_released_not_held(
+    published: tuple[Problem, Plan],
+) -> None:
+    """A confirmed visit whose new window excludes its old start keeps its van-day only."""
+    problem, previous = published
+    vid, (van, day) = next(
+        (v, k) for v, k in sorted(previous.assigned.items()) if problem.visit(v).windows
+    )
+    start = next(s.start for r in previous.routes for s in r.stops if s.visit_id == vid)
+    later = TimeWindow(start + 3600, t(day, 16))
+    earlier = TimeWindow(t(day, 8), start - 600)
+    window = later if later.length >= earlier.length else earlier
+    changed = replace(problem.visit(vid), windows=(window,))
+    result = replan(problem, previous, Changes(changed=(changed,)), SETTINGS, time_slack=SLACK)
+    assert vid in result.released and result.held is not None and vid not in result.held
+    check_plan(
+        result.problem, result.plan, held=held_tuples(result.held), held_slack=SLACK
+    ).assert_ok()
+    assert result.plan.assigned.get(vid) == (van, day)
+
+
+def test_the_checker_reports_a_held_visit_that_moved(published: tuple[Problem, Plan]) -> None:
+    problem, plan = published
+    (vid, (van, day)), *_ = sorted(plan.assigned.items())
+    start = next(s.start for r in plan.routes for s in r.stops if s.visit_id == vid)
+    ok = check_plan(problem, plan, held={vid: (van, day, start + 240)}, held_slack=SLACK)
+    assert ok.ok
+    late = check_plan(problem, plan, held={vid: (van, day, start + 400)}, held_slack=SLACK)
+    assert [v.code for v in late.violations] == ["held"]
+    other = "B" if van == "A" else "A"
+    moved = check_plan(problem, plan, held={vid: (other, day, start)}, held_slack=SLACK)
+    assert [v.code for v in moved.violations] == ["held"]
+    gone = check_plan(problem, plan, held={"nobody": (van, day, start)})
+    assert [v.code for v in gone.violations] == ["held"]
