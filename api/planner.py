@@ -21,6 +21,7 @@ from geo.providers import (
     road_provider,
 )
 from geo.service_area import ServiceArea, configured_area, default_service_area
+from optimizer.diff import Placement
 from optimizer.domain import Problem
 from optimizer.plan import Plan
 from optimizer.processes import run_in_child
@@ -154,12 +155,21 @@ class Planner:
         settings: Any,
         *,
         confirmed: Collection[str],
+        pin_confirmed: bool = True,
+        hold: Mapping[str, Placement] | None = None,
+        time_slack: int | None = None,
         on_progress: ProgressFn | None = None,
         stop: Any = None,
     ) -> ReplanResult:
-        """:func:`optimizer.replan.replan` (confirmed visits pinned), in a solver process unless
-        ``isolate`` is off; returns its ``ReplanResult``. Progress and stop as in :meth:`run`."""
-        kwargs: dict[str, Any] = {"confirmed": frozenset(confirmed), "pin_confirmed": True}
+        """:func:`optimizer.replan.replan` (confirmed visits pinned unless ``pin_confirmed`` is
+        off; held at ``hold`` with ``time_slack``), in a solver process unless ``isolate`` is
+        off; returns its ``ReplanResult``. Progress and stop as in :meth:`run`."""
+        kwargs: dict[str, Any] = {
+            "confirmed": frozenset(confirmed),
+            "pin_confirmed": pin_confirmed,
+            "hold": dict(hold) if hold else None,
+            "time_slack": time_slack,
+        }
         progress = self._progress(settings, on_progress)
         if not self.isolate:
             return replan(

@@ -18,6 +18,9 @@ REASON_MESSAGES: Mapping[str, str] = {
     Reason.SERVICE_TOO_LONG: N_("The visit is longer than any shift allows."),
     Reason.UNREACHABLE: N_("The place cannot be reached by road from the van's base."),
     Reason.PIN_IMPOSSIBLE: N_("The visit's pin cannot be honoured: no fitting shift that day."),
+    Reason.PIN_NOT_HONOURED: N_(
+        "The pin could not be honoured: its van-day has no room left for the visit."
+    ),
     Reason.NO_ROOM: N_("Possible on its own, but the week is full: other visits take the room."),
     Reason.BREAKS_DO_NOT_FIT: N_(
         "Possible only without breaks: the breaks leave no room for the visit."

@@ -38,6 +38,7 @@ from api.schemas.planning import (
 )
 from api.storage import plans as store
 from api.storage.weeks import NothingToPlanError, week_request
+from optimizer.diff import placements
 from optimizer.errors import ValidationError
 from optimizer.plan import Plan
 from optimizer.replan import Changes, Placement, ReplanResult, Status, VisitChange
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 
 VERSION_ATTEMPTS = 3
 """Tries to store a version when another one of the same week took the version number."""
+
+CONFIRMED_SLACK_SECONDS = 5 * 60
+"""A re-plan keeps each confirmed visit's published start within this many seconds."""
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,26 @@ class BaseVersion:
     request: dict[str, Any]
     domain_plan: dict[str, Any]
     confirmed: tuple[str, ...]
+    published_plan: dict[str, Any] | None = None  # the week's newest published version's plan
 
     @classmethod
-    def of(cls, row: PlanRow) -> BaseVersion:
+    def of(cls, row: PlanRow, published: PlanRow | None = None) -> BaseVersion:
+        """``row`` to re-plan from; ``published``: the week's newest published version, whose
+        placements of confirmed visits (the times clients were told) a re-plan holds."""
         confirmed = tuple(row.confirmed or ())
-        return cls(row.id, row.version, dict(row.request), dict(row.domain_plan), confirmed)
+        return cls(
+            row.id,
+            row.version,
+            dict(row.request),
+            dict(row.domain_plan),
+            confirmed,
+            dict(published.domain_plan) if published is not None else None,
+        )
+
+    @classmethod
+    def read(cls, session: Session, row: PlanRow) -> BaseVersion:
+        """``row`` with the week's newest published version read from ``session``."""
+        return cls.of(row, store.latest(session, row.week, published_only=True))
 
 
 @dataclass(frozen=True)
@@ -164,11 +183,14 @@ def compute_replan(
     base: BaseVersion,
     settings: Any,
     *,
+    allow_moving_confirmed: bool = False,
     on_progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
 ) -> WeekOutcome:
     """Re-plan from ``base`` with ``optimizer.replan``: the week as ``request`` has it now,
-    confirmed visits of ``base`` pinned to their van-day where still possible."""
+    confirmed visits of ``base`` pinned to the van-day of the week's published version (else
+    of ``base``) with the start within :data:`CONFIRMED_SLACK_SECONDS` of the published one,
+    where still possible. ``allow_moving_confirmed``: only anchored there (they may move)."""
     old_request = SolveRequest.model_validate(base.request)
     new_ids = {v.id for v in request.visits}
     gone = [v for v in old_request.visits if v.id not in new_ids]
@@ -188,6 +210,8 @@ def compute_replan(
     )
     previous = store.plan_from_json(base.domain_plan)
     confirmed = set(base.confirmed) & (set(previous.assigned) | changes.cancelled)
+    published = placements(store.plan_from_json(base.published_plan)) if base.published_plan else {}
+    hold = {vid: published[vid] for vid in sorted(confirmed) if vid in published}
     try:
         result = planner.replan(
             base_problem,
@@ -195,6 +219,9 @@ def compute_replan(
             changes,
             settings,
             confirmed=confirmed,
+            pin_confirmed=not allow_moving_confirmed,
+            hold=hold,
+            time_slack=None if allow_moving_confirmed else CONFIRMED_SLACK_SECONDS,
             on_progress=on_progress,
             stop=stop,
         )
@@ -268,6 +295,7 @@ def change_report(base: BaseVersion, result: ReplanResult, confirmed: set[str]) 
         confirmed_kept=kept,
         confirmed_moved=sorted(confirmed - set(kept)),
         pins_dropped=sorted(result.fallback),
+        times_released=sorted(result.released),
     )
 
 
@@ -310,11 +338,19 @@ def store_outcome(
 # --- week jobs ----------------------------------------------------------------------------------
 
 
-def week_task(kind: JobKind, week: str, base_plan_id: str | None = None) -> dict[str, Any]:
+def week_task(
+    kind: JobKind,
+    week: str,
+    base_plan_id: str | None = None,
+    *,
+    allow_moving_confirmed: bool = False,
+) -> dict[str, Any]:
     """The ``task`` of a week job as the job store keeps it."""
     task: dict[str, Any] = {"kind": kind.value, "week": week}
     if base_plan_id is not None:
         task["base_plan_id"] = base_plan_id
+    if allow_moving_confirmed:
+        task["allow_moving_confirmed"] = True
     return task
 
 
@@ -352,7 +388,7 @@ class WeekTasks:
                 row = store.get(s, str(task["base_plan_id"]))
                 if row is None:
                     raise ValueError(f"the version to re-plan from is gone: {task['base_plan_id']}")
-                base = BaseVersion.of(row)
+                base = BaseVersion.read(s, row)
         settings = self.planner.solver_settings(request, self.time_limit, self.max_time_limit)
         try:
             if base is None:
@@ -361,7 +397,14 @@ class WeekTasks:
                 )
             else:
                 outcome = compute_replan(
-                    self.planner, week, request, base, settings, on_progress=on_progress, stop=stop
+                    self.planner,
+                    week,
+                    request,
+                    base,
+                    settings,
+                    allow_moving_confirmed=bool(task.get("allow_moving_confirmed")),
+                    on_progress=on_progress,
+                    stop=stop,
                 )
         except ApiError as exc:
             details = "; ".join(f"{d.field}: {d.message}" for d in exc.details)

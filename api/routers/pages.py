@@ -46,6 +46,7 @@ from api.overview import (
     unassigned_rows,
     week_overview,
 )
+from api.plan_diff import version_diff
 from api.reasons import reason_message
 from api.schemas.planning import PlanOut, SolveRequest
 from api.settings import PageSettings
@@ -566,10 +567,21 @@ def _dispatcher(
                             "pinned": s.visit_id in confirmed,
                         }
                     )
+    plan_changes = None
+    change_reasons: dict[str, str] = {}
+    if loaded is not None and loaded.row.status != store.PUBLISHED:
+        plan_changes = version_diff(session, loaded.row)
+        change_reasons = {
+            c.visit_id: reason_message(c.reason, lang, c.message or "")
+            for c in plan_changes.dropped
+            if c.reason
+        }
     return _page(
         request,
         "dispatcher.html",
         status_code=status_code,
+        plan_changes=plan_changes,
+        change_reasons=change_reasons,
         principal=principal,
         week=week,
         versions=versions,

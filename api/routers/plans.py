@@ -29,6 +29,7 @@ from api.errors import (
     not_found,
 )
 from api.jobs import JobRunner
+from api.plan_diff import describe, version_diff
 from api.routers.jobs import RunnerDep
 from api.routers.solve import PlannerDep
 from api.schemas.planning import (
@@ -38,6 +39,7 @@ from api.schemas.planning import (
     JobKind,
     JobOut,
     PlanChanges,
+    PlanDiffOut,
     PlanOut,
     PlanVersionOut,
     PlanVersionSummary,
@@ -57,7 +59,8 @@ router = APIRouter(tags=["plans"])
 WeekPath = Annotated[str, Path(pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W48")]
 
 
-def _version_out(row: PlanRow) -> PlanVersionOut:
+def _version_out(row: PlanRow, session: Session | None = None) -> PlanVersionOut:
+    """The version as the API answers it; with ``session``, with its ``published_diff``."""
     return PlanVersionOut(
         id=row.id,
         week=row.week,
@@ -68,6 +71,7 @@ def _version_out(row: PlanRow) -> PlanVersionOut:
         created_at=row.created_at,
         published_at=row.published_at,
         changes=PlanChanges.model_validate(row.changes) if row.changes else None,
+        published_diff=version_diff(session, row) if session is not None else None,
         plan=PlanOut.model_validate(row.payload),
     )
 
@@ -124,7 +128,7 @@ def plan_week(
     row = weeks.store_outcome(session, iso_week, outcome)
     session.commit()
     log.info("week %s planned: version %d", iso_week, row.version)
-    return _version_out(row)
+    return _version_out(row, session)
 
 
 @router.post(
@@ -162,7 +166,12 @@ def replan_week(
         request, settings.sync_solve_time_limit, settings.sync_solve_time_limit
     )
     outcome = weeks.compute_replan(
-        planner, iso_week, request, weeks.BaseVersion.of(base), solver_settings
+        planner,
+        iso_week,
+        request,
+        weeks.BaseVersion.read(session, base),
+        solver_settings,
+        allow_moving_confirmed=options.allow_moving_confirmed,
     )
     row = weeks.store_outcome(session, iso_week, outcome)
     session.commit()
@@ -174,7 +183,7 @@ def replan_week(
         base.version,
         len(report.moved) if report else 0,
     )
-    return _version_out(row)
+    return _version_out(row, session)
 
 
 def _check_sync_limit(options: PlanWeekIn, settings: Any, job_endpoint: str) -> None:
@@ -204,7 +213,10 @@ def _submit_week_job(
             raise not_found("plan of week", iso_week, "path.iso_week")
         base_id = base.id
     request = weeks.week_request_for(session, planner, iso_week, settings.timezone, options)
-    job = runner.submit(request, weeks.week_task(kind, iso_week, base_id))
+    task = weeks.week_task(
+        kind, iso_week, base_id, allow_moving_confirmed=options.allow_moving_confirmed
+    )
+    job = runner.submit(request, task)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job
 
@@ -282,7 +294,22 @@ def list_week_plans(
     responses=error_responses(401, 403, 404),
 )
 def get_plan(plan_id: str, caller: Dispatcher, session: SessionDep) -> PlanVersionOut:
-    return _version_out(_plan_row(session, plan_id, caller))
+    return _version_out(_plan_row(session, plan_id, caller), session)
+
+
+@router.get(
+    "/plans/{plan_id}/changes",
+    response_model=PlanDiffOut,
+    summary="What this version changes against the week's published version",
+    responses=error_responses(401, 403, 404),
+)
+def plan_changes(plan_id: str, caller: Dispatcher, session: SessionDep) -> PlanDiffOut:
+    """Per visit, against the week's newest published version (for a published version: the
+    one published before it): ``moved`` (another van or day), ``retimed`` (same van-day, start
+    changed by at least a minute), ``added`` (planned only here) and ``dropped`` (planned there,
+    not here: ``reason`` says why, ``removed`` when the visit left the week). Publishing a
+    version whose ``published_changed`` is not 0 needs ``accept_changes=true``."""
+    return version_diff(session, _plan_row(session, plan_id, caller))
 
 
 @router.post(
@@ -291,14 +318,39 @@ def get_plan(plan_id: str, caller: Dispatcher, session: SessionDep) -> PlanVersi
     summary="Publish a draft (it is never changed afterwards)",
     responses=error_responses(401, 403, 404, 409),
 )
-def publish_plan(plan_id: str, caller: Dispatcher, session: SessionDep) -> PlanVersionOut:
+def publish_plan(
+    plan_id: str,
+    caller: Dispatcher,
+    session: SessionDep,
+    accept_changes: Annotated[
+        bool,
+        Query(
+            description="Publish although published visits move, change their time or drop "
+            "out (see `GET /v1/plans/{id}/changes`)."
+        ),
+    ] = False,
+) -> PlanVersionOut:
+    """Publish a draft. When it changes visits of the week's published version (moved,
+    retimed by a minute or more, dropped), the answer is 409 ``confirmation_required`` listing
+    each change (``details``: ``visits.<id>``) unless ``accept_changes=true``: crews and clients
+    were told the published times. Added visits need no confirmation."""
     row = _plan_row(session, plan_id, caller)
+    if row.status != store.PUBLISHED and not accept_changes:
+        diff = version_diff(session, row)
+        touched = sorted([*diff.moved, *diff.retimed, *diff.dropped], key=lambda c: c.visit_id)
+        if touched:
+            raise ConflictError(
+                f"publishing version {row.version} changes {len(touched)} visit(s) of the "
+                f"published version {diff.published_version}; confirm with accept_changes=true",
+                [(f"visits.{c.visit_id}", describe(c)) for c in touched],
+                code="confirmation_required",
+            )
     try:
         store.publish(session, row)
     except store.PublishedPlanError as exc:
         raise ConflictError(str(exc), [("path.plan_id", "already published")]) from None
     session.commit()
-    return _version_out(row)
+    return _version_out(row, session)
 
 
 @router.put(
@@ -325,7 +377,7 @@ def confirm_visits(
     except store.PublishedPlanError as exc:
         raise ConflictError(str(exc), [("path.plan_id", "published plans are final")]) from None
     session.commit()
-    return _version_out(row)
+    return _version_out(row, session)
 
 
 @router.get(

@@ -33,6 +33,7 @@ from api.errors import (
     not_found,
 )
 from api.logging import Redactor
+from api.pins import pin_problems
 from api.schemas.core import (
     ClientCreate,
     ClientOut,
@@ -546,7 +547,11 @@ def visit_out(row: VisitRow, tz: ZoneInfo) -> VisitOut:
     )
 
 
-def _visit_fields(session: Session, body: VisitCreate) -> dict[str, Any]:
+def _visit_fields(
+    session: Session, body: VisitCreate, tz: ZoneInfo, *, check_pin: bool = True
+) -> dict[str, Any]:
+    """The stored fields of a visit; with ``check_pin``, a pin that can never hold is refused
+    (:func:`api.pins.pin_problems`, 422 naming the field and the reason)."""
     client = session.get(ClientRow, body.client_id)
     if client is None:
         raise InvalidInputError(
@@ -558,6 +563,11 @@ def _visit_fields(session: Session, body: VisitCreate) -> dict[str, Any]:
         )
     _ensure_van(session, body.preferred_van_id, "body.preferred_van_id")
     _ensure_van(session, body.pinned_van_id, "body.pinned_van_id")
+    problems = pin_problems(session, body, tz) if check_pin else []
+    if problems:
+        raise InvalidInputError(
+            f"the pin cannot be honoured: {'; '.join(m for _, m in problems)}", problems
+        )
     lon, lat = _split(body.location)
     return {
         "client_id": body.client_id,
@@ -600,7 +610,7 @@ def create_visit(
 ) -> VisitOut:
     ident = body.id or _new_id("visit")
     _ensure_new(session, VisitRow, ident, "visit")
-    row = VisitRow(id=ident, **_visit_fields(session, body))
+    row = VisitRow(id=ident, **_visit_fields(session, body, ZoneInfo(settings.timezone)))
     session.add(row)
     session.commit()
     logger.info("visit %s created", ident)
@@ -634,7 +644,16 @@ def update_visit(
         "pinned_date": row.pinned_date,
     }
     merged = _merge(VisitCreate, current, body)
-    for key, value in _visit_fields(session, merged).items():
+    # the pin is checked when it is set or the fields it depends on change
+    touched = body.model_fields_set & {
+        "pinned_van_id",
+        "pinned_date",
+        "windows",
+        "skills",
+        "duration_minutes",
+    }
+    fields = _visit_fields(session, merged, ZoneInfo(settings.timezone), check_pin=bool(touched))
+    for key, value in fields.items():
         setattr(row, key, value)
     session.commit()
     logger.info("visit %s updated", visit_id)

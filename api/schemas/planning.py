@@ -441,6 +441,12 @@ class PlanWeekIn(_Model):
     time_limit_seconds: float | None = Field(default=None, gt=0, le=3600)
     seed: int | None = Field(default=None, ge=0)
     solution_limit: int | None = Field(default=None, ge=1, le=1_000_000)
+    allow_moving_confirmed: bool = Field(
+        default=False,
+        description="Re-plan only: confirmed visits may move (a cost per moved visit keeps them "
+        "where they were if it can). Default: each keeps its published van, day and start "
+        "within +/- 5 minutes where that is still possible.",
+    )
 
 
 class ConfirmIn(_Model):
@@ -587,6 +593,134 @@ class PlanChanges(BaseModel):
         description="Confirmed visits that could not be pinned to their van and day any more "
         "(kept there only if the search could).",
     )
+    times_released: list[str] = Field(
+        default_factory=list,
+        description="Confirmed visits kept on their van and day whose start could not stay "
+        "within 5 minutes of the published one (e.g. their window changed).",
+    )
+
+
+class DiffKind(StrEnum):
+    """How a visit differs from the published version (``optimizer.diff.ChangeKind``)."""
+
+    MOVED = "moved"
+    RETIMED = "retimed"
+    ADDED = "added"
+    DROPPED = "dropped"
+
+
+class DiffVisitOut(BaseModel):
+    """One visit that differs from the published version."""
+
+    visit_id: str
+    kind: DiffKind
+    before: PlacementOut | None = Field(description="In the published version; null: not there.")
+    after: PlacementOut | None = Field(description="In this version; null: not planned here.")
+    shift_minutes: int | None = Field(
+        default=None, description="Start after minus start before (visits planned in both)."
+    )
+    confirmed: bool = Field(
+        default=False, description="Confirmed with the client (in either version)."
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Dropped visits: the reason code it is unassigned now, or `removed` when "
+        "the visit is no longer part of the week (cancelled or deleted).",
+    )
+    message: str | None = None
+
+
+_EXAMPLE_DIFF: dict[str, Any] = {
+    "plan_id": "8d2e6b1c0a9f4e3d8c7b6a5f4e3d2c1b",
+    "published_plan_id": "3f1c9a0e5b7d4c2a9e8f6a1b2c3d4e5f",
+    "published_version": 1,
+    "moved": [
+        {
+            "visit_id": "v2",
+            "kind": "moved",
+            "before": {
+                "van_id": "van-2",
+                "date": "2026-11-27",
+                "start": "2026-11-27T10:05:00+01:00",
+            },
+            "after": {
+                "van_id": "van-1",
+                "date": "2026-11-27",
+                "start": "2026-11-27T11:20:00+01:00",
+            },
+            "shift_minutes": 75,
+            "confirmed": False,
+        }
+    ],
+    "retimed": [
+        {
+            "visit_id": "v7",
+            "kind": "retimed",
+            "before": {
+                "van_id": "van-1",
+                "date": "2026-11-27",
+                "start": "2026-11-27T09:00:00+01:00",
+            },
+            "after": {
+                "van_id": "van-1",
+                "date": "2026-11-27",
+                "start": "2026-11-27T09:40:00+01:00",
+            },
+            "shift_minutes": 40,
+            "confirmed": False,
+        }
+    ],
+    "added": [
+        {
+            "visit_id": "v9",
+            "kind": "added",
+            "before": None,
+            "after": {
+                "van_id": "van-2",
+                "date": "2026-11-26",
+                "start": "2026-11-26T13:15:00+01:00",
+            },
+        }
+    ],
+    "dropped": [
+        {
+            "visit_id": "v4",
+            "kind": "dropped",
+            "before": {
+                "van_id": "van-2",
+                "date": "2026-11-23",
+                "start": "2026-11-23T11:00:00+01:00",
+            },
+            "after": None,
+            "reason": "removed",
+        }
+    ],
+    "published_changed": 3,
+}
+
+
+class PlanDiffOut(BaseModel):
+    """What a version changes against the week's published version (``optimizer.diff``): visits
+    on another van or day (``moved``), at another start on the same van-day by at least a minute
+    (``retimed``), planned only here (``added``), planned only there (``dropped``)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE_DIFF]})
+
+    plan_id: str
+    published_plan_id: str | None = Field(
+        description="The version compared with: the week's newest published version (for a "
+        "published version, the one published before it); null: none, every visit is added."
+    )
+    published_version: int | None
+    moved: list[DiffVisitOut] = Field(default_factory=list)
+    retimed: list[DiffVisitOut] = Field(default_factory=list)
+    added: list[DiffVisitOut] = Field(default_factory=list)
+    dropped: list[DiffVisitOut] = Field(default_factory=list)
+    published_changed: int = Field(
+        default=0,
+        description="Published visits that change (moved + retimed + dropped): publishing "
+        "asks for `accept_changes=true` when this is not 0.",
+    )
 
 
 class PlanVersionOut(BaseModel):
@@ -601,6 +735,11 @@ class PlanVersionOut(BaseModel):
     created_at: datetime
     published_at: datetime | None
     changes: PlanChanges | None = None
+    published_diff: PlanDiffOut | None = Field(
+        default=None,
+        description="What this version changes against the week's published version (also at "
+        "`GET /v1/plans/{id}/changes`); in the answers of plan, re-plan and get.",
+    )
     plan: PlanOut
 
 

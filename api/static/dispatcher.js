@@ -32,7 +32,10 @@
       return resp.json().catch(function () { return {}; }).then(function (data) {
         if (!resp.ok) {
           var details = (data.details || []).map(function (d) { return d.field + ": " + d.message; });
-          throw new Error((data.message || resp.statusText) + (details.length ? " (" + details.join("; ") + ")" : ""));
+          var error = new Error((data.message || resp.statusText) + (details.length ? " (" + details.join("; ") + ")" : ""));
+          error.code = data.code;
+          error.status = resp.status;
+          throw error;
         }
         return data;
       });
@@ -126,14 +129,53 @@
     });
   }
 
+  // Publish: when the draft changes published visits (moved, other time, dropped; the changes
+  // table above lists them), the page asks first and then publishes with accept_changes=true.
+  // A 409 confirmation_required (the published version changed meanwhile) asks as well.
   var publish = document.getElementById("publish");
+  var confirmBox = document.getElementById("publish-confirm");
+  function sendPublish(accept) {
+    publish.disabled = true;
+    var done = busy(_("Publishing…"));
+    api("POST", "/v1/plans/" + planId + "/publish" + (accept ? "?accept_changes=true" : ""))
+      .then(function () { done(); window.location.reload(); })
+      .catch(function (err) {
+        done();
+        publish.disabled = false;
+        if (err.code === "confirmation_required" && confirmBox) {
+          progress.className = "";
+          progress.textContent = "";
+          askToPublish();
+          return;
+        }
+        fail(err);
+      });
+  }
+  function askToPublish() {
+    confirmBox.hidden = false;
+    publish.hidden = true;
+    document.getElementById("publish-confirm-yes").focus();
+  }
   if (publish) {
     publish.addEventListener("click", function () {
-      publish.disabled = true;
-      var done = busy(_("Publishing…"));
-      api("POST", "/v1/plans/" + planId + "/publish")
-        .then(function () { done(); window.location.reload(); })
-        .catch(function (err) { done(); publish.disabled = false; fail(err); });
+      if (confirmBox && Number(publish.dataset.publishedChanged || "0") > 0) {
+        askToPublish();
+        return;
+      }
+      sendPublish(false);
+    });
+  }
+  if (confirmBox) {
+    document.getElementById("publish-confirm-yes").addEventListener("click", function () {
+      confirmBox.hidden = true;
+      publish.hidden = false;
+      sendPublish(true);
+    });
+    document.getElementById("publish-confirm-no").addEventListener("click", function () {
+      confirmBox.hidden = true;
+      publish.hidden = false;
+      progress.className = "";
+      progress.textContent = _("Not published");
     });
   }
 
