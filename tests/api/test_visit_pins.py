@@ -65,9 +65,15 @@ def test_pin_is_set_validated_and_cleared_through_the_visit_api(
     body = client.get("/v1/visits/v4", headers=dispatcher).json()
     assert (body["pinned_van_id"], body["pinned_date"]) == ("van-2", "2026-11-24")
 
-    # a date in another week pins only the van in this week's plan
+    # a date in another week pins only the van in this week's plan (van-2 works that day:
+    # a pin to a day without its shift is refused, see tests/api/test_replan_diff.py)
     response = client.patch("/v1/visits/v4", json={"pinned_date": "2026-12-01"}, headers=dispatcher)
-    assert response.status_code == 200
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "body.pinned_date"
+    shift = {"start": "2026-12-01T08:00:00+01:00", "end": "2026-12-01T16:00:00+01:00"}
+    assert client.post("/v1/vans/van-2/shifts", json=shift, headers=dispatcher).status_code == 201
+    response = client.patch("/v1/visits/v4", json={"pinned_date": "2026-12-01"}, headers=dispatcher)
+    assert response.status_code == 200, response.text
     with app.state.db.session() as s:
         request = week_request(s, WEEK, "Europe/Berlin")
     v4 = next(v for v in request.visits if v.id == "v4")
