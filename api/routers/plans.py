@@ -1,7 +1,8 @@
 """Weekly plans from the stored data: versions (draft -> published), re-planning, outputs.
 
 A published version is never changed: confirming visits on it answers 409, and a re-plan always
-makes a new draft version that starts from the newest version and keeps confirmed visits.
+makes a new draft version that starts from the newest version and keeps confirmed visits at their
+published times. Publishing a draft that changes published visits needs ``accept_changes=true``.
 Crews read published versions only, and only their own van's maps and itineraries.
 """
 
@@ -152,10 +153,14 @@ def replan_week(
 
     Start from the newest version of the week, rebuild the problem from the stored data (new,
     changed or cancelled visits, shifts) and re-plan with ``optimizer.replan``: confirmed visits
-    are pinned to their van and day where that is still possible (else anchored there), the
-    search starts from the previous routes, and ``changes.visits`` reports per visit what
-    happened (unchanged, time_changed, moved, newly_assigned, newly_unassigned,
-    still_unassigned, cancelled)."""
+    keep the van, day and start (within +/- 5 minutes) of the week's published version where
+    that is still possible (else their van and day: ``changes.times_released``; else they are
+    anchored there: ``changes.pins_dropped``); with ``allow_moving_confirmed`` they are only
+    anchored (a cost per moved visit). The search starts from the previous routes;
+    ``changes.visits`` reports per visit what happened against the version re-planned from
+    (unchanged, time_changed, moved, newly_assigned, newly_unassigned, still_unassigned,
+    cancelled) and ``published_diff`` what publishing the new version would change for the
+    published one (moved, retimed, added, dropped)."""
     options = options or PlanWeekIn()
     _check_sync_limit(options, settings, f"POST /v1/weeks/{iso_week}/replan/jobs")
     base = store.latest(session, iso_week)

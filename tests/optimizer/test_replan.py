@@ -24,7 +24,7 @@ from optimizer.domain import (
     Visit,
 )
 from optimizer.errors import ValidationError
-from optimizer.plan import Plan, Route, SolverStats, Stop
+from optimizer.plan import Plan, Reason, Route, SolverStats, Stop
 from optimizer.replan import Changes, Placement, Status, apply_changes, diff_plans, replan
 from optimizer.settings import SolverSettings
 from optimizer.solve import solve
@@ -393,3 +393,17 @@ def test_the_checker_reports_a_held_visit_that_moved(published: tuple[Problem, P
     assert [v.code for v in moved.violations] == ["held"]
     gone = check_plan(problem, plan, held={"nobody": (van, day, start)})
     assert [v.code for v in gone.violations] == ["held"]
+
+
+def test_pins_to_a_full_van_day_are_reported_not_honoured() -> None:
+    """Every visit pinned to van A on day 0: possible one by one, not all together. The pins
+    are kept (nobody is moved to another van-day) and the visits left out say why."""
+    problem = week_problem()
+    pinned = tuple(replace(v, pin=Pin("A", 0)) for v in problem.visits)
+    problem = replace(problem, visits=pinned).validate()
+    plan = solve(problem, SETTINGS)
+    check_plan(problem, plan).assert_ok()  # pins included
+    assert plan.unassigned and set(plan.assigned.values()) == {("A", 0)}
+    for u in plan.unassigned:
+        assert u.reason is Reason.PIN_NOT_HONOURED, u
+        assert "its pin to van A Mon 2026-11-23 could not be honoured" in u.message
