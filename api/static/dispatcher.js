@@ -113,7 +113,9 @@
       run.disabled = true;
       progress.className = "busy";
       progress.textContent = _("Starting…");
-      api("POST", "/v1/weeks/" + week + (planId ? "/replan" : "/plan") + "/jobs", {})
+      var allowMoving = document.getElementById("allow-moving");
+      var body = planId && allowMoving && allowMoving.checked ? { allow_moving_confirmed: true } : {};
+      api("POST", "/v1/weeks/" + week + (planId ? "/replan" : "/plan") + "/jobs", body)
         .then(function (job) {
           currentJob = job.id;
           stopButton.hidden = false;

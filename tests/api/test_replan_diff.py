@@ -365,6 +365,7 @@ def test_dispatcher_page_lists_the_changes_before_publish(
     changed = v2.published_diff.published_changed
     assert f'id="publish" data-published-changed="{changed}"' in html
     assert html.index('id="plan-changes"') < html.index('id="publish"')
+    assert 'id="allow-moving"' in html and "Bestätigte Besuche dürfen verschoben werden" in html
     # the published version itself shows no changes table and no Publish button
     published = client.get(f"/dispatcher?week={WEEK}&plan={v1.id}").text
     assert 'id="plan-changes"' not in published and 'id="publish"' not in published
