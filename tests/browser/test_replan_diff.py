@@ -121,6 +121,7 @@ def test_the_draft_shows_its_changes_and_publishing_asks_first(
     count = diff["published_changed"]
     assert f"{count} veröffentlichte Besuche ändern sich" in confirm.inner_text()
     page.screenshot(path=str(artifacts / "dispatcher-publish-confirm.png"), full_page=True)
+    assert page.locator("#publish").is_hidden() and page.locator("#stop-plan").is_hidden()
     page.click("#publish-confirm-no")
     assert confirm.is_hidden() and page.inner_text("#progress") == "Nicht veröffentlicht"
     with httpx.Client(base_url=server.url, timeout=30) as api:
