@@ -35,6 +35,7 @@ from tests.api.test_solve import (
     domain_plan,
     no_helper_processes_left,  # noqa: F401  (autouse: no solver process outlives a test)
 )
+from tests.api.test_week_jobs import finished, submit
 
 TUESDAY = date(2026, 11, 24)
 WEDNESDAY = date(2026, 11, 25)
@@ -369,3 +370,31 @@ def test_dispatcher_page_lists_the_changes_before_publish(
     # the published version itself shows no changes table and no Publish button
     published = client.get(f"/dispatcher?week={WEEK}&plan={v1.id}").text
     assert 'id="plan-changes"' not in published and 'id="publish"' not in published
+
+
+@pytest.mark.usefixtures("week")
+def test_a_replan_job_passes_allow_moving_confirmed_on(
+    app: FastAPI, client: TestClient, dispatcher: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v1 = plan_week(client, dispatcher)
+    client.put(f"/v1/plans/{v1.id}/confirmed", json={"visit_ids": ["v3"]}, headers=dispatcher)
+    client.post(f"/v1/plans/{v1.id}/publish", headers=dispatcher)
+    planner: Planner = app.state.planner
+    seen: list[dict[str, Any]] = []
+    original = planner.replan
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(planner, "replan", spy)
+    for allow in (True, False):
+        job = submit(client, dispatcher, "replan", allow_moving_confirmed=allow, **FAST)
+        done = finished(client, dispatcher, job.id)
+        assert done.plan_id is not None, done.error
+        changes = client.get(f"/v1/plans/{done.plan_id}/changes", headers=dispatcher)
+        assert changes.status_code == 200 and changes.json()["published_plan_id"] == v1.id
+    free, held = seen
+    assert free["pin_confirmed"] is False and free["time_slack"] is None
+    assert held["pin_confirmed"] is True and held["time_slack"] == CONFIRMED_SLACK_SECONDS
+    assert set(held["hold"]) == {"v3"}
