@@ -31,7 +31,17 @@ import api
 from api.db.base import Database
 from api.errors import ErrorBody, document_errors, install_handlers
 from api.logging import Redactor
-from api.routers import fleet_pages, jobs, offer_pages, offers, pages, plans, resources, solve
+from api.routers import (
+    client_pages,
+    fleet_pages,
+    jobs,
+    offer_pages,
+    offers,
+    pages,
+    plans,
+    resources,
+    solve,
+)
 from api.settings import Settings
 from geo.service_area import configured_area
 
@@ -209,6 +219,7 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
     pages.install(app)  # browser pages at the root (/login, /crew/..., /dispatcher)
     app.include_router(fleet_pages.router)  # the dispatcher page's vans and shifts forms
     app.include_router(offer_pages.router)  # the dispatcher page's slot offers form
+    app.include_router(client_pages.router)  # the dispatcher's clients and visits pages
     _document_errors(app)
     return app
 

@@ -1,10 +1,10 @@
 """Vans and their shifts of a week for the dispatcher page, edited through the JSON API's rules.
 
 The page's forms build the API's request schemas (:class:`api.schemas.core.VanCreate`,
-``VanPatch``, ``ShiftCreate``, ``ShiftPatch``, via :func:`form_model`) and call the handlers of
-:mod:`api.routers.resources`, so the page and the API follow one rule (names, skills, shift
-length, no overlapping shifts of a van). Shift times are entered as a day and wall-clock times in
-the district's zone (:func:`local_moment`).
+``VanPatch``, ``ShiftCreate``, ``ShiftPatch``, via :func:`api.forms.form_model`) and call the
+handlers of :mod:`api.routers.resources`, so the page and the API follow one rule (names,
+skills, shift length, no overlapping shifts of a van). Shift times are entered as a day and
+wall-clock times in the district's zone (:func:`api.forms.local_moment`).
 
 The week template is the shifts of one week: :func:`copy_week` repeats them seven days later at
 the same local times, skipping those that would overlap a shift already there.
@@ -15,24 +15,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.db.core_models import ShiftRow, VanRow
 from api.errors import ApiError
+from api.forms import form_model, refusal
+from api.i18n import Language
 from api.routers import resources
 from api.schemas.core import ShiftCreate
 from api.settings import Settings
 
 log = logging.getLogger(__name__)
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -82,47 +80,12 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo("UTC"))
 
 
-def items(text: str) -> list[str]:
-    return [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
-
-
-class FormError(Exception):
-    """A form field that could not be read; ``problems`` are ``field: message`` lines."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
-
-def form_model(model: type[ModelT], data: dict[str, Any]) -> ModelT:
-    """The API's schema from form data; its validation errors name the form's fields."""
-    try:
-        return model.model_validate(data)
-    except PydanticValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors()
-        ]
-        raise FormError(problems) from None
-
-
-def local_moment(day: str, clock: str, field: str, tz: ZoneInfo) -> datetime:
-    try:
-        return datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), tzinfo=tz)
-    except ValueError:
-        message = f"{field}: give a day and a time (HH:MM), got {day!r} {clock!r}"
-        raise FormError([message]) from None
-
-
-def problems(exc: ApiError) -> list[str]:
-    return [f"{d.field}: {d.message}" for d in exc.details] or [exc.message]
-
-
 def copy_week(
-    session: Session, settings: Settings, principal: Principal, week: str
+    session: Session, settings: Settings, principal: Principal, week: str, lang: Language
 ) -> tuple[int, list[str]]:
     """Create next week's copy of each shift of ``week`` (same van, weekday, local times and
     crew) through the API's handler; a copy that would overlap a shift already there is skipped
-    and named. Returns the number created and the skipped ones."""
+    and named (in ``lang``). Returns the number created and the skipped ones."""
     tz = ZoneInfo(settings.timezone)
     created, skipped = 0, []
     for s in week_shifts(session, week, tz):
@@ -141,6 +104,7 @@ def copy_week(
             created += 1
         except ApiError as exc:
             session.rollback()
-            skipped.append(f"{s.van_id} {data['start']:%d.%m.%Y %H:%M}: {exc.message}")
+            why = "; ".join(refusal(exc, lang))
+            skipped.append(f"{s.van_id} {data['start']:%d.%m.%Y %H:%M}: {why}")
     log.info("week %s copied: %d shifts created, %d skipped", week, created, len(skipped))
     return created, skipped

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db.core_models import ClientRow
-from api.fleet import FormError, form_model, items
+from api.forms import FormError, Problem, form_model, items
+from api.i18n import N_
 from api.schemas.offers import BookIn, OffersIn, OffersOut
 from geo.view import ClientDisplay
 
@@ -52,9 +53,9 @@ class OffersForm:
 
 
 def offers_in(ask: OfferAsk) -> OffersIn:
-    """The offers request of the form; :class:`api.fleet.FormError` naming the field."""
+    """The offers request of the form; :class:`api.forms.FormError` naming the field."""
     if not ask.client_id.strip():
-        raise FormError(["client_id: choose a client"])
+        raise FormError([Problem("client_id", N_("choose a client"))])
     return form_model(OffersIn, {**ask.visit(), "limit": OFFERS_SHOWN, "per_van_day": 1})
 
 
@@ -64,9 +65,12 @@ def book_in(ask: OfferAsk, van_id: str, day: str, start: str, plan_id: str) -> B
     return form_model(BookIn, {"visit": ask.visit(), "slot": slot})
 
 
-def offer_clients(session: Session, display: ClientDisplay) -> list[tuple[str, str]]:
+def offer_clients(
+    session: Session, display: ClientDisplay, pseudonym: str = "Client %(id)s"
+) -> list[tuple[str, str]]:
     """(id, label) of the clients a visit can be offered for (not erased, with a position or an
-    address), labelled as the pages show clients: the name only when ``display`` asks for it."""
+    address), labelled as the pages show clients: the name only when ``display`` asks for it,
+    else ``pseudonym`` (with ``%(id)s``)."""
     rows = session.scalars(
         select(ClientRow).where(ClientRow.erased_at.is_(None)).order_by(ClientRow.id)
     )
@@ -75,7 +79,7 @@ def offer_clients(session: Session, display: ClientDisplay) -> list[tuple[str, s
         if (c.lon is None or c.lat is None) and not c.address:
             continue
         name = c.name if display is ClientDisplay.NAME and c.name else None
-        out.append((c.id, f"{name} ({c.id})" if name else f"Client {c.id}"))
+        out.append((c.id, f"{name} ({c.id})" if name else pseudonym % {"id": c.id}))
     return out
 
 

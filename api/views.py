@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.db.core_models import ClientRow
+from api.i18n import N_
 from api.mapping import build_problem
 from api.schemas.planning import MatrixInfo, PlanOut, SolveRequest, StepType
 from api.storage.plans import plan_from_json
@@ -54,6 +55,8 @@ class VisitLabels:
 
 
 NEAR = "near %(place)s"
+PSEUDONYM = N_("Client %(id)s")
+"""How pages name a client without its name (translated by the page: ``Klient c-17``)."""
 
 
 def area_places(planner: object) -> Sequence[NamedPlace]:
@@ -90,10 +93,12 @@ def visit_labels(
     request: SolveRequest,
     near: str = NEAR,
     villages: Sequence[NamedPlace] | None = None,
+    pseudonym: str = PSEUDONYM,
 ) -> VisitLabels:
     """Names and crew details of the request's visits from their (not erased) clients: the
     name is the visit's address, else the client's, else the nearest of ``villages``
-    (``near``)."""
+    (``near``); the crew details are the client's name, pseudonym (``pseudonym`` with
+    ``%(id)s``), notes, address and phone number."""
     nearby = place_names(request, near, villages)
     names: dict[str, str] = {}
     info: dict[str, VisitInfo] = {}
@@ -102,9 +107,10 @@ def visit_labels(
         client = found if found is not None and found.erased_at is None else None
         info[v.id] = VisitInfo(
             client=client.name if client else None,
-            pseudonym=f"Client {v.client_ref}" if v.client_ref else None,
+            pseudonym=pseudonym % {"id": v.client_ref} if v.client_ref else None,
             notes=(client.notes or "") if client else "",
             address=(client.address or "") if client else "",
+            phone=(client.phone or "") if client else "",
         )
         name = v.place.address or (client.address if client else None) or nearby.get(v.id)
         if name:

@@ -3,8 +3,8 @@ recurring village consultation hours, and API tokens.
 
 Times are stored as naive UTC (:class:`~api.db.base.UtcDateTime`); consultation hours are wall-clock
 times in the service's zone (they recur weekly, so DST must not shift them). Coordinates are
-``lon``/``lat`` columns. Personal fields of a client (``name``, ``address``, ``notes``, position,
-language) are nullable because erasure clears them.
+``lon``/``lat`` columns. Personal fields of a client (``name``, ``address``, ``phone``, ``notes``,
+position, language) are nullable because erasure clears them.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ class ClientRow(Timestamped, Base):
     address: Mapped[str | None] = mapped_column(String(500))
     lon: Mapped[float | None] = mapped_column(Float)
     lat: Mapped[float | None] = mapped_column(Float)
+    # Revision 0007: shown to crews as a tel: link; cleared by erasure.
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None)
     language: Mapped[str | None] = mapped_column(String(35))
     notes: Mapped[str | None] = mapped_column(Text)
     preferred_van_id: Mapped[str | None] = mapped_column(ForeignKey("vans.id", ondelete="SET NULL"))

@@ -1,6 +1,7 @@
 """The dispatcher page's vans-and-shifts forms (:mod:`api.fleet`): server-side forms over the
-JSON API's own handlers. A success redirects back to the week (post/redirect/get); a refusal
-shows the week again with every problem, naming the field (422)."""
+JSON API's own handlers (:mod:`api.routers.page_forms`). A success redirects back to the week
+(post/redirect/get); a refusal shows the week again with every problem, naming the field, in the
+page's language (422, or the API's status)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from api.auth import Principal, Role
+from api.auth import Principal
 from api.deps import SessionDep, SettingsDep
-from api.errors import ApiError
-from api.fleet import FormError, copy_week, form_model, items, local_moment, next_week, problems
+from api.fleet import copy_week, next_week
+from api.forms import form_model, items, local_moment
 from api.routers import pages, resources
+from api.routers.page_forms import dispatcher_principal, submit
 from api.schemas.core import ShiftCreate, ShiftPatch, VanCreate, VanPatch
 
 router = APIRouter(include_in_schema=False)
@@ -25,33 +27,18 @@ router = APIRouter(include_in_schema=False)
 WEEK = r"^\d{4}-W\d{2}$"
 
 
-def _dispatcher(request: Request, session: Session) -> Principal | Response:
-    principal = pages._principal(request, session)
-    if principal is None:
-        return pages._login_redirect(request)
-    if principal.role is not Role.DISPATCHER:
-        message = pages._language(request).gettext("Only dispatchers edit vans and shifts.")
-        return pages._error(request, 403, message)
-    return principal
-
-
 def _act(
-    request: Request, session: Session, week: str, action: Callable[[Principal], object]
+    request: Request, session: Session, week: str, action: Callable[[Principal], None]
 ) -> Response:
     """Run ``action`` as the logged-in dispatcher; back to the week, or the week with the
-    problems (422)."""
-    principal = _dispatcher(request, session)
-    if isinstance(principal, Response):
-        return principal
-    try:
-        action(principal)
-    except (ApiError, FormError) as exc:
-        session.rollback()
-        found = problems(exc) if isinstance(exc, ApiError) else exc.problems
+    problems."""
+
+    def refused(principal: Principal, found: list[str], status: int) -> Response:
         return pages._dispatcher(
-            request, session, principal, week, None, fleet_errors=found, status_code=422
+            request, session, principal, week, None, fleet_errors=found, status_code=status
         )
-    return RedirectResponse(f"/dispatcher?week={quote(week)}#fleet", status_code=303)
+
+    return submit(request, session, action, f"/dispatcher?week={quote(week)}#fleet", refused)
 
 
 @router.post("/dispatcher/vans", response_model=None)
@@ -100,13 +87,12 @@ def save_shift(
             "end": local_moment(day, end, "end", tz),
             "crew": items(crew),
         }
+        shift = form_model(ShiftCreate, data)  # the whole shift's rules, also for a change
         if shift_id:
-            body = form_model(ShiftPatch, data)
+            body = ShiftPatch.model_validate(shift.model_dump(include=set(data)))
             resources.update_shift(van_id, shift_id, body, session, settings, principal)
         else:
-            resources.create_shift(
-                van_id, form_model(ShiftCreate, data), session, settings, principal
-            )
+            resources.create_shift(van_id, shift, session, settings, principal)
 
     return _act(request, session, week, action)
 
@@ -133,10 +119,10 @@ def copy_to_next_week(
     week: Annotated[str, Form(pattern=WEEK)],
 ) -> Response:
     """Copy the shown week's shifts to the next week and show the next week."""
-    principal = _dispatcher(request, session)
+    principal = dispatcher_principal(request, session)
     if isinstance(principal, Response):
         return principal
-    created, skipped = copy_week(session, settings, principal, week)
+    created, skipped = copy_week(session, settings, principal, week, pages._language(request))
     return pages._dispatcher(
         request,
         session,

@@ -17,21 +17,16 @@ from fastapi.responses import RedirectResponse, Response
 from api import offers
 from api.deps import SessionDep
 from api.errors import ApiError
-from api.fleet import FormError, problems
+from api.forms import FormError, refusal
 from api.offer_form import OfferAsk, OffersForm, book_in, offers_in
 from api.reasons import reason_message
-from api.routers import fleet_pages, pages
+from api.routers import pages
+from api.routers.page_forms import dispatcher_principal, status_of
 from api.routers.solve import PlannerDep
 
 router = APIRouter(include_in_schema=False)
 
 WEEK = r"^\d{4}-W\d{2}$"
-
-
-def _refused(exc: ApiError | FormError) -> tuple[list[str], int]:
-    if isinstance(exc, ApiError):
-        return problems(exc), exc.status_code
-    return exc.problems, 422
 
 
 @router.post("/dispatcher/offers", response_model=None)
@@ -46,7 +41,7 @@ def ask_offers(
     dates: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """The best slots (at most one per van-day) for the visit described by the form."""
-    principal = fleet_pages._dispatcher(request, session)
+    principal = dispatcher_principal(request, session)
     if isinstance(principal, Response):
         return principal
     ask = OfferAsk(client_id, duration_minutes, skills, tuple(dates or ()))
@@ -54,10 +49,9 @@ def ask_offers(
         answer = offers.week_offers(session, planner, week, offers_in(ask))
     except (ApiError, FormError) as exc:
         session.rollback()
-        found, status = _refused(exc)
-        form = OffersForm(ask, errors=found)
+        form = OffersForm(ask, errors=refusal(exc, pages._language(request)))
         return pages._dispatcher(
-            request, session, principal, week, None, offers=form, status_code=status
+            request, session, principal, week, None, offers=form, status_code=status_of(exc)
         )
     why = None
     if not answer.offers and answer.reason:
@@ -83,7 +77,7 @@ def book_offer(
 ) -> Response:
     """Book an offered slot; the page then shows the new draft version with the visit in it.
     A slot taken meanwhile: the week again with the reason (409)."""
-    principal = fleet_pages._dispatcher(request, session)
+    principal = dispatcher_principal(request, session)
     if isinstance(principal, Response):
         return principal
     ask = OfferAsk(client_id, duration_minutes, skills, tuple(dates or ()))
@@ -92,10 +86,9 @@ def book_offer(
         session.commit()
     except (ApiError, FormError) as exc:
         session.rollback()
-        found, status = _refused(exc)
-        form = OffersForm(ask, errors=found)
+        form = OffersForm(ask, errors=refusal(exc, pages._language(request)))
         return pages._dispatcher(
-            request, session, principal, week, None, offers=form, status_code=status
+            request, session, principal, week, None, offers=form, status_code=status_of(exc)
         )
     target = (
         f"/dispatcher?week={quote(week)}&plan={quote(booking.version.id)}"

@@ -51,7 +51,14 @@ from api.reasons import reason_message
 from api.schemas.planning import PlanOut, SolveRequest
 from api.settings import PageSettings
 from api.storage import plans as store
-from api.views import StoredVersion, VisitLabels, area_places, version_view, visit_labels
+from api.views import (
+    PSEUDONYM,
+    StoredVersion,
+    VisitLabels,
+    area_places,
+    version_view,
+    visit_labels,
+)
 from geo.render import RenderOptions, Selection, UnknownFormatError, known_formats, renderer
 from geo.render.base import MapAssets, format_duration
 from geo.view import ClientDisplay, PlanView, VanDayView
@@ -248,6 +255,7 @@ def _view(
             loaded.request,
             lang.gettext("near %(place)s"),
             villages=area_places(getattr(request.app.state, "planner", None)),
+            pseudonym=lang.gettext(PSEUDONYM),
         ),
         day_names={
             d: lang.day_label(h.start_date + timedelta(days=d), short=True) for d in range(h.days)
@@ -454,7 +462,11 @@ class _Overview:
 
 
 def client_labels(
-    view: PlanView, labels: VisitLabels, request: SolveRequest, display: ClientDisplay
+    view: PlanView,
+    labels: VisitLabels,
+    request: SolveRequest,
+    display: ClientDisplay,
+    pseudonym: str = PSEUDONYM,
 ) -> dict[str, str]:
     """Visit id -> its client as the pages show it (:meth:`geo.view.StopView.client_label`: the
     name only when ``display`` asks for it, else a pseudonym; empty for consultation hours)."""
@@ -469,7 +481,7 @@ def client_labels(
         elif info is not None and info.pseudonym:
             out[v.id] = info.pseudonym
         else:
-            out[v.id] = f"Client {v.client_ref}" if v.client_ref else ""
+            out[v.id] = pseudonym % {"id": v.client_ref} if v.client_ref else ""
     for s in view.stops():
         out.setdefault(s.visit_id, s.client_label(display))
     return out
@@ -484,8 +496,9 @@ def _client_display(request: Request) -> ClientDisplay:
 def _overview(request: Request, session: Session, loaded: _Loaded) -> _Overview:
     lang = _language(request)
     view = _view(request, session, loaded)
-    labels = visit_labels(session, loaded.request)
-    clients = client_labels(view, labels, loaded.request, _client_display(request))
+    pseudonym = lang.gettext(PSEUDONYM)
+    labels = visit_labels(session, loaded.request, pseudonym=pseudonym)
+    clients = client_labels(view, labels, loaded.request, _client_display(request), pseudonym)
     week = week_overview(view, loaded.request)
     rows = unassigned_rows(view, loaded.request, week, clients, lang)
     return _Overview(week, timeline(week), rows, clients)
@@ -588,7 +601,11 @@ def _dispatcher(
         loaded=loaded,
         overview=_overview(request, session, loaded) if loaded else None,
         offers=offers,
-        offer_clients=offer_clients(session, _client_display(request)) if loaded else [],
+        offer_clients=(
+            offer_clients(session, _client_display(request), lang.gettext(PSEUDONYM))
+            if loaded
+            else []
+        ),
         week_days=(
             week_days(loaded.request.horizon.start_date, loaded.request.horizon.days)
             if loaded

@@ -385,6 +385,7 @@ def client_out(row: ClientRow, tz: ZoneInfo) -> ClientOut:
         name=row.name,
         address=row.address,
         location=_lonlat(row.lon, row.lat),
+        phone=row.phone,
         language=row.language,
         notes=row.notes,
         preferred_van_id=row.preferred_van_id,
@@ -402,6 +403,7 @@ def _client_fields(body: ClientCreate) -> dict[str, Any]:
         "address": body.address,
         "lon": lon,
         "lat": lat,
+        "phone": body.phone,
         "language": body.language,
         "notes": body.notes,
         "preferred_van_id": body.preferred_van_id,
@@ -409,7 +411,7 @@ def _client_fields(body: ClientCreate) -> dict[str, Any]:
 
 
 def _remember(request: Request, row: ClientRow) -> None:
-    _redactor(request).add(row.name, row.address, row.notes)
+    _redactor(request).add(row.name, row.address, row.notes, row.phone)
 
 
 @router.get("/clients", tags=["clients"], responses=READ_ERRORS)
@@ -470,6 +472,7 @@ def update_client(
         "name": row.name,
         "address": row.address,
         "location": _lonlat(row.lon, row.lat),
+        "phone": row.phone,
         "language": row.language,
         "notes": row.notes,
         "preferred_van_id": row.preferred_van_id,
@@ -486,7 +489,7 @@ def update_client(
 
 @router.post("/clients/{client_id}/erase", tags=["clients"], responses=WRITE_ERRORS)
 def erase(client_id: PathId, session: SessionDep, _: Dispatcher) -> ErasureOut:
-    """Erase the client's personal data: clears name, address, position, language and notes,
+    """Erase the client's personal data: clears name, address, position, phone, language and notes,
     cancels its visits and pseudonymises it in stored plans. The id stays (for statistics)."""
     _get(session, ClientRow, client_id, "client", "path.client_id")
     result = erase_client(session, client_id)
@@ -773,6 +776,8 @@ def startup(app: FastAPI) -> None:
     """Teach the redactor the personal strings already stored (names, addresses, notes)."""
     redactor: Redactor = app.state.redactor
     with app.state.db.sessions() as session:
-        rows = session.execute(select(ClientRow.name, ClientRow.address, ClientRow.notes)).all()
-    for name, address, notes in rows:
-        redactor.add(name, address, notes)
+        rows = session.execute(
+            select(ClientRow.name, ClientRow.address, ClientRow.notes, ClientRow.phone)
+        ).all()
+    for name, address, notes, phone in rows:
+        redactor.add(name, address, notes, phone)

@@ -8,6 +8,7 @@ characters. ``*Create`` bodies create, ``*Patch`` bodies change only the fields 
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from api.i18n import N_
 from api.recurrence import Recurrence, session_days
 from optimizer.domain import MAX_COST_PER_HOUR, MAX_COST_PER_KM, MAX_PRIORITY, MAX_YEAR, MIN_YEAR
 
@@ -59,6 +61,30 @@ Language = Annotated[
     StringConstraints(max_length=35, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"),
     Field(description="BCP 47 language tag, at most 35 characters", examples=["de", "ar", "uk"]),
 ]
+PHONE_MESSAGE = N_(
+    "a phone number: digits, spaces and ( ) / - only, an optional leading +, 5 to 15 digits"
+)
+
+
+def _phone(value: str) -> str:
+    """A phone number as people write it (``+49 6062 70-0``, ``06062 / 700``), spaces
+    collapsed; 5 to 15 digits (E.164 allows 15)."""
+    text = " ".join(value.split())
+    digits = sum(c.isdigit() for c in text)
+    if not re.fullmatch(r"\+?[0-9 ()/.\-]+", text) or not 5 <= digits <= 15:
+        raise ValueError(PHONE_MESSAGE)
+    return text
+
+
+Phone = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+    AfterValidator(_phone),
+    Field(
+        description="Phone number: digits, spaces, ( ) / - and a leading +; 5 to 15 digits",
+        examples=["+49 6062 70-0"],
+    ),
+]
 Lon = Annotated[float, Field(ge=-180, le=180)]
 Lat = Annotated[float, Field(ge=-90, le=90)]
 LonLat = Annotated[
@@ -69,7 +95,7 @@ LonLat = Annotated[
 def aware_in_range(value: datetime) -> datetime:
     """An aware datetime in the years the domain plans (:data:`optimizer.domain.MIN_YEAR`..)."""
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("needs a time zone, e.g. 2026-11-23T08:00:00+01:00")
+        raise ValueError(N_("needs a time zone, e.g. 2026-11-23T08:00:00+01:00"))
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise ValueError(f"year must be {MIN_YEAR}..{MAX_YEAR}")
     return value
@@ -204,9 +230,9 @@ class ShiftCreate(_In):
     @model_validator(mode="after")
     def _ordered(self) -> ShiftCreate:
         if self.end <= self.start:
-            raise ValueError("end must be after start")
+            raise ValueError(N_("end must be after start"))
         if self.end - self.start > MAX_SHIFT:
-            raise ValueError("a shift lasts at most 16 hours")
+            raise ValueError(N_("a shift lasts at most 16 hours"))
         return self
 
 
@@ -241,6 +267,7 @@ class ClientCreate(_In):
                     "name": "Erika Mustermann",
                     "address": "Hauptstraße 12, 64711 Erbach",
                     "location": [8.9931, 49.6571],
+                    "phone": "+49 6062 123456",
                     "language": "de",
                     "notes": "Prefers mornings.",
                 }
@@ -254,6 +281,7 @@ class ClientCreate(_In):
     location: LonLat | None = Field(
         default=None, description="Home position; default: from the address"
     )
+    phone: Phone | None = Field(default=None, description="Shown to crews as a tel: link")
     language: Language = "de"
     notes: Notes | None = None
     preferred_van_id: Identifier | None = Field(
@@ -265,6 +293,7 @@ class ClientPatch(_In):
     name: Name | None = None
     address: Address | None = None
     location: LonLat | None = None
+    phone: Phone | None = None
     language: Language | None = None
     notes: Notes | None = None
     preferred_van_id: Identifier | None = None
@@ -275,6 +304,7 @@ class ClientOut(_Out):
     name: str | None = Field(description="None once erased")
     address: str | None
     location: LonLat | None
+    phone: str | None = None
     language: str | None
     notes: str | None
     preferred_van_id: str | None
@@ -303,7 +333,7 @@ class WindowIn(_In):
     @model_validator(mode="after")
     def _ordered(self) -> WindowIn:
         if self.end <= self.start:
-            raise ValueError("end must be after start")
+            raise ValueError(N_("end must be after start"))
         return self
 
 
@@ -359,7 +389,7 @@ class VisitCreate(_In):
     def _windows_fit(self) -> VisitCreate:
         for w in self.windows:
             if (w.end - w.start).total_seconds() < self.duration_minutes * 60:
-                raise ValueError("every window must be at least duration_minutes long")
+                raise ValueError(N_("every window must be at least duration_minutes long"))
         return self
 
 

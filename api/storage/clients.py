@@ -1,8 +1,8 @@
 """Erasure of a client (right to erasure, GDPR Art. 17 / SGB X).
 
-:func:`erase_client` clears every personal field of the client (name, address, position, language,
-notes), cancels its open visits and clears their addresses and positions, and has stored plans
-lose the client's personal fields: the plan part is
+:func:`erase_client` clears every personal field of the client (name, address, position, phone,
+language, notes), cancels its open visits and clears their addresses and positions, and has
+stored plans lose the client's personal fields: the plan part is
 :func:`api.storage.plans.erase_client` (owned by the planning side), called inside the same
 transaction. In plans and exports the client is then known only by its pseudonym. When the
 transaction commits, a SQLite database is checkpointed (:func:`api.db.base.purge_freed_content`):
@@ -52,6 +52,7 @@ def erase_client(session: Session, client_id: str) -> Erasure:
     client.address = None
     client.lon = None
     client.lat = None
+    client.phone = None
     client.language = None
     client.notes = None
     if client.erased_at is None:

@@ -85,21 +85,41 @@ def test_no_vans_yet_then_add_van_and_shift(app: FastAPI, web: TestClient) -> No
 
 
 def test_refusals_name_the_field_and_store_nothing(app: FastAPI, web: TestClient) -> None:
+    """Refusals come in the page's language (German by default), each naming its field."""
     web.post("/dispatcher/vans", data={"week": WEEK, "van_id": "van-1", "name": "Eins"})
     base = {"week": WEEK, "van_id": "van-1", "day": "2026-03-24", "crew": ""}
     resp = web.post("/dispatcher/shifts", data={**base, "start": "16:00", "end": "08:00"})
-    assert resp.status_code == 422 and "end must be after start" in resp.text
+    assert resp.status_code == 422 and "das Ende muss nach dem Beginn liegen" in resp.text
     resp = web.post("/dispatcher/shifts", data={**base, "start": "8 Uhr", "end": "16:00"})
-    assert resp.status_code == 422 and "start: give a day and a time" in resp.text
+    assert resp.status_code == 422
+    assert "Von: Tag und Uhrzeit (HH:MM) angeben, erhalten: 2026-03-24 8 Uhr" in resp.text
+    resp = web.post("/dispatcher/shifts", data={**base, "start": "06:00", "end": "23:00"})
+    assert resp.status_code == 422 and "eine Schicht dauert höchstens 16 Stunden" in resp.text
     assert _shifts(app) == []
     web.post("/dispatcher/shifts", data={**base, "start": "08:00", "end": "16:00"})
     resp = web.post("/dispatcher/shifts", data={**base, "start": "12:00", "end": "18:00"})
-    assert resp.status_code == 422 and "overlaps shift" in resp.text
+    assert resp.status_code == 409 and "Von: überschneidet sich mit Schicht shift_" in resp.text
     resp = web.post("/dispatcher/vans", data={"week": WEEK, "van_id": "van-1", "name": "Zwei"})
-    assert resp.status_code == 422 and "id already used" in resp.text
-    resp = web.post("/dispatcher/vans", data={"week": WEEK, "van_id": "bad id!", "name": "X"})
-    assert resp.status_code == 422 and 'id="fleet-errors"' in resp.text and "id:" in resp.text
+    assert resp.status_code == 409 and "Kennung: Kennung schon vergeben" in resp.text
+    resp = web.post("/dispatcher/vans", data={"week": WEEK, "van_id": "bad id!", "name": " "})
+    assert resp.status_code == 422 and 'id="fleet-errors"' in resp.text
+    assert "Kennung: nur Buchstaben, Ziffern" in resp.text
+    assert "Name: darf nicht leer sein" in resp.text  # every problem, not the first only
+    resp = web.post("/dispatcher/vans", data={"week": WEEK, "existing": "van-9", "name": "X"})
+    assert resp.status_code == 404 and "Fahrzeug: unbekanntes Fahrzeug" in resp.text
     assert len(_shifts(app)) == 1
+
+
+def test_refusals_in_english_when_asked(app: FastAPI, web: TestClient) -> None:
+    web.cookies.set("vanplan_lang", "en")
+    web.post("/dispatcher/vans", data={"week": WEEK, "van_id": "van-1", "name": "One"})
+    base = {"week": WEEK, "van_id": "van-1", "day": "2026-03-24", "crew": ""}
+    resp = web.post("/dispatcher/shifts", data={**base, "start": "16:00", "end": "08:00"})
+    assert resp.status_code == 422 and "end must be after start" in resp.text
+    web.post("/dispatcher/shifts", data={**base, "start": "08:00", "end": "16:00"})
+    resp = web.post("/dispatcher/shifts", data={**base, "start": "12:00", "end": "18:00"})
+    assert resp.status_code == 409 and "From: overlaps shift shift_" in resp.text
+    assert "Vans and shifts" in resp.text and "überschneidet" not in resp.text
 
 
 def test_edit_van_and_shift_then_delete(app: FastAPI, web: TestClient) -> None:
