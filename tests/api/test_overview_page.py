@@ -89,7 +89,7 @@ def test_overview_timeline_and_unassigned_fixes(app: FastAPI, site: Site) -> Non
     assert html.count('class="shift"') == 4 and "Schicht 08:00–16:00" in html
     assert 'class="block drive"' in html and "Fahrt " in html
     assert 'class="block consultation_hours" data-visit="ch1"' in html
-    assert re.search(r'class="block appointment" data-visit="a1"[^>]*>Client c-1<', html)
+    assert re.search(r'class="block appointment" data-visit="a1"[^>]*>Klient c-1<', html)
     # unassigned: client, window, German reason and a concrete fix
     row = re.search(r'<tr data-visit="toolong" data-reason="service_too_long".*?</tr>', html, re.S)
     assert row is not None
@@ -131,7 +131,7 @@ def test_offer_slots_and_book_one_from_the_page(app: FastAPI, site: Site) -> Non
         session.add(ClientRow(id="c-2", name="Max Muster", lon=8.9944, lat=49.7986))
     _login(site, site.dispatcher)
     page = site.client.get(f"/dispatcher?week={WEEK}").text
-    assert 'id="offer-form"' in page and '<option value="c-2">Client c-2</option>' in page
+    assert 'id="offer-form"' in page and '<option value="c-2">Klient c-2</option>' in page
     assert 'name="dates" value="2026-03-03"' in page and "Di. 03.03." in page
 
     # a refusal names the field and keeps the form

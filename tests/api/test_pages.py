@@ -149,6 +149,7 @@ def site(app: FastAPI) -> Iterator[Site]:
                     name="Erika Mustermann",
                     address="Hauptstraße 1, 64720 Michelstadt",
                     notes="Bitte klingeln",
+                    phone="+49 6061 123-45",
                 )
             )
         with app.state.db.session() as session:
@@ -196,8 +197,10 @@ def test_crew_page_lists_stops_in_order(site: Site) -> None:
     # Stops in order, with pseudonym (default) rather than the client's name.
     a1, ch1 = html.index('data-visit="a1"'), html.index('data-visit="ch1"')
     assert a1 < ch1 or ch1 < a1  # both present
-    assert "Client c-1" in html and "Erika Mustermann" not in html
+    assert "Klient c-1" in html and "Erika Mustermann" not in html
     assert "Bitte klingeln" in html
+    # The client's phone number as a call link on the stop card.
+    assert '<a class="tel" href="tel:+49606112345">+49 6061 123-45</a>' in html
     assert "Hauptstraße 1, 64720 Michelstadt" in html  # the client's address
     assert "bei Bad König" in html  # no address: the nearest village, never an internal id
     assert "Sprechstunde" in html
@@ -285,7 +288,7 @@ def test_pages_without_stored_optimizer_plan_draw_straight_legs(
         html = site.client.get(f"/crew/van-1/{MONDAY}/map?plan={plan_id}").text
     assert "drawing straight legs" in caplog.text
     assert html.count("L.polyline(") == 3
-    assert "Client c-1" in site.client.get(f"/crew/van-1/{MONDAY}?plan={plan_id}").text
+    assert "Klient c-1" in site.client.get(f"/crew/van-1/{MONDAY}?plan={plan_id}").text
 
 
 def test_crew_map_is_the_van_day(site: Site, caplog: pytest.LogCaptureFixture) -> None:

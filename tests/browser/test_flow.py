@@ -207,7 +207,7 @@ def test_upload_plan_publish_and_crew_view(
     assert first.locator(".num").inner_text() == "1"
     assert first.locator("a[href^='geo:']").count() == 1
     assert "Notes for" in first.inner_text()
-    assert "Client bc" in first.inner_text()  # pseudonym by default, not the name
+    assert "Klient bc" in first.inner_text()  # pseudonym by default, not the name
     assert "bei " in first.locator(".place").inner_text()  # a village, not an internal id
     crew_frame = crew.frame_locator("#crew-map")
     crew_frame.locator("path.leaflet-interactive").first.wait_for(timeout=15000)
