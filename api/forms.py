@@ -15,9 +15,10 @@ see :data:`API_MESSAGES`). A message this module does not know is shown as it ca
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -117,7 +118,7 @@ class Problem:
 
     field: str
     message: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def text(self, lang: Language) -> str:
         """``Label: message`` in ``lang``."""

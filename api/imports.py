@@ -26,6 +26,7 @@ import io
 import logging
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from api.db.core_models import ClientRow, VisitRow
+from api.i18n import N_, SOURCE_LANGUAGE, Language
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +69,35 @@ EXAMPLE = {
     "notes": "Prefers mornings",
 }
 MAX_ROWS = 2000
+NOT_A_NUMBER = N_("not a number: %(value)s")
 
 
 @dataclass(frozen=True)
 class RowError:
+    """A rejected row: ``msgid`` is an English message id with ``%(name)s`` placeholders
+    filled from ``params`` (translated by the page, :meth:`text`)."""
+
     row: int  # 1-based line of the sheet, header = 1
     column: str
-    message: str
+    msgid: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        """The message in English."""
+        return self.msgid % dict(self.params) if self.params else self.msgid
+
+    def text(self, lang: Language) -> str:
+        """``Zeile 3, duration_minutes: keine Zahl: 'x'`` in ``lang`` (columns keep the file's
+        names)."""
+        message = lang.gettext(self.msgid)
+        if self.params:
+            message = message % dict(self.params)
+        line = lang.gettext("row %(row)s, %(column)s: %(message)s")
+        return line % {"row": self.row, "column": self.column, "message": message}
 
     def __str__(self) -> str:
-        return f"row {self.row}, {self.column}: {self.message}"
+        return self.text(Language(SOURCE_LANGUAGE))
 
 
 @dataclass(frozen=True)
@@ -173,7 +194,7 @@ def _read_rows(filename: str, content: bytes) -> list[list[Any]]:
         except csv.Error:
             dialect = csv.excel
         return [list(r) for r in csv.reader(io.StringIO(text), dialect)]
-    raise ValueError(f"file {filename!r}: upload a .csv or .xlsx file")
+    raise ValueError(N_("upload a .csv or .xlsx file"))
 
 
 def _text(value: Any) -> str:
@@ -218,26 +239,32 @@ def parse_upload(filename: str, content: bytes, timezone: str = "Europe/Berlin")
     out = ParseResult()
     try:
         rows = _read_rows(filename, content)
-    except (ValueError, UnicodeDecodeError, OSError) as exc:
+    except UnicodeDecodeError:
+        out.errors.append(RowError(0, "file", N_("not UTF-8 text: save the file as CSV UTF-8")))
+        return out
+    except ValueError as exc:
         out.errors.append(RowError(0, "file", str(exc)))
         return out
     except Exception as exc:  # openpyxl raises several types for a broken workbook
-        out.errors.append(RowError(0, "file", f"cannot read the workbook: {exc}"))
+        message = N_("cannot read the file: %(error)s")
+        out.errors.append(RowError(0, "file", message, {"error": exc}))
         return out
     if not rows:
-        out.errors.append(RowError(1, "header", "the file is empty"))
+        out.errors.append(RowError(1, "header", N_("the file is empty")))
         return out
     header = [_text(h).lower() for h in rows[0]]
     missing = [c for c in REQUIRED if c not in header]
     unknown = [h for h in header if h and h not in COLUMNS]
     if missing:
-        out.errors.append(RowError(1, "header", f"missing columns: {', '.join(missing)}"))
+        message, found = N_("missing columns: %(columns)s"), ", ".join(missing)
+        out.errors.append(RowError(1, "header", message, {"columns": found}))
     if unknown:
-        out.errors.append(RowError(1, "header", f"unknown columns: {', '.join(unknown)}"))
+        message, found = N_("unknown columns: %(columns)s"), ", ".join(unknown)
+        out.errors.append(RowError(1, "header", message, {"columns": found}))
     if missing or unknown:
         return out
     if len(rows) - 1 > MAX_ROWS:
-        out.errors.append(RowError(1, "file", f"more than {MAX_ROWS} rows"))
+        out.errors.append(RowError(1, "file", N_("more than %(max)s rows"), {"max": MAX_ROWS}))
         return out
     tz = ZoneInfo(timezone)
     seen: dict[tuple[str, ...], int] = {}
@@ -251,11 +278,12 @@ def parse_upload(filename: str, content: bytes, timezone: str = "Europe/Berlin")
         key = appt.identity()
         if key in seen:
             if appt.visit_id:
-                message = f"{appt.visit_id!r} already in row {seen[key]}"
-                out.errors.append(RowError(i, "visit_id", message))
+                message = N_("%(visit)s already in row %(row)s")
+                params = {"visit": repr(appt.visit_id), "row": seen[key]}
+                out.errors.append(RowError(i, "visit_id", message, params))
             else:
-                message = f"same client and window as row {seen[key]}: give each a visit_id"
-                out.errors.append(RowError(i, "client_id", message))
+                message = N_("same client and window as row %(row)s: give each a visit_id")
+                out.errors.append(RowError(i, "client_id", message, {"row": seen[key]}))
             continue
         seen[key] = i
         out.appointments.append(appt)
@@ -267,57 +295,59 @@ def _parse_row(
 ) -> Appointment | None:
     before = len(errors)
 
-    def err(column: str, message: str) -> None:
-        errors.append(RowError(i, column, message))
+    def err(column: str, message: str, **params: Any) -> None:
+        errors.append(RowError(i, column, message, params))
 
     client_id = _text(cells.get("client_id"))
     if not client_id:
-        err("client_id", "missing")
+        err("client_id", N_("missing"))
     elif len(client_id) > 64:
-        err("client_id", "longer than 64 characters")
+        err("client_id", N_("longer than 64 characters"))
     duration = 0
     try:
         duration = int(float(_text(cells.get("duration_minutes"))))
         if not 0 < duration <= 600:
-            err("duration_minutes", f"must be 1..600, got {duration}")
+            err("duration_minutes", N_("must be 1..600, got %(value)s"), value=duration)
     except ValueError:
-        err("duration_minutes", f"not a number: {_text(cells.get('duration_minutes'))!r}")
+        err("duration_minutes", NOT_A_NUMBER, value=repr(_text(cells.get("duration_minutes"))))
     lon = lat = None
     lon_t, lat_t = _text(cells.get("lon")), _text(cells.get("lat"))
     if lon_t or lat_t:
         try:
             lon, lat = float(lon_t.replace(",", ".")), float(lat_t.replace(",", "."))
             if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-                err("lon", f"position ({lon}, {lat}) is not a longitude/latitude")
+                message = N_("position (%(lon)s, %(lat)s) is not a longitude/latitude")
+                err("lon", message, lon=lon, lat=lat)
             elif 45 <= lon <= 56 and 5 <= lat <= 16:
-                err("lon", "longitude and latitude look swapped (give lon, then lat)")
+                err("lon", N_("longitude and latitude look swapped (give lon, then lat)"))
         except ValueError:
-            err("lon", f"lon/lat must both be numbers, got {lon_t!r}, {lat_t!r}")
+            message = N_("lon/lat must both be numbers, got %(lon)s, %(lat)s")
+            err("lon", message, lon=repr(lon_t), lat=repr(lat_t))
     address = _text(cells.get("address")) or None
     if lon is None and address is None:
-        err("address", "give lon and lat, or an address")
+        err("address", N_("give lon and lat, or an address"))
     window = None
     ws, we = cells.get("window_start"), cells.get("window_end")
     if _text(ws) or _text(we):
         try:
             start, end = _moment(ws, tz), _moment(we, tz)
             if end <= start:
-                err("window_end", "must be after window_start")
+                err("window_end", N_("must be after window_start"))
             else:
                 window = (start, end)
         except ValueError:
             err(
                 "window_start",
-                "give both window_start and window_end as DD.MM.YYYY HH:MM or YYYY-MM-DD HH:MM",
+                N_("give both window_start and window_end as DD.MM.YYYY HH:MM or YYYY-MM-DD HH:MM"),
             )
     priority = 1
     if _text(cells.get("priority")):
         try:
             priority = int(float(_text(cells.get("priority"))))
             if not 1 <= priority <= 10:
-                err("priority", f"must be 1..10, got {priority}")
+                err("priority", N_("must be 1..10, got %(value)s"), value=priority)
         except ValueError:
-            err("priority", f"not a number: {_text(cells.get('priority'))!r}")
+            err("priority", NOT_A_NUMBER, value=repr(_text(cells.get("priority"))))
     skills = tuple(
         s.strip() for s in _text(cells.get("skills")).replace(",", ";").split(";") if s.strip()
     )
@@ -404,8 +434,9 @@ def store_rows(session: Any, appointments: list[Appointment]) -> ImportSummary:
         client = session.get(ClientRow, a.client_id) or new_clients.get(a.client_id)
         if client is None:
             if not a.client_name:
-                message = f"client {a.client_id!r} is new: give a name"
-                summary.rejected.append(RowError(a.row, "client_name", message))
+                message = N_("client %(client)s is new: give a name")
+                params = {"client": repr(a.client_id)}
+                summary.rejected.append(RowError(a.row, "client_name", message, params))
                 continue
             client = new_clients[a.client_id] = ClientRow(
                 id=a.client_id,
@@ -419,8 +450,9 @@ def store_rows(session: Any, appointments: list[Appointment]) -> ImportSummary:
             session.add(client)
             session.flush()
         elif getattr(client, "erased_at", None) is not None:
-            message = f"client {a.client_id!r} was erased"
-            summary.rejected.append(RowError(a.row, "client_id", message))
+            message = N_("client %(client)s was erased")
+            params = {"client": repr(a.client_id)}
+            summary.rejected.append(RowError(a.row, "client_id", message, params))
             continue
         existing = _find(session, a)
         fields = _fields(a)
@@ -430,8 +462,9 @@ def store_rows(session: Any, appointments: list[Appointment]) -> ImportSummary:
             session.flush()
             summary.added.append(ident)
         elif existing.client_id != a.client_id:
-            message = f"visit {existing.id!r} belongs to another client"
-            summary.rejected.append(RowError(a.row, "visit_id", message))
+            message = N_("visit %(visit)s belongs to another client")
+            params = {"visit": repr(existing.id)}
+            summary.rejected.append(RowError(a.row, "visit_id", message, params))
         elif _differs(existing, fields):
             for name, value in fields.items():
                 setattr(existing, name, value)

@@ -665,7 +665,7 @@ async def upload_appointments(
         "added": len(summary.added),
         "changed": len(summary.changed),
         "unchanged": len(summary.unchanged),
-        "errors": [str(e) for e in summary.rejected],
+        "errors": [e.text(_language(request)) for e in summary.rejected],
     }
     failed = bool(summary.rejected) and summary.stored == 0
     return _dispatcher(request, session, principal, week, None, upload, 422 if failed else 200)

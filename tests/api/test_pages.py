@@ -352,7 +352,7 @@ def test_upload_appointments(site: Site) -> None:
         files={"file": ("bad.csv", bad.encode(), "text/csv")},
     )
     assert resp.status_code == 422
-    assert "row 3, duration_minutes" in resp.text
+    assert "Zeile 3, duration_minutes: muss 1..600 sein" in resp.text
     good = f"{header}\nu1,c-9,Neu Kunde,,9.0,49.7,45,,,,,\nu2,c-1,,,9.0,49.7,30,,,,,\n"
     resp = site.client.post(
         "/dispatcher/upload",
@@ -377,7 +377,7 @@ def test_upload_appointments(site: Site) -> None:
     )
     assert resp.status_code == 200
     assert "0 neu" in resp.text and "1 geändert" in resp.text and "1 unverändert" in resp.text
-    assert "1 Zeile abgelehnt" in resp.text and "row 4, client_name" in resp.text
+    assert "1 Zeile abgelehnt" in resp.text and "Zeile 4, client_name: Klient" in resp.text
     with site.app.state.db.session() as session:
         assert session.get(VisitRow, "u2").windows != []
         assert session.get(VisitRow, "u3") is None

@@ -92,7 +92,7 @@ def test_upload_plan_publish_and_crew_view(
     page.click("#upload-submit")
     page.wait_for_selector("#upload-errors")
     text = page.inner_text("#upload-errors")
-    assert "row 2, duration_minutes" in text
+    assert "Zeile 2, duration_minutes: muss 1..600 sein, erhalten: 0" in text
     page.screenshot(path=str(artifacts / "dispatcher-upload-errors.png"), full_page=True)
 
     good = tmp_path / "appointments.csv"
