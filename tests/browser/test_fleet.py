@@ -76,7 +76,7 @@ def test_vans_shifts_template_and_plan_from_the_page(
         for day in ("2026-12-07", "2026-12-08"):
             _add_shift(page, van, day, "08:00", "16:00", "A. Becker, M. Yilmaz")
     _add_shift(page, "van-a", "2026-12-07", "15:00", "18:00", "")
-    assert "overlaps shift" in page.inner_text("#fleet-errors")  # the API's own rule
+    assert "überschneidet sich mit Schicht" in page.inner_text("#fleet-errors")  # the API's rule
     page.goto(f"{server.url}/dispatcher?week={WEEK}")
     assert page.locator(".fleet-van[data-van=van-a] tr[data-shift]").count() == 2
 

@@ -120,7 +120,8 @@ def test_upload_plan_publish_and_crew_view(
     assert "0 neu, 1 geändert, 4 unverändert" in page.inner_text("#upload-ok")
 
     # Plan: a job; the page shows its real progress (share of the time limit, solutions, best
-    # cost) and a stop button, then opens the new draft.
+    # cost) and a stop button, then opens the new draft. No Stop button while nothing runs.
+    assert page.locator("#stop-plan").is_hidden()
     page.click("#run-plan")
     page.wait_for_function(
         "document.querySelector('#progress').innerText.includes('beste Kosten')", timeout=20000
