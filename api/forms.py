@@ -110,6 +110,12 @@ API_MESSAGES: Sequence[tuple[re.Pattern[str], str]] = tuple(
 """Messages of the API's handlers (:mod:`api.routers.resources`) -> the page's message id; the
 named groups are its placeholders."""
 
+VALIDATOR_MESSAGES: Sequence[tuple[re.Pattern[str], str]] = (
+    (re.compile(r"year must be (?P<min>\d+)\.\.(?P<max>\d+)"), N_("year must be %(min)s..%(max)s")),
+)
+"""Messages of the schemas' validators that carry values -> the page's message id (the others
+are message ids themselves, marked ``N_()`` in :mod:`api.schemas.core`)."""
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -166,8 +172,11 @@ def pydantic_problem(error: Mapping[str, Any]) -> Problem:
     names = [p for p in loc if isinstance(p, str)]
     last = names[-1] if names else ""
     if kind in ("value_error", "assertion_error"):
-        text = str(ctx.get("error", error.get("msg", "")))
-        return Problem(path, text.removeprefix("Value error, "))
+        text = str(ctx.get("error", error.get("msg", ""))).removeprefix("Value error, ")
+        for pattern, message in VALIDATOR_MESSAGES:
+            if m := pattern.fullmatch(text):
+                return Problem(path, message, m.groupdict())
+        return Problem(path, text)
     if kind == "string_too_short":
         if ctx.get("min_length") == 1:
             return Problem(path, N_("must not be empty"))

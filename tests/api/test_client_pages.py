@@ -221,6 +221,13 @@ def test_visit_refusals_name_the_row_and_field(app: FastAPI, web: TestClient) ->
     resp = web.post("/dispatcher/visits", data=data)
     assert resp.status_code == 422
     assert _problems(resp.text) == ["jedes Zeitfenster muss mindestens so lang wie die Dauer sein"]
+    one = {"window_day": ["07.12.1999"], "window_start": ["09:00"], "window_end": ["12:00"]}
+    resp = web.post("/dispatcher/visits", data={**VISIT, **one})
+    assert resp.status_code == 422
+    assert _problems(resp.text) == [
+        "Zeitfenster 1 · Von: das Jahr muss zwischen 2000 und 2100 liegen",
+        "Zeitfenster 1 · Bis: das Jahr muss zwischen 2000 und 2100 liegen",
+    ]
     resp = web.post("/dispatcher/visits", data={**VISIT, "client_id": "nobody"})
     assert resp.status_code == 422 and _problems(resp.text) == ["Klient: unbekannter Klient"]
     with app.state.db.session() as session:
