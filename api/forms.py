@@ -105,6 +105,32 @@ API_MESSAGES: Sequence[tuple[re.Pattern[str], str]] = tuple(
         (r"unknown shift id", N_("unknown shift")),
         (r"client was erased", N_("was erased")),
         (r"client has visits", N_("has visits: delete them first")),
+        # pins that can never hold (api.pins)
+        (
+            r"van (?P<van>\S+) lacks the skill\(s\) (?P<skills>.+) the visit needs",
+            N_("van %(van)s lacks the skill(s) %(skills)s the visit needs"),
+        ),
+        (
+            r"(?P<day>\S+) lies outside all the visit's time windows",
+            N_("%(day)s lies outside all the visit's time windows"),
+        ),
+        (
+            r"van (?P<van>\S+) has no shift on (?P<day>\S+)",
+            N_("van %(van)s has no shift on %(day)s"),
+        ),
+        (
+            r"no van with the needed skills has a shift on (?P<day>\S+)",
+            N_("no van with the needed skills has a shift on %(day)s"),
+        ),
+        (
+            r"the visit's (?P<minutes>\d+) min are longer than (?:the|every) shift on (?P<day>\S+) "
+            r"\(longest (?P<longest>[^)]+)\)",
+            N_("the visit's %(minutes)s min are longer than the shifts on %(day)s (%(longest)s)"),
+        ),
+        (
+            r"no time window of the visit leaves (?P<minutes>\d+) min inside .* on (?P<day>\S+)",
+            N_("no time window of the visit leaves %(minutes)s min inside a shift on %(day)s"),
+        ),
     )
 )
 """Messages of the API's handlers (:mod:`api.routers.resources`) -> the page's message id; the

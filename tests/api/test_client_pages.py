@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.auth import Role, issue_token
-from api.db.core_models import ClientRow, VanRow, VisitRow
+from api.db.core_models import ClientRow, ShiftRow, VanRow, VisitRow
 from api.routers.pages import COOKIE
 from tests.api.conftest import Headers
 
@@ -186,6 +186,16 @@ def test_add_edit_and_delete_a_visit(app: FastAPI, web: TestClient) -> None:
         "pinned_van_id": "van-1",
         "pinned_date": "2026-12-08",
     }
+    resp = web.post("/dispatcher/visits", data=data)  # a pin that can never hold (api.pins)
+    assert resp.status_code == 422
+    assert _problems(resp.text) == [
+        "Fixiertes Fahrzeug: Fahrzeug van-1 fehlt, was der Besuch braucht: lang:ar, wheelchair",
+        "Fixierter Tag: Fahrzeug van-1 hat am 2026-12-08 keine Schicht",
+    ]
+    data["skills"] = ""
+    with app.state.db.session() as session:
+        start = datetime(2026, 12, 8, 8, tzinfo=BERLIN)
+        session.add(ShiftRow(id="s-1", van_id="van-1", start=start, end=start.replace(hour=16)))
     resp = web.post("/dispatcher/visits", data=data, follow_redirects=False)
     assert resp.status_code == 303
     row = _visit(app, "v-1")
