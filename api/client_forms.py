@@ -6,7 +6,8 @@ pages and ``/v1/clients``, ``/v1/visits`` follow one set of rules; every problem
 
 A change is checked as the whole resource (the ``*Create`` model) and sent as a patch of every
 field the form shows, so a field left empty clears the stored value. A visit's time windows are
-rows of a day and two wall-clock times in the district's zone; empty rows are left out.
+rows of a day and two wall-clock times in the district's zone; empty rows are left out (a window
+over midnight, which the API accepts, cannot be entered here: its row shows the start's day).
 """
 
 from __future__ import annotations
