@@ -31,6 +31,7 @@ import api
 from api.db.base import Database
 from api.errors import ErrorBody, document_errors, install_handlers
 from api.logging import Redactor
+from api.renders import RenderCache
 from api.routers import (
     client_pages,
     fleet_pages,
@@ -43,6 +44,7 @@ from api.routers import (
     solve,
 )
 from api.settings import Settings
+from api.solve_slots import SolveSlots
 from geo.service_area import configured_area
 
 logger = logging.getLogger(__name__)
@@ -147,7 +149,11 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.database_url)
+        db = Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
         if settings.run_migrations:
             db.migrate()
         app.state.db = db
@@ -182,6 +188,8 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
     app.state.db = None
     app.state.redactor = redactor or Redactor()
     app.state.road_network = None
+    app.state.renders = RenderCache()
+    app.state.solve_slots = SolveSlots(settings.max_concurrent_solves)
     app.state.ready_checks = {"road_network": _road_network_ready(app)}
 
     install_handlers(app)

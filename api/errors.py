@@ -107,6 +107,13 @@ class PayloadTooLargeError(ApiError):
     code = "payload_too_large"
 
 
+class TooManySolvesError(ApiError):
+    """Every synchronous solve slot is taken (:mod:`api.solve_slots`); carries Retry-After."""
+
+    status_code = 429
+    code = "too_many_solves"
+
+
 def not_found(kind: str, ident: str, field: str = "path.id") -> NotFoundError:
     return NotFoundError(f"{kind} {ident!r} not found", [(field, f"unknown {kind} id")])
 
@@ -273,6 +280,7 @@ _ERROR_TEXT = {
     404: "Unknown id",
     409: "Conflicting change",
     413: "Request too large",
+    429: "Too many synchronous solves at once: retry after Retry-After seconds or use the job",
     422: "Invalid input (every problem listed with its field path)",
 }
 

@@ -103,6 +103,25 @@ class Settings(BaseSettings):
     sync_solve_time_limit: float = Field(
         default=10.0, gt=0, description="Time limit in seconds of a synchronous solve"
     )
+    max_concurrent_solves: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Synchronous solves (POST /v1/solve, the week plan and re-plan) running at "
+        "the same time in one server process; past it they get 429 too_many_solves",
+    )
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="Connections a server process keeps open to PostgreSQL (SQLAlchemy pool_size)",
+    )
+    db_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=200,
+        description="Connections a server process may open beyond db_pool_size at busy times",
+    )
     job_workers: int = Field(
         default=2, ge=1, le=64, description="Solve jobs running at the same time"
     )

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db.core_models import ClientRow
@@ -88,6 +89,18 @@ def place_names(
     return names
 
 
+def clients_by_id(session: Session, ids: Iterable[str]) -> dict[str, ClientRow]:
+    """The client rows of ``ids`` that exist, in one query (chunked for long lists)."""
+    wanted = sorted(set(ids))
+    found: dict[str, ClientRow] = {}
+    for at in range(0, len(wanted), 500):
+        chunk = wanted[at : at + 500]
+        found.update(
+            (c.id, c) for c in session.scalars(select(ClientRow).where(ClientRow.id.in_(chunk)))
+        )
+    return found
+
+
 def visit_labels(
     session: Session,
     request: SolveRequest,
@@ -102,8 +115,9 @@ def visit_labels(
     nearby = place_names(request, near, villages)
     names: dict[str, str] = {}
     info: dict[str, VisitInfo] = {}
+    clients = clients_by_id(session, {v.client_ref for v in request.visits if v.client_ref})
     for v in request.visits:
-        found = session.get(ClientRow, v.client_ref) if v.client_ref else None
+        found = clients.get(v.client_ref) if v.client_ref else None
         client = found if found is not None and found.erased_at is None else None
         info[v.id] = VisitInfo(
             client=client.name if client else None,

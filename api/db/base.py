@@ -89,8 +89,9 @@ def purge_freed_content(engine: Engine) -> None:
         logger.warning("WAL checkpoint after an erasure was blocked by a reader; it runs later")
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine; for a SQLite file, create its directory first (first start)."""
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+    """Create the engine; for a SQLite file, create its directory first (first start).
+    ``pool_size`` and ``max_overflow``: the PostgreSQL connection pool of this process."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -98,7 +99,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
+    )
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -118,9 +121,9 @@ def head_revisions() -> set[str]:
 class Database:
     """Engine + session factory for one database URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

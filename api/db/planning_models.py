@@ -6,11 +6,24 @@ Payloads (requests and plans) are stored as JSON in the response schema of
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    event,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
 from api.db.base import Base, UtcDateTime, utcnow
 
@@ -59,3 +72,31 @@ class PlanRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     job_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True, unique=True)
+
+
+class PlanRenderRow(Base):
+    """One rendered output of a published plan version (:mod:`api.renders`): the bytes a read
+    path answers with, rendered once. ``key`` is :attr:`api.renders.RenderKey.key`, a digest of
+    everything else that changes the bytes (format, language, the render context); ``kind``,
+    ``van_id``, ``day`` and ``lang`` are kept readable beside it."""
+
+    __tablename__ = "plan_renders"
+
+    plan_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    van_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    day: Mapped[date | None] = mapped_column(Date, nullable=True)
+    lang: Mapped[str] = mapped_column(String(8))
+    content_type: Mapped[str] = mapped_column(String(100))
+    disposition: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    etag: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+@event.listens_for(PlanRow, "after_update")
+def _plan_changed(_mapper: Mapper[PlanRow], connection: Connection, row: PlanRow) -> None:
+    """A changed version (a draft's confirmed visits, an erasure in a published one) loses its
+    stored renders in the same transaction (see :mod:`api.renders`)."""
+    connection.execute(delete(PlanRenderRow).where(PlanRenderRow.plan_id == row.id))

@@ -9,16 +9,16 @@ Crews read published versions only, and only their own van's maps and itinerarie
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from api import weeks
 from api.auth import Principal, Role
-from api.db.core_models import ClientRow
 from api.db.planning_models import PlanRow
 from api.deps import Dispatcher, Reader, SessionDep, SettingsDep, ensure_van_visible
 from api.errors import (
@@ -31,8 +31,19 @@ from api.errors import (
 )
 from api.jobs import JobRunner
 from api.plan_diff import describe, version_diff
+from api.renders import (
+    PlanHead,
+    RenderCache,
+    Rendered,
+    RenderKey,
+    RenderKind,
+    get_cache,
+    plan_head,
+    render_context,
+    render_key,
+)
 from api.routers.jobs import RunnerDep
-from api.routers.solve import PlannerDep
+from api.routers.solve import PlannerDep, SolveSlotsDep
 from api.schemas.planning import (
     ConfirmIn,
     ItineraryOut,
@@ -49,7 +60,7 @@ from api.schemas.planning import (
     StepType,
 )
 from api.storage import plans as store
-from api.views import StoredVersion, area_places, version_view, visit_labels
+from api.views import StoredVersion, area_places, clients_by_id, version_view, visit_labels
 from geo.render import RenderOptions, Selection, renderer
 from geo.view import PlanView
 
@@ -57,6 +68,7 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["plans"])
 
+RenderCacheDep = Annotated[RenderCache, Depends(get_cache)]
 WeekPath = Annotated[str, Path(pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W48")]
 
 
@@ -105,7 +117,7 @@ def _plan_row(session: Session, plan_id: str, principal: Principal) -> PlanRow:
     status_code=status.HTTP_201_CREATED,
     response_model=PlanVersionOut,
     summary="Plan a week from the stored data (new draft version)",
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 422, 429),
 )
 def plan_week(
     iso_week: WeekPath,
@@ -113,19 +125,23 @@ def plan_week(
     session: SessionDep,
     settings: SettingsDep,
     planner: PlannerDep,
+    slots: SolveSlotsDep,
     options: Annotated[PlanWeekIn | None, Body()] = None,
 ) -> PlanVersionOut:
     """Plan the week from the stored vans, shifts, open visits and consultation hours; the new
     version is a draft. Time limit: ``time_limit_seconds`` (default
     ``VANPLAN_SYNC_SOLVE_TIME_LIMIT``), at most that (422 above: use the job); the answer
-    comes when the search ends. ``POST /v1/weeks/{iso_week}/plan/jobs`` does the same as a job."""
+    comes when the search ends. ``POST /v1/weeks/{iso_week}/plan/jobs`` does the same as a job
+    (429 ``too_many_solves`` while ``VANPLAN_MAX_CONCURRENT_SOLVES`` synchronous solves run)."""
     options = options or PlanWeekIn()
-    _check_sync_limit(options, settings, f"POST /v1/weeks/{iso_week}/plan/jobs")
+    job_endpoint = f"POST /v1/weeks/{iso_week}/plan/jobs"
+    _check_sync_limit(options, settings, job_endpoint)
     request = weeks.week_request_for(session, planner, iso_week, settings.timezone, options)
     solver_settings = planner.solver_settings(
         request, settings.sync_solve_time_limit, settings.sync_solve_time_limit
     )
-    outcome = weeks.compute_plan(planner, iso_week, request, solver_settings)
+    with slots.hold(job_endpoint, settings.sync_solve_time_limit):
+        outcome = weeks.compute_plan(planner, iso_week, request, solver_settings)
     row = weeks.store_outcome(session, iso_week, outcome)
     session.commit()
     log.info("week %s planned: version %d", iso_week, row.version)
@@ -137,7 +153,7 @@ def plan_week(
     status_code=status.HTTP_201_CREATED,
     response_model=PlanVersionOut,
     summary="Re-plan a week after changes (new draft version; confirmed visits kept)",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 429),
 )
 def replan_week(
     iso_week: WeekPath,
@@ -145,11 +161,13 @@ def replan_week(
     session: SessionDep,
     settings: SettingsDep,
     planner: PlannerDep,
+    slots: SolveSlotsDep,
     options: Annotated[PlanWeekIn | None, Body()] = None,
 ) -> PlanVersionOut:
     """Time limit: ``time_limit_seconds`` (default ``VANPLAN_SYNC_SOLVE_TIME_LIMIT``), at most
     that (422 above: use the job); the answer comes when the search ends
-    (``POST /v1/weeks/{iso_week}/replan/jobs`` does the same as a job).
+    (``POST /v1/weeks/{iso_week}/replan/jobs`` does the same as a job; 429 ``too_many_solves``
+    while ``VANPLAN_MAX_CONCURRENT_SOLVES`` synchronous solves run).
 
     Start from the newest version of the week, rebuild the problem from the stored data (new,
     changed or cancelled visits, shifts) and re-plan with ``optimizer.replan``: confirmed visits
@@ -162,7 +180,8 @@ def replan_week(
     cancelled) and ``published_diff`` what publishing the new version would change for the
     published one (moved, retimed, added, dropped)."""
     options = options or PlanWeekIn()
-    _check_sync_limit(options, settings, f"POST /v1/weeks/{iso_week}/replan/jobs")
+    job_endpoint = f"POST /v1/weeks/{iso_week}/replan/jobs"
+    _check_sync_limit(options, settings, job_endpoint)
     base = store.latest(session, iso_week)
     if base is None:
         raise not_found("plan of week", iso_week, "path.iso_week")
@@ -170,14 +189,16 @@ def replan_week(
     solver_settings = planner.solver_settings(
         request, settings.sync_solve_time_limit, settings.sync_solve_time_limit
     )
-    outcome = weeks.compute_replan(
-        planner,
-        iso_week,
-        request,
-        weeks.BaseVersion.read(session, base),
-        solver_settings,
-        allow_moving_confirmed=options.allow_moving_confirmed,
-    )
+    base_version = weeks.BaseVersion.read(session, base)
+    with slots.hold(job_endpoint, settings.sync_solve_time_limit):
+        outcome = weeks.compute_replan(
+            planner,
+            iso_week,
+            request,
+            base_version,
+            solver_settings,
+            allow_moving_confirmed=options.allow_moving_confirmed,
+        )
     row = weeks.store_outcome(session, iso_week, outcome)
     session.commit()
     report = outcome.changes
@@ -385,11 +406,41 @@ def confirm_visits(
     return _version_out(row, session)
 
 
+def _reader_head(
+    session: Session,
+    principal: Principal,
+    key: RenderKey,
+    *,
+    plan_id: str | None = None,
+    week: str | None = None,
+) -> PlanHead:
+    """The version a reader asks for (crews: published ones only) with the etag of ``key``, in
+    one query; 404 otherwise."""
+    if plan_id is not None:
+        head = plan_head(session, key, plan_id=plan_id)
+        if head is None or (principal.role is Role.CREW and not head.published):
+            raise not_found("plan", plan_id, "path.plan_id")
+        return head
+    assert week is not None
+    head = plan_head(session, key, week=week, published_only=True)
+    if head is None:
+        raise not_found("published plan of week", week, "path.iso_week")
+    return head
+
+
+def _full_row(session: Session, head: PlanHead) -> PlanRow:
+    row = store.get(session, head.id)
+    if row is None:  # plans are never deleted
+        raise not_found("plan", head.id, "path.plan_id")
+    return row
+
+
 @router.get(
     "/plans/{plan_id}/geojson",
     summary="The plan as GeoJSON ([lon, lat]); crews get their own van only",
     responses={
         200: {"content": {"application/geo+json": {}}, "description": "FeatureCollection"},
+        304: {"description": "Not modified (If-None-Match names the ETag)"},
         **error_responses(401, 403, 404),
     },
 )
@@ -398,19 +449,27 @@ def plan_geojson_route(
     http: Request,
     caller: Reader,
     session: SessionDep,
+    cache: RenderCacheDep,
     van_id: Annotated[str | None, Query()] = None,
     day: Annotated[date | None, Query(alias="date")] = None,
 ) -> Response:
-    row = _plan_row(session, plan_id, caller)
+    """Published versions are rendered once (``ETag``, ``X-Render-Cache: hit|miss``)."""
     if caller.role is Role.CREW:
         van_id = van_id or caller.van_id
     if van_id is not None:
         ensure_van_visible(caller, van_id)
     fmt = renderer("geojson")
-    view = _view(http, session, row)
-    return Response(
-        fmt.render(view, Selection(van_id, day), RenderOptions()), media_type=fmt.media_type
+    key = render_key(
+        RenderKind.GEOJSON, fmt="geojson", context=render_context(http.app), van_id=van_id, day=day
     )
+    head = _reader_head(session, caller, key, plan_id=plan_id)
+
+    def render() -> Rendered:
+        view = _view(http, session, _full_row(session, head))
+        body = fmt.render(view, Selection(van_id, day), RenderOptions())
+        return Rendered(body, fmt.media_type)
+
+    return cache.respond(http, session, head, key, render)
 
 
 def _view(http: Request, session: Session, row: PlanRow) -> PlanView:
@@ -433,19 +492,23 @@ def _view(http: Request, session: Session, row: PlanRow) -> PlanView:
     "/plans/{plan_id}/map",
     response_class=HTMLResponse,
     summary="Map preview (folium HTML): the week, or one van's day for crews",
-    responses=error_responses(401, 403, 404),
+    responses={
+        304: {"description": "Not modified (If-None-Match names the ETag)"},
+        **error_responses(401, 403, 404),
+    },
 )
 def plan_map(
     plan_id: str,
     http: Request,
     caller: Reader,
     session: SessionDep,
+    cache: RenderCacheDep,
     van_id: Annotated[str | None, Query()] = None,
     day: Annotated[date | None, Query(alias="date")] = None,
-) -> HTMLResponse:
+) -> Response:
     """Without ``van_id`` and ``date``: the week overview (dispatchers). With both: the crew map
-    of that van's day. Crews must name their own van and a day."""
-    row = _plan_row(session, plan_id, caller)
+    of that van's day. Crews must name their own van and a day. Published versions are
+    rendered once (``ETag``, ``X-Render-Cache: hit|miss``)."""
     if caller.role is Role.CREW and (van_id is None or day is None):
         raise ForbiddenError(
             "crews may see their own van's day map only",
@@ -458,42 +521,88 @@ def plan_map(
         )
     if van_id is not None:
         ensure_van_visible(caller, van_id)
-        plan = PlanOut.model_validate(row.payload)
-        if not any(r.van_id == van_id and r.date == day for r in plan.routes):
-            raise not_found("route", f"{van_id}@{day}", "query.van_id")
-    view = _view(http, session, row)
-    page = renderer("html").render(view, Selection(van_id, day), RenderOptions())
-    return HTMLResponse(page)
+    key = render_key(
+        RenderKind.MAP, fmt="html", context=render_context(http.app), van_id=van_id, day=day
+    )
+    head = _reader_head(session, caller, key, plan_id=plan_id)
+
+    def render() -> Rendered:
+        row = _full_row(session, head)
+        if van_id is not None:
+            plan = PlanOut.model_validate(row.payload)
+            if not any(r.van_id == van_id and r.date == day for r in plan.routes):
+                raise not_found("route", f"{van_id}@{day}", "query.van_id")
+        view = _view(http, session, row)
+        page = renderer("html").render(view, Selection(van_id, day), RenderOptions())
+        return Rendered(page, "text/html; charset=utf-8")
+
+    return cache.respond(http, session, head, key, render)
+
+
+_ITINERARY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified (If-None-Match names the ETag)"},
+    **error_responses(401, 403, 404),
+}
 
 
 @router.get(
     "/plans/{plan_id}/itinerary/{van_id}/{day}",
     response_model=ItineraryOut,
     summary="A crew's itinerary for one van and day",
-    responses=error_responses(401, 403, 404),
+    responses=_ITINERARY_RESPONSES,
 )
 def itinerary(
-    plan_id: str, van_id: str, day: date, caller: Reader, session: SessionDep
-) -> ItineraryOut:
+    plan_id: str,
+    van_id: str,
+    day: date,
+    http: Request,
+    caller: Reader,
+    session: SessionDep,
+    cache: RenderCacheDep,
+) -> Response:
+    """Published versions are rendered once (``ETag``, ``X-Render-Cache: hit|miss``)."""
     ensure_van_visible(caller, van_id)
-    row = _plan_row(session, plan_id, caller)
-    return _itinerary(session, row, van_id, day)
+    key = _itinerary_key(http, van_id, day)
+    head = _reader_head(session, caller, key, plan_id=plan_id)
+    return cache.respond(http, session, head, key, _itinerary_render(session, head, van_id, day))
 
 
 @router.get(
     "/weeks/{iso_week}/itinerary/{van_id}/{day}",
     response_model=ItineraryOut,
     summary="A crew's itinerary from the week's newest published plan",
-    responses=error_responses(401, 403, 404),
+    responses=_ITINERARY_RESPONSES,
 )
 def week_itinerary(
-    iso_week: WeekPath, van_id: str, day: date, caller: Reader, session: SessionDep
-) -> ItineraryOut:
+    iso_week: WeekPath,
+    van_id: str,
+    day: date,
+    http: Request,
+    caller: Reader,
+    session: SessionDep,
+    cache: RenderCacheDep,
+) -> Response:
+    """Rendered once per published version (``ETag``, ``X-Render-Cache: hit|miss``)."""
     ensure_van_visible(caller, van_id)
-    row = store.latest(session, iso_week, published_only=True)
-    if row is None:
-        raise not_found("published plan of week", iso_week, "path.iso_week")
-    return _itinerary(session, row, van_id, day)
+    key = _itinerary_key(http, van_id, day)
+    head = _reader_head(session, caller, key, week=iso_week)
+    return cache.respond(http, session, head, key, _itinerary_render(session, head, van_id, day))
+
+
+def _itinerary_key(http: Request, van_id: str, day: date) -> RenderKey:
+    return render_key(
+        RenderKind.ITINERARY, fmt="json", context=render_context(http.app), van_id=van_id, day=day
+    )
+
+
+def _itinerary_render(
+    session: Session, head: PlanHead, van_id: str, day: date
+) -> Callable[[], Rendered]:
+    def render() -> Rendered:
+        out = _itinerary(session, _full_row(session, head), van_id, day)
+        return Rendered(out.model_dump_json().encode("utf-8"), "application/json")
+
+    return render
 
 
 def _itinerary(session: Session, row: PlanRow, van_id: str, day: date) -> ItineraryOut:
@@ -502,10 +611,16 @@ def _itinerary(session: Session, row: PlanRow, van_id: str, day: date) -> Itiner
     if route is None:
         raise not_found("route", f"{van_id}@{day.isoformat()}", "path.van_id")
     visits = {v["id"]: v for v in row.request.get("visits", [])}
+    refs = {
+        visits[s.visit_id]["client_ref"]
+        for s in route.steps
+        if s.visit_id in visits and visits[s.visit_id].get("client_ref")
+    }
+    clients = clients_by_id(session, refs)
     stops = []
     for s in route.steps:
         visit = visits.get(s.visit_id or "", {})
-        client = session.get(ClientRow, visit["client_ref"]) if visit.get("client_ref") else None
+        client = clients.get(visit.get("client_ref") or "")
         erased = client is not None and client.erased_at is not None
         stops.append(
             ItineraryStop(

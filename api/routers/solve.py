@@ -16,6 +16,7 @@ from api.errors import (
 )
 from api.planner import Planner
 from api.schemas.planning import PlanOut, SolveRequest
+from api.solve_slots import SolveSlots, get_solve_slots
 from optimizer.errors import ValidationError
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def get_planner(request: Request) -> Planner:
 
 
 PlannerDep = Annotated[Planner, Depends(get_planner)]
+SolveSlotsDep = Annotated[SolveSlots, Depends(get_solve_slots)]
 
 
 def invalid_input(exc: ValidationError, prefix: str = "body") -> InvalidInputError:
@@ -45,15 +47,21 @@ def invalid_input(exc: ValidationError, prefix: str = "body") -> InvalidInputErr
     "/solve",
     response_model=PlanOut,
     summary="Solve a small problem synchronously",
-    responses=error_responses(401, 403, 413, 422),
+    responses=error_responses(401, 403, 413, 422, 429),
 )
 def solve(
-    body: SolveRequest, _caller: SolveCaller, settings: SettingsDep, planner: PlannerDep
+    body: SolveRequest,
+    _caller: SolveCaller,
+    settings: SettingsDep,
+    planner: PlannerDep,
+    slots: SolveSlotsDep,
 ) -> PlanOut:
     """Plan the given vans, shifts and visits and return the plan at once.
 
     Problems above the configured size (``VANPLAN_SYNC_SOLVE_MAX_VISITS``) or asking for a longer
     time limit than ``VANPLAN_SYNC_SOLVE_TIME_LIMIT`` are refused: submit them to ``/v1/jobs``.
+    While ``VANPLAN_MAX_CONCURRENT_SOLVES`` synchronous solves run, another gets 429
+    ``too_many_solves`` with ``Retry-After``.
     """
     if len(body.visits) > settings.sync_solve_max_visits:
         raise PayloadTooLargeError(
@@ -69,10 +77,11 @@ def solve(
         "POST /v1/jobs",
     )
     try:
-        return planner.solve(
-            body,
-            time_limit=settings.sync_solve_time_limit,
-            max_time_limit=settings.sync_solve_time_limit,
-        )
+        with slots.hold("POST /v1/jobs", settings.sync_solve_time_limit):
+            return planner.solve(
+                body,
+                time_limit=settings.sync_solve_time_limit,
+                max_time_limit=settings.sync_solve_time_limit,
+            )
     except ValidationError as exc:
         raise invalid_input(exc) from exc
