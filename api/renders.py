@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from api.db.base import utcnow
 from api.db.planning_models import PlanRenderRow, PlanRow
+from api.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +110,13 @@ def render_key(
     return RenderKey(kind, fmt, van_id, day, lang, digest)
 
 
-def render_context(app: Any) -> str:
+def render_context(app: Any, settings: Settings) -> str:
     """What every render of this app depends on besides the plan, the request and the client
     rows: the app's version, the page settings (client display, tiles), the service area and
-    whether the road network is loaded (legs follow roads only then)."""
+    whether the road network is loaded (legs follow roads only then). ``settings``: the route's
+    (:data:`api.deps.SettingsDep`)."""
     from api.app import VERSION  # the app module imports this one
 
-    settings = app.state.settings
     parts = [
         VERSION,
         settings.pages.model_dump_json(),
@@ -215,6 +216,7 @@ class RenderCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self._in_flight: dict[tuple[str, str], Future[Stored]] = {}
+        self._memo: OrderedDict[tuple[str, ...], Any] = OrderedDict()
         self.renders = 0
         """Renders made by this process (for tests and benchmarks)."""
 
@@ -243,10 +245,25 @@ class RenderCache:
                 self._bytes -= len(dropped.rendered.body)
 
     def clear(self) -> None:
-        """Forget the bodies of this process (the table is the record)."""
+        """Forget the bodies and remembered values of this process (the table is the record)."""
         with self._lock:
             self._lru.clear()
             self._bytes = 0
+            self._memo.clear()
+
+    def memo(self, ident: tuple[str, ...], load: Callable[[], Any]) -> Any:
+        """A value that never changes for ``ident`` (say, facts of a published version),
+        loaded once by this process; the oldest are forgotten past :attr:`max_entries`."""
+        with self._lock:
+            if ident in self._memo:
+                self._memo.move_to_end(ident)
+                return self._memo[ident]
+        value = load()
+        with self._lock:
+            self._memo[ident] = value
+            while len(self._memo) > self.max_entries:
+                self._memo.popitem(last=False)
+        return value
 
     # ------------------------------------------------------------------ serving
 

@@ -16,6 +16,7 @@ browser's ``Accept-Language``); Python strings shown to people go through ``lang
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
@@ -48,8 +49,19 @@ from api.overview import (
 )
 from api.plan_diff import version_diff
 from api.reasons import reason_message
+from api.renders import (
+    PlanHead,
+    RenderCache,
+    Rendered,
+    RenderKey,
+    RenderKind,
+    get_cache,
+    plan_head,
+    render_context,
+    render_key,
+)
 from api.schemas.planning import PlanOut, SolveRequest
-from api.settings import PageSettings
+from api.settings import PageSettings, Settings
 from api.storage import plans as store
 from api.views import (
     PSEUDONYM,
@@ -73,6 +85,7 @@ LEAFLET = MapAssets.linked(
 )
 
 router = APIRouter(include_in_schema=False)
+RenderCacheDep = Annotated[RenderCache, Depends(get_cache)]
 
 
 def install(app: FastAPI) -> None:
@@ -121,6 +134,13 @@ def _page(request: Request, name: str, status_code: int = 200, **context: Any) -
     lang = _language(request)
     context.setdefault("lang_links", _lang_links(request))
     resp = _templates(lang.code).TemplateResponse(request, name, context, status_code=status_code)
+    _remember_language(request, resp)
+    return resp
+
+
+def _remember_language(request: Request, resp: Response) -> Response:
+    """Keep a ``?lang=`` choice in a cookie."""
+    lang = _language(request)
     if request.query_params.get(QUERY) == lang.code:
         resp.set_cookie(LANG_COOKIE, lang.code, max_age=365 * 24 * 3600, samesite="lax")
     return resp
@@ -355,16 +375,181 @@ def crew_home(request: Request, session: SessionDep, van_id: str) -> Response:
     return RedirectResponse(f"/crew/{quote(van_id)}/{day.isoformat()}", status_code=303)
 
 
+class _PageError(Exception):
+    """A page that is not rendered (an error page, a redirect): answered as it is, not cached."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def _cached(
+    request: Request,
+    session: Session,
+    cache: RenderCache,
+    head: PlanHead,
+    key: RenderKey,
+    render: Callable[[], Response],
+) -> Response:
+    """``render``'s page for ``key`` of version ``head``, through the render cache (published
+    versions are rendered once; :mod:`api.renders`); error pages pass through uncached."""
+
+    def rendered() -> Rendered:
+        resp = render()
+        if resp.status_code != 200:
+            raise _PageError(resp)
+        disposition = resp.headers.get("content-disposition")
+        media_type = resp.headers.get("content-type") or "text/html; charset=utf-8"
+        return Rendered(bytes(resp.body), media_type, disposition)
+
+    try:
+        resp = cache.respond(request, session, head, key, rendered)
+    except _PageError as exc:
+        return exc.response
+    return _remember_language(request, resp)
+
+
+def _crew_head(
+    request: Request,
+    session: Session,
+    van_id: str,
+    day: date,
+    plan: str | None,
+    key: Callable[[Principal, PlanHead | None], RenderKey],
+) -> tuple[Principal, PlanHead, RenderKey] | Response:
+    """The caller and the version a crew route shows (``plan``, else the newest of the day's
+    week, published only for crews) with the etag of its render ``key(principal, head)``:
+    one query when the key needs nothing of the version (``key`` is called with None first),
+    else two. A login redirect or an error page otherwise."""
+    principal = _principal(request, session)
+    if principal is None:
+        return _login_redirect(request)
+    lang = _language(request)
+    _ = lang.gettext
+    if not principal.may_see_van(van_id):
+        return _error(request, 403, _("This login may not see van %(van)s.") % {"van": van_id})
+    crew = principal.role is Role.CREW
+    first = key(principal, None)
+    if plan:
+        head = plan_head(session, first, plan_id=plan)
+    else:
+        head = plan_head(session, first, week=_iso_week(day), published_only=crew)
+    if head is None or (crew and not head.published):
+        message = _("No published plan for the week of %(date)s.")
+        return _error(request, 404, message % {"date": lang.format_date(day)})
+    final = key(principal, head)
+    if final.key != first.key:
+        head = plan_head(session, final, plan_id=head.id) or head
+    return principal, head, final
+
+
+def _stop_ends(
+    session: Session, cache: RenderCache, plan_id: str
+) -> dict[tuple[str, date], list[tuple[str, datetime]]]:
+    """(van, date) -> the visits' ids and ends in order, from a published version's response
+    (never changed: remembered by the process)."""
+
+    def load() -> dict[tuple[str, date], list[tuple[str, datetime]]]:
+        row = store.get(session, plan_id)
+        ends: dict[tuple[str, date], list[tuple[str, datetime]]] = {}
+        for r in (row.payload if row is not None else {}).get("routes", []):
+            ends[(r["van_id"], date.fromisoformat(r["date"]))] = [
+                (st["visit_id"], datetime.fromisoformat(st["end"]))
+                for st in r.get("steps", [])
+                if st.get("type") == "visit" and st.get("visit_id")
+            ]
+        return ends
+
+    found: dict[tuple[str, date], list[tuple[str, datetime]]] = cache.memo(("ends", plan_id), load)
+    return found
+
+
+def _next_stop(
+    session: Session, cache: RenderCache, head: PlanHead, van_id: str, day: date, now: datetime
+) -> str:
+    """The stop the crew page marks as next (as :func:`api.crew.day_items` finds it), for the
+    key of a published page: the first visit of the van-day not over at ``now``, on that day;
+    ``""`` for none."""
+    stops = _stop_ends(session, cache, head.id).get((van_id, day), [])
+    if not stops or now.astimezone(stops[0][1].tzinfo).date() != day:
+        return ""
+    return next((visit for visit, end in stops if end > now), "")
+
+
+def _crew_key(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    cache: RenderCache,
+    kind: RenderKind,
+    van_id: str,
+    day: date,
+    fmt: str = "html",
+) -> Callable[[Principal, PlanHead | None], RenderKey]:
+    """The key of a crew route's output: the page itself also depends on its URL (its links),
+    the caller's role and van (the header) and the stop marked next (the time of day)."""
+    context = render_context(request.app, settings)
+    lang = _language(request).code
+
+    def key(principal: Principal, head: PlanHead | None) -> RenderKey:
+        extra: tuple[str, ...] = ()
+        if kind is RenderKind.CREW_PAGE:
+            upcoming = ""
+            if head is not None and head.published:
+                upcoming = _next_stop(session, cache, head, van_id, day, _now(request))
+            who = f"{principal.role.value}:{principal.van_id or ''}"
+            extra = (str(request.url), who, upcoming)
+        return render_key(
+            kind, fmt=fmt, context=context, van_id=van_id, day=day, lang=lang, extra=extra
+        )
+
+    return key
+
+
 @router.get("/crew/{van_id}/{day}", response_class=HTMLResponse, response_model=None)
 def crew_page(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    cache: RenderCacheDep,
     van_id: str,
     day: date,
     plan: str | None = None,
 ) -> Response:
-    ctx = _crew_context(request, session, van_id, day, plan)
+    """The crew's day; published versions are rendered once per next stop (``ETag``,
+    ``X-Render-Cache``)."""
+    found = _crew_head(
+        request,
+        session,
+        van_id,
+        day,
+        plan,
+        _crew_key(request, session, settings, cache, RenderKind.CREW_PAGE, van_id, day),
+    )
+    if isinstance(found, Response):
+        return found
+    _, head, key = found
+    return _cached(
+        request,
+        session,
+        cache,
+        head,
+        key,
+        lambda: _crew_page(request, session, settings, van_id, day, plan, head.id),
+    )
+
+
+def _crew_page(
+    request: Request,
+    session: Session,
+    settings: Any,
+    van_id: str,
+    day: date,
+    plan: str | None,
+    plan_id: str,
+) -> Response:
+    """The crew page of version ``plan_id``; ``plan``: the one the URL names (for its links)."""
+    ctx = _crew_context(request, session, van_id, day, plan_id)
     if isinstance(ctx, Response):
         return ctx
     lang = _language(request)
@@ -403,16 +588,33 @@ def crew_map(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    cache: RenderCacheDep,
     van_id: str,
     day: date,
     plan: str | None = None,
 ) -> Response:
-    ctx = _crew_context(request, session, van_id, day, plan)
-    if isinstance(ctx, Response):
-        return ctx
-    options = _options(request, settings.pages)
-    page = renderer("html").render(ctx.view, Selection(van_id, day), options)
-    return HTMLResponse(page)
+    """The van-day map; published versions are rendered once (``ETag``, ``X-Render-Cache``)."""
+    found = _crew_head(
+        request,
+        session,
+        van_id,
+        day,
+        plan,
+        _crew_key(request, session, settings, cache, RenderKind.CREW_MAP, van_id, day),
+    )
+    if isinstance(found, Response):
+        return found
+    _, head, key = found
+
+    def render() -> Response:
+        ctx = _crew_context(request, session, van_id, day, head.id)
+        if isinstance(ctx, Response):
+            return ctx
+        options = _options(request, settings.pages)
+        page = renderer("html").render(ctx.view, Selection(van_id, day), options)
+        return HTMLResponse(page)
+
+    return _cached(request, session, cache, head, key, render)
 
 
 @router.get("/crew/{van_id}/{day}/download.{ext}", response_model=None)
@@ -420,32 +622,49 @@ def crew_download(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    cache: RenderCacheDep,
     van_id: str,
     day: date,
     ext: str,
     plan: str | None = None,
 ) -> Response:
-    """The van-day in any registered format (the crew page links .ics, .gpx and .csv)."""
+    """The van-day in any registered format (the crew page links .ics, .gpx and .csv); published
+    versions are rendered once (``ETag``, ``X-Render-Cache``)."""
     lang = _language(request)
     try:
         fmt = renderer(ext)
     except UnknownFormatError:
         message = lang.gettext("No download of type .%(ext)s: use %(known)s.")
         return _error(request, 404, message % {"ext": ext, "known": known_formats(".")})
-    ctx = _crew_context(request, session, van_id, day, plan)
-    if isinstance(ctx, Response):
-        return ctx
-    options = _options(
+    found = _crew_head(
         request,
-        settings.pages,
-        title=f"{ctx.van_day.van_name} {lang.format_date(day)}",
-        # German Excel splits CSV cells at semicolons
-        csv_delimiter=";" if lang.code == "de" else ",",
+        session,
+        van_id,
+        day,
+        plan,
+        _crew_key(request, session, settings, cache, RenderKind.CREW_FILE, van_id, day, fmt=ext),
     )
-    content = fmt.render(ctx.view, Selection(van_id, day), options)
-    name = fmt.filename(ctx.van_day)
-    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-    return Response(content, media_type=fmt.media_type, headers=headers)
+    if isinstance(found, Response):
+        return found
+    _, head, key = found
+
+    def render() -> Response:
+        ctx = _crew_context(request, session, van_id, day, head.id)
+        if isinstance(ctx, Response):
+            return ctx
+        options = _options(
+            request,
+            settings.pages,
+            title=f"{ctx.van_day.van_name} {lang.format_date(day)}",
+            # German Excel splits CSV cells at semicolons
+            csv_delimiter=";" if lang.code == "de" else ",",
+        )
+        content = fmt.render(ctx.view, Selection(van_id, day), options)
+        name = fmt.filename(ctx.van_day)
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return Response(content, media_type=fmt.media_type, headers=headers)
+
+    return _cached(request, session, cache, head, key, render)
 
 
 # --------------------------------------------------------------------------- dispatcher
@@ -673,16 +892,31 @@ async def upload_appointments(
 
 @router.get("/dispatcher/map", response_class=HTMLResponse, response_model=None)
 def dispatcher_map(
-    request: Request, session: SessionDep, settings: SettingsDep, plan: str
+    request: Request, session: SessionDep, settings: SettingsDep, cache: RenderCacheDep, plan: str
 ) -> Response:
+    """The week map; published versions are rendered once (``ETag``, ``X-Render-Cache``)."""
     principal = _principal(request, session)
     if principal is None:
         return _login_redirect(request)
     if principal.role is not Role.DISPATCHER:
         return _error(request, 403, _language(request).gettext("The week map is for dispatchers."))
-    loaded = _load(session, principal, plan_id=plan, week=None)
-    if loaded is None:
+    key = render_key(
+        RenderKind.DISPATCHER_MAP,
+        fmt="html",
+        context=render_context(request.app, settings),
+        lang=_language(request).code,
+    )
+    head = plan_head(session, key, plan_id=plan)
+    if head is None:
         message = _language(request).gettext("No plan %(plan)s.")
         return _error(request, 404, message % {"plan": plan})
-    view = _view(request, session, loaded)
-    return HTMLResponse(renderer("html").render(view, None, _options(request, settings.pages)))
+
+    def render() -> Response:
+        loaded = _load(session, principal, plan_id=head.id, week=None)
+        if loaded is None:
+            message = _language(request).gettext("No plan %(plan)s.")
+            return _error(request, 404, message % {"plan": plan})
+        view = _view(request, session, loaded)
+        return HTMLResponse(renderer("html").render(view, None, _options(request, settings.pages)))
+
+    return _cached(request, session, cache, head, key, render)

@@ -59,6 +59,7 @@ from api.schemas.planning import (
     SolveRequest,
     StepType,
 )
+from api.settings import Settings
 from api.storage import plans as store
 from api.views import StoredVersion, area_places, clients_by_id, version_view, visit_labels
 from geo.render import RenderOptions, Selection, renderer
@@ -449,6 +450,7 @@ def plan_geojson_route(
     http: Request,
     caller: Reader,
     session: SessionDep,
+    settings: SettingsDep,
     cache: RenderCacheDep,
     van_id: Annotated[str | None, Query()] = None,
     day: Annotated[date | None, Query(alias="date")] = None,
@@ -460,7 +462,11 @@ def plan_geojson_route(
         ensure_van_visible(caller, van_id)
     fmt = renderer("geojson")
     key = render_key(
-        RenderKind.GEOJSON, fmt="geojson", context=render_context(http.app), van_id=van_id, day=day
+        RenderKind.GEOJSON,
+        fmt="geojson",
+        context=render_context(http.app, settings),
+        van_id=van_id,
+        day=day,
     )
     head = _reader_head(session, caller, key, plan_id=plan_id)
 
@@ -502,6 +508,7 @@ def plan_map(
     http: Request,
     caller: Reader,
     session: SessionDep,
+    settings: SettingsDep,
     cache: RenderCacheDep,
     van_id: Annotated[str | None, Query()] = None,
     day: Annotated[date | None, Query(alias="date")] = None,
@@ -522,7 +529,11 @@ def plan_map(
     if van_id is not None:
         ensure_van_visible(caller, van_id)
     key = render_key(
-        RenderKind.MAP, fmt="html", context=render_context(http.app), van_id=van_id, day=day
+        RenderKind.MAP,
+        fmt="html",
+        context=render_context(http.app, settings),
+        van_id=van_id,
+        day=day,
     )
     head = _reader_head(session, caller, key, plan_id=plan_id)
 
@@ -558,11 +569,12 @@ def itinerary(
     http: Request,
     caller: Reader,
     session: SessionDep,
+    settings: SettingsDep,
     cache: RenderCacheDep,
 ) -> Response:
     """Published versions are rendered once (``ETag``, ``X-Render-Cache: hit|miss``)."""
     ensure_van_visible(caller, van_id)
-    key = _itinerary_key(http, van_id, day)
+    key = _itinerary_key(http, settings, van_id, day)
     head = _reader_head(session, caller, key, plan_id=plan_id)
     return cache.respond(http, session, head, key, _itinerary_render(session, head, van_id, day))
 
@@ -580,18 +592,23 @@ def week_itinerary(
     http: Request,
     caller: Reader,
     session: SessionDep,
+    settings: SettingsDep,
     cache: RenderCacheDep,
 ) -> Response:
     """Rendered once per published version (``ETag``, ``X-Render-Cache: hit|miss``)."""
     ensure_van_visible(caller, van_id)
-    key = _itinerary_key(http, van_id, day)
+    key = _itinerary_key(http, settings, van_id, day)
     head = _reader_head(session, caller, key, week=iso_week)
     return cache.respond(http, session, head, key, _itinerary_render(session, head, van_id, day))
 
 
-def _itinerary_key(http: Request, van_id: str, day: date) -> RenderKey:
+def _itinerary_key(http: Request, settings: Settings, van_id: str, day: date) -> RenderKey:
     return render_key(
-        RenderKind.ITINERARY, fmt="json", context=render_context(http.app), van_id=van_id, day=day
+        RenderKind.ITINERARY,
+        fmt="json",
+        context=render_context(http.app, settings),
+        van_id=van_id,
+        day=day,
     )
 
 
