@@ -30,7 +30,6 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -205,6 +204,31 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return False
 
 
+class _Flight:
+    """A render in progress: the threads that want the same one wait for its result."""
+
+    def __init__(self) -> None:
+        self.waiters = 0
+        self._done = threading.Event()
+        self._result: Stored | None = None
+        self._error: BaseException | None = None
+
+    def finish(self, result: Stored) -> None:
+        self._result = result
+        self._done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._done.set()
+
+    def wait(self) -> Stored:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
 class RenderCache:
     """The process's front of the ``plan_renders`` table: an LRU of bodies (bounded by count
     and bytes) and the renders in flight. One per app (``app.state.renders``)."""
@@ -215,7 +239,7 @@ class RenderCache:
         self._lru: OrderedDict[tuple[str, str], Stored] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self._in_flight: dict[tuple[str, str], Future[Stored]] = {}
+        self._in_flight: dict[tuple[str, str], _Flight] = {}
         self._memo: OrderedDict[tuple[str, ...], Any] = OrderedDict()
         self.renders = 0
         """Renders made by this process (for tests and benchmarks)."""
@@ -308,23 +332,30 @@ class RenderCache:
         """Render and store ``ident`` once however many threads ask at the same time; the
         others wait for the first one's result (and count as hits)."""
         with self._lock:
-            waiting = self._in_flight.get(ident)
-            if waiting is None:
-                mine: Future[Stored] = Future()
-                self._in_flight[ident] = mine
-        if waiting is not None:
-            return waiting.result(), "hit"
+            flight = self._in_flight.get(ident)
+            if flight is not None:
+                flight.waiters += 1
+            else:
+                mine = self._in_flight[ident] = _Flight()
+        if flight is not None:
+            return flight.wait(), "hit"
         try:
             stored = self._render_and_store(session, ident, key, render)
         except BaseException as exc:
-            mine.set_exception(exc)
+            mine.fail(exc)
             raise
         else:
-            mine.set_result(stored)
+            mine.finish(stored)
         finally:
             with self._lock:
                 self._in_flight.pop(ident, None)
         return stored, "miss"
+
+    def waiting(self, plan_id: str, key: RenderKey) -> int:
+        """How many threads wait for the render of ``key`` in flight (0: none in flight)."""
+        with self._lock:
+            flight = self._in_flight.get((plan_id, key.key))
+            return flight.waiters if flight is not None else 0
 
     def _render_and_store(
         self,
@@ -352,11 +383,16 @@ class RenderCache:
         }
         dialect = session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        statement = insert(PlanRenderRow).values(**values).on_conflict_do_nothing()
+        statement = (
+            insert(PlanRenderRow)
+            .values(**values)
+            .on_conflict_do_nothing()
+            .returning(PlanRenderRow.etag)
+        )
         session.rollback()  # a fresh transaction: see what other processes stored meanwhile
-        result = session.execute(statement)
+        inserted = session.execute(statement).first()
         session.commit()
-        if getattr(result, "rowcount", 1) == 0:
+        if inserted is None:
             # Another process stored this render first: answer its bytes, as it does.
             first = self._load(session, ident)
             if first is not None:
