@@ -3,7 +3,7 @@
     vanplan demo [--out DIR] [--osm FILE] [--area AREA] [--week 2026-W48] [--time-limit S]
     vanplan solve PROBLEM.json [--out PLAN.json] [--osm FILE] [--area AREA]
     vanplan network build (--osm FILE | --place NAME | --bbox W S E N) [--area AREA] [--out FILE]
-    vanplan serve [--host H] [--port P] [--area AREA]
+    vanplan serve [--host H] [--port P] [--workers N] [--area AREA]
     vanplan worker [--log-level LEVEL]
 
 ``--area`` (or ``VANPLAN_SERVICE_AREA``) names a service-area file (:mod:`geo.service_area`); the
@@ -110,6 +110,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="server processes on the port (default 1); above 1 needs VANPLAN_JOB_RUNNER=celery",
+    )
     _area_option(serve)
 
     worker = sub.add_parser(
@@ -137,6 +143,16 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("token_id", help="token id (see 'vanplan token list')")
     tok_sub.add_parser("list", help="list tokens (ids, roles, labels; never secrets)")
     return p
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _area_option(parser: argparse.ArgumentParser) -> None:
@@ -194,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "network":
             _network_build(args, settings)
         elif args.command == "serve":
-            run(host=args.host, port=args.port, settings=settings)
+            run(host=args.host, port=args.port, settings=settings, workers=args.workers)
         elif args.command == "worker":
             return run_worker(settings, args.log_level)
         elif args.command == "token":
