@@ -2,14 +2,15 @@
 
 - :func:`get_settings`, :func:`get_db`: the app's settings and database (set up by create_app);
 - :func:`get_session`: one SQLAlchemy session per request (commit explicitly in the route);
-- :func:`get_principal`: the caller, from ``Authorization: Bearer <token>`` (401 otherwise);
+- :func:`get_principal`: the caller, from ``Authorization: Bearer <token>`` (401 otherwise),
+  looked up in the request's session;
 - :func:`require_roles`: 403 unless the caller has one of the roles. Ready-made annotations:
   ``Dispatcher``, ``Reader`` (dispatcher or crew), ``SolveCaller`` (dispatcher or system).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -24,12 +25,13 @@ from api.settings import Settings
 _bearer = HTTPBearer(auto_error=False, description="API token (vanplan token create)")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
+    # ``async``: attribute reads need no worker thread (sync dependencies each take one)
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database | None = getattr(request.app.state, "db", None)
     if db is None:
         raise RuntimeError("database not initialised: run the app inside its lifespan")
@@ -50,14 +52,15 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_principal(
-    db: Annotated[Database, Depends(get_db)],
+    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise UnauthorizedError()
-    # A short session of its own: authentication must not share the route's transaction.
-    with db.sessions() as session:
-        principal = authenticate(session, credentials.credentials)
+    # The request's session (one connection per request, as the pages do): authentication runs
+    # before the route has done anything in it, so recording the token's use (a commit now and
+    # then) commits nothing of the route's.
+    principal = authenticate(session, credentials.credentials)
     if principal is None:
         raise UnauthorizedError("the token is unknown or revoked")
     return principal
@@ -66,11 +69,11 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """Dependency factory: the caller, if its role is one of ``roles``; else 403."""
     allowed = frozenset(roles)
 
-    def dependency(principal: PrincipalDep) -> Principal:
+    async def dependency(principal: PrincipalDep) -> Principal:
         if principal.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise ForbiddenError(f"role {principal.role.value!r} may not do this (needs: {names})")

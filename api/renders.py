@@ -414,7 +414,7 @@ def _answer(
     return Response(rendered.body, media_type=rendered.content_type, headers=headers)
 
 
-def get_cache(request: Request) -> RenderCache:
+async def get_cache(request: Request) -> RenderCache:
     """The app's render cache (created by ``create_app``)."""
     cache: RenderCache = request.app.state.renders
     return cache

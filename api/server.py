@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 LOG_LEVEL_VARIABLE = "VANPLAN_SERVE_LOG_LEVEL"
 """Set by :func:`run` for its worker processes (the log level of ``--log-level``)."""
+WORKER_HEALTHCHECK_S = 60
+"""Seconds a server process may take to answer uvicorn's supervisor (startup included)."""
 
 
 def run(
@@ -87,6 +89,9 @@ def _run_workers(host: str, port: int, settings: Settings, log_level: str, worke
         host=host,
         port=port,
         workers=workers,
+        # a worker imports the whole service (OR-Tools, folium, ...) before it answers the
+        # supervisor's health check: 5 s (uvicorn's default) is too short on a busy machine
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         log_config=None,
         log_level=log_level,
         proxy_headers=False,

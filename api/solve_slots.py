@@ -54,7 +54,7 @@ class SolveSlots:
             self.release()
 
 
-def get_solve_slots(request: Request) -> SolveSlots:
+async def get_solve_slots(request: Request) -> SolveSlots:
     """The app's solve slots (created by ``create_app``)."""
     slots: SolveSlots = request.app.state.solve_slots
     return slots
