@@ -66,6 +66,9 @@ CASES: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("VANPLAN_PAGES_TILES_URL", "", lambda s: s.pages.tiles_url, ""),
     ("VANPLAN_PAGES_TILES_ATTRIBUTION", "© us", lambda s: s.pages.tiles_attribution, "© us"),
     ("VANPLAN_PAGES_SECURE_COOKIE", "1", lambda s: s.pages.secure_cookie, True),
+    ("VANPLAN_MAX_CONCURRENT_SOLVES", "5", lambda s: s.max_concurrent_solves, 5),
+    ("VANPLAN_DB_POOL_SIZE", "30", lambda s: s.db_pool_size, 30),
+    ("VANPLAN_DB_MAX_OVERFLOW", "0", lambda s: s.db_max_overflow, 0),
 ]
 
 
@@ -150,6 +153,8 @@ def test_documented_name_wins_over_the_nested_one(monkeypatch: pytest.MonkeyPatc
         ("VANPLAN_VISIBILITY_TIMEOUT", "100", "visibility_timeout"),  # not above job_time_limit
         ("VANPLAN_HEARTBEAT_TTL", "0", "heartbeat_ttl"),
         ("VANPLAN_REDIS_PREFIX", "", "redis_prefix"),
+        ("VANPLAN_MAX_CONCURRENT_SOLVES", "0", "max_concurrent_solves"),
+        ("VANPLAN_DB_POOL_SIZE", "0", "db_pool_size"),
     ],
 )
 def test_bad_values_name_the_field(
