@@ -34,6 +34,9 @@ LOG_LEVEL_VARIABLE = "VANPLAN_SERVE_LOG_LEVEL"
 """Set by :func:`run` for its worker processes (the log level of ``--log-level``)."""
 WORKER_HEALTHCHECK_S = 60
 """Seconds a server process may take to answer uvicorn's supervisor (startup included)."""
+KEEP_ALIVE_S = 20
+"""Seconds an idle keep-alive connection stays open (uvicorn's default, 5 s, lets a busy client
+race the server's close and lose a request)."""
 
 
 def run(
@@ -61,6 +64,7 @@ def run(
         log_level=log_level,
         proxy_headers=False,
         server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 
@@ -96,6 +100,7 @@ def _run_workers(host: str, port: int, settings: Settings, log_level: str, worke
         log_level=log_level,
         proxy_headers=False,
         server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 
