@@ -5,11 +5,8 @@ One row per plan version and render key; ``key`` digests everything that changes
 No foreign key (plans are never deleted; SQLite needs no table rebuild); rows of a plan go
 with ``DELETE ... WHERE plan_id``, and all rows when client data changes.
 
-Chained after ``0007_client_phone`` (which main merged first, also from ``0004_week_jobs``), so
-the history stays linear.
-
 Revision ID: 0006_plan_renders
-Revises: 0007_client_phone
+Revises: 0005_client_phone
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_plan_renders"
-down_revision = "0007_client_phone"
+down_revision = "0005_client_phone"
 branch_labels = None
 depends_on = None
 

@@ -3,7 +3,7 @@
 A plain nullable column (SQLite needs no table rebuild); erasure clears it like the other
 personal fields.
 
-Revision ID: 0007_client_phone
+Revision ID: 0005_client_phone
 Revises: 0004_week_jobs
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_client_phone"
+revision = "0005_client_phone"
 down_revision = "0004_week_jobs"
 branch_labels = None
 depends_on = None
