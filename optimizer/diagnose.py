@@ -490,7 +490,9 @@ def _no_room(problem: Problem, visit: Visit, routes: Sequence[Route]) -> Unassig
             shown = ", ".join(names[:NAMED_PER_ROUTE])
             if len(names) > NAMED_PER_ROUTE:
                 shown += f" and {len(names) - NAMED_PER_ROUTE} more"
-            busy.append(f"van {van.id} on {_day(problem, shift.day)}: {shown}")
+            busy.append(
+                f"van {van.id} on {_day(problem, shift.day)}: {shown}{_limit(route, shift, visit)}"
+            )
     keys = [f"{van.id}/{shift.day}" for van, shift, _ in feasible]
     if feasible:
         van, shift, start = feasible[0]
@@ -507,6 +509,17 @@ def _no_room(problem: Problem, visit: Visit, routes: Sequence[Route]) -> Unassig
         )
     return Unassigned(
         visit.id, Reason.NO_ROOM, f"Visit {visit.id}: {message}.", (*conflicts, *keys)
+    )
+
+
+def _limit(route: Route, shift: Shift, visit: Visit) -> str:
+    """What caps the van-day besides its visits: its ``max_work`` when the route's working time
+    plus this service exceeds it (the cause a dispatcher can change), else nothing."""
+    if shift.max_work is None or route.working_time + visit.duration <= shift.max_work:
+        return ""
+    return (
+        f" (max work {_dur(shift.max_work)} reached: {_dur(route.working_time)} worked,"
+        f" this visit needs {_dur(visit.duration)} more)"
     )
 
 

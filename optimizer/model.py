@@ -666,14 +666,22 @@ def _break_specs(problem: Problem, shift: Shift) -> list[BreakSpec]:
         return [_explicit(b) for b in shift.breaks]
     rule = problem.break_rule
     length = shift.end - shift.start
-    if length <= rule.after_first:
+    if not shift.needs_statutory_break(rule):
+        # No route of this shift works long enough to need a break (a short shift, or a
+        # max_work within after_first): break intervals would only slow the search down, and
+        # with a max_work far below the shift they left OR-Tools without a first solution.
         return []
     earliest = shift.start + rule.earliest_after_start
     specs = []
     if earliest + rule.first <= shift.end:
         specs.append(BreakSpec(earliest, shift.end - rule.first, rule.first, True))
     second = max(rule.second - rule.first, 0)
-    if specs and second > 0 and length > rule.after_second + rule.first:
+    if (
+        specs
+        and second > 0
+        and length > rule.after_second + rule.first
+        and shift.longest_work > rule.after_second
+    ):
         # ArbZG allows splitting into pieces of >= 15 min; the checker counts pieces >= 15 min.
         piece = max(second, min(15 * 60, rule.first))
         if earliest + piece <= shift.end:

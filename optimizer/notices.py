@@ -44,9 +44,10 @@ def plan_warnings(
             )
     if stats.status == "GREEDY":
         out.append(
-            f"The first-solution heuristic could not finish within the time limit on {total} "
-            "visits: this is a quick greedy plan (routes short enough to need no break); raise "
-            "the time limit for a better one."
+            f"OR-Tools found no first plan within the time limit on {total} visits (too many "
+            "visits for the limit, or breaks and max work that leave little room): this is a "
+            "quick greedy plan (routes short enough to need no break); raise the time limit or "
+            "check the shifts' breaks and max work for a better one."
         )
     if total and len(unassigned) > MOST * total:
         counts = Counter(u.reason for u in unassigned)

@@ -69,11 +69,12 @@ class SolverSettings:
     cheapest insertion on 15 instances of 200-600 customers (better on 11, worse on long-day
     ones), and on par on Solomon's 100 customers and the sample weeks (``benchmarks/RESULTS.md``).
     The time limit counts from the call (the diagnosis and the model build use it up too). A
-    ``time_limit`` shorter than ``optimizer.search.FIRST_SOLUTION_SECONDS`` (30 s) and than the
-    first-solution heuristic needs (savings on 1,000 visits: 3-40 s on this project's machines,
-    growing with the fleet) makes ``solve`` late rather than empty: it then builds the first
-    solution without ILS, taking up to that long. When the heuristic cannot finish even so
-    (thousands of visits), the plan is a quick greedy one (status ``GREEDY``, with a warning;
+    ``time_limit`` shorter than ``optimizer.search.first_solution_seconds`` (0.03 s per visit,
+    1-30 s) and than the first-solution heuristic needs (savings on 1,000 visits: 3-40 s on this
+    project's machines, growing with the fleet) makes ``solve`` late rather than empty: it then
+    builds the first solution without ILS, taking up to that long. When the heuristic cannot
+    finish even so (thousands of visits, or breaks and a ``max_work`` that leave no room), the
+    plan is a quick greedy one (status ``GREEDY``, with a warning;
     :mod:`optimizer.greedy`); a search in a process of its own is ended 1 s past the limit.
     ``seed`` permutes the order in which visits enter the model (0: input order), which changes
     the search trajectory deterministically. ``workers > 1`` runs a

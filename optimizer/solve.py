@@ -140,7 +140,12 @@ def _plan(
 ) -> Plan:
     """The plan with its unassigned visits in input order and its warnings."""
     ordered = _ordered(problem, unassigned)
-    return Plan(tuple(routes), ordered, stats, plan_warnings(problem, stats, ordered))
+    warnings = plan_warnings(problem, stats, ordered)
+    for warning in warnings:
+        # Logged too: a library user who does not read plan.warnings still sees them (Python
+        # prints warnings of an unconfigured logger on stderr).
+        log.warning("%s", warning)
+    return Plan(tuple(routes), ordered, stats, warnings)
 
 
 def _not_planned(problem: Problem, visit_ids: list[str]) -> list[Unassigned]:

@@ -230,3 +230,52 @@ def test_a_forked_search_still_running_past_its_deadline_is_ended_with_a_greedy_
     assert plan.routes
     assert any("greedy plan" in w for w in plan.warnings)
     assert_feasible(problem, plan)
+
+
+def test_the_first_solution_budget_grows_with_the_visits() -> None:
+    # A few visits fail for their constraints, not for time: the retry without ILS gets 1 s,
+    # not the 30 s a thousand visits may need.
+    assert search.first_solution_seconds(4) == 1.0
+    assert search.first_solution_seconds(100) == pytest.approx(3.0)
+    assert search.first_solution_seconds(1000) == search.FIRST_SOLUTION_SECONDS
+    assert search.first_solution_seconds(5000) == search.FIRST_SOLUTION_SECONDS
+
+
+def test_a_retry_without_ils_on_a_few_visits_asks_for_the_small_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # OR-Tools' ILS and every plain search find nothing: the retry's time limit is the budget
+    # of 4 visits (then the search from nothing plans), every visit accounted for.
+    t = Tiny().van("A").shift("A", 0, 8, 16, breaks=(Break(t_at := 9 * 3600, t_at + 7200, 1800),))
+    for i in range(4):
+        t.visit(f"v{i}", (1, i * 0.5), 40)
+    problem = t.build()
+    asked: list[float] = []
+
+    def nothing(_: object, params: object) -> None:
+        asked.append(params.time_limit.ToTimedelta().total_seconds())  # type: ignore[attr-defined]
+
+    def out_of_time(_: object, params: object) -> None:
+        time.sleep(0.5)  # the ILS uses up the 0.5 s limit
+
+    monkeypatch.setattr(pywrapcp.RoutingModel, "SolveWithIteratedLocalSearch", out_of_time)
+    monkeypatch.setattr(pywrapcp.RoutingModel, "SolveWithParameters", nothing)
+    plan = solve(problem, replace(FAST, engines="ortools", time_limit=0.5))
+    assert asked == [1.0]  # the first-solution retry of 4 visits (not 30 s)
+    assert {s.visit_id for r in plan.routes for s in r.stops} | {
+        u.visit_id for u in plan.unassigned
+    } == {v.id for v in problem.visits}
+    assert_feasible(problem, plan)
+
+
+def test_plan_warnings_are_logged_for_library_users(caplog: pytest.LogCaptureFixture) -> None:
+    # One van-day, far visits that fit only without the statutory break: a library user who
+    # never reads plan.warnings still sees the warning on stderr (logging's last resort).
+    t = Tiny().van("A").shift("A", 0, 0, 23)
+    for i in range(3):
+        t.visit(f"far{i}", (350.0 + i, 0.0), duration_min=10)
+    with caplog.at_level(logging.WARNING, logger="optimizer.solve"):
+        plan = solve(t.build(), FAST)
+    assert plan.warnings
+    assert all(w in caplog.text for w in plan.warnings)
+    assert "statutory break rule" in caplog.text
