@@ -16,6 +16,7 @@ and starts no earlier than ``BreakRule.earliest_after_start`` into the shift).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from itertools import permutations, product
@@ -58,25 +59,50 @@ def precheck(problem: Problem, should_stop: StopCheck | None = None) -> dict[str
 
 
 def explain_unassigned(
-    problem: Problem, routes: Sequence[Route], dropped_ids: Iterable[str]
+    problem: Problem,
+    routes: Sequence[Route],
+    dropped_ids: Iterable[str],
+    *,
+    prechecked: bool = False,
+    deadline: float | None = None,
 ) -> tuple[Unassigned, ...]:
-    """Reasons for the visits the solver left out of ``routes``."""
+    """Reasons for the visits the solver left out of ``routes``. ``prechecked``: every one
+    passed :func:`precheck` (no static reason to look for). Past ``deadline``
+    (``time.monotonic()``) the visits not yet explained get a short "no room" reason that says
+    they were not examined: on thousands of left-out visits the full explanation takes a
+    minute, and a plan must not be that late."""
     visits = {v.id: v for v in problem.visits}
     ids = list(dropped_ids)
     c = Collector()
     for i, vid in enumerate(ids):
         c.check(vid in visits, f"dropped_ids[{i}]", f"unknown visit {vid!r}")
     c.raise_if_any()
-    result = []
-    for vid in ids:
+    result: list[Unassigned] = []
+    for n, vid in enumerate(ids):
         visit = visits[vid]
-        found = static_reason(problem, visit)
+        if deadline is not None and n % STOP_CHECK_EVERY == 0 and time.monotonic() > deadline:
+            result.extend(_not_examined(visits[v], len(ids)) for v in ids[n:])
+            log.info("explained %d of %d left-out visits in time", n, len(ids))
+            break
+        found = None if prechecked else static_reason(problem, visit)
         if found is None:
             found = _no_room(problem, visit, routes)
             if visit.pin is not None:
                 found = _pin_not_honoured(problem, visit, found)
         result.append(found)
     return tuple(result)
+
+
+def _not_examined(visit: Visit, dropped: int) -> Unassigned:
+    """The reason of a left-out visit there was no time to explain (it passed the precheck:
+    it could be served alone, so the plan had no room for it)."""
+    return Unassigned(
+        visit.id,
+        Reason.NO_ROOM,
+        f"Visit {visit.id}: it could be served alone, but the plan has no room for it "
+        f"(not examined further: {dropped} visits are left out, too many to explain each "
+        "within the time limit).",
+    )
 
 
 def _pin_not_honoured(problem: Problem, visit: Visit, no_room: Unassigned) -> Unassigned:

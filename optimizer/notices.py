@@ -4,11 +4,14 @@ counted. The API puts them in the plan summary and the CLI prints them."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 
 from optimizer.domain import Problem
 from optimizer.plan import Reason, SolverStats, Unassigned
+
+log = logging.getLogger(__name__)
 
 MOST = 0.5
 """Share of the visits above which unassigned visits are "most"."""
@@ -56,3 +59,11 @@ def plan_warnings(
         )
         out.append(f"{len(unassigned)} of {total} visits are unassigned: {causes}.")
     return tuple(out)
+
+
+def log_warnings(warnings: Sequence[str]) -> None:
+    """Log a plan's warnings (logger ``optimizer.notices``): a library user who never reads
+    ``plan.warnings`` still sees them, as Python prints warnings of an unconfigured logger on
+    stderr. A client that shows them itself (the CLI) silences this logger."""
+    for warning in warnings:
+        log.warning("%s", warning)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -453,6 +453,7 @@ def solve_one(
         solutions=state.solutions,
         workers=1,
         strategy=f"{settings.first_solution}+{search_name(settings)}/seed {settings.seed}",
+        engine="ortools",
     )
     log.info(
         "solved: status %s, objective %.3f, %d routes, %d dropped, %d solutions, %.2f s",
@@ -507,6 +508,7 @@ def solve_from_routes(
         solutions=last.solutions if last is not None else 0,
         workers=1,
         strategy=f"{settings.first_solution}+{search_name(settings)}/seed {settings.seed}",
+        engine="ortools",
     )
     log.info(
         "stopped: objective %.3f (reported %.3f), %d routes, %d dropped, %.2f s",
@@ -524,22 +526,21 @@ def solve_greedy(
     settings: SolverSettings,
     stop: threading.Event | None = None,
     model: VanModel | None = None,
+    announce: bool = True,
 ) -> SearchResult:
     """The plan of :func:`optimizer.greedy.greedy_plan` (status ``GREEDY``) on ``model`` (the
     task's, built when None), for a search that ended (out of time) before its first solution:
     built in Python, without OR-Tools (whose completion of given routes takes seconds on
     thousands of visits, and fails on models with breaks when its scheduling filters are off).
-    Stopped meanwhile: no routes, every visit not planned."""
+    Stopped meanwhile: no routes, every visit not planned. ``announce=False`` leaves the
+    warning to the caller (a greedy plan made ahead, in case the search finds none)."""
     try:
         model = model if model is not None else task.model(settings, stop)
         routes, dropped = greedy_plan(model, should_stop=lambda: cancelled(stop))
     except SolveStoppedError:
         return task.not_searched(settings, "STOPPED")
-    log.warning(
-        "no solution within the time limit; a greedy plan serves %d of %d visits",
-        sum(len(r.stops) for r in routes),
-        len(task.problem.visits),
-    )
+    if announce:
+        announce_greedy(task, routes)
     stats = SolverStats(
         status="GREEDY",
         objective=_objective(task, routes, dropped),
@@ -547,8 +548,18 @@ def solve_greedy(
         solutions=1,
         workers=1,
         strategy=f"greedy/seed {settings.seed}",
+        engine="greedy",
     )
     return SearchResult(routes, dropped, dict(model.excluded), stats)
+
+
+def announce_greedy(task: Task, routes: Sequence[Route]) -> None:
+    """Log that the plan is a greedy one (no solution within the time limit)."""
+    log.warning(
+        "no solution within the time limit; a greedy plan serves %d of %d visits",
+        sum(len(r.stops) for r in routes),
+        len(task.problem.visits),
+    )
 
 
 def _objective(task: Task, routes: list[Route], dropped: list[str]) -> float:

@@ -119,10 +119,11 @@ class SolverSettings:
     with one worker searches with ``metaheuristic`` instead.
 
     ``engines`` chooses the search engines: ``"auto"`` (default) adds PyVRP where it can express
-    the problem faithfully (see :mod:`optimizer.engines.pyvrp_model` for what declines): with
-    ``workers >= 2`` one worker runs PyVRP and then polishes its plan with OR-Tools, the others
-    run OR-Tools; with one worker PyVRP searches first and OR-Tools polishes for the rest of the
-    time (:mod:`optimizer.processes.engines`). ``"ortools"`` searches with OR-Tools alone.
+    the problem faithfully (see :mod:`optimizer.engines.pyvrp_model` for what declines): PyVRP
+    searches first (with ``workers >= 2`` on every worker, each with its own seed) and OR-Tools
+    polishes its checked plan for the rest of the time when at least 0.5 s is left
+    (:mod:`optimizer.processes.engines`). ``"ortools"`` searches with OR-Tools alone. The plan
+    records which engine made it (:attr:`optimizer.plan.SolverStats.engine`).
     """
 
     time_limit: float = 10.0

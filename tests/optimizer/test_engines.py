@@ -207,7 +207,9 @@ def test_same_seed_and_solution_limit_give_the_same_plan(tiny: Tiny) -> None:
     assert first.stats.objective == second.stats.objective
 
 
-def test_the_portfolio_runs_pyvrp_and_ortools(tiny: Tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_portfolio_runs_pyvrp_on_every_worker(
+    tiny: Tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[str] = []
     real_hybrid, real_search = portfolio.hybrid_in_child, portfolio.search_in_child
 
@@ -226,9 +228,36 @@ def test_the_portfolio_runs_pyvrp_and_ortools(tiny: Tiny, monkeypatch: pytest.Mo
         tiny.visit(f"v{i}", (2.0 * i - 5, 1.0), 15)
     problem = tiny.build()
     plan = solve(problem, replace(QUICK, workers=2))
-    assert sorted(calls) == ["ortools", "pyvrp"]
+    assert calls == ["pyvrp", "pyvrp"]  # each with its own seed, OR-Tools polishing
     assert_feasible(problem, plan)
     assert plan.stats.workers == 2
+    assert plan.stats.engine in ("pyvrp", "pyvrp+ortools")
+    # With breaks PyVRP declines: both workers search with OR-Tools.
+    calls.clear()
+    lunch = tiny.window(0, 11, 13)
+    breaks = (Break(lunch.start, lunch.end, 1800),)
+    with_breaks = replace(problem, shifts=tuple(replace(s, breaks=breaks) for s in problem.shifts))
+    plan = solve(with_breaks, replace(QUICK, workers=2))
+    assert calls == ["ortools", "ortools"]
+    assert plan.stats.engine == "ortools"
+    assert_feasible(with_breaks, plan)
+
+
+def test_the_plan_records_its_engine(tiny: Tiny) -> None:
+    _no_breaks(tiny, "A")
+    for i in range(4):
+        tiny.visit(f"v{i}", (2.0 * i - 3, 1.0), 15)
+    problem = tiny.build()
+    alone = solve(problem, replace(QUICK, engines="ortools"))
+    assert alone.stats.engine == "ortools"
+    hybrid = solve(problem, QUICK)
+    assert hybrid.stats.engine in ("pyvrp", "pyvrp+ortools")
+    assert "PyVRP" in hybrid.stats.strategy
+    task, mapping = _mapped(problem)
+    # No time left to polish (under MIN_POLISH_SECONDS): PyVRP's checked plan as it is.
+    quick = hybrid_search(task, QUICK, mapping, task.t0 + 0.3, 0.5)
+    assert quick.stats.engine == "pyvrp"
+    assert_feasible(problem, Plan(tuple(quick.routes), (), quick.stats))
 
 
 @settings(

@@ -26,7 +26,7 @@ from optimizer.search import Task, plan_of
 from optimizer.settings import SolverSettings
 from optimizer.solve import solve
 
-from .conftest import FAST, Tiny, assert_feasible
+from .conftest import FAST, Tiny, assert_feasible, solve_stopped_after
 
 
 class CountingStop:
@@ -274,8 +274,43 @@ def test_plan_warnings_are_logged_for_library_users(caplog: pytest.LogCaptureFix
     t = Tiny().van("A").shift("A", 0, 0, 23)
     for i in range(3):
         t.visit(f"far{i}", (350.0 + i, 0.0), duration_min=10)
-    with caplog.at_level(logging.WARNING, logger="optimizer.solve"):
+    with caplog.at_level(logging.WARNING, logger="optimizer.notices"):
         plan = solve(t.build(), FAST)
     assert plan.warnings
     assert all(w in caplog.text for w in plan.warnings)
     assert "statutory break rule" in caplog.text
+
+
+def test_a_stop_before_the_first_solution_keeps_the_greedy_plan_made_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The forked search hangs before its first solution (as savings on thousands of visits);
+    # the parent made a greedy plan meanwhile, and a stop keeps it rather than nothing.
+    problem = _week(visits=40)
+    monkeypatch.setattr(search, "solve_one", lambda *_, **__: time.sleep(3600))
+    plan, _ = solve_stopped_after(1.0, problem, SolverSettings(time_limit=60))
+    assert plan.stats.status == "GREEDY"
+    assert plan.routes
+    assert any("greedy plan" in w for w in plan.warnings)
+    served = {s.visit_id for r in plan.routes for s in r.stops}
+    assert served | {u.visit_id for u in plan.unassigned} == {v.id for v in problem.visits}
+    assert_feasible(problem, plan)
+
+
+def test_the_greedy_plan_made_ahead_is_dropped_once_the_search_finds_a_solution(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[searches.Insurance] = []
+    real = searches.Insurance.__init__
+
+    def spy(self: searches.Insurance, *args: object) -> None:
+        real(self, *args)  # type: ignore[arg-type]
+        made.append(self)
+
+    monkeypatch.setattr(searches.Insurance, "__init__", spy)
+    problem = _week(visits=30)
+    plan = solve(problem, SolverSettings(time_limit=2), stop=threading.Event())
+    assert plan.stats.status != "GREEDY" and plan.stats.solutions > 0
+    (insurance,) = made
+    assert insurance.dropped  # at the first solution: the search's plan counts
+    assert_feasible(problem, plan)
