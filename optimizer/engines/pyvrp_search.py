@@ -49,15 +49,38 @@ class PyvrpOutcome:
     iterations: int
 
 
-class _Stop:
-    """PyVRP's stopping criterion: its own limit, or ``should_stop()`` (checked every
-    iteration, so a stop is answered within one iteration)."""
+GIVE_UP_SHARE = 0.2
+"""PyVRP without a feasible plan after this share of its time (at least
+:data:`GIVE_UP_SECONDS`) gives up: a must visit that fits nowhere makes its problem infeasible
+for good (must visits are required clients), and OR-Tools, which may leave them out, then gets
+the rest of the time instead of a fifth of it."""
 
-    def __init__(self, limit: Callable[[int], bool], should_stop: Callable[[], bool]) -> None:
+GIVE_UP_SECONDS = 0.5
+
+INFEASIBLE_COST = 2**62
+"""PyVRP's cost evaluator gives an infeasible solution the largest cost; anything above this
+is infeasible."""
+
+
+class _Stop:
+    """PyVRP's stopping criterion: its own limit, ``should_stop()`` (checked every iteration,
+    so a stop is answered within one iteration), or no feasible plan by ``give_up_at``
+    (``time.monotonic()``)."""
+
+    def __init__(
+        self,
+        limit: Callable[[int], bool],
+        should_stop: Callable[[], bool],
+        give_up_at: float = float("inf"),
+    ) -> None:
         self._limit = limit
         self._should_stop = should_stop
+        self._give_up_at = give_up_at
 
     def __call__(self, best_cost: int) -> bool:
+        if best_cost >= INFEASIBLE_COST and time.monotonic() > self._give_up_at:
+            log.info("PyVRP has no feasible plan in sight; giving up")
+            return True
         return self._should_stop() or self._limit(best_cost)
 
 
@@ -68,11 +91,13 @@ def run_pyvrp(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> pyvrp.Result:
     """PyVRP on the mapped data for at most ``seconds`` (with a solution limit also at most
-    :data:`ITERATIONS_PER_SOLUTION` per solution: reproducible with the seed)."""
+    :data:`ITERATIONS_PER_SOLUTION` per solution: reproducible with the seed); without a
+    feasible plan it gives up early (:data:`GIVE_UP_SHARE`)."""
     criteria: list[StoppingCriterion] = [MaxRuntime(max(seconds, 0.0))]
     if settings.solution_limit is not None:
         criteria.append(MaxIterations(settings.solution_limit * ITERATIONS_PER_SOLUTION))
-    stop = _Stop(MultipleCriteria(criteria), should_stop)
+    give_up_at = time.monotonic() + max(GIVE_UP_SECONDS, GIVE_UP_SHARE * seconds)
+    stop = _Stop(MultipleCriteria(criteria), should_stop, give_up_at)
     # PyVRP warns when its penalties hit their bound (no feasible plan in sight): the outcome
     # says so already (an infeasible best is not used), so the warning is only logged.
     with warnings.catch_warnings(record=True) as caught:

@@ -3,6 +3,7 @@ plans, the OR-Tools polish and the portfolio. Oracle: the independent checker.""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -275,3 +276,24 @@ def test_every_plan_with_pyvrp_passes_the_checker(problem: Problem, no_breaks: b
     served = [s.visit_id for r in plan.routes for s in r.stops]
     listed = [u.visit_id for u in plan.unassigned]
     assert sorted(served + listed) == sorted(v.id for v in problem.visits)
+
+
+def test_pyvrp_gives_up_when_a_must_visit_fits_nowhere(
+    tiny: Tiny, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Four must visits, room for two: PyVRP (must visits are required clients) never finds a
+    # feasible plan; it gives up early and OR-Tools, which leaves two out, plans.
+    _no_breaks(tiny, "A", h1=10)
+    for i in range(4):
+        tiny.visit(f"v{i}", (1, i * 0.5), 40)
+    problem = tiny.build()
+    _, mapping = _mapped(problem)
+    unlimited = replace(QUICK, solution_limit=None, time_limit=5.0)
+    with caplog.at_level(logging.INFO, logger="optimizer.engines.pyvrp_search"):
+        result = run_pyvrp(mapping, 5.0, unlimited)  # gives up after 1 s
+    assert not result.best.is_feasible()
+    assert "giving up" in caplog.text
+    plan = solve(problem, replace(QUICK, time_limit=5.0))
+    assert plan.stats.engine == "ortools"
+    assert len(plan.unassigned) == 2
+    assert_feasible(problem, plan)
