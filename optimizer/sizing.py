@@ -2,16 +2,17 @@
 
 OR-Tools takes its travel matrices as Python lists, one entry per pair of model nodes (a node
 per visit window, plus the depots): on thousands of visits the diagnosis and the model build
-alone take longer than a short time limit (``benchmarks/limits.py``: 5,000 visits took 17 s to
-model on a 2-core machine at load 9, 60 s at load 14). :func:`size_issue` says so up front, so
-that a service can refuse such a request (422 naming the size) instead of answering late.
+alone take longer than a short time limit (``benchmarks/limits.py``: 5,000 visits took 21-32 s
+to diagnose and model on a 2-core machine at load 7-9, longer under more load).
+:func:`size_issue` says so up front, so that a service can refuse such a request (422 naming the
+size) instead of answering late.
 """
 
 from __future__ import annotations
 
 SECONDS_PER_MILLION_ENTRIES = 2.0
-"""Diagnosis and model build per million node pairs, on a loaded 2-core machine (measured:
-0.7 s at load 9, 2.4 s at load 14; the conservative end)."""
+"""Diagnosis and model build per million node pairs, on a loaded 2-core machine (measured
+0.8-1.3 s at load 7-9; twice that leaves room for more load)."""
 
 MODEL_SHARE = 0.5
 """A problem is too large when modelling it would take more than this share of the limit."""
