@@ -1,7 +1,7 @@
 """The ``vanplan`` command line: a thin client of the same functions the service uses.
 
     vanplan demo [--out DIR] [--osm FILE] [--area AREA] [--week 2026-W48] [--time-limit S]
-    vanplan solve PROBLEM.json [--out PLAN.json] [--osm FILE] [--area AREA]
+    vanplan solve PROBLEM.json [--out PLAN.json] [--osm FILE] [--area AREA] [--engines E]
     vanplan network build (--osm FILE | --place NAME | --bbox W S E N) [--area AREA] [--out FILE]
     vanplan serve [--host H] [--port P] [--workers N] [--area AREA]
     vanplan worker [--log-level LEVEL]
@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--out", type=Path, help="write the plan here instead of standard output")
     solve.add_argument("--osm", type=Path, help="local OSM extract for road travel times")
     solve.add_argument("--time-limit", type=float, help="override the solver time (seconds)")
+    solve.add_argument(
+        "--engines",
+        choices=["auto", "ortools"],
+        help="search engines: auto (PyVRP first where it can express the problem, OR-Tools "
+        "polishing) or ortools alone; overrides options.engines",
+    )
     _area_option(solve)
 
     network = sub.add_parser("network", help="road network commands")
@@ -188,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # The plan's warnings are printed with the summary (WARNING: ...), not logged twice.
+    logging.getLogger("optimizer.notices").setLevel(logging.ERROR)
     try:
         settings = Settings()  # the environment (VANPLAN_*), read once
         settings = _with_area(settings, getattr(args, "area", None))
@@ -234,13 +242,14 @@ def _solve(args: argparse.Namespace, settings: Settings) -> None:
             f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}" for e in exc.errors()
         )
         raise CliError(f"{args.problem}: invalid problem: {problems}") from None
+    overrides: dict[str, object] = {}
     if args.time_limit is not None:
+        overrides["time_limit_seconds"] = args.time_limit
+    if args.engines is not None:
+        overrides["engines"] = args.engines
+    if overrides:
         request = request.model_copy(
-            update={
-                "options": request.options.model_copy(
-                    update={"time_limit_seconds": args.time_limit}
-                )
-            }
+            update={"options": request.options.model_copy(update=overrides)}
         )
     result = solve_request(
         request,

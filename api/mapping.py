@@ -364,6 +364,7 @@ def plan_to_out(plan: Plan, mapped: MappedProblem) -> PlanOut:
         solutions=plan.stats.solutions,
         workers=plan.stats.workers,
         warnings=list(plan.warnings),
+        engine=plan.stats.engine or None,
     )
     return PlanOut(
         timezone=horizon.timezone,

@@ -103,6 +103,7 @@ class Planner:
             seed=request.options.seed or 0,
             solution_limit=request.options.solution_limit,
             workers=self.solver_workers,
+            engines=request.options.engines or "auto",
         )
 
     @staticmethod

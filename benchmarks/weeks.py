@@ -5,8 +5,10 @@ sample seed) on the straight-line travel matrix (offline, as ``vanplan demo``), 
 ``SolverSettings(time_limit, seed, workers)`` and replays the plan with the independent checker.
 It prints one JSON line per run: solver status, objective (euros as the model sees it, lower
 is better; a must visit left out costs 100 000), solutions found, unassigned visits, checker
-verdict, wall time. ``--stoppable`` solves as the service's jobs do (with a stop event), and
-``--stop-after S`` stops each solve after S seconds, as a dispatcher would. Runs go to fresh
+verdict, wall time, the engine that made the plan and ``stalls``: how often a search was ended
+as stalled and started again (:mod:`optimizer.processes.stall`). ``--stoppable`` solves as
+the service's jobs do (with a stop event), and ``--stop-after S`` stops each solve after S
+seconds, as a dispatcher would. Runs go to fresh
 processes (``--jobs`` at a time, each solve single-threaded unless ``--workers``), so no OR-Tools
 state passes from one run to the next.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing as mp
 import threading
 import time
@@ -50,6 +53,8 @@ def run_week(
 
     request = sample_week(monday, clients=clients, seed=week_seed)
     problem = build_problem(request, approximate_provider()).problem
+    stalls = _StallCounter()
+    logging.getLogger("optimizer.processes.searches").addHandler(stalls)
     settings = SolverSettings(time_limit=time_limit, seed=seed, workers=workers)
     stop = threading.Event() if stoppable or stop_after is not None else None
     timer = threading.Timer(stop_after, stop.set) if stop and stop_after is not None else None
@@ -71,7 +76,21 @@ def run_week(
         "unassigned": len(plan.unassigned),
         "feasible": report.ok,
         "wall": round(wall, 2),
+        "engine": plan.stats.engine,
+        "stalls": stalls.count,
     }
+
+
+class _StallCounter(logging.Handler):
+    """Counts the searches ended as stalled ("the search stalled ... searching again")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("the search stalled"):
+            self.count += 1
 
 
 def _run(args: tuple[date, int, int, int, float, int, bool, float | None]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ and starts no earlier than ``BreakRule.earliest_after_start`` into the shift).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from itertools import permutations, product
@@ -58,25 +59,50 @@ def precheck(problem: Problem, should_stop: StopCheck | None = None) -> dict[str
 
 
 def explain_unassigned(
-    problem: Problem, routes: Sequence[Route], dropped_ids: Iterable[str]
+    problem: Problem,
+    routes: Sequence[Route],
+    dropped_ids: Iterable[str],
+    *,
+    prechecked: bool = False,
+    deadline: float | None = None,
 ) -> tuple[Unassigned, ...]:
-    """Reasons for the visits the solver left out of ``routes``."""
+    """Reasons for the visits the solver left out of ``routes``. ``prechecked``: every one
+    passed :func:`precheck` (no static reason to look for). Past ``deadline``
+    (``time.monotonic()``) the visits not yet explained get a short "no room" reason that says
+    they were not examined: on thousands of left-out visits the full explanation takes a
+    minute, and a plan must not be that late."""
     visits = {v.id: v for v in problem.visits}
     ids = list(dropped_ids)
     c = Collector()
     for i, vid in enumerate(ids):
         c.check(vid in visits, f"dropped_ids[{i}]", f"unknown visit {vid!r}")
     c.raise_if_any()
-    result = []
-    for vid in ids:
+    result: list[Unassigned] = []
+    for n, vid in enumerate(ids):
         visit = visits[vid]
-        found = static_reason(problem, visit)
+        if deadline is not None and n % STOP_CHECK_EVERY == 0 and time.monotonic() > deadline:
+            result.extend(_not_examined(visits[v], len(ids)) for v in ids[n:])
+            log.info("explained %d of %d left-out visits in time", n, len(ids))
+            break
+        found = None if prechecked else static_reason(problem, visit)
         if found is None:
             found = _no_room(problem, visit, routes)
             if visit.pin is not None:
                 found = _pin_not_honoured(problem, visit, found)
         result.append(found)
     return tuple(result)
+
+
+def _not_examined(visit: Visit, dropped: int) -> Unassigned:
+    """The reason of a left-out visit there was no time to explain (it passed the precheck:
+    it could be served alone, so the plan had no room for it)."""
+    return Unassigned(
+        visit.id,
+        Reason.NO_ROOM,
+        f"Visit {visit.id}: it could be served alone, but the plan has no room for it "
+        f"(not examined further: {dropped} visits are left out, too many to explain each "
+        "within the time limit).",
+    )
 
 
 def _pin_not_honoured(problem: Problem, visit: Visit, no_room: Unassigned) -> Unassigned:
@@ -490,7 +516,9 @@ def _no_room(problem: Problem, visit: Visit, routes: Sequence[Route]) -> Unassig
             shown = ", ".join(names[:NAMED_PER_ROUTE])
             if len(names) > NAMED_PER_ROUTE:
                 shown += f" and {len(names) - NAMED_PER_ROUTE} more"
-            busy.append(f"van {van.id} on {_day(problem, shift.day)}: {shown}")
+            busy.append(
+                f"van {van.id} on {_day(problem, shift.day)}: {shown}{_limit(route, shift, visit)}"
+            )
     keys = [f"{van.id}/{shift.day}" for van, shift, _ in feasible]
     if feasible:
         van, shift, start = feasible[0]
@@ -507,6 +535,17 @@ def _no_room(problem: Problem, visit: Visit, routes: Sequence[Route]) -> Unassig
         )
     return Unassigned(
         visit.id, Reason.NO_ROOM, f"Visit {visit.id}: {message}.", (*conflicts, *keys)
+    )
+
+
+def _limit(route: Route, shift: Shift, visit: Visit) -> str:
+    """What caps the van-day besides its visits: its ``max_work`` when the route's working time
+    plus this service exceeds it (the cause a dispatcher can change), else nothing."""
+    if shift.max_work is None or route.working_time + visit.duration <= shift.max_work:
+        return ""
+    return (
+        f" (max work {_dur(shift.max_work)} reached: {_dur(route.working_time)} worked,"
+        f" this visit needs {_dur(visit.duration)} more)"
     )
 
 

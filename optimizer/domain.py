@@ -268,6 +268,19 @@ class Shift:
         return TimeWindow(self.start, self.end)
 
     @property
+    def longest_work(self) -> int:
+        """The most working time a route of this shift can have: its length, capped by
+        ``max_work``."""
+        length = self.end - self.start
+        return length if self.max_work is None else min(length, self.max_work)
+
+    def needs_statutory_break(self, rule: BreakRule) -> bool:
+        """Whether the statutory ``rule`` can require a break on this shift: it has no
+        explicit breaks and a route may work longer than ``rule.after_first`` (a shift whose
+        ``max_work`` is at most that never needs one, however long the shift)."""
+        return self.breaks is None and self.longest_work > rule.after_first
+
+    @property
     def key(self) -> tuple[str, int]:
         return (self.van_id, self.day)
 

@@ -422,8 +422,9 @@ def _graph(
 
 def _arcs(problem: Problem, graph: _Graph) -> _Arcs:
     loc_idx = np.array([problem.matrix.index(loc) for loc in graph.node_location], dtype=np.int64)
-    dur = problem.matrix.durations[np.ix_(loc_idx, loc_idx)].astype(np.int64)
-    dist = problem.matrix.distances[np.ix_(loc_idx, loc_idx)].astype(np.int64)
+    # One fancy-indexed copy each (already int64 in a TravelMatrix: no second copy).
+    dur = problem.matrix.durations[np.ix_(loc_idx, loc_idx)].astype(np.int64, copy=False)
+    dist = problem.matrix.distances[np.ix_(loc_idx, loc_idx)].astype(np.int64, copy=False)
     unreachable = (dur == UNREACHABLE) | (dist == UNREACHABLE)
     np.fill_diagonal(unreachable, False)
     service = np.zeros(len(graph.node_location), dtype=np.int64)
@@ -456,6 +457,13 @@ def _add_travel_costs(b: _Build) -> int:
     moved = round(obj.moved_visit_cost * COST_SCALE)
     base_cache: dict[tuple[float, float], NDArray[np.int64]] = {}
     cost_cb: dict[bytes, int] = {}
+    # Only visits with a preferred van or an anchor make vehicles' costs differ: the extras
+    # are looked at for them alone (thousands of visits times hundreds of van-days otherwise).
+    special = [
+        (i, v)
+        for i, v in enumerate(b.graph.visits)
+        if v.preferred_van is not None or v.id in b.anchors
+    ]
     for k, s in enumerate(b.shifts):
         van = b.vans[s.van_id]
         key = (van.cost_per_km, van.cost_per_hour)
@@ -468,7 +476,7 @@ def _add_travel_costs(b: _Build) -> int:
             np.fill_diagonal(c, 0)
             base_cache[key] = c
         extra = np.zeros(len(b.graph.node_location), dtype=np.int64)
-        for i, v in enumerate(b.graph.visits):
+        for i, v in special:
             if v.preferred_van is not None and v.preferred_van != s.van_id:
                 extra[i] += continuity
             anchor = b.anchors.get(v.id)
@@ -666,14 +674,22 @@ def _break_specs(problem: Problem, shift: Shift) -> list[BreakSpec]:
         return [_explicit(b) for b in shift.breaks]
     rule = problem.break_rule
     length = shift.end - shift.start
-    if length <= rule.after_first:
+    if not shift.needs_statutory_break(rule):
+        # No route of this shift works long enough to need a break (a short shift, or a
+        # max_work within after_first): break intervals would only slow the search down, and
+        # with a max_work far below the shift they left OR-Tools without a first solution.
         return []
     earliest = shift.start + rule.earliest_after_start
     specs = []
     if earliest + rule.first <= shift.end:
         specs.append(BreakSpec(earliest, shift.end - rule.first, rule.first, True))
     second = max(rule.second - rule.first, 0)
-    if specs and second > 0 and length > rule.after_second + rule.first:
+    if (
+        specs
+        and second > 0
+        and length > rule.after_second + rule.first
+        and shift.longest_work > rule.after_second
+    ):
         # ArbZG allows splitting into pieces of >= 15 min; the checker counts pieces >= 15 min.
         piece = max(second, min(15 * 60, rule.first))
         if earliest + piece <= shift.end:

@@ -4,11 +4,14 @@ counted. The API puts them in the plan summary and the CLI prints them."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 
 from optimizer.domain import Problem
 from optimizer.plan import Reason, SolverStats, Unassigned
+
+log = logging.getLogger(__name__)
 
 MOST = 0.5
 """Share of the visits above which unassigned visits are "most"."""
@@ -44,9 +47,10 @@ def plan_warnings(
             )
     if stats.status == "GREEDY":
         out.append(
-            f"The first-solution heuristic could not finish within the time limit on {total} "
-            "visits: this is a quick greedy plan (routes short enough to need no break); raise "
-            "the time limit for a better one."
+            f"OR-Tools found no first plan within the time limit on {total} visits (too many "
+            "visits for the limit, or breaks and max work that leave little room): this is a "
+            "quick greedy plan (routes short enough to need no break); raise the time limit or "
+            "check the shifts' breaks and max work for a better one."
         )
     if total and len(unassigned) > MOST * total:
         counts = Counter(u.reason for u in unassigned)
@@ -55,3 +59,11 @@ def plan_warnings(
         )
         out.append(f"{len(unassigned)} of {total} visits are unassigned: {causes}.")
     return tuple(out)
+
+
+def log_warnings(warnings: Sequence[str]) -> None:
+    """Log a plan's warnings (logger ``optimizer.notices``): a library user who never reads
+    ``plan.warnings`` still sees them, as Python prints warnings of an unconfigured logger on
+    stderr. A client that shows them itself (the CLI) silences this logger."""
+    for warning in warnings:
+        log.warning("%s", warning)

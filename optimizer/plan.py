@@ -113,6 +113,10 @@ class SolverStats:
     solutions: int = 0
     workers: int = 1
     strategy: str = ""
+    # Which engine made the plan: "ortools", "pyvrp" (PyVRP's checked plan), "pyvrp+ortools"
+    # (PyVRP's plan polished by OR-Tools), "greedy" (no first solution in time); "" when
+    # nothing was searched or not recorded (plans stored before it existed).
+    engine: str = ""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +89,7 @@ class _Fallback:
     plain: Any  # RoutingSearchParameters
     limit: float
     since: float
+    first_solution: float  # seconds a first solution may take, see first_solution_seconds()
 
     def left(self) -> float:
         """Seconds left of the search's time limit (negative when it is over)."""
@@ -150,6 +151,18 @@ def _from_nothing(
 # it (savings on 1,000 visits: 3-40 s on this project's machines, with the fleet's size).
 FIRST_SOLUTION_SECONDS = 30.0
 
+FIRST_SOLUTION_SECONDS_PER_VISIT = 0.03
+"""The first-solution budget grows with the visits (1,000 visits: the whole
+:data:`FIRST_SOLUTION_SECONDS`), at least 1 s. On a few visits every heuristic ends within
+milliseconds, so one that found nothing failed for the constraints (breaks or a ``max_work``
+that leave no room), not for time, and waiting longer for it only delays the fallback."""
+
+
+def first_solution_seconds(visits: int) -> float:
+    """How long a first solution may take on ``visits`` modelled visits (see
+    :data:`FIRST_SOLUTION_SECONDS_PER_VISIT`)."""
+    return min(FIRST_SOLUTION_SECONDS, max(1.0, visits * FIRST_SOLUTION_SECONDS_PER_VISIT))
+
 
 def _without_ils(fallback: _Fallback) -> tuple[VanModel, pywrapcp.Assignment] | None:
     """A plain search (first solution, then the settings' metaheuristic) on a fresh model, for
@@ -157,10 +170,10 @@ def _without_ils(fallback: _Fallback) -> tuple[VanModel, pywrapcp.Assignment] | 
     heuristic (seen on 400-1,000 visits with limits of 0.3-1.5 s), and it then hands back a
     partial assignment that drops most visits. With at least a quarter of ``settings.time_limit``
     left, the plain search gets what is left; with less, it only builds the first solution and
-    may take up to ``FIRST_SOLUTION_SECONDS`` more for it: a slow heuristic makes the solve
-    late, not a plan that drops most visits. Only tried when the time limit is shorter than
-    that (a heuristic that did not finish in a longer limit will not in that much more: the
-    greedy start follows at once). None when it found nothing."""
+    may take up to :func:`first_solution_seconds` more for it (30 s on 1,000 visits, 1 s on a
+    few): a slow heuristic makes the solve late, not a plan that drops most visits. Only tried
+    when the time limit is shorter than that (a heuristic that did not finish in a longer limit
+    will not in that much more: the greedy start follows at once). None when it found nothing."""
     settings, left = fallback.settings, fallback.left()
     log.info(
         "iterated local search reported no solution (%.2f s of the limit left); "
@@ -173,7 +186,7 @@ def _without_ils(fallback: _Fallback) -> tuple[VanModel, pywrapcp.Assignment] | 
         retry.time_limit.CopyFrom(duration(left))
     else:
         retry.solution_limit = 1
-        retry.time_limit.CopyFrom(duration(FIRST_SOLUTION_SECONDS))
+        retry.time_limit.CopyFrom(duration(fallback.first_solution))
     model = fallback.new_model()
     found = model.routing.SolveWithParameters(retry)
     return (model, found) if found is not None else None
@@ -375,13 +388,16 @@ def solve_one(
                 solution = routing.SolveWithIteratedLocalSearch(params)
             else:
                 solution = routing.SolveWithParameters(params)
-        fallback = _Fallback(new_model, settings, without_ils(params, settings), limit, t_search)
+        budget = first_solution_seconds(len(model.visit_ids))
+        fallback = _Fallback(
+            new_model, settings, without_ils(params, settings), limit, t_search, budget
+        )
         try:
             greedy = None
             if (
                 state.solutions == 0
                 and settings.iterated_local_search
-                and limit < FIRST_SOLUTION_SECONDS
+                and limit < budget
                 and not cancelled(stop)
             ):
                 plain = _without_ils(fallback)
@@ -437,6 +453,7 @@ def solve_one(
         solutions=state.solutions,
         workers=1,
         strategy=f"{settings.first_solution}+{search_name(settings)}/seed {settings.seed}",
+        engine="ortools",
     )
     log.info(
         "solved: status %s, objective %.3f, %d routes, %d dropped, %d solutions, %.2f s",
@@ -491,6 +508,7 @@ def solve_from_routes(
         solutions=last.solutions if last is not None else 0,
         workers=1,
         strategy=f"{settings.first_solution}+{search_name(settings)}/seed {settings.seed}",
+        engine="ortools",
     )
     log.info(
         "stopped: objective %.3f (reported %.3f), %d routes, %d dropped, %.2f s",
@@ -508,22 +526,21 @@ def solve_greedy(
     settings: SolverSettings,
     stop: threading.Event | None = None,
     model: VanModel | None = None,
+    announce: bool = True,
 ) -> SearchResult:
     """The plan of :func:`optimizer.greedy.greedy_plan` (status ``GREEDY``) on ``model`` (the
     task's, built when None), for a search that ended (out of time) before its first solution:
     built in Python, without OR-Tools (whose completion of given routes takes seconds on
     thousands of visits, and fails on models with breaks when its scheduling filters are off).
-    Stopped meanwhile: no routes, every visit not planned."""
+    Stopped meanwhile: no routes, every visit not planned. ``announce=False`` leaves the
+    warning to the caller (a greedy plan made ahead, in case the search finds none)."""
     try:
         model = model if model is not None else task.model(settings, stop)
         routes, dropped = greedy_plan(model, should_stop=lambda: cancelled(stop))
     except SolveStoppedError:
         return task.not_searched(settings, "STOPPED")
-    log.warning(
-        "no solution within the time limit; a greedy plan serves %d of %d visits",
-        sum(len(r.stops) for r in routes),
-        len(task.problem.visits),
-    )
+    if announce:
+        announce_greedy(task, routes)
     stats = SolverStats(
         status="GREEDY",
         objective=_objective(task, routes, dropped),
@@ -531,8 +548,18 @@ def solve_greedy(
         solutions=1,
         workers=1,
         strategy=f"greedy/seed {settings.seed}",
+        engine="greedy",
     )
     return SearchResult(routes, dropped, dict(model.excluded), stats)
+
+
+def announce_greedy(task: Task, routes: Sequence[Route]) -> None:
+    """Log that the plan is a greedy one (no solution within the time limit)."""
+    log.warning(
+        "no solution within the time limit; a greedy plan serves %d of %d visits",
+        sum(len(r.stops) for r in routes),
+        len(task.problem.visits),
+    )
 
 
 def _objective(task: Task, routes: list[Route], dropped: list[str]) -> float:

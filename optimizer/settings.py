@@ -69,11 +69,12 @@ class SolverSettings:
     cheapest insertion on 15 instances of 200-600 customers (better on 11, worse on long-day
     ones), and on par on Solomon's 100 customers and the sample weeks (``benchmarks/RESULTS.md``).
     The time limit counts from the call (the diagnosis and the model build use it up too). A
-    ``time_limit`` shorter than ``optimizer.search.FIRST_SOLUTION_SECONDS`` (30 s) and than the
-    first-solution heuristic needs (savings on 1,000 visits: 3-40 s on this project's machines,
-    growing with the fleet) makes ``solve`` late rather than empty: it then builds the first
-    solution without ILS, taking up to that long. When the heuristic cannot finish even so
-    (thousands of visits), the plan is a quick greedy one (status ``GREEDY``, with a warning;
+    ``time_limit`` shorter than ``optimizer.search.first_solution_seconds`` (0.03 s per visit,
+    1-30 s) and than the first-solution heuristic needs (savings on 1,000 visits: 3-40 s on this
+    project's machines, growing with the fleet) makes ``solve`` late rather than empty: it then
+    builds the first solution without ILS, taking up to that long. When the heuristic cannot
+    finish even so (thousands of visits, or breaks and a ``max_work`` that leave no room), the
+    plan is a quick greedy one (status ``GREEDY``, with a warning;
     :mod:`optimizer.greedy`); a search in a process of its own is ended 1 s past the limit.
     ``seed`` permutes the order in which visits enter the model (0: input order), which changes
     the search trajectory deterministically. ``workers > 1`` runs a
@@ -118,10 +119,11 @@ class SolverSettings:
     with one worker searches with ``metaheuristic`` instead.
 
     ``engines`` chooses the search engines: ``"auto"`` (default) adds PyVRP where it can express
-    the problem faithfully (see :mod:`optimizer.engines.pyvrp_model` for what declines): with
-    ``workers >= 2`` one worker runs PyVRP and then polishes its plan with OR-Tools, the others
-    run OR-Tools; with one worker PyVRP searches first and OR-Tools polishes for the rest of the
-    time (:mod:`optimizer.processes.engines`). ``"ortools"`` searches with OR-Tools alone.
+    the problem faithfully (see :mod:`optimizer.engines.pyvrp_model` for what declines): PyVRP
+    searches first (with ``workers >= 2`` on every worker, each with its own seed) and OR-Tools
+    polishes its checked plan for the rest of the time when at least 0.5 s is left
+    (:mod:`optimizer.processes.engines`). ``"ortools"`` searches with OR-Tools alone. The plan
+    records which engine made it (:attr:`optimizer.plan.SolverStats.engine`).
     """
 
     time_limit: float = 10.0

@@ -22,7 +22,7 @@ from optimizer.diagnose import explain_unassigned
 from optimizer.domain import Problem
 from optimizer.errors import SolveStoppedError
 from optimizer.model import fallback_reason
-from optimizer.notices import plan_warnings
+from optimizer.notices import log_warnings, plan_warnings
 from optimizer.params import annealing_temperatures, model_search_parameters, search_parameters
 from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
 from optimizer.processes import searches, start
@@ -34,6 +34,7 @@ from optimizer.processes.portfolio import (
 )
 from optimizer.search import Anchors, Progress, ProgressCallback, Task, solve_one
 from optimizer.settings import SolverSettings
+from optimizer.sizing import model_nodes, size_issue
 
 __all__ = [
     "Anchors",
@@ -74,6 +75,13 @@ def solve(
     stoppable solve searches with ``settings.metaheuristic``."""
     problem.validate()
     settings = settings or SolverSettings()
+    too_large = size_issue(
+        len(problem.visits),
+        model_nodes([len(v.windows) for v in problem.visits]),
+        settings.time_limit,
+    )
+    if too_large is not None:
+        log.warning("%s; the plan will be late or a quick greedy one", too_large)
     t0 = time.monotonic()
     try:
         task = Task.of(problem, stop, anchors=dict(anchors) if anchors else None, initial=initial)
@@ -130,7 +138,8 @@ def solve(
         # (and explaining thousands of visits against every van-day takes minutes).
         unassigned.update((u.visit_id, u) for u in _not_planned(problem, result.dropped))
     elif result.dropped:
-        for u in _explain(problem, result.routes, result.dropped):
+        limit_at = task.t0 + settings.time_limit
+        for u in _explain(problem, result.routes, result.dropped, limit_at):
             unassigned[u.visit_id] = u
     return _plan(problem, result.routes, unassigned.values(), result.stats)
 
@@ -140,7 +149,9 @@ def _plan(
 ) -> Plan:
     """The plan with its unassigned visits in input order and its warnings."""
     ordered = _ordered(problem, unassigned)
-    return Plan(tuple(routes), ordered, stats, plan_warnings(problem, stats, ordered))
+    warnings = plan_warnings(problem, stats, ordered)
+    log_warnings(warnings)
+    return Plan(tuple(routes), ordered, stats, warnings)
 
 
 def _not_planned(problem: Problem, visit_ids: list[str]) -> list[Unassigned]:
@@ -156,8 +167,24 @@ def _not_planned(problem: Problem, visit_ids: list[str]) -> list[Unassigned]:
     ]
 
 
-def _explain(problem: Problem, routes: list[Route], dropped: list[str]) -> tuple[Unassigned, ...]:
-    return tuple(explain_unassigned(problem, tuple(routes), tuple(dropped)))
+EXPLAIN_SECONDS = (0.5, 1.0)
+"""The explanation of the left-out visits takes what is left of the time limit, but at least
+the first and at most the second figure (seconds): past that the rest get a short reason."""
+
+
+def _explain(
+    problem: Problem, routes: list[Route], dropped: list[str], limit_at: float
+) -> tuple[Unassigned, ...]:
+    """Reasons for the visits the search left out (they all passed the precheck), within
+    :data:`EXPLAIN_SECONDS` of now (``limit_at``: when the time limit ends)."""
+    now = time.monotonic()
+    least, most = EXPLAIN_SECONDS
+    deadline = now + min(max(limit_at - now, least), most)
+    return tuple(
+        explain_unassigned(
+            problem, tuple(routes), tuple(dropped), prechecked=True, deadline=deadline
+        )
+    )
 
 
 def _ordered(problem: Problem, unassigned: Iterable[Unassigned]) -> tuple[Unassigned, ...]:

@@ -307,3 +307,29 @@ def test_solve_command_warns_loudly_when_most_visits_are_unassigned(
     (warning,) = summary["warnings"]
     assert f"{summary['unassigned']} of {len(request.visits)} visits are unassigned" in warning
     assert f"WARNING: {warning}" in capsys.readouterr().err
+
+
+def test_solve_command_chooses_the_engines(tmp_path: Path) -> None:
+    # Shifts without breaks: PyVRP can express the week and searches first by default;
+    # --engines ortools leaves it to OR-Tools alone. summary.engine says which made the plan.
+    request = sample_week(monday_of_iso_week("2026-W48"), clients=6, time_limit_seconds=1)
+    shifts = [s.model_copy(update={"breaks": []}) for s in request.shifts]
+    request = request.model_copy(update={"shifts": shifts})
+    problem = tmp_path / "problem.json"
+    problem.write_text(request.model_dump_json())
+    engines = {}
+    for choice in ("auto", "ortools"):
+        out = tmp_path / f"{choice}.json"
+        assert main(["solve", str(problem), "--out", str(out), "--engines", choice]) == 0
+        engines[choice] = json.loads(out.read_text())["summary"]["engine"]
+    assert engines["auto"] in ("pyvrp", "pyvrp+ortools")  # polished when OR-Tools improved it
+    assert engines["ortools"] == "ortools"
+
+
+def test_solve_command_rejects_an_unknown_engine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["solve", str(tmp_path / "p.json"), "--engines", "fastest"])
+    assert exc.value.code == 2
+    assert "--engines" in capsys.readouterr().err

@@ -8,15 +8,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
 
-from api.deps import SolveCaller
+from api.deps import SettingsDep, SolveCaller
 from api.errors import ConflictError, error_responses, not_found
 from api.jobs import JobRunner
 from api.routers.solve import PlannerDep, invalid_input
 from api.schemas.planning import JobOut, JobStatus, PlanOut, SolveRequest
 from api.service import start_planning, stop_planning
 from api.storage.jobs import UnknownJobError
-from optimizer.errors import ValidationError
+from optimizer.errors import Issue, ValidationError
 from optimizer.processes import stop_helper_processes
+from optimizer.sizing import model_nodes, size_issue
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +45,19 @@ def submit_job(
     _caller: SolveCaller,
     planner: PlannerDep,
     runner: RunnerDep,
+    settings: SettingsDep,
     response: Response,
 ) -> JobOut:
-    """Queue the problem; poll ``GET /v1/jobs/{id}`` and fetch ``GET /v1/jobs/{id}/plan``."""
+    """Queue the problem; poll ``GET /v1/jobs/{id}`` and fetch ``GET /v1/jobs/{id}/plan``.
+    A problem too large to model within its time limit is refused (422 naming its size,
+    :func:`optimizer.sizing.size_issue`)."""
     try:
         planner.validate(body)  # input errors now (422), not later as a failed job
+        limit = body.options.time_limit_seconds or settings.job_time_limit
+        nodes = model_nodes([len(v.windows) for v in body.visits])
+        issue = size_issue(len(body.visits), nodes, limit)
+        if issue is not None:
+            raise ValidationError(Issue("options.time_limit_seconds", issue))
     except ValidationError as exc:
         raise invalid_input(exc) from exc
     job = runner.submit(body)

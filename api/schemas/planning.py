@@ -145,6 +145,12 @@ class SolveOptions(_Model):
     use_road_network: bool = Field(
         default=True, description="Use the configured road network when one is loaded."
     )
+    engines: Literal["auto", "ortools"] | None = Field(
+        default=None,
+        description="Search engines: 'auto' (the default) lets PyVRP search first where it can "
+        "express the problem (no breaks, no re-plan anchors) and OR-Tools polish its checked "
+        "plan; 'ortools' searches with OR-Tools alone. summary.engine says which made the plan.",
+    )
 
 
 _EXAMPLE_REQUEST: dict[str, Any] = {
@@ -264,6 +270,13 @@ class Summary(BaseModel):
         default_factory=list,
         description="What must not be missed: no plan found in time, or most visits "
         "unassigned with their causes counted (e.g. breaks that cannot fit).",
+    )
+    engine: str | None = Field(
+        default=None,
+        description="Which engine made the plan: ortools, pyvrp, pyvrp+ortools (PyVRP's plan "
+        "polished by OR-Tools) or greedy (no first solution in time); null when nothing was "
+        "searched or for plans stored before it was recorded.",
+        examples=["ortools"],
     )
 
 

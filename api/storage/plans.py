@@ -70,6 +70,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "solutions": plan.stats.solutions,
             "workers": plan.stats.workers,
             "strategy": plan.stats.strategy,
+            "engine": plan.stats.engine,
         },
         "warnings": list(plan.warnings),
     }

@@ -25,8 +25,8 @@ What maps:
 
 What declines (OR-Tools then plans alone), with the reason:
 
-- a shift with breaks: explicit ones, or the statutory rule on a shift longer than
-  ``BreakRule.after_first`` (PyVRP has no breaks);
+- a shift with breaks: explicit ones, or the statutory rule on a shift that allows more work
+  than ``BreakRule.after_first`` (its length, or a smaller ``max_work``; PyVRP has no breaks);
 - a re-plan's anchors (the moved-visit cost depends on the van-day);
 - ``SolverSettings.charge_waiting`` (PyVRP's duration cost would also charge service time);
 - more restriction profiles than :data:`MAX_PROFILE_ENTRIES` matrix entries allow;
@@ -104,10 +104,10 @@ def break_reason(problem: Problem) -> str | None:
     for s in problem.shifts:
         if s.breaks:
             return f"shift {s.van_id} day {s.day} has explicit breaks (PyVRP has no breaks)"
-        if s.breaks is None and s.end - s.start > rule.after_first:
+        if s.needs_statutory_break(rule):
             return (
-                f"shift {s.van_id} day {s.day} is longer than {rule.after_first} s under the "
-                "statutory break rule (PyVRP has no breaks)"
+                f"shift {s.van_id} day {s.day} allows more than {rule.after_first} s of work "
+                "under the statutory break rule (PyVRP has no breaks)"
             )
     return None
 

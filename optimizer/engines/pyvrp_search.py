@@ -33,8 +33,9 @@ ITERATIONS_PER_SOLUTION = 1000
 """With ``SolverSettings.solution_limit`` (a reproducible run) PyVRP stops after this many
 iterations per solution of the limit (its time limit then only guards)."""
 
-MIN_POLISH_SECONDS = 0.2
-"""OR-Tools polishes PyVRP's plan only when at least this much time is left."""
+MIN_POLISH_SECONDS = 0.5
+"""OR-Tools polishes PyVRP's plan only when at least this much time is left (less is spent
+building its model and reading the routes in, on a few hundred visits)."""
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,38 @@ class PyvrpOutcome:
     iterations: int
 
 
-class _Stop:
-    """PyVRP's stopping criterion: its own limit, or ``should_stop()`` (checked every
-    iteration, so a stop is answered within one iteration)."""
+GIVE_UP_SHARE = 0.2
+"""PyVRP without a feasible plan after this share of its time (at least
+:data:`GIVE_UP_SECONDS`) gives up: a must visit that fits nowhere makes its problem infeasible
+for good (must visits are required clients), and OR-Tools, which may leave them out, then gets
+the rest of the time instead of a fifth of it."""
 
-    def __init__(self, limit: Callable[[int], bool], should_stop: Callable[[], bool]) -> None:
+GIVE_UP_SECONDS = 0.5
+
+INFEASIBLE_COST = 2**62
+"""PyVRP's cost evaluator gives an infeasible solution the largest cost; anything above this
+is infeasible."""
+
+
+class _Stop:
+    """PyVRP's stopping criterion: its own limit, ``should_stop()`` (checked every iteration,
+    so a stop is answered within one iteration), or no feasible plan by ``give_up_at``
+    (``time.monotonic()``)."""
+
+    def __init__(
+        self,
+        limit: Callable[[int], bool],
+        should_stop: Callable[[], bool],
+        give_up_at: float = float("inf"),
+    ) -> None:
         self._limit = limit
         self._should_stop = should_stop
+        self._give_up_at = give_up_at
 
     def __call__(self, best_cost: int) -> bool:
+        if best_cost >= INFEASIBLE_COST and time.monotonic() > self._give_up_at:
+            log.info("PyVRP has no feasible plan in sight; giving up")
+            return True
         return self._should_stop() or self._limit(best_cost)
 
 
@@ -67,11 +91,13 @@ def run_pyvrp(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> pyvrp.Result:
     """PyVRP on the mapped data for at most ``seconds`` (with a solution limit also at most
-    :data:`ITERATIONS_PER_SOLUTION` per solution: reproducible with the seed)."""
+    :data:`ITERATIONS_PER_SOLUTION` per solution: reproducible with the seed); without a
+    feasible plan it gives up early (:data:`GIVE_UP_SHARE`)."""
     criteria: list[StoppingCriterion] = [MaxRuntime(max(seconds, 0.0))]
     if settings.solution_limit is not None:
         criteria.append(MaxIterations(settings.solution_limit * ITERATIONS_PER_SOLUTION))
-    stop = _Stop(MultipleCriteria(criteria), should_stop)
+    give_up_at = time.monotonic() + max(GIVE_UP_SECONDS, GIVE_UP_SHARE * seconds)
+    stop = _Stop(MultipleCriteria(criteria), should_stop, give_up_at)
     # PyVRP warns when its penalties hit their bound (no feasible plan in sight): the outcome
     # says so already (an infeasible best is not used), so the warning is only logged.
     with warnings.catch_warnings(record=True) as caught:
@@ -197,6 +223,7 @@ def hybrid_search(
             found.iterations,
             1,
             name,
+            engine="pyvrp",
         )
         excluded = {**mapping.excluded, **task.excluded}
         engine = SearchResult(found.routes, found.dropped, excluded, stats)
@@ -226,5 +253,6 @@ def hybrid_search(
         polished.stats,
         solutions=polished.stats.solutions + found.iterations,
         strategy=strategy if engine is not None else polished.stats.strategy,
+        engine="pyvrp+ortools" if engine is not None else polished.stats.engine,
     )
     return replace(polished, stats=stats)

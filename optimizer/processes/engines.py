@@ -35,7 +35,8 @@ SHARE_ALONE = 0.8
 """With one worker, PyVRP's share of the time limit; OR-Tools polishes for the rest."""
 
 SHARE_IN_PORTFOLIO = 0.9
-"""The PyVRP worker's share in a portfolio (other workers search with OR-Tools meanwhile)."""
+"""Each PyVRP worker's share of the time in a portfolio (every worker runs PyVRP with its own
+seed; OR-Tools polishes the rest of the time)."""
 
 STOP_GRACE = 5.0
 """Seconds the PyVRP process may take to send its plan after a stop or its deadline (PyVRP's

@@ -69,12 +69,13 @@ def solve_portfolio_forked(
 ) -> SearchResult:
     """The portfolio in forked processes, one per worker, each watched by a thread of this
     process as a single forked search is (:func:`search_in_child`): stoppable with iterated
-    local search, stalls ended and searched again. With a PyVRP ``mapping`` the last worker
-    runs PyVRP and polishes its plan with OR-Tools (:func:`hybrid_in_child`). The winner is the
+    local search, stalls ended and searched again. With a PyVRP ``mapping`` (a problem PyVRP
+    expresses: no breaks) every worker runs PyVRP with its own seed and polishes its plan with
+    OR-Tools when at least ``MIN_POLISH_SECONDS`` are left (:func:`hybrid_in_child`): on such
+    problems PyVRP's search is the stronger one (``benchmarks/RESULTS.md``). The winner is the
     lowest objective (then the lowest worker); a killed worker's plan is rebuilt here from its
     last routes."""
     configs = portfolio(settings)
-    hybrid = len(configs) - 1 if mapping is not None else None
     deadline = task.t0 + settings.time_limit
     lock = threading.Lock()
     best: float | None = None
@@ -92,7 +93,7 @@ def solve_portfolio_forked(
                     on_progress(replace(p, worker=worker))
 
         try:
-            if worker == hybrid and mapping is not None:
+            if mapping is not None:
                 searched[worker] = hybrid_in_child(
                     task, cfg, mapping, progress, stop, deadline, SHARE_IN_PORTFOLIO
                 )

@@ -10,6 +10,7 @@ import multiprocessing as mp
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -82,6 +83,61 @@ def _search_child(task: Task, settings: SolverSettings, deadline: float, sender:
         sender.close()
 
 
+INSURANCE_WAIT = 1.0
+"""Seconds a stopped or late solve waits for the greedy plan made ahead (:class:`Insurance`)
+when the search found nothing."""
+
+
+class Insurance:
+    """A greedy plan (:func:`~optimizer.search.solve_greedy`) made in a thread of this process
+    on the model built ahead, while the forked search looks for its first solution: a search
+    that is stopped, or ended at its deadline, before it found one still leaves a plan, at
+    once (on thousands of visits the greedy plan takes seconds, OR-Tools' first solution
+    minutes). Dropped (its thread told to stop) as soon as the search reports a solution.
+    Started after the fork: the thread only reads the model's Python attributes."""
+
+    def __init__(self, task: Task, settings: SolverSettings, model: search.VanModel) -> None:
+        self._drop = threading.Event()
+        self._result: SearchResult | None = None
+        self._done = threading.Event()
+
+        def run() -> None:
+            try:
+                found = solve_greedy(task, settings, self._drop, model, announce=False)
+                if found.routes:
+                    self._result = found
+            except Exception:  # an insurance only: the search decides
+                log.exception("the greedy plan made ahead failed")
+            finally:
+                self._done.set()
+
+        self._thread = threading.Thread(target=run, name="vanplan-greedy-ahead", daemon=True)
+        self._thread.start()
+
+    def drop(self) -> None:
+        """Not needed any more: the search found a solution."""
+        self._drop.set()
+
+    @property
+    def dropped(self) -> bool:
+        return self._drop.is_set()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the greedy plan is made (and has routes)."""
+        return self._done.is_set() and self._result is not None
+
+    def result(self, wait: float | None) -> SearchResult | None:
+        """The greedy plan, waiting at most ``wait`` seconds for it (None: until it is made);
+        None when it is not ready, found no routes or was dropped."""
+        self._done.wait(wait)
+        self._drop.set()  # not ready in time: stop it
+        return self._result if self._done.is_set() else None
+
+    def join(self) -> None:
+        self._thread.join()
+
+
 @dataclass(frozen=True)
 class ChildRun:
     """How one forked search ended: its result if it finished, the last routes it reported,
@@ -101,10 +157,19 @@ def _run_child(
     stop: threading.Event | None,
     on_progress: ProgressCallback,
     watch: StallWatch,
+    on_forked: Callable[[], None] | None = None,
+    on_solution: Callable[[], None] | None = None,
+    ready: Callable[[], bool] | None = None,
 ) -> ChildRun:
-    """One forked search until it ends, ``stop`` is set or ``watch`` says it stalled."""
+    """One forked search until it ends, ``stop`` is set or ``watch`` says it stalled.
+    ``on_forked`` is called once the process is started, ``on_solution`` at its first
+    reported solution; ``ready`` says whether a plan made meanwhile (:class:`Insurance`)
+    exists, which ends a search without a solution at its deadline rather than
+    :data:`LATE_SECONDS` after it."""
     receiver, sender = mp.get_context("fork").Pipe(duplex=False)
     child = start_forked(_search_child, (task, settings, deadline, sender), "vanplan-search")
+    if on_forked is not None:
+        on_forked()
     started = time.monotonic()
     first_after: float | None = None  # seconds from the start to the first solution
     sender.close()  # the child holds the writing end
@@ -123,7 +188,10 @@ def _run_child(
                 if watch.stalled(now):
                     stalled = now < deadline - 0.1
                     break
-                if now > deadline + LATE_SECONDS:
+                # Without a solution, and with a greedy plan made meanwhile, the search ends at
+                # its deadline: the process could not finish a first solution in time anyway.
+                late = 0.0 if last is None and ready is not None and ready() else LATE_SECONDS
+                if now > deadline + late:
                     overdue = True
                     log.warning(
                         "the search process is still running %.1f s after its time limit "
@@ -146,6 +214,8 @@ def _run_child(
                 last = message
                 if first_after is None:
                     first_after = time.monotonic() - started
+                    if on_solution is not None:
+                        on_solution()
                 on_progress(
                     Progress(message.objective / COST_SCALE, message.solutions, message.elapsed)
                 )
@@ -193,6 +263,7 @@ class Searched:
     result: SearchResult | None = None
     killed: Killed | None = None
     solutions: int = 0  # found by all of them
+    insurance: Insurance | None = None  # a greedy plan made ahead (prebuilt searches only)
 
     @property
     def objective(self) -> float:
@@ -252,8 +323,26 @@ def search_in_child(
             except SolveStoppedError:
                 return searched
         watch = StallWatch(attempt, enabled=settings.solution_limit is None)
-        run = _run_child(task, attempt, deadline, stop, on_progress, watch)
+        ahead = task.built.get(attempt) if prebuild and searched.insurance is None else None
+
+        def insure(
+            model: search.VanModel | None = ahead, attempt: SolverSettings = attempt
+        ) -> None:
+            if model is not None:
+                searched.insurance = Insurance(task, attempt, model)
+
+        def found() -> None:
+            if searched.insurance is not None:
+                searched.insurance.drop()
+
+        def ready() -> bool:
+            return searched.insurance is not None and searched.insurance.ready
+
+        run = _run_child(task, attempt, deadline, stop, on_progress, watch, insure, found, ready)
         searched.keep(run, attempt)
+        if searched.insurance is not None and run.last is not None:
+            # Its thread must not run through the next fork (a restart after a stall).
+            searched.insurance.join()
         left = deadline - time.monotonic()
         # A restart that cannot reach its first solution in the time left (it needed
         # first_after before) would only make the solve late.
@@ -299,9 +388,19 @@ def outcome(
     """The plan of what the searches of ``settings`` left: an ended search's result, or the
     rebuilt plan of the last routes a killed one reported; its solutions are those of every
     search (a stalled one and its restart alike)."""
+    ahead = None
+    if searched.killed is None and not searched.uses_result() and searched.insurance is not None:
+        # Stopped: at most INSURANCE_WAIT more; out of time: the greedy plan is what would be
+        # made next anyway, so it is waited for.
+        wait = INSURANCE_WAIT if cancelled(stop) else None
+        ahead = searched.insurance.result(wait)
     if searched.uses_result():
         assert searched.result is not None
         result = searched.result
+    elif ahead is not None:
+        # Stopped or out of time before a first solution: the greedy plan made meanwhile.
+        search.announce_greedy(task, ahead.routes)
+        result = replace(ahead, stats=replace(ahead.stats, wall_time=time.monotonic() - task.t0))
     elif searched.killed is None and not cancelled(stop):
         # Out of time before a first solution: the greedy plan, on the model built ahead.
         result = solve_greedy(task, settings, stop)

@@ -20,6 +20,7 @@ from api.schemas.planning import JobOut, JobStatus, PlanOut, SolveRequest
 from api.settings import Settings
 from api.storage.jobs import JobStore, UnknownJobError
 from optimizer.processes import stop_helper_processes
+from optimizer.sizing import size_issue
 from tests.api.test_solve import (
     assert_feasible,
     no_helper_processes_left,  # noqa: F401  (autouse: no solver process outlives a test)
@@ -294,6 +295,24 @@ def test_a_job_above_the_largest_accepted_size_is_a_422_naming_it(
     assert response.status_code == 422
     (detail,) = response.json()["details"]
     assert detail["field"] == "body.visits" and "5000" in detail["message"]
+
+
+def test_a_job_too_large_for_its_time_limit_is_a_422_naming_the_size(
+    jclient: TestClient, token: Callable[..., Headers]
+) -> None:
+    # 5,000 visits take about 50 s to model: a 30 s limit is refused up front, with the size
+    # and the time limit it would need; 120 s is accepted.
+    body = small_request()
+    visit = {**body["visits"][0], "windows": []}
+    body["visits"] = [{**visit, "id": f"v{i}"} for i in range(5000)]
+    body["options"] = {**body.get("options", {}), "time_limit_seconds": 30}
+    response = jclient.post("/v1/jobs", json=body, headers=token("system"))
+    assert response.status_code == 422
+    (detail,) = response.json()["details"]
+    assert detail["field"] == "body.options.time_limit_seconds"
+    assert "5000 visits" in detail["message"] and "at least 100 s" in detail["message"]
+    assert size_issue(5000, 5000, 120.0) is None
+    assert size_issue(1000, 1000, 30.0) is None
 
 
 def test_job_errors(jclient: TestClient, token: Callable[..., Headers]) -> None:

@@ -15,6 +15,7 @@ def test_a_week_run_is_solved_and_checked() -> None:
     assert result["solutions"] >= 1
     assert result["unassigned"] == 0
     assert (result["clients"], result["week_seed"], result["seed"]) == (6, 7, 0)
+    assert result["stalls"] == 0 and result["engine"] in ("ortools", "pyvrp", "pyvrp+ortools")
 
 
 def test_bad_arguments_name_the_option(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,14 +8,15 @@ from datetime import date
 import numpy as np
 import pytest
 
-from optimizer import search
 from optimizer.domain import (
     HOUR,
     MINUTE,
     Break,
+    BreakRule,
     Horizon,
     Objective,
     Pin,
+    Shift,
     TimeWindow,
 )
 from optimizer.model import build_model, per_index
@@ -115,21 +116,39 @@ def test_shift_end_forces_drop_with_reason(one_van_day: Tiny) -> None:
     assert u.reason is Reason.NO_ROOM
 
 
-def test_max_work_limits_the_day(tiny: Tiny, monkeypatch: pytest.MonkeyPatch) -> None:
-    # OR-Tools finds no first solution on this model (its ILS nor a plain search: a max_work
-    # far below an 8 h shift under the break rule); the plan is the greedy one. Without this,
-    # solve() would also retry the first solution alone for 30 s before giving up.
-    monkeypatch.setattr(search, "FIRST_SOLUTION_SECONDS", 1.0)
+@pytest.mark.parametrize("engines", ["ortools", "auto"])
+def test_max_work_limits_the_day(tiny: Tiny, engines: str) -> None:
+    # A max_work far below an 8 h shift under the break rule: no route can need a break, so
+    # the model has no break intervals (with them OR-Tools found no first solution at all and
+    # the plan was a greedy one), and PyVRP may join.
     t = tiny.van("A").shift("A", 0, 8, 16, max_work=2 * HOUR)
     for i in range(4):
         t.visit(f"v{i}", (1, i * 0.5), 40)
     p = t.build()
-    plan = solve(p, FAST)
+    plan = solve(p, replace(FAST, engines=engines))
     assert_feasible(p, plan)
+    assert plan.stats.status != "GREEDY" and plan.stats.solutions > 0
     route = plan.route("A", 0)
     assert route is not None and route.working_time <= 2 * HOUR
     assert len(route.stops) == 2  # three would need 2 h of service plus driving
     assert len(plan.unassigned) == 2
+    # The reason names the cap, not only the competing visits.
+    for u in plan.unassigned:
+        assert u.reason is Reason.NO_ROOM
+        assert "max work 2 h 00 min reached" in u.message
+
+
+def test_a_max_work_within_the_first_break_threshold_needs_no_break(tiny: Tiny) -> None:
+    rule = BreakRule()
+    long_day = Shift("A", 0, 0, 10 * HOUR)
+    assert long_day.needs_statutory_break(rule)
+    assert not replace(long_day, max_work=rule.after_first).needs_statutory_break(rule)
+    assert not replace(long_day, breaks=()).needs_statutory_break(rule)
+    assert replace(long_day, max_work=rule.after_first + 1).needs_statutory_break(rule)
+    t = tiny.van("A").shift("A", 0, 7, 18, max_work=6 * HOUR)
+    t.visit("v0", (1, 0), 30)
+    model = build_model(t.build(), FAST)
+    assert model.breaks[0] == []
 
 
 def test_no_statutory_break_on_a_short_day(one_van_day: Tiny) -> None:

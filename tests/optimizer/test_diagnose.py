@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import date
 
@@ -27,6 +28,7 @@ from optimizer.domain import (
 )
 from optimizer.errors import ValidationError
 from optimizer.plan import BreakSlot, Plan, Reason, Route, SolverStats, Stop
+from tests.optimizer.conftest import Tiny
 
 H = Horizon(date(2026, 11, 23), days=3)  # Mon 23 .. Wed 25 November 2026
 LOCS = ("base", "a", "remote", "island")
@@ -302,3 +304,17 @@ def test_unknown_dropped_ids_are_a_clear_error() -> None:
     pb = problem(Visit("ok", "a", 30 * MINUTE))
     with pytest.raises(ValidationError, match=r"dropped_ids\[1\]: unknown visit 'ghost'"):
         explain_unassigned(pb, [], ["ok", "ghost"])
+
+
+def test_left_out_visits_past_the_deadline_get_a_short_reason() -> None:
+    # Thousands of left-out visits took a minute to explain: past the deadline the rest are
+    # said to have no room without being examined, so the plan is not late.
+    t = Tiny().van("A").shift("A", 0, 8, 10)
+    for i in range(3):
+        t.visit(f"v{i}", (1.0 + i, 0.0), 30)
+    pb = t.build()
+    full = explain_unassigned(pb, [], ["v0", "v1", "v2"], prechecked=True)
+    assert all("not examined" not in u.message for u in full)
+    late = explain_unassigned(pb, [], ["v0", "v1", "v2"], deadline=time.monotonic() - 1.0)
+    assert [u.visit_id for u in late] == ["v0", "v1", "v2"]
+    assert all(u.reason is Reason.NO_ROOM and "not examined" in u.message for u in late)

@@ -3,6 +3,7 @@ plans, the OR-Tools polish and the portfolio. Oracle: the independent checker.""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -207,7 +208,9 @@ def test_same_seed_and_solution_limit_give_the_same_plan(tiny: Tiny) -> None:
     assert first.stats.objective == second.stats.objective
 
 
-def test_the_portfolio_runs_pyvrp_and_ortools(tiny: Tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_portfolio_runs_pyvrp_on_every_worker(
+    tiny: Tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[str] = []
     real_hybrid, real_search = portfolio.hybrid_in_child, portfolio.search_in_child
 
@@ -226,9 +229,36 @@ def test_the_portfolio_runs_pyvrp_and_ortools(tiny: Tiny, monkeypatch: pytest.Mo
         tiny.visit(f"v{i}", (2.0 * i - 5, 1.0), 15)
     problem = tiny.build()
     plan = solve(problem, replace(QUICK, workers=2))
-    assert sorted(calls) == ["ortools", "pyvrp"]
+    assert calls == ["pyvrp", "pyvrp"]  # each with its own seed, OR-Tools polishing
     assert_feasible(problem, plan)
     assert plan.stats.workers == 2
+    assert plan.stats.engine in ("pyvrp", "pyvrp+ortools")
+    # With breaks PyVRP declines: both workers search with OR-Tools.
+    calls.clear()
+    lunch = tiny.window(0, 11, 13)
+    breaks = (Break(lunch.start, lunch.end, 1800),)
+    with_breaks = replace(problem, shifts=tuple(replace(s, breaks=breaks) for s in problem.shifts))
+    plan = solve(with_breaks, replace(QUICK, workers=2))
+    assert calls == ["ortools", "ortools"]
+    assert plan.stats.engine == "ortools"
+    assert_feasible(with_breaks, plan)
+
+
+def test_the_plan_records_its_engine(tiny: Tiny) -> None:
+    _no_breaks(tiny, "A")
+    for i in range(4):
+        tiny.visit(f"v{i}", (2.0 * i - 3, 1.0), 15)
+    problem = tiny.build()
+    alone = solve(problem, replace(QUICK, engines="ortools"))
+    assert alone.stats.engine == "ortools"
+    hybrid = solve(problem, QUICK)
+    assert hybrid.stats.engine in ("pyvrp", "pyvrp+ortools")
+    assert "PyVRP" in hybrid.stats.strategy
+    task, mapping = _mapped(problem)
+    # No time left to polish (under MIN_POLISH_SECONDS): PyVRP's checked plan as it is.
+    quick = hybrid_search(task, QUICK, mapping, task.t0 + 0.3, 0.5)
+    assert quick.stats.engine == "pyvrp"
+    assert_feasible(problem, Plan(tuple(quick.routes), (), quick.stats))
 
 
 @settings(
@@ -246,3 +276,24 @@ def test_every_plan_with_pyvrp_passes_the_checker(problem: Problem, no_breaks: b
     served = [s.visit_id for r in plan.routes for s in r.stops]
     listed = [u.visit_id for u in plan.unassigned]
     assert sorted(served + listed) == sorted(v.id for v in problem.visits)
+
+
+def test_pyvrp_gives_up_when_a_must_visit_fits_nowhere(
+    tiny: Tiny, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Four must visits, room for two: PyVRP (must visits are required clients) never finds a
+    # feasible plan; it gives up early and OR-Tools, which leaves two out, plans.
+    _no_breaks(tiny, "A", h1=10)
+    for i in range(4):
+        tiny.visit(f"v{i}", (1, i * 0.5), 40)
+    problem = tiny.build()
+    _, mapping = _mapped(problem)
+    unlimited = replace(QUICK, solution_limit=None, time_limit=5.0)
+    with caplog.at_level(logging.INFO, logger="optimizer.engines.pyvrp_search"):
+        result = run_pyvrp(mapping, 5.0, unlimited)  # gives up after 1 s
+    assert not result.best.is_feasible()
+    assert "giving up" in caplog.text
+    plan = solve(problem, replace(QUICK, time_limit=5.0))
+    assert plan.stats.engine == "ortools"
+    assert len(plan.unassigned) == 2
+    assert_feasible(problem, plan)

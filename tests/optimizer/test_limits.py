@@ -26,7 +26,7 @@ from optimizer.search import Task, plan_of
 from optimizer.settings import SolverSettings
 from optimizer.solve import solve
 
-from .conftest import FAST, Tiny, assert_feasible
+from .conftest import FAST, Tiny, assert_feasible, solve_stopped_after
 
 
 class CountingStop:
@@ -229,4 +229,88 @@ def test_a_forked_search_still_running_past_its_deadline_is_ended_with_a_greedy_
     assert plan.stats.status == "GREEDY"
     assert plan.routes
     assert any("greedy plan" in w for w in plan.warnings)
+    assert_feasible(problem, plan)
+
+
+def test_the_first_solution_budget_grows_with_the_visits() -> None:
+    # A few visits fail for their constraints, not for time: the retry without ILS gets 1 s,
+    # not the 30 s a thousand visits may need.
+    assert search.first_solution_seconds(4) == 1.0
+    assert search.first_solution_seconds(100) == pytest.approx(3.0)
+    assert search.first_solution_seconds(1000) == search.FIRST_SOLUTION_SECONDS
+    assert search.first_solution_seconds(5000) == search.FIRST_SOLUTION_SECONDS
+
+
+def test_a_retry_without_ils_on_a_few_visits_asks_for_the_small_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # OR-Tools' ILS and every plain search find nothing: the retry's time limit is the budget
+    # of 4 visits (then the search from nothing plans), every visit accounted for.
+    t = Tiny().van("A").shift("A", 0, 8, 16, breaks=(Break(t_at := 9 * 3600, t_at + 7200, 1800),))
+    for i in range(4):
+        t.visit(f"v{i}", (1, i * 0.5), 40)
+    problem = t.build()
+    asked: list[float] = []
+
+    def nothing(_: object, params: object) -> None:
+        asked.append(params.time_limit.ToTimedelta().total_seconds())  # type: ignore[attr-defined]
+
+    def out_of_time(_: object, params: object) -> None:
+        time.sleep(0.5)  # the ILS uses up the 0.5 s limit
+
+    monkeypatch.setattr(pywrapcp.RoutingModel, "SolveWithIteratedLocalSearch", out_of_time)
+    monkeypatch.setattr(pywrapcp.RoutingModel, "SolveWithParameters", nothing)
+    plan = solve(problem, replace(FAST, engines="ortools", time_limit=0.5))
+    assert asked == [1.0]  # the first-solution retry of 4 visits (not 30 s)
+    assert {s.visit_id for r in plan.routes for s in r.stops} | {
+        u.visit_id for u in plan.unassigned
+    } == {v.id for v in problem.visits}
+    assert_feasible(problem, plan)
+
+
+def test_plan_warnings_are_logged_for_library_users(caplog: pytest.LogCaptureFixture) -> None:
+    # One van-day, far visits that fit only without the statutory break: a library user who
+    # never reads plan.warnings still sees the warning on stderr (logging's last resort).
+    t = Tiny().van("A").shift("A", 0, 0, 23)
+    for i in range(3):
+        t.visit(f"far{i}", (350.0 + i, 0.0), duration_min=10)
+    with caplog.at_level(logging.WARNING, logger="optimizer.notices"):
+        plan = solve(t.build(), FAST)
+    assert plan.warnings
+    assert all(w in caplog.text for w in plan.warnings)
+    assert "statutory break rule" in caplog.text
+
+
+def test_a_stop_before_the_first_solution_keeps_the_greedy_plan_made_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The forked search hangs before its first solution (as savings on thousands of visits);
+    # the parent made a greedy plan meanwhile, and a stop keeps it rather than nothing.
+    problem = _week(visits=40)
+    monkeypatch.setattr(search, "solve_one", lambda *_, **__: time.sleep(3600))
+    plan, _ = solve_stopped_after(1.0, problem, SolverSettings(time_limit=60))
+    assert plan.stats.status == "GREEDY"
+    assert plan.routes
+    assert any("greedy plan" in w for w in plan.warnings)
+    served = {s.visit_id for r in plan.routes for s in r.stops}
+    assert served | {u.visit_id for u in plan.unassigned} == {v.id for v in problem.visits}
+    assert_feasible(problem, plan)
+
+
+def test_the_greedy_plan_made_ahead_is_dropped_once_the_search_finds_a_solution(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[searches.Insurance] = []
+    real = searches.Insurance.__init__
+
+    def spy(self: searches.Insurance, *args: object) -> None:
+        real(self, *args)  # type: ignore[arg-type]
+        made.append(self)
+
+    monkeypatch.setattr(searches.Insurance, "__init__", spy)
+    problem = _week(visits=30)
+    plan = solve(problem, SolverSettings(time_limit=2), stop=threading.Event())
+    assert plan.stats.status != "GREEDY" and plan.stats.solutions > 0
+    (insurance,) = made
+    assert insurance.dropped  # at the first solution: the search's plan counts
     assert_feasible(problem, plan)

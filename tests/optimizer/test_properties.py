@@ -74,10 +74,13 @@ def test_visits_impossible_alone_are_unassigned_with_that_reason(problem: Proble
     by_id = {u.visit_id: u for u in plan.unassigned}
     for vid, why in impossible.items():
         assert by_id[vid].reason is why.reason
-    # Whatever else was dropped was possible alone: "no room", with the van-days named.
+    # Whatever else was dropped was possible alone: "no room" (for a pinned visit: its pin
+    # could not be honoured), with the van-days named.
     for u in plan.unassigned:
         if u.visit_id not in impossible:
-            assert u.reason is Reason.NO_ROOM and u.conflicts
+            pinned = problem.visit(u.visit_id).pin is not None
+            expected = Reason.PIN_NOT_HONOURED if pinned else Reason.NO_ROOM
+            assert u.reason is expected and u.conflicts
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
