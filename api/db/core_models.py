@@ -26,11 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from api.db.base import Base, UtcDateTime, utcnow
+from api.db.base import DEFAULT_TENANT, Base, UtcDateTime, utcnow
 
 ID = String(64)
-DEFAULT_TENANT = "default"
-"""The tenant of a single-tenant installation (and of every row from before revision 0005)."""
+__all__ = ["DEFAULT_TENANT"]
 
 
 class TenantRow(Base):

@@ -1,8 +1,9 @@
 """Sessions bound to one tenant: the isolation of every job centre's data in one place.
 
-A :func:`tenant_session` (or a session from :func:`tenant_sessions`) carries its tenant in
-``session.info``. Two hooks on the session class make the tenant's rows the only rows it sees or
-changes, so no storage function or route can forget the filter:
+A :class:`TenantSession` (``Database.session(tenant_id)``, ``Database.sessions``; see
+:class:`api.db.base.Database`) carries its tenant in ``session.info``. Two hooks on the session
+class make the tenant's rows the only rows it sees or changes, so no storage function or route can
+forget the filter:
 
 - reads (``do_orm_execute``): every ORM ``SELECT``, ``UPDATE`` and ``DELETE`` gets
   ``with_loader_criteria(TenantOwned, tenant_id == bound tenant)``; this also covers
@@ -13,7 +14,7 @@ changes, so no storage function or route can forget the filter:
 
 A session of this class that is not bound yet (the pages' session before the cookie was read)
 refuses every ORM statement on a tenant-owned model (:class:`TenantNotBoundError`) instead of
-reading all tenants. Plain sessions (:meth:`api.db.base.Database.sessions`) are the deliberate
+reading all tenants. Plain sessions (:meth:`api.db.base.Database.unscoped`) are the deliberate
 cross-tenant ones: authentication by token hash, the job runners' bookkeeping by job id (ids are
 random), the tenant CLI.
 
@@ -25,13 +26,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect
-from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
-from api.db.base import Database
 from api.db.core_models import TenantOwned
+
+if TYPE_CHECKING:
+    from api.db.base import Database
 
 TENANT_KEY = "tenant_id"
 """Key of the bound tenant in ``session.info``."""
@@ -73,10 +76,7 @@ class TenantSession(Session):
 
 def _owned(state: ORMExecuteState) -> bool:
     """Whether the statement touches a tenant-owned mapped class."""
-    for mapper in state.all_mappers:
-        if issubclass(mapper.class_, TenantOwned):
-            return True
-    return False
+    return any(issubclass(mapper.class_, TenantOwned) for mapper in state.all_mappers)
 
 
 @event.listens_for(TenantSession, "do_orm_execute")
@@ -131,23 +131,23 @@ def _is_owned(obj: object) -> bool:
     return isinstance(obj, TenantOwned)
 
 
-def tenant_sessions(db: Database) -> sessionmaker[TenantSession]:
-    """A factory of (unbound) tenant sessions of ``db``; one per database, cached on it."""
-    factory: sessionmaker[TenantSession] | None = getattr(db, "_tenant_sessions", None)
-    if factory is None:
-        factory = sessionmaker(db.engine, class_=TenantSession, expire_on_commit=False)
-        db._tenant_sessions = factory  # type: ignore[attr-defined]
-    return factory
+def session_tenant(session: Session) -> str:
+    """The tenant ``session`` is bound to (:class:`TenantNotBoundError` if none)."""
+    tenant_id = session.info.get(TENANT_KEY)
+    if tenant_id is None:
+        raise TenantNotBoundError("this session is bound to no tenant")
+    return str(tenant_id)
+
+
+def unbound_session(db: Database) -> TenantSession:
+    """A tenant session of ``db`` bound to no tenant yet (see :meth:`TenantSession.bind_tenant`)."""
+    session = db.sessions(info={TENANT_KEY: None})
+    assert isinstance(session, TenantSession)
+    return session
 
 
 @contextmanager
-def tenant_session(db: Database, tenant_id: str) -> Iterator[TenantSession]:
+def tenant_session(db: Database, tenant_id: str) -> Iterator[Session]:
     """A session bound to ``tenant_id`` that commits on success and rolls back on error."""
-    with tenant_sessions(db)() as session:
-        session.bind_tenant(tenant_id)
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with db.session(tenant_id) as session:
+        yield session

@@ -74,16 +74,12 @@ def upgrade() -> None:
                 if t == table:
                     batch.drop_constraint(_fk(table, column, referred), type_="foreignkey")
             batch.add_column(
-                sa.Column(
-                    "tenant_id", sa.String(length=64), nullable=False, server_default=DEFAULT
-                )
+                sa.Column("tenant_id", sa.String(length=64), nullable=False, server_default=DEFAULT)
             )
     for table in ("vans", "solve_jobs", "week_plans"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(
-                sa.Column(
-                    "tenant_id", sa.String(length=64), nullable=False, server_default=DEFAULT
-                )
+                sa.Column("tenant_id", sa.String(length=64), nullable=False, server_default=DEFAULT)
             )
 
     # 2. Keys: (tenant_id, id) where users choose ids; tenant_id -> tenants everywhere.
