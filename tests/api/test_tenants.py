@@ -133,9 +133,7 @@ def two(app: FastAPI, client: TestClient) -> Tenants:
     for van in request["vans"]:
         van["name"] = f"{MARK} {van['name']}"
     with db.session("a") as session:
-        row = plan_store.create_version(
-            session, WEEK, request=request, payload=payload, plan=plan
-        )
+        row = plan_store.create_version(session, WEEK, request=request, payload=payload, plan=plan)
         plan_store.publish(session, row)
         plan_a = row.id
     job = JobStore(db).create(request, "in_process", tenant_id="a")  # queued, never run
@@ -180,9 +178,7 @@ def cases(t: Tenants) -> dict[tuple[str, str], Case]:
         ("PATCH", "/v1/vans/{van_id}/shifts/{shift_id}"): Case(
             "/v1/vans/van-a/shifts/s-a", "404", json={"crew": ["X"]}
         ),
-        ("DELETE", "/v1/vans/{van_id}/shifts/{shift_id}"): Case(
-            "/v1/vans/van-a/shifts/s-a", "404"
-        ),
+        ("DELETE", "/v1/vans/{van_id}/shifts/{shift_id}"): Case("/v1/vans/van-a/shifts/s-a", "404"),
         ("GET", "/v1/clients"): Case("/v1/clients", "own"),
         ("POST", "/v1/clients"): Case("/v1/clients", "own", json={"id": "c-b2", "name": "b"}),
         ("GET", "/v1/clients/{client_id}"): Case("/v1/clients/c-a", "404"),
@@ -231,7 +227,8 @@ def cases(t: Tenants) -> dict[tuple[str, str], Case]:
         ),
         ("GET", "/v1/weeks/{iso_week}/plans"): Case(f"/v1/weeks/{WEEK}/plans", "own"),
         ("GET", "/v1/weeks/{iso_week}/itinerary/{van_id}/{day}"): Case(
-            f"/v1/weeks/{WEEK}/itinerary/van-1/{day}", "404"  # A's published week is not B's
+            f"/v1/weeks/{WEEK}/itinerary/van-1/{day}",
+            "404",  # A's published week is not B's
         ),
         ("GET", "/v1/plans/{plan_id}"): Case(f"/v1/plans/{plan}", "404"),
         ("POST", "/v1/plans/{plan_id}/publish"): Case(f"/v1/plans/{plan}/publish", "404"),
