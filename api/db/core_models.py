@@ -60,13 +60,13 @@ def _keyed(table: str) -> PrimaryKeyConstraint:
     return PrimaryKeyConstraint("tenant_id", "id", name=f"pk_{table}")
 
 
-def _to_van(column: str, table: str, **kw: str) -> ForeignKeyConstraint:
+def _to_van(column: str, table: str, ondelete: str | None = None) -> ForeignKeyConstraint:
     """``(tenant_id, column)`` -> ``vans (tenant_id, id)``: a reference stays in its tenant."""
     return ForeignKeyConstraint(
         ["tenant_id", column],
         ["vans.tenant_id", "vans.id"],
         name=f"fk_{table}_{column}_vans",
-        **kw,
+        ondelete=ondelete,
     )
 
 

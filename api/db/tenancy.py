@@ -65,7 +65,7 @@ class TenantSession(Session):
             )
         self.info[TENANT_KEY] = tenant_id
 
-    def get(self, entity: Any, ident: Any, **kw: Any) -> Any:  # type: ignore[override]
+    def get(self, entity: Any, ident: Any, **kw: Any) -> Any:
         """``get(VanRow, "van-1")``: a bare id of a ``(tenant_id, id)`` model gets the tenant."""
         if isinstance(entity, type) and issubclass(entity, TenantOwned):
             keys = [c.key for c in inspect(entity).primary_key]
