@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,8 @@ from api.db.tenancy import TenantMismatchError, TenantNotBoundError, unbound_ses
 from api.routers.pages import COOKIE
 from api.storage import plans as plan_store
 from api.storage.jobs import JobStore
-from api.tenants import TenantExistsError, create_tenant, list_tenants
+from api.tenants import TenantExistsError, create_tenant, list_tenants, network_of, planner_of
+from geo.service_area import load_service_area
 from optimizer.errors import ValidationError
 from tests.api.conftest import bearer
 from tests.api.test_pages import MONDAY, WEEK, _solved
@@ -484,3 +486,20 @@ def test_single_tenant_use_is_unchanged(client: TestClient, default_only: Header
     body = {"id": "van-1", "name": "Mobiles Büro 1"}
     assert client.post("/v1/vans", json=body, headers=default_only).status_code == 201
     assert client.get("/v1/vans/van-1", headers=default_only).json()["name"] == "Mobiles Büro 1"
+
+
+def test_a_tenant_plans_in_its_own_service_area(app: FastAPI, client: TestClient) -> None:
+    """A tenant with a service-area file gets a planner of that area (bases, places, roads);
+    the others share the app's planner."""
+    area = Path(__file__).resolve().parent.parent / "data" / "heidelberg_area.toml"
+    create_tenant(app.state.db, "hd", "Jobcenter Heidelberg", area)
+    create_tenant(app.state.db, "plain", "Jobcenter Plain")
+    planners = app.state.planners
+    assert planners("plain") is app.state.planner
+    assert planners("default") is app.state.planner
+    own = planners("hd")
+    assert own is planners("hd")  # made once
+    assert own.area.name == load_service_area(area).name != app.state.planner.area.name
+    with app.state.db.session("hd") as session:
+        assert planner_of(app.state, session) is own
+        assert network_of(app.state, session) is None  # straight legs, not another area's roads
