@@ -237,6 +237,7 @@ def cases(t: Tenants) -> dict[tuple[str, str], Case]:
         ("PUT", "/v1/plans/{plan_id}/confirmed"): Case(
             f"/v1/plans/{plan}/confirmed", "404", json={"visit_ids": []}
         ),
+        ("GET", "/v1/plans/{plan_id}/changes"): Case(f"/v1/plans/{plan}/changes", "404"),
         ("GET", "/v1/plans/{plan_id}/geojson"): Case(f"/v1/plans/{plan}/geojson", "404"),
         ("GET", "/v1/plans/{plan_id}/map"): Case(f"/v1/plans/{plan}/map", "404"),
         ("GET", "/v1/plans/{plan_id}/itinerary/{van_id}/{day}"): Case(
