@@ -1,5 +1,8 @@
-"""ORM models of the dispatcher's data: vans, shifts (with crews), clients, visits (appointments),
-recurring village consultation hours, and API tokens.
+"""ORM models of the dispatcher's data: tenants (job centres), vans, shifts (with crews), clients,
+visits (appointments), recurring village consultation hours, and API tokens.
+
+Every row but a tenant's belongs to one tenant (:class:`TenantOwned`); sessions bound to a tenant
+(:mod:`api.db.tenancy`) see and write only its rows.
 
 Times are stored as naive UTC (:class:`~api.db.base.UtcDateTime`); consultation hours are wall-clock
 times in the service's zone (they recur weekly, so DST must not shift them). Coordinates are
@@ -26,10 +29,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from api.db.base import DEFAULT_TENANT, Base, UtcDateTime, utcnow
+from api.db.base import Base, UtcDateTime, utcnow
 
 ID = String(64)
-__all__ = ["DEFAULT_TENANT"]
 
 
 class TenantRow(Base):
