@@ -1,6 +1,7 @@
-"""Migration 0005_tenants on SQLite and PostgreSQL: a database at 0004 with data upgrades with
-every row in the tenant ``default``, ids become unique per tenant, the references keep working
-inside a tenant, and the downgrade goes back while only ``default`` has rows."""
+"""Migration 0005_tenants on SQLite and PostgreSQL: a database at 0004 with data upgrades (through
+0007_client_phone) with every row in the tenant ``default``, ids become unique per tenant, the
+references keep working inside a tenant, and the downgrade goes back while only ``default`` has
+rows."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from api.db.base import Database, alembic_config
 
 NOW = datetime(2026, 11, 23, 8, 0)
+PREVIOUS = "0007_client_phone"
+"""The revision 0005_tenants follows (the data below is written at 0004, before it)."""
 TABLES = (
     "vans",
     "shifts",
@@ -217,10 +220,10 @@ def test_downgrade_keeps_the_default_tenants_rows(at_0004: Database) -> None:
         _insert(c, "tenants", id="b", name="B", created_at=NOW)
         _insert(c, "solve_jobs", **_job("job-b", "b"))
     with pytest.raises(RuntimeError, match="other tenants"):
-        _run(db, command.downgrade, "0004_week_jobs")
+        _run(db, command.downgrade, PREVIOUS)
     with db.engine.begin() as c:
         c.execute(text("DELETE FROM solve_jobs WHERE tenant_id = 'b'"))
-    _run(db, command.downgrade, "0004_week_jobs")
+    _run(db, command.downgrade, PREVIOUS)
     for table in TABLES:
         assert _count(db, f"SELECT COUNT(*) FROM {table}") == 1, table
     with db.engine.connect() as c:

@@ -297,6 +297,26 @@ def cases(t: Tenants) -> dict[tuple[str, str], Case]:
             form={"week": WEEK, "van_id": "van-a"},
             page=True,
         ),
+        ("GET", "/dispatcher/clients"): Case("/dispatcher/clients", "own", page=True),
+        ("POST", "/dispatcher/clients"): Case(  # change A's client
+            "/dispatcher/clients",
+            "refused",
+            form={"existing": "c-a", "name": "taken"},
+            page=True,
+        ),
+        ("POST", "/dispatcher/clients/{client_id}/delete"): Case(
+            "/dispatcher/clients/c-a/delete", "refused", form={}, page=True
+        ),
+        ("GET", "/dispatcher/visits"): Case(f"/dispatcher/visits?week={WEEK}", "own", page=True),
+        ("POST", "/dispatcher/visits"): Case(  # a visit of A's client, and A's visit changed
+            "/dispatcher/visits",
+            "refused",
+            form={"client_id": "c-a", "duration_minutes": "30", "existing": "v-a"},
+            page=True,
+        ),
+        ("POST", "/dispatcher/visits/{visit_id}/delete"): Case(
+            "/dispatcher/visits/v-a/delete", "refused", form={}, page=True
+        ),
         ("POST", "/dispatcher/week/copy"): Case(
             "/dispatcher/week/copy", "own", form={"week": WEEK}, page=True
         ),

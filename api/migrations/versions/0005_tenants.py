@@ -16,7 +16,7 @@ keys changed, and the references made again parents first. PostgreSQL runs the s
 plain ``ALTER TABLE`` statements.
 
 Revision ID: 0005_tenants
-Revises: 0004_week_jobs
+Revises: 0007_client_phone (0007 reached main first; one linear history)
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_tenants"
-down_revision = "0004_week_jobs"
+down_revision = "0007_client_phone"
 branch_labels = None
 depends_on = None
 
