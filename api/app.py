@@ -181,7 +181,9 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
         summary="Routes and schedules for the outreach vans of a job centre, service area "
         + configured_area(settings.geo.service_area).name,
         description=(api.__doc__ or "")
-        + "\n\nEvery endpoint except /health and /ready needs `Authorization: Bearer <token>`.",
+        + "\n\nEvery endpoint except /health and /ready needs `Authorization: Bearer <token>`. "
+        "The token belongs to one tenant (job centre; `vanplan tenant create`) and the request "
+        "sees only that tenant's data: another tenant's ids answer 404 like unknown ones.",
         lifespan=lifespan,
     )
     app.state.settings = settings

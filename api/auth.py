@@ -6,6 +6,9 @@ A token is ``vp_`` + 43 random URL-safe characters; only its SHA-256 is stored. 
 - ``crew``: read-only, bound to one van: sees only that van, its shifts, itineraries and maps;
 - ``system``: other systems: solve and jobs only.
 
+Every token belongs to one tenant (job centre); its principal carries the tenant, and the route's
+session is bound to it (:mod:`api.db.tenancy`), so a token never reaches another tenant's data.
+
 :func:`create_token` / :func:`revoke_token` / :func:`list_tokens` open the database themselves (for
 the CLI); :func:`issue_token` / :func:`authenticate` work inside a given session. Authentication
 records when a token was last used (``last_used_at``, at most once a :data:`LAST_USED_RESOLUTION`
@@ -28,8 +31,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from api.db.base import Database, utcnow
-from api.db.core_models import TokenRow, VanRow
+from api.db.base import DEFAULT_TENANT, Database, utcnow
+from api.db.core_models import TenantRow, TokenRow, VanRow
+from api.db.tenancy import TenantMismatchError, TenantSession
 from api.settings import Settings
 from optimizer.errors import Collector
 
@@ -48,12 +52,13 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the token's id, role and (crew only) van."""
+    """Who is calling: the token's id, role, tenant and (crew only) van."""
 
     token_id: str
     role: Role
     van_id: str | None = None
     name: str = ""
+    tenant_id: str = DEFAULT_TENANT
 
     def may_see_van(self, van_id: str) -> bool:
         return self.role is Role.DISPATCHER or (self.role is Role.CREW and self.van_id == van_id)
@@ -68,6 +73,7 @@ class IssuedToken:
     role: Role
     van_id: str | None
     name: str
+    tenant_id: str = DEFAULT_TENANT
 
     def __iter__(self) -> Iterator[str]:
         """Unpacks as ``token_id, secret = create_token(...)``."""
@@ -78,6 +84,7 @@ class TokenInfo(TypedDict):
     """A stored token as listed (JSON-friendly; never the secret)."""
 
     id: str
+    tenant_id: str
     name: str
     role: str
     van_id: str | None
@@ -91,10 +98,22 @@ def hash_secret(secret: str) -> str:
 
 
 def issue_token(
-    session: Session, role: Role | str, *, name: str = "", van_id: str | None = None
+    session: Session,
+    role: Role | str,
+    *,
+    name: str = "",
+    van_id: str | None = None,
+    tenant_id: str | None = None,
 ) -> IssuedToken:
-    """Create a token in ``session`` (caller commits). Crew tokens need an existing ``van_id``."""
+    """Create a token in ``session`` (caller commits). Crew tokens need an existing ``van_id``
+    of the token's tenant. ``tenant_id``: the tenant; default the session's (a tenant session)
+    or ``default``."""
+    if tenant_id is None:
+        bound = session.tenant_id if isinstance(session, TenantSession) else None
+        tenant_id = bound or DEFAULT_TENANT
     c = Collector()
+    if session.get(TenantRow, tenant_id) is None:
+        c.add("tenant", f"unknown tenant {tenant_id!r} (vanplan tenant create)")
     try:
         role = Role(role)
     except ValueError:
@@ -103,7 +122,8 @@ def issue_token(
     assert isinstance(role, Role)
     if role is Role.CREW:
         if c.check(van_id is not None, "van_id", "a crew token must be bound to a van"):
-            c.check(session.get(VanRow, van_id) is not None, "van_id", f"unknown van {van_id!r}")
+            van = session.get(VanRow, {"tenant_id": tenant_id, "id": van_id})
+            c.check(van is not None, "van_id", f"unknown van {van_id!r}")
     else:
         c.check(van_id is None, "van_id", f"only crew tokens are bound to a van, not {role}")
     c.check(len(name) <= 200, "name", "must be at most 200 characters")
@@ -111,6 +131,7 @@ def issue_token(
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = TokenRow(
         id="tok_" + secrets.token_hex(6),
+        tenant_id=tenant_id,
         name=name,
         role=role.value,
         van_id=van_id,
@@ -118,8 +139,8 @@ def issue_token(
     )
     session.add(row)
     session.flush()
-    logger.info("token %s created (role %s)", row.id, role)
-    return IssuedToken(id=row.id, secret=secret, role=role, van_id=van_id, name=name)
+    logger.info("token %s created (role %s, tenant %s)", row.id, role, tenant_id)
+    return IssuedToken(row.id, secret, role, van_id, name, tenant_id)
 
 
 def authenticate(session: Session, secret: str, *, now: datetime | None = None) -> Principal | None:
@@ -127,7 +148,9 @@ def authenticate(session: Session, secret: str, *, now: datetime | None = None) 
 
     Records the use in ``last_used_at`` when the stored one is older than
     :data:`LAST_USED_RESOLUTION` (``now``: the time of the use, default the clock) and then
-    commits ``session``: pass a session of its own, as the routes and pages do."""
+    commits ``session``: pass a session of its own, as the routes and pages do. The lookup is by
+    the secret's hash over every tenant, so ``session`` is a plain one (``Database.unscoped``);
+    :func:`authenticate_into` serves a tenant session."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
     digest = hash_secret(secret)
@@ -136,8 +159,30 @@ def authenticate(session: Session, secret: str, *, now: datetime | None = None) 
     # short-circuiting string comparison.
     if row is None or not hmac.compare_digest(row.secret_hash, digest) or row.revoked_at:
         return None
-    principal = Principal(token_id=row.id, role=Role(row.role), van_id=row.van_id, name=row.name)
+    principal = Principal(
+        token_id=row.id,
+        role=Role(row.role),
+        van_id=row.van_id,
+        name=row.name,
+        tenant_id=row.tenant_id,
+    )
     _record_use(session, row, now or utcnow())
+    return principal
+
+
+def authenticate_into(session: Session, secret: str) -> Principal | None:
+    """:func:`authenticate` for a request's session: the token is looked up in a plain session
+    of its own, and a tenant session is then bound to the token's tenant. None (as for an unknown
+    token) when ``session`` already serves another tenant."""
+    with Session(bind=session.get_bind()) as lookup:
+        principal = authenticate(lookup, secret)
+    if principal is None or not isinstance(session, TenantSession):
+        return principal
+    try:
+        session.bind_tenant(principal.tenant_id)
+    except TenantMismatchError:
+        logger.info("token %s refused: not of this session's tenant", principal.token_id)
+        return None
     return principal
 
 
@@ -168,35 +213,42 @@ def create_token(
     *,
     name: str = "",
     van_id: str | None = None,
+    tenant_id: str = DEFAULT_TENANT,
     settings: Settings,
 ) -> IssuedToken:
-    """Create a token in the configured database (migrating it first). For ``vanplan token``."""
+    """Create a token of ``tenant_id`` in the configured database (migrating it first). For
+    ``vanplan token``."""
     db = _open(settings)
     try:
-        with db.session() as session:
-            return issue_token(session, role, name=name, van_id=van_id)
+        with db.session(tenant_id) as session:
+            return issue_token(session, role, name=name, van_id=van_id, tenant_id=tenant_id)
     finally:
         db.dispose()
 
 
 def revoke_token(token_id: str, *, settings: Settings) -> bool:
-    """Revoke a token by id; False if unknown or already revoked."""
+    """Revoke a token by id (of any tenant); False if unknown or already revoked."""
     db = _open(settings)
     try:
-        with db.session() as session:
+        with db.unscoped() as session:
             return revoke(session, token_id)
     finally:
         db.dispose()
 
 
-def list_tokens(*, settings: Settings) -> list[TokenInfo]:
+def list_tokens(*, settings: Settings, tenant_id: str | None = None) -> list[TokenInfo]:
+    """The tokens of ``tenant_id`` (None: of every tenant), oldest first."""
     db = _open(settings)
     try:
-        with db.session() as session:
-            rows = session.scalars(select(TokenRow).order_by(TokenRow.created_at)).all()
+        with db.unscoped() as session:
+            query = select(TokenRow).order_by(TokenRow.created_at)
+            if tenant_id is not None:
+                query = query.where(TokenRow.tenant_id == tenant_id)
+            rows = session.scalars(query).all()
             return [
                 TokenInfo(
                     id=r.id,
+                    tenant_id=r.tenant_id,
                     name=r.name,
                     role=r.role,
                     van_id=r.van_id,

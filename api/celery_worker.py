@@ -2,8 +2,10 @@
 
 Each message carries a job id; :class:`JobWorker` runs the job through the same
 :func:`api.jobs.execute` as the in-process runner, so progress, best cost and the plan reach the
-database as there. While the job runs, a watch thread renews the job's heartbeat key and turns the
-API's stop key (or a shutdown of the worker) into the solve's stop event.
+database as there, and the job runs for its tenant (read from the job's row: its service area's
+planner, sessions bound to that tenant). While the job runs, a watch thread renews the job's
+heartbeat key and turns the API's stop key (or a shutdown of the worker) into the solve's stop
+event.
 
 A worker uses Celery's ``solo`` pool: the solve itself runs in solver processes
 (:mod:`optimizer.processes`), so a pool of processes would only add a layer; a worker process is
@@ -35,6 +37,7 @@ from api.planner import planner_from_settings
 from api.schemas.planning import JobStatus
 from api.settings import Settings
 from api.storage.jobs import JobStore, UnknownJobError
+from api.tenants import TenantPlanners
 from api.weeks import WeekTasks
 
 log = logging.getLogger(__name__)
@@ -168,16 +171,17 @@ def run_worker(settings: Settings, log_level: str = "INFO") -> int:
     logging.getLogger().setLevel(log_level.upper())
     db = Database(settings.database_url)
     planner = planner_from_settings(settings)
+    planners = TenantPlanners(db, settings, planner)  # each tenant's service area
     keys = Keys(settings.redis_prefix)
     client = redis.Redis.from_url(settings.redis_url)
     worker = JobWorker(
         JobStore(db),
         client,
         keys,
-        lambda request, progress, stop: planner.solve(
+        lambda request, progress, stop, tenant_id: planners(tenant_id).solve(
             request, progress, stop, time_limit=settings.job_time_limit
         ),
-        WeekTasks(db, planner, settings.week_time_limit, settings.job_time_limit),
+        WeekTasks(db, planner, settings.week_time_limit, settings.job_time_limit, planners),
         settings.heartbeat_ttl,
     )
     app = make_celery(settings)

@@ -8,7 +8,12 @@
 
 ``--area`` (or ``VANPLAN_SERVICE_AREA``) names a service-area file (:mod:`geo.service_area`); the
 default is the shipped Odenwaldkreis.
-    vanplan token create --role ROLE [--van VAN] [--name NAME] | token revoke ID | token list
+    vanplan token create --role ROLE [--tenant SLUG] [--van VAN] [--name NAME]
+    vanplan token revoke ID | token list [--tenant SLUG]
+    vanplan tenant create SLUG --name NAME [--service-area FILE] | tenant list
+
+Tokens belong to a tenant (a job centre; default ``default``, the single-tenant installation);
+a token sees only its tenant's data.
 
 Progress and summaries go to the terminal; library code only logs.
 """
@@ -16,6 +21,7 @@ Progress and summaries go to the terminal; library code only logs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -26,10 +32,12 @@ from pydantic import ValidationError as PydanticError
 
 from api.auth import create_token, list_tokens, revoke_token
 from api.celery_worker import run_worker
+from api.db.base import DEFAULT_TENANT, Database
 from api.demo import DemoOptions, build_network, run_demo, solve_request
 from api.schemas.planning import SolveRequest
 from api.server import run
 from api.settings import Settings
+from api.tenants import create_tenant, list_tenants
 from geo.network import save
 from geo.service_area import configured_area
 
@@ -145,9 +153,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--van", help="van id (required for the crew role)")
     create.add_argument("--name", default="", help="label, e.g. who holds the token")
+    create.add_argument(
+        "--tenant",
+        default=DEFAULT_TENANT,
+        metavar="SLUG",
+        help=f"the tenant (job centre) the token belongs to (default: {DEFAULT_TENANT})",
+    )
     revoke = tok_sub.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("token_id", help="token id (see 'vanplan token list')")
-    tok_sub.add_parser("list", help="list tokens (ids, roles, labels; never secrets)")
+    listing = tok_sub.add_parser("list", help="list tokens (ids, roles, labels; never secrets)")
+    listing.add_argument("--tenant", metavar="SLUG", help="only this tenant's tokens")
+
+    tenant = sub.add_parser("tenant", help="tenants (job centres served by this installation)")
+    ten_sub = tenant.add_subparsers(dest="tenant_command", required=True, metavar="ACTION")
+    make = ten_sub.add_parser(
+        "create",
+        help="add a tenant",
+        description="Add a tenant: a job centre whose vans, clients, visits, plans, jobs and "
+        "tokens are kept apart from every other tenant's. Then give it tokens with "
+        "'vanplan token create --tenant SLUG'.",
+    )
+    make.add_argument("slug", help="its id: lower-case letters, digits and '-' (e.g. jc-bergstr)")
+    make.add_argument("--name", required=True, help="its name, e.g. Jobcenter Bergstraße")
+    make.add_argument(
+        "--service-area",
+        type=Path,
+        metavar="FILE",
+        help="its service-area file (bases, places, road extract); default: the configured one",
+    )
+    ten_sub.add_parser("list", help="list tenants")
     return p
 
 
@@ -223,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_worker(settings, args.log_level)
         elif args.command == "token":
             _token(args, settings)
+        elif args.command == "tenant":
+            _tenant(args, settings)
     except (CliError, ValueError, OSError) as exc:
         print(f"vanplan: error: {exc}", file=sys.stderr)
         return 2
@@ -295,11 +331,16 @@ def _token(args: argparse.Namespace, settings: Settings) -> None:
         if args.role == "crew" and not args.van:
             raise CliError("--van is required for a crew token (crews see only their own van)")
         token_id, secret = create_token(
-            role=args.role, van_id=args.van, name=args.name, settings=settings
+            role=args.role,
+            van_id=args.van,
+            name=args.name,
+            tenant_id=args.tenant,
+            settings=settings,
         )
         # Only the secret goes to stdout: TOKEN=$(vanplan token create ...) works in scripts.
         print(
-            f"token {token_id} ({args.role}) created; the secret below is shown only now. "
+            f"token {token_id} ({args.role}, tenant {args.tenant}) created; the secret below is "
+            "shown only now. "
             "Send it as 'Authorization: Bearer <secret>'.",
             file=sys.stderr,
         )
@@ -309,11 +350,30 @@ def _token(args: argparse.Namespace, settings: Settings) -> None:
             raise CliError(f"token {args.token_id!r}: no such active token")
         _echo(f"token {args.token_id} revoked")
     else:
-        rows = list_tokens(settings=settings)
+        rows = list_tokens(settings=settings, tenant_id=args.tenant)
         if not rows:
             _echo("no tokens")
         for row in rows:
             _echo(json.dumps(row, default=str))
+
+
+def _tenant(args: argparse.Namespace, settings: Settings) -> None:
+    db = Database(settings.database_url)
+    try:
+        db.migrate()
+        if args.tenant_command == "create":
+            info = create_tenant(db, args.slug, args.name, args.service_area)
+            area = info.service_area or "the configured service area"
+            _echo(f"tenant {info.id} ({info.name}) created; service area: {area}")
+            print(
+                f"give it a token: vanplan token create --tenant {info.id} --role dispatcher",
+                file=sys.stderr,
+            )
+        else:
+            for row in list_tenants(db):
+                _echo(json.dumps(dataclasses.asdict(row), default=str))
+    finally:
+        db.dispose()
 
 
 if __name__ == "__main__":  # pragma: no cover

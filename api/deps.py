@@ -1,9 +1,10 @@
 """Dependencies of the routes. Tests override them through ``app.dependency_overrides``.
 
 - :func:`get_settings`, :func:`get_db`: the app's settings and database (set up by create_app);
-- :func:`get_session`: one SQLAlchemy session per request (commit explicitly in the route);
-- :func:`get_principal`: the caller, from ``Authorization: Bearer <token>`` (401 otherwise),
-  looked up in the request's session;
+- :func:`get_session`: one SQLAlchemy session per request (commit explicitly in the route), bound
+  to the tenant of the caller's token (:mod:`api.db.tenancy`); without a bearer token (the pages)
+  it is bound when the page has read its cookie (:func:`api.auth.authenticate_into`);
+- :func:`get_principal`: the caller, from ``Authorization: Bearer <token>`` (401 otherwise);
 - :func:`require_roles`: 403 unless the caller has one of the roles. Ready-made annotations:
   ``Dispatcher``, ``Reader`` (dispatcher or crew), ``SolveCaller`` (dispatcher or system).
 """
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal, Role, authenticate
 from api.db.base import Database
+from api.db.tenancy import unbound_session
 from api.errors import ForbiddenError, UnauthorizedError
 from api.settings import Settings
 
@@ -38,8 +40,26 @@ async def get_db(request: Request) -> Database:
     return db
 
 
-def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
-    with db.sessions() as session:
+def get_bearer_principal(
+    db: Annotated[Database, Depends(get_db)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """The caller of a valid bearer token, else None (evaluated once per request)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        return None
+    # A short session of its own, over every tenant (the token says which tenant is calling):
+    # authentication must not share the route's transaction.
+    with db.unscoped() as session:
+        return authenticate(session, credentials.credentials)
+
+
+BearerDep = Annotated[Principal | None, Depends(get_bearer_principal)]
+
+
+def get_session(db: Annotated[Database, Depends(get_db)], caller: BearerDep) -> Iterator[Session]:
+    with unbound_session(db) as session:
+        if caller is not None:
+            session.bind_tenant(caller.tenant_id)
         try:
             yield session
         except BaseException:
@@ -52,18 +72,14 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_principal(
-    session: SessionDep,
+    caller: BearerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise UnauthorizedError()
-    # The request's session (one connection per request, as the pages do): authentication runs
-    # before the route has done anything in it, so recording the token's use (a commit now and
-    # then) commits nothing of the route's.
-    principal = authenticate(session, credentials.credentials)
-    if principal is None:
+    if caller is None:
         raise UnauthorizedError("the token is unknown or revoked")
-    return principal
+    return caller
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from api.db.base import DEFAULT_TENANT
 from api.planner import ProgressFn
 from api.schemas.planning import JobOut, JobStatus, PlanOut, SolveRequest
 from api.storage.jobs import JobStore
@@ -27,14 +28,15 @@ from optimizer.processes import SolverProcessError
 
 log = logging.getLogger(__name__)
 
-SolveJobFn = Callable[[SolveRequest, ProgressFn, threading.Event], PlanOut]
-"""Runs one solve: maps the request, solves until done or ``stop`` is set, returns the plan."""
+SolveJobFn = Callable[[SolveRequest, ProgressFn, threading.Event, str], PlanOut]
+"""Runs one solve of a tenant: (request, progress, stop, tenant id) -> plan: maps the request
+(with the tenant's service area), solves until done or ``stop`` is set."""
 
 TaskFn = Callable[
-    [str, dict[str, Any], SolveRequest, ProgressFn, threading.Event], tuple[PlanOut, str]
+    [str, dict[str, Any], SolveRequest, ProgressFn, threading.Event, str], tuple[PlanOut, str]
 ]
-"""Runs a week job: (job id, task, request, progress, stop) -> (plan, id of the stored version);
-see :class:`api.weeks.WeekTasks`."""
+"""Runs a week job: (job id, task, request, progress, stop, tenant id) -> (plan, id of the
+stored version); see :class:`api.weeks.WeekTasks`."""
 
 MAX_ATTEMPTS = 2
 """A job interrupted this many times (process stopped while it ran) is marked failed."""
@@ -59,30 +61,37 @@ class JobRunner(ABC):
     def _signal_stop(self, job_id: str) -> None:
         """Tell the executing side to stop a running job early."""
 
-    def submit(self, request: SolveRequest, task: dict[str, Any] | None = None) -> JobOut:
-        """Record a new job and queue it; returns its state (``queued``). ``task`` makes it a
-        week job (:func:`api.weeks.week_task`)."""
-        record = self.store.create(request.model_dump(mode="json"), self.name, task)
+    def submit(
+        self,
+        request: SolveRequest,
+        task: dict[str, Any] | None = None,
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+    ) -> JobOut:
+        """Record a new job of ``tenant_id`` and queue it; returns its state (``queued``).
+        ``task`` makes it a week job (:func:`api.weeks.week_task`)."""
+        record = self.store.create(request.model_dump(mode="json"), self.name, task, tenant_id)
         kind = task["kind"] if task else "solve"
         log.info("job %s submitted (%s, %d visits)", record.id, kind, len(request.visits))
         self._enqueue(record.id)
         return record.out()
 
-    def status(self, job_id: str) -> JobOut:
-        """The job's state; raises :class:`~api.storage.jobs.UnknownJobError`."""
-        return self.store.get(job_id).out()
+    def status(self, job_id: str, *, tenant_id: str = DEFAULT_TENANT) -> JobOut:
+        """The state of a job of ``tenant_id``; raises :class:`~api.storage.jobs.UnknownJobError`
+        (also for another tenant's job)."""
+        return self.store.get(job_id, tenant_id).out()
 
-    def cancel(self, job_id: str) -> JobOut:
+    def cancel(self, job_id: str, *, tenant_id: str = DEFAULT_TENANT) -> JobOut:
         """Stop a job early. A running job keeps the best plan found; a queued one never runs."""
-        record = self.store.request_cancel(job_id)
+        record = self.store.request_cancel(job_id, tenant_id)
         if record.status is JobStatus.RUNNING:
             self._signal_stop(job_id)
             log.info("job %s: stop requested", job_id)
         return record.out()
 
-    def result(self, job_id: str) -> PlanOut | None:
+    def result(self, job_id: str, *, tenant_id: str = DEFAULT_TENANT) -> PlanOut | None:
         """The job's plan (also for a cancelled job that found one); None while there is none."""
-        payload = self.store.result(job_id)
+        payload = self.store.result(job_id, tenant_id)
         return None if payload is None else PlanOut.model_validate(payload)
 
     def recover(self) -> list[str]:
@@ -159,11 +168,11 @@ def execute(
             stop.set()
         progress = ProgressThrottle(store, job_id)
         if record.task is None:
-            plan = solve(request, progress, stop)
+            plan = solve(request, progress, stop, record.tenant_id)
         elif tasks is None:
             raise ValueError("this job runner cannot run week jobs")
         else:
-            plan, plan_id = tasks(job_id, record.task, request, progress, stop)
+            plan, plan_id = tasks(job_id, record.task, request, progress, stop, record.tenant_id)
     except ValueError as exc:  # bad input found while mapping (e.g. an address not found)
         store.finish(job_id, JobStatus.FAILED, error=str(exc))
         log.info("job %s failed: invalid input", job_id)
@@ -233,11 +242,13 @@ class InProcessRunner(JobRunner):
         if stop is not None:
             stop.set()
 
-    def wait(self, job_id: str, timeout: float = 60.0) -> JobOut:
+    def wait(
+        self, job_id: str, timeout: float = 60.0, *, tenant_id: str = DEFAULT_TENANT
+    ) -> JobOut:
         """Block until the job has finished (for tests and the CLI)."""
         deadline = time.monotonic() + timeout
         while True:
-            out = self.status(job_id)
+            out = self.status(job_id, tenant_id=tenant_id)
             if out.status.finished or time.monotonic() > deadline:
                 return out
             time.sleep(0.05)

@@ -16,6 +16,7 @@ from api.jobs import InProcessRunner, JobRunner
 from api.planner import planner_from_settings
 from api.settings import Settings
 from api.storage.jobs import JobStore
+from api.tenants import TenantPlanners
 from api.weeks import WeekTasks
 from geo.providers import RoadMatrixProvider
 from optimizer.processes import WARM_UP_THREAD, warm_up
@@ -27,24 +28,30 @@ def start_planning(app: Any, runner: JobRunner | None = None) -> None:
     """Set up the planner and job runner on ``app.state`` and resume unfinished jobs.
 
     Runs from the app's lifespan after the database is migrated (``app.state.settings``,
-    ``app.state.db``); pair with :func:`stop_planning`. With an OSM file configured, the road
-    network loads in the background and ``app.state.road_network`` is set once it is there.
+    ``app.state.db``); pair with :func:`stop_planning`. ``app.state.planner`` plans for the
+    configured service area; ``app.state.planners(tenant_id)`` for a tenant's own area. With an OSM
+    file configured, the road network loads in the background and ``app.state.road_network`` is set
+    once it is there.
     """
     settings: Settings = app.state.settings
     planner = planner_from_settings(settings)
-    tasks = WeekTasks(app.state.db, planner, settings.week_time_limit, settings.job_time_limit)
+    planners = TenantPlanners(app.state.db, settings, planner)
+    tasks = WeekTasks(
+        app.state.db, planner, settings.week_time_limit, settings.job_time_limit, planners
+    )
     if runner is None and settings.job_runner == "celery":
         runner = CeleryRunner.from_settings(JobStore(app.state.db), settings)
     if runner is None:
         runner = InProcessRunner(
             JobStore(app.state.db),
-            lambda request, progress, stop: planner.solve(
+            lambda request, progress, stop, tenant_id: planners(tenant_id).solve(
                 request, progress, stop, time_limit=settings.job_time_limit
             ),
             workers=settings.job_workers,
             tasks=tasks,
         )
     app.state.planner = planner
+    app.state.planners = planners
     app.state.job_runner = runner
     threading.Thread(target=warm_up, name=WARM_UP_THREAD, daemon=True).start()
     roads = planner.road_provider

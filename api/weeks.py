@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.db.base import Database
+from api.db.base import DEFAULT_TENANT, Database
 from api.db.planning_models import PlanRow
 from api.errors import ApiError, InvalidInputError, loc_to_path
 from api.mapping import MappedProblem, plan_to_out
@@ -363,10 +364,17 @@ class WeekTasks:
     """
 
     def __init__(
-        self, db: Database, planner: Any, time_limit: float, max_time_limit: float
+        self,
+        db: Database,
+        planner: Any,
+        time_limit: float,
+        max_time_limit: float,
+        planners: Callable[[str], Any] | None = None,
     ) -> None:
         self.db = db
         self.planner = planner
+        # the planner of a tenant (its service area); default: ``planner`` for every tenant
+        self.planners: Callable[[str], Any] = planners or (lambda _tenant: planner)
         self.time_limit = time_limit
         self.max_time_limit = max_time_limit
 
@@ -377,10 +385,14 @@ class WeekTasks:
         request: SolveRequest,
         on_progress: ProgressFn,
         stop: threading.Event,
+        tenant_id: str = DEFAULT_TENANT,
     ) -> tuple[PlanOut, str]:
+        """Run the week job ``job_id`` of ``tenant_id``: its stored data is read and its version
+        stored through sessions bound to that tenant."""
         kind, week = JobKind(task["kind"]), str(task["week"])
+        planner = self.planners(tenant_id)
         base: BaseVersion | None = None
-        with self.db.session() as s:
+        with self.db.session(tenant_id) as s:
             done = store.by_job(s, job_id)
             if done is not None:  # stored before the process stopped: nothing left to do
                 return PlanOut.model_validate(done.payload), done.id
@@ -389,15 +401,15 @@ class WeekTasks:
                 if row is None:
                     raise ValueError(f"the version to re-plan from is gone: {task['base_plan_id']}")
                 base = BaseVersion.read(s, row)
-        settings = self.planner.solver_settings(request, self.time_limit, self.max_time_limit)
+        settings = planner.solver_settings(request, self.time_limit, self.max_time_limit)
         try:
             if base is None:
                 outcome = compute_plan(
-                    self.planner, week, request, settings, on_progress=on_progress, stop=stop
+                    planner, week, request, settings, on_progress=on_progress, stop=stop
                 )
             else:
                 outcome = compute_replan(
-                    self.planner,
+                    planner,
                     week,
                     request,
                     base,
@@ -409,7 +421,7 @@ class WeekTasks:
         except ApiError as exc:
             details = "; ".join(f"{d.field}: {d.message}" for d in exc.details)
             raise ValueError(f"{exc.message} ({details})" if details else exc.message) from exc
-        with self.db.session() as s:
+        with self.db.session(tenant_id) as s:
             row = store_outcome(s, week, outcome, job_id=job_id)
             plan_id = row.id
         log.info("week job %s: week %s stored as version %s", job_id, week, plan_id)

@@ -127,6 +127,8 @@ def test_bad_week_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
         ["network", "build", "--help"],
         ["serve", "--help"],
         ["token", "create", "--help"],
+        ["tenant", "create", "--help"],
+        ["tenant", "list", "--help"],
     ],
 )
 def test_help_is_complete(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -333,3 +335,68 @@ def test_solve_command_rejects_an_unknown_engine(
         main(["solve", str(tmp_path / "p.json"), "--engines", "fastest"])
     assert exc.value.code == 2
     assert "--engines" in capsys.readouterr().err
+
+
+def test_tenant_and_token_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """vanplan tenant create/list and token create --tenant: the token is the new tenant's."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    monkeypatch.setenv("VANPLAN_DATABASE_URL", f"sqlite:///{tmp_path / 'vanplan.db'}")
+    assert main(["tenant", "create", "jc-north", "--name", "Jobcenter Nord"]) == 0
+    assert "tenant jc-north (Jobcenter Nord) created" in capsys.readouterr().out
+    assert main(["tenant", "list"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(t["id"], t["name"]) for t in listed] == [
+        ("default", "Default"),
+        ("jc-north", "Jobcenter Nord"),
+    ]
+    assert main(["token", "create", "--role", "dispatcher", "--tenant", "jc-north"]) == 0
+    north = capsys.readouterr().out.strip()
+    assert main(["token", "create", "--role", "dispatcher"]) == 0  # the default tenant
+    default = capsys.readouterr().out.strip()
+    assert main(["token", "list", "--tenant", "jc-north"]) == 0
+    tokens = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [t["tenant_id"] for t in tokens] == ["jc-north"]
+
+    with TestClient(create_app(Settings())) as client:
+        van = {"id": "van-1", "name": "Nord 1"}
+        headers = {"Authorization": f"Bearer {north}"}
+        assert client.post("/v1/vans", json=van, headers=headers).status_code == 201
+        other = {"Authorization": f"Bearer {default}"}
+        assert client.get("/v1/vans/van-1", headers=other).status_code == 404
+        assert client.get("/v1/vans/van-1", headers=headers).json()["name"] == "Nord 1"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["tenant", "create", "Bad Slug", "--name", "x"], "slug"),
+        (["tenant", "create", "jc-x", "--name", " "], "name"),
+        (["tenant", "create", "jc-x", "--name", "x", "--service-area", "nope.toml"], "nope"),
+        (["token", "create", "--role", "dispatcher", "--tenant", "nobody"], "unknown tenant"),
+    ],
+)
+def test_tenant_mistakes_are_clear_errors(
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("VANPLAN_DATABASE_URL", f"sqlite:///{tmp_path / 'vanplan.db'}")
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_tenant_exists_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VANPLAN_DATABASE_URL", f"sqlite:///{tmp_path / 'vanplan.db'}")
+    assert main(["tenant", "create", "jc-x", "--name", "X"]) == 0
+    assert main(["tenant", "create", "jc-x", "--name", "X"]) == 2
+    assert "exists already" in capsys.readouterr().err

@@ -116,13 +116,32 @@ def head_revisions() -> set[str]:
     return set(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
+DEFAULT_TENANT = "default"
+"""The tenant of a single-tenant installation (and of every row from before revision 0005)."""
+
+
 class Database:
-    """Engine + session factory for one database URL."""
+    """Engine + session factories for one database URL.
+
+    :attr:`sessions` and :meth:`session` hand out tenant sessions (:mod:`api.db.tenancy`) bound
+    to the tenant ``default`` unless told otherwise (``db.sessions(info={"tenant_id": t})``,
+    ``db.session(t)``), so single-tenant use needs no tenant anywhere. Work across tenants (token
+    lookup, the job runners' bookkeeping, tenant administration) asks for it by name:
+    :meth:`unscoped`.
+    """
 
     def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+        from api.db.tenancy import TENANT_KEY, TenantSession  # tenancy imports this module
+
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = sessionmaker(
+            self.engine,
+            class_=TenantSession,
+            expire_on_commit=False,
+            info={TENANT_KEY: DEFAULT_TENANT},
+        )
+        self._unscoped = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def backend(self) -> str:
@@ -151,9 +170,21 @@ class Database:
             return False
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session that commits on success and rolls back on error."""
-        with self.sessions() as session:
+    def session(self, tenant_id: str = DEFAULT_TENANT) -> Iterator[Session]:
+        """A session of ``tenant_id``'s data that commits on success and rolls back on error."""
+        with self.sessions(info={"tenant_id": tenant_id}) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def unscoped(self) -> Iterator[Session]:
+        """A plain session over every tenant's rows (commits on success). Only for work that is
+        across tenants by nature; everything done for a caller uses :meth:`session`."""
+        with self._unscoped() as session:
             try:
                 yield session
                 session.commit()

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     Float,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -26,13 +27,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
 from api.db.base import Base, UtcDateTime, utcnow
+from api.db.core_models import TenantOwned
 
 
-class JobRow(Base):
+class JobRow(TenantOwned, Base):
     """A solve job: its request, live state and, when finished, the plan (``result``); a week
     job also its task and the week plan version it stored."""
 
     __tablename__ = "solve_jobs"
+    __table_args__ = (Index("ix_solve_jobs_tenant_id", "tenant_id"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
@@ -53,11 +56,14 @@ class JobRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
-class PlanRow(Base):
+class PlanRow(TenantOwned, Base):
     """One version of a weekly plan. Published versions are never changed in place."""
 
     __tablename__ = "week_plans"
-    __table_args__ = (UniqueConstraint("week", "version", name="uq_week_plans_week_version"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "week", "version", name="uq_week_plans_week_version"),
+        Index("ix_week_plans_tenant_id", "tenant_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     week: Mapped[str] = mapped_column(String(8), index=True)  # ISO week, e.g. 2026-W48

@@ -42,7 +42,7 @@ RunnerDep = Annotated[JobRunner, Depends(get_runner)]
 )
 def submit_job(
     body: SolveRequest,
-    _caller: SolveCaller,
+    caller: SolveCaller,
     planner: PlannerDep,
     runner: RunnerDep,
     settings: SettingsDep,
@@ -60,7 +60,7 @@ def submit_job(
             raise ValidationError(Issue("options.time_limit_seconds", issue))
     except ValidationError as exc:
         raise invalid_input(exc) from exc
-    job = runner.submit(body)
+    job = runner.submit(body, tenant_id=caller.tenant_id)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job
 
@@ -71,9 +71,9 @@ def submit_job(
     summary="Status, progress and best cost so far",
     responses=error_responses(401, 403, 404),
 )
-def get_job(job_id: str, _caller: SolveCaller, runner: RunnerDep) -> JobOut:
+def get_job(job_id: str, caller: SolveCaller, runner: RunnerDep) -> JobOut:
     try:
-        return runner.status(job_id)
+        return runner.status(job_id, tenant_id=caller.tenant_id)
     except UnknownJobError:
         raise not_found("job", job_id, "path.job_id") from None
 
@@ -84,11 +84,11 @@ def get_job(job_id: str, _caller: SolveCaller, runner: RunnerDep) -> JobOut:
     summary="The job's plan",
     responses=error_responses(401, 403, 404, 409),
 )
-def get_job_plan(job_id: str, _caller: SolveCaller, runner: RunnerDep) -> PlanOut:
+def get_job_plan(job_id: str, caller: SolveCaller, runner: RunnerDep) -> PlanOut:
     """The plan of a finished job (also of one stopped early). 409 while there is none yet."""
     try:
-        plan = runner.result(job_id)
-        job = runner.status(job_id)
+        plan = runner.result(job_id, tenant_id=caller.tenant_id)
+        job = runner.status(job_id, tenant_id=caller.tenant_id)
     except UnknownJobError:
         raise not_found("job", job_id, "path.job_id") from None
     if plan is None:
@@ -107,9 +107,9 @@ def get_job_plan(job_id: str, _caller: SolveCaller, runner: RunnerDep) -> PlanOu
     summary="Stop a job early (keeps the best plan found)",
     responses=error_responses(401, 403, 404),
 )
-def cancel_job(job_id: str, _caller: SolveCaller, runner: RunnerDep) -> JobOut:
+def cancel_job(job_id: str, caller: SolveCaller, runner: RunnerDep) -> JobOut:
     try:
-        return runner.cancel(job_id)
+        return runner.cancel(job_id, tenant_id=caller.tenant_id)
     except UnknownJobError:
         raise not_found("job", job_id, "path.job_id") from None
 

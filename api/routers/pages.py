@@ -30,7 +30,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.auth import Principal, Role, authenticate
+from api.auth import Principal, Role, authenticate_into
 from api.crew import CREW_DOWNLOADS, day_items
 from api.db.core_models import VisitRow
 from api.deps import SessionDep, SettingsDep
@@ -63,6 +63,7 @@ from api.renders import (
 from api.schemas.planning import PlanOut, SolveRequest
 from api.settings import PageSettings, Settings
 from api.storage import plans as store
+from api.tenants import network_of, planner_of
 from api.views import (
     PSEUDONYM,
     StoredVersion,
@@ -97,10 +98,11 @@ def install(app: FastAPI) -> None:
 
 
 def _principal(request: Request, session: Session) -> Principal | None:
+    """The caller of the token cookie; binds ``session`` to its tenant."""
     secret = request.cookies.get(COOKIE)
     if not secret:
         return None
-    return authenticate(session, secret)
+    return authenticate_into(session, secret)
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
@@ -171,7 +173,7 @@ def login(
     token: Annotated[str, Form()],
     next: Annotated[str, Form()] = "",
 ) -> Response:
-    principal = authenticate(session, token.strip())
+    principal = authenticate_into(session, token.strip())
     if principal is None or principal.role is Role.SYSTEM:
         _ = _language(request).gettext
         why = (
@@ -268,13 +270,13 @@ def _view(
     h = loaded.request.horizon
     view = version_view(
         version,
-        network=getattr(request.app.state, "road_network", None),
-        planner=getattr(request.app.state, "planner", None),
+        network=network_of(request.app.state, session),
+        planner=planner_of(request.app.state, session),
         labels=visit_labels(
             session,
             loaded.request,
             lang.gettext("near %(place)s"),
-            villages=area_places(getattr(request.app.state, "planner", None)),
+            villages=area_places(planner_of(request.app.state, session)),
             pseudonym=lang.gettext(PSEUDONYM),
         ),
         day_names={

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from api import weeks
 from api.auth import Principal, Role
 from api.db.planning_models import PlanRow
+from api.db.tenancy import session_tenant
 from api.deps import Dispatcher, Reader, SessionDep, SettingsDep, ensure_van_visible
 from api.errors import (
     ConflictError,
@@ -61,6 +62,7 @@ from api.schemas.planning import (
 )
 from api.settings import Settings
 from api.storage import plans as store
+from api.tenants import network_of, planner_of
 from api.views import StoredVersion, area_places, clients_by_id, version_view, visit_labels
 from geo.render import RenderOptions, Selection, renderer
 from geo.view import PlanView
@@ -243,7 +245,7 @@ def _submit_week_job(
     task = weeks.week_task(
         kind, iso_week, base_id, allow_moving_confirmed=options.allow_moving_confirmed
     )
-    job = runner.submit(request, task)
+    job = runner.submit(request, task, tenant_id=session_tenant(session))
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job
 
@@ -486,10 +488,10 @@ def _view(http: Request, session: Session, row: PlanRow) -> PlanView:
     version = StoredVersion(row.id, row.domain_plan, request, PlanOut.model_validate(row.payload))
     return version_view(
         version,
-        network=getattr(http.app.state, "road_network", None),
-        planner=getattr(http.app.state, "planner", None),
+        network=network_of(http.app.state, session),
+        planner=planner_of(http.app.state, session),
         labels=visit_labels(
-            session, request, villages=area_places(getattr(http.app.state, "planner", None))
+            session, request, villages=area_places(planner_of(http.app.state, session))
         ),
     )
 

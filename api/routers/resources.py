@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from api.auth import Role
@@ -235,6 +235,14 @@ def update_van(
 def delete_van(van_id: PathId, session: SessionDep, _: Dispatcher) -> Response:
     """Delete a van with its shifts; crew tokens bound to it stop working."""
     row = _get(session, VanRow, van_id, "van", "path.van_id")
+    # References to the van are cleared here, not by the database: the keys include the tenant,
+    # and a composite key cannot set one of its columns null on SQLite.
+    for model, column in (
+        (ClientRow, ClientRow.preferred_van_id),
+        (VisitRow, VisitRow.preferred_van_id),
+        (ConsultationHoursRow, ConsultationHoursRow.van_id),
+    ):
+        session.execute(update(model).where(column == van_id).values({column.key: None}))
     session.delete(row)
     session.commit()
     logger.info("van %s deleted", van_id)
@@ -775,7 +783,7 @@ def delete_consultation_hours(ch_id: PathId, session: SessionDep, _: Dispatcher)
 def startup(app: FastAPI) -> None:
     """Teach the redactor the personal strings already stored (names, addresses, notes)."""
     redactor: Redactor = app.state.redactor
-    with app.state.db.sessions() as session:
+    with app.state.db.unscoped() as session:  # the redactor serves every tenant's logs
         rows = session.execute(
             select(ClientRow.name, ClientRow.address, ClientRow.notes, ClientRow.phone)
         ).all()

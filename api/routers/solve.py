@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from api.deps import SettingsDep, SolveCaller
+from api.deps import BearerDep, SettingsDep, SolveCaller
 from api.errors import (
     InvalidInputError,
     PayloadTooLargeError,
@@ -24,9 +24,13 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["solve"])
 
 
-def get_planner(request: Request) -> Planner:
-    """Route dependency: the app's planner (set up by ``api.service.start_planning``)."""
+def get_planner(request: Request, caller: BearerDep) -> Planner:
+    """Route dependency: the planner of the caller's tenant (its service area; set up by
+    ``api.service.start_planning``)."""
+    planners = getattr(request.app.state, "planners", None)
     planner: Planner = request.app.state.planner
+    if caller is not None and planners is not None:
+        planner = planners(caller.tenant_id)
     return planner
 
 

@@ -2,18 +2,25 @@
 
 Workers in other processes (the Celery runner) write through the same store, so status, progress
 and results are read from one place, and jobs left unfinished by a crash are found on restart.
+
+Every job belongs to the tenant that submitted it. What a caller asks about a job (:meth:`get`,
+:meth:`result`, :meth:`request_cancel` with ``tenant_id``) is read through a session bound to the
+caller's tenant, so another tenant's job is unknown (404). The runners' own bookkeeping by job id
+(ids are random) works across tenants.
 """
 
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from api.db.base import Database, utcnow
+from api.db.base import DEFAULT_TENANT, Database, utcnow
 from api.db.planning_models import JobRow
 from api.schemas.planning import JobOut, JobStatus
 
@@ -41,6 +48,7 @@ class JobRecord:
     finished_at: datetime | None
     task: dict[str, Any] | None = None
     plan_id: str | None = None
+    tenant_id: str = DEFAULT_TENANT
 
     def out(self) -> JobOut:
         task = self.task or {}
@@ -78,6 +86,7 @@ def _record(row: JobRow) -> JobRecord:
         finished_at=row.finished_at,
         task=dict(row.task) if row.task else None,
         plan_id=row.plan_id,
+        tenant_id=row.tenant_id,
     )
 
 
@@ -87,12 +96,21 @@ class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def _session(self, tenant_id: str | None) -> AbstractContextManager[Session]:
+        """The tenant's session, or (None) one across tenants for the runners' bookkeeping."""
+        return self.db.unscoped() if tenant_id is None else self.db.session(tenant_id)
+
     def create(
-        self, request: dict[str, Any], runner: str, task: dict[str, Any] | None = None
+        self,
+        request: dict[str, Any],
+        runner: str,
+        task: dict[str, Any] | None = None,
+        tenant_id: str = DEFAULT_TENANT,
     ) -> JobRecord:
-        """A queued job; ``task`` marks a week job (see :mod:`api.weeks`)."""
+        """A queued job of ``tenant_id``; ``task`` marks a week job (see :mod:`api.weeks`)."""
         row = JobRow(
             id=uuid.uuid4().hex,
+            tenant_id=tenant_id,
             status=JobStatus.QUEUED.value,
             runner=runner,
             request=request,
@@ -103,27 +121,28 @@ class JobStore:
             cancel_requested=False,
             created_at=utcnow(),
         )
-        with self.db.session() as s:
+        with self.db.session(tenant_id) as s:
             s.add(row)
             s.flush()
             return _record(row)
 
-    def get(self, job_id: str) -> JobRecord:
-        with self.db.session() as s:
+    def get(self, job_id: str, tenant_id: str | None = None) -> JobRecord:
+        """The job; with ``tenant_id`` only a job of that tenant (else UnknownJobError)."""
+        with self._session(tenant_id) as s:
             row = s.get(JobRow, job_id)
             if row is None:
                 raise UnknownJobError(job_id)
             return _record(row)
 
     def request(self, job_id: str) -> dict[str, Any]:
-        with self.db.session() as s:
+        with self.db.unscoped() as s:
             row = s.get(JobRow, job_id)
             if row is None:
                 raise UnknownJobError(job_id)
             return dict(row.request)
 
-    def result(self, job_id: str) -> dict[str, Any] | None:
-        with self.db.session() as s:
+    def result(self, job_id: str, tenant_id: str | None = None) -> dict[str, Any] | None:
+        with self._session(tenant_id) as s:
             row = s.get(JobRow, job_id)
             if row is None:
                 raise UnknownJobError(job_id)
@@ -131,7 +150,7 @@ class JobStore:
 
     def start(self, job_id: str) -> bool:
         """Mark a queued job running (one more attempt); False if it is no longer queued."""
-        with self.db.session() as s:
+        with self.db.unscoped() as s:
             done = s.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.status == JobStatus.QUEUED.value)
@@ -146,7 +165,7 @@ class JobStore:
     def progress(
         self, job_id: str, progress: float, best_cost: float | None, solutions: int
     ) -> None:
-        with self.db.session() as s:
+        with self.db.unscoped() as s:
             s.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.status == JobStatus.RUNNING.value)
@@ -166,7 +185,7 @@ class JobStore:
         error: str | None = None,
         plan_id: str | None = None,
     ) -> None:
-        with self.db.session() as s:
+        with self.db.unscoped() as s:
             row = s.get(JobRow, job_id)
             if row is None:
                 raise UnknownJobError(job_id)
@@ -182,9 +201,9 @@ class JobStore:
                 row.solutions = summary.get("solutions", row.solutions)
                 row.progress = 1.0
 
-    def request_cancel(self, job_id: str) -> JobRecord:
+    def request_cancel(self, job_id: str, tenant_id: str | None = None) -> JobRecord:
         """Flag a job for stopping; a queued job is cancelled at once (it has no plan)."""
-        with self.db.session() as s:
+        with self._session(tenant_id) as s:
             row = s.get(JobRow, job_id)
             if row is None:
                 raise UnknownJobError(job_id)
@@ -198,14 +217,14 @@ class JobStore:
             return _record(row)
 
     def cancel_requested(self, job_id: str) -> bool:
-        with self.db.session() as s:
+        with self.db.unscoped() as s:
             row = s.get(JobRow, job_id)
             return bool(row is not None and row.cancel_requested)
 
     def requeue(self, job_id: str, *, attempts: int | None = None) -> bool:
         """Put a job back in the queued state. With ``attempts``, only a job still running that
         attempt (a lost job nobody has taken over yet); False if the job is not in that state."""
-        with self.db.session() as s:
+        with self.db.unscoped() as s:
             query = update(JobRow).where(JobRow.id == job_id)
             if attempts is not None:
                 query = query.where(
@@ -221,7 +240,7 @@ class JobStore:
     ) -> bool:
         """End a lost job (failed, or cancelled if it was being stopped) with ``error``, if it
         is still running that attempt."""
-        with self.db.session() as s:
+        with self.db.unscoped() as s:
             done = s.execute(
                 update(JobRow)
                 .where(
@@ -235,7 +254,7 @@ class JobStore:
 
     def unfinished(self, runner: str | None = None) -> list[JobRecord]:
         """Jobs queued or running, oldest first."""
-        with self.db.session() as s:
+        with self.db.unscoped() as s:
             query = select(JobRow).where(JobRow.status.in_(UNFINISHED))
             if runner is not None:
                 query = query.where(JobRow.runner == runner)

@@ -325,7 +325,7 @@ def test_a_redelivered_message_takes_over_a_lost_job_or_gives_it_up(
         store,
         redis_client,
         Keys(f"{prefix}-idle"),
-        lambda request, progress, stop: plans.solve(request, progress, stop),
+        lambda request, progress, stop, _tenant: plans.solve(request, progress, stop),
         heartbeat_ttl=HEARTBEAT_TTL,
     )
     try:

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.db.base import Database
-from api.jobs import InProcessRunner, JobRunner
-from api.planner import Planner, ProgressFn
-from api.schemas.planning import JobOut, JobStatus, PlanOut, SolveRequest
+from api.jobs import InProcessRunner, JobRunner, SolveJobFn
+from api.planner import Planner
+from api.schemas.planning import JobOut, JobStatus, SolveRequest
 from api.settings import Settings
 from api.storage.jobs import JobStore, UnknownJobError
 from optimizer.processes import stop_helper_processes
@@ -82,8 +82,8 @@ def planner(solver_processes: None) -> Planner:
     return Planner(straight_provider, time_limit=30.0)
 
 
-def solve_fn(planner: Planner) -> Callable[[SolveRequest, ProgressFn, threading.Event], PlanOut]:
-    return lambda request, progress, stop: planner.solve(request, progress, stop)
+def solve_fn(planner: Planner) -> SolveJobFn:
+    return lambda request, progress, stop, _tenant: planner.solve(request, progress, stop)
 
 
 @pytest.fixture
