@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api
+from api.auth import TokenCache
 from api.db.base import Database
 from api.errors import ErrorBody, document_errors, install_handlers
 from api.logging import Redactor
@@ -191,6 +192,7 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
     app.state.redactor = redactor or Redactor()
     app.state.road_network = None
     app.state.renders = RenderCache()
+    app.state.tokens = TokenCache(settings.token_cache_seconds)
     app.state.solve_slots = SolveSlots(settings.max_concurrent_solves)
     app.state.ready_checks = {"road_network": _road_network_ready(app)}
 

@@ -13,6 +13,11 @@ session is bound to it (:mod:`api.db.tenancy`), so a token never reaches another
 the CLI); :func:`issue_token` / :func:`authenticate` work inside a given session. Authentication
 records when a token was last used (``last_used_at``, at most once a :data:`LAST_USED_RESOLUTION`
 per token, so most requests only read).
+
+A server process keeps the principals of tokens it looked up for a few seconds
+(:class:`TokenCache`, ``VANPLAN_TOKEN_CACHE_SECONDS``): a warm read then needs no token query.
+:func:`revoke` forgets the token in every cache of its process at once; a revocation by another
+process (``vanplan token revoke``) is honoured once the entry expires.
 """
 
 from __future__ import annotations
@@ -21,15 +26,20 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Iterator
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypedDict
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapper, Session, object_session
 
 from api.db.base import DEFAULT_TENANT, Database, utcnow
 from api.db.core_models import TenantRow, TokenRow, VanRow
@@ -95,6 +105,77 @@ class TokenInfo(TypedDict):
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class TokenCache:
+    """The principals of recently authenticated tokens of this process, keyed by the secret's
+    hash, each trusted for ``ttl`` seconds (0: nothing is kept). Only valid tokens are kept; the
+    principal keeps its tenant, so a cached token serves exactly the tenant it was issued for.
+    One per app (``app.state.tokens``); :func:`revoke` forgets a token in all of them."""
+
+    def __init__(self, ttl: float = 5.0, max_entries: int = 4096) -> None:
+        if ttl < 0:
+            raise ValueError(f"ttl must be at least 0, got {ttl}")
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
+        _CACHES.add(self)
+
+    def get(self, digest: str) -> Principal | None:
+        """The principal of the token with hash ``digest`` while it is fresh, else None."""
+        with self._lock:
+            found = self._entries.get(digest)
+            if found is None:
+                return None
+            principal, expires = found
+            if time.monotonic() >= expires:
+                del self._entries[digest]
+                return None
+            return principal
+
+    def put(self, digest: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            self._entries[digest] = (principal, time.monotonic() + self.ttl)
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def forget(self, token_id: str) -> None:
+        """Drop the token ``token_id`` (it was revoked)."""
+        self._drop(lambda p: p.token_id == token_id)
+
+    def forget_van(self, tenant_id: str, van_id: str) -> None:
+        """Drop the crew tokens of a deleted van (the database deletes their rows)."""
+        self._drop(lambda p: p.tenant_id == tenant_id and p.van_id == van_id)
+
+    def _drop(self, which: Callable[[Principal], bool]) -> None:
+        with self._lock:
+            for digest in [d for d, (p, _) in self._entries.items() if which(p)]:
+                del self._entries[digest]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def authenticate(self, secret: str, lookup: Callable[[], Principal | None]) -> Principal | None:
+        """The cached principal of ``secret``, else ``lookup()`` (kept when not None)."""
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+            return None
+        digest = hash_secret(secret)
+        principal = self.get(digest)
+        if principal is None:
+            principal = lookup()
+            if principal is not None:
+                self.put(digest, principal)
+        return principal
+
+
+_CACHES: weakref.WeakSet[TokenCache] = weakref.WeakSet()
+"""The token caches of this process (weak: an app's cache goes with its app), so that a
+revocation in this process reaches every one of them."""
 
 
 def issue_token(
@@ -170,12 +251,18 @@ def authenticate(session: Session, secret: str, *, now: datetime | None = None) 
     return principal
 
 
-def authenticate_into(session: Session, secret: str) -> Principal | None:
+def authenticate_into(
+    session: Session, secret: str, cache: TokenCache | None = None
+) -> Principal | None:
     """:func:`authenticate` for a request's session: the token is looked up in a plain session
-    of its own, and a tenant session is then bound to the token's tenant. None (as for an unknown
-    token) when ``session`` already serves another tenant."""
-    with Session(bind=session.get_bind()) as lookup:
-        principal = authenticate(lookup, secret)
+    of its own (unless ``cache`` knows it), and a tenant session is then bound to the token's
+    tenant. None (as for an unknown token) when ``session`` already serves another tenant."""
+
+    def lookup() -> Principal | None:
+        with Session(bind=session.get_bind()) as plain:
+            return authenticate(plain, secret)
+
+    principal = lookup() if cache is None else cache.authenticate(secret, lookup)
     if principal is None or not isinstance(session, TenantSession):
         return principal
     try:
@@ -199,13 +286,36 @@ def _record_use(session: Session, row: TokenRow, now: datetime) -> None:
 
 
 def revoke(session: Session, token_id: str) -> bool:
-    """Revoke a token in ``session``; False if it does not exist or was already revoked."""
+    """Revoke a token in ``session``; False if it does not exist or was already revoked. The
+    token caches of this process forget it now and again when ``session`` commits (so a lookup
+    in between, which still saw it valid, is not kept)."""
     row = session.get(TokenRow, token_id)
     if row is None or row.revoked_at is not None:
         return False
     row.revoked_at = utcnow()
+    _forget_everywhere(session, lambda cache: cache.forget(token_id))
     logger.info("token %s revoked", token_id)
     return True
+
+
+def _forget_everywhere(session: Session | None, forget: Callable[[TokenCache], None]) -> None:
+    """``forget`` in every token cache of this process, now and again when ``session`` commits
+    (a lookup in between still sees the old row and may keep it)."""
+
+    def run(_session: object = None) -> None:
+        for cache in list(_CACHES):
+            forget(cache)
+
+    run()
+    if session is not None:
+        event.listen(session, "after_commit", run, once=True)
+
+
+@event.listens_for(VanRow, "after_delete")
+def _van_deleted(_mapper: Mapper[VanRow], _connection: Connection, row: VanRow) -> None:
+    """The database deletes the crew tokens of a deleted van: forget them in the caches too."""
+    tenant_id, van_id = row.tenant_id, row.id
+    _forget_everywhere(object_session(row), lambda cache: cache.forget_van(tenant_id, van_id))
 
 
 def create_token(

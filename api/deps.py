@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.auth import Principal, Role, authenticate
+from api.auth import TOKEN_PREFIX, Principal, Role, TokenCache, authenticate, hash_secret
 from api.db.base import Database
 from api.db.tenancy import unbound_session
 from api.errors import ForbiddenError, UnauthorizedError
@@ -40,17 +41,31 @@ async def get_db(request: Request) -> Database:
     return db
 
 
-def get_bearer_principal(
+async def get_bearer_principal(
+    request: Request,
     db: Annotated[Database, Depends(get_db)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
-    """The caller of a valid bearer token, else None (evaluated once per request)."""
+    """The caller of a valid bearer token, else None (evaluated once per request). A token this
+    process looked up moments ago comes from its :class:`api.auth.TokenCache` without a query
+    or a worker thread; otherwise the lookup runs in a worker thread."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         return None
-    # A short session of its own, over every tenant (the token says which tenant is calling):
-    # authentication must not share the route's transaction.
-    with db.unscoped() as session:
-        return authenticate(session, credentials.credentials)
+    secret = credentials.credentials
+    cache: TokenCache = request.app.state.tokens
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        return None
+    cached = cache.get(hash_secret(secret))
+    if cached is not None:
+        return cached
+
+    def lookup() -> Principal | None:
+        # A short session of its own, over every tenant (the token says which tenant is
+        # calling): authentication must not share the route's transaction.
+        with db.unscoped() as session:
+            return authenticate(session, secret)
+
+    return await run_in_threadpool(cache.authenticate, secret, lookup)
 
 
 BearerDep = Annotated[Principal | None, Depends(get_bearer_principal)]
@@ -71,7 +86,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_principal(
+async def get_principal(
     caller: BearerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:

@@ -110,6 +110,14 @@ class Settings(BaseSettings):
         description="Synchronous solves (POST /v1/solve, the week plan and re-plan) running at "
         "the same time in one server process; past it they get 429 too_many_solves",
     )
+    token_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="How long a server process trusts a token it has looked up before it looks "
+        "again (0: every request looks up); a revocation by another process (the CLI) takes "
+        "effect within this time",
+    )
     db_pool_size: int = Field(
         default=10,
         ge=1,

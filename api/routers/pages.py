@@ -102,7 +102,7 @@ def _principal(request: Request, session: Session) -> Principal | None:
     secret = request.cookies.get(COOKIE)
     if not secret:
         return None
-    return authenticate_into(session, secret)
+    return authenticate_into(session, secret, request.app.state.tokens)
 
 
 def _login_redirect(request: Request) -> RedirectResponse:

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import create_engine, select, update
+from sqlalchemy.orm import Session
 
+import api.auth
 from api.auth import (
     LAST_USED_RESOLUTION,
+    Principal,
     Role,
+    TokenCache,
     authenticate,
     create_token,
     hash_secret,
     issue_token,
     list_tokens,
+    revoke,
     revoke_token,
 )
 from api.db.core_models import TokenRow
@@ -178,3 +185,100 @@ def test_last_used_at_is_recorded_at_most_once_a_minute(
     assert last_used() == later
     [info] = list_tokens(settings=settings)
     assert info["last_used_at"] == later
+
+
+# --------------------------------------------------------------------------- the token cache
+
+
+def _revoke_behind_the_cache(app: FastAPI, token_id: str) -> None:
+    """Revoke as another process would: the row changes, this process's caches are not told."""
+    with app.state.db.unscoped() as session:
+        session.execute(
+            update(TokenRow).where(TokenRow.id == token_id).values(revoked_at=datetime.now(UTC))
+        )
+
+
+def test_a_token_looked_up_moments_ago_is_served_from_the_cache(
+    app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within the cache's time a revocation by another process is not seen yet (the documented
+    lag); once the entry expires, it is."""
+    with app.state.db.session() as session:
+        issued = issue_token(session, Role.DISPATCHER, name="desk")
+    headers = {"Authorization": f"Bearer {issued.secret}"}
+    assert client.get("/v1/vans", headers=headers).status_code == 200
+    cached = app.state.tokens.get(hash_secret(issued.secret))
+    assert cached is not None and cached.token_id == issued.id
+    _revoke_behind_the_cache(app, issued.id)
+    assert client.get("/v1/vans", headers=headers).status_code == 200  # cached
+    later = time.monotonic() + app.state.tokens.ttl + 1
+    monkeypatch.setattr(api.auth.time, "monotonic", lambda: later)
+    assert client.get("/v1/vans", headers=headers).status_code == 401
+
+
+def test_a_revocation_in_this_process_is_honoured_at_once(app: FastAPI, client: TestClient) -> None:
+    with app.state.db.session() as session:
+        issued = issue_token(session, Role.DISPATCHER, name="desk")
+    headers = {"Authorization": f"Bearer {issued.secret}"}
+    assert client.get("/v1/vans", headers=headers).status_code == 200
+    assert app.state.tokens.get(hash_secret(issued.secret)) is not None
+    with app.state.db.unscoped() as session:
+        assert revoke(session, issued.id) is True
+    assert app.state.tokens.get(hash_secret(issued.secret)) is None
+    assert client.get("/v1/vans", headers=headers).status_code == 401
+
+
+def test_a_lookup_between_revoke_and_commit_is_not_kept() -> None:
+    """``revoke`` forgets the token again when its session commits: a request that looked the
+    token up before the commit (and saw it valid) leaves nothing behind."""
+    cache = TokenCache(ttl=60)
+    principal = Principal(token_id="tok_1", role=Role.DISPATCHER, tenant_id="a")
+    engine = create_engine("sqlite://")
+    TokenRow.metadata.create_all(engine, tables=[TokenRow.__table__])  # type: ignore[list-item]
+    with Session(engine) as session:
+        session.add(TokenRow(id="tok_1", tenant_id="a", role="dispatcher", secret_hash="h"))
+        session.commit()
+        assert revoke(session, "tok_1") is True
+        cache.put("h", principal)  # a concurrent request's lookup, before the commit
+        assert cache.get("h") == principal
+        session.commit()
+    assert cache.get("h") is None
+    engine.dispose()
+
+
+def test_the_cache_keeps_the_tenant_and_its_bounds() -> None:
+    cache = TokenCache(ttl=60, max_entries=2)
+    a = Principal(token_id="tok_a", role=Role.CREW, van_id="van-1", tenant_id="a")
+    b = Principal(token_id="tok_b", role=Role.CREW, van_id="van-1", tenant_id="b")
+    cache.put("ha", a)
+    cache.put("hb", b)
+    assert cache.get("ha") == a and cache.get("hb") == b
+    assert cache.get("ha").tenant_id == "a"  # type: ignore[union-attr]
+    cache.forget_van("a", "van-1")  # van-1 of tenant a deleted: b's crew token stays
+    assert cache.get("ha") is None and cache.get("hb") == b
+    cache.put("h1", a)
+    cache.put("h2", a)  # past max_entries the oldest goes
+    assert cache.get("hb") is None and cache.get("h1") == a and cache.get("h2") == a
+    with pytest.raises(ValueError, match="ttl"):
+        TokenCache(ttl=-1)
+
+
+def test_a_zero_cache_time_looks_every_token_up(settings: Settings) -> None:
+    cache = TokenCache(ttl=0)
+    principal = Principal(token_id="tok_1", role=Role.DISPATCHER)
+    calls: list[int] = []
+
+    def lookup() -> Principal:
+        calls.append(1)
+        return principal
+
+    secret = "vp_" + "x" * 43
+    assert cache.authenticate(secret, lookup) == principal
+    assert cache.authenticate(secret, lookup) == principal
+    assert len(calls) == 2
+    assert cache.authenticate("not-a-token", lookup) is None and len(calls) == 2
+    assert (
+        Settings(database_url=settings.database_url, token_cache_seconds=0).token_cache_seconds == 0
+    )
+    with pytest.raises(PydanticValidationError, match="token_cache_seconds"):
+        Settings(database_url=settings.database_url, token_cache_seconds=-1)

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.auth import Role, issue_token
+from api.auth import Role, hash_secret, issue_token
 from api.db.core_models import TokenRow, VanRow
 from api.db.tenancy import TenantMismatchError, TenantNotBoundError, unbound_session
 from api.routers.pages import COOKIE
@@ -438,6 +438,21 @@ def test_a_crew_token_of_b_sees_only_b(two: Tenants) -> None:
     assert client.get("/v1/vans/van-1", headers=two.b_crew).json()["name"] == "b van"
     response = client.get(f"/v1/plans/{two.plan_a}/itinerary/van-1/{MONDAY}", headers=two.b_crew)
     assert response.status_code == 404
+
+
+def test_cached_tokens_and_renders_keep_their_tenant(two: Tenants) -> None:
+    """Warm reads (the token from the process's token cache, the render from the render cache)
+    still serve a plan to its own tenant only."""
+    client = two.client
+    url = f"/v1/plans/{two.plan_a}/geojson"
+    for _ in range(2):  # the second round: both tokens and A's render are cached
+        own = client.get(url, headers=two.a)
+        assert own.status_code == 200
+        assert client.get(url, headers=two.b).status_code == 404
+        assert client.get(url, headers=two.b_crew).status_code == 404
+    assert own.headers["X-Render-Cache"] == "hit"
+    cached = two.app.state.tokens.get(hash_secret(two.b_secret))
+    assert cached is not None and cached.tenant_id == "b"
 
 
 def test_jobs_run_for_their_tenant(two: Tenants) -> None:
