@@ -68,6 +68,7 @@ CASES: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("VANPLAN_PAGES_SECURE_COOKIE", "1", lambda s: s.pages.secure_cookie, True),
     ("VANPLAN_MAX_CONCURRENT_SOLVES", "5", lambda s: s.max_concurrent_solves, 5),
     ("VANPLAN_DB_POOL_SIZE", "30", lambda s: s.db_pool_size, 30),
+    ("VANPLAN_TOKEN_CACHE_SECONDS", "0", lambda s: s.token_cache_seconds, 0),
     ("VANPLAN_DB_MAX_OVERFLOW", "0", lambda s: s.db_max_overflow, 0),
 ]
 
@@ -155,6 +156,7 @@ def test_documented_name_wins_over_the_nested_one(monkeypatch: pytest.MonkeyPatc
         ("VANPLAN_REDIS_PREFIX", "", "redis_prefix"),
         ("VANPLAN_MAX_CONCURRENT_SOLVES", "0", "max_concurrent_solves"),
         ("VANPLAN_DB_POOL_SIZE", "0", "db_pool_size"),
+        ("VANPLAN_TOKEN_CACHE_SECONDS", "-1", "token_cache_seconds"),
     ],
 )
 def test_bad_values_name_the_field(
