@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import api
 from api.auth import TokenCache
-from api.db.base import Database
+from api.db.database import Database
 from api.errors import ErrorBody, document_errors, install_handlers
 from api.logging import Redactor
 from api.renders import RenderCache
@@ -46,11 +46,10 @@ from api.routers import (
 )
 from api.settings import Settings
 from api.solve_slots import SolveSlots
+from api.version import VERSION
 from geo.service_area import configured_area
 
 logger = logging.getLogger(__name__)
-
-VERSION = "0.1.0"
 
 
 def _router_modules() -> list[ModuleType]:

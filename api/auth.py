@@ -41,8 +41,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapper, Session, object_session
 
-from api.db.base import DEFAULT_TENANT, Database, utcnow
+from api.db.base import DEFAULT_TENANT, utcnow
 from api.db.core_models import TenantRow, TokenRow, VanRow
+from api.db.database import Database
 from api.db.tenancy import TenantMismatchError, TenantSession
 from api.settings import Settings
 from optimizer.errors import Collector

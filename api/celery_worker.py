@@ -31,7 +31,7 @@ from sqlalchemy.exc import OperationalError
 
 from api.celery_app import TASK_NAME, Keys, make_celery
 from api.celery_jobs import settle_lost
-from api.db.base import Database
+from api.db.database import Database
 from api.jobs import SolveJobFn, TaskFn, execute
 from api.planner import planner_from_settings
 from api.schemas.planning import JobStatus

@@ -32,7 +32,8 @@ from pydantic import ValidationError as PydanticError
 
 from api.auth import create_token, list_tokens, revoke_token
 from api.celery_worker import run_worker
-from api.db.base import DEFAULT_TENANT, Database
+from api.db.base import DEFAULT_TENANT
+from api.db.database import Database
 from api.demo import DemoOptions, build_network, run_demo, solve_request
 from api.schemas.planning import SolveRequest
 from api.server import run

@@ -20,8 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from api.auth import TOKEN_PREFIX, Principal, Role, TokenCache, authenticate, hash_secret
-from api.db.base import Database
-from api.db.tenancy import unbound_session
+from api.db.database import Database, unbound_session
 from api.errors import ForbiddenError, UnauthorizedError
 from api.settings import Settings
 

@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from api.db.base import utcnow
 from api.db.planning_models import PlanRenderRow, PlanRow
 from api.settings import Settings
+from api.version import VERSION
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,6 @@ def render_context(app: Any, settings: Settings) -> str:
     rows: the app's version, the page settings (client display, tiles), the service area and
     whether the road network is loaded (legs follow roads only then). ``settings``: the route's
     (:data:`api.deps.SettingsDep`)."""
-    from api.app import VERSION  # the app module imports this one
-
     parts = [
         VERSION,
         settings.pages.model_dump_json(),

@@ -24,7 +24,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
-from api.db.base import Database
+from api.db.database import Database
 from api.logging import Redactor, logging_config
 from api.settings import Settings
 

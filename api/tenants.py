@@ -23,8 +23,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db.base import DEFAULT_TENANT, Database
+from api.db.base import DEFAULT_TENANT
 from api.db.core_models import TenantRow
+from api.db.database import Database
 from api.db.tenancy import TENANT_KEY
 from api.planner import Planner, planner_from_settings
 from api.settings import Settings

@@ -21,7 +21,8 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.db.base import DEFAULT_TENANT, Database
+from api.db.base import DEFAULT_TENANT
+from api.db.database import Database
 from api.db.planning_models import PlanRow
 from api.errors import ApiError, InvalidInputError, loc_to_path
 from api.mapping import MappedProblem, plan_to_out

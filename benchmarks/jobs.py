@@ -38,7 +38,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 from api.celery_jobs import CeleryRunner
-from api.db.base import Database
+from api.db.database import Database
 from api.sample_week import sample_week
 from api.schemas.planning import JobStatus, SolveRequest
 from api.settings import Settings

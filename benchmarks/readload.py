@@ -43,8 +43,8 @@ from typing import Any
 import httpx
 
 from api.auth import Role, create_token
-from api.db.base import Database
 from api.db.core_models import ClientRow, ShiftRow, VanRow, VisitRow
+from api.db.database import Database
 from api.sample_week import sample_week
 from api.settings import Settings
 from benchmarks.jobs import fresh_schema

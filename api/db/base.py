@@ -7,19 +7,15 @@ schema is created and upgraded only through the migrations shipped in ``api/migr
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 logger = logging.getLogger(__name__)
@@ -118,79 +114,3 @@ def head_revisions() -> set[str]:
 
 DEFAULT_TENANT = "default"
 """The tenant of a single-tenant installation (and of every row from before revision 0005)."""
-
-
-class Database:
-    """Engine + session factories for one database URL.
-
-    :attr:`sessions` and :meth:`session` hand out tenant sessions (:mod:`api.db.tenancy`) bound
-    to the tenant ``default`` unless told otherwise (``db.sessions(info={"tenant_id": t})``,
-    ``db.session(t)``), so single-tenant use needs no tenant anywhere. Work across tenants (token
-    lookup, the job runners' bookkeeping, tenant administration) asks for it by name:
-    :meth:`unscoped`.
-    """
-
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
-        from api.db.tenancy import TENANT_KEY, TenantSession  # tenancy imports this module
-
-        self.url = url
-        self.engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow)
-        self.sessions = sessionmaker(
-            self.engine,
-            class_=TenantSession,
-            expire_on_commit=False,
-            info={TENANT_KEY: DEFAULT_TENANT},
-        )
-        self._unscoped = sessionmaker(self.engine, expire_on_commit=False)
-
-    @property
-    def backend(self) -> str:
-        return self.engine.dialect.name
-
-    def migrate(self) -> None:
-        """Upgrade the schema to the newest revision (idempotent)."""
-        config = alembic_config()
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-        logger.info("database schema at %s (%s)", sorted(head_revisions()), self.backend)
-
-    def current_revisions(self) -> set[str]:
-        with self.engine.connect() as connection:
-            return set(MigrationContext.configure(connection).get_current_heads())
-
-    def ping(self) -> bool:
-        """True when the database answers and its schema is at the newest revision."""
-        try:
-            with self.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            return self.current_revisions() == head_revisions()
-        except Exception:  # any driver error means "not ready"
-            logger.warning("database not ready", exc_info=True)
-            return False
-
-    @contextmanager
-    def session(self, tenant_id: str = DEFAULT_TENANT) -> Iterator[Session]:
-        """A session of ``tenant_id``'s data that commits on success and rolls back on error."""
-        with self.sessions(info={"tenant_id": tenant_id}) as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-
-    @contextmanager
-    def unscoped(self) -> Iterator[Session]:
-        """A plain session over every tenant's rows (commits on success). Only for work that is
-        across tenants by nature; everything done for a caller uses :meth:`session`."""
-        with self._unscoped() as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-
-    def dispose(self) -> None:
-        self.engine.dispose()

@@ -16,7 +16,6 @@ from datetime import date, datetime, time
 
 from sqlalchemy import (
     JSON,
-    Connection,
     Date,
     Float,
     ForeignKey,
@@ -27,10 +26,8 @@ from sqlalchemy import (
     String,
     Text,
     Time,
-    delete,
-    event,
 )
-from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from api.db.base import Base, UtcDateTime, utcnow
 
@@ -206,15 +203,3 @@ class TokenRow(TenantOwned, Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-
-
-@event.listens_for(ClientRow, "after_insert")
-@event.listens_for(ClientRow, "after_update")
-@event.listens_for(ClientRow, "after_delete")
-def _client_changed(_mapper: Mapper[ClientRow], connection: Connection, _row: ClientRow) -> None:
-    """Rendered plan outputs show client names, addresses and notes (and drop erased clients):
-    any change of a client deletes every stored render in the same transaction, so no output
-    of an old name, or of an erased client, is served again (see :mod:`api.renders`)."""
-    from api.db.planning_models import PlanRenderRow  # planning_models imports this module
-
-    connection.execute(delete(PlanRenderRow))

@@ -22,12 +22,13 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     event,
+    select,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
 from api.db.base import Base, UtcDateTime, utcnow
-from api.db.core_models import TenantOwned
+from api.db.core_models import ClientRow, TenantOwned
 
 
 class JobRow(TenantOwned, Base):
@@ -106,3 +107,15 @@ def _plan_changed(_mapper: Mapper[PlanRow], connection: Connection, row: PlanRow
     """A changed version (a draft's confirmed visits, an erasure in a published one) loses its
     stored renders in the same transaction (see :mod:`api.renders`)."""
     connection.execute(delete(PlanRenderRow).where(PlanRenderRow.plan_id == row.id))
+
+
+@event.listens_for(ClientRow, "after_insert")
+@event.listens_for(ClientRow, "after_update")
+@event.listens_for(ClientRow, "after_delete")
+def _client_changed(_mapper: Mapper[ClientRow], connection: Connection, row: ClientRow) -> None:
+    """Rendered plan outputs show client names, addresses and notes (and drop erased clients):
+    any change of a client deletes the stored renders of its tenant's plans in the same
+    transaction, so no output of an old name, or of an erased client, is served again (see
+    :mod:`api.renders`)."""
+    plans_of_tenant = select(PlanRow.id).where(PlanRow.tenant_id == row.tenant_id)
+    connection.execute(delete(PlanRenderRow).where(PlanRenderRow.plan_id.in_(plans_of_tenant)))

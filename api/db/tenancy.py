@@ -1,7 +1,7 @@
 """Sessions bound to one tenant: the isolation of every job centre's data in one place.
 
 A :class:`TenantSession` (``Database.session(tenant_id)``, ``Database.sessions``; see
-:class:`api.db.base.Database`) carries its tenant in ``session.info``. Two hooks on the session
+:class:`api.db.database.Database`) carries its tenant in ``session.info``. Two hooks on the session
 class make the tenant's rows the only rows it sees or changes, so no storage function or route can
 forget the filter:
 
@@ -14,7 +14,7 @@ forget the filter:
 
 A session of this class that is not bound yet (the pages' session before the cookie was read)
 refuses every ORM statement on a tenant-owned model (:class:`TenantNotBoundError`) instead of
-reading all tenants. Plain sessions (:meth:`api.db.base.Database.unscoped`) are the deliberate
+reading all tenants. Plain sessions (:meth:`api.db.database.Database.unscoped`) are the deliberate
 cross-tenant ones: authentication by token hash, the job runners' bookkeeping by job id (ids are
 random), the tenant CLI.
 
@@ -24,17 +24,12 @@ random), the tenant CLI.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from api.db.core_models import TenantOwned
-
-if TYPE_CHECKING:
-    from api.db.base import Database
 
 TENANT_KEY = "tenant_id"
 """Key of the bound tenant in ``session.info``."""
@@ -137,17 +132,3 @@ def session_tenant(session: Session) -> str:
     if tenant_id is None:
         raise TenantNotBoundError("this session is bound to no tenant")
     return str(tenant_id)
-
-
-def unbound_session(db: Database) -> TenantSession:
-    """A tenant session of ``db`` bound to no tenant yet (see :meth:`TenantSession.bind_tenant`)."""
-    session = db.sessions(info={TENANT_KEY: None})
-    assert isinstance(session, TenantSession)
-    return session
-
-
-@contextmanager
-def tenant_session(db: Database, tenant_id: str) -> Iterator[Session]:
-    """A session bound to ``tenant_id`` that commits on success and rolls back on error."""
-    with db.session(tenant_id) as session:
-        yield session

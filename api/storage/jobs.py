@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from api.db.base import DEFAULT_TENANT, Database, utcnow
+from api.db.base import DEFAULT_TENANT, utcnow
+from api.db.database import Database
 from api.db.planning_models import JobRow
 from api.schemas.planning import JobOut, JobStatus
 

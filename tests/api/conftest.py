@@ -31,8 +31,8 @@ from sqlalchemy import create_engine, text
 import api.service
 from api.app import create_app
 from api.auth import Role, issue_token
-from api.db.base import Database
 from api.db.core_models import VanRow
+from api.db.database import Database
 from api.settings import Settings
 
 PG_URL = os.environ.get(

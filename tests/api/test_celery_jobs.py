@@ -27,7 +27,7 @@ from api.auth import issue_token
 from api.celery_app import Keys
 from api.celery_jobs import CeleryRunner
 from api.celery_worker import JobWorker
-from api.db.base import Database
+from api.db.database import Database
 from api.jobs import MAX_ATTEMPTS
 from api.planner import Planner
 from api.schemas.planning import JobKind, JobOut, JobStatus, PlanOut, SolveRequest

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.db.base import Database
+from api.db.database import Database
 from api.jobs import InProcessRunner, JobRunner, SolveJobFn
 from api.planner import Planner
 from api.schemas.planning import JobOut, JobStatus, SolveRequest

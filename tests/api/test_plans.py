@@ -16,8 +16,8 @@ from pyproj import Geod
 from shapely.geometry import LineString
 
 from api.auth import Role
-from api.db.base import Database
 from api.db.core_models import ClientRow, ConsultationHoursRow, ShiftRow, VanRow, VisitRow
+from api.db.database import Database
 from api.mapping import MappedProblem
 from api.planner import Planner
 from api.schemas.planning import PlanVersionOut, SolveRequest, StepType

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.db.base import Database
 from api.db.core_models import ConsultationHoursRow, ShiftRow, VanRow
+from api.db.database import Database
 from api.recurrence import Recurrence, session_days
 from api.routers.resources import consultation_out
 from api.storage.weeks import week_request

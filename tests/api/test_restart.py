@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import create_token, issue_token
-from api.db.base import Database
+from api.db.database import Database
 from api.planner import Planner
 from api.schemas.planning import JobOut, JobStatus, SolveRequest
 from api.settings import Settings

@@ -13,7 +13,8 @@ from sqlalchemy import inspect, select
 
 from api.app import create_app
 from api.auth import create_token
-from api.db.base import Database, alembic_config, head_revisions
+from api.db.base import alembic_config, head_revisions
+from api.db.database import Database
 from api.db.planning_models import PlanRow
 from api.settings import Settings
 from api.storage import plans as plan_storage

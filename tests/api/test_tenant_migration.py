@@ -1,7 +1,7 @@
-"""Migration 0007_tenants on SQLite and PostgreSQL: a database at 0004 with data upgrades (through
-0005_client_phone, 0006_plan_renders) with every row in the tenant ``default``, ids become unique per tenant, the
-references keep working inside a tenant, and the downgrade goes back while only ``default`` has
-rows."""
+"""Migration 0007_tenants on SQLite and PostgreSQL: a database at 0004 with data upgrades
+(through 0005_client_phone and 0006_plan_renders) with every row in the tenant ``default``, ids
+become unique per tenant, the references keep working inside a tenant, and the downgrade goes
+back while only ``default`` has rows."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from alembic import command
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from api.db.base import Database, alembic_config
+from api.db.base import alembic_config
+from api.db.database import Database
 
 NOW = datetime(2026, 11, 23, 8, 0)
 PREVIOUS = "0006_plan_renders"

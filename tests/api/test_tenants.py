@@ -23,7 +23,8 @@ from sqlalchemy import select
 
 from api.auth import Role, hash_secret, issue_token
 from api.db.core_models import TokenRow, VanRow
-from api.db.tenancy import TenantMismatchError, TenantNotBoundError, unbound_session
+from api.db.database import unbound_session
+from api.db.tenancy import TenantMismatchError, TenantNotBoundError
 from api.routers.pages import COOKIE
 from api.storage import plans as plan_store
 from api.storage.jobs import JobStore
