@@ -223,7 +223,8 @@ def test_visit_refusals_name_the_row_and_field(app: FastAPI, web: TestClient) ->
     resp = web.post("/dispatcher/visits", data=data)
     assert resp.status_code == 422
     assert _problems(resp.text) == [
-        "Zeitfenster 1 · Von: Tag (TT.MM.JJJJ) und Uhrzeit (HH:MM) angeben, erhalten: 9.12.2026 9 Uhr",
+        "Zeitfenster 1 · Von: Tag (TT.MM.JJJJ) und Uhrzeit (HH:MM) angeben, "
+        "erhalten: 9.12.2026 9 Uhr",
         "Zeitfenster 3: das Ende muss nach dem Beginn liegen",  # the form's row, not the list's
         "Priorität: muss mindestens 1 sein",
     ]
