@@ -6,8 +6,9 @@ pages and ``/v1/clients``, ``/v1/visits`` follow one set of rules; every problem
 
 A change is checked as the whole resource (the ``*Create`` model) and sent as a patch of every
 field the form shows, so a field left empty clears the stored value. A visit's time windows are
-rows of a day and two wall-clock times in the district's zone; empty rows are left out (a window
-over midnight, which the API accepts, cannot be entered here: its row shows the start's day).
+rows of a day (``07.12.2026``) and two 24 h wall-clock times in the district's zone; empty rows
+are left out. An end earlier than the start is on the next day, so a window over midnight is a
+row with the start's day (``07.12.2026``, ``22:00``, ``02:00``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from api.db.core_models import ClientRow, VisitRow
 from api.fleet import week_start
-from api.forms import FormError, Problem, form_model, items, local_moment, optional
+from api.forms import FormError, Problem, form_model, iso_day, items, local_moment, optional
 from api.i18n import N_
 from api.schemas.core import ClientCreate, ClientPatch, VisitCreate, VisitPatch
 
@@ -134,7 +135,7 @@ class VisitForm:
         for a, b in row.windows:
             start = datetime.fromisoformat(a).astimezone(tz)
             end = datetime.fromisoformat(b).astimezone(tz)
-            windows.append(WindowRow(start.date().isoformat(), f"{start:%H:%M}", f"{end:%H:%M}"))
+            windows.append(WindowRow(f"{start:%d.%m.%Y}", f"{start:%H:%M}", f"{end:%H:%M}"))
         return cls(
             existing=row.id,
             visit_id=row.id,
@@ -146,7 +147,7 @@ class VisitForm:
             preferred_van_id=row.preferred_van_id or "",
             status=row.status,
             pinned_van_id=row.pinned_van_id or "",
-            pinned_date=row.pinned_date.isoformat() if row.pinned_date else "",
+            pinned_date=f"{row.pinned_date:%d.%m.%Y}" if row.pinned_date else "",
         )
 
     @classmethod
@@ -179,12 +180,17 @@ class VisitForm:
             if w.empty():
                 continue
             try:
-                windows.append(
-                    {
-                        "start": local_moment(w.day, w.start, f"windows[{i}].start", tz),
-                        "end": local_moment(w.day, w.end, f"windows[{i}].end", tz),
-                    }
-                )
+                start = local_moment(w.day, w.start, f"windows[{i}].start", tz)
+                end = local_moment(w.day, w.end, f"windows[{i}].end", tz)
+                if end < start:
+                    # A window past midnight: the end time is on the next day.
+                    end = local_moment(
+                        (start.date() + timedelta(days=1)).isoformat(),
+                        w.end,
+                        f"windows[{i}].end",
+                        tz,
+                    )
+                windows.append({"start": start, "end": end})
             except FormError as exc:
                 problems += exc.problems
         return {
@@ -196,7 +202,7 @@ class VisitForm:
             "preferred_van_id": optional(self.preferred_van_id),
             "status": self.status or "open",
             "pinned_van_id": optional(self.pinned_van_id),
-            "pinned_date": optional(self.pinned_date),
+            "pinned_date": iso_day(self.pinned_date),
         }, problems
 
     def _model(self, data: dict[str, Any], problems: list[Problem]) -> VisitCreate:

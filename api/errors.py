@@ -26,7 +26,13 @@ logger = logging.getLogger(__name__)
 
 class ErrorDetail(BaseModel):
     field: str = Field(description="Path of the offending field, e.g. body.windows[0].end")
-    message: str
+    message: str = Field(description="Human-readable problem (English)")
+    reason: str | None = Field(
+        default=None,
+        description="Stable machine-readable cause where the API names one (e.g. the refused "
+        "pin's `pin_no_shift`); the pages show their own translation of `code` and `reason`. "
+        "Left out when there is none.",
+    )
 
 
 class ErrorBody(BaseModel):
@@ -50,7 +56,8 @@ class ErrorBody(BaseModel):
 
 
 class ApiError(Exception):
-    """An error with an HTTP status; ``details`` lists ``(field, message)`` pairs."""
+    """An error with an HTTP status; ``details`` lists ``(field, message)`` pairs, or
+    ``(field, message, reason)`` with a stable reason code."""
 
     status_code = 400
     code = "bad_request"
@@ -58,14 +65,17 @@ class ApiError(Exception):
     def __init__(
         self,
         message: str,
-        details: Iterable[tuple[str, str]] = (),
+        details: Iterable[tuple[str, str] | tuple[str, str, str]] = (),
         *,
         code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.details = [ErrorDetail(field=f, message=m) for f, m in details]
+        self.details = [
+            ErrorDetail(field=d[0], message=d[1], reason=d[2] if len(d) > 2 else None)
+            for d in details
+        ]
         if code is not None:
             self.code = code
         self.headers = headers
@@ -147,7 +157,10 @@ def _plural(n: int) -> str:
 def error_response(
     status: int, body: ErrorBody, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
+    # exclude_none: a detail without a reason code has no ``reason`` key.
+    return JSONResponse(
+        status_code=status, content=body.model_dump(exclude_none=True), headers=headers
+    )
 
 
 def clean_message(error: dict[str, Any]) -> str:

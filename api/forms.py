@@ -266,19 +266,47 @@ def optional(text: str) -> str | None:
     return text.strip() or None
 
 
+# German spelling of a day (one-digit day and month allowed) and a 24 h clock time; the pages'
+# date and time fields and the appointment upload (:mod:`api.imports`) both read them here.
+GERMAN_DAY = r"\d{1,2}\.\d{1,2}\.\d{4}"
+CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?"
+
+
 def local_moment(day: str, clock: str, field: str, tz: ZoneInfo) -> datetime:
-    """A day (``YYYY-MM-DD`` as date inputs send it, or ``DD.MM.YYYY``) and a wall-clock time
-    in ``tz``."""
+    """A day (``DD.MM.YYYY`` as the pages' fields take it, or ``YYYY-MM-DD``) and a 24 h
+    wall-clock time (``9:00``, ``09:00``) in ``tz``."""
     try:
-        return datetime.combine(parse_day(day), time.fromisoformat(clock.strip()), tzinfo=tz)
+        return datetime.combine(parse_day(day), parse_clock(clock), tzinfo=tz)
     except ValueError:
-        message = N_("give a day and a time (HH:MM), got %(value)s")
+        message = N_("give a day (DD.MM.YYYY) and a time (HH:MM), got %(value)s")
         raise FormError([Problem(field, message, {"value": f"{day} {clock}".strip()})]) from None
 
 
 def parse_day(text: str) -> date:
-    """``2026-12-07`` or ``07.12.2026``; ValueError otherwise."""
+    """``07.12.2026``, ``7.12.2026`` or ``2026-12-07``; ValueError otherwise."""
     text = text.strip()
-    if m := re.fullmatch(r"(\d{1,2})\.(\d{1,2})\.(\d{4})", text):
-        return date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
+    if re.fullmatch(GERMAN_DAY, text):
+        day, month, year = (int(part) for part in text.split("."))
+        return date(year, month, day)
     return date.fromisoformat(text)
+
+
+def parse_clock(text: str) -> time:
+    """``9:00``, ``09:00`` or ``09:00:30`` (24 h); ValueError otherwise."""
+    text = text.strip()
+    if not re.fullmatch(CLOCK, text):
+        raise ValueError(f"not a 24 h time (HH:MM): {text!r}")
+    hour, minute, *second = (int(part) for part in text.split(":"))
+    return time(hour, minute, second[0] if second else 0)
+
+
+def iso_day(text: str) -> str | None:
+    """A day field as ``YYYY-MM-DD`` for the schema (German spelling accepted); None when
+    empty; unreadable text is passed on unchanged so the schema names the field."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return parse_day(text).isoformat()
+    except ValueError:
+        return text

@@ -1,10 +1,11 @@
 """Appointments uploaded as CSV or Excel by the dispatcher: template, parsing, row-level checks.
 
 One row per visit. Columns (see :data:`COLUMNS`): the client (``client_id``; ``client_name`` is
-needed when the client is new), the place (``lon`` and ``lat``, or an ``address``), the duration,
-an optional time window (local time in the district's zone as ``07.12.2026 09:00``,
-``7.12.2026 9:00`` or ``2026-12-07 09:00``, or ISO-8601 with an offset), priority, skills
-(separated by ``;``) and notes for the crew.
+needed when the client is new; an optional ``phone``, checked like the API's client phone, is
+the client's and updates it when it differs), the place (``lon`` and ``lat``, or an
+``address``), the duration, an optional time window (local time in the district's zone as
+``07.12.2026 09:00``, ``7.12.2026 9:00`` or ``2026-12-07 09:00``, or ISO-8601 with an offset),
+priority, skills (separated by ``;``) and notes for the crew.
 
 :func:`parse_upload` checks every row and returns all problems with their row number (the
 header is row 1), so the dispatcher can fix the file in one go.
@@ -35,7 +36,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from api.db.core_models import ClientRow, VisitRow
+from api.forms import CLOCK, GERMAN_DAY, parse_clock, parse_day
 from api.i18n import N_, SOURCE_LANGUAGE, Language
+from api.schemas.core import PHONE_MESSAGE, normalise_phone
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ COLUMNS = (
     "priority",
     "skills",
     "notes",
+    "phone",  # last: files made from the earlier template keep their column order
 )
 REQUIRED = ("client_id", "duration_minutes")
 EXAMPLE = {
@@ -67,6 +71,7 @@ EXAMPLE = {
     "priority": "1",
     "skills": "arabic",
     "notes": "Prefers mornings",
+    "phone": "+49 6062 123456",
 }
 MAX_ROWS = 2000
 NOT_A_NUMBER = N_("not a number: %(value)s")
@@ -106,6 +111,7 @@ class Appointment:
     visit_id: str | None
     client_id: str
     client_name: str | None
+    phone: str | None
     address: str | None
     lon: float | None
     lat: float | None
@@ -205,8 +211,9 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-# German spelling: day.month.year, then hours:minutes (one-digit day, month and hour allowed).
-_GERMAN = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?")
+# German spelling: day.month.year, then hours:minutes (one-digit day, month and hour allowed),
+# read by the same functions as the pages' date and time fields.
+_GERMAN = re.compile(rf"({GERMAN_DAY})[ T,]+({CLOCK})")
 # ISO date with a one-digit hour ("2026-12-07 9:00"), which fromisoformat refuses.
 _ISO_SHORT_HOUR = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d):(\d{2})(?::(\d{2}))?")
 
@@ -220,10 +227,7 @@ def _moment(value: Any, tz: ZoneInfo) -> datetime:
     else:
         text = _text(value)
         if m := _GERMAN.fullmatch(text):
-            day, month, year, hour, minute, second = m.groups()
-            moment = datetime(
-                int(year), int(month), int(day), int(hour), int(minute), int(second or 0)
-            )
+            moment = datetime.combine(parse_day(m.group(1)), parse_clock(m.group(2)))
         elif m := _ISO_SHORT_HOUR.fullmatch(text):
             year, month, day, hour, minute, second = m.groups()
             moment = datetime(
@@ -323,6 +327,14 @@ def _parse_row(
         except ValueError:
             message = N_("lon/lat must both be numbers, got %(lon)s, %(lat)s")
             err("lon", message, lon=repr(lon_t), lat=repr(lat_t))
+    phone = _text(cells.get("phone")) or None
+    if phone is not None:
+        try:
+            phone = normalise_phone(phone)
+            if len(phone) > 32:  # the column's and the API field's size
+                raise ValueError(phone)
+        except ValueError:
+            err("phone", PHONE_MESSAGE)
     address = _text(cells.get("address")) or None
     if lon is None and address is None:
         err("address", N_("give lon and lat, or an address"))
@@ -358,6 +370,7 @@ def _parse_row(
         visit_id=_text(cells.get("visit_id")) or None,
         client_id=client_id,
         client_name=_text(cells.get("client_name")) or None,
+        phone=phone,
         address=address,
         lon=lon,
         lat=lat,
@@ -446,6 +459,7 @@ def store_rows(session: Any, appointments: list[Appointment]) -> ImportSummary:
                 lat=a.lat,
                 language="de",
                 notes=a.notes,
+                phone=a.phone,
             )
             session.add(client)
             session.flush()
@@ -454,6 +468,11 @@ def store_rows(session: Any, appointments: list[Appointment]) -> ImportSummary:
             params = {"client": repr(a.client_id)}
             summary.rejected.append(RowError(a.row, "client_id", message, params))
             continue
+        # A row's phone is its client's: set when given and different (an empty cell keeps it).
+        phone_changed = a.phone is not None and client.phone != a.phone
+        if phone_changed:
+            client.phone = a.phone
+            session.flush()
         existing = _find(session, a)
         fields = _fields(a)
         if existing is None:
@@ -469,6 +488,8 @@ def store_rows(session: Any, appointments: list[Appointment]) -> ImportSummary:
             for name, value in fields.items():
                 setattr(existing, name, value)
             session.flush()
+            summary.changed.append(existing.id)
+        elif phone_changed:
             summary.changed.append(existing.id)
         else:
             summary.unchanged.append(existing.id)

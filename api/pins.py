@@ -35,12 +35,15 @@ def _minutes(seconds: float) -> str:
     return f"{round(seconds / 60)} min"
 
 
-def pin_problems(session: Session, body: VisitCreate, tz: ZoneInfo) -> list[tuple[str, str]]:
-    """Why ``body``'s pin can never hold, as ``(field, message)`` pairs (empty: possible)."""
+def pin_problems(session: Session, body: VisitCreate, tz: ZoneInfo) -> list[tuple[str, str, str]]:
+    """Why ``body``'s pin can never hold, as ``(field, message, reason)`` triples (empty:
+    possible). ``reason`` is a stable code the pages translate: ``pin_lacks_skill``,
+    ``pin_outside_windows``, ``pin_no_shift`` (the van's), ``pin_no_skilled_shift`` (no van's),
+    ``pin_too_long``, ``pin_no_window_in_shift``."""
     van_id, day = body.pinned_van_id, body.pinned_date
     if van_id is None and day is None:
         return []
-    out: list[tuple[str, str]] = []
+    out: list[tuple[str, str, str]] = []
     need = set(body.skills)
     duration = body.duration_minutes * 60
     windows = [(w.start, w.end) for w in body.windows]
@@ -52,6 +55,7 @@ def pin_problems(session: Session, body: VisitCreate, tz: ZoneInfo) -> list[tupl
                 (
                     "body.pinned_van_id",
                     f"van {van.id} lacks the skill(s) {', '.join(missing)} the visit needs",
+                    "pin_lacks_skill",
                 )
             )
     if day is None:
@@ -62,6 +66,7 @@ def pin_problems(session: Session, body: VisitCreate, tz: ZoneInfo) -> list[tupl
             (
                 "body.pinned_date",
                 f"{day.isoformat()} lies outside all the visit's time windows",
+                "pin_outside_windows",
             )
         )
         return out
@@ -72,7 +77,8 @@ def pin_problems(session: Session, body: VisitCreate, tz: ZoneInfo) -> list[tupl
     who = f"van {van_id}" if van_id is not None else "no van with the needed skills"
     if not shifts:
         verb = "has no shift" if van_id is not None else "has a shift"
-        out.append(("body.pinned_date", f"{who} {verb} on {day.isoformat()}"))
+        reason = "pin_no_shift" if van_id is not None else "pin_no_skilled_shift"
+        out.append(("body.pinned_date", f"{who} {verb} on {day.isoformat()}", reason))
         return out
     spans = [(s.start, s.end) for s in shifts]
     longest = max((b - a).total_seconds() for a, b in spans)
@@ -83,6 +89,7 @@ def pin_problems(session: Session, body: VisitCreate, tz: ZoneInfo) -> list[tupl
                 f"the visit's {body.duration_minutes} min are longer than "
                 f"{'the' if van_id is not None else 'every'} shift on {day.isoformat()} "
                 f"(longest {_minutes(longest)})",
+                "pin_too_long",
             )
         )
     elif windows and not any(_overlap(w, s) >= duration for w in windows for s in spans):
@@ -92,6 +99,7 @@ def pin_problems(session: Session, body: VisitCreate, tz: ZoneInfo) -> list[tupl
                 f"no time window of the visit leaves {body.duration_minutes} min inside "
                 f"{'the shift of ' + who if van_id is not None else 'a shift'} "
                 f"on {day.isoformat()}",
+                "pin_no_window_in_shift",
             )
         )
     return out

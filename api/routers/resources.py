@@ -577,7 +577,7 @@ def _visit_fields(
     problems = pin_problems(session, body, tz) if check_pin else []
     if problems:
         raise InvalidInputError(
-            f"the pin cannot be honoured: {'; '.join(m for _, m in problems)}", problems
+            f"the pin cannot be honoured: {'; '.join(p[1] for p in problems)}", problems
         )
     lon, lat = _split(body.location)
     return {

@@ -66,7 +66,7 @@ PHONE_MESSAGE = N_(
 )
 
 
-def _phone(value: str) -> str:
+def normalise_phone(value: str) -> str:
     """A phone number as people write it (``+49 6062 70-0``, ``06062 / 700``), spaces
     collapsed; 5 to 15 digits (E.164 allows 15)."""
     text = " ".join(value.split())
@@ -79,7 +79,7 @@ def _phone(value: str) -> str:
 Phone = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
-    AfterValidator(_phone),
+    AfterValidator(normalise_phone),
     Field(
         description="Phone number: digits, spaces, ( ) / - and a leading +; 5 to 15 digits",
         examples=["+49 6062 70-0"],

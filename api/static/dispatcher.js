@@ -18,6 +18,39 @@
     return text.replace(/%\((\w+)\)s/g, function (m, key) { return String(values[key]); });
   }
 
+  // A refused request in the page's language: the error body's stable `code` and the details'
+  // `reason` codes map to catalogue texts; the API's `message` is English (and stays the
+  // technical detail). Unknown codes get a general text naming the HTTP status.
+  var CODES = {
+    validation_error: _("The input was refused."),
+    conflict: _("The change conflicts with the stored data; reload the page."),
+    confirmation_required: _("Publishing changes published visits; confirm first."),
+    not_found: _("Not found; it may have been deleted meanwhile. Reload the page."),
+    unauthorized: _("Your login is no longer valid; please log in again."),
+    forbidden: _("Your role may not do this."),
+    too_many_solves: _("Every solver is busy; please try again in a moment."),
+    job_has_no_plan: _("The planning run has no plan."),
+    payload_too_large: _("The request is too large."),
+    internal_error: _("Server error; please try again later.")
+  };
+  var REASONS = {
+    pin_lacks_skill: _("the van lacks a skill the visit needs"),
+    pin_outside_windows: _("the day lies outside all the visit's time windows"),
+    pin_no_shift: _("the van has no shift on that day"),
+    pin_no_skilled_shift: _("no van with the needed skills has a shift on that day"),
+    pin_too_long: _("the visit is longer than the shifts on that day"),
+    pin_no_window_in_shift: _("no time window of the visit fits into a shift on that day")
+  };
+  function explain(code, details, status) {
+    var reasons = [];
+    details.forEach(function (d) {
+      var text = d.reason && REASONS[d.reason];
+      if (text && reasons.indexOf(text) < 0) reasons.push(text);
+    });
+    if (reasons.length) return reasons.join("; ");
+    return CODES[code] || fmt(_("The request was refused (HTTP %(status)s)."), { status: status });
+  }
+
   function token() {
     return sessionStorage.getItem("vanplanToken") || "";
   }
@@ -31,8 +64,11 @@
     return fetch(path, opts).then(function (resp) {
       return resp.json().catch(function () { return {}; }).then(function (data) {
         if (!resp.ok) {
+          // The page's own words for the answer (explain()); the API's English text stays
+          // available as the error's technical detail (shown as the message's tooltip).
           var details = (data.details || []).map(function (d) { return d.field + ": " + d.message; });
-          var error = new Error((data.message || resp.statusText) + (details.length ? " (" + details.join("; ") + ")" : ""));
+          var error = new Error(explain(data.code, data.details || [], resp.status));
+          error.technical = (data.message || resp.statusText) + (details.length ? " (" + details.join("; ") + ")" : "");
           error.code = data.code;
           error.status = resp.status;
           throw error;
@@ -44,6 +80,7 @@
 
   function busy(text) {
     var started = Date.now();
+    progress.title = "";
     progress.className = "busy";
     progress.textContent = text;
     var timer = setInterval(function () {
@@ -55,6 +92,13 @@
   function fail(err) {
     progress.className = "error";
     progress.textContent = err.message;
+    progress.title = err.technical || "";
+  }
+  // The same, naming what failed: what is one of the catalogue texts with %(error)s.
+  function failAs(what, err) {
+    var named = new Error(fmt(what, { error: err.message }));
+    named.technical = err.technical;
+    fail(named);
   }
 
   // Plan / re-plan as a job: the server answers at once with a job; its progress (share of the
@@ -103,7 +147,10 @@
           return;
         }
         run.disabled = false;
-        fail(new Error(fmt(_("Planning %(status)s"), { status: job.status }) + (job.error ? ": " + job.error : "")));
+        // The job's error is the service's English text: the technical detail, not the message.
+        var failed = new Error(job.status === "failed" ? _("Planning failed.") : fmt(_("Planning %(status)s"), { status: job.status }));
+        failed.technical = job.error || "";
+        fail(failed);
       })
       .catch(function (err) { endJob(); run.disabled = false; fail(err); });
   }
@@ -122,7 +169,7 @@
           showJob(job);
           poll(job.id);
         })
-        .catch(function (err) { run.disabled = false; fail(err); });
+        .catch(function (err) { run.disabled = false; failAs(_("Planning not started: %(error)s"), err); });
     });
     stopButton.addEventListener("click", function () {
       if (!currentJob) return;
@@ -150,7 +197,7 @@
           askToPublish();
           return;
         }
-        fail(err);
+        failAs(_("Not published: %(error)s"), err);
       });
   }
   function askToPublish() {
@@ -204,7 +251,7 @@
           progress.className = "";
           progress.textContent = fmt(_("%(n)s visit(s) pinned"), { n: confirmed.length });
         })
-        .catch(function (err) { button.disabled = false; fail(err); });
+        .catch(function (err) { button.disabled = false; failAs(_("Pin not saved: %(error)s"), err); });
     });
   });
 
@@ -230,7 +277,11 @@
             })
             : fmt(_("%(visit)s unpinned; re-plan to apply"), { visit: visit.id });
         })
-        .catch(function (err) { select.value = previous; select.disabled = false; fail(err); });
+        .catch(function (err) {
+          select.value = previous;
+          select.disabled = false;
+          failAs(_("Pin not saved: %(error)s"), err);
+        });
     });
   });
 

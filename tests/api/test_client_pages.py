@@ -217,13 +217,14 @@ def test_visit_refusals_name_the_row_and_field(app: FastAPI, web: TestClient) ->
         **VISIT,
         "window_day": ["9.12.2026", "2026-12-07", "2026-12-08"],
         "window_start": ["9 Uhr", "09:00", "12:00"],
-        "window_end": ["10:00", "09:30", "11:00"],
+        "window_end": ["10:00", "09:30", "12:00"],  # row 3: ends as it starts
         "priority": "0",
     }
     resp = web.post("/dispatcher/visits", data=data)
     assert resp.status_code == 422
     assert _problems(resp.text) == [
-        "Zeitfenster 1 · Von: Tag und Uhrzeit (HH:MM) angeben, erhalten: 9.12.2026 9 Uhr",
+        "Zeitfenster 1 · Von: Tag (TT.MM.JJJJ) und Uhrzeit (HH:MM) angeben, "
+        "erhalten: 9.12.2026 9 Uhr",
         "Zeitfenster 3: das Ende muss nach dem Beginn liegen",  # the form's row, not the list's
         "Priorität: muss mindestens 1 sein",
     ]
@@ -246,6 +247,38 @@ def test_visit_refusals_name_the_row_and_field(app: FastAPI, web: TestClient) ->
     resp = web.post("/dispatcher/clients/c-17/delete")
     assert resp.status_code == 409
     assert _problems(resp.text) == ["Klient: hat Besuche: zuerst diese löschen"]
+
+
+def test_a_window_past_midnight_ends_on_the_next_day(app: FastAPI, web: TestClient) -> None:
+    """An end earlier than the start is the next day's: 07.12. 22:00 to 02:00 is stored as
+    ending on 08.12., and the form shows it again as the row it was entered as."""
+    web.post("/dispatcher/clients", data=CLIENT)
+    data = {
+        **VISIT,
+        "visit_id": "v-night",
+        "window_day": ["07.12.2026"],
+        "window_start": ["22:00"],
+        "window_end": ["2:00"],
+        "pinned_date": "",
+    }
+    resp = web.post("/dispatcher/visits", data=data)
+    assert resp.status_code == 200, resp.text
+    row = _visit(app, "v-night")
+    assert row is not None
+    berlin = ZoneInfo("Europe/Berlin")
+    (start, end), *_ = row.windows
+    assert datetime.fromisoformat(start).astimezone(berlin) == datetime(
+        2026, 12, 7, 22, 0, tzinfo=berlin
+    )
+    assert datetime.fromisoformat(end).astimezone(berlin) == datetime(
+        2026, 12, 8, 2, 0, tzinfo=berlin
+    )
+    page = web.get("/dispatcher/visits?week=2026-W50").text
+    form = page[page.index('id="visit-v-night"') :]
+    assert 'name="window_day" value="07.12.2026"' in form
+    assert 'name="window_start" value="22:00"' in form
+    assert 'name="window_end" value="02:00"' in form
+    assert "Ein Ende vor dem Beginn liegt am nächsten Tag" in page
 
 
 def test_pages_are_for_dispatchers(app: FastAPI) -> None:

@@ -13,6 +13,7 @@ from openpyxl import Workbook, load_workbook
 
 from api.db.core_models import ClientRow, VisitRow
 from api.imports import COLUMNS, import_file, parse_upload, template_csv, template_xlsx
+from api.schemas.core import PHONE_MESSAGE
 
 HEADER = ",".join(COLUMNS)
 
@@ -24,7 +25,7 @@ def test_templates_parse_cleanly() -> None:
     assert a.client_id == "client-17" and a.duration_minutes == 45
     assert a.window is not None
     assert a.window[0] == datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/Berlin"))
-    assert a.skills == ("arabic",)
+    assert a.skills == ("arabic",) and a.phone == "+49 6062 123456"
     res = parse_upload("t.xlsx", template_xlsx())
     assert res.errors == [] and res.appointments[0].lon == 8.9931
     ws = load_workbook(io.BytesIO(template_xlsx())).active
@@ -201,6 +202,38 @@ def test_import_twice_is_idempotent_and_changes_update(app: FastAPI, client: Tes
     assert datetime.fromisoformat(v1.windows[0][0]) == datetime(2026, 12, 7, 10, tzinfo=BERLIN)
     bert = after[added[1]]
     assert (bert.address, bert.duration_minutes, bert.skills) == ("Markt 2", 40, ["a", "b"])
+
+
+def test_phone_column_is_checked_and_sets_the_clients_phone(
+    app: FastAPI, client: TestClient
+) -> None:
+    """The optional last column: checked like the API's phone (the bad row is rejected with
+    the API's message), stored on a new client, a different number updates the client (the
+    row's visit counts as changed), the same file again changes nothing, an empty cell keeps
+    the number."""
+    row = "v1,c1,Anna,,9.0,49.7,45,07.12.2026 09:00,07.12.2026 11:00,,,,{phone}"
+    bad = parse_upload("a.csv", "\n".join([HEADER, row.format(phone="call me")]).encode())
+    assert [(e.row, e.column) for e in bad.errors] == [(2, "phone")]
+    assert bad.errors[0].message == PHONE_MESSAGE
+
+    def phone() -> str | None:
+        with app.state.db.session() as session:
+            client = session.get(ClientRow, "c1")
+            return client.phone if client else None
+
+    first = "\n".join([HEADER, row.format(phone=" +49 6062  123456 ")]) + "\n"
+    assert _import(app, first) == (["v1"], [], [], [])
+    assert phone() == "+49 6062 123456"
+    assert _import(app, first) == ([], [], ["v1"], [])
+    assert _import(app, "\n".join([HEADER, row.format(phone="06062 / 70-0")])) == (
+        [],
+        ["v1"],
+        [],
+        [],
+    )
+    assert phone() == "06062 / 70-0"
+    assert _import(app, "\n".join([HEADER, row.format(phone="")])) == ([], [], ["v1"], [])
+    assert phone() == "06062 / 70-0"
 
 
 def test_import_matches_visits_stored_through_the_api(app: FastAPI, client: TestClient) -> None:

@@ -69,7 +69,15 @@ def test_pin_is_set_validated_and_cleared_through_the_visit_api(
     # a pin to a day without its shift is refused, see tests/api/test_replan_diff.py)
     response = client.patch("/v1/visits/v4", json={"pinned_date": "2026-12-01"}, headers=dispatcher)
     assert response.status_code == 422
-    assert response.json()["details"][0]["field"] == "body.pinned_date"
+    detail = response.json()["details"][0]
+    # the stable reason the pages translate; details without one have no "reason" key
+    assert (detail["field"], detail["reason"]) == ("body.pinned_date", "pin_no_shift")
+    assert (
+        "reason"
+        not in client.patch(
+            "/v1/visits/v4", json={"pinned_van_id": "nope"}, headers=dispatcher
+        ).json()["details"][0]
+    )
     shift = {"start": "2026-12-01T08:00:00+01:00", "end": "2026-12-01T16:00:00+01:00"}
     assert client.post("/v1/vans/van-2/shifts", json=shift, headers=dispatcher).status_code == 201
     response = client.patch("/v1/visits/v4", json={"pinned_date": "2026-12-01"}, headers=dispatcher)

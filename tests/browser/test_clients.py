@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 WEEK = "2026-W50"
 MONDAY = "2026-12-07"
+MONDAY_DE = "07.12.2026"  # as typed into the day fields
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -120,7 +121,7 @@ def test_clients_and_visits_from_the_pages(server: Server, browser: Any, artifac
     form.locator("input[name=visit_id]").fill("b1")
     form.locator("select[name=client_id]").select_option("k1")
     form.locator("input[name=duration_minutes]").fill("90")
-    form.locator("input[name=window_day]").nth(0).fill(MONDAY)
+    form.locator("input[name=window_day]").nth(0).fill(MONDAY_DE)
     form.locator("input[name=window_start]").nth(0).fill("09:00")
     form.locator("input[name=window_end]").nth(0).fill("10:00")
     _submit(form)
@@ -181,7 +182,7 @@ def test_clients_and_visits_from_the_pages(server: Server, browser: Any, artifac
     form.locator("input[name=visit_id]").fill("b3")
     form.locator("select[name=client_id]").select_option("k1")
     form.locator("input[name=duration_minutes]").fill("30")
-    form.locator("input[name=window_day]").nth(0).fill(MONDAY)
+    form.locator("input[name=window_day]").nth(0).fill(MONDAY_DE)
     form.locator("input[name=window_start]").nth(0).fill("13:00")
     form.locator("input[name=window_end]").nth(0).fill("15:00")
     _submit(form)

@@ -73,9 +73,9 @@ def test_vans_shifts_template_and_plan_from_the_page(
 
     # Shifts: Monday and Tuesday for both vans; an overlapping one is refused with the reason.
     for van in ("van-a", "van-b"):
-        for day in ("2026-12-07", "2026-12-08"):
+        for day in ("07.12.2026", "8.12.2026"):  # typed the German way
             _add_shift(page, van, day, "08:00", "16:00", "A. Becker, M. Yilmaz")
-    _add_shift(page, "van-a", "2026-12-07", "15:00", "18:00", "")
+    _add_shift(page, "van-a", "07.12.2026", "15:00", "18:00", "")
     assert "überschneidet sich mit Schicht" in page.inner_text("#fleet-errors")  # the API's rule
     page.goto(f"{server.url}/dispatcher?week={WEEK}")
     assert page.locator(".fleet-van[data-van=van-a] tr[data-shift]").count() == 2
@@ -127,7 +127,7 @@ def test_vans_shifts_template_and_plan_from_the_page(
     assert page.locator("h1").inner_text() == "Woche 2026-W51"
     shifts = page.locator(".fleet-van[data-van=van-a] tr[data-shift]")
     assert shifts.count() == 2
-    assert shifts.nth(0).locator("input[name=day]").input_value() == "2026-12-14"
+    assert shifts.nth(0).locator("input[name=day]").input_value() == "14.12.2026"
     assert shifts.nth(1).locator("input[name=end]").input_value() == "15:00"
     page.screenshot(path=str(artifacts / "dispatcher-fleet-copied.png"), full_page=True)
 
