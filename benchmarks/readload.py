@@ -40,16 +40,19 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from api.auth import Role, create_token
-from api.db.core_models import ClientRow, ShiftRow, VanRow, VisitRow
-from api.db.database import Database
-from api.sample_week import sample_week
-from api.settings import Settings
-from benchmarks.jobs import fresh_schema
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the project importable
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from api.auth import Role, create_token  # noqa: E402
+from api.db.core_models import ClientRow, ShiftRow, VanRow, VisitRow  # noqa: E402
+from api.db.database import Database  # noqa: E402
+from api.sample_week import sample_week  # noqa: E402
+from api.settings import Settings  # noqa: E402
+from benchmarks.jobs import fresh_schema  # noqa: E402
+
 MONDAY = date(2026, 11, 23)
 WEEK = "2026-W48"
 
