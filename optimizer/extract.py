@@ -14,7 +14,7 @@ import logging
 from ortools.constraint_solver import pywrapcp
 
 from optimizer.domain import Problem
-from optimizer.model import BreakSpec, VanModel
+from optimizer.model import BreakSpec, NodeGraph, VanModel
 from optimizer.plan import BreakSlot, Route, Stop
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def extract_routes(
 
 def build_route(
     problem: Problem,
-    model: VanModel,
+    model: VanModel | NodeGraph,
     k: int,
     nodes: list[int],
     starts: list[int],

@@ -27,7 +27,7 @@ import numpy as np
 from optimizer.domain import UNREACHABLE, Break, Shift
 from optimizer.errors import StopCheck, check_stop
 from optimizer.extract import build_route
-from optimizer.model import BreakSpec, VanModel, start_domain
+from optimizer.model import BreakSpec, NodeGraph, VanModel, start_domain
 from optimizer.plan import Route
 
 _NEVER = np.iinfo(np.int64).max // 4
@@ -75,7 +75,7 @@ def _spec(b: Break) -> BreakSpec:
     return BreakSpec(b.earliest_start, b.latest_end - b.duration, b.duration, False)
 
 
-def _stretch(model: VanModel, shift: Shift) -> _Stretch | None:
+def _stretch(model: VanModel | NodeGraph, shift: Shift) -> _Stretch | None:
     """The stretch of ``shift`` for a route without a break: at most the break rule's
     ``after_first`` long under the rule, at most ``max_work``; explicit breaks all before it or
     all after it, whichever leaves more time. None when there is no room."""
@@ -106,7 +106,7 @@ def greedy_routes(model: VanModel, should_stop: StopCheck | None = None) -> list
 
 
 def greedy_plan(
-    model: VanModel, should_stop: StopCheck | None = None
+    model: VanModel | NodeGraph, should_stop: StopCheck | None = None
 ) -> tuple[list[Route], list[str]]:
     """The routes of :func:`greedy_schedule` as a plan's routes (times, breaks), and the ids
     of the modelled visits they leave out."""
@@ -137,7 +137,9 @@ class GreedyRoute:
     stretch: _Stretch
 
 
-def greedy_schedule(model: VanModel, should_stop: StopCheck | None = None) -> list[GreedyRoute]:
+def greedy_schedule(
+    model: VanModel | NodeGraph, should_stop: StopCheck | None = None
+) -> list[GreedyRoute]:
     """A route per vehicle by a time-oriented nearest neighbour (see the module docstring).
     Raises :class:`~optimizer.errors.SolveStoppedError` when ``should_stop`` says so (asked
     once per vehicle)."""

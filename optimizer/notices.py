@@ -31,9 +31,14 @@ _CAUSES = {
 
 
 def plan_warnings(
-    problem: Problem, stats: SolverStats, unassigned: Sequence[Unassigned]
+    problem: Problem,
+    stats: SolverStats,
+    unassigned: Sequence[Unassigned],
+    greedy_notice: str | None = None,
 ) -> tuple[str, ...]:
-    """The warnings of a plan of ``problem`` (empty when nothing needs saying)."""
+    """The warnings of a plan of ``problem`` (empty when nothing needs saying);
+    ``greedy_notice`` says why a greedy plan (status ``GREEDY``) is the plan, in place of the
+    general reason (no first plan in time)."""
     out: list[str] = []
     total = len(problem.visits)
     if stats.solutions == 0 and any(u.reason is Reason.NOT_PLANNED for u in unassigned):
@@ -45,7 +50,9 @@ def plan_warnings(
                 f"No plan found in time: {total} visits on {vehicles} van-days are too many "
                 "for the time limit; raise it or plan fewer visits at once."
             )
-    if stats.status == "GREEDY":
+    if stats.status == "GREEDY" and greedy_notice is not None:
+        out.append(greedy_notice)
+    elif stats.status == "GREEDY":
         out.append(
             f"OR-Tools found no first plan within the time limit on {total} visits (too many "
             "visits for the limit, or breaks and max work that leave little room): this is a "

@@ -7,17 +7,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from optimizer.budget import Budget
 from optimizer.diagnose import precheck
 from optimizer.domain import Problem
 from optimizer.errors import SolveStoppedError
 from optimizer.extract import extract_routes
 from optimizer.greedy import greedy_plan
-from optimizer.model import COST_SCALE, VanModel, build_model
+from optimizer.model import COST_SCALE, NodeGraph, VanModel, build_model, node_graph
 from optimizer.params import duration, model_search_parameters, without_ils
 from optimizer.plan import Plan, Route, SolverStats, Unassigned
 from optimizer.settings import SolverSettings
@@ -251,6 +252,10 @@ class Task:
     initial: Plan | None = None
     excluded: Mapping[str, Unassigned] = field(default_factory=dict)
     t0: float = field(default_factory=time.monotonic)
+    # The greedy plan made before any model (:meth:`with_greedy`), the plan of last resort.
+    greedy: SearchResult | None = field(default=None, compare=False, repr=False)
+    # The solve's time budget: a model build for a search is abandoned when it is over.
+    budget: Budget | None = field(default=None, compare=False, repr=False)
 
     # Models built ahead (see :meth:`prebuild`), by settings; not part of the task's identity.
     built: dict[SolverSettings, VanModel] = field(default_factory=dict, compare=False, repr=False)
@@ -263,21 +268,45 @@ class Task:
         excluded = precheck(problem, should_stop=lambda: cancelled(stop))
         return cls(problem, excluded=dict(excluded), t0=t0, **kwargs)
 
-    def model(self, settings: SolverSettings, stop: threading.Event | None = None) -> VanModel:
+    def model(
+        self,
+        settings: SolverSettings,
+        stop: threading.Event | None = None,
+        in_budget: bool = False,
+    ) -> VanModel:
         """The routing model of this task (deterministic: a rebuild means the same indices).
         A model built ahead by :meth:`prebuild` is handed out once (a search adds its own
-        callbacks to it); otherwise a new one is built, stopped by ``stop`` (raises
+        callbacks to it); otherwise a new one is built, stopped by ``stop`` and, ``in_budget``,
+        by the end of the task's time budget (raises
         :class:`~optimizer.errors.SolveStoppedError`)."""
         ahead = self.built.pop(settings, None)
         if ahead is not None:
             return ahead
+        budget = self.budget if in_budget else None
         return build_model(
             self.problem,
             settings,
             anchors=self.anchors,
             excluded=self.excluded,
-            should_stop=lambda: cancelled(stop),
+            should_stop=lambda: cancelled(stop) or (budget is not None and budget.over()),
         )
+
+    def with_greedy(self, settings: SolverSettings, stop: threading.Event | None) -> Task:
+        """This task with its greedy plan (:func:`solve_greedy` on the model's nodes, without
+        the OR-Tools model), made now; raises :class:`~optimizer.errors.SolveStoppedError`
+        when ``stop`` is set meanwhile."""
+        nodes = node_graph(self.problem, settings, self.excluded)
+        found = solve_greedy(self, settings, stop, nodes, announce=False)
+        if found.stats.status == "STOPPED":
+            raise SolveStoppedError("stopped while the greedy plan was made")
+        return replace(self, greedy=found)
+
+    def greedy_now(self) -> SearchResult | None:
+        """The greedy plan (with routes) as the result of now: its wall time updated."""
+        if self.greedy is None or not self.greedy.routes:
+            return None
+        stats = replace(self.greedy.stats, wall_time=time.monotonic() - self.t0)
+        return replace(self.greedy, stats=stats)
 
     def prebuild(self, settings: SolverSettings, stop: threading.Event | None = None) -> None:
         """Build the model of ``settings`` now, for the next :meth:`model` call. A forked search
@@ -285,7 +314,7 @@ class Task:
         untouched copy, from which the routes of a killed search become a plan without
         building the model a second time (seconds on thousands of visits)."""
         if settings not in self.built:
-            self.built[settings] = self.model(settings, stop)
+            self.built[settings] = self.model(settings, stop, in_budget=True)
 
     def not_searched(self, settings: SolverSettings, status: str) -> SearchResult:
         """The result of a search that ended before its first solution (stopped, or out of
@@ -319,9 +348,9 @@ def solve_one(
     state = _SearchState()
     models: list[VanModel] = []  # every model this search built, for the stop watcher
 
-    def new_model() -> VanModel:
+    def new_model(in_budget: bool = False) -> VanModel:
         """The model with this solve's solution callback (counts, progress, stop)."""
-        built = task.model(settings, stop)
+        built = task.model(settings, stop, in_budget)
         models.append(built)
         routing = built.routing
 
@@ -346,10 +375,10 @@ def solve_one(
         return built
 
     try:
-        model = new_model()
+        model = new_model(in_budget=True)
     except SolveStoppedError:
-        log.info("stopped while the model was built")
-        return task.not_searched(settings, "STOPPED")
+        log.info("stopped (or out of time) while the model was built")
+        return task.not_searched(settings, "STOPPED" if cancelled(stop) else "NO_SOLUTION")
     routing = model.routing
     # The time limit counts from the start of the solve: the diagnosis and the model build
     # (seconds on thousands of visits) use it up too.
@@ -414,7 +443,11 @@ def solve_one(
                     model, solution = found
                     routing = model.routing
             if lost and not _routes_any(model, solution) and not cancelled(stop):
-                greedy = solve_greedy(task, settings, stop, model)
+                greedy = task.greedy_now()
+                if greedy is not None:
+                    announce_greedy(task, greedy.routes)
+                else:
+                    greedy = solve_greedy(task, settings, stop, model)
                 if not greedy.routes:
                     greedy = None
         except SolveStoppedError:  # stopped while a fallback built its model
@@ -525,7 +558,7 @@ def solve_greedy(
     task: Task,
     settings: SolverSettings,
     stop: threading.Event | None = None,
-    model: VanModel | None = None,
+    model: VanModel | NodeGraph | None = None,
     announce: bool = True,
 ) -> SearchResult:
     """The plan of :func:`optimizer.greedy.greedy_plan` (status ``GREEDY``) on ``model`` (the

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 
+from optimizer.budget import STOPPED_BEFORE_FIRST_PLAN, Budget, model_verdict
 from optimizer.diagnose import explain_unassigned
 from optimizer.domain import Problem
 from optimizer.errors import SolveStoppedError
@@ -32,7 +33,16 @@ from optimizer.processes.portfolio import (
     solve_portfolio_forked,
     solve_portfolio_spawned,
 )
-from optimizer.search import Anchors, Progress, ProgressCallback, Task, solve_one
+from optimizer.search import (
+    Anchors,
+    Progress,
+    ProgressCallback,
+    SearchResult,
+    Task,
+    announce_greedy,
+    cancelled,
+    solve_one,
+)
 from optimizer.settings import SolverSettings
 from optimizer.sizing import model_nodes, size_issue
 
@@ -75,16 +85,20 @@ def solve(
     stoppable solve searches with ``settings.metaheuristic``."""
     problem.validate()
     settings = settings or SolverSettings()
-    too_large = size_issue(
-        len(problem.visits),
-        model_nodes([len(v.windows) for v in problem.visits]),
-        settings.time_limit,
-    )
+    budget = Budget(settings.time_limit)
+    nodes = model_nodes([len(v.windows) for v in problem.visits])
+    too_large = size_issue(len(problem.visits), nodes, settings.time_limit)
     if too_large is not None:
-        log.warning("%s; the plan will be late or a quick greedy one", too_large)
-    t0 = time.monotonic()
+        log.warning("%s; the plan will be a quick greedy one", too_large)
+    t0 = budget.t0
     try:
-        task = Task.of(problem, stop, anchors=dict(anchors) if anchors else None, initial=initial)
+        task = Task.of(
+            problem,
+            stop,
+            anchors=dict(anchors) if anchors else None,
+            initial=initial,
+            budget=budget,
+        )
     except SolveStoppedError:
         log.info("stopped while the visits were diagnosed")
         stats = SolverStats("STOPPED", float("inf"), time.monotonic() - t0, 0, 1, "")
@@ -96,6 +110,22 @@ def solve(
                 unassigned[v.id] = fallback_reason(problem, v)
         stats = SolverStats("NO_MODEL", 0.0, time.monotonic() - task.t0, 0, 1, "")
         return _plan(problem, [], unassigned.values(), stats)
+    # The plan of last resort first (seconds on thousands of visits, where the OR-Tools model
+    # takes many more): returned when the model does not fit in the time left, or when a stop
+    # or the deadline comes before OR-Tools' first solution (see optimizer.budget).
+    try:
+        task = task.with_greedy(settings, stop)
+    except SolveStoppedError:
+        log.info("stopped while the greedy plan was made")
+        stats = SolverStats("STOPPED", float("inf"), time.monotonic() - t0, 0, 1, "")
+        left_out = dict(task.excluded)
+        planless = [v.id for v in problem.visits if v.id not in left_out]
+        left_out.update((u.visit_id, u) for u in _not_planned(problem, planless))
+        return _plan(problem, [], left_out.values(), stats)
+    not_built = model_verdict(budget, len(problem.visits), nodes)
+    if not_built is not None and task.greedy is not None:
+        log.warning("%s", not_built)
+        return _finish(problem, task, task.greedy_now() or task.greedy, not_built)
 
     if settings.workers > 1 and mp.current_process().daemon:
         log.warning("daemonic process cannot start portfolio workers; solving with one worker")
@@ -132,24 +162,46 @@ def solve(
         result = solve_one(task, settings, on_progress, stop)
     else:
         result = solve_portfolio_spawned(task, settings, on_progress, stop)
+    notice = None
+    if not result.routes and result.stats.solutions == 0:
+        # Stopped, or out of time, before any engine's first solution (also while a model was
+        # built): the greedy plan made before.
+        fallback = task.greedy_now()
+        if fallback is not None:
+            announce_greedy(task, fallback.routes)
+            result = fallback
+    if result.stats.status == "GREEDY" and cancelled(stop):
+        notice = STOPPED_BEFORE_FIRST_PLAN
+    return _finish(problem, task, result, notice)
+
+
+def _finish(problem: Problem, task: Task, result: SearchResult, notice: str | None) -> Plan:
+    """The plan of ``result``: its left-out visits explained in what is left of the time limit
+    (at least :data:`EXPLAIN_SECONDS` ``[0]``), ``notice`` the warning of a greedy plan."""
+    settings_limit = task.budget.time_limit if task.budget is not None else 0.0
     unassigned = dict(result.excluded)
     if result.dropped and result.stats.solutions == 0 and not result.routes:
         # Ended before the first solution: nothing was tried, so there is nothing to explain
         # (and explaining thousands of visits against every van-day takes minutes).
         unassigned.update((u.visit_id, u) for u in _not_planned(problem, result.dropped))
     elif result.dropped:
-        limit_at = task.t0 + settings.time_limit
+        limit_at = task.t0 + settings_limit
         for u in _explain(problem, result.routes, result.dropped, limit_at):
             unassigned[u.visit_id] = u
-    return _plan(problem, result.routes, unassigned.values(), result.stats)
+    return _plan(problem, result.routes, unassigned.values(), result.stats, notice)
 
 
 def _plan(
-    problem: Problem, routes: list[Route], unassigned: Iterable[Unassigned], stats: SolverStats
+    problem: Problem,
+    routes: list[Route],
+    unassigned: Iterable[Unassigned],
+    stats: SolverStats,
+    notice: str | None = None,
 ) -> Plan:
-    """The plan with its unassigned visits in input order and its warnings."""
+    """The plan with its unassigned visits in input order and its warnings (``notice``: why
+    a greedy plan is the plan, when not the default reason)."""
     ordered = _ordered(problem, unassigned)
-    warnings = plan_warnings(problem, stats, ordered)
+    warnings = plan_warnings(problem, stats, ordered, notice)
     log_warnings(warnings)
     return Plan(tuple(routes), ordered, stats, warnings)
 

@@ -83,61 +83,6 @@ def _search_child(task: Task, settings: SolverSettings, deadline: float, sender:
         sender.close()
 
 
-INSURANCE_WAIT = 1.0
-"""Seconds a stopped or late solve waits for the greedy plan made ahead (:class:`Insurance`)
-when the search found nothing."""
-
-
-class Insurance:
-    """A greedy plan (:func:`~optimizer.search.solve_greedy`) made in a thread of this process
-    on the model built ahead, while the forked search looks for its first solution: a search
-    that is stopped, or ended at its deadline, before it found one still leaves a plan, at
-    once (on thousands of visits the greedy plan takes seconds, OR-Tools' first solution
-    minutes). Dropped (its thread told to stop) as soon as the search reports a solution.
-    Started after the fork: the thread only reads the model's Python attributes."""
-
-    def __init__(self, task: Task, settings: SolverSettings, model: search.VanModel) -> None:
-        self._drop = threading.Event()
-        self._result: SearchResult | None = None
-        self._done = threading.Event()
-
-        def run() -> None:
-            try:
-                found = solve_greedy(task, settings, self._drop, model, announce=False)
-                if found.routes:
-                    self._result = found
-            except Exception:  # an insurance only: the search decides
-                log.exception("the greedy plan made ahead failed")
-            finally:
-                self._done.set()
-
-        self._thread = threading.Thread(target=run, name="vanplan-greedy-ahead", daemon=True)
-        self._thread.start()
-
-    def drop(self) -> None:
-        """Not needed any more: the search found a solution."""
-        self._drop.set()
-
-    @property
-    def dropped(self) -> bool:
-        return self._drop.is_set()
-
-    @property
-    def ready(self) -> bool:
-        """Whether the greedy plan is made (and has routes)."""
-        return self._done.is_set() and self._result is not None
-
-    def result(self, wait: float | None) -> SearchResult | None:
-        """The greedy plan, waiting at most ``wait`` seconds for it (None: until it is made);
-        None when it is not ready, found no routes or was dropped."""
-        self._done.wait(wait)
-        self._drop.set()  # not ready in time: stop it
-        return self._result if self._done.is_set() else None
-
-    def join(self) -> None:
-        self._thread.join()
-
-
 @dataclass(frozen=True)
 class ChildRun:
     """How one forked search ended: its result if it finished, the last routes it reported,
@@ -157,19 +102,13 @@ def _run_child(
     stop: threading.Event | None,
     on_progress: ProgressCallback,
     watch: StallWatch,
-    on_forked: Callable[[], None] | None = None,
-    on_solution: Callable[[], None] | None = None,
     ready: Callable[[], bool] | None = None,
 ) -> ChildRun:
     """One forked search until it ends, ``stop`` is set or ``watch`` says it stalled.
-    ``on_forked`` is called once the process is started, ``on_solution`` at its first
-    reported solution; ``ready`` says whether a plan made meanwhile (:class:`Insurance`)
-    exists, which ends a search without a solution at its deadline rather than
-    :data:`LATE_SECONDS` after it."""
+    ``ready`` says whether a plan of last resort exists (the task's greedy plan), which ends a
+    search without a solution at its deadline rather than :data:`LATE_SECONDS` after it."""
     receiver, sender = mp.get_context("fork").Pipe(duplex=False)
     child = start_forked(_search_child, (task, settings, deadline, sender), "vanplan-search")
-    if on_forked is not None:
-        on_forked()
     started = time.monotonic()
     first_after: float | None = None  # seconds from the start to the first solution
     sender.close()  # the child holds the writing end
@@ -214,8 +153,6 @@ def _run_child(
                 last = message
                 if first_after is None:
                     first_after = time.monotonic() - started
-                    if on_solution is not None:
-                        on_solution()
                 on_progress(
                     Progress(message.objective / COST_SCALE, message.solutions, message.elapsed)
                 )
@@ -263,7 +200,6 @@ class Searched:
     result: SearchResult | None = None
     killed: Killed | None = None
     solutions: int = 0  # found by all of them
-    insurance: Insurance | None = None  # a greedy plan made ahead (prebuilt searches only)
 
     @property
     def objective(self) -> float:
@@ -313,7 +249,8 @@ def search_in_child(
 
     With ``prebuild``, this process builds each search's model before forking it
     (:meth:`~optimizer.search.Task.prebuild`): the killed search's routes then become a plan
-    at once; a stop during that build ends the search with nothing found."""
+    at once; a stop during that build, or the end of the task's time budget, ends the search
+    with nothing found (the solve then returns the task's greedy plan)."""
     attempt = settings
     searched = Searched()
     while True:
@@ -323,26 +260,12 @@ def search_in_child(
             except SolveStoppedError:
                 return searched
         watch = StallWatch(attempt, enabled=settings.solution_limit is None)
-        ahead = task.built.get(attempt) if prebuild and searched.insurance is None else None
-
-        def insure(
-            model: search.VanModel | None = ahead, attempt: SolverSettings = attempt
-        ) -> None:
-            if model is not None:
-                searched.insurance = Insurance(task, attempt, model)
-
-        def found() -> None:
-            if searched.insurance is not None:
-                searched.insurance.drop()
 
         def ready() -> bool:
-            return searched.insurance is not None and searched.insurance.ready
+            return task.greedy_now() is not None
 
-        run = _run_child(task, attempt, deadline, stop, on_progress, watch, insure, found, ready)
+        run = _run_child(task, attempt, deadline, stop, on_progress, watch, ready=ready)
         searched.keep(run, attempt)
-        if searched.insurance is not None and run.last is not None:
-            # Its thread must not run through the next fork (a restart after a stall).
-            searched.insurance.join()
         left = deadline - time.monotonic()
         # A restart that cannot reach its first solution in the time left (it needed
         # first_after before) would only make the solve late.
@@ -389,18 +312,15 @@ def outcome(
     rebuilt plan of the last routes a killed one reported; its solutions are those of every
     search (a stalled one and its restart alike)."""
     ahead = None
-    if searched.killed is None and not searched.uses_result() and searched.insurance is not None:
-        # Stopped: at most INSURANCE_WAIT more; out of time: the greedy plan is what would be
-        # made next anyway, so it is waited for.
-        wait = INSURANCE_WAIT if cancelled(stop) else None
-        ahead = searched.insurance.result(wait)
+    if searched.killed is None and not searched.uses_result():
+        ahead = task.greedy_now()
     if searched.uses_result():
         assert searched.result is not None
         result = searched.result
     elif ahead is not None:
-        # Stopped or out of time before a first solution: the greedy plan made meanwhile.
+        # Stopped or out of time before a first solution: the greedy plan made before.
         search.announce_greedy(task, ahead.routes)
-        result = replace(ahead, stats=replace(ahead.stats, wall_time=time.monotonic() - task.t0))
+        result = ahead
     elif searched.killed is None and not cancelled(stop):
         # Out of time before a first solution: the greedy plan, on the model built ahead.
         result = solve_greedy(task, settings, stop)

@@ -1,0 +1,82 @@
+"""The time budget of one solve: the time limit counts from the call to ``solve()``, and every
+phase (diagnosis, the greedy plan, the OR-Tools model build, the search, the explanation of the
+left-out visits) spends from it.
+
+The order of a solve (:func:`optimizer.solve.solve`): the diagnosis, then a greedy plan
+(:mod:`optimizer.greedy`, seconds on thousands of visits) that is kept as the plan of last
+resort, then the OR-Tools model, but only when its estimated build
+(:func:`optimizer.sizing.model_seconds`) fits in what is left (:func:`model_verdict`); a build
+that runs past the deadline is abandoned (:meth:`Budget.over`), and so is a search that found no
+first plan by then. Either way the greedy plan is the answer, with a warning saying why.
+
+The clock is injectable (``Budget(limit, clock=...)``) so the decisions can be tested without
+waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from optimizer.sizing import MODEL_SHARE, model_seconds
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """``time_limit`` seconds from ``t0`` (a reading of ``clock``, taken at creation unless
+    given)."""
+
+    time_limit: float
+    clock: Clock = field(default=time.monotonic, compare=False, repr=False)
+    t0: float = field(default=float("nan"))
+
+    def __post_init__(self) -> None:
+        if self.t0 != self.t0:  # NaN: not given, start now
+            object.__setattr__(self, "t0", self.clock())
+
+    @property
+    def deadline(self) -> float:
+        """When the time limit ends, on ``clock``."""
+        return self.t0 + self.time_limit
+
+    def elapsed(self) -> float:
+        return self.clock() - self.t0
+
+    def left(self) -> float:
+        """Seconds left of the time limit (negative when it is over)."""
+        return self.deadline - self.clock()
+
+    def over(self) -> bool:
+        """Whether the time limit has ended."""
+        return self.left() <= 0.0
+
+
+def model_verdict(budget: Budget, visits: int, nodes: int) -> str | None:
+    """Why the OR-Tools model of ``visits`` visits (``nodes`` model nodes) is not built in what
+    is left of ``budget`` (its estimated build would not end before the deadline), or None when
+    it is to be built. The estimate is deliberately high (a loaded machine); the reason names
+    the time limit that would do."""
+    need = model_seconds(nodes)
+    left = budget.left()
+    if need <= left:
+        return None
+    # What is spent already, and the build in half of the rest (as the API asks for,
+    # optimizer.sizing.size_issue).
+    enough = budget.elapsed() + need / MODEL_SHARE
+    return (
+        f"The OR-Tools model of {visits} visits ({nodes} model nodes) takes about {need:.0f} s "
+        f"to build, more than the {max(left, 0.0):.0f} s left of the {budget.time_limit:g} s "
+        "time limit, so it was not built: this is a quick greedy plan (routes short enough to "
+        f"need no break). Raise the time limit to at least {enough:.0f} s or plan fewer visits "
+        "at once for a better one."
+    )
+
+
+STOPPED_BEFORE_FIRST_PLAN = (
+    "Stopped before OR-Tools found a first plan (its model was being built or searched): this "
+    "is the quick greedy plan made before (routes short enough to need no break)."
+)
+"""The warning of a greedy plan returned because of a stop."""
