@@ -11,7 +11,7 @@ a job does (with a stop event, so the search runs in a process of its own):
 - ``stop_latency``: in a second run the stop is set after ``--stop-after`` seconds: seconds
   from then until ``solve`` returned;
 - ``peak_rss_mb``: the largest resident set of the solving process or any of its children;
-- ``assigned`` / ``unassigned`` / ``status`` / ``warnings`` of the plan.
+- ``assigned`` / ``unassigned`` / ``status`` / ``engine`` / ``warnings`` of the plan.
 
 It prints one JSON line per run. Figures depend on the machine and its load; they are for
 comparing versions side by side, not for tests.
@@ -115,6 +115,7 @@ def measure(size: int, time_limit: float, stop_after: float | None, seed: int) -
         "stop_latency": round(done - stopped_at[0], 2) if stopped_at else None,
         "peak_rss_mb": round(_peak_rss_mb()),
         "status": plan.stats.status,
+        "engine": plan.stats.engine,
         "assigned": len(plan.assigned),
         "unassigned": len(plan.unassigned),
         "warnings": list(plan.warnings),

@@ -5,7 +5,9 @@ per visit window, plus the depots): on thousands of visits the diagnosis and the
 alone take longer than a short time limit (``benchmarks/limits.py``: 5,000 visits took 21-32 s
 to diagnose and model on a 2-core machine at load 7-9, longer under more load).
 :func:`size_issue` says so up front, so that a service can refuse such a request (422 naming the
-size) instead of answering late.
+size) instead of answering late, and :func:`optimizer.budget.model_verdict` uses the same
+estimate inside a solve: a model that would not be built in the time left is not built at all,
+and the plan is the greedy one made before it.
 """
 
 from __future__ import annotations
