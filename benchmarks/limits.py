@@ -13,10 +13,15 @@ a job does (with a stop event, so the search runs in a process of its own):
 - ``peak_rss_mb``: the largest resident set of the solving process or any of its children;
 - ``assigned`` / ``unassigned`` / ``status`` / ``engine`` / ``warnings`` of the plan.
 
+With ``--phases`` it times the phases before the search instead, one JSON line per size, in
+a fresh process each: ``precheck`` (diagnosis), ``greedy`` (the model's nodes and the greedy
+plan), ``build`` (the OR-Tools model), ``peak_rss_mb``.
+
 It prints one JSON line per run. Figures depend on the machine and its load; they are for
 comparing versions side by side, not for tests.
 
     python3 benchmarks/limits.py --sizes 200,1000,2000,5000 --time-limit 30 --stop-after 10
+    python3 benchmarks/limits.py --sizes 1000,2000,5000 --phases
 """
 
 from __future__ import annotations
@@ -35,7 +40,10 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.diagnose import precheck
 from optimizer.domain import Horizon, Problem, Shift, TimeWindow, TravelMatrix, Van, Visit
+from optimizer.greedy import greedy_plan
+from optimizer.model import build_model, node_graph
 from optimizer.settings import SolverSettings
 from optimizer.solve import solve
 
@@ -122,12 +130,36 @@ def measure(size: int, time_limit: float, stop_after: float | None, seed: int) -
     }
 
 
+def phases(size: int, seed: int) -> dict[str, Any]:
+    """Seconds of the phases before the search on ``sized_problem(size, seed)`` (see the
+    module docstring)."""
+    problem = sized_problem(size, seed)
+    settings = SolverSettings()
+    t0 = time.monotonic()
+    excluded = precheck(problem)
+    t1 = time.monotonic()
+    routes, _ = greedy_plan(node_graph(problem, settings, excluded))
+    t2 = time.monotonic()
+    build_model(problem, settings, excluded=excluded)
+    t3 = time.monotonic()
+    return {
+        "size": size,
+        "precheck": round(t1 - t0, 2),
+        "greedy": round(t2 - t1, 2),
+        "greedy_assigned": sum(len(r.stops) for r in routes),
+        "build": round(t3 - t2, 2),
+        "peak_rss_mb": round(_peak_rss_mb()),
+    }
+
+
 def _child(args: tuple[int, float, float | None, int], out: Any) -> None:
-    out.put(measure(*args))
+    size, time_limit, _, seed = args
+    out.put(phases(size, seed) if time_limit < 0 else measure(*args))
 
 
 def run_fresh(size: int, time_limit: float, stop_after: float | None, seed: int) -> dict[str, Any]:
-    """:func:`measure` in a fresh (spawned) process, so its peak memory is its own."""
+    """:func:`measure` in a fresh (spawned) process, so its peak memory is its own (with a
+    negative ``time_limit``: :func:`phases`)."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     proc = ctx.Process(target=_child, args=((size, time_limit, stop_after, seed), out))
@@ -145,12 +177,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--stop-after", type=float, default=10.0, help="seconds before the stop (0: no stop run)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--phases", action="store_true", help="time the phases before the search instead"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for size in (int(s) for s in args.sizes.split(",")):
+        if args.phases:
+            print(json.dumps(run_fresh(size, -1.0, None, args.seed)), flush=True)
+            continue
         print(json.dumps(run_fresh(size, args.time_limit, None, args.seed)), flush=True)
         if args.stop_after > 0:
             stopped = run_fresh(size, args.time_limit, args.stop_after, args.seed)

@@ -247,8 +247,9 @@ class Summary(BaseModel):
     status: str = Field(
         description="The solver's status: SUCCESS when the search ran to its limit, STOPPED when "
         "it was stopped early (the best plan found until then), or OR-Tools' own status "
-        "(e.g. FAIL_TIMEOUT, NO_MODEL when nothing could be modelled); GREEDY when no "
-        "heuristic finished within the time limit and the plan is a quick greedy one.",
+        "(e.g. FAIL_TIMEOUT, NO_MODEL when nothing could be modelled); GREEDY when the plan is "
+        "the quick greedy one (no heuristic finished within the time limit, the model was too "
+        "large to build in it, or a stop came first; a warning says which).",
         examples=["SUCCESS"],
     )
     routes: int
