@@ -6,8 +6,9 @@ The order of a solve (:func:`optimizer.solve.solve`): the diagnosis, then a gree
 (:mod:`optimizer.greedy`, seconds on thousands of visits) that is kept as the plan of last
 resort, then the OR-Tools model, but only when its estimated build
 (:func:`optimizer.sizing.model_seconds`) fits in what is left (:func:`model_verdict`); a build
-that runs past the deadline is abandoned (:meth:`Budget.over`), and so is a search that found no
-first plan by then. Either way the greedy plan is the answer, with a warning saying why.
+that runs past the deadline (by more than :data:`BUILD_GRACE`) is abandoned, and a search that
+found no first plan by the deadline is ended (where it can be: a forked search). Either way the
+greedy plan is the answer, with a warning saying why.
 
 The clock is injectable (``Budget(limit, clock=...)``) so the decisions can be tested without
 waiting.
@@ -22,6 +23,13 @@ from dataclasses import dataclass, field
 from optimizer.sizing import MODEL_SHARE, model_seconds
 
 Clock = Callable[[], float]
+
+BUILD_GRACE = 1.0
+"""Seconds a model build may end past the deadline, or past its own start when that is later
+(issue 19: a time limit is honoured within 1 s plus the first solution's time): a build
+estimated to end within them is started, one still running after them is abandoned. A limit
+too short for anything on a few hundred visits still gets OR-Tools' first solution, late by
+about a second, rather than the greedy plan."""
 
 
 @dataclass(frozen=True)
@@ -53,15 +61,20 @@ class Budget:
         """Whether the time limit has ended."""
         return self.left() <= 0.0
 
+    def build_by(self) -> float:
+        """When a model build starting now is abandoned (on ``clock``): :data:`BUILD_GRACE`
+        after the deadline, or after now when the deadline has passed."""
+        return max(self.deadline, self.clock()) + BUILD_GRACE
+
 
 def model_verdict(budget: Budget, visits: int, nodes: int) -> str | None:
     """Why the OR-Tools model of ``visits`` visits (``nodes`` model nodes) is not built in what
-    is left of ``budget`` (its estimated build would not end before the deadline), or None when
-    it is to be built. The estimate is deliberately high (a loaded machine); the reason names
-    the time limit that would do."""
+    is left of ``budget`` (its estimated build would not end within :data:`BUILD_GRACE` of the
+    deadline, or of now when that has passed), or None when it is to be built. The estimate is
+    deliberately high (a loaded machine); the reason names the time limit that would do."""
     need = model_seconds(nodes)
     left = budget.left()
-    if need <= left:
+    if need <= max(left, 0.0) + BUILD_GRACE:
         return None
     # What is spent already, and the build in half of the rest (as the API asks for,
     # optimizer.sizing.size_issue).

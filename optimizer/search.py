@@ -277,18 +277,25 @@ class Task:
         """The routing model of this task (deterministic: a rebuild means the same indices).
         A model built ahead by :meth:`prebuild` is handed out once (a search adds its own
         callbacks to it); otherwise a new one is built, stopped by ``stop`` and, ``in_budget``,
-        by the end of the task's time budget (raises
+        by the end of the task's time budget (:meth:`~optimizer.budget.Budget.build_by`; raises
         :class:`~optimizer.errors.SolveStoppedError`)."""
         ahead = self.built.pop(settings, None)
         if ahead is not None:
             return ahead
         budget = self.budget if in_budget else None
+        by = budget.build_by() if budget is not None else None
+
+        def should_stop() -> bool:
+            return cancelled(stop) or (
+                budget is not None and by is not None and budget.clock() > by
+            )
+
         return build_model(
             self.problem,
             settings,
             anchors=self.anchors,
             excluded=self.excluded,
-            should_stop=lambda: cancelled(stop) or (budget is not None and budget.over()),
+            should_stop=should_stop,
         )
 
     def with_greedy(self, settings: SolverSettings, stop: threading.Event | None) -> Task:

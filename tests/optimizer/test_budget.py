@@ -15,7 +15,7 @@ import pytest
 
 from optimizer import model as model_module
 from optimizer import search, sizing
-from optimizer.budget import STOPPED_BEFORE_FIRST_PLAN, Budget, model_verdict
+from optimizer.budget import BUILD_GRACE, STOPPED_BEFORE_FIRST_PLAN, Budget, model_verdict
 from optimizer.errors import SolveStoppedError
 from optimizer.model import as_lists, build_model, node_graph
 from optimizer.processes.searches import Searched, outcome
@@ -28,12 +28,14 @@ from .test_limits import _week
 
 
 class FakeClock:
-    """A clock that moves only when told."""
+    """A clock that moves only when told, or by ``step`` at every reading."""
 
-    def __init__(self, now: float = 100.0) -> None:
+    def __init__(self, now: float = 100.0, step: float = 0.0) -> None:
         self.now = now
+        self.step = step
 
     def __call__(self) -> float:
+        self.now += self.step
         return self.now
 
 
@@ -45,6 +47,9 @@ def test_the_budget_counts_from_its_start_on_its_clock() -> None:
     assert budget.elapsed() == 12.5 and budget.left() == 17.5 and not budget.over()
     clock.now = 130.0
     assert budget.over()
+    assert budget.build_by() == 130.0 + BUILD_GRACE
+    clock.now = 140.0  # a build starting after the deadline gets the grace from its start
+    assert budget.build_by() == 140.0 + BUILD_GRACE
 
 
 def test_the_model_is_built_only_when_its_estimated_build_fits_in_what_is_left() -> None:
@@ -52,12 +57,18 @@ def test_the_model_is_built_only_when_its_estimated_build_fits_in_what_is_left()
     budget = Budget(30.0, clock=clock)
     need = sizing.model_seconds(2000)  # 8 s at 2 s per million node pairs
     assert model_verdict(budget, 2000, 2000) is None
-    clock.now += 30.0 - need + 0.5  # less than the build's estimate left
+    clock.now += 30.0 - need + 0.5  # the build would end 0.5 s late: within the grace
+    assert model_verdict(budget, 2000, 2000) is None
+    clock.now += BUILD_GRACE  # past it
     why = model_verdict(budget, 2000, 2000)
     assert why is not None
     assert "2000 visits" in why and "not built" in why and "greedy plan" in why
     # The time limit that would do: what is spent, and the build in half of the rest.
     assert f"at least {budget.elapsed() + need / sizing.MODEL_SHARE:.0f} s" in why
+    # A model of a few hundred visits (under BUILD_GRACE) is built even past the deadline: its
+    # first solution, late by about a second, serves more than the greedy plan.
+    clock.now += 60.0
+    assert model_verdict(budget, 400, 400) is None
     # 5,000 visits never fit a 30 s limit; 120 s does.
     assert model_verdict(Budget(30.0, clock=FakeClock()), 5000, 5000) is not None
     assert model_verdict(Budget(120.0, clock=FakeClock()), 5000, 5000) is None
@@ -68,6 +79,7 @@ def test_a_model_build_for_a_search_stops_at_the_end_of_the_budget() -> None:
     clock = FakeClock()
     task = Task.of(problem, budget=Budget(10.0, clock=clock)).with_greedy(FAST, None)
     clock.now += 10.0
+    clock.step = BUILD_GRACE / 4  # time passes as the build goes on
     with pytest.raises(SolveStoppedError):
         task.prebuild(FAST)
     result = search.solve_one(task, replace(FAST, iterated_local_search=False))
