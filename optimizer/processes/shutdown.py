@@ -29,7 +29,17 @@ def stop_helper_processes(timeout: float = 30.0) -> None:
     stop_server = getattr(forkserver._forkserver, "_stop", None)
     if stop_server is not None:
         stop_server()
-    stop_tracker = getattr(resource_tracker._resource_tracker, "_stop", None)
-    if stop_tracker is not None:
-        stop_tracker()
+    _stop_own_resource_tracker()
     log.info("solver helper processes stopped")
+
+
+def _stop_own_resource_tracker() -> None:
+    """Stop the resource tracker if this process started it. A process started by another
+    Python process with ``spawn`` (each server process of ``uvicorn --workers N``) inherits its
+    parent's tracker: only the descriptor, no process id, and the private stop would close the
+    descriptor and then fail on ``os.waitpid(None)``. That tracker is the parent's to end (it
+    ends when the last process holding its descriptor exits)."""
+    tracker = resource_tracker._resource_tracker
+    stop_tracker = getattr(tracker, "_stop", None)
+    if stop_tracker is not None and getattr(tracker, "_pid", None) is not None:
+        stop_tracker()

@@ -28,6 +28,21 @@ def free_port() -> int:
         return port
 
 
+def wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float = 60.0) -> None:
+    """Wait until the server ``process`` answers ``GET {url}/ready`` with 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server not ready in time")
+
+
 class Server:
     def __init__(self, database_url: str, log_path: Path) -> None:
         self.port = free_port()
@@ -41,20 +56,7 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("server not ready in time")
+        wait_ready(self.process, self.url)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from multiprocessing import resource_tracker
 from typing import Any
 
 import pytest
@@ -203,3 +204,14 @@ def test_errors_in_the_solver_child_are_raised_in_the_caller(helpers_stopped: No
     with pytest.raises(ValidationError) as caught:
         run_in_child(raises, invalid)
     assert caught.value.issues == invalid.issues
+
+
+def test_a_spawned_child_stops_its_helpers_without_touching_the_parents_tracker() -> None:
+    """A process spawned by another (a server process of ``uvicorn --workers N``) inherits the
+    parent's resource tracker descriptor without its process id: stopping the helpers there
+    leaves that tracker alone and ends without an error."""
+    resource_tracker.ensure_running()  # the parent's tracker, handed to the spawned child
+    child = mp.get_context("spawn").Process(target=stop_helper_processes)
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
