@@ -45,7 +45,7 @@ from api.routers import (
     solve,
 )
 from api.settings import Settings
-from api.solve_slots import SolveSlots
+from api.solve_slots import solve_slots_for
 from api.version import VERSION
 from geo.service_area import configured_area
 
@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
                     stop(app)
             db.dispose()
             app.state.db = None
+            app.state.solve_slots.close()
 
     app = FastAPI(
         title="vanplan",
@@ -192,7 +193,7 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
     app.state.road_network = None
     app.state.renders = RenderCache()
     app.state.tokens = TokenCache(settings.token_cache_seconds)
-    app.state.solve_slots = SolveSlots(settings.max_concurrent_solves)
+    app.state.solve_slots = solve_slots_for(settings)
     app.state.ready_checks = {"road_network": _road_network_ready(app)}
 
     install_handlers(app)

@@ -7,8 +7,9 @@ redactor is handed to the app, which teaches it the client names and addresses i
 With ``workers`` above 1, uvicorn starts that many server processes on the one port. Each builds
 its app with :func:`worker_app` from the environment (``VANPLAN_*``; ``run`` exports the service
 area of the settings it was given, so ``vanplan serve --area`` holds), with its own redactor,
-database pool (``VANPLAN_DB_POOL_SIZE`` + ``VANPLAN_DB_MAX_OVERFLOW`` connections each), render
-cache front and solve cap (``VANPLAN_MAX_CONCURRENT_SOLVES`` each). The migrations run once,
+database pool (``VANPLAN_DB_POOL_SIZE`` + ``VANPLAN_DB_MAX_OVERFLOW`` connections each) and
+render cache front; the solve cap (``VANPLAN_MAX_CONCURRENT_SOLVES``) holds for all of them
+together (:mod:`api.solve_slots`). The migrations run once,
 before the processes start. Jobs must then run on Celery workers (``VANPLAN_JOB_RUNNER=celery``):
 in-process job runners in several servers would each resume the same unfinished jobs.
 """

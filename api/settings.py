@@ -108,7 +108,8 @@ class Settings(BaseSettings):
         ge=1,
         le=64,
         description="Synchronous solves (POST /v1/solve, the week plan and re-plan) running at "
-        "the same time in one server process; past it they get 429 too_many_solves",
+        "the same time in the whole deployment (every server process on the same Redis, "
+        "PostgreSQL database or SQLite file); past it they get 429 too_many_solves",
     )
     token_cache_seconds: float = Field(
         default=5.0,

@@ -364,14 +364,14 @@ def test_if_none_match_parsing() -> None:
 @pytest.fixture
 def all_slots_taken(app: FastAPI, client: TestClient) -> Iterator[int]:
     slots = app.state.solve_slots
-    taken = 0
-    while slots.try_acquire():
-        taken += 1
+    leases = []
+    while (lease := slots.try_acquire()) is not None:
+        leases.append(lease)
     try:
-        yield taken
+        yield len(leases)
     finally:
-        for _ in range(taken):
-            slots.release()
+        for lease in leases:
+            lease.release()
 
 
 def test_synchronous_solves_past_the_cap_get_429(
@@ -409,15 +409,17 @@ def test_a_freed_slot_lets_the_next_solve_run(
     week: None,
 ) -> None:
     slots = app.state.solve_slots
-    assert slots.try_acquire()  # one of two taken: the next solve still runs
+    first = slots.try_acquire()  # one of two taken: the next solve still runs
+    assert first is not None
     try:
         assert plan_week(client, dispatcher).version == 1
-        assert slots.try_acquire()  # the solve gave its slot back
+        second = slots.try_acquire()  # the solve gave its slot back
+        assert second is not None
         refused = client.post(f"/v1/weeks/{WEEK}/plan", json={}, headers=dispatcher)
         assert refused.status_code == 429
-        slots.release()
+        second.release()
     finally:
-        slots.release()
+        first.release()
 
 
 def test_the_cap_and_pool_settings_are_checked() -> None:
