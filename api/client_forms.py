@@ -6,9 +6,12 @@ pages and ``/v1/clients``, ``/v1/visits`` follow one set of rules; every problem
 
 A change is checked as the whole resource (the ``*Create`` model) and sent as a patch of every
 field the form shows, so a field left empty clears the stored value. A visit's time windows are
-rows of a day (``07.12.2026``) and two 24 h wall-clock times in the district's zone; empty rows
-are left out. An end earlier than the start is on the next day, so a window over midnight is a
-row with the start's day (``07.12.2026``, ``22:00``, ``02:00``).
+rows of a day (``07.12.2026``), two 24 h wall-clock times in the district's zone and an optional
+end day; empty rows are left out. Without an end day, the end is on the start's day, or on the
+next day when it is earlier than the start (a window over midnight: ``07.12.2026``, ``22:00``,
+``02:00``). With one, the window ends then (``07.12.2026 09:00`` to ``09.12.2026 12:00``), and
+an end not after the start is refused naming the row's end. The other rules are the API's
+(:class:`api.schemas.core.WindowIn`, :class:`~api.schemas.core.VisitCreate`).
 """
 
 from __future__ import annotations
@@ -105,12 +108,38 @@ class ClientForm:
 
 @dataclass(frozen=True)
 class WindowRow:
+    """A window as the form shows it: ``day`` and ``start``, ``end`` on ``end_day`` (empty:
+    the start's day, or the next when ``end`` is earlier than ``start``)."""
+
     day: str = ""
     start: str = ""
     end: str = ""
+    end_day: str = ""
 
     def empty(self) -> bool:
-        return not (self.day.strip() or self.start.strip() or self.end.strip())
+        return not any(v.strip() for v in (self.day, self.start, self.end, self.end_day))
+
+    @classmethod
+    def of(cls, window: Sequence[str], tz: ZoneInfo) -> WindowRow:
+        """A stored window (ISO start and end); the end day shown when it is not the start's."""
+        start = datetime.fromisoformat(window[0]).astimezone(tz)
+        end = datetime.fromisoformat(window[1]).astimezone(tz)
+        end_day = f"{end:%d.%m.%Y}" if end.date() != start.date() else ""
+        return cls(f"{start:%d.%m.%Y}", f"{start:%H:%M}", f"{end:%H:%M}", end_day)
+
+    def moments(self, tz: ZoneInfo, field: str) -> tuple[datetime, datetime]:
+        """Start and end in ``tz``; :class:`FormError` naming ``field.start``/``field.end``."""
+        start = local_moment(self.day, self.start, f"{field}.start", tz)
+        if self.end_day.strip():
+            end = local_moment(self.end_day, self.end, f"{field}.end", tz)
+            if end <= start:
+                raise FormError([Problem(f"{field}.end", N_("end must be after start"))])
+            return start, end
+        end = local_moment(self.day, self.end, f"{field}.end", tz)
+        if end < start:  # a window past midnight: the end time is on the next day
+            next_day = (start.date() + timedelta(days=1)).isoformat()
+            end = local_moment(next_day, self.end, f"{field}.end", tz)
+        return start, end
 
 
 @dataclass(frozen=True)
@@ -131,11 +160,7 @@ class VisitForm:
 
     @classmethod
     def of(cls, row: VisitRow, tz: ZoneInfo) -> VisitForm:
-        windows = []
-        for a, b in row.windows:
-            start = datetime.fromisoformat(a).astimezone(tz)
-            end = datetime.fromisoformat(b).astimezone(tz)
-            windows.append(WindowRow(f"{start:%d.%m.%Y}", f"{start:%H:%M}", f"{end:%H:%M}"))
+        windows = [WindowRow.of(w, tz) for w in row.windows]
         return cls(
             existing=row.id,
             visit_id=row.id,
@@ -156,15 +181,14 @@ class VisitForm:
         days: Sequence[str] | None,
         starts: Sequence[str] | None,
         ends: Sequence[str] | None,
+        end_days: Sequence[str] | None = None,
         **fields: str,
     ) -> VisitForm:
         """The form as posted: window rows from the parallel lists ``days``, ``starts``,
-        ``ends``."""
-        days, starts, ends = list(days or ()), list(starts or ()), list(ends or ())
-        n = max(len(days), len(starts), len(ends))
-        rows = tuple(
-            WindowRow(*(v[i] if i < len(v) else "" for v in (days, starts, ends))) for i in range(n)
-        )
+        ``ends`` and ``end_days``."""
+        columns = [list(c or ()) for c in (days, starts, ends, end_days)]
+        n = max(len(c) for c in columns)
+        rows = tuple(WindowRow(*(c[i] if i < len(c) else "" for c in columns)) for i in range(n))
         return cls(windows=rows, **fields)
 
     def rows(self) -> list[WindowRow]:
@@ -180,16 +204,7 @@ class VisitForm:
             if w.empty():
                 continue
             try:
-                start = local_moment(w.day, w.start, f"windows[{i}].start", tz)
-                end = local_moment(w.day, w.end, f"windows[{i}].end", tz)
-                if end < start:
-                    # A window past midnight: the end time is on the next day.
-                    end = local_moment(
-                        (start.date() + timedelta(days=1)).isoformat(),
-                        w.end,
-                        f"windows[{i}].end",
-                        tz,
-                    )
+                start, end = w.moments(tz, f"windows[{i}]")
                 windows.append({"start": start, "end": end})
             except FormError as exc:
                 problems += exc.problems

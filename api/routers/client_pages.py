@@ -206,6 +206,7 @@ def save_visit(
     window_day: Annotated[list[str] | None, Form()] = None,
     window_start: Annotated[list[str] | None, Form()] = None,
     window_end: Annotated[list[str] | None, Form()] = None,
+    window_end_day: Annotated[list[str] | None, Form()] = None,
     skills: Annotated[str, Form()] = "",
     priority: Annotated[str, Form()] = "1",
     preferred_van_id: Annotated[str, Form()] = "",
@@ -216,13 +217,14 @@ def save_visit(
     existing: Annotated[str, Form()] = "",
     week: Annotated[str, Form(pattern=f"{WEEK}|^$")] = "",
 ) -> Response:
-    """Add a visit (``existing`` empty) or change one: client, duration, time windows (day
-    and local times), skills, priority, preferred van, status and pin."""
+    """Add a visit (``existing`` empty) or change one: client, duration, time windows (day,
+    local times, end day when not the same), skills, priority, preferred van, status and pin."""
     tz = ZoneInfo(settings.timezone)
     form = VisitForm.sent(
         window_day,
         window_start,
         window_end,
+        window_end_day,
         existing=existing,
         visit_id=visit_id,
         client_id=client_id,

@@ -281,6 +281,66 @@ def test_a_window_past_midnight_ends_on_the_next_day(app: FastAPI, web: TestClie
     assert "Ein Ende vor dem Beginn liegt am nächsten Tag" in page
 
 
+def test_a_window_over_several_days_round_trips_through_the_page(
+    app: FastAPI, web: TestClient
+) -> None:
+    """A window with an end day (Monday 09:00 to Wednesday 12:00) is stored as entered, listed
+    with both days, shown again with its end day and changed; an end before the start on the
+    end day is refused naming the row's end, in German and in English, and nothing changes."""
+    web.post("/dispatcher/clients", data=CLIENT)
+    data = {
+        **VISIT,
+        "visit_id": "v-long",
+        "window_day": ["07.12.2026", ""],
+        "window_start": ["09:00", ""],
+        "window_end": ["12:00", ""],
+        "window_end_day": ["09.12.2026", ""],
+        "pinned_date": "",
+    }
+    resp = web.post("/dispatcher/visits", data={**data, "week": "2026-W50"})
+    assert resp.status_code == 200, resp.text
+    row = _visit(app, "v-long")
+    assert row is not None
+    (start, end), *rest = row.windows
+    assert rest == []
+    assert datetime.fromisoformat(start).astimezone(BERLIN) == datetime(
+        2026, 12, 7, 9, 0, tzinfo=BERLIN
+    )
+    assert datetime.fromisoformat(end).astimezone(BERLIN) == datetime(
+        2026, 12, 9, 12, 0, tzinfo=BERLIN
+    )
+    page = resp.text
+    record = page[page.index('id="visit-v-long"') :]
+    summary = record[: record.index("</summary>")]
+    assert "Mo. 07.12. 09:00–Mi. 09.12. 12:00" in summary
+    assert 'name="window_day" value="07.12.2026"' in record
+    assert 'name="window_end" value="12:00"' in record
+    assert 'name="window_end_day" value="09.12.2026"' in record
+    assert "ein Zeitfenster über mehrere Tage bekommt einen Endtag" in page
+
+    # Saved again unchanged from the shown form, then widened to Friday.
+    changed = {**data, "existing": "v-long", "window_end_day": ["11.12.2026", ""]}
+    assert web.post("/dispatcher/visits", data=changed).status_code == 200
+    row = _visit(app, "v-long")
+    assert row is not None
+    assert datetime.fromisoformat(row.windows[0][1]).astimezone(BERLIN) == datetime(
+        2026, 12, 11, 12, 0, tzinfo=BERLIN
+    )
+
+    backwards = {**changed, "window_end_day": ["06.12.2026", ""]}
+    resp = web.post("/dispatcher/visits", data=backwards)
+    assert resp.status_code == 422
+    assert _problems(resp.text) == ["Zeitfenster 1 · Bis: das Ende muss nach dem Beginn liegen"]
+    assert 'name="window_end_day" value="06.12.2026"' in resp.text  # the form as sent
+    web.cookies.set("vanplan_lang", "en")
+    resp = web.post("/dispatcher/visits", data=backwards)
+    assert resp.status_code == 422
+    assert _problems(resp.text) == ["Time window 1 · To: end must be after start"]
+    row = _visit(app, "v-long")
+    assert row is not None
+    assert datetime.fromisoformat(row.windows[0][1]).astimezone(BERLIN).day == 11
+
+
 def test_pages_are_for_dispatchers(app: FastAPI) -> None:
     with TestClient(app) as client:
         resp = client.get("/dispatcher/clients", follow_redirects=False)

@@ -190,6 +190,24 @@ def test_clients_and_visits_from_the_pages(server: Server, browser: Any, artifac
     assert page.locator("#visit-b3[open]").count() == 1
     assert _overflow(page) == 0
     page.screenshot(path=str(artifacts / "phone-visits.png"), full_page=True)
+    # A window over several days (an end day): Tuesday 14:00 to Thursday 11:00 (no shift
+    # there: b4 stays unassigned and off the crew's Monday below).
+    form = page.locator("#add-visit")
+    form.locator("input[name=visit_id]").fill("b4")
+    form.locator("select[name=client_id]").select_option("k1")
+    form.locator("input[name=duration_minutes]").fill("30")
+    form.locator("input[name=window_day]").nth(0).fill("08.12.2026")
+    form.locator("input[name=window_start]").nth(0).fill("14:00")
+    form.locator("input[name=window_end]").nth(0).fill("11:00")
+    form.locator("input[name=window_end_day]").nth(0).fill("10.12.2026")
+    _submit(form)
+    assert "Besuch b4 gespeichert." in page.inner_text("#record-saved")
+    assert "Di. 08.12. 14:00–Do. 10.12. 11:00" in page.locator("#visit-b4 summary").inner_text()
+    edit = page.locator("#visit-b4 form.visit-form")
+    assert edit.locator("input[name=window_end_day]").nth(0).input_value() == "10.12.2026"
+    assert edit.locator("input[name=window_end_day]").nth(0).bounding_box()["height"] >= 40
+    assert _overflow(page) == 0
+    page.screenshot(path=str(artifacts / "phone-visits-several-days.png"), full_page=True)
     page.goto(f"{server.url}/dispatcher?week={WEEK}")
     assert _overflow(page) == 0
     assert errors == []
