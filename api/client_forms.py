@@ -28,7 +28,16 @@ from sqlalchemy.orm import Session
 
 from api.db.core_models import ClientRow, VisitRow
 from api.fleet import week_start
-from api.forms import FormError, Problem, form_model, iso_day, items, local_moment, optional
+from api.forms import (
+    FormError,
+    Problem,
+    form_model,
+    form_patch,
+    iso_day,
+    items,
+    local_moment,
+    optional,
+)
 from api.i18n import N_
 from api.schemas.core import ClientCreate, ClientPatch, VisitCreate, VisitPatch
 
@@ -102,8 +111,7 @@ class ClientForm:
     def patch(self) -> ClientPatch:
         """Every field of the form (an empty one clears the stored value)."""
         data, problems = self._data()
-        checked = form_model(ClientCreate, data, problems)
-        return ClientPatch.model_validate(checked.model_dump(include=set(data)))
+        return form_patch(ClientPatch, form_model(ClientCreate, data, problems), data)
 
 
 @dataclass(frozen=True)
@@ -254,8 +262,7 @@ class VisitForm:
         """Every field of the form (the visit's own place, which the form does not show, is
         kept)."""
         data, problems = self._data(tz)
-        checked = self._model(data, problems)
-        return VisitPatch.model_validate(checked.model_dump(include=set(data)))
+        return form_patch(VisitPatch, self._model(data, problems), data)
 
 
 def clients(session: Session) -> list[ClientRow]:

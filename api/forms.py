@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, TypeVar
@@ -232,6 +232,13 @@ def form_model(
     if earlier:
         raise FormError(earlier)
     return model_obj
+
+
+def form_patch(patch: type[ModelT], checked: BaseModel, fields: Iterable[str]) -> ModelT:
+    """A form's change as the API's ``patch`` model: the resource ``checked`` as a whole (its
+    ``*Create`` model), sent as every field the form shows, so an empty field clears the stored
+    value."""
+    return patch.model_validate(checked.model_dump(include=set(fields)))
 
 
 def api_problems(exc: ApiError) -> list[Problem]:

@@ -113,6 +113,48 @@ def _visits_page(
     )
 
 
+Refused = Callable[[Principal, list[str], int], Response]
+"""How a form answers a refusal (:func:`api.routers.page_forms.submit`)."""
+
+
+def _clients_refused(
+    request: Request, session: Session, draft: ClientForm | None = None
+) -> Refused:
+    """A refused clients form: the clients page again with the problems (and the form as sent)."""
+
+    def refused(principal: Principal, found: list[str], status: int) -> Response:
+        return _clients_page(
+            request, session, principal, draft=draft, errors=found, status_code=status
+        )
+
+    return refused
+
+
+def _visits_refused(
+    request: Request,
+    session: Session,
+    week: str | None,
+    timezone: str,
+    draft: VisitForm | None = None,
+) -> Refused:
+    """A refused visits form: the week's visits page again with the problems (and the form as
+    sent)."""
+
+    def refused(principal: Principal, found: list[str], status: int) -> Response:
+        return _visits_page(
+            request,
+            session,
+            principal,
+            week,
+            timezone,
+            draft=draft,
+            errors=found,
+            status_code=status,
+        )
+
+    return refused
+
+
 def _back(path: str, week: str | None = None, **done: str) -> str:
     query = {k: v for k, v in (("week", week or ""), *done.items()) if v}
     return f"{path}?{urlencode(query)}" if query else path
@@ -157,11 +199,7 @@ def save_client(
             return existing
         return resources.create_client(request, form.create(), session, settings, principal).id
 
-    def refused(principal: Principal, found: list[str], status: int) -> Response:
-        return _clients_page(
-            request, session, principal, draft=form, errors=found, status_code=status
-        )
-
+    refused = _clients_refused(request, session, draft=form)
     return submit(request, session, action, _saved("/dispatcher/clients", "client"), refused)
 
 
@@ -172,11 +210,8 @@ def remove_client(request: Request, session: SessionDep, client_id: str) -> Resp
     def action(principal: Principal) -> None:
         resources.delete_client(client_id, session, principal)
 
-    def refused(principal: Principal, found: list[str], status: int) -> Response:
-        return _clients_page(request, session, principal, errors=found, status_code=status)
-
     target = _back("/dispatcher/clients", deleted=client_id)
-    return submit(request, session, action, target, refused)
+    return submit(request, session, action, target, _clients_refused(request, session))
 
 
 # --------------------------------------------------------------------------- visits
@@ -243,18 +278,7 @@ def save_visit(
             return existing
         return resources.create_visit(form.create(tz), session, settings, principal).id
 
-    def refused(principal: Principal, found: list[str], code: int) -> Response:
-        return _visits_page(
-            request,
-            session,
-            principal,
-            week or None,
-            settings.timezone,
-            draft=form,
-            errors=found,
-            status_code=code,
-        )
-
+    refused = _visits_refused(request, session, week or None, settings.timezone, draft=form)
     return submit(request, session, action, _saved("/dispatcher/visits", "visit", week), refused)
 
 
@@ -269,18 +293,8 @@ def remove_visit(
     def action(principal: Principal) -> None:
         resources.delete_visit(visit_id, session, principal)
 
-    def refused(principal: Principal, found: list[str], code: int) -> Response:
-        return _visits_page(
-            request,
-            session,
-            principal,
-            week or None,
-            settings.timezone,
-            errors=found,
-            status_code=code,
-        )
-
     target = _back("/dispatcher/visits", week, deleted=visit_id)
+    refused = _visits_refused(request, session, week or None, settings.timezone)
     return submit(request, session, action, target, refused)
 
 

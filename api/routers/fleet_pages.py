@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from api.auth import Principal
 from api.deps import SessionDep, SettingsDep
 from api.fleet import copy_week, next_week
-from api.forms import form_model, items, local_moment
+from api.forms import form_model, form_patch, items, local_moment
 from api.routers import pages, resources
 from api.routers.page_forms import dispatcher_principal, submit
 from api.schemas.core import ShiftCreate, ShiftPatch, VanCreate, VanPatch
@@ -89,7 +89,7 @@ def save_shift(
         }
         shift = form_model(ShiftCreate, data)  # the whole shift's rules, also for a change
         if shift_id:
-            body = ShiftPatch.model_validate(shift.model_dump(include=set(data)))
+            body = form_patch(ShiftPatch, shift, data)
             resources.update_shift(van_id, shift_id, body, session, settings, principal)
         else:
             resources.create_shift(van_id, shift, session, settings, principal)

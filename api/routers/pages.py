@@ -520,40 +520,57 @@ def crew_page(
 ) -> Response:
     """The crew's day; published versions are rendered once per next stop (``ETag``,
     ``X-Render-Cache``)."""
+    return _crew_output(
+        request,
+        session,
+        settings,
+        cache,
+        RenderKind.CREW_PAGE,
+        (van_id, day, plan),
+        lambda ctx: _crew_page(request, settings, ctx, plan),
+    )
+
+
+def _crew_output(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    cache: RenderCache,
+    kind: RenderKind,
+    route: tuple[str, date, str | None],
+    render: Callable[[_CrewContext], Response],
+    fmt: str = "html",
+) -> Response:
+    """A crew route's answer for ``route`` (van, day, the version the URL names or None): the
+    caller and the version checked (:func:`_crew_head`), then ``render`` of the van-day through
+    the render cache (``ETag``, ``X-Render-Cache``); a login redirect or an error page
+    otherwise."""
+    van_id, day, plan = route
     found = _crew_head(
         request,
         session,
         van_id,
         day,
         plan,
-        _crew_key(request, session, settings, cache, RenderKind.CREW_PAGE, van_id, day),
+        _crew_key(request, session, settings, cache, kind, van_id, day, fmt=fmt),
     )
     if isinstance(found, Response):
         return found
     _, head, key = found
-    return _cached(
-        request,
-        session,
-        cache,
-        head,
-        key,
-        lambda: _crew_page(request, session, settings, van_id, day, plan, head.id),
-    )
+
+    def rendered() -> Response:
+        ctx = _crew_context(request, session, van_id, day, head.id)
+        return ctx if isinstance(ctx, Response) else render(ctx)
+
+    return _cached(request, session, cache, head, key, rendered)
 
 
 def _crew_page(
-    request: Request,
-    session: Session,
-    settings: Any,
-    van_id: str,
-    day: date,
-    plan: str | None,
-    plan_id: str,
+    request: Request, settings: Settings, ctx: _CrewContext, plan: str | None
 ) -> Response:
-    """The crew page of version ``plan_id``; ``plan``: the one the URL names (for its links)."""
-    ctx = _crew_context(request, session, van_id, day, plan_id)
-    if isinstance(ctx, Response):
-        return ctx
+    """The crew page of the van-day ``ctx``; ``plan``: the version the URL names (for its
+    links)."""
+    van_id, day = ctx.van_day.van_id, ctx.van_day.date
     lang = _language(request)
     display = settings.pages.client_display
     query = f"?plan={quote(plan)}" if plan else ""
@@ -596,27 +613,14 @@ def crew_map(
     plan: str | None = None,
 ) -> Response:
     """The van-day map; published versions are rendered once (``ETag``, ``X-Render-Cache``)."""
-    found = _crew_head(
-        request,
-        session,
-        van_id,
-        day,
-        plan,
-        _crew_key(request, session, settings, cache, RenderKind.CREW_MAP, van_id, day),
-    )
-    if isinstance(found, Response):
-        return found
-    _, head, key = found
 
-    def render() -> Response:
-        ctx = _crew_context(request, session, van_id, day, head.id)
-        if isinstance(ctx, Response):
-            return ctx
+    def render(ctx: _CrewContext) -> Response:
         options = _options(request, settings.pages)
         page = renderer("html").render(ctx.view, Selection(van_id, day), options)
         return HTMLResponse(page)
 
-    return _cached(request, session, cache, head, key, render)
+    route = (van_id, day, plan)
+    return _crew_output(request, session, settings, cache, RenderKind.CREW_MAP, route, render)
 
 
 @router.get("/crew/{van_id}/{day}/download.{ext}", response_model=None)
@@ -638,22 +642,8 @@ def crew_download(
     except UnknownFormatError:
         message = lang.gettext("No download of type .%(ext)s: use %(known)s.")
         return _error(request, 404, message % {"ext": ext, "known": known_formats(".")})
-    found = _crew_head(
-        request,
-        session,
-        van_id,
-        day,
-        plan,
-        _crew_key(request, session, settings, cache, RenderKind.CREW_FILE, van_id, day, fmt=ext),
-    )
-    if isinstance(found, Response):
-        return found
-    _, head, key = found
 
-    def render() -> Response:
-        ctx = _crew_context(request, session, van_id, day, head.id)
-        if isinstance(ctx, Response):
-            return ctx
+    def render(ctx: _CrewContext) -> Response:
         options = _options(
             request,
             settings.pages,
@@ -666,7 +656,10 @@ def crew_download(
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
         return Response(content, media_type=fmt.media_type, headers=headers)
 
-    return _cached(request, session, cache, head, key, render)
+    route = (van_id, day, plan)
+    return _crew_output(
+        request, session, settings, cache, RenderKind.CREW_FILE, route, render, fmt=ext
+    )
 
 
 # --------------------------------------------------------------------------- dispatcher
