@@ -162,7 +162,8 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(
         default="vanplan",
         min_length=1,
-        description="Prefix of vanplan's Redis keys and of the Celery queue (one per deployment)",
+        description="Prefix of vanplan's Redis keys and of the Celery queue (one per deployment); "
+        "also names the deployment's solve slots (api.solve_slots)",
     )
     heartbeat_ttl: float = Field(
         default=HEARTBEAT_TTL,
