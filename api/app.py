@@ -190,7 +190,7 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
     app.state.db = None
     app.state.redactor = redactor or Redactor()
     app.state.road_network = None
-    app.state.renders = RenderCache()
+    app.state.renders = RenderCache(check_seconds=settings.render_check_seconds)
     app.state.tokens = TokenCache(settings.token_cache_seconds)
     app.state.solve_slots = SolveSlots(settings.max_concurrent_solves)
     app.state.ready_checks = {"road_network": _road_network_ready(app)}

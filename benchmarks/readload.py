@@ -20,9 +20,10 @@ Every answer must be 200 with the same bytes as every other answer for that URL 
 process and both phases), and of the right kind (JSON of the plan and van-day, a GeoJSON
 FeatureCollection, an HTML page): anything else counts as an error. Prints p50/p95/max latency
 and errors per phase and output kind, reads per second, and the CPU per read of the server
-processes, of the readers and of all PostgreSQL processes of the machine (from ``/proc``; these
-hold even on a machine loaded by other work, the latencies do not), and one JSON line per phase
-(``--json``).
+processes, of the readers and of the PostgreSQL processes of the machine (those alive through
+the phase, from ``/proc``; these hold even on a machine loaded by other work, the latencies do
+not, though the PostgreSQL figure includes whatever else uses the database server), and one
+JSON line per phase (``--json``).
 
     python3 benchmarks/readload.py --readers 50 --rounds 3 --workers 2
 """
@@ -150,14 +151,22 @@ def _proc_stats() -> dict[int, tuple[int, str, float]]:
 
 @dataclass(frozen=True)
 class CpuSample:
-    """CPU seconds used so far by a process tree and by all PostgreSQL processes."""
+    """CPU seconds used so far by a process tree and by each PostgreSQL process."""
 
     server: float
-    postgres: float
+    postgres: dict[int, float]
+
+    def postgres_since(self, before: CpuSample) -> float:
+        """CPU seconds of the PostgreSQL processes alive at both samples, between them."""
+        return sum(
+            cpu - before.postgres[pid]
+            for pid, cpu in self.postgres.items()
+            if pid in before.postgres
+        )
 
 
 def cpu_sample(root: int) -> CpuSample:
-    """The CPU seconds of ``root`` and its descendants (the server processes) and of every
+    """The CPU seconds of ``root`` and its descendants (the server processes) and of each
     ``postgres`` process (shared with whatever else uses the database server)."""
     stats = _proc_stats()
     children: dict[int, list[int]] = {}
@@ -169,7 +178,7 @@ def cpu_sample(root: int) -> CpuSample:
         if pid in stats:
             tree += stats[pid][2]
         todo += children.get(pid, [])
-    postgres = sum(cpu for _, name, cpu in stats.values() if name.startswith("postgres"))
+    postgres = {pid: cpu for pid, (_, name, cpu) in stats.items() if name.startswith("postgres")}
     return CpuSample(tree, postgres)
 
 
@@ -523,7 +532,7 @@ def read_all(
     for worker in workers:
         worker.join()
     phase.server_cpu = after.server - before.server
-    phase.postgres_cpu = after.postgres - before.postgres
+    phase.postgres_cpu = after.postgres_since(before)
     for share in done:
         for kind, values in share.latencies.items():
             phase.latencies.setdefault(kind, []).extend(values)
@@ -596,7 +605,7 @@ def print_table(summaries: list[dict[str, Any]]) -> None:
             f"{s['phase']:<6} {s['reads_per_s']} reads/s; CPU ms per read: server "
             f"{s['server_cpu_ms_per_read']}, readers {s['client_cpu_ms_per_read']} "
             f"({s['client_procs']} process(es)), PostgreSQL {s['postgres_cpu_ms_per_read']} "
-            "(all its processes on the machine)"
+            "(its processes alive through the phase)"
         )
         for e in s["first_errors"]:
             print(f"       {e}")
