@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -381,6 +382,12 @@ class RenderCache:
                 or (generation == known[0] and read_at > known[1])
             ):
                 self._generations[tenant_id] = (generation, read_at)
+
+    def expire(self) -> None:
+        """As if :attr:`check_seconds` had passed since every generation was read: the next
+        hit of each tenant reads its generation again."""
+        with self._lock:
+            self._generations = {t: (g, -math.inf) for t, (g, _) in self._generations.items()}
 
     def _remember(self, tenant_id: str, lookup: Lookup, key: RenderKey, head: PlanHead) -> None:
         with self._lock:
