@@ -10,9 +10,10 @@ with an in-memory LRU of this process in front of it. Every answer carries an ``
   (:func:`render_context`: version, page settings, service area, road network loaded or not)
   and whatever else a caller says changes the bytes (``extra``: a crew page's next stop, the
   page's URL, the viewer's role). A tenant id goes there as one more part.
-- **One query** per read (:func:`plan_head`): the plan's id, week, version and status, joined
-  with the etag of the wanted render; the body comes from the LRU when its etag is the stored one,
-  else from a second query; a plan that has no render yet is loaded in full and rendered.
+- **One query** per read not answered from memory (:func:`plan_head`): the plan's id, week,
+  version and status, joined with the etag of the wanted render and the tenant's render
+  generation; the body comes from the LRU when its etag is the stored one, else from a second
+  query; a plan that has no render yet is loaded in full and rendered.
 - **Concurrent first readers**: in a process, one thread renders a key while the others wait
   for its result (:class:`RenderCache`); across processes the insert is an upsert that keeps
   the first body stored, which every process then serves.
