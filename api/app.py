@@ -69,7 +69,11 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is None and b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)  # no body (a read): nothing to count
+            return
         if declared is not None:
             try:
                 too_big = int(declared) > self.max_bytes
@@ -191,7 +195,7 @@ def create_app(settings: Settings | None = None, *, redactor: Redactor | None = 
     app.state.db = None
     app.state.redactor = redactor or Redactor()
     app.state.road_network = None
-    app.state.renders = RenderCache()
+    app.state.renders = RenderCache(check_seconds=settings.render_check_seconds)
     app.state.tokens = TokenCache(settings.token_cache_seconds)
     app.state.solve_slots = solve_slots_for(settings)
     app.state.ready_checks = {"road_network": _road_network_ready(app)}

@@ -135,6 +135,12 @@ class TokenCache:
                 return None
             return principal
 
+    def cached(self, secret: str) -> Principal | None:
+        """The fresh principal of token ``secret`` if this cache holds it (no lookup)."""
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+            return None
+        return self.get(hash_secret(secret))
+
     def put(self, digest: str, principal: Principal) -> None:
         if self.ttl <= 0:
             return

@@ -11,9 +11,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -70,15 +71,31 @@ async def get_bearer_principal(
 BearerDep = Annotated[Principal | None, Depends(get_bearer_principal)]
 
 
-def get_session(db: Annotated[Database, Depends(get_db)], caller: BearerDep) -> Iterator[Session]:
-    with unbound_session(db) as session:
-        if caller is not None:
-            session.bind_tenant(caller.tenant_id)
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
+async def get_session(
+    db: Annotated[Database, Depends(get_db)], caller: BearerDep
+) -> AsyncIterator[Session]:
+    """``async``: a session opens no connection until its first query, so a route that answers
+    without the database (a cached read, :meth:`api.renders.RenderCache.fast_hit`) costs no
+    worker thread; the rollback and close of a session that did talk to the database run in a
+    worker thread (shielded: a cancelled request still returns its connection)."""
+    session = unbound_session(db)
+    if caller is not None:
+        session.bind_tenant(caller.tenant_id)
+    try:
+        yield session
+    except BaseException:
+        await _off_loop(session, session.rollback)
+        raise
+    finally:
+        await _off_loop(session, session.close)
+
+
+async def _off_loop(session: Session, call: Callable[[], None]) -> None:
+    with anyio.CancelScope(shield=True):
+        if session.in_transaction():
+            await run_in_threadpool(call)
+        else:
+            call()  # no connection held: nothing to say to the database
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -10,24 +10,39 @@ with an in-memory LRU of this process in front of it. Every answer carries an ``
   (:func:`render_context`: version, page settings, service area, road network loaded or not)
   and whatever else a caller says changes the bytes (``extra``: a crew page's next stop, the
   page's URL, the viewer's role). A tenant id goes there as one more part.
-- **One query** per read (:func:`plan_head`): the plan's id, week, version and status, joined
-  with the etag of the wanted render; the body comes from the LRU when its etag is the stored one,
-  else from a second query; a plan that has no render yet is loaded in full and rendered.
+- **One query** per read not answered from memory (:func:`plan_head`): the plan's id, week,
+  version and status, joined with the etag of the wanted render and the tenant's render
+  generation; the body comes from the LRU when its etag is the stored one, else from a second
+  query; a plan that has no render yet is loaded in full and rendered.
 - **Concurrent first readers**: in a process, one thread renders a key while the others wait
   for its result (:class:`RenderCache`); across processes the insert is an upsert that keeps
   the first body stored, which every process then serves.
 - **Drafts** are never cached (``X-Render-Cache: miss``, ``Cache-Control: no-store``).
 - **Invalidation**: a published plan changes only when a client is erased, and its outputs
   show client names, addresses and notes: every change of a client row deletes all stored
-  renders in the same transaction (:func:`api.db.core_models` listens), and the LRU checks each
-  entry against the table's etag before serving it.
+  renders of its tenant in the same transaction (:mod:`api.db.planning_models` listens), and
+  the LRU checks each entry against the table's etag before serving it.
+- **Hits without the database** (:meth:`RenderCache.fast_hit`): every change of a tenant's
+  plans or clients also raises the tenant's *render generation* (table ``render_generations``)
+  in the same transaction, and :func:`plan_head` reads it with the head. A process keeps the
+  heads and bodies it served tagged with the generation they were read under, and answers a
+  repeated read from memory (on the event loop, no query, no worker thread) while that
+  generation is the newest it has read and was read at most ``check_seconds``
+  (``VANPLAN_RENDER_CHECK_SECONDS``, default 1 s) ago; otherwise the read takes the way above,
+  which reads the generation again. So an erasure committed by another server process is
+  served by no process for longer than ``check_seconds`` after its commit; the process that
+  committed it learns the new generation at once (``after_commit``). 0 asks the database on
+  every read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,14 +51,22 @@ from enum import StrEnum
 from typing import Any
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from api.db.base import utcnow
-from api.db.planning_models import PlanRenderRow, PlanRow
+from api.db.database import Database
+from api.db.planning_models import (
+    PlanRenderRow,
+    PlanRow,
+    RenderGenerationRow,
+    watch_generations,
+)
+from api.db.tenancy import TENANT_KEY
 from api.settings import Settings
 from api.version import VERSION
 
@@ -128,13 +151,16 @@ def render_context(app: Any, settings: Settings) -> str:
 @dataclass(frozen=True)
 class PlanHead:
     """The light columns of a plan version and the etag of the wanted render (None: not
-    rendered yet)."""
+    rendered yet); the render generation of its tenant and when it was read (monotonic
+    seconds)."""
 
     id: str
     week: str
     version: int
     status: str
     etag: str | None
+    generation: int = 0
+    read_at: float = 0.0
 
     @property
     def published(self) -> bool:
@@ -150,9 +176,20 @@ def plan_head(
     published_only: bool = False,
 ) -> PlanHead | None:
     """One query: the version ``plan_id`` (else the newest of ``week``, published ones only
-    when asked) with the etag of its render ``key``; None when there is no such version."""
+    when asked) with the etag of its render ``key`` and its tenant's render generation; None
+    when there is no such version."""
+    generation = (
+        select(RenderGenerationRow.generation)
+        .where(RenderGenerationRow.tenant_id == PlanRow.tenant_id)
+        .scalar_subquery()
+    )
     query = select(
-        PlanRow.id, PlanRow.week, PlanRow.version, PlanRow.status, PlanRenderRow.etag
+        PlanRow.id,
+        PlanRow.week,
+        PlanRow.version,
+        PlanRow.status,
+        PlanRenderRow.etag,
+        func.coalesce(generation, 0).label("generation"),
     ).outerjoin(
         PlanRenderRow, and_(PlanRenderRow.plan_id == PlanRow.id, PlanRenderRow.key == key.key)
     )
@@ -165,10 +202,20 @@ def plan_head(
         query = query.order_by(PlanRow.version.desc()).limit(1)
     else:
         raise ValueError("plan_head needs plan_id or week")
+    read_at = time.monotonic()
     found = session.execute(query).first()
     if found is None:
         return None
-    return PlanHead(found.id, found.week, found.version, found.status, found.etag)
+    return PlanHead(
+        found.id, found.week, found.version, found.status, found.etag, found.generation, read_at
+    )
+
+
+def read_generation(db: Database, tenant_id: str) -> int:
+    """The render generation of ``tenant_id`` as stored (0 before its first change)."""
+    query = select(RenderGenerationRow.generation).where(RenderGenerationRow.tenant_id == tenant_id)
+    with db.engine.connect() as connection:
+        return int(connection.execute(query).scalar() or 0)
 
 
 @dataclass(frozen=True)
@@ -228,51 +275,76 @@ class _Flight:
         return self._result
 
 
+Lookup = tuple[str, ...]
+"""How a route names the version it reads (part of the remembered head's key):
+``("plan", plan_id)`` or ``("week", iso_week, "published" | "any")``."""
+
+
 class RenderCache:
     """The process's front of the ``plan_renders`` table: an LRU of bodies (bounded by count
-    and bytes) and the renders in flight. One per app (``app.state.renders``)."""
+    and bytes), the heads of published versions routes resolved, the newest render generation
+    read per tenant and the renders in flight. One per app (``app.state.renders``).
+    ``check_seconds``: how long a generation read from the database lets this process answer
+    hits from memory (:meth:`fast_hit`; 0: never)."""
 
-    def __init__(self, max_entries: int = 4096, max_bytes: int = 128 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        max_entries: int = 4096,
+        max_bytes: int = 128 * 1024 * 1024,
+        check_seconds: float = 1.0,
+    ) -> None:
+        if check_seconds < 0:
+            raise ValueError(f"check_seconds must be at least 0, got {check_seconds}")
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._lru: OrderedDict[tuple[str, str], Stored] = OrderedDict()
+        self.check_seconds = check_seconds
+        self._lru: OrderedDict[tuple[str, str], tuple[Stored, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self._in_flight: dict[tuple[str, str], _Flight] = {}
         self._memo: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+        self._heads: OrderedDict[tuple[str, Lookup, str], PlanHead] = OrderedDict()
+        self._generations: dict[str, tuple[int, float]] = {}
+        self._refreshing: dict[str, asyncio.Future[None]] = {}
         self.renders = 0
         """Renders made by this process (for tests and benchmarks)."""
+        self.fast_hits = 0
+        """Hits answered from memory by :meth:`fast_hit` (for tests and benchmarks)."""
+        watch_generations(self)
 
     # ------------------------------------------------------------------ LRU
 
     def _get(self, ident: tuple[str, str], etag: str) -> Stored | None:
         with self._lock:
             found = self._lru.get(ident)
-            if found is None or found.etag != etag:
+            if found is None or found[0].etag != etag:
                 return None
             self._lru.move_to_end(ident)
-            return found
+            return found[0]
 
-    def _put(self, ident: tuple[str, str], stored: Stored) -> None:
+    def _put(self, ident: tuple[str, str], stored: Stored, generation: int) -> None:
         size = len(stored.rendered.body)
         if size > self.max_bytes:
             return
         with self._lock:
             old = self._lru.pop(ident, None)
             if old is not None:
-                self._bytes -= len(old.rendered.body)
-            self._lru[ident] = stored
+                self._bytes -= len(old[0].rendered.body)
+            self._lru[ident] = (stored, generation)
             self._bytes += size
             while len(self._lru) > self.max_entries or self._bytes > self.max_bytes:
                 _, dropped = self._lru.popitem(last=False)
-                self._bytes -= len(dropped.rendered.body)
+                self._bytes -= len(dropped[0].rendered.body)
 
     def clear(self) -> None:
-        """Forget the bodies and remembered values of this process (the table is the record)."""
+        """Forget the bodies, heads, generations and remembered values of this process (the
+        table is the record)."""
         with self._lock:
             self._lru.clear()
             self._bytes = 0
             self._memo.clear()
+            self._heads.clear()
+            self._generations.clear()
 
     def memo(self, ident: tuple[str, ...], load: Callable[[], Any]) -> Any:
         """A value that never changes for ``ident`` (say, facts of a published version),
@@ -288,7 +360,126 @@ class RenderCache:
                 self._memo.popitem(last=False)
         return value
 
+    def memo_peek(self, ident: tuple[str, ...]) -> tuple[bool, Any]:
+        """``(True, value)`` when :meth:`memo` holds ``ident``, else ``(False, None)``."""
+        with self._lock:
+            if ident in self._memo:
+                return True, self._memo[ident]
+        return False, None
+
+    # ------------------------------------------------------------------ generations
+
+    def saw_generation(self, tenant_id: str, generation: int) -> None:
+        """A transaction of this process committed ``generation`` for ``tenant_id`` (from
+        :mod:`api.db.planning_models`): what was kept under older ones is not served again."""
+        self._saw(tenant_id, generation, time.monotonic())
+
+    def _saw(self, tenant_id: str, generation: int, read_at: float) -> None:
+        with self._lock:
+            known = self._generations.get(tenant_id)
+            if (
+                known is None
+                or generation > known[0]
+                or (generation == known[0] and read_at > known[1])
+            ):
+                self._generations[tenant_id] = (generation, read_at)
+
+    def expire(self) -> None:
+        """As if :attr:`check_seconds` had passed since every generation was read: the next
+        hit of each tenant reads its generation again."""
+        with self._lock:
+            self._generations = {t: (g, -math.inf) for t, (g, _) in self._generations.items()}
+
+    def _remember(self, tenant_id: str, lookup: Lookup, key: RenderKey, head: PlanHead) -> None:
+        with self._lock:
+            ident = (tenant_id, lookup, key.key)
+            self._heads[ident] = head
+            self._heads.move_to_end(ident)
+            while len(self._heads) > self.max_entries:
+                self._heads.popitem(last=False)
+
     # ------------------------------------------------------------------ serving
+
+    def fast_hit(
+        self,
+        request: Request,
+        tenant_id: str,
+        lookup: Lookup,
+        key: RenderKey,
+        final: Callable[[PlanHead], RenderKey | None] | None = None,
+    ) -> Response | None:
+        """The answer of a published render this process served before, from memory (no
+        query; for the event loop), while the generation it was served under is the newest
+        this process knows of ``tenant_id`` and was read at most :attr:`check_seconds` ago;
+        else None (take :meth:`respond`). ``lookup`` and ``key``: as given to :meth:`respond`
+        (``head_key``); ``final``: the key of the output once the version is known, when it
+        depends on the version (None: not known without the database)."""
+        if self.check_seconds <= 0:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            known = self._generations.get(tenant_id)
+            if known is None or now - known[1] > self.check_seconds:
+                return None
+            head = self._heads.get((tenant_id, lookup, key.key))
+        if head is None or head.generation != known[0]:
+            return None
+        wanted = key if final is None else final(head)
+        if wanted is None:
+            return None
+        ident = (head.id, wanted.key)
+        with self._lock:
+            entry = self._lru.get(ident)
+            if entry is None or entry[1] != known[0]:
+                return None
+            self._lru.move_to_end(ident)
+            self.fast_hits += 1
+        stored = entry[0]
+        return _answer(request, stored.rendered, stored.etag, "hit", CACHE_CONTROL)
+
+    async def hit(
+        self,
+        request: Request,
+        db: Database,
+        tenant_id: str,
+        lookup: Lookup,
+        key: RenderKey,
+        final: Callable[[PlanHead], RenderKey | None] | None = None,
+    ) -> Response | None:
+        """:meth:`fast_hit`; when only the age of the tenant's generation stood in the way,
+        the generation is read again (one small query in a worker thread, one at a time per
+        tenant: the other requests wait for it) and the hit tried once more."""
+        found = self.fast_hit(request, tenant_id, lookup, key, final)
+        if found is not None or self.check_seconds <= 0:
+            return found
+        with self._lock:
+            known = self._generations.get(tenant_id)
+        if known is None or time.monotonic() - known[1] <= self.check_seconds:
+            return None  # not served here before, or not for want of a fresh generation
+        await self._refresh(db, tenant_id)
+        return self.fast_hit(request, tenant_id, lookup, key, final)
+
+    async def _refresh(self, db: Database, tenant_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            pending = self._refreshing.get(tenant_id)
+            mine = pending is None or pending.get_loop() is not loop
+            if mine:
+                pending = self._refreshing[tenant_id] = loop.create_future()
+        assert pending is not None
+        if not mine:
+            await asyncio.shield(pending)
+            return
+        try:
+            read_at = time.monotonic()
+            generation = await run_in_threadpool(read_generation, db, tenant_id)
+            self._saw(tenant_id, generation, read_at)
+        finally:
+            with self._lock:
+                if self._refreshing.get(tenant_id) is pending:
+                    del self._refreshing[tenant_id]
+            if not pending.done():
+                pending.set_result(None)
 
     def respond(
         self,
@@ -297,11 +488,16 @@ class RenderCache:
         head: PlanHead,
         key: RenderKey,
         render: Callable[[], Rendered],
+        *,
+        lookup: Lookup | None = None,
+        head_key: RenderKey | None = None,
     ) -> Response:
         """The answer for render ``key`` of version ``head``: from the LRU or the table when it
         is there (``hit``), else rendered by ``render`` (``miss``; stored when the version is
         published). ``If-None-Match`` naming the etag gets 304. Errors ``render`` raises (a
-        route that is not there) pass through and nothing is stored."""
+        route that is not there) pass through and nothing is stored. ``lookup``: how the route
+        found ``head`` (with ``head_key``, the key it asked :func:`plan_head` for, default
+        ``key``): a published head is remembered for :meth:`fast_hit`."""
         if not head.published:
             return _answer(request, render(), None, "miss", DRAFT_CACHE_CONTROL)
         ident = (head.id, key.key)
@@ -309,10 +505,15 @@ class RenderCache:
         if head.etag is not None:
             stored = self._get(ident, head.etag) or self._load(session, ident)
             if stored is not None:
-                self._put(ident, stored)
+                self._put(ident, stored, head.generation)
         state = "hit"
         if stored is None:
-            stored, state = self._fill(session, ident, key, render)
+            stored, state = self._fill(session, ident, key, render, head.generation)
+        tenant_id = session.info.get(TENANT_KEY)
+        if tenant_id is not None:
+            if lookup is not None:
+                self._remember(str(tenant_id), lookup, head_key or key, head)
+            self._saw(str(tenant_id), head.generation, head.read_at)
         return _answer(request, stored.rendered, stored.etag, state, CACHE_CONTROL)
 
     def _load(self, session: Session, ident: tuple[str, str]) -> Stored | None:
@@ -327,6 +528,7 @@ class RenderCache:
         ident: tuple[str, str],
         key: RenderKey,
         render: Callable[[], Rendered],
+        generation: int,
     ) -> tuple[Stored, str]:
         """Render and store ``ident`` once however many threads ask at the same time; the
         others wait for the first one's result (and count as hits)."""
@@ -337,9 +539,12 @@ class RenderCache:
             else:
                 mine = self._in_flight[ident] = _Flight()
         if flight is not None:
+            # Wait without holding a connection: the render needs one to store its result,
+            # and a pool full of waiters would leave it none.
+            session.rollback()
             return flight.wait(), "hit"
         try:
-            stored = self._render_and_store(session, ident, key, render)
+            stored = self._render_and_store(session, ident, key, render, generation)
         except BaseException as exc:
             mine.fail(exc)
             raise
@@ -362,6 +567,7 @@ class RenderCache:
         ident: tuple[str, str],
         key: RenderKey,
         render: Callable[[], Rendered],
+        generation: int,
     ) -> Stored:
         rendered = render()
         self.renders += 1
@@ -396,7 +602,7 @@ class RenderCache:
             first = self._load(session, ident)
             if first is not None:
                 stored = first
-        self._put(ident, stored)
+        self._put(ident, stored, generation)
         return stored
 
 

@@ -119,6 +119,15 @@ class Settings(BaseSettings):
         "again (0: every request looks up); a revocation by another process (the CLI) takes "
         "effect within this time",
     )
+    render_check_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long a server process answers repeated reads of published outputs "
+        "from memory before it reads its tenant's render generation again (0: every read asks "
+        "the database); a change of a client or plan committed by another server process (an "
+        "erasure) is served by no process for longer than this after its commit",
+    )
     db_pool_size: int = Field(
         default=10,
         ge=1,

@@ -5,25 +5,36 @@ Stores a sample week (:func:`api.sample_week.sample_week`: vans, shifts, clients
 visits) in a fresh PostgreSQL schema, starts ``python -m api.server`` on a free port (``--workers``
 server processes; above one with the Celery job runner on a fresh Redis prefix, which the reads
 never touch), plans the week through ``POST /v1/weeks/{week}/plan``, publishes it, and then lets
-``--readers`` concurrent readers (httpx, asyncio) read every output:
+``--readers`` concurrent readers read every output:
 
 - ``cold``: one pass over all outputs by every reader at once, right after publishing (the
   first readers of each output wait for its one render);
 - ``warm``: ``--rounds`` more passes, in a shuffled order per reader.
 
-Every answer must be 200 with the same bytes as every other answer for that URL, and of the right
-kind (JSON of the plan and van-day, a GeoJSON FeatureCollection, an HTML page): anything else
-counts as an error. Prints p50/p95/max latency and errors per phase and output kind, and one JSON
-line per phase (``--json``).
+The readers are keep-alive HTTP/1.1 connections of a small asyncio client (one connection per
+reader, uvloop when installed), spread over ``--client-procs`` processes, so that the load
+generator costs little of the CPU it shares with the server: httpx spent more CPU per read than
+the server did.
 
-    python3 benchmarks/readload.py --readers 50 --rounds 3
+Every answer must be 200 with the same bytes as every other answer for that URL (in every
+process and both phases), and of the right kind (JSON of the plan and van-day, a GeoJSON
+FeatureCollection, an HTML page): anything else counts as an error. Prints p50/p95/max latency
+and errors per phase and output kind, reads per second, and the CPU per read of the server
+processes, of the readers and of the PostgreSQL processes of the machine (those alive through
+the phase, from ``/proc``; these hold even on a machine loaded by other work, the latencies do
+not, though the PostgreSQL figure includes whatever else uses the database server), and one
+JSON line per phase (``--json``).
+
+    python3 benchmarks/readload.py --readers 50 --rounds 3 --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
+import multiprocessing
 import os
 import random
 import socket
@@ -45,6 +56,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the project importable
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+import uvloop  # noqa: E402  (uvicorn[standard]: the server's loop too)
 
 from api.auth import Role, create_token  # noqa: E402
 from api.db.core_models import ClientRow, ShiftRow, VanRow, VisitRow  # noqa: E402
@@ -113,9 +125,77 @@ def free_port() -> int:
         return port
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stats() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command name, CPU seconds used) of every process of the machine."""
+    out: dict[int, tuple[int, str, float]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(entry.path, "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        # fields[1]: ppid; fields[11], fields[12]: utime, stime (stat fields 4, 14 and 15)
+        out[int(entry.name)] = (
+            int(fields[1]),
+            name,
+            (int(fields[11]) + int(fields[12])) / CLOCK_TICKS,
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds used so far by a process tree and by each PostgreSQL process."""
+
+    server: float
+    postgres: dict[int, float]
+
+    def postgres_since(self, before: CpuSample) -> float:
+        """CPU seconds of the PostgreSQL processes alive at both samples, between them."""
+        return sum(
+            cpu - before.postgres[pid]
+            for pid, cpu in self.postgres.items()
+            if pid in before.postgres
+        )
+
+
+def cpu_sample(root: int) -> CpuSample:
+    """The CPU seconds of ``root`` and its descendants (the server processes) and of each
+    ``postgres`` process (shared with whatever else uses the database server)."""
+    stats = _proc_stats()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    tree, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            tree += stats[pid][2]
+        todo += children.get(pid, [])
+    postgres = {pid: cpu for pid, (_, name, cpu) in stats.items() if name.startswith("postgres")}
+    return CpuSample(tree, postgres)
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running server: its base URL and the pid of its (first) process."""
+
+    url: str
+    pid: int
+
+    def cpu(self) -> CpuSample:
+        return cpu_sample(self.pid)
+
+
 @contextmanager
-def server(database_url: str, workers: int, redis_url: str, log: Path) -> Iterator[str]:
-    """``python -m api.server`` on a free port until the block ends; its base URL."""
+def server(database_url: str, workers: int, redis_url: str, log: Path) -> Iterator[Server]:
+    """``python -m api.server`` on a free port until the block ends."""
     port = free_port()
     env = {
         **os.environ,
@@ -147,7 +227,7 @@ def server(database_url: str, workers: int, redis_url: str, log: Path) -> Iterat
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"server not ready in 120 s; see {log}")
                 time.sleep(0.3)
-            yield url
+            yield Server(url, process.pid)
         finally:
             process.terminate()
             try:
@@ -215,19 +295,24 @@ class Phase:
     errors: list[str] = field(default_factory=list)
     hits: int = 0
     wall: float = 0.0
-
-    def add(self, kind: str, seconds: float) -> None:
-        self.latencies.setdefault(kind, []).append(seconds)
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+    postgres_cpu: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         every = [s for values in self.latencies.values() for s in values]
         kinds = {k: _stats(v) for k, v in sorted(self.latencies.items())}
+        n = max(len(every), 1)
         return {
             "phase": self.name,
             "requests": len(every),
             "errors": len(self.errors),
             "cache_hits": self.hits,
             "wall_s": round(self.wall, 2),
+            "reads_per_s": round(len(every) / self.wall, 1) if self.wall else 0.0,
+            "server_cpu_ms_per_read": round(self.server_cpu * 1000 / n, 2),
+            "client_cpu_ms_per_read": round(self.client_cpu * 1000 / n, 2),
+            "postgres_cpu_ms_per_read": round(self.postgres_cpu * 1000 / n, 2),
             "all": _stats(every),
             "kinds": kinds,
             "first_errors": self.errors[:5],
@@ -247,68 +332,216 @@ def _stats(values: list[float]) -> dict[str, float]:
     }
 
 
-def check_body(target: Target, plan_id: str, response: httpx.Response) -> str | None:
+def check_body(target: Target, plan_id: str, status: int, body: bytes) -> str | None:
     """Why the answer is wrong, or None."""
-    if response.status_code != 200:
-        return f"{target.url}: HTTP {response.status_code}"
+    if status != 200:
+        return f"{target.url}: HTTP {status}"
     try:
         if target.expect == "itinerary":
-            body = response.json()
-            ok = (body["plan_id"], body["van_id"], body["date"]) == (
+            found = json.loads(body)
+            ok = (found["plan_id"], found["van_id"], found["date"]) == (
                 plan_id,
                 target.van_id,
                 target.day,
-            ) and bool(body["stops"])
+            ) and bool(found["stops"])
         elif target.expect == "geojson":
-            body = response.json()
-            ok = body["type"] == "FeatureCollection" and bool(body["features"])
+            found = json.loads(body)
+            ok = found["type"] == "FeatureCollection" and bool(found["features"])
         else:
-            ok = response.text.lstrip().lower().startswith("<!doctype html")
-    except (ValueError, KeyError):
+            ok = body.decode("utf-8").lstrip().lower().startswith("<!doctype html")
+    except (ValueError, KeyError, TypeError):
         ok = False
     return None if ok else f"{target.url}: unexpected body"
 
 
-async def read_all(
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer: status, headers (lower-case names) and body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection of a reader: ``GET`` with fixed headers, answers with
+    a ``Content-Length`` or chunked body. Reconnects when the server closed it."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host, self.port = host, port
+        lines = [f"Host: {host}:{port}", *(f"{k}: {v}" for k, v in headers.items())]
+        self._head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None
+
+    async def get(self, path: str) -> Answer:
+        if self._writer is None:
+            await self.open()
+        assert self._reader is not None and self._writer is not None
+        try:
+            self._writer.write(b"GET " + path.encode("ascii") + b" HTTP/1.1\r\n" + self._head)
+            head = await self._reader.readuntil(b"\r\n\r\n")
+            lines = head[:-4].decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            headers: dict[str, str] = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            if "content-length" in headers:
+                body = await self._reader.readexactly(int(headers["content-length"]))
+            elif headers.get("transfer-encoding", "").lower() == "chunked":
+                body = await self._chunks()
+            elif status in (204, 304):
+                body = b""
+            else:
+                raise ValueError("an answer without Content-Length or chunks")
+        except BaseException:
+            self.close()
+            raise
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return Answer(status, headers, body)
+
+    async def _chunks(self) -> bytes:
+        assert self._reader is not None
+        parts = []
+        while True:
+            size = int((await self._reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                await self._reader.readuntil(b"\r\n")
+                return b"".join(parts)
+            parts.append((await self._reader.readexactly(size + 2))[:-2])
+
+
+@dataclass
+class Share:
+    """What one reader process did: latencies by kind, errors, cache hits, the digest of the
+    first body per URL, its CPU seconds while reading."""
+
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    hits: int = 0
+    digests: dict[str, str] = field(default_factory=dict)
+    cpu: float = 0.0
+
+
+async def _read_share(
     base: str,
     token: str,
     plan_id: str,
     order: list[list[Target]],
-    phase: Phase,
-    reference: dict[str, bytes],
-) -> None:
-    """Each reader reads its list of targets in turn, all readers at once."""
-    limits = httpx.Limits(max_connections=len(order), max_keepalive_connections=len(order))
-    async with httpx.AsyncClient(
-        base_url=base,
-        headers={"Authorization": f"Bearer {token}"},
-        cookies={"vanplan_token": token},
-        limits=limits,
-        timeout=120,
-    ) as client:
+    start: Any,
+) -> Share:
+    """The readers of ``order`` (one list of targets each), all at once, on connections opened
+    before ``start`` (a barrier of every reader process and the caller) is passed."""
+    host, _, port = base.removeprefix("http://").partition(":")
+    headers = {"Authorization": f"Bearer {token}", "Cookie": f"vanplan_token={token}"}
+    connections = [Connection(host, int(port), headers) for _ in order]
+    await asyncio.gather(*(c.open() for c in connections))
+    share = Share()
+    first: dict[str, bytes] = {}
 
-        async def reader(mine: list[Target]) -> None:
-            for target in mine:
-                started = time.perf_counter()
-                try:
-                    response = await client.get(target.url)
-                except httpx.HTTPError as exc:
-                    phase.errors.append(f"{target.url}: {type(exc).__name__}")
-                    continue
-                phase.add(target.kind, time.perf_counter() - started)
-                problem = check_body(target, plan_id, response)
+    async def reader(connection: Connection, mine: list[Target]) -> None:
+        for target in mine:
+            started = time.perf_counter()
+            try:
+                answer = await connection.get(target.url)
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+                share.errors.append(f"{target.url}: {type(exc).__name__}")
+                continue
+            share.latencies.setdefault(target.kind, []).append(time.perf_counter() - started)
+            known = first.get(target.url)
+            if answer.status != 200:
+                problem: str | None = f"{target.url}: HTTP {answer.status}"
+            elif known is None:
+                # the first answer of a URL in this process: its kind is checked; later ones
+                # must be the same bytes (and the first bodies of all processes the same digest)
+                problem = check_body(target, plan_id, answer.status, answer.body)
                 if problem is None:
-                    first = reference.setdefault(target.url, response.content)
-                    if first != response.content:
-                        problem = f"{target.url}: bytes differ from the first answer"
-                if problem is not None:
-                    phase.errors.append(problem)
-                elif response.headers.get("x-render-cache") == "hit":
-                    phase.hits += 1
+                    first[target.url] = answer.body
+            else:
+                same = known == answer.body
+                problem = None if same else f"{target.url}: bytes differ from the first answer"
+            if problem is not None:
+                share.errors.append(problem)
+            elif answer.headers.get("x-render-cache") == "hit":
+                share.hits += 1
 
-        started = time.perf_counter()
-        await asyncio.gather(*(reader(mine) for mine in order))
-        phase.wall = time.perf_counter() - started
+    await asyncio.to_thread(start.wait)
+    cpu = time.process_time()
+    await asyncio.gather(*(reader(c, mine) for c, mine in zip(connections, order, strict=True)))
+    share.cpu = time.process_time() - cpu
+    for connection in connections:
+        connection.close()
+    share.digests = {url: hashlib.sha256(body).hexdigest() for url, body in first.items()}
+    return share
+
+
+def _reader_process(
+    base: str, token: str, plan_id: str, order: list[list[Target]], start: Any, results: Any
+) -> None:
+    """A reader process (forked): its share of the readers; the :class:`Share` to ``results``."""
+    try:
+        share = uvloop.run(_read_share(base, token, plan_id, order, start))
+    except BaseException as exc:  # reported, not lost with the process
+        share = Share(errors=[f"reader process failed: {exc!r}"])
+        start.abort()
+    results.put(share)
+
+
+def read_all(
+    server: Server,
+    token: str,
+    plan_id: str,
+    order: list[list[Target]],
+    phase: Phase,
+    reference: dict[str, str],
+    processes: int,
+) -> None:
+    """Each reader reads its list of targets in turn, all readers at once, spread over
+    ``processes`` forked processes; ``reference``: URL -> digest of its first body (filled
+    by the first phase, checked by the later ones)."""
+    processes = max(1, min(processes, len(order)))
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(processes + 1)
+    results = context.Queue()
+    shares = [order[i::processes] for i in range(processes)]
+    workers = [
+        context.Process(
+            target=_reader_process,
+            args=(server.url, token, plan_id, mine, start, results),
+            daemon=True,
+        )
+        for mine in shares
+    ]
+    for worker in workers:
+        worker.start()
+    start.wait(timeout=120)
+    before, started = server.cpu(), time.perf_counter()
+    done = [results.get(timeout=3600) for _ in workers]
+    phase.wall = time.perf_counter() - started
+    after = server.cpu()
+    for worker in workers:
+        worker.join()
+    phase.server_cpu = after.server - before.server
+    phase.postgres_cpu = after.postgres_since(before)
+    for share in done:
+        for kind, values in share.latencies.items():
+            phase.latencies.setdefault(kind, []).extend(values)
+        phase.errors += share.errors
+        phase.hits += share.hits
+        phase.client_cpu += share.cpu
+        for url, digest in share.digests.items():
+            if reference.setdefault(url, digest) != digest:
+                phase.errors.append(f"{url}: bytes differ from the first answer")
 
 
 def run(
@@ -322,28 +555,36 @@ def run(
     time_limit: float,
     seed: int,
     log: Path,
+    client_procs: int = 1,
 ) -> list[dict[str, Any]]:
     """Set up, measure, tear down; the summaries of the phases (cold, warm)."""
     with fresh_schema(database_url) as url:
         store_sample_week(url, clients, seed)
         token = create_token(Role.DISPATCHER, name="readload", settings=Settings(database_url=url))
-        with server(url, workers, redis_url, log) as base:
-            plan_id, plan = plan_and_publish(base, token.secret, time_limit)
+        with server(url, workers, redis_url, log) as running:
+            plan_id, plan = plan_and_publish(running.url, token.secret, time_limit)
             every = targets(plan_id, plan)
             rng = random.Random(seed)
-            reference: dict[str, bytes] = {}
+            reference: dict[str, str] = {}
             cold = Phase("cold")
-            asyncio.run(read_all(base, token.secret, plan_id, [every] * readers, cold, reference))
+            cold_order = [every] * readers
+            read_all(running, token.secret, plan_id, cold_order, cold, reference, client_procs)
             warm = Phase("warm")
             orders = []
             for _ in range(readers):
                 mine = [t for _ in range(rounds) for t in every]
                 rng.shuffle(mine)
                 orders.append(mine)
-            asyncio.run(read_all(base, token.secret, plan_id, orders, warm, reference))
+            read_all(running, token.secret, plan_id, orders, warm, reference, client_procs)
     summaries = [cold.summary(), warm.summary()]
     for s in summaries:
-        s |= {"readers": readers, "workers": workers, "outputs": len(every), "clients": clients}
+        s |= {
+            "readers": readers,
+            "workers": workers,
+            "client_procs": client_procs,
+            "outputs": len(every),
+            "clients": clients,
+        }
     return summaries
 
 
@@ -360,6 +601,12 @@ def print_table(summaries: list[dict[str, Any]]) -> None:
             f"{s['requests']}, {s['wall_s']} s, {s['readers']} readers, {s['workers']} "
             f"server process(es), {s['outputs']} outputs"
         )
+        print(
+            f"{s['phase']:<6} {s['reads_per_s']} reads/s; CPU ms per read: server "
+            f"{s['server_cpu_ms_per_read']}, readers {s['client_cpu_ms_per_read']} "
+            f"({s['client_procs']} process(es)), PostgreSQL {s['postgres_cpu_ms_per_read']} "
+            "(its processes alive through the phase)"
+        )
         for e in s["first_errors"]:
             print(f"       {e}")
 
@@ -370,6 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=3, help="warm passes per reader (default 3)")
     p.add_argument("--clients", type=int, default=34, help="clients in the sample week")
     p.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    p.add_argument("--client-procs", type=int, default=1, help="reader processes (default 1)")
     p.add_argument("--time-limit", type=float, default=5.0, help="solver time of the week plan")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument(
@@ -395,6 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds=args.rounds,
         clients=args.clients,
         workers=args.workers,
+        client_procs=args.client_procs,
         time_limit=args.time_limit,
         seed=args.seed,
         log=log,

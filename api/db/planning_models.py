@@ -6,8 +6,9 @@ Payloads (requests and plans) are stored as JSON in the response schema of
 
 from __future__ import annotations
 
+import weakref
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
@@ -24,8 +25,10 @@ from sqlalchemy import (
     event,
     select,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapped, Mapper, mapped_column
+from sqlalchemy.orm import Mapped, Mapper, Session, mapped_column, object_session
 
 from api.db.base import Base, UtcDateTime, utcnow
 from api.db.core_models import ClientRow, TenantOwned
@@ -102,11 +105,83 @@ class PlanRenderRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class RenderGenerationRow(Base):
+    """The render generation of a tenant: raised in the transaction of every change of its plans
+    or clients (the listeners below). A server process serves a stored render without asking the
+    database again while the generation it last read is current and at most
+    ``render_check_seconds`` old (see :mod:`api.renders`)."""
+
+    __tablename__ = "render_generations"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
+GENERATIONS_KEY = "render_generations"
+"""Key in ``session.info``: tenant -> the render generation this transaction raised it to."""
+
+
+class GenerationWatcher(Protocol):
+    """Told of every render generation a committed transaction of this process made."""
+
+    def saw_generation(self, tenant_id: str, generation: int) -> None: ...
+
+
+_WATCHERS: weakref.WeakSet[Any] = weakref.WeakSet()
+"""The watchers of this process (weak: a render cache goes with its app)."""
+
+
+def watch_generations(watcher: GenerationWatcher) -> None:
+    """Tell ``watcher`` of the generations this process commits (``api.renders.RenderCache``)."""
+    _WATCHERS.add(watcher)
+
+
+def _raise_generation(connection: Connection, row: PlanRow | ClientRow) -> None:
+    """Raise the render generation of ``row``'s tenant in the row's transaction; the committing
+    session then tells this process's watchers (``after_commit`` below)."""
+    dialect = connection.dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(RenderGenerationRow)
+        .values(tenant_id=row.tenant_id, generation=1)
+        .on_conflict_do_update(
+            index_elements=[RenderGenerationRow.tenant_id],
+            set_={"generation": RenderGenerationRow.generation + 1},
+        )
+        .returning(RenderGenerationRow.generation)
+    )
+    generation = int(connection.execute(statement).scalar_one())
+    session = object_session(row)
+    if session is not None:
+        session.info.setdefault(GENERATIONS_KEY, {})[row.tenant_id] = generation
+
+
+@event.listens_for(Session, "after_commit")
+def _tell_watchers(session: Session) -> None:
+    raised: dict[str, int] = session.info.pop(GENERATIONS_KEY, {})
+    for tenant_id, generation in raised.items():
+        for watcher in list(_WATCHERS):
+            watcher.saw_generation(tenant_id, generation)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_raised(session: Session) -> None:
+    session.info.pop(GENERATIONS_KEY, None)
+
+
+@event.listens_for(PlanRow, "after_insert")
+def _plan_added(_mapper: Mapper[PlanRow], connection: Connection, row: PlanRow) -> None:
+    """A new version may be the one a week's reads now show: a new generation."""
+    _raise_generation(connection, row)
+
+
 @event.listens_for(PlanRow, "after_update")
 def _plan_changed(_mapper: Mapper[PlanRow], connection: Connection, row: PlanRow) -> None:
-    """A changed version (a draft's confirmed visits, an erasure in a published one) loses its
-    stored renders in the same transaction (see :mod:`api.renders`)."""
+    """A changed version (a draft's confirmed visits or publication, an erasure in a published
+    one) loses its stored renders in the same transaction, and its tenant gets a new
+    generation (see :mod:`api.renders`)."""
     connection.execute(delete(PlanRenderRow).where(PlanRenderRow.plan_id == row.id))
+    _raise_generation(connection, row)
 
 
 @event.listens_for(ClientRow, "after_insert")
@@ -114,8 +189,9 @@ def _plan_changed(_mapper: Mapper[PlanRow], connection: Connection, row: PlanRow
 @event.listens_for(ClientRow, "after_delete")
 def _client_changed(_mapper: Mapper[ClientRow], connection: Connection, row: ClientRow) -> None:
     """Rendered plan outputs show client names, addresses and notes (and drop erased clients):
-    any change of a client deletes the stored renders of its tenant's plans in the same
-    transaction, so no output of an old name, or of an erased client, is served again (see
-    :mod:`api.renders`)."""
+    any change of a client deletes the stored renders of its tenant's plans and raises its
+    tenant's generation in the same transaction, so no output of an old name, or of an erased
+    client, is served again (see :mod:`api.renders`)."""
     plans_of_tenant = select(PlanRow.id).where(PlanRow.tenant_id == row.tenant_id)
     connection.execute(delete(PlanRenderRow).where(PlanRenderRow.plan_id.in_(plans_of_tenant)))
+    _raise_generation(connection, row)

@@ -25,12 +25,13 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.auth import Principal, Role, authenticate_into
+from api.auth import Principal, Role, TokenCache, authenticate_into
 from api.crew import CREW_DOWNLOADS, day_items
 from api.db.core_models import VisitRow
 from api.deps import SessionDep, SettingsDep
@@ -50,6 +51,7 @@ from api.overview import (
 from api.plan_diff import version_diff
 from api.reasons import reason_message
 from api.renders import (
+    Lookup,
     PlanHead,
     RenderCache,
     Rendered,
@@ -385,6 +387,18 @@ class _PageError(Exception):
         self.response = response
 
 
+@dataclass(frozen=True)
+class _CrewHead:
+    """What :func:`_crew_head` found: the caller, the version (``head``), the key of the output
+    (``key``), the key the version was first asked with (``first``) and how it was named."""
+
+    principal: Principal
+    head: PlanHead
+    key: RenderKey
+    first: RenderKey
+    lookup: Lookup
+
+
 def _cached(
     request: Request,
     session: Session,
@@ -392,9 +406,11 @@ def _cached(
     head: PlanHead,
     key: RenderKey,
     render: Callable[[], Response],
+    found: _CrewHead | None = None,
 ) -> Response:
     """``render``'s page for ``key`` of version ``head``, through the render cache (published
-    versions are rendered once; :mod:`api.renders`); error pages pass through uncached."""
+    versions are rendered once; :mod:`api.renders`); error pages pass through uncached.
+    ``found``: how a crew route found the version (remembered for the next reads)."""
 
     def rendered() -> Rendered:
         resp = render()
@@ -405,10 +421,26 @@ def _cached(
         return Rendered(bytes(resp.body), media_type, disposition)
 
     try:
-        resp = cache.respond(request, session, head, key, rendered)
+        resp = cache.respond(
+            request,
+            session,
+            head,
+            key,
+            rendered,
+            lookup=None if found is None else found.lookup,
+            head_key=None if found is None else found.first,
+        )
     except _PageError as exc:
         return exc.response
     return _remember_language(request, resp)
+
+
+def _crew_lookup(principal: Principal, day: date, plan: str | None) -> Lookup:
+    """How a crew route names its version: ``plan``, else the newest of the day's week
+    (published only for crews)."""
+    if plan:
+        return ("plan", plan)
+    return ("week", _iso_week(day), "published" if principal.role is Role.CREW else "any")
 
 
 def _crew_head(
@@ -418,7 +450,7 @@ def _crew_head(
     day: date,
     plan: str | None,
     key: Callable[[Principal, PlanHead | None], RenderKey],
-) -> tuple[Principal, PlanHead, RenderKey] | Response:
+) -> _CrewHead | Response:
     """The caller and the version a crew route shows (``plan``, else the newest of the day's
     week, published only for crews) with the etag of its render ``key(principal, head)``:
     one query when the key needs nothing of the version (``key`` is called with None first),
@@ -441,15 +473,59 @@ def _crew_head(
         return _error(request, 404, message % {"date": lang.format_date(day)})
     final = key(principal, head)
     if final.key != first.key:
-        head = plan_head(session, final, plan_id=head.id) or head
-    return principal, head, final
+        again = plan_head(session, final, plan_id=head.id)
+        if again is not None:  # the generation as first read: never newer than the version
+            head = replace(again, generation=head.generation, read_at=head.read_at)
+    return _CrewHead(principal, head, final, first, _crew_lookup(principal, day, plan))
+
+
+async def _crew_fast_hit(
+    request: Request,
+    settings: Settings,
+    cache: RenderCache,
+    kind: RenderKind,
+    van_id: str,
+    day: date,
+    plan: str | None,
+    fmt: str = "html",
+) -> Response | None:
+    """A crew route's answer from memory (:meth:`api.renders.RenderCache.fast_hit`), when the
+    process knows the cookie's token and served this output moments ago; else None."""
+    secret = request.cookies.get(COOKIE)
+    tokens: TokenCache = request.app.state.tokens
+    principal = tokens.cached(secret) if secret else None
+    if principal is None or not principal.may_see_van(van_id):
+        return None
+    key = _crew_key(request, None, settings, cache, kind, van_id, day, fmt)
+
+    def final(head: PlanHead) -> RenderKey | None:
+        try:
+            return key(principal, head)
+        except _NotRememberedError:
+            return None
+
+    lookup = _crew_lookup(principal, day, plan)
+    db = request.app.state.db
+    resp = await cache.hit(request, db, principal.tenant_id, lookup, key(principal, None), final)
+    return None if resp is None else _remember_language(request, resp)
+
+
+class _NotRememberedError(Exception):
+    """A value the process has not loaded yet was needed without a session."""
 
 
 def _stop_ends(
-    session: Session, cache: RenderCache, plan_id: str
+    session: Session | None, cache: RenderCache, plan_id: str
 ) -> dict[tuple[str, date], list[tuple[str, datetime]]]:
     """(van, date) -> the visits' ids and ends in order, from a published version's response
-    (never changed: remembered by the process)."""
+    (never changed: remembered by the process). Without ``session``: only when remembered
+    (:class:`_NotRememberedError` otherwise)."""
+    if session is None:
+        known, value = cache.memo_peek(("ends", plan_id))
+        if not known:
+            raise _NotRememberedError(plan_id)
+        remembered: dict[tuple[str, date], list[tuple[str, datetime]]] = value
+        return remembered
 
     def load() -> dict[tuple[str, date], list[tuple[str, datetime]]]:
         row = store.get(session, plan_id)
@@ -467,7 +543,12 @@ def _stop_ends(
 
 
 def _next_stop(
-    session: Session, cache: RenderCache, head: PlanHead, van_id: str, day: date, now: datetime
+    session: Session | None,
+    cache: RenderCache,
+    head: PlanHead,
+    van_id: str,
+    day: date,
+    now: datetime,
 ) -> str:
     """The stop the crew page marks as next (as :func:`api.crew.day_items` finds it), for the
     key of a published page: the first visit of the van-day not over at ``now``, on that day;
@@ -480,7 +561,7 @@ def _next_stop(
 
 def _crew_key(
     request: Request,
-    session: Session,
+    session: Session | None,
     settings: Settings,
     cache: RenderCache,
     kind: RenderKind,
@@ -509,7 +590,7 @@ def _crew_key(
 
 
 @router.get("/crew/{van_id}/{day}", response_class=HTMLResponse, response_model=None)
-def crew_page(
+async def crew_page(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -520,7 +601,7 @@ def crew_page(
 ) -> Response:
     """The crew's day; published versions are rendered once per next stop (``ETag``,
     ``X-Render-Cache``)."""
-    return _crew_output(
+    return await _crew_output(
         request,
         session,
         settings,
@@ -531,7 +612,7 @@ def crew_page(
     )
 
 
-def _crew_output(
+async def _crew_output(
     request: Request,
     session: Session,
     settings: Settings,
@@ -541,28 +622,30 @@ def _crew_output(
     render: Callable[[_CrewContext], Response],
     fmt: str = "html",
 ) -> Response:
-    """A crew route's answer for ``route`` (van, day, the version the URL names or None): the
-    caller and the version checked (:func:`_crew_head`), then ``render`` of the van-day through
-    the render cache (``ETag``, ``X-Render-Cache``); a login redirect or an error page
-    otherwise."""
+    """A crew route's answer for ``route`` (van, day, the version the URL names or None): from
+    memory when this process served it moments ago (:func:`_crew_fast_hit`); else, in a worker
+    thread, the caller and the version checked (:func:`_crew_head`), then ``render`` of the
+    van-day through the render cache (``ETag``, ``X-Render-Cache``); a login redirect or an
+    error page otherwise."""
     van_id, day, plan = route
-    found = _crew_head(
-        request,
-        session,
-        van_id,
-        day,
-        plan,
-        _crew_key(request, session, settings, cache, kind, van_id, day, fmt=fmt),
-    )
-    if isinstance(found, Response):
-        return found
-    _, head, key = found
+    hit = await _crew_fast_hit(request, settings, cache, kind, van_id, day, plan, fmt)
+    if hit is not None:
+        return hit
 
-    def rendered() -> Response:
-        ctx = _crew_context(request, session, van_id, day, head.id)
-        return ctx if isinstance(ctx, Response) else render(ctx)
+    def read() -> Response:
+        key = _crew_key(request, session, settings, cache, kind, van_id, day, fmt=fmt)
+        found = _crew_head(request, session, van_id, day, plan, key)
+        if isinstance(found, Response):
+            return found
+        plan_id = found.head.id
 
-    return _cached(request, session, cache, head, key, rendered)
+        def rendered() -> Response:
+            ctx = _crew_context(request, session, van_id, day, plan_id)
+            return ctx if isinstance(ctx, Response) else render(ctx)
+
+        return _cached(request, session, cache, found.head, found.key, rendered, found)
+
+    return await run_in_threadpool(read)
 
 
 def _crew_page(
@@ -603,7 +686,7 @@ def _crew_page(
 
 
 @router.get("/crew/{van_id}/{day}/map", response_class=HTMLResponse, response_model=None)
-def crew_map(
+async def crew_map(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -620,11 +703,11 @@ def crew_map(
         return HTMLResponse(page)
 
     route = (van_id, day, plan)
-    return _crew_output(request, session, settings, cache, RenderKind.CREW_MAP, route, render)
+    return await _crew_output(request, session, settings, cache, RenderKind.CREW_MAP, route, render)
 
 
 @router.get("/crew/{van_id}/{day}/download.{ext}", response_model=None)
-def crew_download(
+async def crew_download(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -657,7 +740,7 @@ def crew_download(
         return Response(content, media_type=fmt.media_type, headers=headers)
 
     route = (van_id, day, plan)
-    return _crew_output(
+    return await _crew_output(
         request, session, settings, cache, RenderKind.CREW_FILE, route, render, fmt=ext
     )
 

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
@@ -447,7 +448,7 @@ def _full_row(session: Session, head: PlanHead) -> PlanRow:
         **error_responses(401, 403, 404),
     },
 )
-def plan_geojson_route(
+async def plan_geojson_route(
     plan_id: str,
     http: Request,
     caller: Reader,
@@ -470,14 +471,22 @@ def plan_geojson_route(
         van_id=van_id,
         day=day,
     )
-    head = _reader_head(session, caller, key, plan_id=plan_id)
+    lookup = ("plan", plan_id)
+    hit = await cache.hit(http, http.app.state.db, caller.tenant_id, lookup, key)
+    if hit is not None:
+        return hit
 
-    def render() -> Rendered:
-        view = _view(http, session, _full_row(session, head))
-        body = fmt.render(view, Selection(van_id, day), RenderOptions())
-        return Rendered(body, fmt.media_type)
+    def read() -> Response:
+        head = _reader_head(session, caller, key, plan_id=plan_id)
 
-    return cache.respond(http, session, head, key, render)
+        def render() -> Rendered:
+            view = _view(http, session, _full_row(session, head))
+            body = fmt.render(view, Selection(van_id, day), RenderOptions())
+            return Rendered(body, fmt.media_type)
+
+        return cache.respond(http, session, head, key, render, lookup=lookup)
+
+    return await run_in_threadpool(read)
 
 
 def _view(http: Request, session: Session, row: PlanRow) -> PlanView:
@@ -505,7 +514,7 @@ def _view(http: Request, session: Session, row: PlanRow) -> PlanView:
         **error_responses(401, 403, 404),
     },
 )
-def plan_map(
+async def plan_map(
     plan_id: str,
     http: Request,
     caller: Reader,
@@ -537,19 +546,27 @@ def plan_map(
         van_id=van_id,
         day=day,
     )
-    head = _reader_head(session, caller, key, plan_id=plan_id)
+    lookup = ("plan", plan_id)
+    hit = await cache.hit(http, http.app.state.db, caller.tenant_id, lookup, key)
+    if hit is not None:
+        return hit
 
-    def render() -> Rendered:
-        row = _full_row(session, head)
-        if van_id is not None:
-            plan = PlanOut.model_validate(row.payload)
-            if not any(r.van_id == van_id and r.date == day for r in plan.routes):
-                raise not_found("route", f"{van_id}@{day}", "query.van_id")
-        view = _view(http, session, row)
-        page = renderer("html").render(view, Selection(van_id, day), RenderOptions())
-        return Rendered(page, "text/html; charset=utf-8")
+    def read() -> Response:
+        head = _reader_head(session, caller, key, plan_id=plan_id)
 
-    return cache.respond(http, session, head, key, render)
+        def render() -> Rendered:
+            row = _full_row(session, head)
+            if van_id is not None:
+                plan = PlanOut.model_validate(row.payload)
+                if not any(r.van_id == van_id and r.date == day for r in plan.routes):
+                    raise not_found("route", f"{van_id}@{day}", "query.van_id")
+            view = _view(http, session, row)
+            page = renderer("html").render(view, Selection(van_id, day), RenderOptions())
+            return Rendered(page, "text/html; charset=utf-8")
+
+        return cache.respond(http, session, head, key, render, lookup=lookup)
+
+    return await run_in_threadpool(read)
 
 
 _ITINERARY_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -564,7 +581,7 @@ _ITINERARY_RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="A crew's itinerary for one van and day",
     responses=_ITINERARY_RESPONSES,
 )
-def itinerary(
+async def itinerary(
     plan_id: str,
     van_id: str,
     day: date,
@@ -577,8 +594,7 @@ def itinerary(
     """Published versions are rendered once (``ETag``, ``X-Render-Cache: hit|miss``)."""
     ensure_van_visible(caller, van_id)
     key = _itinerary_key(http, settings, van_id, day)
-    head = _reader_head(session, caller, key, plan_id=plan_id)
-    return cache.respond(http, session, head, key, _itinerary_render(session, head, van_id, day))
+    return await _itinerary_answer(http, session, cache, caller, key, van_id, day, plan_id=plan_id)
 
 
 @router.get(
@@ -587,7 +603,7 @@ def itinerary(
     summary="A crew's itinerary from the week's newest published plan",
     responses=_ITINERARY_RESPONSES,
 )
-def week_itinerary(
+async def week_itinerary(
     iso_week: WeekPath,
     van_id: str,
     day: date,
@@ -600,8 +616,34 @@ def week_itinerary(
     """Rendered once per published version (``ETag``, ``X-Render-Cache: hit|miss``)."""
     ensure_van_visible(caller, van_id)
     key = _itinerary_key(http, settings, van_id, day)
-    head = _reader_head(session, caller, key, week=iso_week)
-    return cache.respond(http, session, head, key, _itinerary_render(session, head, van_id, day))
+    return await _itinerary_answer(http, session, cache, caller, key, van_id, day, week=iso_week)
+
+
+async def _itinerary_answer(
+    http: Request,
+    session: Session,
+    cache: RenderCache,
+    caller: Principal,
+    key: RenderKey,
+    van_id: str,
+    day: date,
+    *,
+    plan_id: str | None = None,
+    week: str | None = None,
+) -> Response:
+    """The itinerary of version ``plan_id`` (else the newest published of ``week``): from
+    memory when this process served it moments ago, else in a worker thread."""
+    lookup = ("plan", plan_id) if plan_id is not None else ("week", str(week), "published")
+    hit = await cache.hit(http, http.app.state.db, caller.tenant_id, lookup, key)
+    if hit is not None:
+        return hit
+
+    def read() -> Response:
+        head = _reader_head(session, caller, key, plan_id=plan_id, week=week)
+        render = _itinerary_render(session, head, van_id, day)
+        return cache.respond(http, session, head, key, render, lookup=lookup)
+
+    return await run_in_threadpool(read)
 
 
 def _itinerary_key(http: Request, settings: Settings, van_id: str, day: date) -> RenderKey:

@@ -5,10 +5,14 @@ synchronous solves (:mod:`api.solve_slots`)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,6 +22,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import delete, func, select
 
+from api.app import create_app
 from api.db.planning_models import PlanRenderRow
 from api.renders import (
     HEADER,
@@ -36,6 +41,7 @@ from tests.api.test_solve import (
 )
 
 Headers = dict[str, str]
+ROOT = Path(__file__).resolve().parents[2]
 NO_HEADERS = SimpleNamespace(headers={})
 """Stands for a request without headers when the render cache is called directly."""
 
@@ -226,6 +232,135 @@ def test_a_client_change_drops_the_stored_renders(
     assert "Neuer Name" not in erased.text
     named = {s["visit_id"] for s in erased.json()["stops"] if s["client_name"]}
     assert stop["visit_id"] not in named
+
+
+def test_warm_reads_are_answered_from_memory(
+    app: FastAPI,
+    client: TestClient,
+    dispatcher: Headers,
+    published: str,
+    make_token: Callable[..., Headers],
+) -> None:
+    """A repeated read of a published output is answered by the process from memory (no
+    query): the same bytes, etag and 304 as the read that went to the database."""
+    cache: RenderCache = app.state.renders
+    van, day = route_of(client, dispatcher, published)
+    urls = [
+        f"/v1/plans/{published}/itinerary/{van}/{day}",
+        f"/v1/weeks/{WEEK}/itinerary/{van}/{day}",
+        f"/v1/plans/{published}/geojson?van_id={van}",
+        f"/v1/plans/{published}/map",
+    ]
+    for url in urls:
+        first = client.get(url, headers=dispatcher)
+        assert first.status_code == 200, first.text
+        fast = cache.fast_hits
+        again = client.get(url, headers=dispatcher)
+        assert cache.fast_hits == fast + 1, url
+        assert again.headers[HEADER] == "hit" and again.content == first.content
+        assert again.headers["ETag"] == first.headers["ETag"]
+        assert again.headers["content-type"] == first.headers["content-type"]
+        not_modified = client.get(
+            url, headers={**dispatcher, "If-None-Match": first.headers["ETag"]}
+        )
+        assert not_modified.status_code == 304 and cache.fast_hits == fast + 2
+
+    crew = make_token("crew", van_id=van)
+    client.cookies.set("vanplan_token", crew["Authorization"].removeprefix("Bearer "))
+    for page in (f"/crew/{van}/{day}", f"/crew/{van}/{day}/map"):
+        first = client.get(page)
+        assert first.status_code == 200, first.text
+        fast = cache.fast_hits
+        again = client.get(page)
+        assert again.content == first.content and cache.fast_hits == fast + 1, page
+    # another van's page is not this crew's to see, its token cached or not
+    assert client.get(f"/crew/not-{van}/{day}").status_code == 403
+    client.cookies.clear()
+
+
+def test_with_check_seconds_0_every_read_asks_the_database(
+    settings: Settings, dispatcher: Headers, published: str, client: TestClient
+) -> None:
+    app = create_app(settings.model_copy(update={"render_check_seconds": 0.0}))
+    with TestClient(app) as other:
+        van, day = route_of(other, dispatcher, published)
+        url = f"/v1/plans/{published}/itinerary/{van}/{day}"
+        assert other.get(url, headers=dispatcher).status_code == 200
+        assert other.get(url, headers=dispatcher).headers[HEADER] == "hit"
+        assert app.state.renders.fast_hits == 0
+
+
+ERASE = """
+import sys
+from api.db.database import Database
+from api.storage.clients import erase_client
+db = Database(sys.argv[1])
+with db.session() as session:
+    erase_client(session, sys.argv[2])
+db.dispose()
+"""
+"""An erasure committed by another process on the same database."""
+
+
+def test_an_erasure_in_another_process_is_served_within_check_seconds(
+    app: FastAPI, client: TestClient, settings: Settings, dispatcher: Headers, published: str
+) -> None:
+    """A client erased by another process: this server process answers from memory at most
+    while the generation it read is younger than ``render_check_seconds`` (here: until it is
+    expired by hand), then reads the new generation and serves the output without the
+    client."""
+    van, day = route_of(client, dispatcher, published)
+    url = f"/v1/plans/{published}/itinerary/{van}/{day}"
+    cache: RenderCache = app.state.renders
+    cache.check_seconds = 3600.0  # a bound longer than the other process takes to start
+    before = client.get(url, headers=dispatcher)
+    assert client.get(url, headers=dispatcher).headers[HEADER] == "hit"
+    stop = next(s for s in before.json()["stops"] if s["client_name"])
+    client_id = {v["id"]: v for v in _request_visits(app, published)}[stop["visit_id"]][
+        "client_ref"
+    ]
+
+    command = [sys.executable, "-c", ERASE, settings.database_url, client_id]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run(command, check=True, env=env, cwd=ROOT, timeout=300)
+
+    fast = cache.fast_hits
+    assert client.get(url, headers=dispatcher).content == before.content  # within the bound
+    assert cache.fast_hits == fast + 1
+    cache.expire()  # ... render_check_seconds later
+    after = client.get(url, headers=dispatcher)
+    assert after.status_code == 200 and after.headers[HEADER] == "miss"
+    assert cache.fast_hits == fast + 1  # read the generation, then the head
+    named = {s["visit_id"] for s in after.json()["stops"] if s["client_name"]}
+    assert stop["visit_id"] not in named and stop["client_name"] not in after.text
+    assert client.get(url, headers=dispatcher).content == after.content
+    assert cache.fast_hits == fast + 2  # from memory again
+
+
+def test_a_new_published_version_is_the_week_answer_in_every_process(
+    app: FastAPI, client: TestClient, settings: Settings, dispatcher: Headers, published: str
+) -> None:
+    """The week's itinerary follows the newest published version in another process too, once
+    the generation is read again (publishing raises it)."""
+    van, day = route_of(client, dispatcher, published)
+    url = f"/v1/weeks/{WEEK}/itinerary/{van}/{day}"
+    other_app = create_app(settings)
+    with TestClient(other_app) as other:
+        assert other.get(url, headers=dispatcher).json()["plan_id"] == published
+        assert other.get(url, headers=dispatcher).json()["plan_id"] == published
+        newer = plan_week(client, dispatcher).id  # the week planned again: version 2
+        published_newer = client.post(
+            f"/v1/plans/{newer}/publish", params={"accept_changes": "true"}, headers=dispatcher
+        )
+        assert published_newer.status_code == 200, published_newer.text
+        here = client.get(url, headers=dispatcher)
+        if here.status_code == 200:
+            assert here.json()["plan_id"] == newer
+        else:  # the van has no route that day in the new version
+            assert here.status_code == 404
+        other_app.state.renders.expire()
+        answer = other.get(url, headers=dispatcher)
+        assert (answer.status_code, answer.content) == (here.status_code, here.content)
 
 
 def _request_visits(app: FastAPI, plan_id: str) -> list[dict[str, Any]]:

@@ -452,6 +452,7 @@ def test_cached_tokens_and_renders_keep_their_tenant(two: Tenants) -> None:
         assert client.get(url, headers=two.b).status_code == 404
         assert client.get(url, headers=two.b_crew).status_code == 404
     assert own.headers["X-Render-Cache"] == "hit"
+    assert two.app.state.renders.fast_hits >= 1  # A's second read came from memory
     cached = two.app.state.tokens.get(hash_secret(two.b_secret))
     assert cached is not None and cached.tenant_id == "b"
 
