@@ -1,5 +1,8 @@
 """Shared fixtures. The real OSM extract is found through VANPLAN_SHARED_DIR (default: ../shared
-beside the project root); tests that need it fail, never skip, when it is missing."""
+beside the project root); tests that need it fail, never skip, when it is missing.
+
+Order: the modules with a ``slow`` test run first (each module's tests stay together), so that with
+``-n 2 --dist worksteal`` no long test starts last while the other worker has nothing left to do."""
 
 from __future__ import annotations
 
@@ -9,6 +12,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with a ``slow`` test first, else in collection order (a stable sort)."""
+    early = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in early)
 
 
 def shared_dir() -> Path:

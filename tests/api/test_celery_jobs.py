@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("VANPLAN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HEARTBEAT_TTL = 2.0
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -20,6 +21,8 @@ from geo.providers import approximate_provider
 from tests.api.test_e2e_uvicorn import Server
 from tests.api.test_jobs import busy_request, wait_for
 from tests.api.test_solve import assert_feasible, small_request
+
+pytestmark = pytest.mark.slow
 
 
 def checked(plan: dict[str, object], body: dict[str, object]) -> None:

@@ -37,6 +37,8 @@ from tests.api.conftest import PG_URL, _pg_schema_url
 SOLVER_PATHS = r"^/v1/(solve|jobs$|weeks/\{iso_week\}/(plan|replan)(/jobs)?$)"
 FUZZ_TIME_LIMIT = 0.3  # seconds of search per solve while fuzzing
 
+pytestmark = pytest.mark.slow
+
 
 def error_body_conformance(ctx: Any, response: Any, case: Any) -> bool | None:
     """Every error answer carries the documented body ``{code, message, details}``.

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks.readload import build_parser, run
 from tests.api.conftest import PG_URL
+
+pytestmark = pytest.mark.slow
 
 
 def test_a_tiny_run_reads_every_output_without_errors(tmp_path: Path) -> None:
