@@ -88,6 +88,23 @@ def model_verdict(budget: Budget, visits: int, nodes: int) -> str | None:
     )
 
 
+AFTER_SEARCH_PER_VISIT = 0.0008
+"""Seconds per visit this process needs after a forked search ends: to end it, to plan its last
+reported routes from their times and to explain the left-out visits (at least
+``EXPLAIN_SECONDS[0]`` of optimizer.solve on 1,000 visits); the search ends that much before the
+time limit."""
+
+AFTER_SEARCH_SHARE = 0.2
+"""At most this share of the time limit is kept for after the search (a short limit on a few
+visits searches nearly all of it; their plan takes milliseconds)."""
+
+
+def after_search_seconds(visits: int, time_limit: float) -> float:
+    """Seconds kept after a forked search on ``visits`` visits for the parent's work (see
+    :data:`AFTER_SEARCH_PER_VISIT`), at most :data:`AFTER_SEARCH_SHARE` of ``time_limit``."""
+    return min(visits * AFTER_SEARCH_PER_VISIT, AFTER_SEARCH_SHARE * time_limit)
+
+
 STOPPED_BEFORE_FIRST_PLAN = (
     "Stopped before OR-Tools found a first plan (its model was being built or searched): this "
     "is the quick greedy plan made before (routes short enough to need no break)."

@@ -16,9 +16,9 @@ from optimizer.budget import Budget
 from optimizer.diagnose import precheck
 from optimizer.domain import Problem
 from optimizer.errors import SolveStoppedError
-from optimizer.extract import extract_routes
+from optimizer.extract import ExtractionError, build_route, extract_routes
 from optimizer.greedy import greedy_plan
-from optimizer.model import COST_SCALE, NodeGraph, VanModel, build_model, node_graph
+from optimizer.model import COST_SCALE, BreakSpec, NodeGraph, VanModel, build_model, node_graph
 from optimizer.params import duration, model_search_parameters, without_ils
 from optimizer.plan import Plan, Route, SolverStats, Unassigned
 from optimizer.settings import SolverSettings
@@ -212,15 +212,32 @@ class SearchResult:
 
 
 @dataclass(frozen=True)
+class RouteTimes:
+    """One vehicle's route at a reported solution as :func:`~optimizer.extract.build_route`
+    takes it: its visit nodes, their service starts, the vehicle's start and end times and the
+    breaks the solver performs (start, spec)."""
+
+    vehicle: int
+    nodes: list[int]
+    starts: list[int]
+    start: int
+    end: int
+    breaks: list[tuple[int, BreakSpec]]
+
+
+@dataclass(frozen=True)
 class ReportedRoutes:
     """An improving solution as a search reports it to a parent that may have to end it: the
     objective in model units, the solutions found so far and the routes (routing indices per
-    vehicle, without start and end) that :func:`solve_from_routes` turns back into a plan."""
+    vehicle, without start and end) that :func:`solve_from_routes` turns back into a plan;
+    ``times``, the solver's times of the non-empty routes, turn them into a plan without
+    OR-Tools (None when the solver had not fixed every time)."""
 
     objective: int
     solutions: int
     elapsed: float  # seconds since the solve started
     routes: list[list[int]]
+    times: tuple[RouteTimes, ...] | None = None
 
 
 BestCallback = Callable[[ReportedRoutes], None]
@@ -239,6 +256,47 @@ def _current_routes(model: VanModel) -> list[list[int]]:
             index = routing.NextVar(index).Value()
         routes.append(path)
     return routes
+
+
+def _current_times(model: VanModel, routes: list[list[int]]) -> tuple[RouteTimes, ...] | None:
+    """The times of the non-empty ``routes`` at the solution being reported (inside a solution
+    callback), or None when one of them is not fixed (read only when bound: reading an unbound
+    variable's value aborts the process)."""
+    routing, manager, time_dim = model.routing, model.manager, model.time
+    out: list[RouteTimes] = []
+    for k, path in enumerate(routes):
+        if not path:
+            continue
+        cumuls = [time_dim.CumulVar(i) for i in (routing.Start(k), *path, routing.End(k))]
+        if not all(c.Bound() for c in cumuls):
+            return None
+        placed: list[tuple[int, BreakSpec]] = []
+        for iv, spec in model.breaks.get(k, []):
+            if iv.MustBePerformed():
+                if iv.StartMin() != iv.StartMax():
+                    return None
+                placed.append((iv.StartMin(), spec))
+            elif iv.MayBePerformed():
+                return None
+        values = [c.Value() for c in cumuls]
+        nodes = [manager.IndexToNode(i) for i in path]
+        out.append(RouteTimes(k, nodes, values[1:-1], values[0], values[-1], placed))
+    return tuple(out)
+
+
+def routes_of_times(
+    problem: Problem, graph: VanModel | NodeGraph, times: Sequence[RouteTimes]
+) -> tuple[list[Route], list[str]]:
+    """The plan's routes of reported ``times`` (:func:`~optimizer.extract.build_route`, no
+    OR-Tools: restoring the routes into an assignment takes seconds on 1,000 visits) and the
+    ids of the modelled visits they leave out. Raises
+    :class:`~optimizer.extract.ExtractionError` when the times are inconsistent."""
+    routes = [
+        build_route(problem, graph, t.vehicle, t.nodes, t.starts, t.start, t.end, list(t.breaks))
+        for t in times
+    ]
+    served = {s.visit_id for r in routes for s in r.stops}
+    return routes, [vid for vid in graph.visit_ids if vid not in served]
 
 
 @dataclass(frozen=True)
@@ -374,7 +432,9 @@ def solve_one(
                     )
                 if on_best is not None:
                     elapsed = time.monotonic() - t0
-                    on_best(ReportedRoutes(cost, state.solutions, elapsed, _current_routes(built)))
+                    paths = _current_routes(built)
+                    times = _current_times(built, paths)
+                    on_best(ReportedRoutes(cost, state.solutions, elapsed, paths, times))
             if stop is not None and stop.is_set():
                 routing.CancelSearch()
 
@@ -513,42 +573,43 @@ def solve_from_routes(
     last: ReportedRoutes | None,
     stopped: bool,
 ) -> SearchResult:
-    """The plan of the routes an ended search process reported last, on the same model rebuilt
-    here (``build_model`` is deterministic, so the routing indices mean the same visits): the
-    routes are read into an assignment, whose times the solver completes as it restores it.
-    Without routes (ended before its first solution) every modelled visit is dropped. The status
-    is ``STOPPED`` when a stop ended the search, else ``SUCCESS`` (a stalled search's routes)."""
+    """The plan of the routes an ended search process reported last. Without routes (ended
+    before its first solution) every modelled visit is dropped. With the solver's times
+    (:attr:`ReportedRoutes.times`) the plan is built from them directly (milliseconds), unless
+    a search from the routes follows (a cost of waiting, not stopped); otherwise, or when those
+    times turn out inconsistent, on the same model rebuilt here (``build_model`` is
+    deterministic, so the routing indices mean the same visits): the routes are read into an
+    assignment, whose times the solver completes as it restores it (seconds on 1,000 visits).
+    The status is ``STOPPED`` when a stop ended the search, else ``SUCCESS`` (a stalled or
+    overdue search's routes)."""
     if last is None:
         # Nothing to rebuild: no model (seconds on thousands of visits) for a plan without
         # routes.
         log.warning("stopped before a first solution; every modelled visit is reported unassigned")
         return task.not_searched(settings, "STOPPED" if stopped else "NO_SOLUTION")
-    model = task.model(settings)
-    routing = model.routing
-    solution = None
-    if last is not None:
-        params = without_ils(model_search_parameters(model, settings), settings)
-        params.local_search_metaheuristic = (
-            routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+    searched_on = settings.charge_waiting and not stopped
+    planned: tuple[list[Route], list[str], float] | None = None
+    excluded: dict[str, Unassigned] = dict(task.excluded)
+    if last.times is not None and not searched_on:
+        graph: VanModel | NodeGraph = task.built.get(settings) or node_graph(
+            task.problem, settings, task.excluded
         )
-        params.solution_limit = 1
-        params.time_limit.CopyFrom(duration(max(settings.time_limit, 5.0)))
-        start = routing.ReadAssignmentFromRoutes(last.routes, True)
-        solution = start
-        if start is not None and settings.charge_waiting and not stopped:
-            # The read assignment is complete (times and breaks). Its times change the
-            # objective only with a cost of waiting: only then, and not after a stop, is a
-            # search from it worth its time (1-2 s on 1,000 visits). It may fail to restore
-            # the assignment on models with breaks (seen on 1,000 visits): then it stands.
-            solution = routing.SolveFromAssignmentWithParameters(start, params) or start
-    if solution is None:
-        log.warning("stopped before a first solution; every modelled visit is reported unassigned")
-    routes, dropped, objective = plan_of(model, solution)
+        try:
+            routes, dropped = routes_of_times(task.problem, graph, last.times)
+            planned = routes, dropped, last.objective / COST_SCALE
+            excluded = dict(graph.excluded)
+        except ExtractionError as exc:
+            log.warning("the reported times are inconsistent (%s); restoring the routes", exc)
+    if planned is None:
+        model = task.model(settings)
+        excluded = dict(model.excluded)
+        planned = plan_of(model, _restored(model, settings, last, searched_on))
+    routes, dropped, objective = planned
     stats = SolverStats(
         status="STOPPED" if stopped else "SUCCESS",
         objective=objective,
         wall_time=time.monotonic() - task.t0,
-        solutions=last.solutions if last is not None else 0,
+        solutions=last.solutions,
         workers=1,
         strategy=f"{settings.first_solution}+{search_name(settings)}/seed {settings.seed}",
         engine="ortools",
@@ -556,12 +617,34 @@ def solve_from_routes(
     log.info(
         "stopped: objective %.3f (reported %.3f), %d routes, %d dropped, %.2f s",
         objective,
-        last.objective / COST_SCALE if last is not None else float("inf"),
+        last.objective / COST_SCALE,
         len(routes),
         len(dropped),
         stats.wall_time,
     )
-    return SearchResult(routes, dropped, dict(model.excluded), stats)
+    return SearchResult(routes, dropped, excluded, stats)
+
+
+def _restored(
+    model: VanModel, settings: SolverSettings, last: ReportedRoutes, search_on: bool
+) -> pywrapcp.Assignment | None:
+    """``last``'s routes read into an assignment of ``model`` (the solver completes its times),
+    and with ``search_on`` improved by a short search from it."""
+    routing = model.routing
+    start = routing.ReadAssignmentFromRoutes(last.routes, True)
+    if start is None or not search_on:
+        if start is None:
+            log.warning("the reported routes could not be restored; every visit is unassigned")
+        return start
+    # The read assignment is complete (times and breaks). Its times change the objective only
+    # with a cost of waiting: only then, and not after a stop, is a search from it worth its
+    # time (1-2 s on 1,000 visits). It may fail to restore the assignment on models with
+    # breaks (seen on 1,000 visits): then it stands.
+    params = without_ils(model_search_parameters(model, settings), settings)
+    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+    params.solution_limit = 1
+    params.time_limit.CopyFrom(duration(max(settings.time_limit, 5.0)))
+    return routing.SolveFromAssignmentWithParameters(start, params) or start
 
 
 def solve_greedy(

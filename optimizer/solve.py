@@ -177,7 +177,8 @@ def solve(
 
 def _finish(problem: Problem, task: Task, result: SearchResult, notice: str | None) -> Plan:
     """The plan of ``result``: its left-out visits explained in what is left of the time limit
-    (at least :data:`EXPLAIN_SECONDS` ``[0]``), ``notice`` the warning of a greedy plan."""
+    (at least :data:`EXPLAIN_SECONDS` ``[0]``, just that after a stop), ``notice`` the warning
+    of a greedy plan."""
     settings_limit = task.budget.time_limit if task.budget is not None else 0.0
     unassigned = dict(result.excluded)
     if result.dropped and result.stats.solutions == 0 and not result.routes:
@@ -185,7 +186,8 @@ def _finish(problem: Problem, task: Task, result: SearchResult, notice: str | No
         # (and explaining thousands of visits against every van-day takes minutes).
         unassigned.update((u.visit_id, u) for u in _not_planned(problem, result.dropped))
     elif result.dropped:
-        limit_at = task.t0 + settings_limit
+        # After a stop the answer is wanted now: the explanation gets its least time.
+        limit_at = task.t0 + settings_limit if result.stats.status != "STOPPED" else 0.0
         for u in _explain(problem, result.routes, result.dropped, limit_at):
             unassigned[u.visit_id] = u
     return _plan(problem, result.routes, unassigned.values(), result.stats, notice)

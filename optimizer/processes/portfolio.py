@@ -15,7 +15,7 @@ from typing import Any
 from optimizer.engines.pyvrp_model import PyvrpMapping
 from optimizer.processes.engines import SHARE_IN_PORTFOLIO, hybrid_in_child
 from optimizer.processes.messages import Done, Failed
-from optimizer.processes.searches import Searched, outcome, search_in_child
+from optimizer.processes.searches import Searched, outcome, search_deadline, search_in_child
 from optimizer.processes.start import end
 from optimizer.processes.stop import StopFlag
 from optimizer.search import Progress, ProgressCallback, SearchResult, Task, solve_one
@@ -76,7 +76,7 @@ def solve_portfolio_forked(
     lowest objective (then the lowest worker); a killed worker's plan is rebuilt here from its
     last routes."""
     configs = portfolio(settings)
-    deadline = task.t0 + settings.time_limit
+    deadline = search_deadline(task, settings)
     lock = threading.Lock()
     best: float | None = None
     searched: list[Searched] = [Searched() for _ in configs]

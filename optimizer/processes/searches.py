@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from optimizer import search
+from optimizer.budget import after_search_seconds
 from optimizer.errors import SolveStoppedError
 from optimizer.model import COST_SCALE
 from optimizer.processes.messages import Alive, Done, Failed, Message
@@ -47,6 +48,13 @@ LATE_SECONDS = 1.0
 """A forked search still running this long after its deadline is ended (OR-Tools' first-solution
 heuristics do not look at the time limit while they prepare: savings on thousands of visits ran
 minutes past it); the parent then plans from its last routes, or greedily without any."""
+
+
+def search_deadline(task: Task, settings: SolverSettings) -> float:
+    """When a forked search of ``task`` ends (``time.monotonic()``): the end of the time limit
+    less what this process needs after it (:func:`~optimizer.budget.after_search_seconds`)."""
+    end = task.t0 + settings.time_limit
+    return end - after_search_seconds(len(task.problem.visits), settings.time_limit)
 
 
 def _search_child(task: Task, settings: SolverSettings, deadline: float, sender: Any) -> None:
@@ -127,9 +135,11 @@ def _run_child(
                 if watch.stalled(now):
                     stalled = now < deadline - 0.1
                     break
-                # Without a solution, and with a greedy plan made meanwhile, the search ends at
-                # its deadline: the process could not finish a first solution in time anyway.
-                late = 0.0 if last is None and ready is not None and ready() else LATE_SECONDS
+                # With routes in hand, or a greedy plan made meanwhile, the search ends at its
+                # deadline (OR-Tools' ILS overruns its time limit by seconds on 1,000 visits);
+                # only a search that is the one hope of a plan gets LATE_SECONDS more.
+                planless = last is None and (ready is None or not ready())
+                late = LATE_SECONDS if planless else 0.0
                 if now > deadline + late:
                     overdue = True
                     log.warning(
@@ -297,7 +307,7 @@ def solve_in_child(
             reported = p.objective
             on_progress(p)
 
-    deadline = task.t0 + settings.time_limit
+    deadline = search_deadline(task, settings)
     try:
         searched = search_in_child(task, settings, progress, stop, deadline, prebuild=True)
         return outcome(task, settings, searched, stop)
