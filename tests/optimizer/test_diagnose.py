@@ -8,9 +8,16 @@ from datetime import date
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from optimizer.checker import check_plan
-from optimizer.diagnose import alone_start, explain_unassigned, precheck, static_reason
+from optimizer.diagnose import (
+    VanDayMemo,
+    alone_start,
+    explain_unassigned,
+    precheck,
+    static_reason,
+)
 from optimizer.domain import (
     HOUR,
     MINUTE,
@@ -29,6 +36,8 @@ from optimizer.domain import (
 from optimizer.errors import ValidationError
 from optimizer.plan import BreakSlot, Plan, Reason, Route, SolverStats, Stop
 from tests.optimizer.conftest import Tiny
+
+from .strategies import problems
 
 H = Horizon(date(2026, 11, 23), days=3)  # Mon 23 .. Wed 25 November 2026
 LOCS = ("base", "a", "remote", "island")
@@ -318,3 +327,15 @@ def test_left_out_visits_past_the_deadline_get_a_short_reason() -> None:
     late = explain_unassigned(pb, [], ["v0", "v1", "v2"], deadline=time.monotonic() - 1.0)
     assert [u.visit_id for u in late] == ["v0", "v1", "v2"]
     assert all(u.reason is Reason.NO_ROOM and "not examined" in u.message for u in late)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(max_visits=16))
+def test_the_precheck_memo_gives_each_visit_the_reason_it_has_alone(problem: Problem) -> None:
+    # The precheck shares van-day work between visits of one kind (VanDayMemo): every visit
+    # still gets exactly the reason it gets diagnosed on its own.
+    memo = VanDayMemo(problem)
+    for visit in problem.visits:
+        assert static_reason(problem, visit, memo) == static_reason(problem, visit)
+    alone = {v.id: static_reason(problem, v) for v in problem.visits}
+    assert precheck(problem) == {vid: u for vid, u in alone.items() if u is not None}
