@@ -12,7 +12,7 @@ from typing import Any
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from optimizer.budget import Budget
+from optimizer.budget import Budget, restore_seconds
 from optimizer.diagnose import precheck
 from optimizer.domain import Problem
 from optimizer.errors import SolveStoppedError
@@ -587,7 +587,14 @@ def solve_from_routes(
         # routes.
         log.warning("stopped before a first solution; every modelled visit is reported unassigned")
         return task.not_searched(settings, "STOPPED" if stopped else "NO_SOLUTION")
-    searched_on = settings.charge_waiting and not stopped
+    # A search from the routes (only with a cost of waiting, not after a stop) restores them
+    # first: only when that fits in what is left of the time limit, or without times.
+    left = task.t0 + settings.time_limit - time.monotonic()
+    searched_on = (
+        settings.charge_waiting
+        and not stopped
+        and (last.times is None or left >= restore_seconds(len(task.problem.visits)))
+    )
     planned: tuple[list[Route], list[str], float] | None = None
     excluded: dict[str, Unassigned] = dict(task.excluded)
     if last.times is not None and not searched_on:
@@ -603,7 +610,7 @@ def solve_from_routes(
     if planned is None:
         model = task.model(settings)
         excluded = dict(model.excluded)
-        planned = plan_of(model, _restored(model, settings, last, searched_on))
+        planned = plan_of(model, _restored(model, settings, last, searched_on, left))
     routes, dropped, objective = planned
     stats = SolverStats(
         status="STOPPED" if stopped else "SUCCESS",
@@ -626,10 +633,11 @@ def solve_from_routes(
 
 
 def _restored(
-    model: VanModel, settings: SolverSettings, last: ReportedRoutes, search_on: bool
+    model: VanModel, settings: SolverSettings, last: ReportedRoutes, search_on: bool, left: float
 ) -> pywrapcp.Assignment | None:
     """``last``'s routes read into an assignment of ``model`` (the solver completes its times),
-    and with ``search_on`` improved by a short search from it."""
+    and with ``search_on`` improved by a short search from it in the ``left`` seconds (at
+    least one)."""
     routing = model.routing
     start = routing.ReadAssignmentFromRoutes(last.routes, True)
     if start is None or not search_on:
@@ -643,7 +651,7 @@ def _restored(
     params = without_ils(model_search_parameters(model, settings), settings)
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
     params.solution_limit = 1
-    params.time_limit.CopyFrom(duration(max(settings.time_limit, 5.0)))
+    params.time_limit.CopyFrom(duration(max(left, 1.0)))
     return routing.SolveFromAssignmentWithParameters(start, params) or start
 
 

@@ -170,3 +170,28 @@ def test_a_stop_after_the_first_plan_keeps_the_best_plan_from_its_times(
     assert plan.stats.status == "STOPPED"
     assert plan.stats.objective == pytest.approx(seen[-1].objective)
     assert_feasible(week, plan)
+
+
+def test_a_search_from_the_routes_follows_only_when_their_restore_fits_in_the_time_left(
+    week: Problem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With a cost of waiting the routes of a search that was not stopped are restored in
+    # OR-Tools and searched from: with the time limit before us, not at its end.
+    settings = replace(SETTINGS, charge_waiting=True, time_limit=600)
+    task, last, _ = _reported(week, settings)
+    real = search_module._restored
+    calls: list[bool] = []
+
+    def spy(*args: Any) -> Any:
+        calls.append(args[3])
+        return real(*args)
+
+    monkeypatch.setattr(search_module, "_restored", spy)
+    early = solve_from_routes(task, settings, last, stopped=False)
+    assert calls == [True]
+    assert_feasible(week, _finished(week, early))
+    late = replace(task, t0=task.t0 - settings.time_limit)  # the time limit is over
+    planned = solve_from_routes(late, settings, last, stopped=False)
+    assert calls == [True]  # no restore: the plan of the reported times
+    assert planned.stats.objective == pytest.approx(last.objective / search_module.COST_SCALE)
+    assert_feasible(week, _finished(week, planned))
