@@ -376,8 +376,8 @@ class Task:
     def prebuild(self, settings: SolverSettings, stop: threading.Event | None = None) -> None:
         """Build the model of ``settings`` now, for the next :meth:`model` call. A forked search
         inherits it (its large matrices shared, not copied) and this process keeps its own
-        untouched copy, from which the routes of a killed search become a plan without
-        building the model a second time (seconds on thousands of visits)."""
+        untouched copy, on which the routes of a killed search are restored when their
+        reported times cannot be used, without building the model a second time."""
         if settings not in self.built:
             self.built[settings] = self.model(settings, stop, in_budget=True)
 

@@ -74,11 +74,11 @@ def solve(
     ``on_progress`` hears of each improving solution, ``stop`` ends the search early (the best
     plan so far is returned). OR-Tools cannot cancel its iterated local search, so ILS with one
     worker and no warm start runs in a forked process (when it must be stoppable, or without a
-    solution limit): stopped, the plan of the last routes that process reported is rebuilt
-    here (status ``STOPPED``); stalled, the search starts again with another seed (see
-    :func:`optimizer.processes.searches.search_in_child`). With ``settings.workers > 1`` every
-    worker runs so, in a forked process of its own. A stoppable warm start with one worker
-    searches with ``settings.metaheuristic`` instead.
+    solution limit): stopped, the plan of the last routes that process reported is made here
+    from the times it reported with them (status ``STOPPED``); stalled, the search starts again
+    with another seed (see :func:`optimizer.processes.searches.search_in_child`). With
+    ``settings.workers > 1`` every worker runs so, in a forked process of its own. A stoppable
+    warm start with one worker searches with ``settings.metaheuristic`` instead.
 
     Where ``fork`` does not exist, ``settings.workers > 1`` starts spawned processes (a script
     calling it must then guard its entry point with ``if __name__ == "__main__":``) and a

@@ -1,7 +1,7 @@
 """Searches in forked processes, which can be ended at any time: OR-Tools (9.15) cannot cancel
 its iterated local search. A process reports the routes of every improving solution and signs
-of life; the parent kills it on stop or when it stalls (:mod:`optimizer.processes.stall`), and
-rebuilds the plan of the last routes it reported."""
+of life; the parent kills it on stop, when it stalls (:mod:`optimizer.processes.stall`) or at its
+deadline, and plans the last routes it reported from the times reported with them."""
 
 from __future__ import annotations
 
@@ -45,9 +45,11 @@ MIN_RESTART_SECONDS = 2.0
 """A stalled search starts again only when at least this much of its time limit is left."""
 
 LATE_SECONDS = 1.0
-"""A forked search still running this long after its deadline is ended (OR-Tools' first-solution
-heuristics do not look at the time limit while they prepare: savings on thousands of visits ran
-minutes past it); the parent then plans from its last routes, or greedily without any."""
+"""A forked search without a solution and without a plan of last resort (no greedy plan) is
+ended this long after its deadline (OR-Tools' first-solution heuristics do not look at the time
+limit while they prepare: savings on thousands of visits ran minutes past it); one with routes
+in hand, or with the greedy plan made, is ended at its deadline (OR-Tools' ILS overruns its
+time limit by seconds on 1,000 visits)."""
 
 
 def search_deadline(task: Task, settings: SolverSettings) -> float:
@@ -99,7 +101,7 @@ class ChildRun:
     result: SearchResult | None
     last: ReportedRoutes | None
     stalled: bool
-    overdue: bool = False  # ended LATE_SECONDS after its deadline
+    overdue: bool = False  # ended at its deadline, or LATE_SECONDS after it
     first_after: float | None = None  # seconds from its start to its first solution
 
 
@@ -113,8 +115,9 @@ def _run_child(
     ready: Callable[[], bool] | None = None,
 ) -> ChildRun:
     """One forked search until it ends, ``stop`` is set or ``watch`` says it stalled.
-    ``ready`` says whether a plan of last resort exists (the task's greedy plan), which ends a
-    search without a solution at its deadline rather than :data:`LATE_SECONDS` after it."""
+    ``ready`` says whether a plan of last resort exists (the task's greedy plan): a search
+    with routes in hand or with that plan made is ended at its deadline, one without either
+    :data:`LATE_SECONDS` after it."""
     receiver, sender = mp.get_context("fork").Pipe(duplex=False)
     child = start_forked(_search_child, (task, settings, deadline, sender), "vanplan-search")
     started = time.monotonic()
@@ -249,18 +252,20 @@ def search_in_child(
 ) -> Searched:
     """A search in a forked process, which can be ended at any time (OR-Tools cannot cancel its
     ILS). The process reports every improving solution's routes. Unstopped, its own result
-    counts (the same plan as a search in this process). When ``stop`` is set, or when the
-    search stalls (see :class:`~optimizer.processes.stall.StallWatch`; watched only without a
-    solution limit, which must keep runs reproducible), the process is killed and the last
-    routes it reported count as its plan. After a stall, the search starts again with another
-    seed for the time that is left (at least :data:`MIN_RESTART_SECONDS`, and at least what the
-    stalled search needed for its first solution). A search still running :data:`LATE_SECONDS`
-    past ``deadline`` is ended too.
+    counts (the same plan as a search in this process). When ``stop`` is set, or when the search
+    stalls (see :class:`~optimizer.processes.stall.StallWatch`; watched only without a solution
+    limit, which must keep runs reproducible), the process is killed and the last routes it
+    reported count as its plan. After a stall, the search starts again with another seed for the
+    time that is left (at least :data:`MIN_RESTART_SECONDS`, and at least what the stalled
+    search needed for its first solution). A search still running past ``deadline`` is ended too
+    (see :data:`LATE_SECONDS`); ``deadline`` is the end of the time limit less what this process
+    needs afterwards (:func:`search_deadline`).
 
     With ``prebuild``, this process builds each search's model before forking it
-    (:meth:`~optimizer.search.Task.prebuild`): the killed search's routes then become a plan
-    at once; a stop during that build, or the end of the task's time budget, ends the search
-    with nothing found (the solve then returns the task's greedy plan)."""
+    (:meth:`~optimizer.search.Task.prebuild`), and a killed search's routes become a plan from
+    the times it reported (:func:`~optimizer.search.solve_from_routes`, no OR-Tools); a stop
+    during that build, or the end of the task's time budget, ends the search with nothing found
+    (the solve then returns the task's greedy plan)."""
     attempt = settings
     searched = Searched()
     while True:
