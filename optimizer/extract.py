@@ -10,9 +10,11 @@ before the service start is waiting.
 from __future__ import annotations
 
 import logging
+from itertools import pairwise
 
 from ortools.constraint_solver import pywrapcp
 
+from optimizer.breaks import fit_breaks, route_of, schedule, start_range, stop_ranges
 from optimizer.domain import Problem
 from optimizer.model import BreakSpec, NodeGraph, VanModel
 from optimizer.plan import BreakSlot, Route, Stop
@@ -41,11 +43,13 @@ def route_nodes(model: VanModel, assignment: pywrapcp.Assignment) -> list[list[i
 def extract_routes(
     model: VanModel, assignment: pywrapcp.Assignment
 ) -> tuple[list[Route], list[str]]:
-    """Routes with at least one stop, and the ids of modelled visits the solver dropped."""
+    """Routes with at least one stop, and the ids of modelled visits the solver dropped. On the
+    vehicles searched without their statutory break (``model.placed``) the break is placed
+    here (:func:`optimizer.breaks.fit_breaks`); a route where it does not fit loses stops, and
+    every dropped visit is then offered to those vehicles again (:func:`_reinsert`)."""
     routing, time = model.routing, model.time
     problem = model.problem
-    routes: list[Route] = []
-    served: set[str] = set()
+    by_vehicle: dict[int, Route] = {}
     for k, nodes in enumerate(route_nodes(model, assignment)):
         if not nodes:
             continue
@@ -57,10 +61,123 @@ def extract_routes(
             if assignment.PerformedValue(iv):
                 placed.append((assignment.StartValue(iv), spec))
         route = build_route(problem, model, k, nodes, starts, start_c, end_c, placed)
-        routes.append(route)
-        served.update(s.visit_id for s in route.stops)
+        if k in model.placed:
+            fitted = fit_breaks(problem, model.shifts[k], route)
+            if fitted.dropped:
+                log.info(
+                    "vehicle %d: the statutory break fits only without %s",
+                    k,
+                    ", ".join(fitted.dropped),
+                )
+            if fitted.route is None:
+                continue
+            route = fitted.route
+        by_vehicle[k] = route
+    served = {s.visit_id for r in by_vehicle.values() for s in r.stops}
     dropped = [v for v in model.visit_ids if v not in served]
-    return routes, dropped
+    if model.placed and dropped:
+        dropped = _reinsert(model, by_vehicle, dropped)
+    return [by_vehicle[k] for k in sorted(by_vehicle)], dropped
+
+
+def _reinsert(model: VanModel, routes: dict[int, Route], dropped: list[str]) -> list[str]:
+    """Offer each dropped visit (the highest penalty first) to the vehicles whose breaks are
+    placed: at the cheapest position (by the model's arc costs) where the route, break
+    included, still fits (:func:`optimizer.breaks.schedule`) and that costs less than the
+    penalty. The search, which saw a shorter span instead of the break, may have left out
+    visits that fit once the break lies in waiting time, or a break placement dropped them.
+    ``routes`` (by vehicle) is updated; returns the visits still dropped."""
+    routing, manager = model.routing, model.manager
+
+    def penalty(vid: str) -> int:
+        index = manager.NodeToIndex(model.nodes_of_visit(vid)[0])
+        return int(routing.GetDisjunctionPenalty(routing.GetDisjunctionIndices(index)[0]))
+
+    left: list[str] = []
+    for vid in sorted(dropped, key=lambda v: -penalty(v)):
+        worth = penalty(vid)
+        candidates: list[tuple[int, int, int, int]] = []  # cost, vehicle, position, node
+        for n in model.nodes_of_visit(vid):
+            index = manager.NodeToIndex(n)
+            for k in model.allowed[n]:
+                if k not in model.placed:
+                    continue
+                route = routes.get(k)
+                path = [routing.Start(k)]
+                if route is not None:
+                    path += [_index(model, s.visit_id, s.start) for s in route.stops]
+                path.append(routing.End(k))
+                for pos, (a, b) in enumerate(pairwise(path)):
+                    cost = (
+                        routing.GetArcCostForVehicle(a, index, k)
+                        + routing.GetArcCostForVehicle(index, b, k)
+                        - routing.GetArcCostForVehicle(a, b, k)
+                    )
+                    if cost < worth:
+                        candidates.append((cost, k, pos, n))
+        for _, k, pos, n in sorted(candidates):
+            if _insert(model, routes, k, pos, n):
+                break
+        else:
+            left.append(vid)
+    return [v for v in model.visit_ids if v in set(left)]
+
+
+def _index(model: VanModel, visit_id: str, start: int) -> int:
+    """The routing index of the node of ``visit_id`` served at ``start`` (its window's)."""
+    nodes = model.nodes_of_visit(visit_id)
+    for n in nodes:
+        if all(w.start <= start <= w.end for w in model.visits[n].windows):
+            return int(model.manager.NodeToIndex(n))
+    return int(model.manager.NodeToIndex(nodes[0]))
+
+
+def _insert(model: VanModel, routes: dict[int, Route], k: int, pos: int, node: int) -> bool:
+    """Put visit node ``node`` at position ``pos`` of vehicle ``k``'s route when the route
+    still fits (window, break, capacity, reachable legs); whether it did."""
+    problem, shift = model.problem, model.shifts[k]
+    visit = model.visits[node]
+    span = start_range(visit, shift)
+    if span is None:
+        return False
+    route = routes.get(k)
+    stops = list(route.stops) if route is not None else []
+    visits = [problem.visit(s.visit_id) for s in stops]
+    windows = stop_ranges(problem, shift, route) if route is not None else []
+    visits.insert(pos, problem.visit(visit.id))
+    windows.insert(pos, span)
+    van = problem.van(shift.van_id)
+    if van.capacity is not None and sum(v.demand for v in visits) > van.capacity:
+        return False
+    m = problem.matrix
+    locs = [van.start_location, *(v.location for v in visits), van.end]
+    if not all(m.reachable(a, b) for a, b in pairwise(locs)):
+        return False
+    timing = schedule(problem, shift, visits, windows)
+    if timing is None:
+        return False
+    routes[k] = route_of(problem, shift, visits, timing)
+    return True
+
+
+def solution_cost(model: VanModel, routes: list[Route], dropped: list[str]) -> int:
+    """The model's objective (model units) of a plan: each route's arcs (fixed cost included)
+    on its vehicle, and the penalty of each dropped visit. For plans the extraction changed
+    (a statutory break that fit only without some stops)."""
+    routing, manager = model.routing, model.manager
+    total = 0
+    for r in routes:
+        k = model.vehicle_of(r.van_id, r.day)
+        if k is None:
+            raise ExtractionError(f"route {r.van_id}/day {r.day}: no vehicle")
+        path = [routing.Start(k)]
+        path += [manager.NodeToIndex(model.nodes_of_visit(s.visit_id)[0]) for s in r.stops]
+        path.append(routing.End(k))
+        total += sum(routing.GetArcCostForVehicle(i, j, k) for i, j in pairwise(path))
+    for vid in dropped:
+        index = manager.NodeToIndex(model.nodes_of_visit(vid)[0])
+        total += routing.GetDisjunctionPenalty(routing.GetDisjunctionIndices(index)[0])
+    return total
 
 
 def build_route(

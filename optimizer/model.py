@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.constraint_solver import pywrapcp
 
+from optimizer.breaks import placed_here, relaxed_span
 from optimizer.domain import UNREACHABLE, Break, Problem, Shift, Van, Visit
 from optimizer.errors import StopCheck, check_stop
 from optimizer.plan import Reason, Unassigned
@@ -68,6 +69,9 @@ class VanModel:
     excluded: dict[str, Unassigned]  # visits left out of the model, with reasons
     anchors: dict[str, tuple[str, int]] = field(default_factory=dict)
     allowed: tuple[list[int], ...] = ()  # by visit node: the vehicles that may serve it
+    # Vehicles searched without their statutory break (a shorter span instead); the extraction
+    # places it (optimizer.breaks).
+    placed: frozenset[int] = frozenset()
 
     @property
     def vehicle_count(self) -> int:
@@ -392,11 +396,16 @@ def build_model(
     _forbid_unreachable_arcs(b)
     breaks: dict[int, list[tuple[pywrapcp.IntervalVar, BreakSpec]]] = {}
     service_by_index = per_index(b.manager, b.routing, b.arcs.service)
+    placed = _placed_vehicles(problem, settings, shifts)
     for k in range(len(shifts)):
         check_stop(should_stop)
         _limit_to_shift(b, time_dim, k)
-        breaks[k] = _add_breaks(b, time_dim, k, service_by_index)
-        _limit_working_time(b, time_dim, k, breaks[k])
+        if k in placed:
+            breaks[k] = []
+            time_dim.SetSpanUpperBoundForVehicle(relaxed_span(shifts[k], problem.break_rule), k)
+        else:
+            breaks[k] = _add_breaks(b, time_dim, k, service_by_index)
+            _limit_working_time(b, time_dim, k, breaks[k])
         _charge_waiting(b, time_dim, k, breaks[k])
     check_stop(should_stop)
     _restrict_visit_starts(b, time_dim)
@@ -426,7 +435,18 @@ def build_model(
         excluded=excluded_out,
         anchors=b.anchors,
         allowed=graph.allowed,
+        placed=placed,
     )
+
+
+def _placed_vehicles(
+    problem: Problem, settings: SolverSettings, shifts: Sequence[Shift]
+) -> frozenset[int]:
+    """The vehicles whose statutory break is placed after the search
+    (``settings.statutory_breaks == "placed"``, :mod:`optimizer.breaks`)."""
+    if settings.statutory_breaks != "placed":
+        return frozenset()
+    return frozenset(k for k, s in enumerate(shifts) if placed_here(s, problem.break_rule))
 
 
 def _graph(

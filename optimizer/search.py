@@ -12,11 +12,18 @@ from typing import Any
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from optimizer.breaks import placed_here
 from optimizer.budget import Budget, restore_seconds
 from optimizer.diagnose import precheck
 from optimizer.domain import Problem
 from optimizer.errors import SolveStoppedError
-from optimizer.extract import ExtractionError, build_route, extract_routes
+from optimizer.extract import (
+    ExtractionError,
+    build_route,
+    extract_routes,
+    route_nodes,
+    solution_cost,
+)
 from optimizer.greedy import greedy_plan
 from optimizer.model import COST_SCALE, BreakSpec, NodeGraph, VanModel, build_model, node_graph
 from optimizer.params import duration, model_search_parameters, without_ils
@@ -729,7 +736,12 @@ def plan_of(
     if solution is None:
         return [], model.visit_ids, float("inf")
     routes, dropped = extract_routes(model, solution)
-    return routes, dropped, solution.ObjectiveValue() / COST_SCALE
+    objective = solution.ObjectiveValue()
+    served = {model.visits[n].id for nodes in route_nodes(model, solution) for n in nodes}
+    if {s.visit_id for r in routes for s in r.stops} != served:
+        # The break placement changed the routes (optimizer.breaks): the plan's own cost.
+        objective = solution_cost(model, routes, dropped)
+    return routes, dropped, objective / COST_SCALE
 
 
 def search_name(settings: SolverSettings) -> str:
@@ -768,3 +780,58 @@ def warm_start(model: VanModel, initial: Plan) -> pywrapcp.Assignment | None:
     if assignment is None:
         log.info("warm start rejected by the model; solving from scratch")
     return assignment
+
+
+PLACED_SEARCH_SHARE = 0.7
+"""With statutory breaks placed after the search (``SolverSettings.statutory_breaks``), the
+search's share of the time limit; OR-Tools' model with break intervals polishes its plan for
+the rest (:func:`polish_with_breaks`)."""
+
+MIN_BREAK_POLISH_SECONDS = 0.3
+"""The polish with break intervals runs only when at least this much time is left."""
+
+
+def places_breaks(problem: Problem, settings: SolverSettings) -> bool:
+    """Whether a solve places statutory breaks after its search (some shift needs one and
+    ``settings.statutory_breaks`` is ``"placed"``)."""
+    rule = problem.break_rule
+    return settings.statutory_breaks == "placed" and any(
+        placed_here(s, rule) for s in problem.shifts
+    )
+
+
+def polish_with_breaks(
+    task: Task,
+    settings: SolverSettings,
+    result: SearchResult,
+    on_progress: ProgressCallback | None,
+    stop: threading.Event | None,
+    deadline: float,
+) -> SearchResult:
+    """The plan of a search without break intervals (its breaks placed afterwards), polished
+    by OR-Tools' model with them (``statutory_breaks="modelled"``) until ``deadline``: warm
+    started from its routes, with ``settings.metaheuristic`` (cancellable). There the search
+    sees the breaks exactly: a visit a break placement left out can go where the break leaves
+    room, and a route may use the whole shift when its break lies in waiting time. The better
+    plan by the model's objective wins (ties: the placed one)."""
+    left = deadline - time.monotonic()
+    if not result.routes or cancelled(stop) or left < MIN_BREAK_POLISH_SECONDS:
+        return result
+    exact = replace(settings, statutory_breaks="modelled", iterated_local_search=False)
+    initial = Plan(tuple(result.routes), (), result.stats)
+    warm = replace(task, initial=initial)
+    polished = solve_one(warm, exact, on_progress, stop, deadline=deadline)
+    log.info(
+        "polish with break intervals: objective %.3f -> %.3f",
+        result.stats.objective,
+        polished.stats.objective,
+    )
+    if polished.stats.objective >= result.stats.objective:
+        return result
+    stats = replace(
+        polished.stats,
+        solutions=result.stats.solutions + polished.stats.solutions,
+        strategy=f"{result.stats.strategy} + breaks: {polished.stats.strategy}",
+        engine=result.stats.engine,
+    )
+    return replace(polished, stats=stats)

@@ -57,6 +57,10 @@ ACCEPTANCE_STRATEGIES: frozenset[str] = frozenset({"SIMULATED_ANNEALING", "GREED
 # "ortools": OR-Tools alone.
 ENGINES: frozenset[str] = frozenset({"auto", "ortools"})
 
+# "placed": statutory breaks are placed into the routes after the search (optimizer.breaks);
+# "modelled": OR-Tools break intervals during the search.
+STATUTORY_BREAKS: frozenset[str] = frozenset({"placed", "modelled"})
+
 
 @dataclass(frozen=True)
 class SolverSettings:
@@ -124,6 +128,16 @@ class SolverSettings:
     polishes its checked plan for the rest of the time when at least 0.5 s is left
     (:mod:`optimizer.processes.engines`). ``"ortools"`` searches with OR-Tools alone. The plan
     records which engine made it (:attr:`optimizer.plan.SolverStats.engine`).
+
+    ``statutory_breaks`` says how the statutory break rule enters the search. ``"placed"``
+    (default): the search plans each route without its break, with room for it (a shorter
+    route span, :func:`optimizer.breaks.relaxed_span`), and the break is then placed exactly
+    into each route's order (:mod:`optimizer.breaks`; a route where it cannot be placed loses
+    its cheapest stops). Break intervals made OR-Tools' local search crawl and stall on the
+    dispatcher's weeks, and PyVRP, which has no breaks, can search such weeks this way.
+    ``"modelled"``: OR-Tools break intervals in the search (a route may then use the whole
+    shift when its break falls into waiting time; PyVRP declines). Explicit breaks are always
+    modelled.
     """
 
     time_limit: float = 10.0
@@ -147,6 +161,7 @@ class SolverSettings:
     recreate: str = "AUTO"
     acceptance: str = "SIMULATED_ANNEALING"
     engines: str = "auto"
+    statutory_breaks: str = "placed"
 
     def __post_init__(self) -> None:
         c = Collector()
@@ -206,6 +221,12 @@ class SolverSettings:
             self.engines in ENGINES,
             "settings.engines",
             f"unknown engines {self.engines!r}; one of {sorted(ENGINES)}",
+        )
+        c.check(
+            self.statutory_breaks in STATUTORY_BREAKS,
+            "settings.statutory_breaks",
+            f"unknown statutory_breaks {self.statutory_breaks!r}; "
+            f"one of {sorted(STATUTORY_BREAKS)}",
         )
         c.raise_if_any()
 

@@ -34,6 +34,7 @@ from optimizer.processes.portfolio import (
     solve_portfolio_spawned,
 )
 from optimizer.search import (
+    PLACED_SEARCH_SHARE,
     Anchors,
     Progress,
     ProgressCallback,
@@ -41,6 +42,8 @@ from optimizer.search import (
     Task,
     announce_greedy,
     cancelled,
+    places_breaks,
+    polish_with_breaks,
     solve_one,
 )
 from optimizer.settings import SolverSettings
@@ -149,6 +152,12 @@ def solve(
             settings.metaheuristic,
         )
         settings = replace(settings, iterated_local_search=False)
+    # Statutory breaks placed after the search: it gets a share of the time, OR-Tools' model
+    # with break intervals polishes its plan for the rest (optimizer.search.polish_with_breaks).
+    full = settings
+    placing = places_breaks(problem, settings)
+    if placing:
+        settings = replace(settings, time_limit=settings.time_limit * PLACED_SEARCH_SHARE)
     # PyVRP joins where it can express the problem (settings.engines; not for a warm start
     # from a given plan, which OR-Tools searches): alone first, or as one portfolio worker.
     mapping = pyvrp_mapping(task, settings) if initial is None else None
@@ -162,6 +171,9 @@ def solve(
         result = solve_one(task, settings, on_progress, stop)
     else:
         result = solve_portfolio_spawned(task, settings, on_progress, stop)
+    if placing:
+        deadline = task.t0 + full.time_limit
+        result = polish_with_breaks(task, full, result, on_progress, stop, deadline)
     notice = None
     if not result.routes and result.stats.solutions == 0:
         # Stopped, or out of time, before any engine's first solution (also while a model was

@@ -25,8 +25,11 @@ What maps:
 
 What declines (OR-Tools then plans alone), with the reason:
 
-- a shift with breaks: explicit ones, or the statutory rule on a shift that allows more work
-  than ``BreakRule.after_first`` (its length, or a smaller ``max_work``; PyVRP has no breaks);
+- a shift with explicit breaks (PyVRP has no breaks); and with
+  ``SolverSettings.statutory_breaks="modelled"`` the statutory rule on a shift that allows more
+  work than ``BreakRule.after_first`` (its length, or a smaller ``max_work``). With ``"placed"``
+  (default) such a shift maps with the relaxed span (:func:`optimizer.breaks.relaxed_span`) as
+  its shift duration, and the break is placed into PyVRP's routes afterwards;
 - a re-plan's anchors (the moved-visit cost depends on the van-day);
 - ``SolverSettings.charge_waiting`` (PyVRP's duration cost would also charge service time);
 - more restriction profiles than :data:`MAX_PROFILE_ENTRIES` matrix entries allow;
@@ -43,6 +46,7 @@ import numpy as np
 import pyvrp
 from numpy.typing import NDArray
 
+from optimizer.breaks import placed_here, relaxed_span
 from optimizer.domain import UNREACHABLE, Problem, Shift, Van, Visit
 from optimizer.model import (
     COST_SCALE,
@@ -98,13 +102,14 @@ class PyvrpMapping:
     depot_locations: tuple[str, ...]  # by PyVRP depot index
 
 
-def break_reason(problem: Problem) -> str | None:
-    """Why the shifts need breaks PyVRP cannot model, or None when none does."""
+def break_reason(problem: Problem, placed: bool = False) -> str | None:
+    """Why the shifts need breaks PyVRP cannot model, or None when none does. With ``placed``
+    statutory breaks are placed after the search (:mod:`optimizer.breaks`) and need none."""
     rule = problem.break_rule
     for s in problem.shifts:
         if s.breaks:
             return f"shift {s.van_id} day {s.day} has explicit breaks (PyVRP has no breaks)"
-        if s.needs_statutory_break(rule):
+        if not placed and s.needs_statutory_break(rule):
             return (
                 f"shift {s.van_id} day {s.day} allows more than {rule.after_first} s of work "
                 "under the statutory break rule (PyVRP has no breaks)"
@@ -125,7 +130,7 @@ def express(
         return Declined("charge_waiting (PyVRP would charge service time as well)")
     if not problem.shifts:
         return Declined("no shifts")
-    reason = break_reason(problem)
+    reason = break_reason(problem, settings.statutory_breaks == "placed")
     if reason is not None:
         return Declined(reason)
     return _Builder(problem, dict(excluded)).build()
@@ -356,6 +361,13 @@ class _Builder:
             costs.append(cost)
         return durations, costs
 
+    def _longest(self, s: Shift) -> int:
+        """The longest route of the shift: with a statutory break placed afterwards the
+        relaxed span (:func:`optimizer.breaks.relaxed_span`), else ``max_work`` (if any)."""
+        if placed_here(s, self.problem.break_rule):
+            return relaxed_span(s, self.problem.break_rule)
+        return _NO_LIMIT if s.max_work is None else s.max_work
+
     def _vehicle_type(
         self, t: TypeRef, depot_locs: list[str], profile: int, modelled: set[str]
     ) -> pyvrp.VehicleType:
@@ -376,7 +388,7 @@ class _Builder:
             unit_distance_cost=1,
             unit_duration_cost=0,
             profile=profile,
-            shift_duration=_NO_LIMIT if s.max_work is None else s.max_work,
+            shift_duration=self._longest(s),
             name=f"{s.van_id}/{s.day}",
         )
 

@@ -15,11 +15,13 @@ import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
 import pyvrp
 from pyvrp.exceptions import PenaltyBoundWarning, ScalingWarning
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
+from optimizer.breaks import fit_breaks, placed_here
 from optimizer.checker import check_plan
 from optimizer.engines.pyvrp_model import PyvrpMapping
 from optimizer.model import COST_SCALE
@@ -109,14 +111,20 @@ def run_pyvrp(
     return result
 
 
-def routes_of(task: Task, mapping: PyvrpMapping, solution: pyvrp.Solution) -> list[Route]:
-    """The routes of a PyVRP solution: each vehicle type's routes take its van-days in order;
-    service starts are PyVRP's, arrivals, waiting, travel and distances replayed on the
-    problem's matrix."""
+def routes_of(
+    task: Task, mapping: PyvrpMapping, solution: pyvrp.Solution
+) -> tuple[list[Route], int]:
+    """The routes of a PyVRP solution and their arc and fixed costs (milli-euros, as PyVRP
+    counts them): each vehicle type's routes take its van-days in order; service starts are
+    PyVRP's, arrivals, waiting, travel and distances replayed on the problem's matrix. On a
+    shift whose statutory break is placed afterwards the break is placed here
+    (:func:`optimizer.breaks.fit_breaks`; a stop it leaves no room for is dropped)."""
     problem = task.problem
     matrix = problem.matrix
+    data = mapping.data
     taken: dict[int, int] = defaultdict(int)
     routes: list[Route] = []
+    cost = 0
     for r in solution.routes():
         t = r.vehicle_type()
         shift = mapping.types[t].shifts[taken[t]]
@@ -146,23 +154,35 @@ def routes_of(task: Task, mapping: PyvrpMapping, solution: pyvrp.Solution) -> li
             )
             here, clock = ref.location, start + visit.duration
         back = matrix.duration(here, van.end)
-        routes.append(
-            Route(
-                van_id=shift.van_id,
-                day=shift.day,
-                start_location=van.start_location,
-                end_location=van.end,
-                start=int(r.start_time()),
-                end=clock + back,
-                stops=tuple(stops),
-                breaks=(),
-                return_travel_time=back,
-                return_distance=matrix.distance(here, van.end),
-            )
+        plain = Route(
+            van_id=shift.van_id,
+            day=shift.day,
+            start_location=van.start_location,
+            end_location=van.end,
+            start=int(r.start_time()),
+            end=clock + back,
+            stops=tuple(stops),
+            breaks=(),
+            return_travel_time=back,
+            return_distance=matrix.distance(here, van.end),
         )
+        kept = [a.idx for a in r if a.is_client()]
+        route: Route | None = plain
+        if placed_here(shift, problem.break_rule):
+            fitted = fit_breaks(problem, shift, plain)
+            route = fitted.route
+            kept = [i for i in kept if mapping.clients[i].visit_id not in fitted.dropped]
+        if route is None:
+            continue
+        routes.append(route)
+        vehicle = data.vehicle_type(t)
+        arcs = data.distance_matrix(vehicle.profile)
+        # Client i sits at location n_depots + i; the depots first.
+        places = [vehicle.start_depot, *(data.num_depots + i for i in kept), vehicle.end_depot]
+        cost += vehicle.fixed_cost + sum(int(arcs[a, b]) for a, b in pairwise(places))
     order = {v.id: i for i, v in enumerate(problem.vans)}
     routes.sort(key=lambda route: (route.day, order[route.van_id]))
-    return routes
+    return routes, cost
 
 
 def outcome_of(task: Task, mapping: PyvrpMapping, result: pyvrp.Result) -> PyvrpOutcome:
@@ -172,14 +192,14 @@ def outcome_of(task: Task, mapping: PyvrpMapping, result: pyvrp.Result) -> Pyvrp
     if not best.is_feasible():
         log.info("PyVRP found no feasible plan in %d iterations", iterations)
         return PyvrpOutcome(None, [], float("inf"), iterations)
-    routes = routes_of(task, mapping, best)
+    routes, travel = routes_of(task, mapping, best)
     served = {s.visit_id for r in routes for s in r.stops}
     dropped = [v for v in mapping.visit_ids if v not in served]
     problem = task.problem
     penalties = sum(
         round(problem.objective.penalty(problem.visit(v).priority) * COST_SCALE) for v in dropped
     )
-    cost = int(best.distance_cost()) + int(best.fixed_vehicle_cost()) + penalties
+    cost = travel + penalties
     # The checker needs every visit accounted for; the reasons of the dropped ones are only
     # placeholders here (solve() asks the diagnosis for the real ones).
     unassigned = [*mapping.excluded.values(), *task.excluded.values()]
