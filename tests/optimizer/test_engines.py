@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from optimizer.breaks import relaxed_span
 from optimizer.checker import check_plan
 from optimizer.domain import Break, Pin, Problem
 from optimizer.engines.pyvrp_model import Declined, PyvrpMapping, express
@@ -167,6 +168,8 @@ def test_what_pyvrp_cannot_express_is_declined_with_the_reason(
     tiny.visit("v", (3, 0), 20)
     problem = tiny.build()
     settings = replace(QUICK, charge_waiting=change == "charge_waiting")
+    if change == "statutory":
+        settings = replace(settings, statutory_breaks="modelled")
     anchors = {"v": ("A", 0)} if change == "anchors" else None
     found = express(problem, settings, {}, anchors)
     assert isinstance(found, Declined)
@@ -176,6 +179,19 @@ def test_what_pyvrp_cannot_express_is_declined_with_the_reason(
     plan = solve(problem, settings, anchors=anchors)  # OR-Tools alone
     assert_feasible(problem, plan)
     assert "PyVRP" not in plan.stats.strategy
+
+
+def test_a_statutory_shift_maps_with_room_for_its_break_when_breaks_are_placed(
+    tiny: Tiny,
+) -> None:
+    tiny.van("A").shift("A", 0, 8, 16.5)  # 8 h 30 min: one 30-minute break
+    tiny.visit("v", (3, 0), 20)
+    problem = tiny.build()
+    found = express(problem, QUICK, {})
+    assert isinstance(found, PyvrpMapping)
+    (vehicle,) = found.data.vehicle_types()
+    assert vehicle.shift_duration == relaxed_span(problem.shifts[0], problem.break_rule)
+    assert vehicle.shift_duration == 8 * 3600
 
 
 def test_a_short_statutory_shift_needs_no_break_and_maps(tiny: Tiny) -> None:
