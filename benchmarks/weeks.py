@@ -5,10 +5,11 @@ sample seed) on the straight-line travel matrix (offline, as ``vanplan demo``), 
 ``SolverSettings(time_limit, seed, workers)`` and replays the plan with the independent checker.
 It prints one JSON line per run: solver status, objective (euros as the model sees it, lower
 is better; a must visit left out costs 100 000), solutions found, unassigned visits, checker
-verdict, wall time, the engine that made the plan and ``stalls``: how often a search was ended
-as stalled and started again (:mod:`optimizer.processes.stall`). ``--stoppable`` solves as
-the service's jobs do (with a stop event), and ``--stop-after S`` stops each solve after S
-seconds, as a dispatcher would. Runs go to fresh
+verdict, wall time, the engine that made the plan, ``stalls``: how often a search was ended
+as stalled and started again (:mod:`optimizer.processes.stall`), and how statutory breaks
+entered the search (``--statutory-breaks``, ``SolverSettings.statutory_breaks``).
+``--stoppable`` solves as the service's jobs do (with a stop event), and ``--stop-after S``
+stops each solve after S seconds, as a dispatcher would. Runs go to fresh
 processes (``--jobs`` at a time, each solve single-threaded unless ``--workers``), so no OR-Tools
 state passes from one run to the next.
 
@@ -41,6 +42,7 @@ def run_week(
     workers: int,
     stoppable: bool = False,
     stop_after: float | None = None,
+    statutory_breaks: str = "modelled",
 ) -> dict[str, Any]:
     """Solve one sample week and check the plan. ``stoppable`` solves as a job does (with a
     stop event); ``stop_after`` also sets it after that many seconds."""
@@ -55,7 +57,9 @@ def run_week(
     problem = build_problem(request, approximate_provider()).problem
     stalls = _StallCounter()
     logging.getLogger("optimizer.processes.searches").addHandler(stalls)
-    settings = SolverSettings(time_limit=time_limit, seed=seed, workers=workers)
+    settings = SolverSettings(
+        time_limit=time_limit, seed=seed, workers=workers, statutory_breaks=statutory_breaks
+    )
     stop = threading.Event() if stoppable or stop_after is not None else None
     timer = threading.Timer(stop_after, stop.set) if stop and stop_after is not None else None
     t0 = time.monotonic()
@@ -78,6 +82,7 @@ def run_week(
         "wall": round(wall, 2),
         "engine": plan.stats.engine,
         "stalls": stalls.count,
+        "statutory_breaks": statutory_breaks,
     }
 
 
@@ -93,7 +98,9 @@ class _StallCounter(logging.Handler):
             self.count += 1
 
 
-def _run(args: tuple[date, int, int, int, float, int, bool, float | None]) -> dict[str, Any]:
+def _run(
+    args: tuple[date, int, int, int, float, int, bool, float | None, str],
+) -> dict[str, Any]:
     return run_week(*args)
 
 
@@ -131,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--stop-after", type=float, default=None, help="set the stop event after SECONDS"
     )
+    p.add_argument(
+        "--statutory-breaks",
+        choices=("modelled", "placed"),
+        default="modelled",
+        help="SolverSettings.statutory_breaks: break intervals in the search, or placed after it",
+    )
     return p
 
 
@@ -148,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.workers,
             args.stoppable,
             args.stop_after,
+            args.statutory_breaks,
         )
         for clients, week_seed in args.weeks
         for seed in args.seeds

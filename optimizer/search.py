@@ -741,6 +741,11 @@ def plan_of(
     if {s.visit_id for r in routes for s in r.stops} != served:
         # The break placement changed the routes (optimizer.breaks): the plan's own cost.
         objective = solution_cost(model, routes, dropped)
+        log.info(
+            "break placement: objective %.3f -> %.3f",
+            solution.ObjectiveValue() / COST_SCALE,
+            objective / COST_SCALE,
+        )
     return routes, dropped, objective / COST_SCALE
 
 

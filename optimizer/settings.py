@@ -129,15 +129,15 @@ class SolverSettings:
     (:mod:`optimizer.processes.engines`). ``"ortools"`` searches with OR-Tools alone. The plan
     records which engine made it (:attr:`optimizer.plan.SolverStats.engine`).
 
-    ``statutory_breaks`` says how the statutory break rule enters the search. ``"placed"``
-    (default): the search plans each route without its break, with room for it (a shorter
+    ``statutory_breaks`` says how the statutory break rule enters the search. ``"placed"``: the
+    search plans each route without its break, with room for it (a shorter
     route span, :func:`optimizer.breaks.relaxed_span`), and the break is then placed exactly
     into each route's order (:mod:`optimizer.breaks`; a route where it cannot be placed loses
     its cheapest stops). Break intervals made OR-Tools' local search crawl and stall on the
     dispatcher's weeks, and PyVRP, which has no breaks, can search such weeks this way.
-    ``"modelled"``: OR-Tools break intervals in the search (a route may then use the whole
-    shift when its break falls into waiting time; PyVRP declines). Explicit breaks are always
-    modelled.
+    ``"modelled"`` (default): OR-Tools break intervals in the search (a route may then use the
+    whole shift when its break falls into waiting time; PyVRP declines). Explicit breaks are
+    always modelled.
     """
 
     time_limit: float = 10.0
@@ -161,7 +161,7 @@ class SolverSettings:
     recreate: str = "AUTO"
     acceptance: str = "SIMULATED_ANNEALING"
     engines: str = "auto"
-    statutory_breaks: str = "placed"
+    statutory_breaks: str = "modelled"
 
     def __post_init__(self) -> None:
         c = Collector()

@@ -26,9 +26,9 @@ What maps:
 What declines (OR-Tools then plans alone), with the reason:
 
 - a shift with explicit breaks (PyVRP has no breaks); and with
-  ``SolverSettings.statutory_breaks="modelled"`` the statutory rule on a shift that allows more
-  work than ``BreakRule.after_first`` (its length, or a smaller ``max_work``). With ``"placed"``
-  (default) such a shift maps with the relaxed span (:func:`optimizer.breaks.relaxed_span`) as
+  ``SolverSettings.statutory_breaks="modelled"`` (default) the statutory rule on a shift that
+  allows more work than ``BreakRule.after_first`` (its length, or a smaller ``max_work``). With
+  ``"placed"`` such a shift maps with the relaxed span (:func:`optimizer.breaks.relaxed_span`) as
   its shift duration, and the break is placed into PyVRP's routes afterwards;
 - a re-plan's anchors (the moved-visit cost depends on the van-day);
 - ``SolverSettings.charge_waiting`` (PyVRP's duration cost would also charge service time);

@@ -33,6 +33,13 @@ def test_a_week_stopped_as_a_dispatcher_would_keeps_its_best_plan() -> None:
     assert result["feasible"] is True and result["solutions"] >= 1
 
 
+def test_a_week_with_breaks_placed_after_the_search() -> None:
+    result = run_week(date(2026, 11, 30), 6, 7, 0, 2.0, 1, statutory_breaks="placed")
+    assert result["feasible"] is True and result["stalls"] == 0
+    assert result["statutory_breaks"] == "placed"
+    assert build_parser().parse_args(["--statutory-breaks", "placed"]).statutory_breaks == "placed"
+
+
 def test_stop_options_parse() -> None:
     args = build_parser().parse_args(["--stoppable", "--stop-after", "2.5"])
     assert args.stoppable and args.stop_after == 2.5

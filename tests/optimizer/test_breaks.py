@@ -23,6 +23,8 @@ from optimizer.settings import SolverSettings
 from optimizer.solve import solve
 from tests.optimizer.conftest import FAST, Tiny, assert_feasible, euclid_matrix
 
+PLACED = replace(FAST, statutory_breaks="placed")
+
 
 def _plan(problem: Problem, routes: list[Route], dropped: tuple[str, ...] = ()) -> Plan:
     served = {s.visit_id for r in routes for s in r.stops}
@@ -233,10 +235,10 @@ def _week(tiny: Tiny) -> Problem:
 
 def test_the_search_plans_without_break_intervals_and_places_them(tiny: Tiny) -> None:
     problem = _week(tiny)
-    model = build_model(problem, FAST)
+    model = build_model(problem, PLACED)
     assert model.placed == frozenset(range(6))
     assert all(model.breaks[k] == [] for k in range(6))
-    modelled = build_model(problem, replace(FAST, statutory_breaks="modelled"))
+    modelled = build_model(problem, FAST)  # the default: break intervals
     assert modelled.placed == frozenset() and all(modelled.breaks[k] for k in range(6))
 
 
@@ -245,7 +247,10 @@ def test_a_week_with_breaks_does_not_stall(tiny: Tiny, caplog: pytest.LogCapture
     # never ended as stalled; every long route has its break; the checker accepts the plan.
     problem = _week(tiny)
     with caplog.at_level(logging.INFO):
-        plan = solve(problem, SolverSettings(time_limit=20.0, solution_limit=300, seed=1))
+        plan = solve(
+            problem,
+            SolverSettings(time_limit=20.0, solution_limit=300, seed=1, statutory_breaks="placed"),
+        )
     assert_feasible(problem, plan)
     assert "the search stalled" not in caplog.text
     assert plan.stats.solutions > 0
@@ -262,8 +267,8 @@ def test_the_objective_of_an_extracted_plan_is_the_models(tiny: Tiny) -> None:
     for i in range(8):
         tiny.visit(f"v{i}", (1.5 * i - 5, 1.0), 60, preferred_van="A" if i % 2 else None)
     problem = tiny.build()
-    model = build_model(problem, FAST)
-    solution = model.routing.SolveWithParameters(model_search_parameters(model, FAST, 5.0))
+    model = build_model(problem, PLACED)
+    solution = model.routing.SolveWithParameters(model_search_parameters(model, PLACED, 5.0))
     routes, dropped = extract_routes(model, solution)
     assert_feasible(problem, _plan(problem, routes, tuple(dropped)))
     assert solution_cost(model, routes, dropped) == solution.ObjectiveValue()

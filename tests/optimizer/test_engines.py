@@ -187,7 +187,8 @@ def test_a_statutory_shift_maps_with_room_for_its_break_when_breaks_are_placed(
     tiny.van("A").shift("A", 0, 8, 16.5)  # 8 h 30 min: one 30-minute break
     tiny.visit("v", (3, 0), 20)
     problem = tiny.build()
-    found = express(problem, QUICK, {})
+    assert isinstance(express(problem, QUICK, {}), Declined)  # the default: modelled
+    found = express(problem, replace(QUICK, statutory_breaks="placed"), {})
     assert isinstance(found, PyvrpMapping)
     (vehicle,) = found.data.vehicle_types()
     assert vehicle.shift_duration == relaxed_span(problem.shifts[0], problem.break_rule)

@@ -234,6 +234,8 @@ def test_the_ils_search_anneals_at_the_models_temperatures(
 
     def spy(model, settings, time_limit=None):  # type: ignore[no-untyped-def]
         params = real(model, settings, time_limit)
+        if not settings.iterated_local_search:
+            return params  # the polish with break intervals searches without ILS
         sa = params.iterated_local_search_parameters.reference_solution_acceptance_strategy
         sa = sa.simulated_annealing
         searched.append((sa.initial_temperature, sa.final_temperature))
