@@ -12,7 +12,7 @@ from typing import Any
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from optimizer.breaks import placed_here
+from optimizer.breaks import fit_breaks, placed_here
 from optimizer.budget import Budget, restore_seconds
 from optimizer.diagnose import precheck
 from optimizer.domain import Problem
@@ -298,10 +298,23 @@ def routes_of_times(
     OR-Tools: restoring the routes into an assignment takes seconds on 1,000 visits) and the
     ids of the modelled visits they leave out. Raises
     :class:`~optimizer.extract.ExtractionError` when the times are inconsistent."""
-    routes = [
-        build_route(problem, graph, t.vehicle, t.nodes, t.starts, t.start, t.end, list(t.breaks))
-        for t in times
-    ]
+    routes: list[Route] = []
+    for t in times:
+        route = build_route(
+            problem, graph, t.vehicle, t.nodes, t.starts, t.start, t.end, list(t.breaks)
+        )
+        shift = graph.shifts[t.vehicle]
+        if (
+            not route.breaks
+            and placed_here(shift, problem.break_rule)
+            and route.working_time > problem.break_rule.after_first
+        ):
+            # A search without break intervals (statutory_breaks="placed"): place it here.
+            fitted = fit_breaks(problem, shift, route)
+            if fitted.route is None:
+                continue
+            route = fitted.route
+        routes.append(route)
     served = {s.visit_id for r in routes for s in r.stops}
     return routes, [vid for vid in graph.visit_ids if vid not in served]
 
