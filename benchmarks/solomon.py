@@ -79,6 +79,7 @@ class Config:
 
     time_limit: float = 10.0
     seed: int = 1
+    solution_limit: int | None = None  # also stop after this many solutions (OR-Tools solvers)
     vanplan_workers: int = 1
     vanplan_settings: dict[str, Any] = field(default_factory=dict)
     vroom_exploration: int = 5
@@ -154,7 +155,7 @@ def run_vanplan(problem: Problem, config: Config) -> SolverRun:
         time_limit=config.time_limit,
         seed=config.seed,
         workers=config.vanplan_workers,
-        **config.vanplan_settings,
+        **{"solution_limit": config.solution_limit, **config.vanplan_settings},
     )
     t0 = time.perf_counter()
     plan = solve(problem, settings)
@@ -233,6 +234,8 @@ def run_ortools(problem: Problem, config: Config) -> SolverRun:
         routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     )
     params.time_limit.FromMilliseconds(int(config.time_limit * 1000))
+    if config.solution_limit is not None:
+        params.solution_limit = config.solution_limit
     solution = routing.SolveWithParameters(params)
     return _plain_run(manager, routing, number, solution, time.perf_counter() - t0)
 
@@ -246,7 +249,9 @@ def run_ortools_ils(problem: Problem, config: Config) -> SolverRun:
 
     t0 = time.perf_counter()
     manager, routing, number = _plain_model(problem, config.seed)
-    params = search_parameters(SolverSettings(time_limit=config.time_limit))
+    params = search_parameters(
+        SolverSettings(time_limit=config.time_limit, solution_limit=config.solution_limit)
+    )
     solution = routing.SolveWithIteratedLocalSearch(params)
     return _plain_run(manager, routing, number, solution, time.perf_counter() - t0)
 

@@ -51,6 +51,11 @@ CUST NO.  XCOORD.   YCOORD.    DEMAND   READY TIME  DUE DATE   SERVICE   TIME
 """
 
 
+CEILING = 600.0
+"""Seconds of search a harness test allows: only a guard against a hang. The searches end at a
+solution limit, so the plans (and the CPU work) do not depend on how loaded the machine is."""
+
+
 @pytest.fixture
 def tiny(tmp_path: Path) -> Path:
     path = tmp_path / "TINY.txt"
@@ -238,7 +243,7 @@ def test_gap_percent() -> None:
 def test_the_plain_model_with_vanplans_search_runs_as_a_peer(solomon_dir: Path) -> None:
     """``ortools-ils``: the plain model, customers in the seed's order, vanplan's ILS search."""
     bks = read_bks(solomon_dir / "bks.csv")
-    config = Config(time_limit=1.5, seed=3)
+    config = Config(time_limit=CEILING, seed=3, solution_limit=20)
     (result,) = run_instance(solomon_dir / "C101.txt", bks["C101"], ["ortools-ils"], config)
     assert result.solver == "ortools-ils"
     assert result.feasible_solomon and result.feasible_checker, result.violations
@@ -257,11 +262,11 @@ def test_the_plain_models_seed_only_reorders_the_customers(solomon_dir: Path) ->
 
 
 def test_harness_end_to_end_vanplan_and_ortools(solomon_dir: Path, tmp_path: Path) -> None:
-    """One instance, 1.5 s each: both plans complete and feasible by both checks. (Quality is
-    for benchmarks/solomon.py: a wall-clock limit on a loaded machine gives no stable gap; only
-    vanplan, whose first solution on C101 is already near the BKS, gets a loose bound.)"""
+    """One instance, three solutions each: both plans complete and feasible by both checks.
+    (Quality is for benchmarks/solomon.py; only vanplan, whose first solution on C101 is already
+    near the BKS, gets a loose bound.)"""
     bks = read_bks(solomon_dir / "bks.csv")
-    config = Config(time_limit=1.5, seed=1)
+    config = Config(time_limit=CEILING, seed=1, solution_limit=3)
     results = run_instance(solomon_dir / "C101.txt", bks["C101"], ["vanplan", "ortools"], config)
     assert [r.solver for r in results] == ["vanplan", "ortools"]
     for r in results:
@@ -270,10 +275,10 @@ def test_harness_end_to_end_vanplan_and_ortools(solomon_dir: Path, tmp_path: Pat
         assert r.distance >= bks["C101"].distance - 0.01  # cannot beat the optimum
         assert r.gap == pytest.approx(100 * (r.distance - r.bks) / r.bks)
         assert r.vehicles is not None and r.vehicles <= 25
-        assert r.wall_time < 1.5 + 10  # limit respected (model build included, loaded machine)
+        assert r.time_limit == CEILING and r.wall_time > 0
     assert results[0].gap is not None and results[0].gap < 10.0
-    # vanplan searches in a forked process: its CPU time is counted too (a loose bound, as the
-    # machine may be loaded; in this process alone it would be a few hundredths of a second).
+    # vanplan searches in a forked process: its CPU time is counted too (three solutions on C101
+    # take about 2 s of CPU; in this process alone it would be a few hundredths of a second).
     assert results[0].cpu_time is not None and results[0].cpu_time > 0.3
     s_vanplan, s_ortools = summarize(results)
     assert (s_vanplan.solver, s_vanplan.feasible, s_vanplan.solved) == ("vanplan", 1, 1)
