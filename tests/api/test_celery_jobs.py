@@ -39,7 +39,7 @@ from api.weeks import week_task
 from geo.providers import approximate_provider
 from optimizer.processes import stop_helper_processes
 from tests.api.conftest import PG_URL, _pg_schema_url
-from tests.api.test_jobs import busy_request, wait_for
+from tests.api.test_jobs import PATIENCE, busy_request, wait_for
 from tests.api.test_plans import WEEK, store_week
 from tests.api.test_solve import assert_feasible, small_request
 
@@ -188,8 +188,8 @@ def test_a_worker_runs_a_job_and_reports_progress(
     request = SolveRequest.model_validate(busy_request(visits=12, time_limit=3))
     job = runner.submit(request)
     assert job.status is JobStatus.QUEUED
-    wait_for(lambda: runner.status(job.id).best_cost is not None, timeout=90)
-    wait_for(lambda: runner.status(job.id).status.finished, timeout=90)
+    wait_for(lambda: runner.status(job.id).best_cost is not None, timeout=PATIENCE)
+    wait_for(lambda: runner.status(job.id).status.finished, timeout=PATIENCE)
     done = runner.status(job.id)
     assert done.status is JobStatus.SUCCEEDED, done.error
     assert done.progress == 1.0 and done.solutions >= 1
@@ -205,10 +205,10 @@ def test_stopping_a_job_on_a_worker_keeps_its_best_plan(
 ) -> None:
     request = SolveRequest.model_validate(busy_request(time_limit=60))
     job = runner.submit(request)
-    wait_for(lambda: runner.status(job.id).best_cost is not None, timeout=90)
+    wait_for(lambda: runner.status(job.id).best_cost is not None, timeout=PATIENCE)
     assert runner.redis.exists(runner.keys.heartbeat(job.id))
     assert runner.cancel(job.id).status is JobStatus.RUNNING
-    wait_for(lambda: runner.status(job.id).status.finished, timeout=60)
+    wait_for(lambda: runner.status(job.id).status.finished, timeout=PATIENCE)
     done = runner.status(job.id)
     assert done.status is JobStatus.CANCELLED
     plan = runner.result(job.id)
@@ -224,11 +224,11 @@ def test_a_job_cancelled_while_queued_never_runs(
     second = runner.submit(SolveRequest.model_validate(small_request()))
     cancelled = runner.cancel(second.id)
     assert cancelled.status is JobStatus.CANCELLED and cancelled.started_at is None
-    wait_for(lambda: runner.status(first.id).status.finished, timeout=90)
+    wait_for(lambda: runner.status(first.id).status.finished, timeout=PATIENCE)
     # The worker has taken the second job's message after the first (one at a time) and
     # dropped it: still cancelled, never started.
     third = runner.submit(SolveRequest.model_validate(small_request()))
-    wait_for(lambda: runner.status(third.id).status.finished, timeout=90)
+    wait_for(lambda: runner.status(third.id).status.finished, timeout=PATIENCE)
     after = JobStore(db).get(second.id)
     assert (after.status, after.attempts, after.started_at) == (JobStatus.CANCELLED, 0, None)
 
@@ -243,12 +243,12 @@ def test_a_killed_workers_job_is_finished_by_another_worker(
         first = spawn_worker(own)
         request = SolveRequest.model_validate(busy_request(visits=12, time_limit=6))
         job = runner.submit(request)
-        wait_for(lambda: runner.status(job.id).best_cost is not None, timeout=90)
+        wait_for(lambda: runner.status(job.id).best_cost is not None, timeout=PATIENCE)
         assert store.get(job.id).attempts == 1
         first.send_signal(signal.SIGKILL)  # mid-job, no goodbye
-        first.wait(timeout=30)
+        first.wait(timeout=PATIENCE)
         spawn_worker(own)
-        wait_for(lambda: runner.status(job.id).status.finished, timeout=120)
+        wait_for(lambda: runner.status(job.id).status.finished, timeout=PATIENCE)
         done = store.get(job.id)
         assert done.status is JobStatus.SUCCEEDED, done.error
         assert done.attempts == 2  # run again from the start by the second worker
@@ -269,7 +269,7 @@ def test_a_job_lost_too_often_fails_with_a_reason(db: Database, backend: str, pr
             assert store.requeue(job.id)
         assert store.start(job.id)  # the last attempt, and its worker lost: no heartbeat
         assert runner.check_lost() == []  # one look without a heartbeat is not enough
-        wait_for(lambda: runner.check_lost() == [job.id], timeout=30)
+        wait_for(lambda: runner.check_lost() == [job.id], timeout=PATIENCE)
         failed = runner.status(job.id)
         assert failed.status is JobStatus.FAILED
         assert failed.error is not None and "lost 2 times" in failed.error
@@ -287,7 +287,7 @@ def test_a_lost_job_that_was_being_stopped_is_cancelled(
         job = store.create(small_request(), CeleryRunner.name)
         assert store.start(job.id)
         assert runner.cancel(job.id).status is JobStatus.RUNNING  # its worker is gone
-        wait_for(lambda: runner.check_lost() == [job.id], timeout=30)
+        wait_for(lambda: runner.check_lost() == [job.id], timeout=PATIENCE)
         done = runner.status(job.id)
         assert (done.status, done.has_plan, done.finished_at is not None) == (
             JobStatus.CANCELLED,
@@ -375,7 +375,7 @@ def test_the_api_uses_the_celery_runner_when_configured(
             out = JobOut.model_validate(client.get(f"/v1/jobs/{job.id}", headers=headers).json())
             return out.status.finished
 
-        wait_for(finished, timeout=90)
+        wait_for(finished, timeout=PATIENCE)
         response = client.get(f"/v1/jobs/{job.id}/plan", headers=headers)
         assert response.status_code == 200
         assert_feasible(
@@ -392,7 +392,7 @@ def test_a_worker_plans_a_stored_week_and_stores_the_version(
         request = week_request(s, WEEK, "Europe/Berlin", seed=1, solution_limit=100)
     job = runner.submit(request, week_task(JobKind.WEEK_PLAN, WEEK))
     assert (job.kind, job.week) == ("week_plan", WEEK)
-    wait_for(lambda: runner.status(job.id).status.finished, timeout=90)
+    wait_for(lambda: runner.status(job.id).status.finished, timeout=PATIENCE)
     done = runner.status(job.id)
     assert done.status is JobStatus.SUCCEEDED, done.error
     assert done.plan_id is not None
@@ -416,12 +416,12 @@ def test_a_stopped_worker_hands_its_running_job_to_another(
         first = spawn_worker(own)
         request = SolveRequest.model_validate(busy_request(visits=12, time_limit=6))
         job = runner.submit(request)
-        wait_for(lambda: runner.status(job.id).best_cost is not None, timeout=90)
+        wait_for(lambda: runner.status(job.id).best_cost is not None, timeout=PATIENCE)
         first.send_signal(signal.SIGTERM)  # warm shutdown: the job goes back to the queue
-        assert first.wait(timeout=60) == 0
+        assert first.wait(timeout=PATIENCE) == 0
         assert store.get(job.id).status is JobStatus.QUEUED
         spawn_worker(own)
-        wait_for(lambda: runner.status(job.id).status.finished, timeout=120)
+        wait_for(lambda: runner.status(job.id).status.finished, timeout=PATIENCE)
         done = store.get(job.id)
         assert done.status is JobStatus.SUCCEEDED, done.error
         assert done.attempts == 2

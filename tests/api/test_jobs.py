@@ -54,6 +54,11 @@ def busy_request(visits: int = 30, time_limit: float = 30.0) -> dict[str, Any]:
     return body
 
 
+PATIENCE = 600.0
+"""Seconds a test waits for a job, a worker or a server before it calls it hung: a ceiling that
+only guards against hangs, generous because a machine loaded by other work is slow."""
+
+
 def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
