@@ -17,6 +17,7 @@ import pytest
 from api.auth import create_token
 from api.logging import MASK
 from api.settings import Settings
+from tests.api.test_jobs import PATIENCE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,14 +31,19 @@ def free_port() -> int:
         return port
 
 
-def wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float = 60.0) -> None:
-    """Wait until the server ``process`` answers ``GET {url}/ready`` with 200."""
+class ServerExitedError(AssertionError):
+    """The server process ended before it was ready."""
+
+
+def wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float = PATIENCE) -> None:
+    """Wait until the server ``process`` answers ``GET {url}/ready`` with 200 (its start imports
+    OR-Tools and migrates the database: on a loaded machine that takes a minute or more)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode}")
+            raise ServerExitedError(f"server exited with {process.returncode}")
         try:
-            if httpx.get(f"{url}/ready", timeout=1.0).status_code == 200:
+            if httpx.get(f"{url}/ready", timeout=10.0).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -45,25 +51,46 @@ def wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float = 60.0
     raise AssertionError("server not ready in time")
 
 
+PORT_TAKEN = b"address already in use"
+"""uvicorn's words when its port was taken between :func:`free_port` and its bind."""
+
+
 class Server:
     def __init__(self, database_url: str, log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "VANPLAN_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)}
         self.log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "api.server", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_ready(self.process, self.url)
+        for attempt in range(5):
+            # Another process may bind the free port first (a race): start again on another.
+            start = log_path.stat().st_size
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.process = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "api.server"),
+                    *("--host", "127.0.0.1", "--port", str(self.port)),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                wait_ready(self.process, self.url)
+                return
+            except ServerExitedError:
+                with log_path.open("rb") as log:
+                    log.seek(start)
+                    if attempt == 4 or PORT_TAKEN not in log.read().lower():
+                        self.log.close()
+                        raise
+            except BaseException:  # not ready in time, or interrupted: no server left behind
+                self.stop()
+                raise
 
     def stop(self) -> None:
         self.process.terminate()
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=PATIENCE)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -88,7 +115,7 @@ def test_round_trip_over_http(server: Server, database_url: str, log_path: Path)
     settings = Settings(database_url=database_url)
     token = create_token("dispatcher", name="e2e", settings=settings)
     auth = {"Authorization": f"Bearer {token.secret}"}
-    with httpx.Client(base_url=server.url, timeout=10.0) as http:
+    with httpx.Client(base_url=server.url, timeout=PATIENCE) as http:
         assert http.get("/health").json()["status"] == "ok"
         assert http.get("/v1/vans").status_code == 401
 
@@ -115,7 +142,7 @@ def test_round_trip_over_http(server: Server, database_url: str, log_path: Path)
     server.stop()
     again = Server(database_url, log_path)
     try:
-        with httpx.Client(base_url=again.url, timeout=10.0) as http:
+        with httpx.Client(base_url=again.url, timeout=PATIENCE) as http:
             r = http.get("/v1/clients/client-1", headers=auth)
             assert r.status_code == 200 and r.json()["address"] == person["address"]
     finally:
