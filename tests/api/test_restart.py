@@ -19,7 +19,7 @@ from api.settings import Settings
 from api.storage.jobs import JobStore
 from geo.providers import approximate_provider
 from tests.api.test_e2e_uvicorn import Server
-from tests.api.test_jobs import busy_request, wait_for
+from tests.api.test_jobs import PATIENCE, busy_request, wait_for
 from tests.api.test_solve import assert_feasible, small_request
 
 pytestmark = pytest.mark.slow
@@ -38,7 +38,8 @@ def test_a_job_running_at_shutdown_runs_again_after_the_restart(database_url: st
             headers = {"Authorization": f"Bearer {issue_token(s, 'system').secret}"}
         job = JobOut.model_validate(client.post("/v1/jobs", json=body, headers=headers).json())
         wait_for(
-            lambda: client.get(f"/v1/jobs/{job.id}", headers=headers).json()["status"] == "running"
+            lambda: client.get(f"/v1/jobs/{job.id}", headers=headers).json()["status"] == "running",
+            timeout=PATIENCE,
         )
     # the service has stopped while the job ran: it is queued again, not lost
     db = Database(database_url)
@@ -54,7 +55,7 @@ def test_a_job_running_at_shutdown_runs_again_after_the_restart(database_url: st
             lambda: (
                 client.get(f"/v1/jobs/{job.id}", headers=headers).json()["status"] == "succeeded"
             ),
-            timeout=60,
+            timeout=PATIENCE,
         )
         response = client.get(f"/v1/jobs/{job.id}/plan", headers=headers)
         assert response.status_code == 200
@@ -87,7 +88,10 @@ def test_jobs_left_by_a_crash_are_resumed_or_failed_on_start(database_url: str) 
         failed = status(hopeless.id)
         assert failed.status is JobStatus.FAILED
         assert failed.error is not None and "interrupted 3 times" in failed.error
-        wait_for(lambda: status(queued.id).status.finished and status(running.id).status.finished)
+        wait_for(
+            lambda: status(queued.id).status.finished and status(running.id).status.finished,
+            timeout=PATIENCE,
+        )
         for job_id in (queued.id, running.id):
             assert status(job_id).status is JobStatus.SUCCEEDED
             checked(client.get(f"/v1/jobs/{job_id}/plan", headers=headers).json(), body)
@@ -100,11 +104,11 @@ def test_a_killed_server_resumes_its_jobs(database_url: str, tmp_path: Path) -> 
     body = busy_request(visits=12, time_limit=2)
     server = Server(database_url, tmp_path / "server.log")
     try:
-        with httpx.Client(base_url=server.url, timeout=10.0) as http:
+        with httpx.Client(base_url=server.url, timeout=PATIENCE) as http:
             job = JobOut.model_validate(http.post("/v1/jobs", json=body, headers=auth).json())
             wait_for(
                 lambda: http.get(f"/v1/jobs/{job.id}", headers=auth).json()["status"] == "running",
-                timeout=60,
+                timeout=PATIENCE,
             )
         server.process.kill()
         server.process.wait()
@@ -113,12 +117,12 @@ def test_a_killed_server_resumes_its_jobs(database_url: str, tmp_path: Path) -> 
     time.sleep(0.1)
     server = Server(database_url, tmp_path / "server.log")
     try:
-        with httpx.Client(base_url=server.url, timeout=10.0) as http:
+        with httpx.Client(base_url=server.url, timeout=PATIENCE) as http:
             wait_for(
                 lambda: (
                     http.get(f"/v1/jobs/{job.id}", headers=auth).json()["status"] == "succeeded"
                 ),
-                timeout=60,
+                timeout=PATIENCE,
             )
             out = JobOut.model_validate(http.get(f"/v1/jobs/{job.id}", headers=auth).json())
             response = http.get(f"/v1/jobs/{job.id}/plan", headers=auth)
