@@ -7,6 +7,7 @@ schema is created and upgraded only through the migrations shipped in ``api/migr
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,17 +73,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def purge_freed_content(engine: Engine) -> None:
+ERASURE_CHECKPOINT_S = 120.0
+"""Seconds the checkpoint after an erasure keeps trying while readers still use the write-ahead
+log (each try waits up to the busy timeout): until it succeeds the erased content stays readable in
+the ``-wal``, and no later checkpoint truncates it (SQLite's automatic ones are passive)."""
+
+
+def purge_freed_content(engine: Engine, *, patience: float = ERASURE_CHECKPOINT_S) -> None:
     """After an erasure: move the WAL's pages into the SQLite file and truncate the WAL, so old
     versions of overwritten rows survive neither in the database file nor in its ``-wal``.
     (With ``secure_delete`` the new pages carry zeros where the old content was.) A no-op on
-    other backends; best effort while other connections are reading."""
+    other backends. A reader still using the WAL blocks the checkpoint: it is tried again until
+    it succeeds or ``patience`` seconds have passed (then an error is logged)."""
     if engine.dialect.name != "sqlite":
         return
+    deadline = time.monotonic() + patience
     with engine.connect() as connection:
-        busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
-    if busy is not None and busy[0]:
-        logger.warning("WAL checkpoint after an erasure was blocked by a reader; it runs later")
+        while True:
+            busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+            if busy is None or not busy[0]:
+                return
+            if time.monotonic() >= deadline:
+                logger.error(
+                    "WAL checkpoint after an erasure blocked by readers for %g s: the erased "
+                    "content stays in the write-ahead log until a later erasure",
+                    patience,
+                )
+                return
+            time.sleep(0.1)
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:

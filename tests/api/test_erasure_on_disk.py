@@ -3,12 +3,15 @@ its write-ahead log (secure_delete + a checkpoint after the erasure)."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Role, issue_token
+from api.db.base import make_engine, purge_freed_content
 from api.settings import Settings
 
 NOTE = "Hat Angst vor Hunden 7Q4X"
@@ -58,3 +61,29 @@ def test_erased_personal_data_leaves_the_sqlite_file(tmp_path: Path) -> None:
             assert secret.encode() not in after, secret
         # The database still works after the checkpoint.
         assert client.get("/v1/clients/c1", headers=headers).json()["erased"] is True
+
+
+def test_the_checkpoint_waits_for_a_reader_of_the_wal(tmp_path: Path) -> None:
+    """A reader still on the write-ahead log blocks the checkpoint longer than SQLite's busy
+    timeout (5 s): the erased content must leave the ``-wal`` once the reader is done, not stay."""
+    db_file = tmp_path / "wal.db"
+    engine = make_engine(f"sqlite:///{db_file}")
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE notes (text TEXT)")
+            connection.exec_driver_sql("INSERT INTO notes VALUES (?)", (NOTE,))
+        reader = sqlite3.connect(db_file, check_same_thread=False)
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT text FROM notes").fetchall() == [(NOTE,)]  # on the WAL
+        done = threading.Timer(6.0, reader.rollback)  # longer than the busy timeout
+        done.start()
+        try:
+            with engine.begin() as connection:
+                connection.exec_driver_sql("DELETE FROM notes")
+            purge_freed_content(engine)
+        finally:
+            done.join()
+            reader.close()
+        assert NOTE.encode() not in _raw(db_file)
+    finally:
+        engine.dispose()
