@@ -69,6 +69,7 @@ CASES: list[tuple[str, str, Callable[[Settings], Any], Any]] = [
     ("VANPLAN_MAX_CONCURRENT_SOLVES", "5", lambda s: s.max_concurrent_solves, 5),
     ("VANPLAN_DB_POOL_SIZE", "30", lambda s: s.db_pool_size, 30),
     ("VANPLAN_TOKEN_CACHE_SECONDS", "0", lambda s: s.token_cache_seconds, 0),
+    ("VANPLAN_RENDER_CHECK_SECONDS", "0.5", lambda s: s.render_check_seconds, 0.5),
     ("VANPLAN_DB_MAX_OVERFLOW", "0", lambda s: s.db_max_overflow, 0),
 ]
 
@@ -157,6 +158,8 @@ def test_documented_name_wins_over_the_nested_one(monkeypatch: pytest.MonkeyPatc
         ("VANPLAN_MAX_CONCURRENT_SOLVES", "0", "max_concurrent_solves"),
         ("VANPLAN_DB_POOL_SIZE", "0", "db_pool_size"),
         ("VANPLAN_TOKEN_CACHE_SECONDS", "-1", "token_cache_seconds"),
+        ("VANPLAN_RENDER_CHECK_SECONDS", "-1", "render_check_seconds"),
+        ("VANPLAN_RENDER_CHECK_SECONDS", "61", "render_check_seconds"),
     ],
 )
 def test_bad_values_name_the_field(
