@@ -471,22 +471,12 @@ async def plan_geojson_route(
         van_id=van_id,
         day=day,
     )
-    lookup = ("plan", plan_id)
-    hit = await cache.hit(http, http.app.state.db, caller.tenant_id, lookup, key)
-    if hit is not None:
-        return hit
 
-    def read() -> Response:
-        head = _reader_head(session, caller, key, plan_id=plan_id)
+    def render(row: PlanRow) -> Rendered:
+        body = fmt.render(_view(http, session, row), Selection(van_id, day), RenderOptions())
+        return Rendered(body, fmt.media_type)
 
-        def render() -> Rendered:
-            view = _view(http, session, _full_row(session, head))
-            body = fmt.render(view, Selection(van_id, day), RenderOptions())
-            return Rendered(body, fmt.media_type)
-
-        return cache.respond(http, session, head, key, render, lookup=lookup)
-
-    return await run_in_threadpool(read)
+    return await _published_answer(http, session, cache, caller, key, render, plan_id=plan_id)
 
 
 def _view(http: Request, session: Session, row: PlanRow) -> PlanView:
@@ -546,27 +536,17 @@ async def plan_map(
         van_id=van_id,
         day=day,
     )
-    lookup = ("plan", plan_id)
-    hit = await cache.hit(http, http.app.state.db, caller.tenant_id, lookup, key)
-    if hit is not None:
-        return hit
 
-    def read() -> Response:
-        head = _reader_head(session, caller, key, plan_id=plan_id)
+    def render(row: PlanRow) -> Rendered:
+        if van_id is not None:
+            plan = PlanOut.model_validate(row.payload)
+            if not any(r.van_id == van_id and r.date == day for r in plan.routes):
+                raise not_found("route", f"{van_id}@{day}", "query.van_id")
+        view = _view(http, session, row)
+        page = renderer("html").render(view, Selection(van_id, day), RenderOptions())
+        return Rendered(page, "text/html; charset=utf-8")
 
-        def render() -> Rendered:
-            row = _full_row(session, head)
-            if van_id is not None:
-                plan = PlanOut.model_validate(row.payload)
-                if not any(r.van_id == van_id and r.date == day for r in plan.routes):
-                    raise not_found("route", f"{van_id}@{day}", "query.van_id")
-            view = _view(http, session, row)
-            page = renderer("html").render(view, Selection(van_id, day), RenderOptions())
-            return Rendered(page, "text/html; charset=utf-8")
-
-        return cache.respond(http, session, head, key, render, lookup=lookup)
-
-    return await run_in_threadpool(read)
+    return await _published_answer(http, session, cache, caller, key, render, plan_id=plan_id)
 
 
 _ITINERARY_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -631,8 +611,31 @@ async def _itinerary_answer(
     plan_id: str | None = None,
     week: str | None = None,
 ) -> Response:
-    """The itinerary of version ``plan_id`` (else the newest published of ``week``): from
-    memory when this process served it moments ago, else in a worker thread."""
+    """The itinerary of version ``plan_id`` (else the newest published of ``week``)."""
+
+    def render(row: PlanRow) -> Rendered:
+        out = _itinerary(session, row, van_id, day)
+        return Rendered(out.model_dump_json().encode("utf-8"), "application/json")
+
+    return await _published_answer(
+        http, session, cache, caller, key, render, plan_id=plan_id, week=week
+    )
+
+
+async def _published_answer(
+    http: Request,
+    session: Session,
+    cache: RenderCache,
+    caller: Principal,
+    key: RenderKey,
+    render: Callable[[PlanRow], Rendered],
+    *,
+    plan_id: str | None = None,
+    week: str | None = None,
+) -> Response:
+    """Output ``key`` of version ``plan_id`` (else the newest published of ``week``): from
+    memory when this process served it moments ago, else in a worker thread through the render
+    cache, ``render`` getting the full stored version when it must be rendered."""
     lookup = ("plan", plan_id) if plan_id is not None else ("week", str(week), "published")
     hit = await cache.hit(http, http.app.state.db, caller.tenant_id, lookup, key)
     if hit is not None:
@@ -640,8 +643,9 @@ async def _itinerary_answer(
 
     def read() -> Response:
         head = _reader_head(session, caller, key, plan_id=plan_id, week=week)
-        render = _itinerary_render(session, head, van_id, day)
-        return cache.respond(http, session, head, key, render, lookup=lookup)
+        return cache.respond(
+            http, session, head, key, lambda: render(_full_row(session, head)), lookup=lookup
+        )
 
     return await run_in_threadpool(read)
 
@@ -654,16 +658,6 @@ def _itinerary_key(http: Request, settings: Settings, van_id: str, day: date) ->
         van_id=van_id,
         day=day,
     )
-
-
-def _itinerary_render(
-    session: Session, head: PlanHead, van_id: str, day: date
-) -> Callable[[], Rendered]:
-    def render() -> Rendered:
-        out = _itinerary(session, _full_row(session, head), van_id, day)
-        return Rendered(out.model_dump_json().encode("utf-8"), "application/json")
-
-    return render
 
 
 def _itinerary(session: Session, row: PlanRow, van_id: str, day: date) -> ItineraryOut:
