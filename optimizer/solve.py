@@ -21,6 +21,7 @@ from dataclasses import replace
 from optimizer.budget import STOPPED_BEFORE_FIRST_PLAN, Budget, model_verdict
 from optimizer.diagnose import explain_unassigned
 from optimizer.domain import Problem
+from optimizer.ejection import serve_more
 from optimizer.errors import SolveStoppedError
 from optimizer.model import fallback_reason
 from optimizer.notices import log_warnings, plan_warnings
@@ -184,7 +185,52 @@ def solve(
             result = fallback
     if result.stats.status == "GREEDY" and cancelled(stop):
         notice = STOPPED_BEFORE_FIRST_PLAN
+    result = _serve_more(task, full, result, on_progress, stop)
     return _finish(problem, task, result, notice)
+
+
+SERVE_MORE_SECONDS = 0.25
+"""The least time the pass after the search (:func:`optimizer.ejection.serve_more`) gets when
+the search used up the time limit (it takes a few tenths of a second on a 100-visit week)."""
+
+
+def _serve_more(
+    task: Task,
+    settings: SolverSettings,
+    result: SearchResult,
+    on_progress: ProgressCallback | None,
+    stop: threading.Event | None,
+) -> SearchResult:
+    """``result`` with left-out visits inserted, or exchanged for stops of a lower penalty
+    (:mod:`optimizer.ejection`), when that lowers the objective. Not after a stop, nor for a
+    re-plan (anchors) or ``charge_waiting``."""
+    if (
+        not result.routes
+        or not result.dropped
+        or cancelled(stop)
+        or task.anchors
+        or settings.charge_waiting
+    ):
+        return result
+    deadline = max(task.t0 + settings.time_limit, time.monotonic() + SERVE_MORE_SECONDS)
+    served = serve_more(task.problem, result.routes, result.dropped, deadline)
+    if served.delta >= 0:
+        return result
+    log.info(
+        "insertion and ejection after the search: %d -> %d visits left out, objective %.3f -> %.3f",
+        len(result.dropped),
+        len(served.dropped),
+        result.stats.objective,
+        result.stats.objective + served.delta,
+    )
+    stats = replace(
+        result.stats,
+        objective=result.stats.objective + served.delta,
+        strategy=f"{result.stats.strategy} + ejection",
+    )
+    if on_progress is not None:
+        on_progress(Progress(stats.objective, stats.solutions, time.monotonic() - task.t0))
+    return replace(result, routes=served.routes, dropped=served.dropped, stats=stats)
 
 
 def _finish(problem: Problem, task: Task, result: SearchResult, notice: str | None) -> Plan:

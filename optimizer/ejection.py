@@ -1,0 +1,246 @@
+"""Serve more of the left-out visits after the search: insertion and ejection on the plan's
+fixed routes, the statutory break placed exactly (:func:`optimizer.breaks.schedule`).
+
+On an over-full week a must visit left out costs 100 000 euros, and the plan's quality is the
+number of must visits it serves. OR-Tools' local search seldom trades an optional visit for a
+left-out must visit: the must visit is often longer, so the swap fits only once the route's
+other stops and its break move, a move its break intervals make slow to find (and the search
+without them sees only a relaxed span). This pass does it directly, in the fixed order of each
+route:
+
+1. each left-out visit (highest penalty first, then the shortest) goes where it fits at the
+   least cost (travel, and the fixed cost of a van-day not used yet);
+2. where it fits nowhere, a stop of a lower penalty leaves a route to make room for it there
+   (the exchange that lowers the objective most first); the stop taken out is offered again
+   like any left-out visit, so penalties only fall and the pass ends.
+
+Only routes on shifts under the statutory break rule (no explicit breaks) change, each
+rescheduled with its break where the rule needs one; an unchanged route keeps its times.
+Capacities, reachable legs, the vans and days a visit allows (:func:`optimizer.model.
+allowed_vehicles`) and each stop's window are kept. Plans of a re-plan (anchors) and of
+``charge_waiting`` (waiting has a cost the travel-only comparison here does not see) are left
+as they are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+from optimizer.breaks import route_of, schedule, stop_ranges
+from optimizer.domain import Problem, Shift, Visit
+from optimizer.model import allowed_vehicles, start_domain
+from optimizer.plan import Route
+
+
+@dataclass
+class _Line:
+    """One van-day under edit: its visits in order, each with the start range it keeps, and
+    whether the route changed."""
+
+    shift: Shift
+    visits: list[Visit]
+    windows: list[tuple[int, int]]
+    route: Route | None
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class Served:
+    """The plan after the pass: routes (van-day order kept), visits still left out, and the
+    change of the objective in euros (negative: better)."""
+
+    routes: list[Route]
+    dropped: list[str]
+    delta: float
+
+
+class _Pass:
+    """The state of one pass over a plan."""
+
+    def __init__(self, problem: Problem, routes: Sequence[Route], deadline: float) -> None:
+        self.problem = problem
+        self.deadline = deadline
+        self.shifts = list(problem.shifts)
+        by_key = {(r.van_id, r.day): r for r in routes}
+        self.lines: list[_Line] = []
+        self.fixed: list[Route] = []  # routes on shifts this pass does not change
+        for s in self.shifts:
+            route = by_key.pop(s.key, None)
+            if s.breaks is not None:
+                if route is not None:
+                    self.fixed.append(route)
+                continue
+            visits = [] if route is None else [problem.visit(x.visit_id) for x in route.stops]
+            windows = [] if route is None else stop_ranges(problem, s, route)
+            self.lines.append(_Line(s, visits, windows, route))
+        self.fixed.extend(by_key.values())  # a route on no known shift: left alone
+        self.line_of = {line.shift.key: i for i, line in enumerate(self.lines)}
+        self.delta = 0.0
+
+    def penalty(self, visit: Visit) -> float:
+        return self.problem.objective.penalty(visit.priority)
+
+    def arc(self, shift: Shift, a: str, b: str, visit: Visit | None) -> float:
+        """The model's cost of driving from ``a`` to ``b`` on ``shift`` (euros), with the
+        continuity cost of arriving at ``visit`` on another van than its preferred one."""
+        van = self.problem.van(shift.van_id)
+        m = self.problem.matrix
+        cost = (
+            m.distance(a, b) * van.cost_per_km / 1000 + m.duration(a, b) * van.cost_per_hour / 3600
+        )
+        if visit is not None and visit.preferred_van not in (None, shift.van_id):
+            cost += self.problem.objective.continuity_cost
+        return cost
+
+    def _places(self, line: _Line, visits: Sequence[Visit]) -> list[str]:
+        van = self.problem.van(line.shift.van_id)
+        return [van.start_location, *(v.location for v in visits), van.end]
+
+    def route_cost(self, line: _Line, visits: Sequence[Visit]) -> float:
+        """Travel, continuity and the fixed cost of the van-day of ``visits`` on ``line``."""
+        if not visits:
+            return 0.0
+        places = self._places(line, visits)
+        arrive: list[Visit | None] = [*visits, None]
+        cost = sum(
+            self.arc(line.shift, a, b, v)
+            for (a, b), v in zip(pairwise(places), arrive, strict=True)
+        )
+        return cost + self.problem.van(line.shift.van_id).fixed_cost_per_day
+
+    def fits(self, line: _Line, visits: list[Visit], windows: list[tuple[int, int]]) -> bool:
+        """Capacity, reachable legs and, as a quick necessary test, the earliest service
+        starts inside their windows and the return inside the shift (a break only delays)."""
+        shift, problem = line.shift, self.problem
+        van = problem.van(shift.van_id)
+        if van.capacity is not None and sum(v.demand for v in visits) > van.capacity:
+            return False
+        m = problem.matrix
+        places = self._places(line, visits)
+        if not all(m.reachable(a, b) for a, b in pairwise(places)):
+            return False
+        t = shift.start
+        for v, (lo, hi), (a, b) in zip(visits, windows, pairwise(places), strict=False):
+            t = max(lo, t + m.duration(a, b))
+            if t > hi:
+                return False
+            t += v.duration
+        return t + m.duration(places[-2], places[-1]) <= shift.end
+
+    def apply(self, line: _Line, visits: list[Visit], windows: list[tuple[int, int]]) -> bool:
+        """Reschedule ``line`` with ``visits`` (break placed as the rule needs); whether it
+        fits."""
+        if not self.fits(line, visits, windows):
+            return False
+        if not visits:
+            line.visits, line.windows, line.route, line.changed = [], [], None, True
+            return True
+        timing = schedule(self.problem, line.shift, visits, windows)
+        if timing is None:
+            return False
+        line.visits, line.windows = visits, windows
+        line.route = route_of(self.problem, line.shift, visits, timing)
+        line.changed = True
+        return True
+
+    def ranges(self, visit: Visit, line: _Line) -> list[tuple[int, int]]:
+        return [(lo, hi) for lo, hi in start_domain(visit, [line.shift]) if lo <= hi]
+
+    def insertions(
+        self, visit: Visit, line: _Line, visits: list[Visit], windows: list[tuple[int, int]]
+    ) -> list[tuple[float, list[Visit], list[tuple[int, int]]]]:
+        """Every way to put ``visit`` into ``visits`` on ``line``: its cost change, the
+        visits and their windows."""
+        base = self.route_cost(line, visits)
+        out = []
+        for rng in self.ranges(visit, line):
+            for pos in range(len(visits) + 1):
+                vs = [*visits[:pos], visit, *visits[pos:]]
+                ws = [*windows[:pos], rng, *windows[pos:]]
+                out.append((self.route_cost(line, vs) - base, vs, ws))
+        return out
+
+    def allowed_lines(self, visit: Visit) -> list[_Line]:
+        ks = allowed_vehicles(self.problem, visit, self.shifts)
+        keys = [self.shifts[k].key for k in ks]
+        return [self.lines[self.line_of[key]] for key in keys if key in self.line_of]
+
+    def insert(self, visit: Visit) -> bool:
+        """Put ``visit`` where it fits at the least cost, when that costs less than its
+        penalty."""
+        worth = self.penalty(visit)
+        options = []
+        for line in self.allowed_lines(visit):
+            for cost, vs, ws in self.insertions(visit, line, line.visits, line.windows):
+                if cost < worth:
+                    options.append((cost, id(line), line, vs, ws))
+        options.sort(key=lambda o: (o[0], o[1]))
+        for cost, _, line, vs, ws in options:
+            if time.monotonic() > self.deadline:
+                return False
+            if self.apply(line, vs, ws):
+                self.delta += cost - worth
+                return True
+        return False
+
+    def eject(self, visit: Visit) -> Visit | None:
+        """Make room for ``visit`` by taking a stop of a lower penalty out of one route, the
+        exchange that lowers the objective most; the stop taken out, or None."""
+        worth = self.penalty(visit)
+        options = []
+        for line in self.allowed_lines(visit):
+            base = self.route_cost(line, line.visits)
+            for j, out in enumerate(line.visits):
+                lost = self.penalty(out)
+                if lost >= worth:
+                    continue
+                rest = line.visits[:j] + line.visits[j + 1 :]
+                rest_w = line.windows[:j] + line.windows[j + 1 :]
+                saved = base - self.route_cost(line, rest)
+                for cost, vs, ws in self.insertions(visit, line, rest, rest_w):
+                    gain = cost - saved + lost - worth
+                    if gain < 0:
+                        options.append((gain, id(line), j, line, out, vs, ws))
+        options.sort(key=lambda o: (o[0], o[1], o[2]))
+        for gain, _, _, line, out, vs, ws in options:
+            if time.monotonic() > self.deadline:
+                return None
+            if self.apply(line, vs, ws):
+                self.delta += gain
+                return out
+        return None
+
+    def routes(self) -> list[Route]:
+        out = list(self.fixed)
+        out += [line.route for line in self.lines if line.route is not None]
+        order = {v.id: i for i, v in enumerate(self.problem.vans)}
+        return sorted(out, key=lambda r: (r.day, order.get(r.van_id, len(order))))
+
+
+def serve_more(
+    problem: Problem, routes: Sequence[Route], dropped: Sequence[str], deadline: float
+) -> Served:
+    """The plan of ``routes`` (``dropped``: the modelled visits left out) after insertion and
+    ejection (see the module docstring), within ``deadline`` (``time.monotonic()``)."""
+    work = _Pass(problem, routes, deadline)
+    left = [problem.visit(v) for v in dropped]
+    queue = sorted(left, key=lambda v: (-work.penalty(v), v.duration))
+    still: list[str] = []
+    while queue:
+        visit = queue.pop(0)
+        if time.monotonic() > deadline:
+            still.append(visit.id)
+            continue
+        if work.insert(visit):
+            continue
+        out = work.eject(visit)
+        if out is None:
+            still.append(visit.id)
+            continue
+        queue.append(out)
+        queue.sort(key=lambda v: (-work.penalty(v), v.duration))
+    order = {v.id: i for i, v in enumerate(problem.visits)}
+    return Served(work.routes(), sorted(still, key=order.__getitem__), work.delta)

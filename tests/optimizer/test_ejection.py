@@ -1,0 +1,217 @@
+"""The pass after the search that serves more left-out visits (optimizer.ejection): insertion,
+and a must visit taking the place of an optional one; every plan checked by the checker."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from optimizer.breaks import route_of, schedule
+from optimizer.checker import check_plan
+from optimizer.domain import HOUR, MINUTE, Break, Problem, Shift, TimeWindow, Visit
+from optimizer.ejection import serve_more
+from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
+from optimizer.search import Task, _objective
+from optimizer.solve import solve
+from tests.optimizer.conftest import FAST, Tiny, assert_feasible, euclid_matrix
+
+LATER = 60.0  # seconds: a deadline the pass never reaches on these problems
+
+
+def _routed(problem: Problem, shift: Shift, ids: Sequence[str]) -> Route:
+    """The route of ``shift`` serving ``ids`` in this order (break placed as the rule needs)."""
+    visits = [problem.visit(v) for v in ids]
+    windows = [
+        (
+            max(shift.start, v.windows[0].start) if v.windows else shift.start,
+            min(shift.end, v.windows[0].end) - v.duration if v.windows else shift.end - v.duration,
+        )
+        for v in visits
+    ]
+    timing = schedule(problem, shift, visits, windows)
+    assert timing is not None
+    return route_of(problem, shift, visits, timing)
+
+
+def _plan(problem: Problem, routes: Sequence[Route], dropped: Sequence[str]) -> Plan:
+    unassigned = tuple(Unassigned(v, Reason.NO_ROOM, "left out") for v in dropped)
+    return Plan(tuple(routes), unassigned, SolverStats("TEST", 0.0, 0.0))
+
+
+def _served(routes: Sequence[Route]) -> list[str]:
+    return [s.visit_id for r in routes for s in r.stops]
+
+
+def _full_morning(tiny: Tiny) -> Problem:
+    """Van A works 8:00-10:00 (no break needed); an optional 80-minute visit fills it, a must
+    visit of 90 minutes is left out."""
+    tiny.van("A").shift("A", 0, 8, 10)
+    tiny.visit("opt", (1.0, 0.0), 80, priority=3)
+    tiny.visit("must", (1.0, 1.0), 90, priority=1)
+    return tiny.build()
+
+
+def test_a_must_visit_takes_the_place_of_an_optional_one(tiny: Tiny) -> None:
+    problem = _full_morning(tiny)
+    shift = problem.shifts[0]
+    before = [_routed(problem, shift, ["opt"])]
+    assert_feasible(problem, _plan(problem, before, ["must"]))
+    served = serve_more(problem, before, ["must"], time.monotonic() + LATER)
+    assert _served(served.routes) == ["must"]
+    assert served.dropped == ["opt"]
+    assert_feasible(problem, _plan(problem, served.routes, served.dropped))
+    task = Task(problem)
+    expected = _objective(task, served.routes, served.dropped) - _objective(task, before, ["must"])
+    assert served.delta == pytest.approx(expected)
+    assert served.delta < -99_000
+
+
+def test_a_left_out_visit_goes_where_the_route_still_fits_its_break(tiny: Tiny) -> None:
+    # An 8:00-16:30 day under the statutory rule: five hours of visits, a sixth visit of two
+    # hours left out fits only with the break placed (over six hours of work).
+    tiny.van("A").shift("A", 0, 8, 16.5)
+    for i in range(5):
+        tiny.visit(f"v{i}", (1.0 + 0.5 * i, 0.0), 60)
+    tiny.visit("late", (3.0, 1.0), 120)
+    problem = tiny.build()
+    before = [_routed(problem, problem.shifts[0], [f"v{i}" for i in range(5)])]
+    served = serve_more(problem, before, ["late"], time.monotonic() + LATER)
+    assert served.dropped == []
+    assert sorted(_served(served.routes)) == sorted(v.id for v in problem.visits)
+    (route,) = served.routes
+    assert route.working_time > 6 * HOUR and route.break_time >= 30 * MINUTE
+    assert_feasible(problem, _plan(problem, served.routes, []))
+    assert served.delta < 0
+
+
+def test_a_must_visit_never_ejects_another_must_visit(tiny: Tiny) -> None:
+    tiny.van("A").shift("A", 0, 8, 10)
+    tiny.visit("first", (1.0, 0.0), 80, priority=1)
+    tiny.visit("second", (1.0, 1.0), 90, priority=1)
+    problem = tiny.build()
+    before = [_routed(problem, problem.shifts[0], ["first"])]
+    served = serve_more(problem, before, ["second"], time.monotonic() + LATER)
+    assert served.routes == before and served.dropped == ["second"] and served.delta == 0
+
+
+def test_a_route_with_explicit_breaks_is_left_as_it_is(tiny: Tiny) -> None:
+    # 8:00-10:00 with an explicit 10-minute break: the must visit (112 minutes and the drive)
+    # would fit in place of the optional one only without that break; the pass, which places
+    # only statutory breaks, does not touch the route.
+    tiny.van("A")
+    w = tiny.window(0, 9.5, 10)
+    tiny.shift("A", 0, 8, 10, breaks=(Break(w.start, w.end, 10 * MINUTE),))
+    tiny.visit("opt", (1.0, 0.0), 60, priority=3)
+    tiny.visit("must", (1.0, 0.0), 112, priority=1)
+    problem = tiny.build()
+    plan = solve(problem, FAST)
+    assert_feasible(problem, plan)
+    assert _served(plan.routes) == ["opt"]
+    served = serve_more(problem, plan.routes, ["must"], time.monotonic() + LATER)
+    assert served.routes == list(plan.routes) and served.dropped == ["must"]
+    assert served.delta == 0
+
+
+def test_solve_serves_the_must_visit_a_search_left_for_an_optional_one(
+    tiny: Tiny, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A warm start from the plan serving the optional visit, ended at its first solution: the
+    # pass after the search trades the optional visit for the must visit the morning has
+    # room for, and the plan's objective says so.
+    problem = _full_morning(tiny)
+    start = _plan(problem, [_routed(problem, problem.shifts[0], ["opt"])], ["must"])
+    with caplog.at_level(logging.INFO, logger="optimizer.solve"):
+        plan = solve(problem, replace(FAST, solution_limit=1), initial=start)
+    assert_feasible(problem, plan)
+    assert "insertion and ejection after the search: 1 -> 1" in caplog.text
+    assert _served(plan.routes) == ["must"]
+    assert [u.visit_id for u in plan.unassigned] == ["opt"]
+    assert plan.stats.objective == pytest.approx(
+        _objective(Task(problem), list(plan.routes), ["opt"]), abs=0.01
+    )
+    assert plan.stats.strategy.endswith("+ ejection")
+
+
+@st.composite
+def _weeks(draw: st.DrawFn) -> tuple[Problem, list[list[int]]]:
+    """Two van-days (8:00-16:30 and 8:00-12:00) and up to 9 visits of random priority and
+    length, some with a window; a random split of a random subset into the two routes."""
+    n = draw(st.integers(2, 9))
+    points = {"base": (0.0, 0.0)}
+    visits = []
+    start = 8 * HOUR
+    for i in range(n):
+        points[f"p{i}"] = (draw(st.integers(-16, 16)) / 2, draw(st.integers(-16, 16)) / 2)
+        duration = draw(st.integers(3, 12)) * 10 * MINUTE
+        windows: tuple[TimeWindow, ...] = ()
+        if draw(st.booleans()):
+            ws = start + draw(st.integers(0, 12)) * 30 * MINUTE
+            windows = (TimeWindow(ws, ws + duration + draw(st.integers(0, 8)) * 30 * MINUTE),)
+        visits.append(Visit(f"v{i}", f"p{i}", duration, windows, priority=draw(st.integers(1, 3))))
+    tiny = Tiny()
+    problem = Problem(
+        tiny.horizon,
+        (tiny.van("A").vans[0], tiny.van("B").vans[1]),
+        (Shift("A", 0, start, start + 17 * HOUR // 2), Shift("B", 0, start, start + 4 * HOUR)),
+        tuple(visits),
+        euclid_matrix(points),
+    ).validate()
+    order = draw(st.permutations(list(range(n))))
+    cut = draw(st.integers(0, n))
+    split = draw(st.integers(0, cut))
+    return problem, [order[:split], order[split:cut]]
+
+
+def _fitting(problem: Problem, shift: Shift, indices: list[int]) -> Route | None:
+    """The route of ``shift`` over the visits ``indices``, shortened from the end until it fits."""
+    ids = [problem.visits[i].id for i in indices]
+    while ids:
+        visits = [problem.visit(v) for v in ids]
+        windows = [
+            (
+                max(shift.start, v.windows[0].start) if v.windows else shift.start,
+                min(shift.end, v.windows[0].end) - v.duration
+                if v.windows
+                else shift.end - v.duration,
+            )
+            for v in visits
+        ]
+        if all(lo <= hi for lo, hi in windows):
+            timing = schedule(problem, shift, visits, windows)
+            if timing is not None:
+                return route_of(problem, shift, visits, timing)
+        ids.pop()
+    return None
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_weeks())
+def test_the_pass_keeps_a_checked_plan_and_never_costs_more(
+    case: tuple[Problem, list[list[int]]],
+) -> None:
+    problem, split = case
+    routes = [
+        r
+        for shift, indices in zip(problem.shifts, split, strict=True)
+        if (r := _fitting(problem, shift, indices)) is not None
+    ]
+    served_before = set(_served(routes))
+    dropped = [v.id for v in problem.visits if v.id not in served_before]
+    assert_feasible(problem, _plan(problem, routes, dropped))
+    served = serve_more(problem, routes, dropped, time.monotonic() + LATER)
+    after = _served(served.routes)
+    assert sorted(after + served.dropped) == sorted(v.id for v in problem.visits)
+    report = check_plan(problem, _plan(problem, served.routes, served.dropped))
+    assert report.ok, "\n".join(str(v) for v in report.violations)
+    task = Task(problem)
+    expected = _objective(task, served.routes, served.dropped) - _objective(task, routes, dropped)
+    assert served.delta == pytest.approx(expected, abs=1e-6)
+    assert served.delta <= 0
+    musts = {v.id for v in problem.visits if v.is_must}
+    assert len(musts - set(after)) <= len(musts - served_before)
