@@ -10,9 +10,11 @@ route:
 
 1. each left-out visit (highest penalty first, then the shortest) goes where it fits at the
    least cost (travel, and the fixed cost of a van-day not used yet);
-2. where it fits nowhere, a stop of a lower penalty leaves a route to make room for it there
-   (the exchange that lowers the objective most first); the stop taken out is offered again
-   like any left-out visit, so penalties only fall and the pass ends.
+2. where it fits nowhere, one stop of a route moves to another route where it fits, to make
+   room for it;
+3. else a stop of a lower penalty leaves a route to make room for it there (the exchange that
+   lowers the objective most first); the stop taken out is offered again like any left-out
+   visit, so penalties only fall and the pass ends.
 
 Only routes on shifts under the statutory break rule (no explicit breaks) change, each
 rescheduled with its break where the rule needs one; an unchanged route keeps its times.
@@ -45,6 +47,14 @@ class _Line:
     windows: list[tuple[int, int]]
     route: Route | None
     changed: bool = False
+
+
+_Home = tuple[float, _Line, list[Visit], list[tuple[int, int]], Route]
+"""Where a moved stop goes: its cost, the line, the line's visits, their windows, its route."""
+
+RELOCATE_TRIES = 3
+"""Positions of the left-out visit tried with the exact break placement per stop moved out
+of the way (the cheapest that pass the quick test): the schedule is the pass's costly step."""
 
 
 @dataclass(frozen=True)
@@ -130,21 +140,28 @@ class _Pass:
             t += v.duration
         return t + m.duration(places[-2], places[-1]) <= shift.end
 
-    def apply(self, line: _Line, visits: list[Visit], windows: list[tuple[int, int]]) -> bool:
-        """Reschedule ``line`` with ``visits`` (break placed as the rule needs); whether it
-        fits."""
-        if not self.fits(line, visits, windows):
-            return False
-        if not visits:
-            line.visits, line.windows, line.route, line.changed = [], [], None, True
-            return True
+    def timed(
+        self, line: _Line, visits: list[Visit], windows: list[tuple[int, int]]
+    ) -> Route | None:
+        """The route of ``line`` serving ``visits`` (break placed as the rule needs), or None
+        when it does not fit."""
+        if not visits or not self.fits(line, visits, windows):
+            return None
         timing = schedule(self.problem, line.shift, visits, windows)
-        if timing is None:
-            return False
-        line.visits, line.windows = visits, windows
-        line.route = route_of(self.problem, line.shift, visits, timing)
-        line.changed = True
-        return True
+        return None if timing is None else route_of(self.problem, line.shift, visits, timing)
+
+    @staticmethod
+    def commit(
+        line: _Line, visits: list[Visit], windows: list[tuple[int, int]], route: Route
+    ) -> None:
+        line.visits, line.windows, line.route, line.changed = visits, windows, route, True
+
+    def apply(self, line: _Line, visits: list[Visit], windows: list[tuple[int, int]]) -> bool:
+        """Reschedule ``line`` with ``visits``; whether it fits."""
+        route = self.timed(line, visits, windows)
+        if route is not None:
+            self.commit(line, visits, windows, route)
+        return route is not None
 
     def ranges(self, visit: Visit, line: _Line) -> list[tuple[int, int]]:
         return [(lo, hi) for lo, hi in start_domain(visit, [line.shift]) if lo <= hi]
@@ -152,15 +169,25 @@ class _Pass:
     def insertions(
         self, visit: Visit, line: _Line, visits: list[Visit], windows: list[tuple[int, int]]
     ) -> list[tuple[float, list[Visit], list[tuple[int, int]]]]:
-        """Every way to put ``visit`` into ``visits`` on ``line``: its cost change, the
-        visits and their windows."""
-        base = self.route_cost(line, visits)
+        """Every way to put ``visit`` into ``visits`` on ``line``: its cost change (the two
+        new legs less the one they replace, and the van-day's fixed cost when it was empty),
+        the visits and their windows."""
+        places = self._places(line, visits)
+        arrive: list[Visit | None] = [*visits, None]
+        fixed = 0.0 if visits else self.problem.van(line.shift.van_id).fixed_cost_per_day
+        shift = line.shift
+        steps = []
+        for pos, (a, b) in enumerate(pairwise(places)):
+            old = self.arc(shift, a, b, arrive[pos])
+            new = self.arc(shift, a, visit.location, visit)
+            new += self.arc(shift, visit.location, b, arrive[pos])
+            steps.append(new - old + fixed)
         out = []
         for rng in self.ranges(visit, line):
-            for pos in range(len(visits) + 1):
+            for pos, cost in enumerate(steps):
                 vs = [*visits[:pos], visit, *visits[pos:]]
                 ws = [*windows[:pos], rng, *windows[pos:]]
-                out.append((self.route_cost(line, vs) - base, vs, ws))
+                out.append((cost, vs, ws))
         return out
 
     def allowed_lines(self, visit: Visit) -> list[_Line]:
@@ -213,6 +240,66 @@ class _Pass:
                 return out
         return None
 
+    def home(
+        self, visit: Visit, skip: _Line
+    ) -> tuple[float, _Line, list[Visit], list[tuple[int, int]], Route] | None:
+        """The cheapest place for ``visit`` on another line than ``skip`` where it fits: its
+        cost, the line, its visits, their windows and the route."""
+        options = []
+        for line in self.allowed_lines(visit):
+            if line is skip:
+                continue
+            for cost, vs, ws in self.insertions(visit, line, line.visits, line.windows):
+                if self.fits(line, vs, ws):
+                    options.append((cost, id(line), line, vs, ws))
+        options.sort(key=lambda o: (o[0], o[1]))
+        for cost, _, line, vs, ws in options:
+            if time.monotonic() > self.deadline:
+                return None
+            route = self.timed(line, vs, ws)
+            if route is not None:
+                return cost, line, vs, ws, route
+        return None
+
+    def relocate(self, visit: Visit) -> bool:
+        """Make room for ``visit`` by moving one stop of a route to another route where it
+        fits, when that lowers the objective (the first such move, cheapest room first)."""
+        worth = self.penalty(visit)
+        homes: dict[tuple[str, int], _Home | None] = {}
+        for line in self.allowed_lines(visit):
+            base = self.route_cost(line, line.visits)
+            for j, moved in enumerate(line.visits):
+                if time.monotonic() > self.deadline:
+                    return False
+                rest = line.visits[:j] + line.visits[j + 1 :]
+                rest_w = line.windows[:j] + line.windows[j + 1 :]
+                saved = base - self.route_cost(line, rest)
+                options = [
+                    (cost, vs, ws)
+                    for cost, vs, ws in self.insertions(visit, line, rest, rest_w)
+                    if cost - saved < worth and self.fits(line, vs, ws)
+                ]
+                options.sort(key=lambda o: o[0])
+                for cost, vs, ws in options[:RELOCATE_TRIES]:
+                    route = self.timed(line, vs, ws)
+                    if route is None:
+                        continue
+                    key = (moved.id, id(line))
+                    if key not in homes:
+                        homes[key] = self.home(moved, line)
+                    found = homes[key]
+                    if found is None:
+                        break  # the moved stop has no other place: the next stop
+                    moved_cost, other, ovs, ows, other_route = found
+                    gain = cost - saved + moved_cost - worth
+                    if gain >= 0:
+                        break
+                    self.commit(line, vs, ws, route)
+                    self.commit(other, ovs, ows, other_route)
+                    self.delta += gain
+                    return True
+        return False
+
     def routes(self) -> list[Route]:
         out = list(self.fixed)
         out += [line.route for line in self.lines if line.route is not None]
@@ -234,7 +321,7 @@ def serve_more(
         if time.monotonic() > deadline:
             still.append(visit.id)
             continue
-        if work.insert(visit):
+        if work.insert(visit) or work.relocate(visit):
             continue
         out = work.eject(visit)
         if out is None:

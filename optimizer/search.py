@@ -697,7 +697,7 @@ def solve_greedy(
         announce_greedy(task, routes)
     stats = SolverStats(
         status="GREEDY",
-        objective=_objective(task, routes, dropped),
+        objective=plan_objective(task, routes, dropped),
         wall_time=time.monotonic() - task.t0,
         solutions=1,
         workers=1,
@@ -716,7 +716,7 @@ def announce_greedy(task: Task, routes: Sequence[Route]) -> None:
     )
 
 
-def _objective(task: Task, routes: list[Route], dropped: list[str]) -> float:
+def plan_objective(task: Task, routes: list[Route], dropped: list[str]) -> float:
     """What the model's objective would be for a plan (euros): travel, fixed costs,
     continuity and moved visits, penalties of the modelled visits left out."""
     problem, anchors = task.problem, task.anchors or {}

@@ -44,6 +44,7 @@ from optimizer.search import (
     announce_greedy,
     cancelled,
     places_breaks,
+    plan_objective,
     polish_with_breaks,
     solve_one,
 )
@@ -153,6 +154,18 @@ def solve(
             settings.metaheuristic,
         )
         settings = replace(settings, iterated_local_search=False)
+    # An over-full week keeps a share of the time for the pass after the search that trades
+    # left-out visits in (optimizer.ejection); the search ends that much earlier.
+    limit_at = task.t0 + settings.time_limit
+    reserve = ejection_reserve(problem, settings)
+    if reserve > 0:
+        settings = replace(settings, time_limit=settings.time_limit - reserve)
+    # There a plan packed must visits first (shortest first) competes with the search's.
+    packed = None
+    if reserve > 0 and initial is None and not task.anchors:
+        packed = _packed(
+            task, settings, on_progress, stop, task.t0 + PACK_SHARE * settings.time_limit
+        )
     # Statutory breaks placed after the search: it gets a share of the time, OR-Tools' model
     # with break intervals polishes its plan for the rest (optimizer.search.polish_with_breaks).
     full = settings
@@ -185,13 +198,74 @@ def solve(
             result = fallback
     if result.stats.status == "GREEDY" and cancelled(stop):
         notice = STOPPED_BEFORE_FIRST_PLAN
-    result = _serve_more(task, full, result, on_progress, stop)
+    result = _serve_more(task, full, result, on_progress, stop, limit_at)
+    if packed is not None and packed.stats.objective < result.stats.objective:
+        log.info(
+            "the packed plan (objective %.3f) beats the search's (%.3f)",
+            packed.stats.objective,
+            result.stats.objective,
+        )
+        result = replace(packed, stats=replace(packed.stats, wall_time=time.monotonic() - task.t0))
     return _finish(problem, task, result, notice)
+
+
+PACK_SHARE = 0.2
+"""On an over-full problem, the share of the time limit the packed plan may take (on a
+100-visit week it takes under a second) before the search starts."""
+
+
+def _packed(
+    task: Task,
+    settings: SolverSettings,
+    on_progress: ProgressCallback | None,
+    stop: threading.Event | None,
+    deadline: float,
+) -> SearchResult | None:
+    """A plan made by the pass of :mod:`optimizer.ejection` from empty routes: the visits by
+    penalty, then the shortest first, each inserted, or let in by moving or ejecting a stop of
+    a lower penalty, with the exact break placement. On an over-full week it serves more must
+    visits than a short search often does; None after a stop or when it serves nothing."""
+    if cancelled(stop):
+        return None
+    problem = task.problem
+    modelled = [v.id for v in problem.visits if v.id not in task.excluded]
+    served = serve_more(problem, [], modelled, deadline)
+    if not served.routes:
+        return None
+    objective = plan_objective(task, served.routes, served.dropped)
+    wall = time.monotonic() - task.t0
+    stats = SolverStats("SUCCESS", objective, wall, 1, 1, "must-first packing", "packing")
+    if on_progress is not None:
+        on_progress(Progress(objective, 1, wall))
+    log.info("packed plan: %d visits left out, objective %.3f", len(served.dropped), objective)
+    return SearchResult(served.routes, served.dropped, dict(task.excluded), stats)
 
 
 SERVE_MORE_SECONDS = 0.25
 """The least time the pass after the search (:func:`optimizer.ejection.serve_more`) gets when
-the search used up the time limit (it takes a few tenths of a second on a 100-visit week)."""
+the search used up the time limit."""
+
+OVERFULL_SHARE = 0.75
+"""A problem whose visits' service time is above this share of its shifts' time is treated as
+over-full (or nearly): visits will be left out, and trading them pays."""
+
+RESERVE_SHARE = 0.1
+RESERVE_MAX_SECONDS = 2.0
+"""An over-full problem's pass after the search gets this share of the time limit (at most
+``RESERVE_MAX_SECONDS``): about a second of Python on a 100-visit week with its relocations."""
+
+
+def ejection_reserve(problem: Problem, settings: SolverSettings) -> float:
+    """Seconds of the time limit kept for the pass after the search: a share of it when the
+    visits' service time exceeds :data:`OVERFULL_SHARE` of the shifts' time (and no re-plan
+    or ``charge_waiting``, where the pass does not run), else none."""
+    if settings.charge_waiting or settings.solution_limit is not None:
+        return 0.0
+    service = sum(v.duration for v in problem.visits)
+    shifts = sum(s.end - s.start for s in problem.shifts)
+    if shifts <= 0 or service <= OVERFULL_SHARE * shifts:
+        return 0.0
+    return min(RESERVE_SHARE * settings.time_limit, RESERVE_MAX_SECONDS)
 
 
 def _serve_more(
@@ -200,6 +274,7 @@ def _serve_more(
     result: SearchResult,
     on_progress: ProgressCallback | None,
     stop: threading.Event | None,
+    limit_at: float,
 ) -> SearchResult:
     """``result`` with left-out visits inserted, or exchanged for stops of a lower penalty
     (:mod:`optimizer.ejection`), when that lowers the objective. Not after a stop, nor for a
@@ -212,7 +287,7 @@ def _serve_more(
         or settings.charge_waiting
     ):
         return result
-    deadline = max(task.t0 + settings.time_limit, time.monotonic() + SERVE_MORE_SECONDS)
+    deadline = max(limit_at, time.monotonic() + SERVE_MORE_SECONDS)
     served = serve_more(task.problem, result.routes, result.dropped, deadline)
     if served.delta >= 0:
         return result

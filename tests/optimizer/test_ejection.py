@@ -17,8 +17,8 @@ from optimizer.checker import check_plan
 from optimizer.domain import HOUR, MINUTE, Break, Problem, Shift, TimeWindow, Visit
 from optimizer.ejection import serve_more
 from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
-from optimizer.search import Task, _objective
-from optimizer.solve import solve
+from optimizer.search import Task, plan_objective
+from optimizer.solve import ejection_reserve, solve
 from tests.optimizer.conftest import FAST, Tiny, assert_feasible, euclid_matrix
 
 LATER = 60.0  # seconds: a deadline the pass never reaches on these problems
@@ -67,7 +67,9 @@ def test_a_must_visit_takes_the_place_of_an_optional_one(tiny: Tiny) -> None:
     assert served.dropped == ["opt"]
     assert_feasible(problem, _plan(problem, served.routes, served.dropped))
     task = Task(problem)
-    expected = _objective(task, served.routes, served.dropped) - _objective(task, before, ["must"])
+    expected = plan_objective(task, served.routes, served.dropped) - plan_objective(
+        task, before, ["must"]
+    )
     assert served.delta == pytest.approx(expected)
     assert served.delta < -99_000
 
@@ -88,6 +90,26 @@ def test_a_left_out_visit_goes_where_the_route_still_fits_its_break(tiny: Tiny) 
     assert route.working_time > 6 * HOUR and route.break_time >= 30 * MINUTE
     assert_feasible(problem, _plan(problem, served.routes, []))
     assert served.delta < 0
+
+
+def test_a_stop_moves_to_another_van_to_make_room(tiny: Tiny) -> None:
+    # Van A (8:00-10:00) serves must visit x (60 minutes); must visit v (100 minutes) fits
+    # nowhere as it stands, and B (8:00-9:15) is too short for it but not for x.
+    tiny.van("A").van("B").shift("A", 0, 8, 10).shift("B", 0, 8, 9.25)
+    tiny.visit("x", (0.5, 0.0), 60, priority=1)
+    tiny.visit("v", (0.0, 0.5), 100, priority=1)
+    problem = tiny.build()
+    before = [_routed(problem, problem.shifts[0], ["x"])]
+    served = serve_more(problem, before, ["v"], time.monotonic() + LATER)
+    assert served.dropped == []
+    assert {(r.van_id, s.visit_id) for r in served.routes for s in r.stops} == {
+        ("A", "v"),
+        ("B", "x"),
+    }
+    assert_feasible(problem, _plan(problem, served.routes, []))
+    task = Task(problem)
+    expected = plan_objective(task, served.routes, []) - plan_objective(task, before, ["v"])
+    assert served.delta == pytest.approx(expected)
 
 
 def test_a_must_visit_never_ejects_another_must_visit(tiny: Tiny) -> None:
@@ -133,7 +155,7 @@ def test_solve_serves_the_must_visit_a_search_left_for_an_optional_one(
     assert _served(plan.routes) == ["must"]
     assert [u.visit_id for u in plan.unassigned] == ["opt"]
     assert plan.stats.objective == pytest.approx(
-        _objective(Task(problem), list(plan.routes), ["opt"]), abs=0.01
+        plan_objective(Task(problem), list(plan.routes), ["opt"]), abs=0.01
     )
     assert plan.stats.strategy.endswith("+ ejection")
 
@@ -210,8 +232,42 @@ def test_the_pass_keeps_a_checked_plan_and_never_costs_more(
     report = check_plan(problem, _plan(problem, served.routes, served.dropped))
     assert report.ok, "\n".join(str(v) for v in report.violations)
     task = Task(problem)
-    expected = _objective(task, served.routes, served.dropped) - _objective(task, routes, dropped)
+    expected = plan_objective(task, served.routes, served.dropped) - plan_objective(
+        task, routes, dropped
+    )
     assert served.delta == pytest.approx(expected, abs=1e-6)
     assert served.delta <= 0
     musts = {v.id for v in problem.visits if v.is_must}
     assert len(musts - set(after)) <= len(musts - served_before)
+
+
+def test_packing_from_empty_routes_serves_the_short_must_visits_first(tiny: Tiny) -> None:
+    # 8:00-10:00: three must visits of 35 minutes fit, or the one of 110 minutes; the pass
+    # from empty routes (solve's packed plan) serves the three.
+    tiny.van("A").shift("A", 0, 8, 10)
+    tiny.visit("long", (0.5, 0.0), 110, priority=1)
+    for i in range(3):
+        tiny.visit(f"short{i}", (0.0, 0.3 + 0.1 * i), 35, priority=1)
+    problem = tiny.build()
+    served = serve_more(problem, [], [v.id for v in problem.visits], time.monotonic() + LATER)
+    assert sorted(_served(served.routes)) == ["short0", "short1", "short2"]
+    assert served.dropped == ["long"]
+    assert_feasible(problem, _plan(problem, served.routes, served.dropped))
+    task = Task(problem)
+    assert served.delta == pytest.approx(
+        plan_objective(task, served.routes, served.dropped)
+        - plan_objective(task, [], [])
+        - sum(problem.objective.penalty(v.priority) for v in problem.visits)
+    )
+
+
+def test_an_over_full_problem_keeps_time_for_the_pass(tiny: Tiny) -> None:
+    tiny.van("A").shift("A", 0, 8, 10)
+    tiny.visit("a", (0.5, 0.0), 60).visit("b", (0.0, 0.5), 60)
+    full = tiny.build()  # two hours of visits in a two-hour shift
+    limit = replace(FAST, solution_limit=None, time_limit=5.0)
+    assert ejection_reserve(full, limit) == pytest.approx(0.5)
+    assert ejection_reserve(full, replace(limit, time_limit=60.0)) == pytest.approx(2.0)
+    assert ejection_reserve(full, FAST) == 0.0  # a solution limit: reproducible, no reserve
+    roomy = replace(full, visits=full.visits[:1])
+    assert ejection_reserve(roomy, limit) == 0.0
