@@ -313,21 +313,35 @@ def serve_more(
     """The plan of ``routes`` (``dropped``: the modelled visits left out) after insertion and
     ejection (see the module docstring), within ``deadline`` (``time.monotonic()``)."""
     work = _Pass(problem, routes, deadline)
-    left = [problem.visit(v) for v in dropped]
+    still = [problem.visit(v) for v in dropped]
+    # Rounds until one changes nothing: a move of a later round can open room for a visit an
+    # earlier one could not place.
+    while still:
+        before = work.delta
+        still = _round(work, still, deadline)
+        if work.delta >= before or time.monotonic() > deadline:
+            break
+    order = {v.id: i for i, v in enumerate(problem.visits)}
+    ids = sorted((v.id for v in still), key=order.__getitem__)
+    return Served(work.routes(), ids, work.delta)
+
+
+def _round(work: _Pass, left: list[Visit], deadline: float) -> list[Visit]:
+    """One round over the left-out visits (highest penalty, then shortest, first): insert,
+    relocate, eject (see the module docstring); the visits still left out."""
     queue = sorted(left, key=lambda v: (-work.penalty(v), v.duration))
-    still: list[str] = []
+    still: list[Visit] = []
     while queue:
         visit = queue.pop(0)
         if time.monotonic() > deadline:
-            still.append(visit.id)
+            still.append(visit)
             continue
         if work.insert(visit) or work.relocate(visit):
             continue
         out = work.eject(visit)
         if out is None:
-            still.append(visit.id)
+            still.append(visit)
             continue
         queue.append(out)
         queue.sort(key=lambda v: (-work.penalty(v), v.duration))
-    order = {v.id: i for i, v in enumerate(problem.visits)}
-    return Served(work.routes(), sorted(still, key=order.__getitem__), work.delta)
+    return still
