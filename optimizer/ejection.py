@@ -27,13 +27,13 @@ as they are.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
 from optimizer.breaks import route_of, schedule, stop_ranges
 from optimizer.domain import Problem, Shift, Visit
-from optimizer.model import allowed_vehicles, start_domain
+from optimizer.model import allowed_vehicles, start_domain, vehicle_classes
 from optimizer.plan import Route
 
 
@@ -70,10 +70,18 @@ class Served:
 class _Pass:
     """The state of one pass over a plan."""
 
-    def __init__(self, problem: Problem, routes: Sequence[Route], deadline: float) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        routes: Sequence[Route],
+        deadline: float,
+        should_stop: Callable[[], bool],
+    ) -> None:
         self.problem = problem
         self.deadline = deadline
+        self.should_stop = should_stop
         self.shifts = list(problem.shifts)
+        self.classes = vehicle_classes(problem, self.shifts)
         by_key = {(r.van_id, r.day): r for r in routes}
         self.lines: list[_Line] = []
         self.fixed: list[Route] = []  # routes on shifts this pass does not change
@@ -89,6 +97,10 @@ class _Pass:
         self.fixed.extend(by_key.values())  # a route on no known shift: left alone
         self.line_of = {line.shift.key: i for i, line in enumerate(self.lines)}
         self.delta = 0.0
+
+    def over(self) -> bool:
+        """Past the deadline, or asked to stop."""
+        return time.monotonic() > self.deadline or self.should_stop()
 
     def penalty(self, visit: Visit) -> float:
         return self.problem.objective.penalty(visit.priority)
@@ -191,7 +203,7 @@ class _Pass:
         return out
 
     def allowed_lines(self, visit: Visit) -> list[_Line]:
-        ks = allowed_vehicles(self.problem, visit, self.shifts)
+        ks = allowed_vehicles(self.problem, visit, self.shifts, self.classes)
         keys = [self.shifts[k].key for k in ks]
         return [self.lines[self.line_of[key]] for key in keys if key in self.line_of]
 
@@ -206,7 +218,7 @@ class _Pass:
                     options.append((cost, id(line), line, vs, ws))
         options.sort(key=lambda o: (o[0], o[1]))
         for cost, _, line, vs, ws in options:
-            if time.monotonic() > self.deadline:
+            if self.over():
                 return False
             if self.apply(line, vs, ws):
                 self.delta += cost - worth
@@ -233,7 +245,7 @@ class _Pass:
                         options.append((gain, id(line), j, line, out, vs, ws))
         options.sort(key=lambda o: (o[0], o[1], o[2]))
         for gain, _, _, line, out, vs, ws in options:
-            if time.monotonic() > self.deadline:
+            if self.over():
                 return None
             if self.apply(line, vs, ws):
                 self.delta += gain
@@ -254,7 +266,7 @@ class _Pass:
                     options.append((cost, id(line), line, vs, ws))
         options.sort(key=lambda o: (o[0], o[1]))
         for cost, _, line, vs, ws in options:
-            if time.monotonic() > self.deadline:
+            if self.over():
                 return None
             route = self.timed(line, vs, ws)
             if route is not None:
@@ -269,7 +281,7 @@ class _Pass:
         for line in self.allowed_lines(visit):
             base = self.route_cost(line, line.visits)
             for j, moved in enumerate(line.visits):
-                if time.monotonic() > self.deadline:
+                if self.over():
                     return False
                 rest = line.visits[:j] + line.visits[j + 1 :]
                 rest_w = line.windows[:j] + line.windows[j + 1 :]
@@ -308,32 +320,37 @@ class _Pass:
 
 
 def serve_more(
-    problem: Problem, routes: Sequence[Route], dropped: Sequence[str], deadline: float
+    problem: Problem,
+    routes: Sequence[Route],
+    dropped: Sequence[str],
+    deadline: float,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> Served:
     """The plan of ``routes`` (``dropped``: the modelled visits left out) after insertion and
-    ejection (see the module docstring), within ``deadline`` (``time.monotonic()``)."""
-    work = _Pass(problem, routes, deadline)
+    ejection (see the module docstring), within ``deadline`` (``time.monotonic()``) and until
+    ``should_stop()``: what is not placed by then stays left out."""
+    work = _Pass(problem, routes, deadline, should_stop)
     still = [problem.visit(v) for v in dropped]
     # Rounds until one changes nothing: a move of a later round can open room for a visit an
     # earlier one could not place.
     while still:
         before = work.delta
-        still = _round(work, still, deadline)
-        if work.delta >= before or time.monotonic() > deadline:
+        still = _round(work, still)
+        if work.delta >= before or work.over():
             break
     order = {v.id: i for i, v in enumerate(problem.visits)}
     ids = sorted((v.id for v in still), key=order.__getitem__)
     return Served(work.routes(), ids, work.delta)
 
 
-def _round(work: _Pass, left: list[Visit], deadline: float) -> list[Visit]:
+def _round(work: _Pass, left: list[Visit]) -> list[Visit]:
     """One round over the left-out visits (highest penalty, then shortest, first): insert,
     relocate, eject (see the module docstring); the visits still left out."""
     queue = sorted(left, key=lambda v: (-work.penalty(v), v.duration))
     still: list[Visit] = []
     while queue:
         visit = queue.pop(0)
-        if time.monotonic() > deadline:
+        if work.over():
             still.append(visit)
             continue
         if work.insert(visit) or work.relocate(visit):

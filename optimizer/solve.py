@@ -162,7 +162,12 @@ def solve(
         settings = replace(settings, time_limit=settings.time_limit - reserve)
     # There a plan packed must visits first (shortest first) competes with the search's.
     packed = None
-    if reserve > 0 and initial is None and not task.anchors:
+    if (
+        reserve > 0
+        and initial is None
+        and not task.anchors
+        and len(problem.visits) <= PACK_MAX_VISITS
+    ):
         packed = _packed(
             task, settings, on_progress, stop, task.t0 + PACK_SHARE * settings.time_limit
         )
@@ -213,6 +218,11 @@ PACK_SHARE = 0.2
 """On an over-full problem, the share of the time limit the packed plan may take (on a
 100-visit week it takes under a second) before the search starts."""
 
+PACK_MAX_VISITS = 400
+"""The packed plan is made for problems up to this many visits: its Python insertion with the
+exact break placement grows with visits times route positions, and larger problems need their
+time for the search (measured on the sample weeks of up to 100 visits only)."""
+
 
 def _packed(
     task: Task,
@@ -229,7 +239,7 @@ def _packed(
         return None
     problem = task.problem
     modelled = [v.id for v in problem.visits if v.id not in task.excluded]
-    served = serve_more(problem, [], modelled, deadline)
+    served = serve_more(problem, [], modelled, deadline, lambda: cancelled(stop))
     if not served.routes:
         return None
     objective = plan_objective(task, served.routes, served.dropped)
@@ -288,7 +298,9 @@ def _serve_more(
     ):
         return result
     deadline = max(limit_at, time.monotonic() + SERVE_MORE_SECONDS)
-    served = serve_more(task.problem, result.routes, result.dropped, deadline)
+    served = serve_more(
+        task.problem, result.routes, result.dropped, deadline, lambda: cancelled(stop)
+    )
     if served.delta >= 0:
         return result
     log.info(

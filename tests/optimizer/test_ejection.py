@@ -271,3 +271,10 @@ def test_an_over_full_problem_keeps_time_for_the_pass(tiny: Tiny) -> None:
     assert ejection_reserve(full, FAST) == 0.0  # a solution limit: reproducible, no reserve
     roomy = replace(full, visits=full.visits[:1])
     assert ejection_reserve(roomy, limit) == 0.0
+
+
+def test_a_stop_leaves_the_plan_as_it_is(tiny: Tiny) -> None:
+    problem = _full_morning(tiny)
+    before = [_routed(problem, problem.shifts[0], ["opt"])]
+    served = serve_more(problem, before, ["must"], time.monotonic() + LATER, lambda: True)
+    assert served.routes == before and served.dropped == ["must"] and served.delta == 0
