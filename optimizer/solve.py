@@ -157,7 +157,7 @@ def solve(
     # An over-full week keeps a share of the time for the pass after the search that trades
     # left-out visits in (optimizer.ejection); the search ends that much earlier.
     limit_at = task.t0 + settings.time_limit
-    reserve = ejection_reserve(problem, settings)
+    reserve = ejection_reserve(problem, settings) if not task.anchors else 0.0
     if reserve > 0:
         settings = replace(settings, time_limit=settings.time_limit - reserve)
     # There a plan packed must visits first (shortest first) competes with the search's.
@@ -210,7 +210,9 @@ def solve(
             packed.stats.objective,
             result.stats.objective,
         )
-        result = replace(packed, stats=replace(packed.stats, wall_time=time.monotonic() - task.t0))
+        status = "STOPPED" if cancelled(stop) else packed.stats.status
+        wall = time.monotonic() - task.t0
+        result = replace(packed, stats=replace(packed.stats, status=status, wall_time=wall))
     return _finish(problem, task, result, notice)
 
 
@@ -267,8 +269,9 @@ RESERVE_MAX_SECONDS = 2.0
 
 def ejection_reserve(problem: Problem, settings: SolverSettings) -> float:
     """Seconds of the time limit kept for the pass after the search: a share of it when the
-    visits' service time exceeds :data:`OVERFULL_SHARE` of the shifts' time (and no re-plan
-    or ``charge_waiting``, where the pass does not run), else none."""
+    visits' service time exceeds :data:`OVERFULL_SHARE` of the shifts' time (without
+    ``charge_waiting``, where the pass does not run, and without a solution limit, which asks
+    for a reproducible run), else none. A re-plan (anchors) keeps none either (see solve)."""
     if settings.charge_waiting or settings.solution_limit is not None:
         return 0.0
     service = sum(v.duration for v in problem.visits)
