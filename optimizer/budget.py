@@ -90,6 +90,12 @@ def model_verdict(budget: Budget, visits: int, nodes: int) -> str | None:
     )
 
 
+def model_fits(nodes: int, seconds: float) -> bool:
+    """Whether the OR-Tools model of ``nodes`` model nodes is estimated to be built within
+    ``seconds`` (:func:`optimizer.sizing.model_seconds`, deliberately high)."""
+    return model_seconds(nodes) <= seconds
+
+
 AFTER_SEARCH_PER_VISIT = 0.0008
 """Seconds per visit this process needs after a forked search ends: to end it, to plan its last
 reported routes from their times and to explain the left-out visits (at least

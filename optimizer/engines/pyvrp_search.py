@@ -22,12 +22,15 @@ from pyvrp.exceptions import PenaltyBoundWarning, ScalingWarning
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
 from optimizer.breaks import fit_breaks, placed_here
+from optimizer.budget import model_fits
 from optimizer.checker import check_plan
+from optimizer.engines.exchange import SolutionPool, feasible_cost
 from optimizer.engines.pyvrp_model import PyvrpMapping
 from optimizer.model import COST_SCALE
 from optimizer.plan import Plan, Reason, Route, SolverStats, Stop, Unassigned
 from optimizer.search import Progress, ProgressCallback, SearchResult, Task, cancelled, solve_one
 from optimizer.settings import SolverSettings
+from optimizer.sizing import model_nodes
 
 log = logging.getLogger(__name__)
 
@@ -86,29 +89,100 @@ class _Stop:
         return self._should_stop() or self._limit(best_cost)
 
 
-def run_pyvrp(
+EPOCHS = 5
+"""A PyVRP worker of a portfolio trades with the others' best solution (:mod:`optimizer.engines.
+exchange`) this many times, at equal steps of its time (each epoch at least
+:data:`MIN_EPOCH_SECONDS`)."""
+
+MIN_EPOCH_SECONDS = 1.0
+"""The shortest epoch between two trades: each restart of PyVRP rebuilds its search."""
+
+EPOCH_SEED_STEP = 104_729
+"""Epoch ``e`` of a worker searches with its seed plus ``e`` times this."""
+
+
+@dataclass(frozen=True)
+class PyvrpRun:
+    """What PyVRP found over one or more of its runs: the cheapest solution (feasible ones
+    first) and the iterations of all runs."""
+
+    best: pyvrp.Solution
+    num_iterations: int
+
+
+def _solve_once(
     mapping: PyvrpMapping,
-    seconds: float,
-    settings: SolverSettings,
-    should_stop: Callable[[], bool] = lambda: False,
+    stop: StoppingCriterion,
+    seed: int,
+    initial: pyvrp.Solution | None,
 ) -> pyvrp.Result:
-    """PyVRP on the mapped data for at most ``seconds`` (with a solution limit also at most
-    :data:`ITERATIONS_PER_SOLUTION` per solution: reproducible with the seed); without a
-    feasible plan it gives up early (:data:`GIVE_UP_SHARE`)."""
-    criteria: list[StoppingCriterion] = [MaxRuntime(max(seconds, 0.0))]
-    if settings.solution_limit is not None:
-        criteria.append(MaxIterations(settings.solution_limit * ITERATIONS_PER_SOLUTION))
-    give_up_at = time.monotonic() + max(GIVE_UP_SECONDS, GIVE_UP_SHARE * seconds)
-    stop = _Stop(MultipleCriteria(criteria), should_stop, give_up_at)
     # PyVRP warns when its penalties hit their bound (no feasible plan in sight): the outcome
     # says so already (an infeasible best is not used), so the warning is only logged.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PenaltyBoundWarning)
         warnings.simplefilter("always", ScalingWarning)
-        result = pyvrp.solve(mapping.data, stop, seed=settings.seed, collect_stats=False)
+        result = pyvrp.solve(
+            mapping.data, stop, seed=seed, collect_stats=False, initial_solution=initial
+        )
     for w in caught:
         log.info("PyVRP: %s", str(w.message).strip().splitlines()[0])
     return result
+
+
+def run_pyvrp(
+    mapping: PyvrpMapping,
+    seconds: float,
+    settings: SolverSettings,
+    should_stop: Callable[[], bool] = lambda: False,
+    pool: SolutionPool | None = None,
+) -> PyvrpRun:
+    """PyVRP on the mapped data for at most ``seconds`` (with a solution limit also at most
+    :data:`ITERATIONS_PER_SOLUTION` per solution: reproducible with the seed); without a
+    feasible plan it gives up early (:data:`GIVE_UP_SHARE`). With a ``pool`` (a portfolio
+    worker, no solution limit) it searches in :data:`EPOCHS` epochs and trades its best
+    solution with the pool after each: the next epoch starts from the cheaper of the two, with
+    another seed."""
+    t_start = time.monotonic()
+    end = t_start + max(seconds, 0.0)
+    give_up_at = t_start + max(GIVE_UP_SECONDS, GIVE_UP_SHARE * seconds)
+    epochs = 1
+    if pool is not None and settings.solution_limit is None:
+        epochs = max(1, min(EPOCHS, int(seconds / MIN_EPOCH_SECONDS)))
+    data = mapping.data
+    best: pyvrp.Solution | None = None
+    best_cost: int | None = None
+    start: pyvrp.Solution | None = None
+    iterations = 0
+    for epoch in range(epochs):
+        left = end - time.monotonic()
+        if epoch > 0 and (left <= 0.0 or should_stop()):
+            break
+        step = left / (epochs - epoch)
+        criteria: list[StoppingCriterion] = [MaxRuntime(max(step, 0.0))]
+        if settings.solution_limit is not None:
+            criteria.append(MaxIterations(settings.solution_limit * ITERATIONS_PER_SOLUTION))
+        stop = _Stop(MultipleCriteria(criteria), should_stop, give_up_at)
+        seed = settings.seed + epoch * EPOCH_SEED_STEP
+        result = _solve_once(mapping, stop, seed, start)
+        iterations += int(result.num_iterations)
+        cost = feasible_cost(data, result.best)
+        if best is None or (cost is not None and (best_cost is None or cost < best_cost)):
+            best, best_cost = result.best, cost
+        if best_cost is None and time.monotonic() > give_up_at:
+            break  # no feasible plan in sight (see _Stop)
+        start = best
+        if pool is not None and epoch < epochs - 1:
+            better = pool.trade(data, best, best_cost)
+            if better is not None:
+                start = better
+    assert best is not None
+    if pool is not None and epochs > 1:
+        # The last epoch's best for the others; the pool's when cheaper (a polish then starts
+        # from the best solution any worker found).
+        better = pool.trade(data, best, best_cost)
+        if better is not None:
+            best = better
+    return PyvrpRun(best, iterations)
 
 
 def routes_of(
@@ -185,7 +259,7 @@ def routes_of(
     return routes, cost
 
 
-def outcome_of(task: Task, mapping: PyvrpMapping, result: pyvrp.Result) -> PyvrpOutcome:
+def outcome_of(task: Task, mapping: PyvrpMapping, result: PyvrpRun) -> PyvrpOutcome:
     """PyVRP's best solution as checked vanplan routes (see :class:`PyvrpOutcome`)."""
     best = result.best
     iterations = int(result.num_iterations)
@@ -224,14 +298,23 @@ def hybrid_search(
     share: float,
     stop: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
+    pool: SolutionPool | None = None,
 ) -> SearchResult:
     """PyVRP for ``share`` of the time to ``deadline``, then OR-Tools warm-started from its
     checked plan (its metaheuristic, which can be cancelled) for the rest; without a PyVRP
     plan, OR-Tools from scratch. The better plan by vanplan's objective wins (ties: OR-Tools',
-    whose times the extraction sets)."""
+    whose times the extraction sets). When OR-Tools' model would not be built in the rest
+    (:func:`optimizer.budget.model_fits`: thousands of visits), PyVRP gets the whole time and
+    its plan is not polished; without a PyVRP plan the result then has no routes (the solve
+    answers with its greedy plan). ``pool``: see :func:`run_pyvrp`."""
     t_start = time.monotonic()
-    seconds = share * max(deadline - t_start, 0.0)
-    result = run_pyvrp(mapping, seconds, settings, lambda: cancelled(stop))
+    left = max(deadline - t_start, 0.0)
+    nodes = model_nodes([len(v.windows) for v in task.problem.visits])
+    polish = model_fits(nodes, (1.0 - share) * left)
+    if not polish:
+        log.info("OR-Tools' model of %d nodes does not fit in the polish: PyVRP plans alone", nodes)
+        share = 1.0
+    result = run_pyvrp(mapping, share * left, settings, lambda: cancelled(stop), pool)
     found = outcome_of(task, mapping, result)
     name = f"PyVRP {found.iterations} iterations/seed {settings.seed}"
     engine: SearchResult | None = None
@@ -249,8 +332,11 @@ def hybrid_search(
         engine = SearchResult(found.routes, found.dropped, excluded, stats)
         if on_progress is not None:
             on_progress(Progress(found.objective, found.iterations, stats.wall_time))
-    if engine is not None and (cancelled(stop) or deadline - time.monotonic() < MIN_POLISH_SECONDS):
+    rest = deadline - time.monotonic()
+    if engine is not None and (not polish or cancelled(stop) or rest < MIN_POLISH_SECONDS):
         return engine
+    if engine is None and (cancelled(stop) or not model_fits(nodes, max(rest, MIN_POLISH_SECONDS))):
+        return task.not_searched(settings, "STOPPED" if cancelled(stop) else "NO_SOLUTION")
     initial = None
     if engine is not None:
         initial = Plan(tuple(engine.routes), (), engine.stats)

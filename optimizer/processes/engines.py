@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any
 
+from optimizer.engines.exchange import SolutionPool
 from optimizer.engines.pyvrp_model import PyvrpMapping, express
 from optimizer.engines.pyvrp_search import hybrid_search
 from optimizer.processes.messages import Done, Failed
@@ -35,8 +36,17 @@ SHARE_ALONE = 0.8
 """With one worker, PyVRP's share of the time limit; OR-Tools polishes for the rest."""
 
 SHARE_IN_PORTFOLIO = 0.9
-"""Each PyVRP worker's share of the time in a portfolio (every worker runs PyVRP with its own
-seed; OR-Tools polishes the rest of the time)."""
+"""The first PyVRP worker's share of the time in a portfolio; OR-Tools polishes the best
+solution of the portfolio's pool for the rest. The other workers run PyVRP until the deadline
+(every worker with its own seed, trading solutions through the pool:
+:mod:`optimizer.engines.exchange`)."""
+
+
+def portfolio_share(worker: int) -> float:
+    """PyVRP's share of the time on portfolio worker ``worker`` (see
+    :data:`SHARE_IN_PORTFOLIO`)."""
+    return SHARE_IN_PORTFOLIO if worker == 0 else 1.0
+
 
 STOP_GRACE = 5.0
 """Seconds the PyVRP process may take to send its plan after a stop or its deadline (PyVRP's
@@ -64,6 +74,7 @@ def _hybrid_child(
     flag: StopFlag,
     stoppable: bool,
     sender: Any,
+    pool: SolutionPool | None,
 ) -> None:
     """Body of the PyVRP process: the hybrid search, its progress and result sent to the
     parent."""
@@ -75,7 +86,14 @@ def _hybrid_child(
     try:
         with flag.relayed() as stop:
             result = hybrid_search(
-                task, settings, mapping, deadline, share, stop if stoppable else None, progress
+                task,
+                settings,
+                mapping,
+                deadline,
+                share,
+                stop if stoppable else None,
+                progress,
+                pool,
             )
         sender.send(Done(result))
     except Exception as exc:  # reported to the parent, which decides
@@ -92,14 +110,16 @@ def hybrid_in_child(
     stop: threading.Event | None,
     deadline: float,
     share: float,
+    pool: SolutionPool | None = None,
 ) -> Searched:
     """The PyVRP worker in a forked process until it sends its result (see the module
-    docstring). Without a result (killed, or it failed) the returned ``Searched`` is empty."""
+    docstring), trading solutions through ``pool`` with the other workers of a portfolio.
+    Without a result (killed, or it failed) the returned ``Searched`` is empty."""
     ctx = mp.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
     flag = StopFlag(ctx)
     # A solve without a stop event is not stoppable: the polish may then use ILS.
-    args = (task, settings, mapping, deadline, share, flag, stop is not None, sender)
+    args = (task, settings, mapping, deadline, share, flag, stop is not None, sender, pool)
     child = start_forked(_hybrid_child, args, "vanplan-pyvrp")
     sender.close()
     result: SearchResult | None = None

@@ -12,8 +12,9 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from optimizer.engines.exchange import SolutionPool
 from optimizer.engines.pyvrp_model import PyvrpMapping
-from optimizer.processes.engines import SHARE_IN_PORTFOLIO, hybrid_in_child
+from optimizer.processes.engines import hybrid_in_child, portfolio_share
 from optimizer.processes.messages import Done, Failed
 from optimizer.processes.searches import Searched, outcome, search_deadline, search_in_child
 from optimizer.processes.start import end
@@ -70,9 +71,12 @@ def solve_portfolio_forked(
     """The portfolio in forked processes, one per worker, each watched by a thread of this
     process as a single forked search is (:func:`search_in_child`): stoppable with iterated
     local search, stalls ended and searched again. With a PyVRP ``mapping`` (a problem PyVRP
-    expresses: no breaks) every worker runs PyVRP with its own seed and polishes its plan with
-    OR-Tools when at least ``MIN_POLISH_SECONDS`` are left (:func:`hybrid_in_child`): on such
-    problems PyVRP's search is the stronger one (``benchmarks/RESULTS.md``). The winner is the
+    expresses: no breaks) every worker runs PyVRP with its own seed, the workers trading their
+    best solutions through a shared pool (:mod:`optimizer.engines.exchange`); worker 0 stops
+    PyVRP a little early and polishes the pool's best with OR-Tools (when its model fits in the
+    time left), the others run PyVRP until the deadline (:func:`hybrid_in_child`,
+    :func:`~optimizer.processes.engines.portfolio_share`): on such problems PyVRP's search is
+    the stronger one (``benchmarks/RESULTS.md``). The winner is the
     lowest objective (then the lowest worker); a killed worker's plan is rebuilt here from its
     last routes."""
     configs = portfolio(settings)
@@ -81,6 +85,8 @@ def solve_portfolio_forked(
     best: float | None = None
     searched: list[Searched] = [Searched() for _ in configs]
     errors: dict[int, str] = {}
+    # The PyVRP workers trade their best solutions (created before they are forked).
+    pool = SolutionPool(mp.get_context("fork"), mapping.data) if mapping is not None else None
 
     def run(worker: int, cfg: SolverSettings) -> None:
         def progress(p: Progress) -> None:
@@ -95,7 +101,7 @@ def solve_portfolio_forked(
         try:
             if mapping is not None:
                 searched[worker] = hybrid_in_child(
-                    task, cfg, mapping, progress, stop, deadline, SHARE_IN_PORTFOLIO
+                    task, cfg, mapping, progress, stop, deadline, portfolio_share(worker), pool
                 )
             else:
                 searched[worker] = search_in_child(task, cfg, progress, stop, deadline)
