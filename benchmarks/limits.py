@@ -41,20 +41,33 @@ from typing import Any
 import numpy as np
 
 from optimizer.diagnose import precheck
-from optimizer.domain import Horizon, Problem, Shift, TimeWindow, TravelMatrix, Van, Visit
+from optimizer.domain import (
+    BreakRule,
+    Horizon,
+    Problem,
+    Shift,
+    TimeWindow,
+    TravelMatrix,
+    Van,
+    Visit,
+)
 from optimizer.greedy import greedy_plan
 from optimizer.model import build_model, node_graph
 from optimizer.settings import SolverSettings
 from optimizer.solve import solve
 
 VISITS_PER_VAN_DAY = 8
+VISITS_PER_SHORT_DAY = 5  # --no-breaks: six hours of work a van-day
 MAX_VANS = 50  # the API's limit (api.schemas.planning.SolveRequest.vans)
 SPEED_KMH = 40.0
 DETOUR = 1.3
 
 
-def sized_problem(visits: int, seed: int = 0) -> Problem:
-    """A week of ``visits`` visits for a fleet sized to them (see the module docstring)."""
+def sized_problem(visits: int, seed: int = 0, no_breaks: bool = False) -> Problem:
+    """A week of ``visits`` visits for a fleet sized to them (see the module docstring). With
+    ``no_breaks`` every shift's work is capped at the statutory rule's ``after_first`` (no break
+    needed, so PyVRP can express the week) and the fleet is not capped: vans enough for
+    :data:`VISITS_PER_SHORT_DAY` visits a van-day."""
     rng = random.Random(seed)
     horizon = Horizon(date(2026, 3, 2), 5)
     names = ["base", *(f"p{i}" for i in range(visits))]
@@ -66,10 +79,17 @@ def sized_problem(visits: int, seed: int = 0) -> Problem:
         np.rint(km * 1000).astype(np.int64),
         approximate=True,
     )
-    fleet = min(MAX_VANS, max(1, math.ceil(visits / (horizon.days * VISITS_PER_VAN_DAY))))
+    if no_breaks:
+        fleet = max(1, math.ceil(visits / (horizon.days * VISITS_PER_SHORT_DAY)))
+        max_work: int | None = BreakRule().after_first
+    else:
+        fleet = min(MAX_VANS, max(1, math.ceil(visits / (horizon.days * VISITS_PER_VAN_DAY))))
+        max_work = None
     vans = tuple(Van(f"van-{k}", start_location="base") for k in range(fleet))
     shifts = tuple(
-        Shift(v.id, d, horizon.at(d, 8), horizon.at(d, 17)) for v in vans for d in range(5)
+        Shift(v.id, d, horizon.at(d, 8), horizon.at(d, 17), max_work=max_work)
+        for v in vans
+        for d in range(5)
     )
     out = []
     for i in range(visits):
@@ -88,9 +108,11 @@ def _peak_rss_mb() -> float:
     return max(own, children) / 1024.0  # KiB on Linux
 
 
-def measure(size: int, time_limit: float, stop_after: float | None, seed: int) -> dict[str, Any]:
-    """One solve of ``sized_problem(size, seed)``; see the module docstring."""
-    problem = sized_problem(size, seed)
+def measure(
+    size: int, time_limit: float, stop_after: float | None, seed: int, no_breaks: bool = False
+) -> dict[str, Any]:
+    """One solve of ``sized_problem(size, seed, no_breaks)``; see the module docstring."""
+    problem = sized_problem(size, seed, no_breaks)
     stop = threading.Event()
     first: list[float] = []
     stopped_at: list[float] = []
@@ -114,6 +136,7 @@ def measure(size: int, time_limit: float, stop_after: float | None, seed: int) -
     wall = done - t0
     return {
         "size": size,
+        "no_breaks": no_breaks,
         "van_days": len(problem.shifts),
         "time_limit": time_limit,
         "stop_after": stop_after,
@@ -152,17 +175,19 @@ def phases(size: int, seed: int) -> dict[str, Any]:
     }
 
 
-def _child(args: tuple[int, float, float | None, int], out: Any) -> None:
-    size, time_limit, _, seed = args
+def _child(args: tuple[int, float, float | None, int, bool], out: Any) -> None:
+    size, time_limit, _, seed, _ = args
     out.put(phases(size, seed) if time_limit < 0 else measure(*args))
 
 
-def run_fresh(size: int, time_limit: float, stop_after: float | None, seed: int) -> dict[str, Any]:
+def run_fresh(
+    size: int, time_limit: float, stop_after: float | None, seed: int, no_breaks: bool = False
+) -> dict[str, Any]:
     """:func:`measure` in a fresh (spawned) process, so its peak memory is its own (with a
     negative ``time_limit``: :func:`phases`)."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    proc = ctx.Process(target=_child, args=((size, time_limit, stop_after, seed), out))
+    proc = ctx.Process(target=_child, args=((size, time_limit, stop_after, seed, no_breaks), out))
     proc.start()
     result: dict[str, Any] = out.get()
     proc.join()
@@ -180,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--phases", action="store_true", help="time the phases before the search instead"
     )
+    parser.add_argument(
+        "--no-breaks",
+        action="store_true",
+        help="six hours of work a van-day (no break: PyVRP can express the week), fleet uncapped",
+    )
     return parser
 
 
@@ -189,9 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.phases:
             print(json.dumps(run_fresh(size, -1.0, None, args.seed)), flush=True)
             continue
-        print(json.dumps(run_fresh(size, args.time_limit, None, args.seed)), flush=True)
+        full = run_fresh(size, args.time_limit, None, args.seed, args.no_breaks)
+        print(json.dumps(full), flush=True)
         if args.stop_after > 0:
-            stopped = run_fresh(size, args.time_limit, args.stop_after, args.seed)
+            stopped = run_fresh(size, args.time_limit, args.stop_after, args.seed, args.no_breaks)
             print(json.dumps(stopped), flush=True)
     return 0
 

@@ -13,7 +13,7 @@ from typing import Any
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from optimizer.breaks import fit_breaks, placed_here
-from optimizer.budget import Budget, restore_seconds
+from optimizer.budget import Budget, model_fits, restore_seconds
 from optimizer.diagnose import precheck
 from optimizer.domain import Problem
 from optimizer.errors import SolveStoppedError
@@ -29,6 +29,7 @@ from optimizer.model import COST_SCALE, BreakSpec, NodeGraph, VanModel, build_mo
 from optimizer.params import duration, model_search_parameters, without_ils
 from optimizer.plan import Plan, Route, SolverStats, Unassigned
 from optimizer.settings import SolverSettings
+from optimizer.sizing import model_nodes
 
 log = logging.getLogger(__name__)
 
@@ -834,6 +835,10 @@ def polish_with_breaks(
     plan by the model's objective wins (ties: the placed one)."""
     left = deadline - time.monotonic()
     if not result.routes or cancelled(stop) or left < MIN_BREAK_POLISH_SECONDS:
+        return result
+    nodes = model_nodes([len(v.windows) for v in task.problem.visits])
+    if not model_fits(nodes, left):
+        log.info("OR-Tools' model of %d nodes does not fit in the polish with breaks", nodes)
         return result
     exact = replace(settings, statutory_breaks="modelled", iterated_local_search=False)
     initial = Plan(tuple(result.routes), (), result.stats)

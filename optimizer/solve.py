@@ -127,8 +127,13 @@ def solve(
         planless = [v.id for v in problem.visits if v.id not in left_out]
         left_out.update((u.visit_id, u) for u in _not_planned(problem, planless))
         return _plan(problem, [], left_out.values(), stats)
+    # PyVRP joins where it can express the problem (settings.engines; not for a warm start
+    # from a given plan, which OR-Tools searches): alone first, or on every portfolio worker.
+    # It needs no OR-Tools model, so it also plans where that model would not be built in time
+    # (thousands of visits): its plan is then not polished (optimizer.engines.pyvrp_search).
+    mapping = pyvrp_mapping(task, settings) if initial is None else None
     not_built = model_verdict(budget, len(problem.visits), nodes)
-    if not_built is not None and task.greedy is not None:
+    if not_built is not None and task.greedy is not None and mapping is None:
         log.warning("%s", not_built)
         return _finish(problem, task, task.greedy_now() or task.greedy, not_built)
 
@@ -177,9 +182,6 @@ def solve(
     placing = places_breaks(problem, settings)
     if placing:
         settings = replace(settings, time_limit=settings.time_limit * PLACED_SEARCH_SHARE)
-    # PyVRP joins where it can express the problem (settings.engines; not for a warm start
-    # from a given plan, which OR-Tools searches): alone first, or as one portfolio worker.
-    mapping = pyvrp_mapping(task, settings) if initial is None else None
     if mapping is not None and settings.workers <= 1:
         result = solve_hybrid(task, settings, mapping, on_progress, stop)
     elif in_child:

@@ -37,8 +37,8 @@ def feasible_cost(data: pyvrp.ProblemData, solution: pyvrp.Solution) -> int | No
 
 class SolutionPool:
     """The cheapest feasible solution offered so far by the workers of one portfolio (see the
-    module docstring). Create it in the parent, before the workers are forked. Routes are held
-as their vehicle type and client indices (PyVRP's ``Route(data, clients, vehicle_type)``)."""
+        module docstring). Create it in the parent, before the workers are forked. Routes are held
+    as their vehicle type and client indices (PyVRP's ``Route(data, clients, vehicle_type)``)."""
 
     def __init__(self, ctx: Any, data: pyvrp.ProblemData) -> None:
         # Every route holds its vehicle type and length; every client is visited at most once.

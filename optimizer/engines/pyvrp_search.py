@@ -138,16 +138,14 @@ def run_pyvrp(
 ) -> PyvrpRun:
     """PyVRP on the mapped data for at most ``seconds`` (with a solution limit also at most
     :data:`ITERATIONS_PER_SOLUTION` per solution: reproducible with the seed); without a
-    feasible plan it gives up early (:data:`GIVE_UP_SHARE`). With a ``pool`` (a portfolio
-    worker, no solution limit) it searches in :data:`EPOCHS` epochs and trades its best
-    solution with the pool after each: the next epoch starts from the cheaper of the two, with
-    another seed."""
+    feasible plan it gives up early (:data:`GIVE_UP_SHARE`). With a ``pool`` it searches in
+    up to :data:`EPOCHS` epochs (a solution limit's iterations split between them) and trades
+    its best solution with the pool after each: the next epoch starts from the cheaper of the
+    two, with another seed; in the end it returns the pool's solution when that is cheaper."""
     t_start = time.monotonic()
     end = t_start + max(seconds, 0.0)
     give_up_at = t_start + max(GIVE_UP_SECONDS, GIVE_UP_SHARE * seconds)
-    epochs = 1
-    if pool is not None and settings.solution_limit is None:
-        epochs = max(1, min(EPOCHS, int(seconds / MIN_EPOCH_SECONDS)))
+    epochs = 1 if pool is None else max(1, min(EPOCHS, int(seconds / MIN_EPOCH_SECONDS)))
     data = mapping.data
     best: pyvrp.Solution | None = None
     best_cost: int | None = None
@@ -160,7 +158,8 @@ def run_pyvrp(
         step = left / (epochs - epoch)
         criteria: list[StoppingCriterion] = [MaxRuntime(max(step, 0.0))]
         if settings.solution_limit is not None:
-            criteria.append(MaxIterations(settings.solution_limit * ITERATIONS_PER_SOLUTION))
+            limit = settings.solution_limit * ITERATIONS_PER_SOLUTION
+            criteria.append(MaxIterations(max(1, limit // epochs)))
         stop = _Stop(MultipleCriteria(criteria), should_stop, give_up_at)
         seed = settings.seed + epoch * EPOCH_SEED_STEP
         result = _solve_once(mapping, stop, seed, start)

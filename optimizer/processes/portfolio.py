@@ -85,8 +85,11 @@ def solve_portfolio_forked(
     best: float | None = None
     searched: list[Searched] = [Searched() for _ in configs]
     errors: dict[int, str] = {}
-    # The PyVRP workers trade their best solutions (created before they are forked).
-    pool = SolutionPool(mp.get_context("fork"), mapping.data) if mapping is not None else None
+    # The PyVRP workers trade their best solutions (created before they are forked); not in a
+    # reproducible run (a solution limit), whose trades would depend on the workers' timing.
+    pool = None
+    if mapping is not None and settings.solution_limit is None:
+        pool = SolutionPool(mp.get_context("fork"), mapping.data)
 
     def run(worker: int, cfg: SolverSettings) -> None:
         def progress(p: Progress) -> None:
