@@ -148,7 +148,8 @@ def node_graph(
     )
 
 
-def _merge(intervals: list[Interval]) -> list[Interval]:
+def merge_intervals(intervals: list[Interval]) -> list[Interval]:
+    """The intervals merged (touching or overlapping ones joined, empty ones dropped), sorted."""
     out: list[Interval] = []
     for lo, hi in sorted(i for i in intervals if i[0] <= i[1]):
         if out and lo <= out[-1][1] + 1:
@@ -174,7 +175,7 @@ def _start_ranges(visit: Visit, shift: Shift) -> Iterator[Interval]:
 
 def start_domain(visit: Visit, shifts: Sequence[Shift]) -> list[Interval]:
     """Feasible service-start intervals of ``visit`` on the given shifts (merged, sorted)."""
-    return _merge([r for s in shifts for r in _start_ranges(visit, s)])
+    return merge_intervals([r for s in shifts for r in _start_ranges(visit, s)])
 
 
 def can_start(visit: Visit, shift: Shift) -> bool:

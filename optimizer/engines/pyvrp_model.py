@@ -52,6 +52,7 @@ from optimizer.model import (
     COST_SCALE,
     allowed_vehicles,
     fallback_reason,
+    merge_intervals,
     start_domain,
     window_alternatives,
 )
@@ -160,7 +161,8 @@ class _Builder:
         if not clients:
             return Declined("no visit to plan")
         locations = depot_locs + [c.location for c, _ in clients]
-        profile_keys = [self._profile_key(i, t, allowed_types) for i, t in enumerate(types)]
+        refs = [c for c, _ in clients]
+        profile_keys = [self._profile_key(i, t, allowed_types, refs) for i, t in enumerate(types)]
         distinct = list(dict.fromkeys(profile_keys))
         n = len(locations)
         if len(distinct) * n * n > MAX_PROFILE_ENTRIES:
@@ -246,11 +248,21 @@ class _Builder:
                 continue
             parts: list[tuple[ClientRef, frozenset[int]]] = []
             for node_visit, node_ks in window_alternatives(visit, [shifts[k] for k in ks], ks):
-                for lo, hi in start_domain(node_visit, [shifts[k] for k in node_ks]):
+                # A start domain depends on the shift's times only: once per distinct times.
+                by_times: dict[tuple[int, int], list[int]] = {}
+                for k in node_ks:
+                    by_times.setdefault((shifts[k].start, shifts[k].end), []).append(k)
+                domains = {
+                    key: start_domain(node_visit, [shifts[same[0]]])
+                    for key, same in by_times.items()
+                }
+                merged = merge_intervals([i for d in domains.values() for i in d])
+                for lo, hi in merged:
                     types = frozenset(
                         type_of_shift[k]
-                        for k in node_ks
-                        if _overlaps(start_domain(node_visit, [shifts[k]]), lo, hi)
+                        for key, same in by_times.items()
+                        if _overlaps(domains[key], lo, hi)
+                        for k in same
                     )
                     parts.append((ClientRef(visit.id, visit.location, lo, hi), types))
             if not parts:
@@ -304,13 +316,21 @@ class _Builder:
         ]
 
     def _profile_key(
-        self, index: int, t: TypeRef, allowed_types: list[frozenset[int]]
+        self, index: int, t: TypeRef, allowed_types: list[frozenset[int]], refs: list[ClientRef]
     ) -> tuple[float, float, str | None, frozenset[int]]:
         """What the matrices of type ``index`` depend on: its van's cost rates, its van (when
-        some visit prefers a van: the continuity cost) and the clients it may not serve."""
+        some visit prefers a van: the continuity cost) and the clients it may not serve. A
+        client whose service starts cannot fall in the type's shift (another day) needs no bar:
+        its time window keeps the type away already, so the van-days of a week that differ only
+        in their day share one profile (one pair of matrices instead of one per day)."""
         problem = self.problem
-        van = problem.van(t.shifts[0].van_id)
-        barred = frozenset(i for i, ok in enumerate(allowed_types) if index not in ok)
+        shift = t.shifts[0]  # the type's shifts share their day and times
+        van = problem.van(shift.van_id)
+        barred = frozenset(
+            i
+            for i, ok in enumerate(allowed_types)
+            if index not in ok and refs[i].early <= shift.end and refs[i].late >= shift.start
+        )
         continuity = any(v.preferred_van is not None for v in problem.visits)
         return (van.cost_per_km, van.cost_per_hour, van.id if continuity else None, barred)
 

@@ -22,7 +22,7 @@ from pyvrp.exceptions import PenaltyBoundWarning, ScalingWarning
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
 from optimizer.breaks import fit_breaks, placed_here
-from optimizer.budget import model_fits
+from optimizer.budget import model_fits, restore_seconds
 from optimizer.checker import check_plan
 from optimizer.engines.exchange import SolutionPool, feasible_cost
 from optimizer.engines.pyvrp_model import PyvrpMapping
@@ -302,14 +302,16 @@ def hybrid_search(
     """PyVRP for ``share`` of the time to ``deadline``, then OR-Tools warm-started from its
     checked plan (its metaheuristic, which can be cancelled) for the rest; without a PyVRP
     plan, OR-Tools from scratch. The better plan by vanplan's objective wins (ties: OR-Tools',
-    whose times the extraction sets). When OR-Tools' model would not be built in the rest
-    (:func:`optimizer.budget.model_fits`: thousands of visits), PyVRP gets the whole time and
-    its plan is not polished; without a PyVRP plan the result then has no routes (the solve
-    answers with its greedy plan). ``pool``: see :func:`run_pyvrp`."""
+    whose times the extraction sets). When OR-Tools' model would not be built and PyVRP's
+    routes read into it in that rest (:func:`optimizer.budget.model_fits`,
+    :func:`~optimizer.budget.restore_seconds`: thousands of visits, or a short rest), PyVRP
+    gets the whole time and its plan is not polished. Without a PyVRP plan and no time left to
+    build the model, the result has no routes (the solve answers with its greedy plan).
+    ``pool``: see :func:`run_pyvrp`."""
     t_start = time.monotonic()
     left = max(deadline - t_start, 0.0)
     nodes = model_nodes([len(v.windows) for v in task.problem.visits])
-    polish = model_fits(nodes, (1.0 - share) * left)
+    polish = model_fits(nodes, (1.0 - share) * left - restore_seconds(len(task.problem.visits)))
     if not polish:
         log.info("OR-Tools' model of %d nodes does not fit in the polish: PyVRP plans alone", nodes)
         share = 1.0
