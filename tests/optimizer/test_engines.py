@@ -314,3 +314,22 @@ def test_pyvrp_gives_up_when_a_must_visit_fits_nowhere(
     assert plan.stats.engine == "ortools"
     assert len(plan.unassigned) == 2
     assert_feasible(problem, plan)
+
+
+def test_van_days_of_a_week_share_one_restriction_profile(tiny: Tiny) -> None:
+    # Visits held to one day by their window, and visits of any day (one client per day): a
+    # day's vehicles need no bar on the other days' clients, their windows keep them apart.
+    _no_breaks(tiny, "A", days=3)
+    for i in range(6):
+        day = i % 3
+        window = tiny.window(day, 9, 12) if i < 3 else None
+        tiny.visit(f"v{i}", (2.0 * i - 5, 1.0), 20, windows=(window,) if window else ())
+    problem = tiny.build()
+    task, mapping = _mapped(problem)
+    assert mapping.data.num_vehicle_types == 3
+    assert mapping.data.num_profiles == 1
+    plan = _pyvrp_plan(task, mapping)
+    assert_feasible(problem, plan)
+    served_on = {s.visit_id: r.day for r in plan.routes for s in r.stops}
+    assert len(served_on) == 6
+    assert [served_on[f"v{i}"] for i in range(3)] == [0, 1, 2]
