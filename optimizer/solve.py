@@ -28,7 +28,7 @@ from optimizer.notices import log_warnings, plan_warnings
 from optimizer.params import annealing_temperatures, model_search_parameters, search_parameters
 from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
 from optimizer.processes import searches, start
-from optimizer.processes.engines import pyvrp_mapping, solve_hybrid
+from optimizer.processes.engines import pyvrp_mapping, solve_hybrid, solve_hybrid_forked
 from optimizer.processes.portfolio import (
     portfolio,
     solve_portfolio_forked,
@@ -131,7 +131,7 @@ def solve(
     # from a given plan, which OR-Tools searches): alone first, or on every portfolio worker.
     # It needs no OR-Tools model, so it also plans where that model would not be built in time
     # (thousands of visits): its plan is then not polished (optimizer.engines.pyvrp_search).
-    mapping = pyvrp_mapping(task, settings) if initial is None else None
+    mapping = pyvrp_mapping(task, settings, stop) if initial is None else None
     not_built = model_verdict(budget, len(problem.visits), nodes)
     if not_built is not None and task.greedy is not None and mapping is None:
         log.warning("%s", not_built)
@@ -182,7 +182,9 @@ def solve(
     placing = places_breaks(problem, settings)
     if placing:
         settings = replace(settings, time_limit=settings.time_limit * PLACED_SEARCH_SHARE)
-    if mapping is not None and settings.workers <= 1:
+    if mapping is not None and settings.workers <= 1 and stop is not None and can_fork:
+        result = solve_hybrid_forked(task, settings, mapping, on_progress, stop)
+    elif mapping is not None and settings.workers <= 1:
         result = solve_hybrid(task, settings, mapping, on_progress, stop)
     elif in_child:
         result = searches.solve_in_child(task, settings, on_progress, stop)

@@ -38,7 +38,7 @@ What declines (OR-Tools then plans alone), with the reason:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -62,6 +62,9 @@ from optimizer.settings import SolverSettings
 MAX_PROFILE_ENTRIES = 40_000_000
 """Matrix entries (over every profile) above which the mapping declines: two int64 matrices
 per profile, so about 640 MB at this bound."""
+
+STOP_CHECK_VISITS = 50
+"""The mapping asks whether to stop every this many visits."""
 
 _NO_LIMIT = 2**63 - 1  # PyVRP's default for an unbounded shift duration
 _FAR_COST = 10**9  # milli-euros of an arc that may not be driven (unreachable, or a barred van)
@@ -123,8 +126,10 @@ def express(
     settings: SolverSettings,
     excluded: Mapping[str, Unassigned],
     anchors: Mapping[str, tuple[str, int]] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> PyvrpMapping | Declined:
-    """PyVRP's data for ``problem`` without the ``excluded`` visits, or why it cannot be made."""
+    """PyVRP's data for ``problem`` without the ``excluded`` visits, or why it cannot be made
+    (also when ``should_stop()`` while it is made: seconds on thousands of visits)."""
     if anchors:
         return Declined("re-planning anchors (the moved-visit cost depends on the van-day)")
     if settings.charge_waiting:
@@ -134,7 +139,7 @@ def express(
     reason = break_reason(problem, settings.statutory_breaks == "placed")
     if reason is not None:
         return Declined(reason)
-    return _Builder(problem, dict(excluded)).build()
+    return _Builder(problem, dict(excluded), should_stop).build()
 
 
 def _shift_order(problem: Problem) -> tuple[Shift, ...]:
@@ -146,8 +151,14 @@ def _shift_order(problem: Problem) -> tuple[Shift, ...]:
 class _Builder:
     """Builds one mapping; holds the index tables while it does."""
 
-    def __init__(self, problem: Problem, excluded: dict[str, Unassigned]) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        excluded: dict[str, Unassigned],
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.problem = problem
+        self.should_stop = should_stop
         self.excluded = excluded
         self.shifts = _shift_order(problem)
 
@@ -157,7 +168,10 @@ class _Builder:
         depot_locs = list(
             dict.fromkeys(loc for s in self.shifts for loc in _depots(problem.van(s.van_id)))
         )
-        clients, modelled, allowed_types = self._clients(type_of_shift, len(depot_locs))
+        made = self._clients(type_of_shift, len(depot_locs))
+        if made is None:
+            return Declined("stopped while the mapping was made")
+        clients, modelled, allowed_types = made
         if not clients:
             return Declined("no visit to plan")
         locations = depot_locs + [c.location for c, _ in clients]
@@ -229,9 +243,10 @@ class _Builder:
 
     def _clients(
         self, type_of_shift: list[int], n_depots: int
-    ) -> tuple[list[tuple[ClientRef, pyvrp.Client]], set[str], list[frozenset[int]]]:
+    ) -> tuple[list[tuple[ClientRef, pyvrp.Client]], set[str], list[frozenset[int]]] | None:
         """The clients (with what they stand for), the modelled visit ids and, per client, the
-        vehicle types that may serve it. A visit no vehicle may take joins ``excluded``."""
+        vehicle types that may serve it. A visit no vehicle may take joins ``excluded``. None
+        when ``should_stop()`` (asked every :data:`STOP_CHECK_VISITS` visits)."""
         problem, shifts = self.problem, self.shifts
         objective = problem.objective
         out: list[tuple[ClientRef, pyvrp.Client]] = []
@@ -239,7 +254,9 @@ class _Builder:
         modelled: set[str] = set()
         self.group_of: list[int | None] = []
         self.group_required: list[bool] = []
-        for visit in problem.visits:
+        for count, visit in enumerate(problem.visits):
+            if count % STOP_CHECK_VISITS == 0 and self.should_stop():
+                return None
             if visit.id in self.excluded:
                 continue
             ks = allowed_vehicles(problem, visit, shifts)

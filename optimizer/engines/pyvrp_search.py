@@ -69,24 +69,40 @@ is infeasible."""
 
 class _Stop:
     """PyVRP's stopping criterion: its own limit, ``should_stop()`` (checked every iteration,
-    so a stop is answered within one iteration), or no feasible plan by ``give_up_at``
-    (``time.monotonic()``)."""
+    so a stop is answered within one iteration), the clock passing ``until``, or no feasible
+    plan by ``give_up_at`` (both ``time.monotonic()``). ``until`` is absolute: PyVRP's
+    ``MaxRuntime`` counts from its first check, after PyVRP's set-up (seconds on thousands of
+    clients), so it would overrun by that."""
 
     def __init__(
         self,
         limit: Callable[[int], bool],
         should_stop: Callable[[], bool],
         give_up_at: float = float("inf"),
+        until: float = float("inf"),
     ) -> None:
         self._limit = limit
         self._should_stop = should_stop
         self._give_up_at = give_up_at
+        self._until = until
 
     def __call__(self, best_cost: int) -> bool:
-        if best_cost >= INFEASIBLE_COST and time.monotonic() > self._give_up_at:
+        now = time.monotonic()
+        if best_cost >= INFEASIBLE_COST and now > self._give_up_at:
             log.info("PyVRP has no feasible plan in sight; giving up")
             return True
-        return self._should_stop() or self._limit(best_cost)
+        return now >= self._until or self._should_stop() or self._limit(best_cost)
+
+
+SETUP_SECONDS_PER_MILLION_PAIRS = 0.5
+"""PyVRP's set-up of a run (its granular neighbourhoods, computed on every ``pyvrp.solve``):
+seconds per million client pairs, on the loaded 2-core machine (4.3 s on 2,984 clients at load
+8). An epoch (:data:`EPOCHS`) is at least ten times that long."""
+
+
+def setup_seconds(clients: int) -> float:
+    """The estimated set-up time of one PyVRP run on ``clients`` clients."""
+    return (clients / 1000.0) ** 2 * SETUP_SECONDS_PER_MILLION_PAIRS
 
 
 EPOCHS = 5
@@ -95,7 +111,8 @@ exchange`) this many times, at equal steps of its time (each epoch at least
 :data:`MIN_EPOCH_SECONDS`)."""
 
 MIN_EPOCH_SECONDS = 1.0
-"""The shortest epoch between two trades: each restart of PyVRP rebuilds its search."""
+"""The shortest epoch between two trades: each restart of PyVRP rebuilds its search
+(:func:`setup_seconds`)."""
 
 EPOCH_SEED_STEP = 104_729
 """Epoch ``e`` of a worker searches with its seed plus ``e`` times this."""
@@ -144,8 +161,10 @@ def run_pyvrp(
     two, with another seed; in the end it returns the pool's solution when that is cheaper."""
     t_start = time.monotonic()
     end = t_start + max(seconds, 0.0)
-    give_up_at = t_start + max(GIVE_UP_SECONDS, GIVE_UP_SHARE * seconds)
-    epochs = 1 if pool is None else max(1, min(EPOCHS, int(seconds / MIN_EPOCH_SECONDS)))
+    setup = setup_seconds(mapping.data.num_clients)
+    give_up_at = t_start + setup + max(GIVE_UP_SECONDS, GIVE_UP_SHARE * seconds)
+    shortest = max(MIN_EPOCH_SECONDS, 10.0 * setup_seconds(mapping.data.num_clients))
+    epochs = 1 if pool is None else max(1, min(EPOCHS, int(seconds / shortest)))
     data = mapping.data
     best: pyvrp.Solution | None = None
     best_cost: int | None = None
@@ -155,12 +174,12 @@ def run_pyvrp(
         left = end - time.monotonic()
         if epoch > 0 and (left <= 0.0 or should_stop()):
             break
-        step = left / (epochs - epoch)
-        criteria: list[StoppingCriterion] = [MaxRuntime(max(step, 0.0))]
+        until = time.monotonic() + left / (epochs - epoch)
+        criteria: list[StoppingCriterion] = [MaxRuntime(max(end - time.monotonic(), 0.0))]
         if settings.solution_limit is not None:
             limit = settings.solution_limit * ITERATIONS_PER_SOLUTION
             criteria.append(MaxIterations(max(1, limit // epochs)))
-        stop = _Stop(MultipleCriteria(criteria), should_stop, give_up_at)
+        stop = _Stop(MultipleCriteria(criteria), should_stop, give_up_at, until)
         seed = settings.seed + epoch * EPOCH_SEED_STEP
         result = _solve_once(mapping, stop, seed, start)
         iterations += int(result.num_iterations)
@@ -315,8 +334,12 @@ def hybrid_search(
     if not polish:
         log.info("OR-Tools' model of %d nodes does not fit in the polish: PyVRP plans alone", nodes)
         share = 1.0
-    result = run_pyvrp(mapping, share * left, settings, lambda: cancelled(stop), pool)
-    found = outcome_of(task, mapping, result)
+    if setup_seconds(mapping.data.num_clients) > share * left:
+        log.info("PyVRP's set-up on %d clients does not fit in the time", mapping.data.num_clients)
+        found = PyvrpOutcome(None, [], float("inf"), 0)
+    else:
+        result = run_pyvrp(mapping, share * left, settings, lambda: cancelled(stop), pool)
+        found = outcome_of(task, mapping, result)
     name = f"PyVRP {found.iterations} iterations/seed {settings.seed}"
     engine: SearchResult | None = None
     if found.routes is not None:

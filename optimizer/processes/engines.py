@@ -17,9 +17,9 @@ from typing import Any
 
 from optimizer.engines.exchange import SolutionPool
 from optimizer.engines.pyvrp_model import PyvrpMapping, express
-from optimizer.engines.pyvrp_search import hybrid_search
+from optimizer.engines.pyvrp_search import hybrid_search, setup_seconds
 from optimizer.processes.messages import Done, Failed
-from optimizer.processes.searches import Searched
+from optimizer.processes.searches import Searched, outcome, search_deadline
 from optimizer.processes.start import die_with_parent, end, start_forked
 from optimizer.processes.stop import StopFlag
 from optimizer.search import (
@@ -27,6 +27,7 @@ from optimizer.search import (
     ProgressCallback,
     SearchResult,
     Task,
+    cancelled,
 )
 from optimizer.settings import SolverSettings
 
@@ -53,12 +54,26 @@ STOP_GRACE = 5.0
 first local search and the OR-Tools model of a large problem are not interruptible)."""
 
 
-def pyvrp_mapping(task: Task, settings: SolverSettings) -> PyvrpMapping | None:
-    """PyVRP's data for the task when ``settings.engines`` allows PyVRP and it can express the
-    problem; None otherwise (the reason is logged)."""
+SETUP_SHARE = 0.5
+"""PyVRP is not asked when its set-up alone (:func:`optimizer.engines.pyvrp_search.
+setup_seconds`, on at least one client per visit) would take more than this share of the time
+left: the mapping of so many visits takes seconds as well."""
+
+
+def pyvrp_mapping(
+    task: Task, settings: SolverSettings, stop: threading.Event | None = None
+) -> PyvrpMapping | None:
+    """PyVRP's data for the task when ``settings.engines`` allows PyVRP, it can express the
+    problem and its set-up fits in the time left (:data:`SETUP_SHARE`); None otherwise (the
+    reason is logged; also when ``stop`` is set while the mapping is made)."""
     if settings.engines == "ortools":
         return None
-    found = express(task.problem, settings, task.excluded, task.anchors)
+    left = task.budget.left() if task.budget is not None else settings.time_limit
+    visits = len(task.problem.visits) - len(task.excluded)
+    if setup_seconds(visits) > SETUP_SHARE * left:
+        log.info("PyVRP's set-up on %d visits does not fit in %.0f s; OR-Tools plans", visits, left)
+        return None
+    found = express(task.problem, settings, task.excluded, task.anchors, lambda: cancelled(stop))
     if isinstance(found, PyvrpMapping):
         return found
     log.info("PyVRP declines this problem: %s; OR-Tools plans alone", found.reason)
@@ -175,3 +190,26 @@ def solve_hybrid(
     metaheuristic)."""
     deadline = task.t0 + settings.time_limit
     return hybrid_search(task, settings, mapping, deadline, SHARE_ALONE, stop, on_progress)
+
+
+def solve_hybrid_forked(
+    task: Task,
+    settings: SolverSettings,
+    mapping: PyvrpMapping,
+    on_progress: ProgressCallback | None,
+    stop: threading.Event,
+) -> SearchResult:
+    """One stoppable worker: :func:`solve_hybrid`'s search in a forked process
+    (:func:`hybrid_in_child`), so that a stop is answered within :data:`STOP_GRACE` also while
+    PyVRP sets up (seconds on thousands of clients, not interruptible); without its plan (killed)
+    the result is the task's greedy plan."""
+    searched = hybrid_in_child(
+        task,
+        settings,
+        mapping,
+        on_progress or (lambda _: None),
+        stop,
+        search_deadline(task, settings),
+        SHARE_ALONE,
+    )
+    return outcome(task, settings, searched, stop)

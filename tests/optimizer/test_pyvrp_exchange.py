@@ -4,6 +4,7 @@ model would not be built in time. Oracle: the independent checker."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import threading
 from dataclasses import replace
 
 import pytest
@@ -12,7 +13,7 @@ import pyvrp
 from optimizer import solve as solve_module
 from optimizer.engines import pyvrp_search
 from optimizer.engines.exchange import SolutionPool, feasible_cost
-from optimizer.engines.pyvrp_model import PyvrpMapping, express
+from optimizer.engines.pyvrp_model import Declined, PyvrpMapping, express
 from optimizer.engines.pyvrp_search import hybrid_search, outcome_of, run_pyvrp
 from optimizer.plan import Plan
 from optimizer.search import Task
@@ -135,4 +136,20 @@ def test_without_a_pyvrp_plan_and_no_room_for_the_model_the_greedy_plan_answers(
     plan = solve(problem, replace(QUICK, time_limit=3.0, solution_limit=None))
     assert plan.stats.status == "GREEDY"
     assert plan.assigned
+    assert_feasible(problem, plan)
+
+
+def test_a_mapping_stopped_while_it_is_made_declines(tiny: Tiny) -> None:
+    problem = _spread(tiny).build()
+    task = Task.of(problem)
+    found = express(problem, QUICK, task.excluded, should_stop=lambda: True)
+    assert isinstance(found, Declined)
+    assert "stopped" in found.reason
+
+
+def test_a_stoppable_solve_runs_pyvrp_in_a_process_of_its_own(tiny: Tiny) -> None:
+    problem = _spread(tiny).build()
+    plan = solve(problem, QUICK, stop=threading.Event())
+    assert plan.stats.engine in ("pyvrp", "pyvrp+ortools")
+    assert not plan.unassigned
     assert_feasible(problem, plan)
