@@ -147,7 +147,13 @@ def test_a_mapping_stopped_while_it_is_made_declines(tiny: Tiny) -> None:
     assert "stopped" in found.reason
 
 
-def test_a_stoppable_solve_runs_pyvrp_in_a_process_of_its_own(tiny: Tiny) -> None:
+def test_a_stoppable_solve_runs_pyvrp_in_a_process_of_its_own(
+    tiny: Tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def in_this_process(*args: object) -> None:
+        raise AssertionError("a stoppable solve must not run PyVRP in this process")
+
+    monkeypatch.setattr(solve_module, "solve_hybrid", in_this_process)
     problem = _spread(tiny).build()
     plan = solve(problem, QUICK, stop=threading.Event())
     assert plan.stats.engine in ("pyvrp", "pyvrp+ortools")
