@@ -17,11 +17,16 @@ With ``--phases`` it times the phases before the search instead, one JSON line p
 a fresh process each: ``precheck`` (diagnosis), ``greedy`` (the model's nodes and the greedy
 plan), ``build`` (the OR-Tools model), ``peak_rss_mb``.
 
+With ``--no-breaks`` every shift's work is capped at six hours (the statutory rule's
+``after_first``: no break needed) and the fleet is not capped (five visits a van-day), so that
+PyVRP can express the week and plan it where OR-Tools' model would not be built in time.
+
 It prints one JSON line per run. Figures depend on the machine and its load; they are for
 comparing versions side by side, not for tests.
 
     python3 benchmarks/limits.py --sizes 200,1000,2000,5000 --time-limit 30 --stop-after 10
     python3 benchmarks/limits.py --sizes 1000,2000,5000 --phases
+    python3 benchmarks/limits.py --sizes 1000,2000,5000 --time-limit 30 --stop-after 10 --no-breaks
 """
 
 from __future__ import annotations

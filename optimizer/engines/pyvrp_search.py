@@ -19,6 +19,7 @@ from itertools import pairwise
 
 import pyvrp
 from pyvrp.exceptions import PenaltyBoundWarning, ScalingWarning
+from pyvrp.search import LocalSearch, PerturbationManager, compute_neighbours
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
 from optimizer.breaks import fit_breaks, placed_here
@@ -97,7 +98,7 @@ class _Stop:
 SETUP_SECONDS_PER_MILLION_PAIRS = 0.5
 """PyVRP's set-up of a run (its granular neighbourhoods, computed on every ``pyvrp.solve``):
 seconds per million client pairs, on the loaded 2-core machine (4.3 s on 2,984 clients at load
-8). An epoch (:data:`EPOCHS`) is at least ten times that long."""
+8)."""
 
 
 def setup_seconds(clients: int) -> float:
@@ -111,8 +112,7 @@ exchange`) this many times, at equal steps of its time (each epoch at least
 :data:`MIN_EPOCH_SECONDS`)."""
 
 MIN_EPOCH_SECONDS = 1.0
-"""The shortest epoch between two trades: each restart of PyVRP rebuilds its search
-(:func:`setup_seconds`)."""
+"""The shortest epoch between two trades."""
 
 EPOCH_SEED_STEP = 104_729
 """Epoch ``e`` of a worker searches with its seed plus ``e`` times this."""
@@ -127,23 +127,38 @@ class PyvrpRun:
     num_iterations: int
 
 
-def _solve_once(
-    mapping: PyvrpMapping,
-    stop: StoppingCriterion,
-    seed: int,
-    initial: pyvrp.Solution | None,
-) -> pyvrp.Result:
-    # PyVRP warns when its penalties hit their bound (no feasible plan in sight): the outcome
-    # says so already (an infeasible best is not used), so the warning is only logged.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PenaltyBoundWarning)
-        warnings.simplefilter("always", ScalingWarning)
-        result = pyvrp.solve(
-            mapping.data, stop, seed=seed, collect_stats=False, initial_solution=initial
-        )
-    for w in caught:
-        log.info("PyVRP: %s", str(w.message).strip().splitlines()[0])
-    return result
+class _Searcher:
+    """PyVRP's iterated local search as ``pyvrp.solve`` runs it, with its granular
+    neighbourhoods computed once (:func:`setup_seconds`) for every run on the same data: a
+    worker that restarts from a traded solution each epoch pays the set-up once."""
+
+    def __init__(self, data: pyvrp.ProblemData) -> None:
+        self.data = data
+        self.params = pyvrp.SolveParams()
+        self.neighbours = compute_neighbours(data, self.params.neighbourhood)
+
+    def run(
+        self, stop: StoppingCriterion, seed: int, initial: pyvrp.Solution | None
+    ) -> pyvrp.Result:
+        data, params = self.data, self.params
+        rng = pyvrp.RandomNumberGenerator(seed=seed)
+        ls = LocalSearch(data, rng, self.neighbours, PerturbationManager(params.perturbation))
+        for op in params.operators:
+            if op.supports(data):
+                ls.add_operator(op(data))
+        pm = pyvrp.PenaltyManager(params.penalty.midpoint_penalties(data), params.penalty)
+        if initial is None:  # as pyvrp.solve: a random solution, improved
+            initial = ls(pyvrp.Solution.make_random(data, rng), pm.max_cost_evaluator(), True)
+        ils = pyvrp.IteratedLocalSearch(data, pm, ls, initial, params.ils)
+        # PyVRP warns when its penalties hit their bound (no feasible plan in sight): the
+        # outcome says so already (an infeasible best is not used), so it is only logged.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PenaltyBoundWarning)
+            warnings.simplefilter("always", ScalingWarning)
+            result = ils.run(stop, False, False, params.display_interval)
+        for w in caught:
+            log.info("PyVRP: %s", str(w.message).strip().splitlines()[0])
+        return result
 
 
 def run_pyvrp(
@@ -163,9 +178,9 @@ def run_pyvrp(
     end = t_start + max(seconds, 0.0)
     setup = setup_seconds(mapping.data.num_clients)
     give_up_at = t_start + setup + max(GIVE_UP_SECONDS, GIVE_UP_SHARE * seconds)
-    shortest = max(MIN_EPOCH_SECONDS, 10.0 * setup_seconds(mapping.data.num_clients))
-    epochs = 1 if pool is None else max(1, min(EPOCHS, int(seconds / shortest)))
+    epochs = 1 if pool is None else max(1, min(EPOCHS, int(seconds / MIN_EPOCH_SECONDS)))
     data = mapping.data
+    searcher = _Searcher(data)
     best: pyvrp.Solution | None = None
     best_cost: int | None = None
     start: pyvrp.Solution | None = None
@@ -181,7 +196,7 @@ def run_pyvrp(
             criteria.append(MaxIterations(max(1, limit // epochs)))
         stop = _Stop(MultipleCriteria(criteria), should_stop, give_up_at, until)
         seed = settings.seed + epoch * EPOCH_SEED_STEP
-        result = _solve_once(mapping, stop, seed, start)
+        result = searcher.run(stop, seed, start)
         iterations += int(result.num_iterations)
         cost = feasible_cost(data, result.best)
         if best is None or (cost is not None and (best_cost is None or cost < best_cost)):
