@@ -345,8 +345,9 @@ def hybrid_search(
     t_start = time.monotonic()
     left = max(deadline - t_start, 0.0)
     nodes = model_nodes([len(v.windows) for v in task.problem.visits])
-    polish = model_fits(nodes, (1.0 - share) * left - restore_seconds(len(task.problem.visits)))
-    if not polish:
+    polish_time = (1.0 - share) * left - restore_seconds(len(task.problem.visits))
+    polish = share < 1.0 and model_fits(nodes, polish_time)
+    if share < 1.0 and not polish:
         log.info("OR-Tools' model of %d nodes does not fit in the polish: PyVRP plans alone", nodes)
         share = 1.0
     if setup_seconds(mapping.data.num_clients) > share * left:
