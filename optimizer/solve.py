@@ -83,7 +83,10 @@ def solve(
     from the times it reported with them (status ``STOPPED``); stalled, the search starts again
     with another seed (see :func:`optimizer.processes.searches.search_in_child`). With
     ``settings.workers > 1`` every worker runs so, in a forked process of its own. A stoppable
-    warm start with one worker searches with ``settings.metaheuristic`` instead.
+    warm start with one worker searches with ``settings.metaheuristic`` instead. Where PyVRP
+    can express the problem it searches first (:mod:`optimizer.processes.engines`; a stoppable
+    one-worker search in a forked process too), also where OR-Tools' model would not be built
+    in the time limit.
 
     Where ``fork`` does not exist, ``settings.workers > 1`` starts spawned processes (a script
     calling it must then guard its entry point with ``if __name__ == "__main__":``) and a
