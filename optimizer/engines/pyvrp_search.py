@@ -340,7 +340,8 @@ def hybrid_search(
     routes read into it in that rest (:func:`optimizer.budget.model_fits`,
     :func:`~optimizer.budget.restore_seconds`: thousands of visits, or a short rest), PyVRP
     gets the whole time and its plan is not polished. Without a PyVRP plan and no time left to
-    build the model, the result has no routes (the solve answers with its greedy plan).
+    build the model, or when PyVRP's set-up alone would not fit (:func:`setup_seconds`), the
+    result has no routes (the solve answers with its greedy plan).
     ``pool``: see :func:`run_pyvrp`."""
     t_start = time.monotonic()
     left = max(deadline - t_start, 0.0)
@@ -351,11 +352,12 @@ def hybrid_search(
         log.info("OR-Tools' model of %d nodes does not fit in the polish: PyVRP plans alone", nodes)
         share = 1.0
     if setup_seconds(mapping.data.num_clients) > share * left:
+        # Too large for PyVRP in the time: OR-Tools' first solution on as many visits would
+        # not come in it either (benchmarks/RESULTS.md); the solve answers with its greedy plan.
         log.info("PyVRP's set-up on %d clients does not fit in the time", mapping.data.num_clients)
-        found = PyvrpOutcome(None, [], float("inf"), 0)
-    else:
-        result = run_pyvrp(mapping, share * left, settings, lambda: cancelled(stop), pool)
-        found = outcome_of(task, mapping, result)
+        return task.not_searched(settings, "STOPPED" if cancelled(stop) else "NO_SOLUTION")
+    result = run_pyvrp(mapping, share * left, settings, lambda: cancelled(stop), pool)
+    found = outcome_of(task, mapping, result)
     name = f"PyVRP {found.iterations} iterations/seed {settings.seed}"
     engine: SearchResult | None = None
     if found.routes is not None:

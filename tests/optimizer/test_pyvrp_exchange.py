@@ -159,3 +159,16 @@ def test_a_stoppable_solve_runs_pyvrp_in_a_process_of_its_own(
     assert plan.stats.engine in ("pyvrp", "pyvrp+ortools")
     assert not plan.unassigned
     assert_feasible(problem, plan)
+
+
+def test_when_pyvrps_set_up_would_not_fit_nothing_is_searched(
+    tiny: Tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As on thousands of clients: PyVRP's set-up alone would outlast the time. No search runs
+    # (the solve answers with its greedy plan, see the tests above).
+    task, mapping = _mapped(_spread(tiny))
+    monkeypatch.setattr(pyvrp_search, "setup_seconds", lambda clients: 1e6)
+    result = hybrid_search(task, QUICK, mapping, task.t0 + 30.0, 0.8)
+    assert not result.routes
+    assert result.stats.solutions == 0
+    assert sorted(result.dropped) == sorted(v.id for v in task.problem.visits)
