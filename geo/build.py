@@ -12,10 +12,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.metadata import version
 
 import networkx as nx
 import numpy as np
-import osmnx as ox
 import shapely
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
@@ -266,7 +266,7 @@ def build_graph(
     lon, lat = raw.lon[where].tolist(), raw.lat[where].tolist()
     xy = {n: (x, y) for n, x, y in zip(node_ids, lon, lat, strict=True)}
     ends = sorted({n for path, _ in paths for n in (path[0], path[-1])})
-    graph = nx.MultiDiGraph(crs="EPSG:4326", created_with=f"vanplan (osmnx {ox.__version__})")
+    graph = nx.MultiDiGraph(crs="EPSG:4326", created_with=f"vanplan (osmnx {version('osmnx')})")
     if settings.simplify:
         graph.graph["simplified"] = True
     graph.add_nodes_from(
@@ -413,6 +413,8 @@ def _merge(parts: list[dict[str, object]]) -> dict[str, object]:
 
 def _finish_edges(graph: nx.MultiDiGraph, settings: NetworkSettings) -> None:
     """Average speed per (merged) edge, plus the optional junction penalty."""
+    import osmnx as ox  # here, not at the top: osmnx is slow to import, see geo.overpass
+
     penalty = settings.speeds.junction_penalty_s
     counts = ox.stats.count_streets_per_node(graph)
     nx.set_node_attributes(graph, counts, name="street_count")

@@ -17,9 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
-import osmnx as ox
 import requests
-from osmnx import _overpass
 from shapely.geometry import MultiPolygon, Polygon
 
 from geo.area import Area, bbox_area, polygon_area
@@ -30,16 +28,31 @@ from geo.settings import GeoSettings, NetworkSettings
 
 log = logging.getLogger(__name__)
 
-_OSMNX_ERRORS = (
-    ox._errors.InsufficientResponseError,
-    ox._errors.ResponseStatusCodeError,
-    requests.RequestException,
-)
+# osmnx (with geopandas, pandas and matplotlib) is imported where a download or a geocoding
+# needs it: every process that imports this module (the CLI, the server, the workers) starts
+# seconds sooner without it.
+
+
+def _osmnx() -> Any:
+    import osmnx
+
+    return osmnx
+
+
+def _osmnx_errors() -> tuple[type[BaseException], ...]:
+    """The errors of a failed osmnx request (an ``except`` evaluates this only on an error)."""
+    ox = _osmnx()
+    return (
+        ox._errors.InsufficientResponseError,
+        ox._errors.ResponseStatusCodeError,
+        requests.RequestException,
+    )
 
 
 @contextmanager
 def osmnx_endpoints(geo_settings: GeoSettings) -> Iterator[None]:
     """Point osmnx at the configured endpoints and HTTP cache folder, restoring them afterwards."""
+    ox = _osmnx()
     saved = (ox.settings.overpass_url, ox.settings.nominatim_url, ox.settings.cache_folder)
     try:
         if geo_settings.overpass_url:
@@ -64,8 +77,8 @@ def geocode_area(place: str, buffer_m: float, geo_settings: GeoSettings) -> Area
         raise AreaError("place: empty place name")
     try:
         with osmnx_endpoints(geo_settings):
-            gdf = ox.geocode_to_gdf(place)
-    except _OSMNX_ERRORS as exc:
+            gdf = _osmnx().geocode_to_gdf(place)
+    except _osmnx_errors() as exc:
         raise DownloadError(f"place {place!r}: geocoding failed ({exc})") from exc
     except TypeError as exc:  # osmnx: the result is not a polygon
         raise DownloadError(f"place {place!r}: no boundary polygon found ({exc})") from exc
@@ -123,9 +136,11 @@ class OverpassSource:
         )
 
     def cache_token(self) -> str:
-        return f"overpass:{self.geo_settings.overpass_url or ox.settings.overpass_url}"
+        return f"overpass:{self.geo_settings.overpass_url or _osmnx().settings.overpass_url}"
 
     def read(self, settings: NetworkSettings) -> RawData:
+        from osmnx import _overpass
+
         try:
             with osmnx_endpoints(self.geo_settings):
                 responses = list(
@@ -135,7 +150,7 @@ class OverpassSource:
                         overpass_filter(settings.network_type),
                     )
                 )
-        except _OSMNX_ERRORS as exc:
+        except _osmnx_errors() as exc:
             raise DownloadError(f"{self.describe()}: download failed ({exc})") from exc
         for response in responses:
             problem = _response_problem(response)

@@ -8,25 +8,30 @@ Token fixtures: ``dispatcher``, ``system``, ``crew`` (bound to van ``van-1``, wh
 creates) give ``Authorization`` headers; ``make_token(role, van_id=None)`` makes more.
 
 The ``settings`` fixture (and so ``app``/``client``) starts its SQLite file as a copy of one
+migrated once per session, and its PostgreSQL schema from a dump (``pg_dump``) of a schema
 migrated once per session; the app's startup still runs the (then idempotent) migrations. The
-migrations from an empty database are tested on ``database_url`` (test_storage) and on every
-PostgreSQL run. The apps of these tests do not warm up the solver fork server at startup (see
-:func:`no_solver_warm_up`); a solve starts it on demand and the app's shutdown still stops it.
+migrations from an empty database are tested on ``database_url`` on both backends (test_storage,
+test_tenant_migration) and by the modules that migrate their own databases. The apps of these
+tests do not warm up the solver fork server at startup (see :func:`no_solver_warm_up`); a solve
+starts it on demand and the app's shutdown still stops it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 import api.service
 from api.app import create_app
@@ -88,13 +93,86 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+SCHEMA_PLACEHOLDER = "vp_migrated_schema_placeholder"
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_sql() -> str | None:
+    """The SQL that fills an empty PostgreSQL schema to the newest revision: a ``pg_dump`` (tables,
+    constraints, indexes and rows such as ``alembic_version``) of a schema migrated once per
+    session, named :data:`SCHEMA_PLACEHOLDER`. Loading it takes a fraction of the time of the
+    migrations (about 0.15 s against 0.75 s). None without ``pg_dump``: the apps migrate."""
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        return None
+    schema = f"vp_template_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            database = Database(_pg_schema_url(schema))
+            database.migrate()
+            database.dispose()
+            url = make_url(PG_URL)
+            dump = subprocess.run(
+                [pg_dump, "--schema", schema, "--inserts", "--no-owner", "--no-privileges"],
+                env={
+                    **os.environ,
+                    "PGHOST": url.host or "127.0.0.1",
+                    "PGPORT": str(url.port or 5432),
+                    "PGUSER": url.username or "postgres",
+                    "PGPASSWORD": url.password or "",
+                    "PGDATABASE": url.database or "postgres",
+                },
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=120,
+            ).stdout
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+    # Without psql's meta-commands (\restrict) and the schema's creation: the test's schema exists.
+    lines = [
+        line
+        for line in dump.splitlines()
+        if not line.startswith("\\") and line != f"CREATE SCHEMA {schema};"
+    ]
+    return "\n".join(lines).replace(schema, SCHEMA_PLACEHOLDER)
+
+
+def _fill_empty_schema(database_url: str, sql: str) -> None:
+    """Load :func:`migrated_postgres_sql` into the (still empty) schema of ``database_url``."""
+    match = re.search(r"search_path=(\w+)", unquote(database_url))
+    assert match is not None, database_url
+    schema = match.group(1)
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            tables = conn.execute(
+                text("SELECT count(*) FROM pg_tables WHERE schemaname = :s"), {"s": schema}
+            ).scalar_one()
+            if tables == 0:
+                conn.exec_driver_sql(sql.replace(SCHEMA_PLACEHOLDER, schema))
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture
-def settings(database_url: str, migrated_sqlite: Path) -> Settings:
-    """Settings of a test's app. A new SQLite file starts as a copy of :func:`migrated_sqlite`."""
+def settings(
+    database_url: str, migrated_sqlite: Path, migrated_postgres_sql: str | None
+) -> Settings:
+    """Settings of a test's app. A new SQLite file starts as a copy of :func:`migrated_sqlite`; a
+    new PostgreSQL schema is filled from :func:`migrated_postgres_sql`."""
     if database_url.startswith("sqlite:///"):
         path = Path(database_url.removeprefix("sqlite:///"))
         if path.parent.is_dir() and not path.exists():
             shutil.copyfile(migrated_sqlite, path)
+    elif migrated_postgres_sql is not None:
+        _fill_empty_schema(database_url, migrated_postgres_sql)
     return Settings(database_url=database_url, osm_file=None, cors_origins=[])
 
 

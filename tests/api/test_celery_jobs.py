@@ -240,14 +240,19 @@ def test_a_killed_workers_job_is_finished_by_another_worker(
     store = JobStore(db)
     runner = CeleryRunner.from_settings(store, settings_for(backend, own))
     try:
-        first = spawn_worker(own)
+        # Two workers start together (no second start after the kill); the one whose mark is on
+        # the job's heartbeat (host:pid:...; solo pool, the job runs in the worker process) runs it.
+        workers = [spawn_worker(own), spawn_worker(own)]
         request = SolveRequest.model_validate(busy_request(visits=12, time_limit=6))
         job = runner.submit(request)
         wait_for(lambda: runner.status(job.id).best_cost is not None, timeout=PATIENCE)
         assert store.get(job.id).attempts == 1
+        mark = runner.redis.get(runner.keys.heartbeat(job.id))
+        assert mark is not None
+        pid = int(mark.decode().split(":")[-2])
+        (first,) = [w for w in workers if w.pid == pid]
         first.send_signal(signal.SIGKILL)  # mid-job, no goodbye
         first.wait(timeout=PATIENCE)
-        spawn_worker(own)
         wait_for(lambda: runner.status(job.id).status.finished, timeout=PATIENCE)
         done = store.get(job.id)
         assert done.status is JobStatus.SUCCEEDED, done.error

@@ -80,6 +80,9 @@ def _solves_are_capped_across_processes(port: int, database_url: str, prefix: st
     solve gets 429, whichever server process answers; with one slot free, a solve runs."""
     token = create_token("dispatcher", name="cap", settings=Settings(database_url=database_url))
     problem = json.loads((ROOT / "examples" / "solve.json").read_text(encoding="utf-8"))
+    # The solve with a free slot only has to run: it ends at a solution limit, not after the
+    # example's 3 s of search.
+    problem["options"]["solution_limit"] = 20
     client = redis.Redis.from_url(REDIS_URL)
     slots = RedisSolveSlots(2, client, prefix)
     held = [slots.try_acquire(), slots.try_acquire()]

@@ -103,8 +103,9 @@ def server(
             proc.kill()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
+    """One Chromium per test process (each test opens contexts of its own in it)."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).is_file():
