@@ -52,6 +52,15 @@ class _Line:
 _Home = tuple[float, _Line, list[Visit], list[tuple[int, int]], Route]
 """Where a moved stop goes: its cost, the line, the line's visits, their windows, its route."""
 
+Order = Callable[[Visit], float]
+"""The second sort key of the left-out visits, after the highest penalty (lowest first)."""
+
+
+def shortest(visit: Visit) -> float:
+    """The default :data:`Order`: the shortest visit first."""
+    return visit.duration
+
+
 RELOCATE_TRIES = 3
 """Positions of the left-out visit tried with the exact break placement per stop moved out
 of the way (the cheapest that pass the quick test): the schedule is the pass's costly step."""
@@ -76,8 +85,10 @@ class _Pass:
         routes: Sequence[Route],
         deadline: float,
         should_stop: Callable[[], bool],
+        order: Order = shortest,
     ) -> None:
         self.problem = problem
+        self.order = order
         self.deadline = deadline
         self.should_stop = should_stop
         self.shifts = list(problem.shifts)
@@ -104,6 +115,10 @@ class _Pass:
 
     def penalty(self, visit: Visit) -> float:
         return self.problem.objective.penalty(visit.priority)
+
+    def rank(self, visit: Visit) -> tuple[float, float]:
+        """Where ``visit`` comes in the queue of left-out visits (lowest first)."""
+        return (-self.penalty(visit), self.order(visit))
 
     def arc(self, shift: Shift, a: str, b: str, visit: Visit | None) -> float:
         """The model's cost of driving from ``a`` to ``b`` on ``shift`` (euros), with the
@@ -202,6 +217,11 @@ class _Pass:
                 out.append((cost, vs, ws))
         return out
 
+    def index(self, line: _Line) -> int:
+        """The line's place in shift order: ties of cost go to the earlier line, the same way
+        in every run."""
+        return self.line_of[line.shift.key]
+
     def allowed_lines(self, visit: Visit) -> list[_Line]:
         ks = allowed_vehicles(self.problem, visit, self.shifts, self.classes)
         keys = [self.shifts[k].key for k in ks]
@@ -215,7 +235,7 @@ class _Pass:
         for line in self.allowed_lines(visit):
             for cost, vs, ws in self.insertions(visit, line, line.visits, line.windows):
                 if cost < worth:
-                    options.append((cost, id(line), line, vs, ws))
+                    options.append((cost, self.index(line), line, vs, ws))
         options.sort(key=lambda o: (o[0], o[1]))
         for cost, _, line, vs, ws in options:
             if self.over():
@@ -242,7 +262,7 @@ class _Pass:
                 for cost, vs, ws in self.insertions(visit, line, rest, rest_w):
                     gain = cost - saved + lost - worth
                     if gain < 0:
-                        options.append((gain, id(line), j, line, out, vs, ws))
+                        options.append((gain, self.index(line), j, line, out, vs, ws))
         options.sort(key=lambda o: (o[0], o[1], o[2]))
         for gain, _, _, line, out, vs, ws in options:
             if self.over():
@@ -263,7 +283,7 @@ class _Pass:
                 continue
             for cost, vs, ws in self.insertions(visit, line, line.visits, line.windows):
                 if self.fits(line, vs, ws):
-                    options.append((cost, id(line), line, vs, ws))
+                    options.append((cost, self.index(line), line, vs, ws))
         options.sort(key=lambda o: (o[0], o[1]))
         for cost, _, line, vs, ws in options:
             if self.over():
@@ -325,11 +345,13 @@ def serve_more(
     dropped: Sequence[str],
     deadline: float,
     should_stop: Callable[[], bool] = lambda: False,
+    order: Order = shortest,
 ) -> Served:
     """The plan of ``routes`` (``dropped``: the modelled visits left out) after insertion and
     ejection (see the module docstring), within ``deadline`` (``time.monotonic()``) and until
-    ``should_stop()``: what is not placed by then stays left out."""
-    work = _Pass(problem, routes, deadline, should_stop)
+    ``should_stop()``: what is not placed by then stays left out. ``order`` ranks the left-out
+    visits of the same penalty (the shortest first unless given)."""
+    work = _Pass(problem, routes, deadline, should_stop, order)
     still = [problem.visit(v) for v in dropped]
     # Rounds until one changes nothing: a move of a later round can open room for a visit an
     # earlier one could not place.
@@ -344,9 +366,9 @@ def serve_more(
 
 
 def _round(work: _Pass, left: list[Visit]) -> list[Visit]:
-    """One round over the left-out visits (highest penalty, then shortest, first): insert,
-    relocate, eject (see the module docstring); the visits still left out."""
-    queue = sorted(left, key=lambda v: (-work.penalty(v), v.duration))
+    """One round over the left-out visits (highest penalty first, then by the pass's order):
+    insert, relocate, eject (see the module docstring); the visits still left out."""
+    queue = sorted(left, key=work.rank)
     still: list[Visit] = []
     while queue:
         visit = queue.pop(0)
@@ -360,5 +382,5 @@ def _round(work: _Pass, left: list[Visit]) -> list[Visit]:
             still.append(visit)
             continue
         queue.append(out)
-        queue.sort(key=lambda v: (-work.penalty(v), v.duration))
+        queue.sort(key=work.rank)
     return still

@@ -25,6 +25,7 @@ from optimizer.ejection import serve_more
 from optimizer.errors import SolveStoppedError
 from optimizer.model import fallback_reason
 from optimizer.notices import log_warnings, plan_warnings
+from optimizer.packing import pack
 from optimizer.params import annealing_temperatures, model_search_parameters, search_parameters
 from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
 from optimizer.processes import searches, start
@@ -44,7 +45,6 @@ from optimizer.search import (
     announce_greedy,
     cancelled,
     places_breaks,
-    plan_objective,
     polish_with_breaks,
     solve_one,
 )
@@ -168,7 +168,9 @@ def solve(
     reserve = ejection_reserve(problem, settings) if not task.anchors else 0.0
     if reserve > 0:
         settings = replace(settings, time_limit=settings.time_limit - reserve)
-    # There a plan packed must visits first (shortest first) competes with the search's.
+    # There a plan is packed must visits first (optimizer.packing, in several visit orders):
+    # with one worker the search starts from it (OR-Tools, warm started: the penalties keep its
+    # must visits in while travel falls), and it competes with the search's plan at the end.
     packed = None
     if (
         reserve > 0
@@ -176,9 +178,15 @@ def solve(
         and not task.anchors
         and len(problem.visits) <= PACK_MAX_VISITS
     ):
-        packed = _packed(
-            task, settings, on_progress, stop, task.t0 + PACK_SHARE * settings.time_limit
+        packed = pack(
+            task, settings.seed, on_progress, stop, task.t0 + PACK_SHARE * settings.time_limit
         )
+        if packed is not None and settings.workers <= 1:
+            task = replace(task, initial=Plan(tuple(packed.routes), (), packed.stats))
+            mapping = None
+            in_child = False
+            if stop is not None:  # a warm start rejected by the model must stay stoppable
+                settings = replace(settings, iterated_local_search=False)
     # Statutory breaks placed after the search: it gets a share of the time, OR-Tools' model
     # with break intervals polishes its plan for the rest (optimizer.search.polish_with_breaks).
     full = settings
@@ -231,33 +239,6 @@ PACK_MAX_VISITS = 400
 """The packed plan is made for problems up to this many visits: its Python insertion with the
 exact break placement grows with visits times route positions, and larger problems need their
 time for the search (measured on the sample weeks of up to 100 visits only)."""
-
-
-def _packed(
-    task: Task,
-    settings: SolverSettings,
-    on_progress: ProgressCallback | None,
-    stop: threading.Event | None,
-    deadline: float,
-) -> SearchResult | None:
-    """A plan made by the pass of :mod:`optimizer.ejection` from empty routes: the visits by
-    penalty, then the shortest first, each inserted, or let in by moving or ejecting a stop of
-    a lower penalty, with the exact break placement. On an over-full week it serves more must
-    visits than a short search often does; None after a stop or when it serves nothing."""
-    if cancelled(stop):
-        return None
-    problem = task.problem
-    modelled = [v.id for v in problem.visits if v.id not in task.excluded]
-    served = serve_more(problem, [], modelled, deadline, lambda: cancelled(stop))
-    if not served.routes:
-        return None
-    objective = plan_objective(task, served.routes, served.dropped)
-    wall = time.monotonic() - task.t0
-    stats = SolverStats("SUCCESS", objective, wall, 1, 1, "must-first packing", "packing")
-    if on_progress is not None:
-        on_progress(Progress(objective, 1, wall))
-    log.info("packed plan: %d visits left out, objective %.3f", len(served.dropped), objective)
-    return SearchResult(served.routes, served.dropped, dict(task.excluded), stats)
 
 
 SERVE_MORE_SECONDS = 0.25
