@@ -360,8 +360,8 @@ def serve_more(
         still = _round(work, still)
         if work.delta >= before or work.over():
             break
-    order = {v.id: i for i, v in enumerate(problem.visits)}
-    ids = sorted((v.id for v in still), key=order.__getitem__)
+    position = {v.id: i for i, v in enumerate(problem.visits)}
+    ids = sorted((v.id for v in still), key=position.__getitem__)
     return Served(work.routes(), ids, work.delta)
 
 
