@@ -86,7 +86,9 @@ def solve(
     warm start with one worker searches with ``settings.metaheuristic`` instead. Where PyVRP
     can express the problem it searches first (:mod:`optimizer.processes.engines`; a stoppable
     one-worker search in a forked process too), also where OR-Tools' model would not be built
-    in the time limit.
+    in the time limit. On an over-full problem a plan packed must visits first
+    (:mod:`optimizer.packing`) is made first: with one worker OR-Tools' search starts from it
+    instead, and it competes with the search's plan.
 
     Where ``fork`` does not exist, ``settings.workers > 1`` starts spawned processes (a script
     calling it must then guard its entry point with ``if __name__ == "__main__":``) and a
