@@ -174,6 +174,7 @@ def solve(
     # with one worker the search starts from it (OR-Tools, warm started: the penalties keep its
     # must visits in while travel falls), and it competes with the search's plan at the end.
     packed = None
+    warm_from_packed = False
     if (
         reserve > 0
         and initial is None
@@ -187,6 +188,7 @@ def solve(
             task = replace(task, initial=Plan(tuple(packed.routes), (), packed.stats))
             mapping = None
             in_child = False
+            warm_from_packed = True
             if stop is not None:  # a warm start rejected by the model must stay stoppable
                 settings = replace(settings, iterated_local_search=False)
     # Statutory breaks placed after the search: it gets a share of the time, OR-Tools' model
@@ -210,6 +212,9 @@ def solve(
     if placing:
         deadline = task.t0 + full.time_limit
         result = polish_with_breaks(task, full, result, on_progress, stop, deadline)
+    if warm_from_packed and cancelled(stop) and result.stats.status == "SUCCESS":
+        # The warm-started search runs in this process and reports a stop as a success.
+        result = replace(result, stats=replace(result.stats, status="STOPPED"))
     notice = None
     if not result.routes and result.stats.solutions == 0:
         # Stopped, or out of time, before any engine's first solution (also while a model was

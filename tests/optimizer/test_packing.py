@@ -16,7 +16,7 @@ from optimizer.packing import orders, pack
 from optimizer.plan import Plan, Reason, Unassigned
 from optimizer.search import SearchResult, Task, plan_objective
 from optimizer.solve import solve
-from tests.optimizer.conftest import FAST, Tiny, assert_feasible
+from tests.optimizer.conftest import FAST, Tiny, assert_feasible, solve_stopped_after
 
 LATER = 60.0  # seconds: a deadline packing never reaches on these problems
 
@@ -122,3 +122,11 @@ def test_solve_searches_from_the_packed_plan(caplog: pytest.LogCaptureFixture) -
     assert plan.stats.objective <= packed.stats.objective + 1e-6
     assert plan.stats.engine in ("ortools", "packing")
     assert "warm start rejected" not in caplog.text
+
+
+def test_a_stopped_search_from_the_packed_plan_says_so() -> None:
+    problem = _over_full(Tiny(), 1)
+    settings = replace(FAST, solution_limit=None, time_limit=5.0)
+    plan, _ = solve_stopped_after(0.5, problem, settings)
+    assert_feasible(problem, plan)
+    assert plan.stats.status == "STOPPED"
