@@ -148,3 +148,25 @@ def problems(draw: st.DrawFn, max_visits: int = 12) -> Problem:
     shifts = draw(shifts_for(horizon, van_ids))
     visits = draw(visits_for(horizon, places, van_ids, draw(st.integers(0, max_visits))))
     return Problem(horizon, vans, shifts, visits, matrix).validate()
+
+
+def day_visits(
+    draw: st.DrawFn, n: int, start: int, reach: int, max_tens: int, max_slot: int
+) -> tuple[dict[str, tuple[float, float]], list[Visit]]:
+    """Places ``p0..`` within ``reach`` half-units of ``base`` (at the origin) and ``n`` visits
+    there of 30 to ``max_tens`` x 10 minutes and priority 1-3; about half have one window
+    opening at ``start`` plus up to ``max_slot`` half hours, with up to 4 h of slack."""
+    points = {"base": (0.0, 0.0)}
+    visits = []
+    for i in range(n):
+        points[f"p{i}"] = (
+            draw(st.integers(-reach, reach)) / 2,
+            draw(st.integers(-reach, reach)) / 2,
+        )
+        duration = draw(st.integers(3, max_tens)) * 10 * MINUTE
+        windows: tuple[TimeWindow, ...] = ()
+        if draw(st.booleans()):
+            ws = start + draw(st.integers(0, max_slot)) * 30 * MINUTE
+            windows = (TimeWindow(ws, ws + duration + draw(st.integers(0, 8)) * 30 * MINUTE),)
+        visits.append(Visit(f"v{i}", f"p{i}", duration, windows, priority=draw(st.integers(1, 3))))
+    return points, visits

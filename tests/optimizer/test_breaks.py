@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from optimizer.breaks import fit_breaks, relaxed_span, route_of, schedule, stop_ranges
 from optimizer.checker import check_plan
-from optimizer.domain import HOUR, MINUTE, BreakRule, Problem, Shift, TimeWindow, Visit
+from optimizer.domain import HOUR, MINUTE, BreakRule, Problem, Shift
 from optimizer.errors import ValidationError
 from optimizer.extract import extract_routes, solution_cost
 from optimizer.model import build_model
@@ -22,6 +22,7 @@ from optimizer.plan import BreakSlot, Plan, Reason, Route, SolverStats, Stop, Un
 from optimizer.settings import SolverSettings
 from optimizer.solve import solve
 from tests.optimizer.conftest import FAST, Tiny, assert_feasible, euclid_matrix
+from tests.optimizer.strategies import day_visits
 
 PLACED = replace(FAST, statutory_breaks="placed")
 
@@ -146,17 +147,8 @@ def _days(draw: st.DrawFn) -> tuple[Problem, list[int]]:
     some with a window; their starts back to back from the shift start (possibly too long)."""
     hours = draw(st.integers(12, 22)) / 2
     n = draw(st.integers(1, 7))
-    points = {"base": (0.0, 0.0)}
-    visits = []
     start = 8 * HOUR
-    for i in range(n):
-        points[f"p{i}"] = (draw(st.integers(-20, 20)) / 2, draw(st.integers(-20, 20)) / 2)
-        windows: tuple[TimeWindow, ...] = ()
-        duration = draw(st.integers(3, 18)) * 10 * MINUTE
-        if draw(st.booleans()):
-            ws = start + draw(st.integers(0, 16)) * 30 * MINUTE
-            windows = (TimeWindow(ws, ws + duration + draw(st.integers(0, 8)) * 30 * MINUTE),)
-        visits.append(Visit(f"v{i}", f"p{i}", duration, windows, priority=draw(st.integers(1, 3))))
+    points, visits = day_visits(draw, n, start, reach=20, max_tens=18, max_slot=16)
     tiny = Tiny()
     problem = Problem(
         tiny.horizon,

@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 
 from optimizer.breaks import route_of, schedule
 from optimizer.checker import check_plan
-from optimizer.domain import HOUR, MINUTE, Break, Problem, Shift, TimeWindow, Visit
+from optimizer.domain import HOUR, MINUTE, Break, Problem, Shift
 from optimizer.ejection import serve_more
 from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
 from optimizer.search import Task, plan_objective
 from optimizer.solve import ejection_reserve, solve
 from tests.optimizer.conftest import FAST, Tiny, assert_feasible, euclid_matrix
+from tests.optimizer.strategies import day_visits
 
 LATER = 60.0  # seconds: a deadline the pass never reaches on these problems
 
@@ -165,17 +166,8 @@ def _weeks(draw: st.DrawFn) -> tuple[Problem, list[list[int]]]:
     """Two van-days (8:00-16:30 and 8:00-12:00) and up to 9 visits of random priority and
     length, some with a window; a random split of a random subset into the two routes."""
     n = draw(st.integers(2, 9))
-    points = {"base": (0.0, 0.0)}
-    visits = []
     start = 8 * HOUR
-    for i in range(n):
-        points[f"p{i}"] = (draw(st.integers(-16, 16)) / 2, draw(st.integers(-16, 16)) / 2)
-        duration = draw(st.integers(3, 12)) * 10 * MINUTE
-        windows: tuple[TimeWindow, ...] = ()
-        if draw(st.booleans()):
-            ws = start + draw(st.integers(0, 12)) * 30 * MINUTE
-            windows = (TimeWindow(ws, ws + duration + draw(st.integers(0, 8)) * 30 * MINUTE),)
-        visits.append(Visit(f"v{i}", f"p{i}", duration, windows, priority=draw(st.integers(1, 3))))
+    points, visits = day_visits(draw, n, start, reach=16, max_tens=12, max_slot=12)
     tiny = Tiny()
     problem = Problem(
         tiny.horizon,
