@@ -37,8 +37,9 @@ def plan_warnings(
     greedy_notice: str | None = None,
 ) -> tuple[str, ...]:
     """The warnings of a plan of ``problem`` (empty when nothing needs saying);
-    ``greedy_notice`` says why a greedy plan (status ``GREEDY``) is the plan, in place of the
-    general reason (no first plan in time)."""
+    ``greedy_notice`` says why the plan is a fallback (a greedy plan, status ``GREEDY``, or one
+    planned day by day), in place of the general reason of a greedy plan (no first plan in
+    time)."""
     out: list[str] = []
     total = len(problem.visits)
     if stats.solutions == 0 and any(u.reason is Reason.NOT_PLANNED for u in unassigned):
@@ -50,7 +51,7 @@ def plan_warnings(
                 f"No plan found in time: {total} visits on {vehicles} van-days are too many "
                 "for the time limit; raise it or plan fewer visits at once."
             )
-    if stats.status == "GREEDY" and greedy_notice is not None:
+    if greedy_notice is not None:
         out.append(greedy_notice)
     elif stats.status == "GREEDY":
         out.append(

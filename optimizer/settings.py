@@ -60,6 +60,9 @@ ENGINES: frozenset[str] = frozenset({"auto", "ortools"})
 # "placed": statutory breaks are placed into the routes after the search (optimizer.breaks);
 # "modelled": OR-Tools break intervals during the search.
 STATUTORY_BREAKS: frozenset[str] = frozenset({"placed", "modelled"})
+# "auto": plan day by day (optimizer.decompose) when the week is too large for one model in the
+# time limit; "always": day by day whatever the size; "never": the greedy plan then.
+DECOMPOSE: frozenset[str] = frozenset({"auto", "always", "never"})
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,12 @@ class SolverSettings:
     ``"modelled"`` (default): OR-Tools break intervals in the search (a route may then use the
     whole shift when its break falls into waiting time; PyVRP declines). Explicit breaks are
     always modelled.
+
+    ``decompose`` says when a week is planned day by day (:mod:`optimizer.decompose`: the greedy
+    plan improved with PyVRP one day at a time). ``"auto"`` (default): when neither PyVRP nor
+    OR-Tools' model and first plan fit the whole week in the time limit (thousands of visits);
+    ``"always"``: whenever PyVRP does not plan the whole week (tests, comparisons);
+    ``"never"``: the greedy plan is the answer then.
     """
 
     time_limit: float = 10.0
@@ -162,6 +171,7 @@ class SolverSettings:
     acceptance: str = "SIMULATED_ANNEALING"
     engines: str = "auto"
     statutory_breaks: str = "modelled"
+    decompose: str = "auto"
 
     def __post_init__(self) -> None:
         c = Collector()
@@ -227,6 +237,11 @@ class SolverSettings:
             "settings.statutory_breaks",
             f"unknown statutory_breaks {self.statutory_breaks!r}; "
             f"one of {sorted(STATUTORY_BREAKS)}",
+        )
+        c.check(
+            self.decompose in DECOMPOSE,
+            "settings.decompose",
+            f"unknown decompose {self.decompose!r}; one of {sorted(DECOMPOSE)}",
         )
         c.raise_if_any()
 

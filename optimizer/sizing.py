@@ -41,3 +41,16 @@ def size_issue(visits: int, nodes: int, time_limit: float) -> str | None:
         f"search, more than half of the {time_limit:g} s time limit: raise the time limit to "
         f"at least {need / MODEL_SHARE:.0f} s or plan fewer visits at once"
     )
+
+
+FIRST_PLAN_SECONDS_PER_UNIT = 1.5e-7
+"""OR-Tools' first plan (savings, then the first local search) per model node squared times
+vehicle, on the loaded 2-core machine (``benchmarks/limits.py``: 7-19 s on 1,000 visits and 125
+van-days, 24 s on 1,000 visits and 200 van-days, none within 120 s on 2,000 visits and 250
+van-days)."""
+
+
+def first_plan_seconds(nodes: int, vehicles: int) -> float:
+    """Estimated seconds of OR-Tools' first plan on ``nodes`` visit nodes and ``vehicles``
+    van-days (see :data:`FIRST_PLAN_SECONDS_PER_UNIT`)."""
+    return float(nodes) ** 2 * vehicles * FIRST_PLAN_SECONDS_PER_UNIT

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from optimizer.budget import STOPPED_BEFORE_FIRST_PLAN, Budget, model_verdict
+from optimizer.decompose import by_day_notice, day_by_day_reason, day_by_day_reserve, plan_by_day
 from optimizer.diagnose import explain_unassigned
 from optimizer.domain import Problem
 from optimizer.ejection import serve_more
@@ -137,6 +138,15 @@ def solve(
     # It needs no OR-Tools model, so it also plans where that model would not be built in time
     # (thousands of visits): its plan is then not polished (optimizer.engines.pyvrp_search).
     mapping = pyvrp_mapping(task, settings, stop) if initial is None else None
+    # Too large for one plan in the time (OR-Tools' model and first plan; PyVRP does not plan
+    # it whole): the greedy plan improved day by day (optimizer.decompose).
+    if mapping is None and task.greedy is not None and initial is None and not task.anchors:
+        vehicles = len(problem.shifts)
+        by_day = day_by_day_reason(settings, budget, len(problem.visits), nodes, vehicles)
+        if by_day is not None:
+            deadline = budget.deadline - day_by_day_reserve(len(problem.visits))
+            result = plan_by_day(task, settings, deadline, stop, on_progress)
+            return _finish(problem, task, result, by_day_notice(by_day, result))
     not_built = model_verdict(budget, len(problem.visits), nodes)
     if not_built is not None and task.greedy is not None and mapping is None:
         log.warning("%s", not_built)

@@ -95,6 +95,17 @@ class _Stop:
         return now >= self._until or self._should_stop() or self._limit(best_cost)
 
 
+RETURN_SECONDS_PER_VISIT = 0.0002
+"""Seconds per visit between PyVRP's end and the result reaching the solve: its routes mapped
+back and replayed, checked by the checker, sent from a forked process. PyVRP's absolute
+deadline keeps that much before the search's (:func:`return_seconds`)."""
+
+
+def return_seconds(visits: int) -> float:
+    """The time kept after PyVRP's run on ``visits`` visits (:data:`RETURN_SECONDS_PER_VISIT`)."""
+    return visits * RETURN_SECONDS_PER_VISIT
+
+
 SETUP_SECONDS_PER_MILLION_PAIRS = 0.5
 """PyVRP's set-up of a run (its granular neighbourhoods, computed on every ``pyvrp.solve``):
 seconds per million client pairs, on the loaded 2-core machine (4.3 s on 2,984 clients at load
@@ -167,13 +178,15 @@ def run_pyvrp(
     settings: SolverSettings,
     should_stop: Callable[[], bool] = lambda: False,
     pool: SolutionPool | None = None,
+    initial: pyvrp.Solution | None = None,
 ) -> PyvrpRun:
     """PyVRP on the mapped data for at most ``seconds`` (with a solution limit also at most
     :data:`ITERATIONS_PER_SOLUTION` per solution: reproducible with the seed); without a
     feasible plan it gives up early (:data:`GIVE_UP_SHARE`). With a ``pool`` it searches in
     up to :data:`EPOCHS` epochs (a solution limit's iterations split between them) and trades
     its best solution with the pool after each: the next epoch starts from the cheaper of the
-    two, with another seed; in the end it returns the pool's solution when that is cheaper."""
+    two, with another seed; in the end it returns the pool's solution when that is cheaper.
+    ``initial``: the solution the first epoch starts from (else a random one, improved)."""
     t_start = time.monotonic()
     end = t_start + max(seconds, 0.0)
     setup = setup_seconds(mapping.data.num_clients)
@@ -183,7 +196,7 @@ def run_pyvrp(
     searcher = _Searcher(data)
     best: pyvrp.Solution | None = None
     best_cost: int | None = None
-    start: pyvrp.Solution | None = None
+    start = initial
     iterations = 0
     for epoch in range(epochs):
         left = end - time.monotonic()
@@ -356,7 +369,9 @@ def hybrid_search(
         # not come in it either (benchmarks/RESULTS.md); the solve answers with its greedy plan.
         log.info("PyVRP's set-up on %d clients does not fit in the time", mapping.data.num_clients)
         return task.not_searched(settings, "STOPPED" if cancelled(stop) else "NO_SOLUTION")
-    result = run_pyvrp(mapping, share * left, settings, lambda: cancelled(stop), pool)
+    # PyVRP ends early enough for its plan to be mapped back and checked by the deadline.
+    seconds = share * left - return_seconds(len(task.problem.visits))
+    result = run_pyvrp(mapping, seconds, settings, lambda: cancelled(stop), pool)
     found = outcome_of(task, mapping, result)
     name = f"PyVRP {found.iterations} iterations/seed {settings.seed}"
     engine: SearchResult | None = None
