@@ -70,6 +70,11 @@ RESERVE_PER_VISIT = 0.0002
 left-out visits (up to a second) and making the plan."""
 
 
+MAX_ADVISED_LIMIT = 3600.0
+"""A whole-horizon plan that needs a longer time limit than this is not advised: the warning
+asks for fewer visits at once instead."""
+
+
 def whole_week_seconds(visits: int, nodes: int, vehicles: int) -> float:
     """Estimated seconds for OR-Tools' model and its first plan of the whole problem
     (:func:`optimizer.sizing.model_seconds`, :func:`optimizer.sizing.first_plan_seconds`)."""
@@ -91,11 +96,15 @@ def day_by_day_reason(
     if need <= budget.left():
         return None
     enough = budget.elapsed() + need / MODEL_SHARE
+    advice = (
+        f"raise the time limit to at least {enough:.0f} s or plan fewer visits at once"
+        if enough <= MAX_ADVISED_LIMIT
+        else "plan fewer visits at once"
+    )
     return (
         f"Planned day by day: {visits} visits on {vehicles} van-days are too many for one plan "
         f"in the {budget.time_limit:g} s time limit (OR-Tools' model and first plan take about "
-        f"{need:.0f} s; raise the time limit to at least {enough:.0f} s or plan fewer visits at "
-        "once for a plan of the whole horizon)"
+        f"{need:.0f} s; {advice} for a plan of the whole horizon)"
     )
 
 

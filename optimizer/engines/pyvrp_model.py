@@ -127,9 +127,11 @@ def express(
     excluded: Mapping[str, Unassigned],
     anchors: Mapping[str, tuple[str, int]] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    max_clients: int | None = None,
 ) -> PyvrpMapping | Declined:
     """PyVRP's data for ``problem`` without the ``excluded`` visits, or why it cannot be made
-    (also when ``should_stop()`` while it is made: seconds on thousands of visits)."""
+    (also when ``should_stop()`` while it is made: seconds on thousands of visits, and when it
+    would hold more than ``max_clients`` clients: declined before its matrices are made)."""
     if anchors:
         return Declined("re-planning anchors (the moved-visit cost depends on the van-day)")
     if settings.charge_waiting:
@@ -139,7 +141,7 @@ def express(
     reason = break_reason(problem, settings.statutory_breaks == "placed")
     if reason is not None:
         return Declined(reason)
-    return _Builder(problem, dict(excluded), should_stop).build()
+    return _Builder(problem, dict(excluded), should_stop, max_clients).build()
 
 
 def _shift_order(problem: Problem) -> tuple[Shift, ...]:
@@ -156,9 +158,11 @@ class _Builder:
         problem: Problem,
         excluded: dict[str, Unassigned],
         should_stop: Callable[[], bool] = lambda: False,
+        max_clients: int | None = None,
     ) -> None:
         self.problem = problem
         self.should_stop = should_stop
+        self.max_clients = max_clients
         self.excluded = excluded
         self.shifts = _shift_order(problem)
 
@@ -174,6 +178,11 @@ class _Builder:
         clients, modelled, allowed_types = made
         if not clients:
             return Declined("no visit to plan")
+        if self.max_clients is not None and len(clients) > self.max_clients:
+            return Declined(
+                f"{len(clients)} clients (a client per visit and start interval) are more than "
+                f"the {self.max_clients} PyVRP can set up in the time"
+            )
         locations = depot_locs + [c.location for c, _ in clients]
         refs = [c for c, _ in clients]
         profile_keys = [self._profile_key(i, t, allowed_types, refs) for i, t in enumerate(types)]

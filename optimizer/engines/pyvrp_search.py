@@ -9,6 +9,7 @@ searches from scratch for the time that is left.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import warnings
@@ -115,6 +116,11 @@ seconds per million client pairs, on the loaded 2-core machine (4.3 s on 2,984 c
 def setup_seconds(clients: int) -> float:
     """The estimated set-up time of one PyVRP run on ``clients`` clients."""
     return (clients / 1000.0) ** 2 * SETUP_SECONDS_PER_MILLION_PAIRS
+
+
+def setup_clients(seconds: float) -> int:
+    """The most clients whose estimated set-up (:func:`setup_seconds`) takes ``seconds``."""
+    return int(1000.0 * math.sqrt(max(seconds, 0.0) / SETUP_SECONDS_PER_MILLION_PAIRS))
 
 
 EPOCHS = 5

@@ -17,7 +17,7 @@ from typing import Any
 
 from optimizer.engines.exchange import SolutionPool
 from optimizer.engines.pyvrp_model import PyvrpMapping, express
-from optimizer.engines.pyvrp_search import hybrid_search, setup_seconds
+from optimizer.engines.pyvrp_search import hybrid_search, setup_clients, setup_seconds
 from optimizer.processes.messages import Done, Failed
 from optimizer.processes.searches import Searched, outcome, search_deadline
 from optimizer.processes.start import die_with_parent, end, start_forked
@@ -64,8 +64,9 @@ def pyvrp_mapping(
     task: Task, settings: SolverSettings, stop: threading.Event | None = None
 ) -> PyvrpMapping | None:
     """PyVRP's data for the task when ``settings.engines`` allows PyVRP, it can express the
-    problem and its set-up fits in the time left (:data:`SETUP_SHARE`); None otherwise (the
-    reason is logged; also when ``stop`` is set while the mapping is made)."""
+    problem and its set-up fits in the time left (:data:`SETUP_SHARE`, on the visits and then
+    on the clients of the mapping); None otherwise (the reason is logged; also when ``stop`` is
+    set while the mapping is made)."""
     if settings.engines == "ortools":
         return None
     left = task.budget.left() if task.budget is not None else settings.time_limit
@@ -73,7 +74,11 @@ def pyvrp_mapping(
     if setup_seconds(visits) > SETUP_SHARE * left:
         log.info("PyVRP's set-up on %d visits does not fit in %.0f s; OR-Tools plans", visits, left)
         return None
-    found = express(task.problem, settings, task.excluded, task.anchors, lambda: cancelled(stop))
+    # Visits of any day become a client per day: PyVRP's set-up grows with the clients.
+    most = setup_clients(SETUP_SHARE * left)
+    found = express(
+        task.problem, settings, task.excluded, task.anchors, lambda: cancelled(stop), most
+    )
     if isinstance(found, PyvrpMapping):
         return found
     log.info("PyVRP declines this problem: %s; OR-Tools plans alone", found.reason)
