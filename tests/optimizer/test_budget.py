@@ -112,11 +112,32 @@ def test_a_problem_whose_model_does_not_fit_gets_the_greedy_plan_without_a_build
         raise AssertionError("the OR-Tools model was built")
 
     monkeypatch.setattr(search, "build_model", never)
-    plan = solve(problem, SolverSettings(time_limit=30.0), stop=threading.Event())
+    settings = SolverSettings(time_limit=30.0, decompose="never")
+    plan = solve(problem, settings, stop=threading.Event())
     assert plan.stats.status == "GREEDY" and plan.stats.engine == "greedy"
     assert plan.routes
     (notice,) = [w for w in plan.warnings if "greedy plan" in w]
     assert "40 visits" in notice and "was not built" in notice and "time limit" in notice
+    served = {s.visit_id for r in plan.routes for s in r.stops}
+    assert served | {u.visit_id for u in plan.unassigned} == {v.id for v in problem.visits}
+    assert_feasible(problem, plan)
+
+
+def test_a_problem_whose_model_does_not_fit_is_planned_day_by_day_without_a_build(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problem = _week(visits=40)
+    monkeypatch.setattr(sizing, "SECONDS_PER_MILLION_ENTRIES", 1e9)
+
+    def never(*_: Any, **__: Any) -> None:
+        raise AssertionError("the OR-Tools model was built")
+
+    monkeypatch.setattr(search, "build_model", never)
+    settings = SolverSettings(time_limit=30.0, solution_limit=1)
+    plan = solve(problem, settings, stop=threading.Event())
+    assert plan.stats.engine in {"pyvrp-days", "greedy"} and plan.routes
+    (notice,) = [w for w in plan.warnings if w.startswith("Planned day by day")]
+    assert "40 visits" in notice and "time limit" in notice
     served = {s.visit_id for r in plan.routes for s in r.stops}
     assert served | {u.visit_id for u in plan.unassigned} == {v.id for v in problem.visits}
     assert_feasible(problem, plan)
