@@ -86,14 +86,16 @@ def day_by_day_reason(
 ) -> str | None:
     """Why the problem is planned day by day (the start of the plan's warning), or None when
     it is planned whole: ``settings.decompose`` ``"always"``, or ``"auto"`` when OR-Tools'
-    model and first plan of the whole problem are estimated to take longer than the time left.
-    Asked only where PyVRP does not plan the whole problem."""
+    model and first plan of the whole problem are estimated to take more than
+    :data:`optimizer.sizing.MODEL_SHARE` of the time left (the first plan's time varies
+    twofold with the machine's load, and without it the answer is the greedy plan). Asked
+    only where PyVRP does not plan the whole problem."""
     if settings.decompose == "never":
         return None
     if settings.decompose == "always":
         return f"Planned day by day (settings.decompose = 'always', {visits} visits)"
     need = whole_week_seconds(visits, nodes, vehicles)
-    if need <= budget.left():
+    if need <= MODEL_SHARE * budget.left():
         return None
     enough = budget.elapsed() + need / MODEL_SHARE
     advice = (

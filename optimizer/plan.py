@@ -114,7 +114,8 @@ class SolverStats:
     workers: int = 1
     strategy: str = ""
     # Which engine made the plan: "ortools", "pyvrp" (PyVRP's checked plan), "pyvrp+ortools"
-    # (PyVRP's plan polished by OR-Tools), "greedy" (no first solution in time); "" when
+    # (PyVRP's plan polished by OR-Tools), "pyvrp-days" (the greedy plan improved by PyVRP one
+    # day at a time: optimizer.decompose), "greedy" (no first solution in time); "" when
     # nothing was searched or not recorded (plans stored before it existed).
     engine: str = ""
 

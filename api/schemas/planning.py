@@ -275,8 +275,10 @@ class Summary(BaseModel):
     engine: str | None = Field(
         default=None,
         description="Which engine made the plan: ortools, pyvrp, pyvrp+ortools (PyVRP's plan "
-        "polished by OR-Tools) or greedy (no first solution in time); null when nothing was "
-        "searched or for plans stored before it was recorded.",
+        "polished by OR-Tools), pyvrp-days (the greedy plan improved by PyVRP one day at a "
+        "time, for a problem too large for one plan in the time limit) or greedy (no first "
+        "solution in time); null when nothing was searched or for plans stored before it was "
+        "recorded.",
         examples=["ortools"],
     )
 

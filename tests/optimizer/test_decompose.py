@@ -202,6 +202,9 @@ def test_the_size_rule_plans_day_by_day_only_what_does_not_fit() -> None:
     reason = day_by_day_reason(auto, budget, 2000, 2000, 250)
     assert reason is not None and "2000 visits on 250 van-days" in reason
     assert "raise the time limit to at least" in reason
+    # 1,000 visits on 125 van-days: OR-Tools' first plan took 7-30 s, so not at 30 s.
+    assert day_by_day_reason(auto, budget, 1000, 1000, 125) is not None
+    assert day_by_day_reason(auto, Budget(60.0, clock=lambda: now[0]), 1000, 1000, 125) is None
     never = replace(auto, decompose="never")
     assert day_by_day_reason(never, budget, 2000, 2000, 250) is None
     always = replace(auto, decompose="always")
