@@ -146,7 +146,8 @@ def solve(
         if by_day is not None:
             deadline = budget.deadline - day_by_day_reserve(len(problem.visits))
             result = plan_by_day(task, settings, deadline, stop, on_progress)
-            return _finish(problem, task, result, by_day_notice(by_day, result))
+            why = by_day_notice(by_day, result)
+            return _finish(problem, task, result, why, stopped=cancelled(stop))
     not_built = model_verdict(budget, len(problem.visits), nodes)
     if not_built is not None and task.greedy is not None and mapping is None:
         log.warning("%s", not_built)
@@ -328,10 +329,16 @@ def _serve_more(
     return replace(result, routes=served.routes, dropped=served.dropped, stats=stats)
 
 
-def _finish(problem: Problem, task: Task, result: SearchResult, notice: str | None) -> Plan:
+def _finish(
+    problem: Problem,
+    task: Task,
+    result: SearchResult,
+    notice: str | None,
+    stopped: bool = False,
+) -> Plan:
     """The plan of ``result``: its left-out visits explained in what is left of the time limit
-    (at least :data:`EXPLAIN_SECONDS` ``[0]``, just that after a stop), ``notice`` the warning
-    of a greedy plan."""
+    (at least :data:`EXPLAIN_SECONDS` ``[0]``, just that after a stop: status ``STOPPED``, or
+    ``stopped``), ``notice`` the warning of a fallback plan (greedy, or day by day)."""
     settings_limit = task.budget.time_limit if task.budget is not None else 0.0
     unassigned = dict(result.excluded)
     if result.dropped and result.stats.solutions == 0 and not result.routes:
@@ -340,7 +347,8 @@ def _finish(problem: Problem, task: Task, result: SearchResult, notice: str | No
         unassigned.update((u.visit_id, u) for u in _not_planned(problem, result.dropped))
     elif result.dropped:
         # After a stop the answer is wanted now: the explanation gets its least time.
-        limit_at = task.t0 + settings_limit if result.stats.status != "STOPPED" else 0.0
+        after_stop = stopped or result.stats.status == "STOPPED"
+        limit_at = task.t0 + settings_limit if not after_stop else 0.0
         for u in _explain(problem, result.routes, result.dropped, limit_at):
             unassigned[u.visit_id] = u
     return _plan(problem, result.routes, unassigned.values(), result.stats, notice)

@@ -50,7 +50,7 @@ def _busy_week(visits: int = 60, seed: int = 5) -> Problem:
         if i % 3 == 0:
             day, hour = rng.randrange(3), rng.randint(8, 14)
             kw["windows"] = (t.window(day, hour, hour + 2),)
-        t.visit(f"c{i:02d}", (rng.uniform(-12, 12), rng.uniform(-12, 12)), 40, **kw)  # type: ignore[arg-type]
+        t.visit(f"c{i:02d}", (rng.uniform(-12, 12), rng.uniform(-12, 12)), 40, **kw)
     return t.build()
 
 
