@@ -120,12 +120,15 @@ def day_by_day_reserve(visits: int) -> float:
     return RESERVE_SECONDS + visits * RESERVE_PER_VISIT
 
 
-def by_day_notice(reason: str, result: SearchResult) -> str:
-    """The plan's warning: ``reason`` (:func:`day_by_day_reason`) and how far the days got."""
-    days = result.stats.strategy.partition("(")[2].rstrip(")")
+def by_day_notice(reason: str, result: SearchResult, problem: Problem) -> str:
+    """The plan's warning: ``reason`` (:func:`day_by_day_reason`) and how many days of
+    ``problem`` :func:`plan_by_day` improved (its ``result``: one solution per improved day
+    after the greedy plan's)."""
     if result.stats.engine == "pyvrp-days":
+        improved, days = result.stats.solutions - 1, len({s.day for s in problem.shifts})
         return (
-            f"{reason}. The quick greedy plan was improved with PyVRP one day at a time ({days})."
+            f"{reason}. The quick greedy plan was improved with PyVRP one day at a time "
+            f"({improved} of {days} days improved)."
         )
     return (
         f"{reason}. PyVRP improved no day in the time, so this is the quick greedy plan "
@@ -274,8 +277,9 @@ def plan_by_day(
         )
         share = len(candidates) / max(len(candidates) + later, 1)
         day_end = time.monotonic() + share * (deadline - time.monotonic())
+        before = state.improved
         _improve_day(task, day_settings, day, candidates, state, day_end, stop)
-        if on_progress is not None and state.improved:
+        if on_progress is not None and state.improved > before:
             dropped = _ordered_left_out(problem, state.left_out)
             routes = [r for d in days for r in state.routes[d]]
             objective = plan_objective(task, routes, dropped)

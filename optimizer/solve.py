@@ -146,7 +146,7 @@ def solve(
         if by_day is not None:
             deadline = budget.deadline - day_by_day_reserve(len(problem.visits))
             result = plan_by_day(task, settings, deadline, stop, on_progress)
-            why = by_day_notice(by_day, result)
+            why = by_day_notice(by_day, result, problem)
             return _finish(problem, task, result, why, stopped=cancelled(stop))
     not_built = model_verdict(budget, len(problem.visits), nodes)
     if not_built is not None and task.greedy is not None and mapping is None:
