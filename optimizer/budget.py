@@ -8,9 +8,11 @@ resort, then the OR-Tools model, but only when its estimated build
 (:func:`optimizer.sizing.model_seconds`) fits in what is left (:func:`model_verdict`); a build
 that runs past the deadline (by more than :data:`BUILD_GRACE`) is abandoned, and a search that
 found no first plan by the deadline is ended (where it can be: a forked search). Either way the
-greedy plan is the answer, with a warning saying why. A forked search ends
-:func:`after_search_seconds` before the time limit, kept for planning its routes and explaining
-the left-out visits, and is ended then if it runs on.
+greedy plan is the answer, with a warning saying why; a problem whose model and first plan are
+not expected in the time at all is planned day by day from it instead
+(:mod:`optimizer.decompose`). A forked search ends :func:`after_search_seconds` before the time
+limit, kept for planning its routes and explaining the left-out visits, and is ended then if
+it runs on.
 
 The clock is injectable (``Budget(limit, clock=...)``) so the decisions can be tested without
 waiting.

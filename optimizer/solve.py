@@ -87,7 +87,10 @@ def solve(
     warm start with one worker searches with ``settings.metaheuristic`` instead. Where PyVRP
     can express the problem it searches first (:mod:`optimizer.processes.engines`; a stoppable
     one-worker search in a forked process too), also where OR-Tools' model would not be built
-    in the time limit. On an over-full problem a plan packed must visits first
+    in the time limit. Where neither PyVRP nor OR-Tools' model and first plan fit the whole
+    problem in the time (:func:`optimizer.decompose.day_by_day_reason`), the greedy plan is
+    improved day by day (:func:`optimizer.decompose.plan_by_day`). On an over-full problem a
+    plan packed must visits first
     (:mod:`optimizer.packing`) is made first: with one worker OR-Tools' search starts from it
     instead, and it competes with the search's plan.
 
@@ -100,7 +103,7 @@ def solve(
     nodes = model_nodes([len(v.windows) for v in problem.visits])
     too_large = size_issue(len(problem.visits), nodes, settings.time_limit)
     if too_large is not None:
-        log.warning("%s; the plan will be a quick greedy one", too_large)
+        log.warning("%s; the plan will be a quick greedy one, improved day by day", too_large)
     t0 = budget.t0
     try:
         task = Task.of(
