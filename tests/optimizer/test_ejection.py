@@ -258,8 +258,8 @@ def test_an_over_full_problem_keeps_time_for_the_pass(tiny: Tiny) -> None:
     tiny.visit("a", (0.5, 0.0), 60).visit("b", (0.0, 0.5), 60)
     full = tiny.build()  # two hours of visits in a two-hour shift
     limit = replace(FAST, solution_limit=None, time_limit=5.0)
-    assert ejection_reserve(full, limit) == pytest.approx(0.5)
-    assert ejection_reserve(full, replace(limit, time_limit=60.0)) == pytest.approx(2.0)
+    assert ejection_reserve(full, limit) == pytest.approx(1.5)
+    assert ejection_reserve(full, replace(limit, time_limit=60.0)) == pytest.approx(10.0)
     assert ejection_reserve(full, FAST) == 0.0  # a solution limit: reproducible, no reserve
     roomy = replace(full, visits=full.visits[:1])
     assert ejection_reserve(roomy, limit) == 0.0
