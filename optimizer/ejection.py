@@ -69,6 +69,11 @@ RELOCATE_TRIES = 3
 of the way (the cheapest that pass the quick test): the schedule is the pass's costly step."""
 
 
+TIMED_CACHE = 20_000
+"""Exact schedules kept (by line, visits and windows) before the cache starts afresh: a bound
+on its memory on large problems."""
+
+
 @dataclass(frozen=True)
 class Served:
     """The plan after the pass: routes (van-day order kept), visits still left out, and the
@@ -213,6 +218,8 @@ class Pass:
             return self._timed[key]
         timing = schedule(self.problem, line.shift, visits, windows)
         route = None if timing is None else route_of(self.problem, line.shift, visits, timing)
+        if len(self._timed) >= TIMED_CACHE:
+            self._timed.clear()
         self._timed[key] = route
         return route
 
