@@ -96,6 +96,8 @@ def improve(
     began = time.monotonic()
     done = 0
     while not work.over() and (iterations is None or done < iterations):
+        if not any(line.visits for line in work.lines):
+            break  # nothing to take out (no route this search may change serves a stop)
         done += 1
         saved_state, saved_left = work.state(), current_left
         removed = _ruin(work, rng)
@@ -184,8 +186,6 @@ Ruin = Callable[[Pass, random.Random], dict[int, set[int]]]
 def _ruin(work: Pass, rng: random.Random) -> list[Visit] | None:
     """Take out the stops one ruin operator chooses; the visits taken out, or None when a
     line's remaining stops no longer fit (the caller restores the state)."""
-    if not any(line.visits for line in work.lines):
-        return None
     ruin = rng.choice(_RUINS)
     chosen = ruin(work, rng)
     removed: list[Visit] = []

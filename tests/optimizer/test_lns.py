@@ -12,12 +12,13 @@ from hypothesis import HealthCheck, given, settings
 
 from optimizer.breaks import route_of, schedule
 from optimizer.checker import check_plan
-from optimizer.domain import Problem, Shift
+from optimizer.domain import MINUTE, Break, Problem, Shift
 from optimizer.ejection import Served, serve_more
 from optimizer.lns import improve
 from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
 from optimizer.search import Task, plan_objective
-from tests.optimizer.conftest import Tiny, assert_feasible
+from optimizer.solve import solve
+from tests.optimizer.conftest import FAST, Tiny, assert_feasible
 from tests.optimizer.strategies import fitting_route, two_van_days
 
 LATER = 600.0  # seconds: a deadline these runs never reach (they end after their iterations)
@@ -141,6 +142,23 @@ def test_a_stop_or_a_past_deadline_returns_the_plan_as_it_was() -> None:
         improve(problem, routes, dropped, time.monotonic() - 1.0),
     ):
         assert served == Served(list(routes), list(dropped), 0.0)
+
+
+def test_a_route_with_explicit_breaks_is_left_as_it_is(tiny: Tiny) -> None:
+    # 8:00-10:00 with an explicit 10-minute break at 9:30-10:00: the must visit would fit in
+    # place of the optional one only without that break; only statutory breaks are placed
+    # here, so the route stays.
+    tiny.van("A")
+    w = tiny.window(0, 9.5, 10)
+    tiny.shift("A", 0, 8, 10, breaks=(Break(w.start, w.end, 10 * MINUTE),))
+    tiny.visit("opt", (1.0, 0.0), 60, priority=3)
+    tiny.visit("must", (1.0, 0.0), 112, priority=1)
+    problem = tiny.build()
+    plan = solve(problem, FAST)
+    assert_feasible(problem, plan)
+    assert _served(plan.routes) == ["opt"]
+    served = improve(problem, plan.routes, ["must"], time.monotonic() + LATER, iterations=10)
+    assert served == Served(list(plan.routes), ["must"], 0.0)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
