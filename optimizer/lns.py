@@ -6,21 +6,24 @@ helps; this search takes several stops out at once and puts the left-out visits 
 must visit can win room that only a rearrangement of several stops frees. Each iteration:
 
 1. **ruin** (one operator, drawn at random): a few stops at random; a stop and the stops
-   nearest it (by travel time, any van-day); the stops of one van-day whose removal saves the
-   most travel; a whole van-day;
-2. **recreate**: the left-out visits, highest penalty first (ties in a random order), each
-   inserted where it fits at the least cost, else let in by taking out a stop of a lower
-   penalty (:func:`optimizer.ejection.serve_round` without its costly relocations);
-3. **accept** by record-to-record travel: no more must visits left out than the best plan,
-   and a cost (travel, fixed costs, penalties of the optional visits left out) at most a
-   threshold above the best's, the threshold falling to zero as the time runs out.
+   nearest it (by travel time, any van-day); about half the stops of one van-day, those whose
+   removal saves the most travel; a whole van-day;
+2. **recreate**: the left-out visits, highest penalty first (the shortest first, near ties in
+   a random order), each inserted where it fits at the least cost, else let in by taking out a
+   stop of a lower penalty (:func:`optimizer.ejection.serve_round` without its costly
+   relocations);
+3. **accept** by record-to-record travel on a guide (:func:`_guided`): the cost (travel, fixed
+   costs, penalties of the optional visits left out), a must visit left out at
+   :data:`MUST_GUIDE` and the service served at :data:`SERVICE_WEIGHT`, at most a threshold
+   above the best guide seen, the threshold falling to zero as the time runs out.
 
-The best plan is kept and returned. Routes are rescheduled with the exact statutory break
-placement (:func:`optimizer.breaks.schedule`, the checker's rule) and the same exclusions as the
-ejection pass hold: only routes on shifts under the statutory rule (no explicit breaks) change;
-plans of a re-plan (anchors) and of ``charge_waiting`` are not given to it (see
-:mod:`optimizer.solve`). A run is deterministic for a seed and an iteration count; with a
-deadline, how far it gets depends on the machine.
+The best plan by the objective (must visits left out first, then cost) is kept and returned.
+Routes are rescheduled with the exact statutory break placement (:func:`optimizer.breaks.
+schedule`, the checker's rule) and the same exclusions as the ejection pass hold: only routes
+on shifts under the statutory rule (no explicit breaks) change; plans of a re-plan (anchors)
+and of ``charge_waiting`` are not given to it (see :mod:`optimizer.solve`). A run is
+deterministic for a seed and an iteration count; with a deadline, how far it gets depends on
+the machine.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ accepted at the start; it falls linearly to zero at the deadline (or the last it
 @dataclass(frozen=True)
 class Score:
     """What the search compares, lowest first: must visits left out, then the rest of the
-    objective (euros: travel, fixed costs, penalties of the optional visits left out)."""
+    objective (euros: travel, fixed costs, penalties of the optional visits left out; for the
+    guide of the acceptance, everything is in ``cost``)."""
 
     must_out: int
     cost: float
