@@ -89,7 +89,9 @@ def solve(
     one-worker search in a forked process too), also where OR-Tools' model would not be built
     in the time limit. On an over-full problem a plan packed must visits first
     (:mod:`optimizer.packing`) is made first: with one worker OR-Tools' search starts from it
-    instead, and it competes with the search's plan.
+    instead, it competes with the search's plan, and ruin and recreate (:mod:`optimizer.lns`)
+    improves the better of the two in the share of the time kept for it
+    (:func:`ejection_reserve`).
 
     Where ``fork`` does not exist, ``settings.workers > 1`` starts spawned processes (a script
     calling it must then guard its entry point with ``if __name__ == "__main__":``) and a
