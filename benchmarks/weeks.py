@@ -4,7 +4,8 @@ Each run builds :func:`api.sample_week.sample_week` (week of ``--monday``, ``cli
 sample seed) on the straight-line travel matrix (offline, as ``vanplan demo``), solves it with
 ``SolverSettings(time_limit, seed, workers)`` and replays the plan with the independent checker.
 It prints one JSON line per run: solver status, objective (euros as the model sees it, lower
-is better; a must visit left out costs 100 000), solutions found, unassigned visits, checker
+is better; a must visit left out costs 100 000), solutions found, unassigned visits (and the
+must visits among them), checker
 verdict, wall time, the engine that made the plan, ``stalls``: how often a search was ended
 as stalled and started again (:mod:`optimizer.processes.stall`), and how statutory breaks
 entered the search (``--statutory-breaks``, ``SolverSettings.statutory_breaks``).
@@ -50,6 +51,7 @@ def run_week(
     from api.sample_week import sample_week
     from geo.providers import approximate_provider
     from optimizer.checker import check_plan
+    from optimizer.domain import is_must_priority
     from optimizer.settings import SolverSettings
     from optimizer.solve import solve
 
@@ -78,6 +80,9 @@ def run_week(
         "objective": round(plan.stats.objective, 2),
         "solutions": plan.stats.solutions,
         "unassigned": len(plan.unassigned),
+        "must_out": sum(
+            1 for u in plan.unassigned if is_must_priority(problem.visit(u.visit_id).priority)
+        ),
         "feasible": report.ok,
         "wall": round(wall, 2),
         "engine": plan.stats.engine,

@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from optimizer.breaks import route_of, schedule, stop_ranges
-from optimizer.domain import Problem, Shift, Visit
+from optimizer.domain import UNREACHABLE, Problem, Shift, Visit
 from optimizer.model import allowed_vehicles, start_domain, vehicle_classes
 from optimizer.plan import Route
 
 
 @dataclass
-class _Line:
+class Line:
     """One van-day under edit: its visits in order, each with the start range it keeps, and
     whether the route changed."""
 
@@ -49,8 +49,11 @@ class _Line:
     changed: bool = False
 
 
-_Home = tuple[float, _Line, list[Visit], list[tuple[int, int]], Route]
+_Home = tuple[float, Line, list[Visit], list[tuple[int, int]], Route]
 """Where a moved stop goes: its cost, the line, the line's visits, their windows, its route."""
+
+LineState = tuple[list[Visit], list[tuple[int, int]], Route | None, bool]
+"""A line's visits, their windows, its route and whether it changed (:meth:`Pass.state`)."""
 
 Order = Callable[[Visit], float]
 """The second sort key of the left-out visits, after the highest penalty (lowest first)."""
@@ -66,6 +69,11 @@ RELOCATE_TRIES = 3
 of the way (the cheapest that pass the quick test): the schedule is the pass's costly step."""
 
 
+TIMED_CACHE = 20_000
+"""Exact schedules kept (by line, visits and windows) before the cache starts afresh: a bound
+on its memory on large problems."""
+
+
 @dataclass(frozen=True)
 class Served:
     """The plan after the pass: routes (van-day order kept), visits still left out, and the
@@ -76,8 +84,10 @@ class Served:
     delta: float
 
 
-class _Pass:
-    """The state of one pass over a plan."""
+class Pass:
+    """The state of one pass over a plan: the lines (van-days) it may change, each in its
+    fixed order, and the routes it leaves alone (also the working state of
+    :mod:`optimizer.lns`)."""
 
     def __init__(
         self,
@@ -94,7 +104,7 @@ class _Pass:
         self.shifts = list(problem.shifts)
         self.classes = vehicle_classes(problem, self.shifts)
         by_key = {(r.van_id, r.day): r for r in routes}
-        self.lines: list[_Line] = []
+        self.lines: list[Line] = []
         self.fixed: list[Route] = []  # routes on shifts this pass does not change
         for s in self.shifts:
             route = by_key.pop(s.key, None)
@@ -104,14 +114,42 @@ class _Pass:
                 continue
             visits = [] if route is None else [problem.visit(x.visit_id) for x in route.stops]
             windows = [] if route is None else stop_ranges(problem, s, route)
-            self.lines.append(_Line(s, visits, windows, route))
+            self.lines.append(Line(s, visits, windows, route))
         self.fixed.extend(by_key.values())  # a route on no known shift: left alone
         self.line_of = {line.shift.key: i for i, line in enumerate(self.lines)}
         self.delta = 0.0
+        self._legs: dict[tuple[str, str], tuple[int, int]] = {}
+        self._ranges: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        self._allowed: dict[str, list[Line]] = {}
+        # the exact schedules made, by line, visits and windows: ruin and recreate meets the
+        # same routes again
+        self._timed: dict[tuple[int, tuple[str, ...], tuple[tuple[int, int], ...]], Route | None]
+        self._timed = {}
+        # (what was tried, visit, line) -> the line's visits when it failed: the same list
+        # object means the line is unchanged (lists are replaced on every change, never
+        # edited), and the same attempt fails again.
+        self._failed: dict[tuple[str, str, int], list[Visit]] = {}
 
     def over(self) -> bool:
         """Past the deadline, or asked to stop."""
         return time.monotonic() > self.deadline or self.should_stop()
+
+    def leg(self, a: str, b: str) -> tuple[int, int]:
+        """Travel time and distance from ``a`` to ``b``, looked up once (the matrix's numpy
+        lookups dominate the pass otherwise)."""
+        found = self._legs.get((a, b))
+        if found is None:
+            m = self.problem.matrix
+            found = self._legs[(a, b)] = (m.duration(a, b), m.distance(a, b))
+        return found
+
+    def failed(self, kind: str, visit: Visit, line: Line) -> bool:
+        """Whether ``kind`` of placing ``visit`` on ``line`` failed on the line as it is."""
+        return self._failed.get((kind, visit.id, self.index(line))) is line.visits
+
+    def fail(self, kind: str, visit: Visit, lines: Sequence[Line]) -> None:
+        for line in lines:
+            self._failed[(kind, visit.id, self.index(line))] = line.visits
 
     def penalty(self, visit: Visit) -> float:
         return self.problem.objective.penalty(visit.priority)
@@ -124,19 +162,17 @@ class _Pass:
         """The model's cost of driving from ``a`` to ``b`` on ``shift`` (euros), with the
         continuity cost of arriving at ``visit`` on another van than its preferred one."""
         van = self.problem.van(shift.van_id)
-        m = self.problem.matrix
-        cost = (
-            m.distance(a, b) * van.cost_per_km / 1000 + m.duration(a, b) * van.cost_per_hour / 3600
-        )
+        duration, distance = self.leg(a, b)
+        cost = distance * van.cost_per_km / 1000 + duration * van.cost_per_hour / 3600
         if visit is not None and visit.preferred_van not in (None, shift.van_id):
             cost += self.problem.objective.continuity_cost
         return cost
 
-    def _places(self, line: _Line, visits: Sequence[Visit]) -> list[str]:
+    def _places(self, line: Line, visits: Sequence[Visit]) -> list[str]:
         van = self.problem.van(line.shift.van_id)
         return [van.start_location, *(v.location for v in visits), van.end]
 
-    def route_cost(self, line: _Line, visits: Sequence[Visit]) -> float:
+    def route_cost(self, line: Line, visits: Sequence[Visit]) -> float:
         """Travel, continuity and the fixed cost of the van-day of ``visits`` on ``line``."""
         if not visits:
             return 0.0
@@ -148,91 +184,174 @@ class _Pass:
         )
         return cost + self.problem.van(line.shift.van_id).fixed_cost_per_day
 
-    def fits(self, line: _Line, visits: list[Visit], windows: list[tuple[int, int]]) -> bool:
+    def fits(self, line: Line, visits: list[Visit], windows: list[tuple[int, int]]) -> bool:
         """Capacity, reachable legs and, as a quick necessary test, the earliest service
-        starts inside their windows and the return inside the shift (a break only delays)."""
+        starts inside their windows and the return inside the shift (a break only delays),
+        and the work without waiting with the break the rule needs for it inside the shift."""
         shift, problem = line.shift, self.problem
         van = problem.van(shift.van_id)
         if van.capacity is not None and sum(v.demand for v in visits) > van.capacity:
             return False
-        m = problem.matrix
-        places = self._places(line, visits)
-        if not all(m.reachable(a, b) for a, b in pairwise(places)):
+        travel = [self.leg(a, b)[0] for a, b in pairwise(self._places(line, visits))]
+        if UNREACHABLE in travel:
+            return False
+        work = sum(travel) + sum(v.duration for v in visits)
+        if work + problem.break_rule.required_break(work) > shift.end - shift.start:
             return False
         t = shift.start
-        for v, (lo, hi), (a, b) in zip(visits, windows, pairwise(places), strict=False):
-            t = max(lo, t + m.duration(a, b))
+        for v, (lo, hi), leg in zip(visits, windows, travel, strict=False):
+            t = max(lo, t + leg)
             if t > hi:
                 return False
             t += v.duration
-        return t + m.duration(places[-2], places[-1]) <= shift.end
+        return t + travel[-1] <= shift.end
 
     def timed(
-        self, line: _Line, visits: list[Visit], windows: list[tuple[int, int]]
+        self, line: Line, visits: list[Visit], windows: list[tuple[int, int]]
     ) -> Route | None:
         """The route of ``line`` serving ``visits`` (break placed as the rule needs), or None
         when it does not fit."""
         if not visits or not self.fits(line, visits, windows):
             return None
+        key = (self.index(line), tuple(v.id for v in visits), tuple(windows))
+        if key in self._timed:
+            return self._timed[key]
         timing = schedule(self.problem, line.shift, visits, windows)
-        return None if timing is None else route_of(self.problem, line.shift, visits, timing)
+        route = None if timing is None else route_of(self.problem, line.shift, visits, timing)
+        if len(self._timed) >= TIMED_CACHE:
+            self._timed.clear()
+        self._timed[key] = route
+        return route
 
     @staticmethod
     def commit(
-        line: _Line, visits: list[Visit], windows: list[tuple[int, int]], route: Route
+        line: Line, visits: list[Visit], windows: list[tuple[int, int]], route: Route
     ) -> None:
         line.visits, line.windows, line.route, line.changed = visits, windows, route, True
 
-    def apply(self, line: _Line, visits: list[Visit], windows: list[tuple[int, int]]) -> bool:
+    def apply(self, line: Line, visits: list[Visit], windows: list[tuple[int, int]]) -> bool:
         """Reschedule ``line`` with ``visits``; whether it fits."""
         route = self.timed(line, visits, windows)
         if route is not None:
             self.commit(line, visits, windows, route)
         return route is not None
 
-    def ranges(self, visit: Visit, line: _Line) -> list[tuple[int, int]]:
-        return [(lo, hi) for lo, hi in start_domain(visit, [line.shift]) if lo <= hi]
+    def ranges(self, visit: Visit, line: Line) -> list[tuple[int, int]]:
+        key = (visit.id, self.index(line))
+        found = self._ranges.get(key)
+        if found is None:
+            found = [(lo, hi) for lo, hi in start_domain(visit, [line.shift]) if lo <= hi]
+            self._ranges[key] = found
+        return found
 
     def insertions(
-        self, visit: Visit, line: _Line, visits: list[Visit], windows: list[tuple[int, int]]
+        self, visit: Visit, line: Line, visits: list[Visit], windows: list[tuple[int, int]]
     ) -> list[tuple[float, list[Visit], list[tuple[int, int]]]]:
-        """Every way to put ``visit`` into ``visits`` on ``line``: its cost change (the two
-        new legs less the one they replace, and the van-day's fixed cost when it was empty),
-        the visits and their windows."""
+        """Every way to put ``visit`` into ``visits`` on ``line`` that passes the quick test of
+        :meth:`fits`: its cost change (the two new legs less the one they replace, and the
+        van-day's fixed cost when it was empty), the visits and their windows."""
         places = self._places(line, visits)
         arrive: list[Visit | None] = [*visits, None]
         fixed = 0.0 if visits else self.problem.van(line.shift.van_id).fixed_cost_per_day
         shift = line.shift
-        steps = []
-        for pos, (a, b) in enumerate(pairwise(places)):
-            old = self.arc(shift, a, b, arrive[pos])
-            new = self.arc(shift, a, visit.location, visit)
-            new += self.arc(shift, visit.location, b, arrive[pos])
-            steps.append(new - old + fixed)
+        capacity = self.problem.van(shift.van_id).capacity
+        if capacity is not None and sum(v.demand for v in visits) + visit.demand > capacity:
+            return []
+        slack = self._slack(line, visits, windows, places)
+        if slack is None:
+            return []
+        leave, latest, travel, work = slack
+        room = shift.end - shift.start
+        rule = self.problem.break_rule
+        costs: dict[int, float] = {}
+
+        def cost_at(pos: int) -> float:
+            if pos not in costs:
+                a, b = places[pos], places[pos + 1]
+                old = self.arc(shift, a, b, arrive[pos])
+                new = self.arc(shift, a, visit.location, visit)
+                new += self.arc(shift, visit.location, b, arrive[pos])
+                costs[pos] = new - old + fixed
+            return costs[pos]
+
+        legs = [
+            (self.leg(a, visit.location)[0], self.leg(visit.location, b)[0])
+            for a, b in pairwise(places)
+        ]
         out = []
-        for rng in self.ranges(visit, line):
-            for pos, cost in enumerate(steps):
+        for lo, hi in self.ranges(visit, line):
+            for pos, (to, back) in enumerate(legs):
+                if to == UNREACHABLE or back == UNREACHABLE:
+                    continue
+                start = max(lo, leave[pos] + to)
+                # the next stop (or the return) no earlier than its window and in time
+                after = start + visit.duration + back
+                if pos < len(visits):
+                    after = max(after, windows[pos][0])
+                if start > hi or after > latest[pos]:
+                    continue
+                longer = work + visit.duration + to + back - travel[pos]
+                if longer + rule.required_break(longer) > room:
+                    continue
                 vs = [*visits[:pos], visit, *visits[pos:]]
-                ws = [*windows[:pos], rng, *windows[pos:]]
-                out.append((cost, vs, ws))
+                ws = [*windows[:pos], (lo, hi), *windows[pos:]]
+                out.append((cost_at(pos), vs, ws))
         return out
 
-    def index(self, line: _Line) -> int:
+    def _slack(
+        self,
+        line: Line,
+        visits: list[Visit],
+        windows: list[tuple[int, int]],
+        places: list[str],
+    ) -> tuple[list[int], list[int], list[int], int] | None:
+        """For the quick test of an insertion into ``visits`` (the test of :meth:`fits`, one
+        visit more, in constant time per position): the earliest time the van can leave each
+        place but the end (the start, each stop), and the latest time each stop may start
+        (the last entry: the return) with every later stop still in its window; the travel
+        times and the work without waiting (travel and service: with the break the rule needs
+        for it, it must fit the shift); None when the stops themselves fail the test."""
+        shift = line.shift
+        travel = [self.leg(a, b)[0] for a, b in pairwise(places)]
+        if UNREACHABLE in travel:
+            return None
+        leave = [shift.start]
+        t = shift.start
+        for v, (lo, hi), leg in zip(visits, windows, travel, strict=False):
+            t = max(lo, t + leg)
+            if t > hi:
+                return None
+            t += v.duration
+            leave.append(t)
+        if t + travel[-1] > shift.end:
+            return None
+        latest = [0] * len(visits) + [shift.end]
+        for k in range(len(visits) - 1, -1, -1):
+            lo, hi = windows[k]
+            latest[k] = min(hi, latest[k + 1] - travel[k + 1] - visits[k].duration)
+        return leave, latest, travel, sum(travel) + sum(v.duration for v in visits)
+
+    def index(self, line: Line) -> int:
         """The line's place in shift order: ties of cost go to the earlier line, the same way
         in every run."""
         return self.line_of[line.shift.key]
 
-    def allowed_lines(self, visit: Visit) -> list[_Line]:
-        ks = allowed_vehicles(self.problem, visit, self.shifts, self.classes)
-        keys = [self.shifts[k].key for k in ks]
-        return [self.lines[self.line_of[key]] for key in keys if key in self.line_of]
+    def allowed_lines(self, visit: Visit) -> list[Line]:
+        found = self._allowed.get(visit.id)
+        if found is None:
+            ks = allowed_vehicles(self.problem, visit, self.shifts, self.classes)
+            keys = [self.shifts[k].key for k in ks]
+            found = [self.lines[self.line_of[key]] for key in keys if key in self.line_of]
+            self._allowed[visit.id] = found
+        return found
 
     def insert(self, visit: Visit) -> bool:
         """Put ``visit`` where it fits at the least cost, when that costs less than its
         penalty."""
         worth = self.penalty(visit)
+        lines = [x for x in self.allowed_lines(visit) if not self.failed("insert", visit, x)]
         options = []
-        for line in self.allowed_lines(visit):
+        for line in lines:
             for cost, vs, ws in self.insertions(visit, line, line.visits, line.windows):
                 if cost < worth:
                     options.append((cost, self.index(line), line, vs, ws))
@@ -243,14 +362,16 @@ class _Pass:
             if self.apply(line, vs, ws):
                 self.delta += cost - worth
                 return True
+        self.fail("insert", visit, lines)
         return False
 
     def eject(self, visit: Visit) -> Visit | None:
         """Make room for ``visit`` by taking a stop of a lower penalty out of one route, the
         exchange that lowers the objective most; the stop taken out, or None."""
         worth = self.penalty(visit)
+        lines = [x for x in self.allowed_lines(visit) if not self.failed("eject", visit, x)]
         options = []
-        for line in self.allowed_lines(visit):
+        for line in lines:
             base = self.route_cost(line, line.visits)
             for j, out in enumerate(line.visits):
                 lost = self.penalty(out)
@@ -270,11 +391,12 @@ class _Pass:
             if self.apply(line, vs, ws):
                 self.delta += gain
                 return out
+        self.fail("eject", visit, lines)
         return None
 
     def home(
-        self, visit: Visit, skip: _Line
-    ) -> tuple[float, _Line, list[Visit], list[tuple[int, int]], Route] | None:
+        self, visit: Visit, skip: Line
+    ) -> tuple[float, Line, list[Visit], list[tuple[int, int]], Route] | None:
         """The cheapest place for ``visit`` on another line than ``skip`` where it fits: its
         cost, the line, its visits, their windows and the route."""
         options = []
@@ -332,6 +454,31 @@ class _Pass:
                     return True
         return False
 
+    def state(self) -> list[LineState]:
+        """The lines' contents, to :meth:`restore` later (their lists are replaced on every
+        change, never edited in place, so this copies no stop)."""
+        return [(line.visits, line.windows, line.route, line.changed) for line in self.lines]
+
+    def restore(self, state: Sequence[LineState]) -> None:
+        for line, (visits, windows, route, changed) in zip(self.lines, state, strict=True):
+            line.visits, line.windows, line.route, line.changed = visits, windows, route, changed
+
+    def travel_cost(self) -> float:
+        """Travel, continuity and fixed costs of the lines' routes (euros; the routes this
+        pass leaves alone not counted)."""
+        return sum(self.route_cost(line, line.visits) for line in self.lines)
+
+    def take_out(self, line: Line, positions: set[int]) -> bool:
+        """Remove the stops at ``positions`` from ``line`` and reschedule the rest; whether
+        the rest fits (else ``line`` is left as it was)."""
+        keep = [j for j in range(len(line.visits)) if j not in positions]
+        visits = [line.visits[j] for j in keep]
+        windows = [line.windows[j] for j in keep]
+        if not visits:
+            line.visits, line.windows, line.route, line.changed = [], [], None, True
+            return True
+        return self.apply(line, visits, windows)
+
     def routes(self) -> list[Route]:
         out = list(self.fixed)
         out += [line.route for line in self.lines if line.route is not None]
@@ -351,13 +498,13 @@ def serve_more(
     ejection (see the module docstring), within ``deadline`` (``time.monotonic()``) and until
     ``should_stop()``: what is not placed by then stays left out. ``order`` ranks the left-out
     visits of the same penalty (the shortest first unless given)."""
-    work = _Pass(problem, routes, deadline, should_stop, order)
+    work = Pass(problem, routes, deadline, should_stop, order)
     still = [problem.visit(v) for v in dropped]
     # Rounds until one changes nothing: a move of a later round can open room for a visit an
     # earlier one could not place.
     while still:
         before = work.delta
-        still = _round(work, still)
+        still = serve_round(work, still)
         if work.delta >= before or work.over():
             break
     position = {v.id: i for i, v in enumerate(problem.visits)}
@@ -365,9 +512,10 @@ def serve_more(
     return Served(work.routes(), ids, work.delta)
 
 
-def _round(work: _Pass, left: list[Visit]) -> list[Visit]:
+def serve_round(work: Pass, left: list[Visit], relocate: bool = True) -> list[Visit]:
     """One round over the left-out visits (highest penalty first, then by the pass's order):
-    insert, relocate, eject (see the module docstring); the visits still left out."""
+    insert, relocate (unless not ``relocate``), eject (see the module docstring); the visits
+    still left out."""
     queue = sorted(left, key=work.rank)
     still: list[Visit] = []
     while queue:
@@ -375,7 +523,7 @@ def _round(work: _Pass, left: list[Visit]) -> list[Visit]:
         if work.over():
             still.append(visit)
             continue
-        if work.insert(visit) or work.relocate(visit):
+        if work.insert(visit) or (relocate and work.relocate(visit)):
             continue
         out = work.eject(visit)
         if out is None:

@@ -24,6 +24,7 @@ from optimizer.diagnose import explain_unassigned
 from optimizer.domain import Problem
 from optimizer.ejection import serve_more
 from optimizer.errors import SolveStoppedError
+from optimizer.lns import improve
 from optimizer.model import fallback_reason
 from optimizer.notices import log_warnings, plan_warnings
 from optimizer.packing import pack
@@ -92,7 +93,9 @@ def solve(
     improved day by day (:func:`optimizer.decompose.plan_by_day`). On an over-full problem a
     plan packed must visits first
     (:mod:`optimizer.packing`) is made first: with one worker OR-Tools' search starts from it
-    instead, and it competes with the search's plan.
+    instead, it competes with the search's plan, and ruin and recreate (:mod:`optimizer.lns`)
+    improves the better of the two in the share of the time kept for it
+    (:func:`ejection_reserve`).
 
     Where ``fork`` does not exist, ``settings.workers > 1`` starts spawned processes (a script
     calling it must then guard its entry point with ``if __name__ == "__main__":``) and a
@@ -178,8 +181,8 @@ def solve(
             settings.metaheuristic,
         )
         settings = replace(settings, iterated_local_search=False)
-    # An over-full week keeps a share of the time for the pass after the search that trades
-    # left-out visits in (optimizer.ejection); the search ends that much earlier.
+    # An over-full week keeps a share of the time for ruin and recreate after the search,
+    # which trades left-out visits in (optimizer.lns); the search ends that much earlier.
     limit_at = task.t0 + settings.time_limit
     reserve = ejection_reserve(problem, settings) if not task.anchors else 0.0
     if reserve > 0:
@@ -239,16 +242,21 @@ def solve(
             result = fallback
     if result.stats.status == "GREEDY" and cancelled(stop):
         notice = STOPPED_BEFORE_FIRST_PLAN
-    result = _serve_more(task, full, result, on_progress, stop, limit_at)
-    if packed is not None and packed.stats.objective < result.stats.objective:
-        log.info(
-            "the packed plan (objective %.3f) beats the search's (%.3f)",
-            packed.stats.objective,
-            result.stats.objective,
-        )
-        status = "STOPPED" if cancelled(stop) else packed.stats.status
-        wall = time.monotonic() - task.t0
-        result = replace(packed, stats=replace(packed.stats, status=status, wall_time=wall))
+    if reserve > 0:
+        # Over-full: the better of the search's plan and the packed one, then ruin and
+        # recreate (optimizer.lns) in the time kept for it.
+        if packed is not None and packed.stats.objective < result.stats.objective:
+            log.info(
+                "the packed plan (objective %.3f) beats the search's (%.3f)",
+                packed.stats.objective,
+                result.stats.objective,
+            )
+            status = "STOPPED" if cancelled(stop) else packed.stats.status
+            wall = time.monotonic() - task.t0
+            result = replace(packed, stats=replace(packed.stats, status=status, wall_time=wall))
+        result = _ruin_and_recreate(task, full, result, on_progress, stop, limit_at)
+    else:
+        result = _serve_more(task, full, result, on_progress, stop, limit_at)
     return _finish(problem, task, result, notice)
 
 
@@ -270,14 +278,15 @@ OVERFULL_SHARE = 0.75
 """A problem whose visits' service time is above this share of its shifts' time is treated as
 over-full (or nearly): visits will be left out, and trading them pays."""
 
-RESERVE_SHARE = 0.1
-RESERVE_MAX_SECONDS = 2.0
-"""An over-full problem's pass after the search gets this share of the time limit (at most
-``RESERVE_MAX_SECONDS``): about a second of Python on a 100-visit week with its relocations."""
+RESERVE_SHARE = 0.3
+RESERVE_MAX_SECONDS = 10.0
+"""An over-full problem's ruin and recreate after the search (:mod:`optimizer.lns`) gets this
+share of the time limit (at most ``RESERVE_MAX_SECONDS``); measured on the sample weeks at 5 s
+against a tenth and a half (benchmarks/RESULTS.md)."""
 
 
 def ejection_reserve(problem: Problem, settings: SolverSettings) -> float:
-    """Seconds of the time limit kept for the pass after the search: a share of it when the
+    """Seconds of the time limit kept for ruin and recreate after the search: a share of it when the
     visits' service time exceeds :data:`OVERFULL_SHARE` of the shifts' time (without
     ``charge_waiting``, where the pass does not run, and without a solution limit, which asks
     for a reproducible run), else none. A re-plan (anchors) keeps none either (see solve)."""
@@ -330,6 +339,54 @@ def _serve_more(
     if on_progress is not None:
         on_progress(Progress(stats.objective, stats.solutions, time.monotonic() - task.t0))
     return replace(result, routes=served.routes, dropped=served.dropped, stats=stats)
+
+
+def _ruin_and_recreate(
+    task: Task,
+    settings: SolverSettings,
+    result: SearchResult,
+    on_progress: ProgressCallback | None,
+    stop: threading.Event | None,
+    limit_at: float,
+) -> SearchResult:
+    """``result`` improved by ruin and recreate (:mod:`optimizer.lns`) until ``limit_at``,
+    when that lowers the objective. Under the same exclusions as :func:`_serve_more`."""
+    if (
+        not result.routes
+        or not result.dropped
+        or cancelled(stop)
+        or task.anchors
+        or settings.charge_waiting
+        or time.monotonic() >= limit_at
+    ):
+        return result
+    found = improve(
+        task.problem,
+        result.routes,
+        result.dropped,
+        limit_at,
+        lambda: cancelled(stop),
+        settings.seed,
+    )
+    if found.delta >= 0:
+        return result
+    log.info(
+        "ruin and recreate: %d -> %d visits left out, objective %.3f -> %.3f",
+        len(result.dropped),
+        len(found.dropped),
+        result.stats.objective,
+        result.stats.objective + found.delta,
+    )
+    stats = replace(
+        result.stats,
+        status="STOPPED" if cancelled(stop) else result.stats.status,
+        objective=result.stats.objective + found.delta,
+        strategy=f"{result.stats.strategy} + ruin and recreate",
+        wall_time=time.monotonic() - task.t0,
+    )
+    if on_progress is not None:
+        on_progress(Progress(stats.objective, stats.solutions, stats.wall_time))
+    return replace(result, routes=found.routes, dropped=found.dropped, stats=stats)
 
 
 def _finish(

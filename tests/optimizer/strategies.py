@@ -12,6 +12,7 @@ from datetime import date
 import numpy as np
 from hypothesis import strategies as st
 
+from optimizer.breaks import route_of, schedule
 from optimizer.domain import (
     HOUR,
     MINUTE,
@@ -26,6 +27,8 @@ from optimizer.domain import (
     Van,
     Visit,
 )
+from optimizer.plan import Route
+from tests.optimizer.conftest import Tiny, euclid_matrix
 
 SKILLS = ("lang:ar", "lang:uk", "wheelchair")
 START = date(2026, 11, 23)  # a Monday; no DST change in the following days
@@ -170,3 +173,46 @@ def day_visits(
             windows = (TimeWindow(ws, ws + duration + draw(st.integers(0, 8)) * 30 * MINUTE),)
         visits.append(Visit(f"v{i}", f"p{i}", duration, windows, priority=draw(st.integers(1, 3))))
     return points, visits
+
+
+@st.composite
+def two_van_days(draw: st.DrawFn) -> tuple[Problem, list[list[int]]]:
+    """Two van-days (8:00-16:30 and 8:00-12:00) and up to 9 visits of random priority and
+    length, some with a window; a random split of a random subset into the two routes."""
+    n = draw(st.integers(2, 9))
+    start = 8 * HOUR
+    points, visits = day_visits(draw, n, start, reach=16, max_tens=12, max_slot=12)
+    tiny = Tiny()
+    problem = Problem(
+        tiny.horizon,
+        (tiny.van("A").vans[0], tiny.van("B").vans[1]),
+        (Shift("A", 0, start, start + 17 * HOUR // 2), Shift("B", 0, start, start + 4 * HOUR)),
+        tuple(visits),
+        euclid_matrix(points),
+    ).validate()
+    order = draw(st.permutations(list(range(n))))
+    cut = draw(st.integers(0, n))
+    split = draw(st.integers(0, cut))
+    return problem, [order[:split], order[split:cut]]
+
+
+def fitting_route(problem: Problem, shift: Shift, indices: list[int]) -> Route | None:
+    """The route of ``shift`` over the visits ``indices``, shortened from the end until it fits."""
+    ids = [problem.visits[i].id for i in indices]
+    while ids:
+        visits = [problem.visit(v) for v in ids]
+        windows = [
+            (
+                max(shift.start, v.windows[0].start) if v.windows else shift.start,
+                min(shift.end, v.windows[0].end) - v.duration
+                if v.windows
+                else shift.end - v.duration,
+            )
+            for v in visits
+        ]
+        if all(lo <= hi for lo, hi in windows):
+            timing = schedule(problem, shift, visits, windows)
+            if timing is not None:
+                return route_of(problem, shift, visits, timing)
+        ids.pop()
+    return None

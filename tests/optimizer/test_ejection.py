@@ -10,7 +10,6 @@ from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from optimizer.breaks import route_of, schedule
 from optimizer.checker import check_plan
@@ -19,8 +18,8 @@ from optimizer.ejection import serve_more
 from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
 from optimizer.search import Task, plan_objective
 from optimizer.solve import ejection_reserve, solve
-from tests.optimizer.conftest import FAST, Tiny, assert_feasible, euclid_matrix
-from tests.optimizer.strategies import day_visits
+from tests.optimizer.conftest import FAST, Tiny, assert_feasible
+from tests.optimizer.strategies import fitting_route, two_van_days
 
 LATER = 60.0  # seconds: a deadline the pass never reaches on these problems
 
@@ -161,51 +160,8 @@ def test_solve_serves_the_must_visit_a_search_left_for_an_optional_one(
     assert plan.stats.strategy.endswith("+ ejection")
 
 
-@st.composite
-def _weeks(draw: st.DrawFn) -> tuple[Problem, list[list[int]]]:
-    """Two van-days (8:00-16:30 and 8:00-12:00) and up to 9 visits of random priority and
-    length, some with a window; a random split of a random subset into the two routes."""
-    n = draw(st.integers(2, 9))
-    start = 8 * HOUR
-    points, visits = day_visits(draw, n, start, reach=16, max_tens=12, max_slot=12)
-    tiny = Tiny()
-    problem = Problem(
-        tiny.horizon,
-        (tiny.van("A").vans[0], tiny.van("B").vans[1]),
-        (Shift("A", 0, start, start + 17 * HOUR // 2), Shift("B", 0, start, start + 4 * HOUR)),
-        tuple(visits),
-        euclid_matrix(points),
-    ).validate()
-    order = draw(st.permutations(list(range(n))))
-    cut = draw(st.integers(0, n))
-    split = draw(st.integers(0, cut))
-    return problem, [order[:split], order[split:cut]]
-
-
-def _fitting(problem: Problem, shift: Shift, indices: list[int]) -> Route | None:
-    """The route of ``shift`` over the visits ``indices``, shortened from the end until it fits."""
-    ids = [problem.visits[i].id for i in indices]
-    while ids:
-        visits = [problem.visit(v) for v in ids]
-        windows = [
-            (
-                max(shift.start, v.windows[0].start) if v.windows else shift.start,
-                min(shift.end, v.windows[0].end) - v.duration
-                if v.windows
-                else shift.end - v.duration,
-            )
-            for v in visits
-        ]
-        if all(lo <= hi for lo, hi in windows):
-            timing = schedule(problem, shift, visits, windows)
-            if timing is not None:
-                return route_of(problem, shift, visits, timing)
-        ids.pop()
-    return None
-
-
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_weeks())
+@given(two_van_days())
 def test_the_pass_keeps_a_checked_plan_and_never_costs_more(
     case: tuple[Problem, list[list[int]]],
 ) -> None:
@@ -213,7 +169,7 @@ def test_the_pass_keeps_a_checked_plan_and_never_costs_more(
     routes = [
         r
         for shift, indices in zip(problem.shifts, split, strict=True)
-        if (r := _fitting(problem, shift, indices)) is not None
+        if (r := fitting_route(problem, shift, indices)) is not None
     ]
     served_before = set(_served(routes))
     dropped = [v.id for v in problem.visits if v.id not in served_before]
@@ -258,8 +214,8 @@ def test_an_over_full_problem_keeps_time_for_the_pass(tiny: Tiny) -> None:
     tiny.visit("a", (0.5, 0.0), 60).visit("b", (0.0, 0.5), 60)
     full = tiny.build()  # two hours of visits in a two-hour shift
     limit = replace(FAST, solution_limit=None, time_limit=5.0)
-    assert ejection_reserve(full, limit) == pytest.approx(0.5)
-    assert ejection_reserve(full, replace(limit, time_limit=60.0)) == pytest.approx(2.0)
+    assert ejection_reserve(full, limit) == pytest.approx(1.5)
+    assert ejection_reserve(full, replace(limit, time_limit=60.0)) == pytest.approx(10.0)
     assert ejection_reserve(full, FAST) == 0.0  # a solution limit: reproducible, no reserve
     roomy = replace(full, visits=full.visits[:1])
     assert ejection_reserve(roomy, limit) == 0.0

@@ -1,0 +1,181 @@
+"""Ruin and recreate after the search (optimizer.lns): it serves must visits the insertion and
+ejection pass cannot, keeps the best plan when stopped, and every plan passes the checker."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from optimizer.breaks import route_of, schedule
+from optimizer.checker import check_plan
+from optimizer.domain import MINUTE, Break, Problem, Shift
+from optimizer.ejection import Served, serve_more
+from optimizer.lns import improve
+from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
+from optimizer.search import Task, plan_objective
+from optimizer.solve import solve
+from tests.optimizer.conftest import FAST, Tiny, assert_feasible
+from tests.optimizer.strategies import fitting_route, two_van_days
+
+LATER = 600.0  # seconds: a deadline these runs never reach (they end after their iterations)
+
+
+def _routed(problem: Problem, shift: Shift, ids: Sequence[str]) -> Route:
+    """The route of ``shift`` serving ``ids`` in this order, each in its first window."""
+    visits = [problem.visit(v) for v in ids]
+    windows = [
+        (
+            max(shift.start, v.windows[0].start) if v.windows else shift.start,
+            min(shift.end, v.windows[0].end) - v.duration if v.windows else shift.end - v.duration,
+        )
+        for v in visits
+    ]
+    timing = schedule(problem, shift, visits, windows)
+    assert timing is not None
+    return route_of(problem, shift, visits, timing)
+
+
+def _plan(problem: Problem, routes: Sequence[Route], dropped: Sequence[str]) -> Plan:
+    unassigned = tuple(Unassigned(v, Reason.NO_ROOM, "left out") for v in dropped)
+    return Plan(tuple(routes), unassigned, SolverStats("TEST", 0.0, 0.0))
+
+
+def _served(routes: Sequence[Route]) -> list[str]:
+    return [s.visit_id for r in routes for s in r.stops]
+
+
+def _checked(problem: Problem, served: Served, routes: Sequence[Route], dropped: list[str]) -> None:
+    """The plan after the search passes the checker, accounts for every visit once and its
+    ``delta`` is the change of the objective."""
+    report = check_plan(problem, _plan(problem, served.routes, served.dropped))
+    assert report.ok, "\n".join(str(v) for v in report.violations)
+    assert sorted(_served(served.routes) + served.dropped) == sorted(
+        _served(routes) + list(dropped)
+    )
+    task = Task(problem)
+    expected = plan_objective(task, list(served.routes), served.dropped) - plan_objective(
+        task, list(routes), dropped
+    )
+    assert served.delta == pytest.approx(expected, abs=1e-6)
+
+
+def _long_morning(tiny: Tiny) -> tuple[Problem, list[Route], list[str]]:
+    """Van A works 8:00-10:00 and serves a must visit of 110 minutes; two must visits of 50
+    minutes, which would fit together in its place, are left out."""
+    tiny.van("A").shift("A", 0, 8, 10)
+    tiny.visit("long", (0.5, 0.0), 110, priority=1)
+    tiny.visit("short0", (0.0, 0.3), 50, priority=1)
+    tiny.visit("short1", (0.0, 0.4), 50, priority=1)
+    problem = tiny.build()
+    routes = [_routed(problem, problem.shifts[0], ["long"])]
+    dropped = ["short0", "short1"]
+    assert_feasible(problem, _plan(problem, routes, dropped))
+    return problem, routes, dropped
+
+
+def test_ruin_and_recreate_serves_a_must_visit_the_ejection_pass_cannot(tiny: Tiny) -> None:
+    problem, routes, dropped = _long_morning(tiny)
+    # A must visit never ejects another: the pass leaves the plan as it is.
+    assert serve_more(problem, routes, dropped, time.monotonic() + LATER).delta == 0
+    served = improve(problem, routes, dropped, time.monotonic() + LATER, iterations=10)
+    assert sorted(_served(served.routes)) == ["short0", "short1"]
+    assert served.dropped == ["long"]
+    assert served.delta < -99_000
+    _checked(problem, served, routes, dropped)
+
+
+def _busy_week() -> tuple[Problem, list[Route], list[str]]:
+    """Two vans on two days and 24 visits of 40-110 minutes, some must, some with a window
+    (seeded): more than the days hold. The plan: the pass's from empty routes."""
+    tiny = Tiny()
+    rng = random.Random(5)
+    tiny.van("A").van("B")
+    for day in range(2):
+        tiny.shift("A", day, 8, 16.5).shift("B", day, 8, 14)
+    for i in range(24):
+        xy = (rng.randint(-8, 8) / 4, rng.randint(-8, 8) / 4)
+        priority = 1 if i % 3 else rng.choice((2, 3))
+        kw = {}
+        if i % 4 == 0:
+            day, hour = rng.randint(0, 1), rng.randint(8, 13)
+            kw["windows"] = (tiny.window(day, hour, hour + 3),)
+        tiny.visit(f"v{i}", xy, rng.randint(4, 11) * 10, priority=priority, **kw)
+    problem = tiny.build()
+    packed = serve_more(problem, [], [v.id for v in problem.visits], time.monotonic() + LATER)
+    return problem, packed.routes, packed.dropped
+
+
+def test_the_same_seed_gives_the_same_plan() -> None:
+    problem, routes, dropped = _busy_week()
+    runs = [
+        improve(problem, routes, dropped, time.monotonic() + LATER, seed=seed, iterations=30)
+        for seed in (3, 3)
+    ]
+    assert runs[0] == runs[1]
+    for served in runs:
+        _checked(problem, served, routes, dropped)
+
+
+def test_a_stop_keeps_the_best_plan_found(tiny: Tiny) -> None:
+    problem, routes, dropped = _long_morning(tiny)
+    calls = 0
+
+    def stop_later() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 300
+
+    served = improve(problem, routes, dropped, time.monotonic() + LATER, stop_later)
+    assert calls > 300  # it ran until the stop, not to an iteration count
+    assert served.dropped == ["long"]
+    _checked(problem, served, routes, dropped)
+
+
+def test_a_stop_or_a_past_deadline_returns_the_plan_as_it_was() -> None:
+    problem, routes, dropped = _busy_week()
+    for served in (
+        improve(problem, routes, dropped, time.monotonic() + LATER, lambda: True),
+        improve(problem, routes, dropped, time.monotonic() - 1.0),
+    ):
+        assert served == Served(list(routes), list(dropped), 0.0)
+
+
+def test_a_route_with_explicit_breaks_is_left_as_it_is(tiny: Tiny) -> None:
+    # 8:00-10:00 with an explicit 10-minute break at 9:30-10:00: the must visit would fit in
+    # place of the optional one only without that break; only statutory breaks are placed
+    # here, so the route stays.
+    tiny.van("A")
+    w = tiny.window(0, 9.5, 10)
+    tiny.shift("A", 0, 8, 10, breaks=(Break(w.start, w.end, 10 * MINUTE),))
+    tiny.visit("opt", (1.0, 0.0), 60, priority=3)
+    tiny.visit("must", (1.0, 0.0), 112, priority=1)
+    problem = tiny.build()
+    plan = solve(problem, FAST)
+    assert_feasible(problem, plan)
+    assert _served(plan.routes) == ["opt"]
+    served = improve(problem, plan.routes, ["must"], time.monotonic() + LATER, iterations=10)
+    assert served == Served(list(plan.routes), ["must"], 0.0)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(two_van_days())
+def test_ruin_and_recreate_keeps_a_checked_plan_and_never_costs_more(
+    case: tuple[Problem, list[list[int]]],
+) -> None:
+    problem, split = case
+    routes = [
+        r
+        for shift, indices in zip(problem.shifts, split, strict=True)
+        if (r := fitting_route(problem, shift, indices)) is not None
+    ]
+    served_before = set(_served(routes))
+    dropped = [v.id for v in problem.visits if v.id not in served_before]
+    served = improve(problem, routes, dropped, time.monotonic() + LATER, iterations=15)
+    _checked(problem, served, routes, dropped)
+    assert served.delta <= 0
+    musts = {v.id for v in problem.visits if v.is_must}
+    assert len(musts & set(served.dropped)) <= len(musts & set(dropped))
