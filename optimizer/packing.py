@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from dataclasses import replace
 
 from optimizer.domain import Problem, Visit
 from optimizer.ejection import Order, serve_more, shortest
@@ -79,7 +80,8 @@ def pack(
 ) -> SearchResult | None:
     """The best of the plans packed in :func:`orders` before ``deadline``: the first order
     always (cut off at the deadline), each next one while the time left exceeds what the last
-    took; None after a stop or when none serves anything."""
+    took; None when none serves anything (also after a stop before the first order). After a
+    stop the best plan packed so far is kept, with status ``STOPPED``."""
     problem = task.problem
     modelled = [v.id for v in problem.visits if v.id not in task.excluded]
 
@@ -104,4 +106,6 @@ def pack(
         best = SearchResult(served.routes, served.dropped, dict(task.excluded), stats)
         if on_progress is not None:
             on_progress(Progress(objective, tried, wall))
-    return None if cancelled(stop) else best
+    if best is not None and cancelled(stop):
+        best = replace(best, stats=replace(best.stats, status="STOPPED"))
+    return best

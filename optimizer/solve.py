@@ -254,6 +254,7 @@ def solve(
             status = "STOPPED" if cancelled(stop) else packed.stats.status
             wall = time.monotonic() - task.t0
             result = replace(packed, stats=replace(packed.stats, status=status, wall_time=wall))
+            notice = None
         result = _ruin_and_recreate(task, full, result, on_progress, stop, limit_at)
     else:
         result = _serve_more(task, full, result, on_progress, stop, limit_at)

@@ -14,9 +14,9 @@ from optimizer.domain import Problem
 from optimizer.ejection import serve_more
 from optimizer.packing import orders, pack
 from optimizer.plan import Plan, Reason, Unassigned
-from optimizer.search import SearchResult, Task, plan_objective
+from optimizer.search import Progress, SearchResult, Task, plan_objective
 from optimizer.solve import solve
-from tests.optimizer.conftest import FAST, Tiny, assert_feasible, solve_stopped_after
+from tests.optimizer.conftest import FAST, Tiny, assert_feasible
 
 LATER = 60.0  # seconds: a deadline packing never reaches on these problems
 
@@ -124,9 +124,33 @@ def test_solve_searches_from_the_packed_plan(caplog: pytest.LogCaptureFixture) -
     assert "warm start rejected" not in caplog.text
 
 
-def test_a_stopped_search_from_the_packed_plan_says_so() -> None:
+def test_a_stop_while_packing_keeps_the_packed_plan() -> None:
+    # The stop comes with the first packed plan (from its progress report, not a timer): the
+    # answer is that plan or a better one, marked STOPPED, never the greedy fallback.
+    import threading
+
     problem = _over_full(Tiny(), 1)
-    settings = replace(FAST, solution_limit=None, time_limit=5.0)
-    plan, _ = solve_stopped_after(0.5, problem, settings)
+    settings = replace(FAST, solution_limit=None, time_limit=30.0)
+    stop = threading.Event()
+    reports: list[float] = []
+
+    def on_progress(progress: Progress) -> None:
+        reports.append(progress.objective)
+        stop.set()
+
+    plan = solve(problem, settings, on_progress=on_progress, stop=stop)
     assert_feasible(problem, plan)
     assert plan.stats.status == "STOPPED"
+    assert plan.stats.engine != "greedy"
+    assert plan.stats.objective <= reports[0] + 1e-6
+
+
+def test_a_stopped_packing_keeps_its_best_order() -> None:
+    import threading
+
+    problem = _over_full(Tiny(), 0)
+    stop = threading.Event()
+    packed = pack(Task(problem), 0, lambda _: stop.set(), stop, time.monotonic() + LATER)
+    assert packed is not None and packed.routes
+    assert packed.stats.status == "STOPPED"
+    assert packed.stats.solutions == 1  # the first order only
