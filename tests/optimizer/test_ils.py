@@ -26,6 +26,7 @@ from optimizer.checker import check_plan
 from optimizer.domain import UNREACHABLE, Horizon, Problem, TravelMatrix
 from optimizer.errors import ValidationError
 from optimizer.model import build_model
+from optimizer.plan import Plan
 from optimizer.search import Task
 from optimizer.settings import SolverSettings
 from optimizer.solve import (
@@ -43,6 +44,13 @@ from tests.optimizer.test_solve import _no_first_solution_problem, _signature, _
 @pytest.fixture(scope="module")
 def week() -> Problem:
     return _week()
+
+
+@pytest.fixture(scope="module")
+def first_plan(week: Problem) -> Plan:
+    """A plan of 30 solutions of the plain search, made once for the warm-start tests
+    (read-only: plans are frozen)."""
+    return solve(week, SolverSettings(time_limit=30, solution_limit=30))
 
 
 @pytest.fixture(scope="module")
@@ -449,8 +457,10 @@ def test_a_stalled_ils_search_is_ended_and_searched_again(
     assert len(served) + len(plan.unassigned) == len(week.visits) and len(served) >= 25
 
 
-def test_a_stoppable_warm_start_searches_with_the_metaheuristic(week: Problem) -> None:
-    first = solve(week, SolverSettings(time_limit=30, solution_limit=30))
+def test_a_stoppable_warm_start_searches_with_the_metaheuristic(
+    week: Problem, first_plan: Plan
+) -> None:
+    first = first_plan
     settings = SolverSettings(time_limit=60, iterated_local_search=True)
     plan, _ = solve_stopped_after(1.0, week, settings, initial=first)
     assert "GUIDED_LOCAL_SEARCH" in plan.stats.strategy
@@ -478,8 +488,10 @@ def test_a_stoppable_portfolio_searches_with_ils_and_ends_soon_after_the_stop(
     assert len(served) + len(plan.unassigned) == len(week.visits)
 
 
-def test_a_stoppable_portfolio_with_a_warm_start_searches_from_the_plan(week: Problem) -> None:
-    first = solve(week, SolverSettings(time_limit=30, solution_limit=30))
+def test_a_stoppable_portfolio_with_a_warm_start_searches_from_the_plan(
+    week: Problem, first_plan: Plan
+) -> None:
+    first = first_plan
     settings = SolverSettings(time_limit=60, workers=2)
     plan, _ = solve_stopped_after(2.0, week, settings, initial=first)
     assert plan.stats.status == "STOPPED" and plan.stats.workers == 2

@@ -58,6 +58,13 @@ def week() -> Problem:
     return _week()
 
 
+@pytest.fixture(scope="module")
+def fast_plan(week: Problem) -> Plan:
+    """``solve(week, FAST)``, made once for the tests that check it or start from it
+    (read-only: plans are frozen)."""
+    return solve(week, FAST)
+
+
 # --- settings ----------------------------------------------------------------------------------
 
 
@@ -108,8 +115,8 @@ def test_portfolio_varies_the_search() -> None:
 # --- solving -------------------------------------------------------------------------------------
 
 
-def test_week_plan_is_feasible_and_complete(week: Problem) -> None:
-    plan = solve(week, FAST)
+def test_week_plan_is_feasible_and_complete(week: Problem, fast_plan: Plan) -> None:
+    plan = fast_plan
     assert_feasible(week, plan)
     served = {s.visit_id for r in plan.routes for s in r.stops}
     assert len(served) + len(plan.unassigned) == len(week.visits)
@@ -181,16 +188,16 @@ def test_stop_event_with_two_workers(week: Problem) -> None:
     assert_feasible(week, plan)
 
 
-def test_warm_start_from_a_previous_plan(week: Problem) -> None:
-    first = solve(week, FAST)
+def test_warm_start_from_a_previous_plan(week: Problem, fast_plan: Plan) -> None:
+    first = fast_plan
     again = solve(week, SolverSettings(time_limit=30, solution_limit=1), initial=first)
     assert_feasible(week, again)
     # Starting from the previous plan, one more solution cannot be much worse than it.
     assert again.stats.objective <= first.stats.objective + 1e-6
 
 
-def test_warm_start_tolerates_a_stale_plan(week: Problem) -> None:
-    first = solve(week, FAST)
+def test_warm_start_tolerates_a_stale_plan(week: Problem, fast_plan: Plan) -> None:
+    first = fast_plan
     smaller = Problem(
         horizon=week.horizon,
         vans=week.vans,
