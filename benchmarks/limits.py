@@ -166,7 +166,7 @@ def phases(size: int, seed: int) -> dict[str, Any]:
     t0 = time.monotonic()
     excluded = precheck(problem)
     t1 = time.monotonic()
-    routes, _ = greedy_plan(node_graph(problem, settings, excluded))
+    routes = greedy_plan(node_graph(problem, settings, excluded)).routes
     t2 = time.monotonic()
     build_model(problem, settings, excluded=excluded)
     t3 = time.monotonic()

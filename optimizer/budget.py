@@ -130,3 +130,14 @@ STOPPED_BEFORE_FIRST_PLAN = (
     "is the quick greedy plan made before (routes short enough to need no break)."
 )
 """The warning of a greedy plan returned because of a stop."""
+
+
+def greedy_cut_notice(stopped: bool, unplaced: int, visits: int) -> str:
+    """The warning of a greedy plan cut short (``stopped``, or at the end of the time limit)
+    with ``unplaced`` of ``visits`` visits never placed."""
+    why = "Stopped" if stopped else "The time limit ended"
+    return (
+        f"{why} while the quick greedy plan was made (before any search): this is the part "
+        f"built by then (routes short enough to need no break); {unplaced} of {visits} visits "
+        "were never placed."
+    )

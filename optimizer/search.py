@@ -27,7 +27,7 @@ from optimizer.extract import (
 from optimizer.greedy import greedy_plan
 from optimizer.model import COST_SCALE, BreakSpec, NodeGraph, VanModel, build_model, node_graph
 from optimizer.params import duration, model_search_parameters, without_ils
-from optimizer.plan import Plan, Route, SolverStats, Unassigned
+from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
 from optimizer.settings import SolverSettings
 from optimizer.sizing import model_nodes
 
@@ -217,6 +217,9 @@ class SearchResult:
     dropped: list[str]
     excluded: dict[str, Unassigned]
     stats: SolverStats
+    # A greedy plan cut short by a stop or the time limit (:func:`solve_greedy`): how many
+    # visits it never placed (in ``excluded``, with that reason).
+    cut: int = 0
 
 
 @dataclass(frozen=True)
@@ -379,10 +382,11 @@ class Task:
 
     def with_greedy(self, settings: SolverSettings, stop: threading.Event | None) -> Task:
         """This task with its greedy plan (:func:`solve_greedy` on the model's nodes, without
-        the OR-Tools model), made now; raises :class:`~optimizer.errors.SolveStoppedError`
-        when ``stop`` is set meanwhile."""
+        the OR-Tools model), made now, until ``stop`` is set or the time budget ends (then
+        the routes built until then, ``cut``); raises
+        :class:`~optimizer.errors.SolveStoppedError` when that comes before any route."""
         nodes = node_graph(self.problem, settings, self.excluded)
-        found = solve_greedy(self, settings, stop, nodes, announce=False)
+        found = solve_greedy(self, settings, stop, nodes, announce=False, budget=self.budget)
         if found.stats.status == "STOPPED":
             raise SolveStoppedError("stopped while the greedy plan was made")
         return replace(self, greedy=found)
@@ -682,30 +686,62 @@ def solve_greedy(
     stop: threading.Event | None = None,
     model: VanModel | NodeGraph | None = None,
     announce: bool = True,
+    budget: Budget | None = None,
 ) -> SearchResult:
     """The plan of :func:`optimizer.greedy.greedy_plan` (status ``GREEDY``) on ``model`` (the
     task's, built when None), for a search that ended (out of time) before its first solution:
     built in Python, without OR-Tools (whose completion of given routes takes seconds on
     thousands of visits, and fails on models with breaks when its scheduling filters are off).
-    Stopped meanwhile: no routes, every visit not planned. ``announce=False`` leaves the
-    warning to the caller (a greedy plan made ahead, in case the search finds none)."""
+    Stopped meanwhile, or past ``budget``'s :meth:`~optimizer.budget.Budget.build_by` (the
+    time limit and :data:`~optimizer.budget.BUILD_GRACE`): the routes built until then,
+    the visits never placed reported with :func:`never_placed` (``cut``); stopped before any
+    route, status ``STOPPED``. ``announce=False`` leaves the warning to the caller (a greedy
+    plan made ahead, in case the search finds none)."""
+
+    by = budget.build_by() if budget is not None else None
+
+    def should_stop() -> bool:
+        return cancelled(stop) or (by is not None and budget is not None and budget.clock() > by)
+
     try:
         model = model if model is not None else task.model(settings, stop)
-        routes, dropped = greedy_plan(model, should_stop=lambda: cancelled(stop))
     except SolveStoppedError:
         return task.not_searched(settings, "STOPPED")
+    found = greedy_plan(model, should_stop=should_stop)
+    if found.stopped and not found.routes:
+        return task.not_searched(settings, "STOPPED")
     if announce:
-        announce_greedy(task, routes)
+        announce_greedy(task, found.routes)
     stats = SolverStats(
         status="GREEDY",
-        objective=plan_objective(task, routes, dropped),
+        objective=plan_objective(task, found.routes, found.dropped),
         wall_time=time.monotonic() - task.t0,
         solutions=1,
         workers=1,
-        strategy=f"greedy/seed {settings.seed}",
+        strategy=f"greedy/seed {settings.seed}" + (" (cut short)" if found.stopped else ""),
         engine="greedy",
     )
-    return SearchResult(routes, dropped, dict(model.excluded), stats)
+    excluded = dict(model.excluded)
+    if not found.stopped:
+        return SearchResult(found.routes, found.dropped, excluded, stats)
+    # Visits the construction never got to: their reason is that, not a diagnosis of why
+    # they do not fit (which takes minutes on thousands of visits).
+    excluded.update((u.visit_id, u) for u in never_placed(task.problem, found.dropped))
+    return SearchResult(found.routes, [], excluded, stats, cut=len(found.dropped))
+
+
+def never_placed(problem: Problem, visit_ids: Sequence[str]) -> list[Unassigned]:
+    """The reasons of visits a greedy plan cut short (stopped, or out of time) never placed."""
+    return [
+        Unassigned(
+            vid,
+            Reason.NOT_PLANNED,
+            f"Visit {vid}: the quick greedy plan was stopped (or ran out of time) before it "
+            f"placed this visit ({len(problem.visits)} visits, {len(problem.shifts)} "
+            "van-days).",
+        )
+        for vid in visit_ids
+    ]
 
 
 def announce_greedy(task: Task, routes: Sequence[Route]) -> None:

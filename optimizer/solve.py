@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 
-from optimizer.budget import STOPPED_BEFORE_FIRST_PLAN, Budget, model_verdict
+from optimizer.budget import STOPPED_BEFORE_FIRST_PLAN, Budget, greedy_cut_notice, model_verdict
 from optimizer.decompose import by_day_notice, day_by_day_reason, day_by_day_reserve, plan_by_day
 from optimizer.diagnose import explain_unassigned
 from optimizer.domain import Problem
@@ -139,6 +139,11 @@ def solve(
         planless = [v.id for v in problem.visits if v.id not in left_out]
         left_out.update((u.visit_id, u) for u in _not_planned(problem, planless))
         return _plan(problem, [], left_out.values(), stats)
+    if task.greedy is not None and task.greedy.cut:
+        # Stopped, or out of time, while the greedy plan was made: the part built by then.
+        why = greedy_cut_notice(cancelled(stop), task.greedy.cut, len(problem.visits))
+        log.warning("%s", why)
+        return _finish(problem, task, task.greedy_now() or task.greedy, why, stopped=True)
     # PyVRP joins where it can express the problem (settings.engines; not for a warm start
     # from a given plan, which OR-Tools searches): alone first, or on every portfolio worker.
     # It needs no OR-Tools model, so it also plans where that model would not be built in time

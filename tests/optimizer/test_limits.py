@@ -10,11 +10,13 @@ import random
 import threading
 import time
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from ortools.constraint_solver import pywrapcp
 
-from optimizer import search
+from optimizer import greedy, search
+from optimizer import solve as solve_module
 from optimizer.diagnose import STOP_CHECK_EVERY, precheck
 from optimizer.domain import Break, Problem
 from optimizer.errors import SolveStoppedError
@@ -142,8 +144,9 @@ def test_the_greedy_start_is_feasible_and_serves_visits(visits: int) -> None:
 def test_the_greedy_plan_passes_the_checker(visits: int) -> None:
     problem = _week(visits=visits)
     model = build_model(problem, SolverSettings())
-    routes, dropped = greedy_plan(model)
-    assert routes
+    found = greedy_plan(model)
+    routes, dropped = found.routes, found.dropped
+    assert routes and not found.stopped
     served = [s.visit_id for r in routes for s in r.stops]
     assert sorted(served + dropped) == sorted(model.visit_ids)
     unassigned = tuple(Unassigned(vid, Reason.NO_ROOM, "left out") for vid in dropped)
@@ -167,13 +170,76 @@ def test_a_heuristic_that_fails_fast_leaves_time_for_a_search_from_nothing(
     assert_feasible(problem, plan)
 
 
-def test_the_greedy_start_asks_for_the_stop_per_vehicle() -> None:
+def test_the_greedy_start_asks_for_the_stop_per_vehicle_and_every_few_visits() -> None:
     model = build_model(_week(), SolverSettings())
     quiet = CountingStop()
-    greedy_routes(model, should_stop=quiet)
-    assert quiet.asked == model.vehicle_count
+    routes = greedy_routes(model, should_stop=quiet)
+    placed = sum(len(r) // greedy.STOP_CHECK_EVERY for r in routes)
+    assert quiet.asked == model.vehicle_count + placed
     with pytest.raises(SolveStoppedError):
         greedy_routes(model, should_stop=CountingStop(after=2))
+
+
+def _cut_plan(problem: Problem, found: greedy.GreedyPlan) -> Plan:
+    """The plan of a greedy plan cut short, its never placed visits with their reason."""
+    unassigned = tuple(search.never_placed(problem, found.dropped))
+    return Plan(tuple(found.routes), unassigned, SolverStats("GREEDY", 0.0, 0.0, 1))
+
+
+@pytest.mark.parametrize("after", [1, 2, 3, 5])
+def test_a_greedy_plan_stopped_midway_keeps_its_routes_so_far(after: int) -> None:
+    # Stopped at the ``after``-th question (1: before any vehicle): the routes built until then
+    # (the last one may end mid-way), a prefix of the whole greedy plan, and still feasible.
+    problem = _week(visits=60)
+    model = build_model(problem, SolverSettings())
+    whole = greedy_plan(model)
+    found = greedy_plan(model, should_stop=CountingStop(after=after))
+    assert found.stopped
+    served = [s.visit_id for r in found.routes for s in r.stops]
+    assert sorted(served + found.dropped) == sorted(model.visit_ids)
+    assert len(served) < sum(len(r.stops) for r in whole.routes)
+    for route in found.routes:
+        full = next(r for r in whole.routes if (r.van_id, r.day) == (route.van_id, route.day))
+        assert [s.visit_id for s in route.stops] == [
+            s.visit_id for s in full.stops[: len(route.stops)]
+        ]
+    assert (found.routes == []) == (after == 1)
+    assert_feasible(problem, _cut_plan(problem, found))
+
+
+def test_a_stop_while_the_greedy_plan_is_made_answers_with_its_part(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The stop is set from inside the greedy construction, while it works on its third
+    # vehicle: the solve answers at once with the routes built until then, the visits never
+    # placed saying so, and a warning.
+    problem = _week(visits=60)
+    stop = threading.Event()
+    calls = 0
+    real = greedy.start_domain
+
+    def domain_then_stop(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > 2 * len(problem.visits):
+            stop.set()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(greedy, "start_domain", domain_then_stop)
+    monkeypatch.setattr(solve_module, "pyvrp_mapping", _never_called)
+    plan = solve(problem, SolverSettings(time_limit=60), stop=stop)
+    assert stop.is_set()
+    assert plan.stats.status == "GREEDY" and plan.routes
+    assert any(w.startswith("Stopped while the quick greedy plan was made") for w in plan.warnings)
+    never = [u for u in plan.unassigned if "was stopped (or ran out of time)" in u.message]
+    assert never and all(u.reason is Reason.NOT_PLANNED for u in never)
+    served = {s.visit_id for r in plan.routes for s in r.stops}
+    assert served | {u.visit_id for u in plan.unassigned} == {v.id for v in problem.visits}
+    assert_feasible(problem, plan)
+
+
+def _never_called(*_: object, **__: object) -> None:
+    raise AssertionError("the solve went on after a stop during the greedy plan")
 
 
 def test_most_visits_left_out_by_breaks_say_so_loudly() -> None:
