@@ -624,8 +624,11 @@ def test_a_time_limit_shorter_than_the_first_solution_still_serves_every_visit(
     # In this process (a solution limit): OR-Tools' ILS hands back a partial assignment when
     # its time limit ends the first-solution heuristic; solve() then builds the first solution
     # without ILS instead of reporting most visits unassigned.
-    # OR-Tools alone: PyVRP (engines="auto") would build this plan itself.
-    settings = SolverSettings(time_limit=0.05, solution_limit=1000, engines="ortools")
+    # OR-Tools alone: PyVRP (engines="auto") would build this plan itself, and so would the
+    # day-by-day plan (decompose="auto") at this limit.
+    settings = SolverSettings(
+        time_limit=0.05, solution_limit=1000, engines="ortools", decompose="never"
+    )
     with caplog.at_level(logging.INFO, logger="optimizer.search"):
         plan = solve(many, settings)
     assert "searching without it" in caplog.text
