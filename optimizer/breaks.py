@@ -151,6 +151,9 @@ def schedule(
         return None
     if span <= rule.after_first:
         return Timing(depart, tuple(plain[0]), plain[1], None)
+    # No span is shorter than the work and the break without waiting: a placement that
+    # reaches it is the answer (the first found, as the full scan would keep it).
+    least = sum(travel) + sum(v.duration for v in visits) + rule.first
     best: Timing | None = None
     for gap in range(len(legs) + 1):
         for on_arrival in (True, False):
@@ -159,6 +162,8 @@ def schedule(
                 best is None or found.end - found.depart < best.end - best.depart
             ):
                 best = found
+                if best.end - best.depart <= least:
+                    return best
     return best
 
 

@@ -55,6 +55,9 @@ _Home = tuple[float, Line, list[Visit], list[tuple[int, int]], Route]
 LineState = tuple[list[Visit], list[tuple[int, int]], Route | None, bool]
 """A line's visits, their windows, its route and whether it changed (:meth:`Pass.state`)."""
 
+_Slack = tuple[list[int], list[int], list[int], int]
+"""What :meth:`Pass._slack` gives: leave times, latest starts, travel times and the work."""
+
 Order = Callable[[Visit], float]
 """The second sort key of the left-out visits, after the highest penalty (lowest first)."""
 
@@ -118,7 +121,11 @@ class Pass:
         self.fixed.extend(by_key.values())  # a route on no known shift: left alone
         self.line_of = {line.shift.key: i for i, line in enumerate(self.lines)}
         self.delta = 0.0
-        self._legs: dict[tuple[str, str], tuple[int, int]] = {}
+        self._legs: dict[str, dict[str, tuple[int, int]]] = {}
+        self._arcs: dict[tuple[str, str, str], float] = {}
+        # per line index: (its visits list when computed, places, slack, route cost); lists
+        # are replaced on every change, never edited, so the same object means the same line
+        self._line_facts: dict[int, tuple[list[Visit], list[str], _Slack | None, float]] = {}
         self._ranges: dict[tuple[str, int], list[tuple[int, int]]] = {}
         self._allowed: dict[str, list[Line]] = {}
         # the exact schedules made, by line, visits and windows: ruin and recreate meets the
@@ -137,10 +144,13 @@ class Pass:
     def leg(self, a: str, b: str) -> tuple[int, int]:
         """Travel time and distance from ``a`` to ``b``, looked up once (the matrix's numpy
         lookups dominate the pass otherwise)."""
-        found = self._legs.get((a, b))
+        row = self._legs.get(a)
+        if row is None:
+            row = self._legs[a] = {}
+        found = row.get(b)
         if found is None:
             m = self.problem.matrix
-            found = self._legs[(a, b)] = (m.duration(a, b), m.distance(a, b))
+            found = row[b] = (m.duration(a, b), m.distance(a, b))
         return found
 
     def failed(self, kind: str, visit: Visit, line: Line) -> bool:
@@ -161,9 +171,13 @@ class Pass:
     def arc(self, shift: Shift, a: str, b: str, visit: Visit | None) -> float:
         """The model's cost of driving from ``a`` to ``b`` on ``shift`` (euros), with the
         continuity cost of arriving at ``visit`` on another van than its preferred one."""
-        van = self.problem.van(shift.van_id)
-        duration, distance = self.leg(a, b)
-        cost = distance * van.cost_per_km / 1000 + duration * van.cost_per_hour / 3600
+        key = (shift.van_id, a, b)
+        cost = self._arcs.get(key)
+        if cost is None:
+            van = self.problem.van(shift.van_id)
+            duration, distance = self.leg(a, b)
+            cost = distance * van.cost_per_km / 1000 + duration * van.cost_per_hour / 3600
+            self._arcs[key] = cost
         if visit is not None and visit.preferred_van not in (None, shift.van_id):
             cost += self.problem.objective.continuity_cost
         return cost
@@ -174,6 +188,11 @@ class Pass:
 
     def route_cost(self, line: Line, visits: Sequence[Visit]) -> float:
         """Travel, continuity and the fixed cost of the van-day of ``visits`` on ``line``."""
+        if visits is line.visits:
+            return self._facts(line)[3]
+        return self._route_cost(line, visits)
+
+    def _route_cost(self, line: Line, visits: Sequence[Visit]) -> float:
         if not visits:
             return 0.0
         places = self._places(line, visits)
@@ -250,14 +269,19 @@ class Pass:
         """Every way to put ``visit`` into ``visits`` on ``line`` that passes the quick test of
         :meth:`fits`: its cost change (the two new legs less the one they replace, and the
         van-day's fixed cost when it was empty), the visits and their windows."""
-        places = self._places(line, visits)
+        if visits is line.visits:
+            _, places, slack, _ = self._facts(line)
+        else:
+            places = self._places(line, visits)
+            slack = None
         arrive: list[Visit | None] = [*visits, None]
         fixed = 0.0 if visits else self.problem.van(line.shift.van_id).fixed_cost_per_day
         shift = line.shift
         capacity = self.problem.van(shift.van_id).capacity
         if capacity is not None and sum(v.demand for v in visits) + visit.demand > capacity:
             return []
-        slack = self._slack(line, visits, windows, places)
+        if visits is not line.visits:
+            slack = self._slack(line, visits, windows, places)
         if slack is None:
             return []
         leave, latest, travel, work = slack
@@ -298,13 +322,26 @@ class Pass:
                 out.append((cost_at(pos), vs, ws))
         return out
 
+    def _facts(self, line: Line) -> tuple[list[Visit], list[str], _Slack | None, float]:
+        """The places, slack (:meth:`_slack`) and route cost of ``line`` as it is, computed
+        once per change of the line."""
+        i = self.index(line)
+        found = self._line_facts.get(i)
+        if found is None or found[0] is not line.visits:
+            visits = line.visits
+            places = self._places(line, visits)
+            slack = self._slack(line, visits, line.windows, places)
+            found = (visits, places, slack, self._route_cost(line, visits))
+            self._line_facts[i] = found
+        return found
+
     def _slack(
         self,
         line: Line,
         visits: list[Visit],
         windows: list[tuple[int, int]],
         places: list[str],
-    ) -> tuple[list[int], list[int], list[int], int] | None:
+    ) -> _Slack | None:
         """For the quick test of an insertion into ``visits`` (the test of :meth:`fits`, one
         visit more, in constant time per position): the earliest time the van can leave each
         place but the end (the start, each stop), and the latest time each stop may start

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from itertools import pairwise
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optimizer.breaks import fit_breaks, relaxed_span, route_of, schedule, stop_ranges
+from optimizer.breaks import (
+    _Leg,
+    _with_break,
+    fit_breaks,
+    relaxed_span,
+    route_of,
+    schedule,
+    stop_ranges,
+)
 from optimizer.checker import check_plan
 from optimizer.domain import HOUR, MINUTE, BreakRule, Problem, Shift
 from optimizer.errors import ValidationError
@@ -186,6 +195,42 @@ def test_every_fitted_route_passes_the_checker(case: tuple[Problem, list[int]]) 
     if all(lo <= hi for lo, hi in windows) and timing is not None:
         fitted = fit_breaks(problem, shift, route_of(problem, shift, visits, timing))
         assert fitted.dropped == ()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_days())
+def test_the_schedule_has_the_shortest_span_of_every_break_placement(
+    case: tuple[Problem, list[int]],
+) -> None:
+    """``schedule`` stops at a placement without waiting; its span is still the least of
+    all placements ``_with_break`` finds (every gap, on arrival or before the drive)."""
+    problem, order = case
+    shift = problem.shifts[0]
+    visits = [problem.visits[i] for i in order]
+    windows = [
+        (
+            max(shift.start, v.windows[0].start) if v.windows else shift.start,
+            min(shift.end, v.windows[0].end) - v.duration if v.windows else shift.end - v.duration,
+        )
+        for v in visits
+    ]
+    timing = schedule(problem, shift, visits, windows)
+    if timing is None or timing.break_start is None:
+        return
+    m, van = problem.matrix, problem.van(shift.van_id)
+    locs = [van.start_location, *(v.location for v in visits), van.end]
+    travel = [m.duration(a, b) for a, b in pairwise(locs)]
+    legs = [
+        _Leg(lo, hi, v.duration, t) for v, (lo, hi), t in zip(visits, windows, travel, strict=False)
+    ]
+    spans = [
+        found.end - found.depart
+        for gap in range(len(legs) + 1)
+        for on_arrival in (True, False)
+        if (found := _with_break(problem, shift, legs, travel[-1], gap, on_arrival)) is not None
+    ]
+    assert timing.end - timing.depart == min(spans)
+    assert_feasible(problem, _plan(problem, [route_of(problem, shift, visits, timing)]))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

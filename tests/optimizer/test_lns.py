@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from optimizer.breaks import route_of, schedule
 from optimizer.checker import check_plan
 from optimizer.domain import MINUTE, Break, Problem, Shift
-from optimizer.ejection import Served, serve_more
+from optimizer.ejection import Pass, Served, serve_more
 from optimizer.lns import improve
 from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
 from optimizer.search import Task, plan_objective
@@ -179,3 +179,40 @@ def test_ruin_and_recreate_keeps_a_checked_plan_and_never_costs_more(
     assert served.delta <= 0
     musts = {v.id for v in problem.visits if v.is_must}
     assert len(musts & set(served.dropped)) <= len(musts & set(dropped))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(two_van_days())
+def test_the_quick_insertion_test_keeps_every_insertion_the_exact_schedule_allows(
+    case: tuple[Problem, list[list[int]]],
+) -> None:
+    """The slack test of ``Pass.insertions`` (with a line's places, slack and cost kept per
+    change) passes every insertion :func:`optimizer.breaks.schedule` finds a timing for, and
+    answers as the same test on a fresh copy of the line does, before and after a change."""
+    problem, split = case
+    routes = [
+        r
+        for shift, indices in zip(problem.shifts, split, strict=True)
+        if (r := fitting_route(problem, shift, indices)) is not None
+    ]
+    served = set(_served(routes))
+    work = Pass(problem, routes, time.monotonic() + LATER, lambda: False)
+    left = [v for v in problem.visits if v.id not in served]
+    for _ in range(2):
+        for line in work.lines:
+            copy, copy_w = list(line.visits), list(line.windows)
+            assert work.route_cost(line, line.visits) == pytest.approx(work.route_cost(line, copy))
+            for visit in left:
+                kept = work.insertions(visit, line, line.visits, line.windows)
+                assert kept == work.insertions(visit, line, copy, copy_w)
+                found = {(tuple(v.id for v in vs), tuple(ws)) for _, vs, ws in kept}
+                for lo, hi in work.ranges(visit, line):
+                    for pos in range(len(copy) + 1):
+                        vs = [*copy[:pos], visit, *copy[pos:]]
+                        ws = [*copy_w[:pos], (lo, hi), *copy_w[pos:]]
+                        if schedule(problem, line.shift, vs, ws) is not None:
+                            assert (tuple(v.id for v in vs), tuple(ws)) in found
+        for line in work.lines:  # a change: the first stop out, the facts made afresh
+            if line.visits:
+                left.append(line.visits[0])
+                assert work.take_out(line, {0})
