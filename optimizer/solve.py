@@ -22,7 +22,7 @@ from optimizer.budget import STOPPED_BEFORE_FIRST_PLAN, Budget, greedy_cut_notic
 from optimizer.decompose import by_day_notice, day_by_day_reason, day_by_day_reserve, plan_by_day
 from optimizer.diagnose import explain_unassigned
 from optimizer.domain import Problem
-from optimizer.ejection import serve_more
+from optimizer.ejection import Served, serve_more
 from optimizer.errors import SolveStoppedError
 from optimizer.lns import improve
 from optimizer.model import fallback_reason
@@ -305,6 +305,54 @@ def ejection_reserve(problem: Problem, settings: SolverSettings) -> float:
     return min(RESERVE_SHARE * settings.time_limit, RESERVE_MAX_SECONDS)
 
 
+def _may_improve(
+    task: Task, settings: SolverSettings, result: SearchResult, stop: threading.Event | None
+) -> bool:
+    """Whether a pass after the search may change ``result``: it has routes and left-out
+    visits, no stop came, and it is no re-plan (anchors) nor a ``charge_waiting`` plan."""
+    return bool(
+        result.routes
+        and result.dropped
+        and not cancelled(stop)
+        and not task.anchors
+        and not settings.charge_waiting
+    )
+
+
+def _improved(
+    task: Task,
+    result: SearchResult,
+    found: Served,
+    what: str,
+    strategy: str,
+    on_progress: ProgressCallback | None,
+    stop: threading.Event | None,
+) -> SearchResult:
+    """``result`` with the routes and left-out visits a pass after the search ``found``, when
+    that lowers the objective (else ``result`` as it is): logged as ``what``, ``strategy``
+    appended to the plan's."""
+    if found.delta >= 0:
+        return result
+    log.info(
+        "%s: %d -> %d visits left out, objective %.3f -> %.3f",
+        what,
+        len(result.dropped),
+        len(found.dropped),
+        result.stats.objective,
+        result.stats.objective + found.delta,
+    )
+    stats = replace(
+        result.stats,
+        status="STOPPED" if cancelled(stop) else result.stats.status,
+        objective=result.stats.objective + found.delta,
+        strategy=f"{result.stats.strategy} + {strategy}",
+        wall_time=time.monotonic() - task.t0,
+    )
+    if on_progress is not None:
+        on_progress(Progress(stats.objective, stats.solutions, stats.wall_time))
+    return replace(result, routes=found.routes, dropped=found.dropped, stats=stats)
+
+
 def _serve_more(
     task: Task,
     settings: SolverSettings,
@@ -314,37 +362,15 @@ def _serve_more(
     limit_at: float,
 ) -> SearchResult:
     """``result`` with left-out visits inserted, or exchanged for stops of a lower penalty
-    (:mod:`optimizer.ejection`), when that lowers the objective. Not after a stop, nor for a
-    re-plan (anchors) or ``charge_waiting``."""
-    if (
-        not result.routes
-        or not result.dropped
-        or cancelled(stop)
-        or task.anchors
-        or settings.charge_waiting
-    ):
+    (:mod:`optimizer.ejection`), when that lowers the objective (see :func:`_may_improve`)."""
+    if not _may_improve(task, settings, result, stop):
         return result
     deadline = max(limit_at, time.monotonic() + SERVE_MORE_SECONDS)
     served = serve_more(
         task.problem, result.routes, result.dropped, deadline, lambda: cancelled(stop)
     )
-    if served.delta >= 0:
-        return result
-    log.info(
-        "insertion and ejection after the search: %d -> %d visits left out, objective %.3f -> %.3f",
-        len(result.dropped),
-        len(served.dropped),
-        result.stats.objective,
-        result.stats.objective + served.delta,
-    )
-    stats = replace(
-        result.stats,
-        objective=result.stats.objective + served.delta,
-        strategy=f"{result.stats.strategy} + ejection",
-    )
-    if on_progress is not None:
-        on_progress(Progress(stats.objective, stats.solutions, time.monotonic() - task.t0))
-    return replace(result, routes=served.routes, dropped=served.dropped, stats=stats)
+    what = "insertion and ejection after the search"
+    return _improved(task, result, served, what, "ejection", on_progress, stop)
 
 
 def _ruin_and_recreate(
@@ -356,15 +382,8 @@ def _ruin_and_recreate(
     limit_at: float,
 ) -> SearchResult:
     """``result`` improved by ruin and recreate (:mod:`optimizer.lns`) until ``limit_at``,
-    when that lowers the objective. Under the same exclusions as :func:`_serve_more`."""
-    if (
-        not result.routes
-        or not result.dropped
-        or cancelled(stop)
-        or task.anchors
-        or settings.charge_waiting
-        or time.monotonic() >= limit_at
-    ):
+    when that lowers the objective (see :func:`_may_improve`)."""
+    if not _may_improve(task, settings, result, stop) or time.monotonic() >= limit_at:
         return result
     found = improve(
         task.problem,
@@ -374,25 +393,8 @@ def _ruin_and_recreate(
         lambda: cancelled(stop),
         settings.seed,
     )
-    if found.delta >= 0:
-        return result
-    log.info(
-        "ruin and recreate: %d -> %d visits left out, objective %.3f -> %.3f",
-        len(result.dropped),
-        len(found.dropped),
-        result.stats.objective,
-        result.stats.objective + found.delta,
-    )
-    stats = replace(
-        result.stats,
-        status="STOPPED" if cancelled(stop) else result.stats.status,
-        objective=result.stats.objective + found.delta,
-        strategy=f"{result.stats.strategy} + ruin and recreate",
-        wall_time=time.monotonic() - task.t0,
-    )
-    if on_progress is not None:
-        on_progress(Progress(stats.objective, stats.solutions, stats.wall_time))
-    return replace(result, routes=found.routes, dropped=found.dropped, stats=stats)
+    what = "ruin and recreate"
+    return _improved(task, result, found, what, what, on_progress, stop)
 
 
 def _finish(

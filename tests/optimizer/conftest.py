@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from optimizer.breaks import route_of, schedule
 from optimizer.checker import check_plan
 from optimizer.domain import (
     UNREACHABLE,
@@ -29,7 +30,7 @@ from optimizer.domain import (
     Van,
     Visit,
 )
-from optimizer.plan import Plan
+from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
 from optimizer.settings import SolverSettings
 
 MONDAY = date(2026, 3, 2)
@@ -155,3 +156,30 @@ def two_vans_week(tiny: Tiny) -> Tiny:
     for day in range(5):
         tiny.shift("A", day).shift("B", day)
     return tiny
+
+
+def routed(problem: Problem, shift: Shift, ids: Sequence[str]) -> Route:
+    """The route of ``shift`` serving ``ids`` in this order, each in its first window (the
+    statutory break placed as the rule needs)."""
+    visits = [problem.visit(v) for v in ids]
+    windows = [
+        (
+            max(shift.start, v.windows[0].start) if v.windows else shift.start,
+            min(shift.end, v.windows[0].end) - v.duration if v.windows else shift.end - v.duration,
+        )
+        for v in visits
+    ]
+    timing = schedule(problem, shift, visits, windows)
+    assert timing is not None
+    return route_of(problem, shift, visits, timing)
+
+
+def plan_leaving_out(problem: Problem, routes: Sequence[Route], dropped: Sequence[str]) -> Plan:
+    """A plan of ``routes`` with ``dropped`` unassigned (no room), to hand to the checker."""
+    unassigned = tuple(Unassigned(v, Reason.NO_ROOM, "left out") for v in dropped)
+    return Plan(tuple(routes), unassigned, SolverStats("TEST", 0.0, 0.0))
+
+
+def served_ids(routes: Sequence[Route]) -> list[str]:
+    """The visits ``routes`` serve, route by route in stop order."""
+    return [s.visit_id for r in routes for s in r.stops]

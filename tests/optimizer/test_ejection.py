@@ -5,47 +5,27 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from optimizer.breaks import route_of, schedule
 from optimizer.checker import check_plan
-from optimizer.domain import HOUR, MINUTE, Break, Problem, Shift
+from optimizer.domain import HOUR, MINUTE, Break, Problem
 from optimizer.ejection import serve_more
-from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
 from optimizer.search import Task, plan_objective
 from optimizer.solve import ejection_reserve, solve
-from tests.optimizer.conftest import FAST, Tiny, assert_feasible
+from tests.optimizer.conftest import (
+    FAST,
+    Tiny,
+    assert_feasible,
+    plan_leaving_out,
+    routed,
+    served_ids,
+)
 from tests.optimizer.strategies import fitting_route, two_van_days
 
 LATER = 60.0  # seconds: a deadline the pass never reaches on these problems
-
-
-def _routed(problem: Problem, shift: Shift, ids: Sequence[str]) -> Route:
-    """The route of ``shift`` serving ``ids`` in this order (break placed as the rule needs)."""
-    visits = [problem.visit(v) for v in ids]
-    windows = [
-        (
-            max(shift.start, v.windows[0].start) if v.windows else shift.start,
-            min(shift.end, v.windows[0].end) - v.duration if v.windows else shift.end - v.duration,
-        )
-        for v in visits
-    ]
-    timing = schedule(problem, shift, visits, windows)
-    assert timing is not None
-    return route_of(problem, shift, visits, timing)
-
-
-def _plan(problem: Problem, routes: Sequence[Route], dropped: Sequence[str]) -> Plan:
-    unassigned = tuple(Unassigned(v, Reason.NO_ROOM, "left out") for v in dropped)
-    return Plan(tuple(routes), unassigned, SolverStats("TEST", 0.0, 0.0))
-
-
-def _served(routes: Sequence[Route]) -> list[str]:
-    return [s.visit_id for r in routes for s in r.stops]
 
 
 def _full_morning(tiny: Tiny) -> Problem:
@@ -60,12 +40,12 @@ def _full_morning(tiny: Tiny) -> Problem:
 def test_a_must_visit_takes_the_place_of_an_optional_one(tiny: Tiny) -> None:
     problem = _full_morning(tiny)
     shift = problem.shifts[0]
-    before = [_routed(problem, shift, ["opt"])]
-    assert_feasible(problem, _plan(problem, before, ["must"]))
+    before = [routed(problem, shift, ["opt"])]
+    assert_feasible(problem, plan_leaving_out(problem, before, ["must"]))
     served = serve_more(problem, before, ["must"], time.monotonic() + LATER)
-    assert _served(served.routes) == ["must"]
+    assert served_ids(served.routes) == ["must"]
     assert served.dropped == ["opt"]
-    assert_feasible(problem, _plan(problem, served.routes, served.dropped))
+    assert_feasible(problem, plan_leaving_out(problem, served.routes, served.dropped))
     task = Task(problem)
     expected = plan_objective(task, served.routes, served.dropped) - plan_objective(
         task, before, ["must"]
@@ -82,13 +62,13 @@ def test_a_left_out_visit_goes_where_the_route_still_fits_its_break(tiny: Tiny) 
         tiny.visit(f"v{i}", (1.0 + 0.5 * i, 0.0), 60)
     tiny.visit("late", (3.0, 1.0), 120)
     problem = tiny.build()
-    before = [_routed(problem, problem.shifts[0], [f"v{i}" for i in range(5)])]
+    before = [routed(problem, problem.shifts[0], [f"v{i}" for i in range(5)])]
     served = serve_more(problem, before, ["late"], time.monotonic() + LATER)
     assert served.dropped == []
-    assert sorted(_served(served.routes)) == sorted(v.id for v in problem.visits)
+    assert sorted(served_ids(served.routes)) == sorted(v.id for v in problem.visits)
     (route,) = served.routes
     assert route.working_time > 6 * HOUR and route.break_time >= 30 * MINUTE
-    assert_feasible(problem, _plan(problem, served.routes, []))
+    assert_feasible(problem, plan_leaving_out(problem, served.routes, []))
     assert served.delta < 0
 
 
@@ -99,14 +79,14 @@ def test_a_stop_moves_to_another_van_to_make_room(tiny: Tiny) -> None:
     tiny.visit("x", (0.5, 0.0), 60, priority=1)
     tiny.visit("v", (0.0, 0.5), 100, priority=1)
     problem = tiny.build()
-    before = [_routed(problem, problem.shifts[0], ["x"])]
+    before = [routed(problem, problem.shifts[0], ["x"])]
     served = serve_more(problem, before, ["v"], time.monotonic() + LATER)
     assert served.dropped == []
     assert {(r.van_id, s.visit_id) for r in served.routes for s in r.stops} == {
         ("A", "v"),
         ("B", "x"),
     }
-    assert_feasible(problem, _plan(problem, served.routes, []))
+    assert_feasible(problem, plan_leaving_out(problem, served.routes, []))
     task = Task(problem)
     expected = plan_objective(task, served.routes, []) - plan_objective(task, before, ["v"])
     assert served.delta == pytest.approx(expected)
@@ -117,7 +97,7 @@ def test_a_must_visit_never_ejects_another_must_visit(tiny: Tiny) -> None:
     tiny.visit("first", (1.0, 0.0), 80, priority=1)
     tiny.visit("second", (1.0, 1.0), 90, priority=1)
     problem = tiny.build()
-    before = [_routed(problem, problem.shifts[0], ["first"])]
+    before = [routed(problem, problem.shifts[0], ["first"])]
     served = serve_more(problem, before, ["second"], time.monotonic() + LATER)
     assert served.routes == before and served.dropped == ["second"] and served.delta == 0
 
@@ -134,7 +114,7 @@ def test_a_route_with_explicit_breaks_is_left_as_it_is(tiny: Tiny) -> None:
     problem = tiny.build()
     plan = solve(problem, FAST)
     assert_feasible(problem, plan)
-    assert _served(plan.routes) == ["opt"]
+    assert served_ids(plan.routes) == ["opt"]
     served = serve_more(problem, plan.routes, ["must"], time.monotonic() + LATER)
     assert served.routes == list(plan.routes) and served.dropped == ["must"]
     assert served.delta == 0
@@ -147,12 +127,12 @@ def test_solve_serves_the_must_visit_a_search_left_for_an_optional_one(
     # pass after the search trades the optional visit for the must visit the morning has
     # room for, and the plan's objective says so.
     problem = _full_morning(tiny)
-    start = _plan(problem, [_routed(problem, problem.shifts[0], ["opt"])], ["must"])
+    start = plan_leaving_out(problem, [routed(problem, problem.shifts[0], ["opt"])], ["must"])
     with caplog.at_level(logging.INFO, logger="optimizer.solve"):
         plan = solve(problem, replace(FAST, solution_limit=1), initial=start)
     assert_feasible(problem, plan)
     assert "insertion and ejection after the search: 1 -> 1" in caplog.text
-    assert _served(plan.routes) == ["must"]
+    assert served_ids(plan.routes) == ["must"]
     assert [u.visit_id for u in plan.unassigned] == ["opt"]
     assert plan.stats.objective == pytest.approx(
         plan_objective(Task(problem), list(plan.routes), ["opt"]), abs=0.01
@@ -171,13 +151,13 @@ def test_the_pass_keeps_a_checked_plan_and_never_costs_more(
         for shift, indices in zip(problem.shifts, split, strict=True)
         if (r := fitting_route(problem, shift, indices)) is not None
     ]
-    served_before = set(_served(routes))
+    served_before = set(served_ids(routes))
     dropped = [v.id for v in problem.visits if v.id not in served_before]
-    assert_feasible(problem, _plan(problem, routes, dropped))
+    assert_feasible(problem, plan_leaving_out(problem, routes, dropped))
     served = serve_more(problem, routes, dropped, time.monotonic() + LATER)
-    after = _served(served.routes)
+    after = served_ids(served.routes)
     assert sorted(after + served.dropped) == sorted(v.id for v in problem.visits)
-    report = check_plan(problem, _plan(problem, served.routes, served.dropped))
+    report = check_plan(problem, plan_leaving_out(problem, served.routes, served.dropped))
     assert report.ok, "\n".join(str(v) for v in report.violations)
     task = Task(problem)
     expected = plan_objective(task, served.routes, served.dropped) - plan_objective(
@@ -198,9 +178,9 @@ def test_packing_from_empty_routes_serves_the_short_must_visits_first(tiny: Tiny
         tiny.visit(f"short{i}", (0.0, 0.3 + 0.1 * i), 35, priority=1)
     problem = tiny.build()
     served = serve_more(problem, [], [v.id for v in problem.visits], time.monotonic() + LATER)
-    assert sorted(_served(served.routes)) == ["short0", "short1", "short2"]
+    assert sorted(served_ids(served.routes)) == ["short0", "short1", "short2"]
     assert served.dropped == ["long"]
-    assert_feasible(problem, _plan(problem, served.routes, served.dropped))
+    assert_feasible(problem, plan_leaving_out(problem, served.routes, served.dropped))
     task = Task(problem)
     assert served.delta == pytest.approx(
         plan_objective(task, served.routes, served.dropped)
@@ -223,6 +203,6 @@ def test_an_over_full_problem_keeps_time_for_the_pass(tiny: Tiny) -> None:
 
 def test_a_stop_leaves_the_plan_as_it_is(tiny: Tiny) -> None:
     problem = _full_morning(tiny)
-    before = [_routed(problem, problem.shifts[0], ["opt"])]
+    before = [routed(problem, problem.shifts[0], ["opt"])]
     served = serve_more(problem, before, ["must"], time.monotonic() + LATER, lambda: True)
     assert served.routes == before and served.dropped == ["must"] and served.delta == 0

@@ -10,51 +10,34 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from optimizer.breaks import route_of, schedule
+from optimizer.breaks import schedule
 from optimizer.checker import check_plan
-from optimizer.domain import MINUTE, Break, Problem, Shift
+from optimizer.domain import MINUTE, Break, Problem
 from optimizer.ejection import Pass, Served, serve_more
 from optimizer.lns import improve
-from optimizer.plan import Plan, Reason, Route, SolverStats, Unassigned
+from optimizer.plan import Route
 from optimizer.search import Task, plan_objective
 from optimizer.solve import solve
-from tests.optimizer.conftest import FAST, Tiny, assert_feasible
+from tests.optimizer.conftest import (
+    FAST,
+    Tiny,
+    assert_feasible,
+    plan_leaving_out,
+    routed,
+    served_ids,
+)
 from tests.optimizer.strategies import fitting_route, two_van_days
 
 LATER = 600.0  # seconds: a deadline these runs never reach (they end after their iterations)
 
 
-def _routed(problem: Problem, shift: Shift, ids: Sequence[str]) -> Route:
-    """The route of ``shift`` serving ``ids`` in this order, each in its first window."""
-    visits = [problem.visit(v) for v in ids]
-    windows = [
-        (
-            max(shift.start, v.windows[0].start) if v.windows else shift.start,
-            min(shift.end, v.windows[0].end) - v.duration if v.windows else shift.end - v.duration,
-        )
-        for v in visits
-    ]
-    timing = schedule(problem, shift, visits, windows)
-    assert timing is not None
-    return route_of(problem, shift, visits, timing)
-
-
-def _plan(problem: Problem, routes: Sequence[Route], dropped: Sequence[str]) -> Plan:
-    unassigned = tuple(Unassigned(v, Reason.NO_ROOM, "left out") for v in dropped)
-    return Plan(tuple(routes), unassigned, SolverStats("TEST", 0.0, 0.0))
-
-
-def _served(routes: Sequence[Route]) -> list[str]:
-    return [s.visit_id for r in routes for s in r.stops]
-
-
 def _checked(problem: Problem, served: Served, routes: Sequence[Route], dropped: list[str]) -> None:
     """The plan after the search passes the checker, accounts for every visit once and its
     ``delta`` is the change of the objective."""
-    report = check_plan(problem, _plan(problem, served.routes, served.dropped))
+    report = check_plan(problem, plan_leaving_out(problem, served.routes, served.dropped))
     assert report.ok, "\n".join(str(v) for v in report.violations)
-    assert sorted(_served(served.routes) + served.dropped) == sorted(
-        _served(routes) + list(dropped)
+    assert sorted(served_ids(served.routes) + served.dropped) == sorted(
+        served_ids(routes) + list(dropped)
     )
     task = Task(problem)
     expected = plan_objective(task, list(served.routes), served.dropped) - plan_objective(
@@ -71,9 +54,9 @@ def _long_morning(tiny: Tiny) -> tuple[Problem, list[Route], list[str]]:
     tiny.visit("short0", (0.0, 0.3), 50, priority=1)
     tiny.visit("short1", (0.0, 0.4), 50, priority=1)
     problem = tiny.build()
-    routes = [_routed(problem, problem.shifts[0], ["long"])]
+    routes = [routed(problem, problem.shifts[0], ["long"])]
     dropped = ["short0", "short1"]
-    assert_feasible(problem, _plan(problem, routes, dropped))
+    assert_feasible(problem, plan_leaving_out(problem, routes, dropped))
     return problem, routes, dropped
 
 
@@ -82,7 +65,7 @@ def test_ruin_and_recreate_serves_a_must_visit_the_ejection_pass_cannot(tiny: Ti
     # A must visit never ejects another: the pass leaves the plan as it is.
     assert serve_more(problem, routes, dropped, time.monotonic() + LATER).delta == 0
     served = improve(problem, routes, dropped, time.monotonic() + LATER, iterations=10)
-    assert sorted(_served(served.routes)) == ["short0", "short1"]
+    assert sorted(served_ids(served.routes)) == ["short0", "short1"]
     assert served.dropped == ["long"]
     assert served.delta < -99_000
     _checked(problem, served, routes, dropped)
@@ -156,7 +139,7 @@ def test_a_route_with_explicit_breaks_is_left_as_it_is(tiny: Tiny) -> None:
     problem = tiny.build()
     plan = solve(problem, FAST)
     assert_feasible(problem, plan)
-    assert _served(plan.routes) == ["opt"]
+    assert served_ids(plan.routes) == ["opt"]
     served = improve(problem, plan.routes, ["must"], time.monotonic() + LATER, iterations=10)
     assert served == Served(list(plan.routes), ["must"], 0.0)
 
@@ -172,7 +155,7 @@ def test_ruin_and_recreate_keeps_a_checked_plan_and_never_costs_more(
         for shift, indices in zip(problem.shifts, split, strict=True)
         if (r := fitting_route(problem, shift, indices)) is not None
     ]
-    served_before = set(_served(routes))
+    served_before = set(served_ids(routes))
     dropped = [v.id for v in problem.visits if v.id not in served_before]
     served = improve(problem, routes, dropped, time.monotonic() + LATER, iterations=15)
     _checked(problem, served, routes, dropped)
@@ -195,7 +178,7 @@ def test_the_quick_insertion_test_keeps_every_insertion_the_exact_schedule_allow
         for shift, indices in zip(problem.shifts, split, strict=True)
         if (r := fitting_route(problem, shift, indices)) is not None
     ]
-    served = set(_served(routes))
+    served = set(served_ids(routes))
     work = Pass(problem, routes, time.monotonic() + LATER, lambda: False)
     left = [v for v in problem.visits if v.id not in served]
     for _ in range(2):
