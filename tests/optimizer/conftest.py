@@ -20,7 +20,9 @@ import pytest
 from optimizer.breaks import route_of, schedule
 from optimizer.checker import check_plan
 from optimizer.domain import (
+    MINUTE,
     UNREACHABLE,
+    Break,
     Horizon,
     Objective,
     Problem,
@@ -183,3 +185,21 @@ def plan_leaving_out(problem: Problem, routes: Sequence[Route], dropped: Sequenc
 def served_ids(routes: Sequence[Route]) -> list[str]:
     """The visits ``routes`` serve, route by route in stop order."""
     return [s.visit_id for r in routes for s in r.stops]
+
+
+def explicit_break_plan(tiny: Tiny) -> tuple[Problem, Plan]:
+    """One van 8:00-10:00 with an explicit 10-minute break at 9:30-10:00, an optional visit of
+    an hour and a must visit of 112 minutes: the must visit would fit in place of the optional
+    one only without that break. The problem and its solved plan (serving the optional one)."""
+    from optimizer.solve import solve
+
+    tiny.van("A")
+    w = tiny.window(0, 9.5, 10)
+    tiny.shift("A", 0, 8, 10, breaks=(Break(w.start, w.end, 10 * MINUTE),))
+    tiny.visit("opt", (1.0, 0.0), 60, priority=3)
+    tiny.visit("must", (1.0, 0.0), 112, priority=1)
+    problem = tiny.build()
+    plan = solve(problem, FAST)
+    assert_feasible(problem, plan)
+    assert served_ids(plan.routes) == ["opt"]
+    return problem, plan

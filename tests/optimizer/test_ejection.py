@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from optimizer.checker import check_plan
-from optimizer.domain import HOUR, MINUTE, Break, Problem
+from optimizer.domain import HOUR, MINUTE, Problem
 from optimizer.ejection import serve_more
 from optimizer.search import Task, plan_objective
 from optimizer.solve import ejection_reserve, solve
@@ -19,6 +19,7 @@ from tests.optimizer.conftest import (
     FAST,
     Tiny,
     assert_feasible,
+    explicit_break_plan,
     plan_leaving_out,
     routed,
     served_ids,
@@ -106,15 +107,7 @@ def test_a_route_with_explicit_breaks_is_left_as_it_is(tiny: Tiny) -> None:
     # 8:00-10:00 with an explicit 10-minute break: the must visit (112 minutes and the drive)
     # would fit in place of the optional one only without that break; the pass, which places
     # only statutory breaks, does not touch the route.
-    tiny.van("A")
-    w = tiny.window(0, 9.5, 10)
-    tiny.shift("A", 0, 8, 10, breaks=(Break(w.start, w.end, 10 * MINUTE),))
-    tiny.visit("opt", (1.0, 0.0), 60, priority=3)
-    tiny.visit("must", (1.0, 0.0), 112, priority=1)
-    problem = tiny.build()
-    plan = solve(problem, FAST)
-    assert_feasible(problem, plan)
-    assert served_ids(plan.routes) == ["opt"]
+    problem, plan = explicit_break_plan(tiny)
     served = serve_more(problem, plan.routes, ["must"], time.monotonic() + LATER)
     assert served.routes == list(plan.routes) and served.dropped == ["must"]
     assert served.delta == 0

@@ -12,16 +12,15 @@ from hypothesis import HealthCheck, given, settings
 
 from optimizer.breaks import schedule
 from optimizer.checker import check_plan
-from optimizer.domain import MINUTE, Break, Problem
+from optimizer.domain import Problem
 from optimizer.ejection import Pass, Served, serve_more
 from optimizer.lns import improve
 from optimizer.plan import Route
 from optimizer.search import Task, plan_objective
-from optimizer.solve import solve
 from tests.optimizer.conftest import (
-    FAST,
     Tiny,
     assert_feasible,
+    explicit_break_plan,
     plan_leaving_out,
     routed,
     served_ids,
@@ -131,15 +130,7 @@ def test_a_route_with_explicit_breaks_is_left_as_it_is(tiny: Tiny) -> None:
     # 8:00-10:00 with an explicit 10-minute break at 9:30-10:00: the must visit would fit in
     # place of the optional one only without that break; only statutory breaks are placed
     # here, so the route stays.
-    tiny.van("A")
-    w = tiny.window(0, 9.5, 10)
-    tiny.shift("A", 0, 8, 10, breaks=(Break(w.start, w.end, 10 * MINUTE),))
-    tiny.visit("opt", (1.0, 0.0), 60, priority=3)
-    tiny.visit("must", (1.0, 0.0), 112, priority=1)
-    problem = tiny.build()
-    plan = solve(problem, FAST)
-    assert_feasible(problem, plan)
-    assert served_ids(plan.routes) == ["opt"]
+    problem, plan = explicit_break_plan(tiny)
     served = improve(problem, plan.routes, ["must"], time.monotonic() + LATER, iterations=10)
     assert served == Served(list(plan.routes), ["must"], 0.0)
 
