@@ -13,13 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import version
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 import shapely
 from numpy.typing import NDArray
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 from geo.area import Area
 from geo.errors import EmptyAreaError
@@ -27,7 +25,13 @@ from geo.settings import NetworkSettings
 from geo.speeds import road_speed_kmh, travel_time_s
 from geo.stopping import STOP_TAGS, STOPPABLE, no_stop_reason
 
+if TYPE_CHECKING:
+    import networkx as nx
+
 log = logging.getLogger(__name__)
+
+# networkx and scipy are imported where a graph is built: importing this module (for
+# great_circle_m, the approximate travel times) must not cost a process their half second.
 
 # Road classes a van may use (a whitelist: OSM also has footways, tracks, railways, buildings ...).
 DRIVE_HIGHWAYS = frozenset(
@@ -266,6 +270,8 @@ def build_graph(
     lon, lat = raw.lon[where].tolist(), raw.lat[where].tolist()
     xy = {n: (x, y) for n, x, y in zip(node_ids, lon, lat, strict=True)}
     ends = sorted({n for path, _ in paths for n in (path[0], path[-1])})
+    import networkx as nx
+
     graph = nx.MultiDiGraph(crs="EPSG:4326", created_with=f"vanplan (osmnx {version('osmnx')})")
     if settings.simplify:
         graph.graph["simplified"] = True
@@ -307,6 +313,9 @@ def build_graph(
 
 def _largest_strong_component(us: list[int], vs: list[int]) -> list[int]:
     """Indices of the segments inside the largest strongly connected component."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
     nodes, inverse = np.unique(np.asarray(us + vs, dtype=np.int64), return_inverse=True)
     m = len(us)
     ui, vi = inverse[:m], inverse[m:]
@@ -413,6 +422,7 @@ def _merge(parts: list[dict[str, object]]) -> dict[str, object]:
 
 def _finish_edges(graph: nx.MultiDiGraph, settings: NetworkSettings) -> None:
     """Average speed per (merged) edge, plus the optional junction penalty."""
+    import networkx as nx
     import osmnx as ox  # here, not at the top: osmnx is slow to import, see geo.overpass
 
     penalty = settings.speeds.junction_penalty_s

@@ -18,9 +18,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 import shapely
 from numpy.typing import NDArray
@@ -29,6 +28,9 @@ from pydantic import ValidationError as PydanticValidationError
 from geo.errors import CacheError
 from geo.road_network import FORMAT_VERSION, NetworkMeta, RoadNetwork
 from geo.settings import NetworkSettings
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +159,8 @@ def load(path: Path) -> RoadNetwork:
 
 
 def _graph(arrays: dict[str, NDArray[Any]]) -> nx.MultiDiGraph:
+    import networkx as nx  # here: slow to import, and only a cached network needs it
+
     graph = nx.MultiDiGraph(crs="EPSG:4326", **_untext(arrays["graph_attrs"]))
     node_extra: dict[str, dict[str, Any]] = _untext(arrays["node_extra"])
     graph.add_nodes_from(

@@ -18,25 +18,29 @@ Graph arrays are built once per network (cached per graph object); matrices are 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-import networkx as nx
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
 from geo.errors import GeoError
 from geo.snap import EdgeIndex, Network, SnappedPlace, edge_index, graph_of, network_is_approximate
 from optimizer.domain import UNREACHABLE, TravelMatrix
+
+if TYPE_CHECKING:
+    import networkx as nx
+    import numba
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +55,54 @@ class MatrixError(GeoError):
 
 # --------------------------------------------------------------------------------------------
 # compiled kernels
+#
+# numba (with llvmlite and parts of scipy) takes about a third of a second to import, and most
+# processes (a service on approximate travel times, a job worker, most CLI commands) never
+# compute a road matrix. So each kernel is a plain function marked by ``_jit``; the first call
+# of any kernel runs :func:`_numba`, which imports numba and replaces every kernel's
+# module-level name by its numba dispatcher (callees first, so that a kernel calling another,
+# and ``numba.prange``, resolve to numba's when numba compiles them).
+
+_JIT_OPTIONS: dict[str, dict[str, bool]] = {}
+_NUMBA_LOCK = threading.Lock()
+_Func = TypeVar("_Func", bound=Callable[..., Any])
 
 
-@numba.njit(cache=True, nogil=True)
+def _jit(**options: bool) -> Callable[[_Func], _Func]:
+    """Mark a kernel for ``numba.njit(**options)``, applied by :func:`_numba` on first use."""
+
+    def mark(func: _Func) -> _Func:
+        name = func.__name__
+        _JIT_OPTIONS[name] = options
+
+        @functools.wraps(func)
+        def first_call(*args: Any) -> Any:
+            _numba()
+            return globals()[name](*args)
+
+        return cast(_Func, first_call)
+
+    return mark
+
+
+def _numba() -> ModuleType:
+    """numba, imported once per process, with every kernel of this module wrapped in a numba
+    dispatcher (each is compiled for its argument types on its first call, from numba's disk
+    cache when it can)."""
+    with _NUMBA_LOCK:
+        module = globals()
+        if "numba" not in module:
+            import numba
+
+            njit: Callable[..., Any] = numba.njit
+            for name, options in _JIT_OPTIONS.items():  # in definition order: callees first
+                module[name] = njit(**options)(module[name].__wrapped__)
+            module["numba"] = numba  # last: it marks the kernels as wrapped
+        found: ModuleType = module["numba"]
+        return found
+
+
+@_jit(cache=True, nogil=True)
 def _dijkstra(
     indptr: NDArray[np.int64],
     head: NDArray[np.int64],
@@ -150,7 +199,7 @@ def _dijkstra(
                 h_v[i] = v
 
 
-@numba.njit(cache=True, parallel=True)
+@_jit(cache=True, parallel=True)
 def _many_to_many(
     indptr: NDArray[np.int64],
     head: NDArray[np.int64],
@@ -378,7 +427,7 @@ def _prune_dead_ends(
     return keep_edge, keep_node
 
 
-@numba.njit(cache=True)
+@_jit(cache=True)
 def _peel(
     indptr: NDArray[np.int64], adj: NDArray[np.int64], first_place: int
 ) -> NDArray[np.bool_]:  # pragma: no cover - compiled
@@ -583,15 +632,16 @@ def travel_matrix(
             return found
     graph = routing_graph(network, places)
     # one parallel kernel at a time: numba's fallback "workqueue" layer is not thread-safe
+    nb = _numba()
     with _KERNEL_LOCK:
-        old_threads = numba.get_num_threads()
+        old_threads = nb.get_num_threads()
         if threads is not None:
-            cores = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
-            numba.set_num_threads(max(1, min(threads, cores)))
+            cores = int(getattr(nb.config, "NUMBA_NUM_THREADS", 1))
+            nb.set_num_threads(max(1, min(threads, cores)))
         try:
             times, lengths = graph.many_to_many()
         finally:
-            numba.set_num_threads(old_threads)
+            nb.set_num_threads(old_threads)
     result = round_matrix(ids, times, lengths, approximate=network_is_approximate(network))
     if cache is not None and key is not None:
         cache.put(key, result, times, lengths)

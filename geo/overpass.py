@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
-import requests
 from shapely.geometry import MultiPolygon, Polygon
 
 from geo.area import Area, bbox_area, polygon_area
@@ -41,6 +40,8 @@ def _osmnx() -> Any:
 
 def _osmnx_errors() -> tuple[type[BaseException], ...]:
     """The errors of a failed osmnx request (an ``except`` evaluates this only on an error)."""
+    import requests
+
     ox = _osmnx()
     return (
         ox._errors.InsufficientResponseError,

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
-
-import networkx as nx
+from typing import TYPE_CHECKING, Literal
 
 from geo.settings import NetworkSettings
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 FORMAT_VERSION = 2  # bump when the graph building changes in a way that invalidates caches
 

@@ -22,19 +22,24 @@ import math
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-import networkx as nx
 import numpy as np
 import shapely
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
-from pyproj import Transformer
 
 from geo.errors import GeoError
 from geo.stopping import edge_allows_stop
 
+if TYPE_CHECKING:
+    import networkx as nx
+    from pyproj import Transformer
+
 log = logging.getLogger(__name__)
+
+# networkx and pyproj are imported where a road network is used (graph_of, _build_index): a
+# process on approximate travel times never needs them, and they slow every start.
 
 METRIC_CRS = "EPSG:25832"
 """ETRS89 / UTM zone 32N: metres, correct for Hessen and Baden-Wuerttemberg."""
@@ -85,6 +90,8 @@ Network: TypeAlias = "nx.MultiDiGraph | HasGraph"
 
 def graph_of(network: Network) -> nx.MultiDiGraph:
     """The networkx graph of a road network (or the graph itself)."""
+    import networkx as nx
+
     if isinstance(network, nx.MultiDiGraph):
         return network
     graph = getattr(network, "graph", None)
@@ -162,6 +169,8 @@ def edge_index(network: Network) -> EdgeIndex:
 def _build_index(graph: nx.MultiDiGraph) -> EdgeIndex:
     if graph.number_of_edges() == 0:
         raise SnapError("network: the road network has no edges")
+    from pyproj import Transformer
+
     to_metric = Transformer.from_crs("EPSG:4326", METRIC_CRS, always_xy=True)
     to_lonlat = Transformer.from_crs(METRIC_CRS, "EPSG:4326", always_xy=True)
     node_ids = np.fromiter(graph.nodes, dtype=np.int64, count=graph.number_of_nodes())

@@ -15,6 +15,8 @@ imported). Rules:
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -334,3 +336,22 @@ def test_optimizer_and_geo_never_read_the_environment(package: str) -> None:
         for where in environment_reads(source)
     ]
     assert not found, f"{package} must take its settings as parameters:\n" + "\n".join(found)
+
+
+# --- start-up cost: what a process imports ------------------------------------------------------
+
+HEAVY_ON_USE = ("numba", "networkx", "scipy", "pyproj", "osmnx", "geopandas", "folium", "requests")
+"""Libraries imported only where they are used (road networks, downloads, maps): every server,
+job worker and CLI process imports the whole service at start, and these would add about a
+second to each start on an idle machine (several under load)."""
+
+
+def test_the_service_starts_without_the_libraries_it_uses_on_demand() -> None:
+    code = (
+        "import sys, api.app, api.cli; "
+        f"print(' '.join(m for m in {HEAVY_ON_USE!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == [], f"imported on start: {out.stdout}"

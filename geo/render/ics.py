@@ -12,8 +12,6 @@ from __future__ import annotations
 import gettext
 from datetime import UTC, date, datetime
 
-from icalendar import Calendar, Event
-
 from geo.render.base import Messages, Renderer, RenderOptions, Selection
 from geo.view import ClientDisplay, PlanView, StopView, VanDayView
 
@@ -39,6 +37,8 @@ def van_day_ics(
     """An iCalendar file with one VEVENT per stop and per break. ``stamp`` (DTSTAMP) defaults
     to now; pass it for reproducible output. The library does the RFC 5545 escaping, line
     folding and CRLF endings."""
+    from icalendar import Calendar, Event  # here: only a calendar download needs it
+
     messages = messages or gettext.NullTranslations()
     _ = messages.gettext
     stamp = (stamp or datetime.now(UTC)).astimezone(UTC)

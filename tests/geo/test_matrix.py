@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from numba.core.registry import CPUDispatcher
 
+import geo.matrix
 from geo.matrix import DEFAULT_CACHE, MatrixCache, MatrixError, routing_graph, travel_matrix
 from geo.road_network import RoadNetwork
 from geo.snap import SnappedPlace, edge_index, snap_places
@@ -190,6 +192,15 @@ def test_distance_is_the_length_of_the_fastest_path() -> None:
     m = travel_matrix(g, places).matrix
     assert m.duration("a", "b") == 120
     assert m.distance("a", "b") == 3000  # not the 700 m of the shortest road
+
+
+def test_the_kernels_run_compiled_by_numba() -> None:
+    """The kernels are numba's once a matrix was computed (they are wrapped on first use, so
+    that importing the module does not import numba), never the plain Python functions."""
+    g = _line_graph()
+    travel_matrix(g, snap_places(g, [("a", 8.7025, 49.4001), ("b", 8.7075, 49.4001)]), cache=None)
+    for name in ("_dijkstra", "_many_to_many", "_peel"):
+        assert isinstance(getattr(geo.matrix, name), CPUDispatcher), name
 
 
 def test_path_follows_the_matrix() -> None:
