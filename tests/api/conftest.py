@@ -33,12 +33,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+import api.routers.jobs
 import api.service
 from api.app import create_app
 from api.auth import Role, issue_token
 from api.db.core_models import VanRow
 from api.db.database import Database
 from api.settings import Settings
+from optimizer.processes import stop_helper_processes
 
 PG_URL = os.environ.get(
     "VANPLAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -56,6 +58,22 @@ def no_solver_warm_up() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(api.service, "warm_up", lambda: None)
         yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fork_server_kept() -> Iterator[bool]:
+    """One solver fork server per test module, not one per test (True: it is kept).
+
+    An app's shutdown (when no other app of the process runs) ends the fork server, so the next
+    test's first solve would start a new one: a new interpreter importing OR-Tools and PyVRP, a
+    second or more of CPU each time. Here the apps' shutdowns leave it running; their job runners
+    still stop, and with them their solver processes (``no_helper_processes_left`` checks that
+    none outlives a test). It ends with the module. test_solve.py, which checks that an app's
+    shutdown ends every helper process, overrides this fixture (False)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(api.routers.jobs, "stop_solver_processes", lambda timeout=30.0: None)
+        yield True
+    stop_helper_processes()
 
 
 def _pg_schema_url(schema: str) -> str:
