@@ -13,7 +13,8 @@ migrated once per session; the app's startup still runs the (then idempotent) mi
 migrations from an empty database are tested on ``database_url`` on both backends (test_storage,
 test_tenant_migration) and by the modules that migrate their own databases. The apps of these
 tests do not warm up the solver fork server at startup (see :func:`no_solver_warm_up`); a solve
-starts it on demand and the app's shutdown still stops it.
+starts it on demand, and it serves the module's later tests: the apps' shutdowns leave it and it
+ends with the module (see :func:`fork_server_kept`; test_solve checks the shutdown that stops it).
 """
 
 from __future__ import annotations
