@@ -20,6 +20,7 @@ waiting.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +70,46 @@ class Budget:
         """When a model build starting now is abandoned (on ``clock``): :data:`BUILD_GRACE`
         after the deadline, or after now when the deadline has passed."""
         return max(self.deadline, self.clock()) + BUILD_GRACE
+
+
+STOP_GRACE = 1.0
+"""Seconds a solve that has no plan yet may still spend making one after a stop, or after its
+time limit ends (issue 19: a stop answers within 2 s with the best plan it can): the diagnosis
+goes on, and the greedy plan is made as far as it gets by then (:class:`Grace`)."""
+
+
+class Grace:
+    """The stop check of the phases before any plan exists (the diagnosis, the greedy plan):
+    true :data:`STOP_GRACE` seconds after ``stop`` was first seen set, or after the time limit
+    of ``budget`` ended, whichever comes first. A stop that comes while the visits are
+    diagnosed so still answers with the part of the greedy plan made within the grace."""
+
+    def __init__(
+        self,
+        stop: threading.Event | None,
+        budget: Budget | None = None,
+        seconds: float | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._stop = stop
+        self._budget = budget
+        self._seconds = STOP_GRACE if seconds is None else seconds
+        self._clock = clock
+        self._since: float | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the stop has been set."""
+        return self._stop is not None and self._stop.is_set()
+
+    def __call__(self) -> bool:
+        now = self._clock()
+        if self._since is None:
+            if self.stopped:
+                self._since = now
+            elif self._budget is not None and now > self._budget.deadline:
+                self._since = self._budget.deadline
+        return self._since is not None and now > self._since + self._seconds
 
 
 def model_verdict(budget: Budget, visits: int, nodes: int) -> str | None:
@@ -126,10 +167,31 @@ def restore_seconds(visits: int) -> float:
 
 
 STOPPED_BEFORE_FIRST_PLAN = (
-    "Stopped before OR-Tools found a first plan (its model was being built or searched): this "
-    "is the quick greedy plan made before (routes short enough to need no break)."
+    "Stopped before the search found a first plan (PyVRP or OR-Tools was still setting up, "
+    "building its model or searching): this is the quick greedy plan made before (routes "
+    "short enough to need no break)."
 )
 """The warning of a greedy plan returned because of a stop."""
+
+
+STOPPED_BEFORE_SEARCH = (
+    "Stopped before any search: this is the quick greedy plan made first (routes short enough "
+    "to need no break)."
+)
+"""The warning of a whole greedy plan returned because a stop came while it was made (or
+before)."""
+
+
+def nothing_made_notice(stopped: bool, visits: int) -> str:
+    """The warning of a plan without any route: ``stopped`` (or out of time) while the
+    ``visits`` visits were diagnosed or before the greedy plan placed any of them, within
+    :data:`STOP_GRACE` seconds."""
+    why = "Stopped" if stopped else "The time limit ended"
+    return (
+        f"{why} before any plan could be made (the {visits} visits were still being checked, "
+        f"and {STOP_GRACE:g} s more did not make one): no visit is planned. Solve again with "
+        "a longer time limit, or without stopping, for a plan."
+    )
 
 
 def greedy_cut_notice(stopped: bool, unplaced: int, visits: int) -> str:

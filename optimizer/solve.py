@@ -18,7 +18,15 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 
-from optimizer.budget import STOPPED_BEFORE_FIRST_PLAN, Budget, greedy_cut_notice, model_verdict
+from optimizer.budget import (
+    STOPPED_BEFORE_FIRST_PLAN,
+    STOPPED_BEFORE_SEARCH,
+    Budget,
+    Grace,
+    greedy_cut_notice,
+    model_verdict,
+    nothing_made_notice,
+)
 from optimizer.decompose import by_day_notice, day_by_day_reason, day_by_day_reserve, plan_by_day
 from optimizer.diagnose import explain_unassigned
 from optimizer.domain import Problem
@@ -108,18 +116,26 @@ def solve(
     if too_large is not None:
         log.warning("%s; the plan will be a quick greedy one, improved day by day", too_large)
     t0 = budget.t0
+    # Until the greedy plan exists a stop (or the end of the time limit) does not end the
+    # work at once: the diagnosis and the greedy plan go on for the stop's grace, so that the
+    # answer has the plan made by then (optimizer.budget.Grace).
+    grace = Grace(stop, budget)
     try:
         task = Task.of(
             problem,
             stop,
+            should_stop=grace,
             anchors=dict(anchors) if anchors else None,
             initial=initial,
             budget=budget,
         )
     except SolveStoppedError:
-        log.info("stopped while the visits were diagnosed")
-        stats = SolverStats("STOPPED", float("inf"), time.monotonic() - t0, 0, 1, "")
-        return _plan(problem, [], _not_planned(problem, [v.id for v in problem.visits]), stats)
+        log.info("stopped (or out of time) while the visits were diagnosed")
+        status = "STOPPED" if grace.stopped else "NO_SOLUTION"
+        stats = SolverStats(status, float("inf"), time.monotonic() - t0, 0, 1, "")
+        not_planned = _not_planned(problem, [v.id for v in problem.visits])
+        why = nothing_made_notice(grace.stopped, len(problem.visits))
+        return _plan(problem, [], not_planned, stats, why)
     if not problem.shifts or len(task.excluded) == len(problem.visits):
         unassigned = dict(task.excluded)
         for v in problem.visits:
@@ -131,19 +147,26 @@ def solve(
     # takes many more): returned when the model does not fit in the time left, or when a stop
     # or the deadline comes before OR-Tools' first solution (see optimizer.budget).
     try:
-        task = task.with_greedy(settings, stop)
+        task = task.with_greedy(settings, stop, grace)
     except SolveStoppedError:
-        log.info("stopped while the greedy plan was made")
-        stats = SolverStats("STOPPED", float("inf"), time.monotonic() - t0, 0, 1, "")
+        log.info("stopped (or out of time) before the greedy plan placed a visit")
+        status = "STOPPED" if grace.stopped else "NO_SOLUTION"
+        stats = SolverStats(status, float("inf"), time.monotonic() - t0, 0, 1, "")
         left_out = dict(task.excluded)
         planless = [v.id for v in problem.visits if v.id not in left_out]
         left_out.update((u.visit_id, u) for u in _not_planned(problem, planless))
-        return _plan(problem, [], left_out.values(), stats)
+        why = nothing_made_notice(grace.stopped, len(problem.visits))
+        return _plan(problem, [], left_out.values(), stats, why)
     if task.greedy is not None and task.greedy.cut:
         # Stopped, or out of time, while the greedy plan was made: the part built by then.
-        why = greedy_cut_notice(cancelled(stop), task.greedy.cut, len(problem.visits))
+        why = greedy_cut_notice(grace.stopped, task.greedy.cut, len(problem.visits))
         log.warning("%s", why)
         return _finish(problem, task, task.greedy_now() or task.greedy, why, stopped=True)
+    if task.greedy is not None and cancelled(stop):
+        # Stopped before any search (the greedy plan was finished within the grace).
+        log.warning("%s", STOPPED_BEFORE_SEARCH)
+        result = task.greedy_now() or task.greedy
+        return _finish(problem, task, result, STOPPED_BEFORE_SEARCH, stopped=True)
     # PyVRP joins where it can express the problem (settings.engines; not for a warm start
     # from a given plan, which OR-Tools searches): alone first, or on every portfolio worker.
     # It needs no OR-Tools model, so it also plans where that model would not be built in time

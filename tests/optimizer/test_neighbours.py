@@ -12,6 +12,7 @@ import pytest
 import pyvrp
 from pyvrp.search import NeighbourhoodParams, compute_neighbours
 
+from optimizer.budget import STOPPED_BEFORE_FIRST_PLAN
 from optimizer.engines import neighbours as neighbours_module
 from optimizer.engines import pyvrp_search
 from optimizer.engines.neighbours import granular_neighbours
@@ -148,6 +149,7 @@ def test_a_stop_during_pyvrps_set_up_answers_at_once_with_the_greedy_plan(
     plan = solve(problem, SolverSettings(time_limit=60.0), stop=stop)
     watcher.join()
     assert reached.is_set() and stop.is_set()
+    assert STOPPED_BEFORE_FIRST_PLAN in plan.warnings
     # The best plan at hand: the greedy plan made before PyVRP's set-up, every visit counted.
     assert plan.stats.status == "GREEDY"
     assert plan.routes
