@@ -37,6 +37,7 @@ import pyvrp
 
 from optimizer.budget import Budget
 from optimizer.domain import Problem, Shift
+from optimizer.ejection import serve_more
 from optimizer.engines.pyvrp_model import PyvrpMapping, express
 from optimizer.engines.pyvrp_search import outcome_of, run_pyvrp, setup_seconds
 from optimizer.model import COST_SCALE, allowed_vehicles, vehicle_classes
@@ -72,6 +73,12 @@ RESERVE_SECONDS = 1.0
 RESERVE_PER_VISIT = 0.0002
 """The days end this long before the time limit (plus this per visit): for explaining the
 left-out visits (up to a second) and making the plan."""
+
+
+REPAIR_SHARE = 0.1
+"""The share of a day's time kept after PyVRP for insertion and ejection on its plan
+(:func:`optimizer.ejection.serve_more`, the statutory break placed exactly); what it does not
+use goes to the days after."""
 
 
 MAX_ADVISED_LIMIT = 3600.0
@@ -331,22 +338,37 @@ def _improve_day(
     sub_task = Task(sub, excluded={}, t0=task.t0)
     greedy_routes = state.routes[day]
     initial = warm_start(mapping, greedy_routes)
+    repair_at = day_end - REPAIR_SHARE * max(day_end - time.monotonic(), 0.0)
     run = run_pyvrp(
-        mapping, day_end - time.monotonic(), settings, lambda: cancelled(stop), initial=initial
+        mapping, repair_at - time.monotonic(), settings, lambda: cancelled(stop), initial=initial
     )
     outcome = outcome_of(sub_task, mapping, run)  # None when the checker rejects it
     if outcome.routes is None:
         log.info("day %d stays greedy: PyVRP has no checked plan", day)
         return
+    routes, objective = list(outcome.routes), outcome.objective
+    if outcome.dropped and not cancelled(stop):
+        # PyVRP plans without the statutory break; placing it drops the stops it leaves no
+        # room for (optimizer.breaks.fit_breaks). Insertion and ejection with the break placed
+        # exactly puts them, or other left-out candidates, back where they fit.
+        repaired = serve_more(sub, routes, outcome.dropped, day_end, should_stop)
+        if repaired.delta < 0:
+            log.info(
+                "day %d: %d -> %d candidates left out after insertion and ejection",
+                day,
+                len(outcome.dropped),
+                len(repaired.dropped),
+            )
+            routes, objective = repaired.routes, objective + repaired.delta
     modelled = set(mapping.visit_ids)
     served_before = {s.visit_id for r in greedy_routes for s in r.stops}
     before = plan_objective(
         sub_task, greedy_routes, [v for v in modelled if v not in served_before]
     )
-    served_now = {s.visit_id for r in outcome.routes for s in r.stops}
+    served_now = {s.visit_id for r in routes for s in r.stops}
     musts_before = sum(problem.visit(v).is_must for v in served_before)
     musts_now = sum(problem.visit(v).is_must for v in served_now)
-    if (musts_now, -outcome.objective) <= (musts_before, -before + BETTER_BY):
+    if (musts_now, -objective) <= (musts_before, -before + BETTER_BY):
         log.info("day %d stays greedy: PyVRP's plan is no better", day)
         return
     log.info(
@@ -357,9 +379,9 @@ def _improve_day(
         musts_before,
         musts_now,
         before,
-        outcome.objective,
+        objective,
     )
-    state.routes[day] = list(outcome.routes)
+    state.routes[day] = routes
     left = (set(state.left_out) | served_before) - served_now
     state.left_out = _ordered_left_out(problem, left)
     state.improved += 1
