@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from optimizer.sizing import MODEL_SHARE, model_seconds
@@ -72,17 +73,22 @@ class Budget:
         return max(self.deadline, self.clock()) + BUILD_GRACE
 
 
-STOP_GRACE = 1.0
-"""Seconds a solve that has no plan yet may still spend making one after a stop, or after its
-time limit ends (issue 19: a stop answers within 2 s with the best plan it can): the diagnosis
-goes on, and the greedy plan is made as far as it gets by then (:class:`Grace`)."""
+STOP_GRACE = 1.5
+"""Seconds a solve that has no plan yet may still spend making one after a stop (issue 19: a
+stop answers within 2 s with the best plan it can): the diagnosis goes on, and the greedy plan
+is made as far as it gets by then (:class:`Grace`). On a 5,000-visit week at load 5 the rest of
+the diagnosis and the model's nodes take up to a second of it (``benchmarks/RESULTS.md``)."""
+
+WATCH_SECONDS = 0.02
+"""How often :meth:`Grace.watching` looks at the stop."""
 
 
 class Grace:
     """The stop check of the phases before any plan exists (the diagnosis, the greedy plan):
-    true :data:`STOP_GRACE` seconds after ``stop`` was first seen set, or after the time limit
-    of ``budget`` ended, whichever comes first. A stop that comes while the visits are
-    diagnosed so still answers with the part of the greedy plan made within the grace."""
+    true :data:`STOP_GRACE` seconds after ``stop`` was set (as first seen), or
+    :data:`BUILD_GRACE` seconds after the time limit of ``budget`` ended, whichever comes
+    first. A stop that comes while the visits are diagnosed so still answers with the part of
+    the greedy plan made within the grace."""
 
     def __init__(
         self,
@@ -95,21 +101,50 @@ class Grace:
         self._budget = budget
         self._seconds = STOP_GRACE if seconds is None else seconds
         self._clock = clock
-        self._since: float | None = None
+        self._ends: float | None = None
+        self._lock = threading.Lock()
 
     @property
     def stopped(self) -> bool:
         """Whether the stop has been set."""
         return self._stop is not None and self._stop.is_set()
 
+    @property
+    def ends(self) -> float | None:
+        """When the grace ends (on the clock), or None while no stop was seen and the time
+        limit has not ended."""
+        return self._ends
+
     def __call__(self) -> bool:
         now = self._clock()
-        if self._since is None:
-            if self.stopped:
-                self._since = now
-            elif self._budget is not None and now > self._budget.deadline:
-                self._since = self._budget.deadline
-        return self._since is not None and now > self._since + self._seconds
+        with self._lock:
+            if self._ends is None:
+                if self.stopped:
+                    self._ends = now + self._seconds
+                elif self._budget is not None and now > self._budget.deadline:
+                    self._ends = self._budget.deadline + BUILD_GRACE
+            return self._ends is not None and now > self._ends
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        """While the block runs, a thread looks at the stop every :data:`WATCH_SECONDS`, so
+        the grace counts from the stop also when it comes during a step that never asks (the
+        model's nodes)."""
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(WATCH_SECONDS):
+                if self.stopped:
+                    self()
+                    return
+
+        thread = threading.Thread(target=watch, name="vanplan-grace", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
 
 def model_verdict(budget: Budget, visits: int, nodes: int) -> str | None:
@@ -189,8 +224,8 @@ def nothing_made_notice(stopped: bool, visits: int) -> str:
     why = "Stopped" if stopped else "The time limit ended"
     return (
         f"{why} before any plan could be made (the {visits} visits were still being checked, "
-        f"and {STOP_GRACE:g} s more did not make one): no visit is planned. Solve again with "
-        "a longer time limit, or without stopping, for a plan."
+        f"and {STOP_GRACE if stopped else BUILD_GRACE:g} s more did not make one): no visit is "
+        "planned. Solve again with a longer time limit, or without stopping, for a plan."
     )
 
 

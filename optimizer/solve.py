@@ -117,18 +117,20 @@ def solve(
         log.warning("%s; the plan will be a quick greedy one, improved day by day", too_large)
     t0 = budget.t0
     # Until the greedy plan exists a stop (or the end of the time limit) does not end the
-    # work at once: the diagnosis and the greedy plan go on for the stop's grace, so that the
-    # answer has the plan made by then (optimizer.budget.Grace).
+    # work at once: the diagnosis and the greedy plan go on for the stop's grace, counted from
+    # the stop (a thread watches for it), so that the answer has the plan made by then
+    # (optimizer.budget.Grace).
     grace = Grace(stop, budget)
     try:
-        task = Task.of(
-            problem,
-            stop,
-            should_stop=grace,
-            anchors=dict(anchors) if anchors else None,
-            initial=initial,
-            budget=budget,
-        )
+        with grace.watching():
+            task = Task.of(
+                problem,
+                stop,
+                should_stop=grace,
+                anchors=dict(anchors) if anchors else None,
+                initial=initial,
+                budget=budget,
+            )
     except SolveStoppedError:
         log.info("stopped (or out of time) while the visits were diagnosed")
         status = "STOPPED" if grace.stopped else "NO_SOLUTION"
@@ -147,7 +149,8 @@ def solve(
     # takes many more): returned when the model does not fit in the time left, or when a stop
     # or the deadline comes before OR-Tools' first solution (see optimizer.budget).
     try:
-        task = task.with_greedy(settings, stop, grace)
+        with grace.watching():
+            task = task.with_greedy(settings, stop, grace)
     except SolveStoppedError:
         log.info("stopped (or out of time) before the greedy plan placed a visit")
         status = "STOPPED" if grace.stopped else "NO_SOLUTION"
