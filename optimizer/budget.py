@@ -85,20 +85,18 @@ WATCH_SECONDS = 0.02
 
 class Grace:
     """The stop check of the phases before any plan exists (the diagnosis, the greedy plan):
-    true :data:`STOP_GRACE` seconds after ``stop`` was set (as first seen), or
-    :data:`BUILD_GRACE` seconds after the time limit of ``budget`` ended, whichever comes
-    first. A stop that comes while the visits are diagnosed so still answers with the part of
-    the greedy plan made within the grace."""
+    true :data:`STOP_GRACE` seconds after ``stop`` was set (as first seen). A stop that comes
+    while the visits are diagnosed so still answers with the part of the greedy plan made
+    within the grace. (The time limit ends the greedy plan on its own:
+    :meth:`Budget.build_by`.)"""
 
     def __init__(
         self,
         stop: threading.Event | None,
-        budget: Budget | None = None,
         seconds: float | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         self._stop = stop
-        self._budget = budget
         self._seconds = STOP_GRACE if seconds is None else seconds
         self._clock = clock
         self._ends: float | None = None
@@ -111,18 +109,14 @@ class Grace:
 
     @property
     def ends(self) -> float | None:
-        """When the grace ends (on the clock), or None while no stop was seen and the time
-        limit has not ended."""
+        """When the grace ends (on the clock), or None while no stop was seen."""
         return self._ends
 
     def __call__(self) -> bool:
         now = self._clock()
         with self._lock:
-            if self._ends is None:
-                if self.stopped:
-                    self._ends = now + self._seconds
-                elif self._budget is not None and now > self._budget.deadline:
-                    self._ends = self._budget.deadline + BUILD_GRACE
+            if self._ends is None and self.stopped:
+                self._ends = now + self._seconds
             return self._ends is not None and now > self._ends
 
     @contextmanager
@@ -225,7 +219,7 @@ def nothing_made_notice(stopped: bool, visits: int) -> str:
     return (
         f"{why} before any plan could be made (the {visits} visits were still being checked, "
         f"and {STOP_GRACE if stopped else BUILD_GRACE:g} s more did not make one): no visit is "
-        "planned. Solve again with a longer time limit, or without stopping, for a plan."
+        "planned. Solve again without stopping, or with a longer time limit, for a plan."
     )
 
 

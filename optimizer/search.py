@@ -395,8 +395,8 @@ class Task:
         should_stop: StopCheck | None = None,
     ) -> Task:
         """This task with its greedy plan (:func:`solve_greedy` on the model's nodes, without
-        the OR-Tools model), made now, until ``stop`` is set or the time budget ends (or, when
-        given, ``should_stop`` says so: a :class:`~optimizer.budget.Grace`; then the routes
+        the OR-Tools model), made now, until ``stop`` is set (or, when given, ``should_stop``
+        says so: a :class:`~optimizer.budget.Grace`) or the time budget ends (then the routes
         built until then, ``cut``); raises :class:`~optimizer.errors.SolveStoppedError` when
         that comes before any route."""
         nodes = node_graph(self.problem, settings, self.excluded)
@@ -713,23 +713,22 @@ def solve_greedy(
     time limit and :data:`~optimizer.budget.BUILD_GRACE`): the routes built until then,
     the visits never placed reported with :func:`never_placed` (``cut``); stopped before any
     route, status ``STOPPED``. ``announce=False`` leaves the warning to the caller (a greedy
-    plan made ahead, in case the search finds none). ``should_stop``, when given, decides when
-    the construction ends instead of ``stop`` and ``budget`` (a
-    :class:`~optimizer.budget.Grace`)."""
+    plan made ahead, in case the search finds none). ``should_stop``, when given, is asked in
+    place of ``stop`` (a :class:`~optimizer.budget.Grace`)."""
 
     by = budget.build_by() if budget is not None else None
 
-    def past_budget() -> bool:
-        return cancelled(stop) or (by is not None and budget is not None and budget.clock() > by)
+    def stopped() -> bool:
+        return should_stop() if should_stop is not None else cancelled(stop)
 
-    if should_stop is None:
-        should_stop = past_budget
+    def past_budget() -> bool:
+        return stopped() or (by is not None and budget is not None and budget.clock() > by)
 
     try:
         model = model if model is not None else task.model(settings, stop)
     except SolveStoppedError:
         return task.not_searched(settings, "STOPPED")
-    found = greedy_plan(model, should_stop=should_stop)
+    found = greedy_plan(model, should_stop=past_budget)
     if found.stopped and not found.routes:
         return task.not_searched(settings, "STOPPED")
     if announce:

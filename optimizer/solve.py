@@ -116,11 +116,10 @@ def solve(
     if too_large is not None:
         log.warning("%s; the plan will be a quick greedy one, improved day by day", too_large)
     t0 = budget.t0
-    # Until the greedy plan exists a stop (or the end of the time limit) does not end the
-    # work at once: the diagnosis and the greedy plan go on for the stop's grace, counted from
-    # the stop (a thread watches for it), so that the answer has the plan made by then
-    # (optimizer.budget.Grace).
-    grace = Grace(stop, budget)
+    # Until the greedy plan exists a stop does not end the work at once: the diagnosis and
+    # the greedy plan go on for the stop's grace, counted from the stop (a thread watches for
+    # it), so that the answer has the plan made by then (optimizer.budget.Grace).
+    grace = Grace(stop)
     try:
         with grace.watching():
             task = Task.of(
