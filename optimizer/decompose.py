@@ -37,7 +37,7 @@ import pyvrp
 
 from optimizer.budget import Budget
 from optimizer.domain import Problem, Shift
-from optimizer.ejection import serve_more
+from optimizer.ejection import Served, serve_more
 from optimizer.engines.pyvrp_model import PyvrpMapping, express
 from optimizer.engines.pyvrp_search import outcome_of, run_pyvrp, setup_seconds
 from optimizer.model import COST_SCALE, allowed_vehicles, vehicle_classes
@@ -79,6 +79,11 @@ REPAIR_SHARE = 0.1
 """The share of a day's time kept after PyVRP for insertion and ejection on its plan
 (:func:`optimizer.ejection.serve_more`, the statutory break placed exactly); what it does not
 use goes to the days after."""
+
+
+WEEK_REPAIR_SHARE = 0.05
+"""The share of the time kept after the days for insertion and ejection over the whole week
+(a visit left out on one day may fit on another)."""
 
 
 MAX_ADVISED_LIMIT = 3600.0
@@ -269,8 +274,10 @@ def plan_by_day(
         problem, [*(s.visit_id for r in greedy.routes for s in r.stops), *greedy.dropped]
     )
     day_settings = replace(settings, statutory_breaks="placed")
+    # The days end a little early: the pass over the whole week (below) gets the rest.
+    days_end = deadline - WEEK_REPAIR_SHARE * max(deadline - time.monotonic(), 0.0)
     for i, day in enumerate(days):
-        if cancelled(stop) or time.monotonic() >= deadline:
+        if cancelled(stop) or time.monotonic() >= days_end:
             break
         served = [s.visit_id for r in state.routes[day] for s in r.stops]
         candidates = day_candidates(problem, day, served, state.left_out, days_of)
@@ -283,7 +290,7 @@ def plan_by_day(
             for d in days[i + 1 :]
         )
         share = len(candidates) / max(len(candidates) + later, 1)
-        day_end = time.monotonic() + share * (deadline - time.monotonic())
+        day_end = time.monotonic() + share * (days_end - time.monotonic())
         before = state.improved
         _improve_day(task, day_settings, day, candidates, state, day_end, stop)
         if on_progress is not None and state.improved > before:
@@ -293,6 +300,14 @@ def plan_by_day(
             on_progress(Progress(objective, 1 + state.improved, time.monotonic() - task.t0))
     routes = [r for d in days for r in state.routes[d]]
     dropped = _ordered_left_out(problem, state.left_out)
+    strategy = f"greedy + PyVRP by day ({state.improved} of {len(days)} days improved)"
+    week = _repair_week(task, routes, dropped, deadline, stop)
+    if week is not None:
+        routes, dropped = week.routes, week.dropped
+        strategy += " + ejection over the week"
+        if on_progress is not None:
+            objective = plan_objective(task, routes, dropped)
+            on_progress(Progress(objective, 1 + state.improved, time.monotonic() - task.t0))
     if state.improved:
         status, engine = ("STOPPED" if cancelled(stop) else "SUCCESS"), "pyvrp-days"
     else:
@@ -303,11 +318,30 @@ def plan_by_day(
         wall_time=time.monotonic() - task.t0,
         solutions=1 + state.improved,
         workers=1,
-        strategy=f"greedy + PyVRP by day ({state.improved} of {len(days)} days improved)",
+        strategy=strategy,
         engine=engine,
     )
     log.info("planned day by day: %d of %d days improved", state.improved, len(days))
     return SearchResult(routes, dropped, dict(greedy.excluded), stats)
+
+
+def _repair_week(
+    task: Task,
+    routes: list[Route],
+    dropped: list[str],
+    deadline: float,
+    stop: threading.Event | None,
+) -> Served | None:
+    """The week's plan after insertion and ejection across all its days
+    (:func:`optimizer.ejection.serve_more`) until ``deadline``: a visit left out on its day
+    may fit on another. None when it serves no better (or there is nothing to do)."""
+    if not dropped or not routes or cancelled(stop) or time.monotonic() >= deadline:
+        return None
+    found = serve_more(task.problem, routes, dropped, deadline, lambda: cancelled(stop))
+    if found.delta >= 0:
+        return None
+    log.info("the whole week: %d -> %d visits left out", len(dropped), len(found.dropped))
+    return found
 
 
 def _improve_day(

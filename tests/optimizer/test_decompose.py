@@ -255,3 +255,23 @@ def test_visits_a_day_s_pyvrp_plan_leaves_out_are_put_back_where_they_fit(
     assert repaired.stats.objective == pytest.approx(
         plan_objective(task, list(repaired.routes), dropped)
     )
+
+
+def test_the_whole_week_pass_puts_left_out_visits_on_any_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No day is improved (PyVRP stays out): the pass over the whole week still serves visits
+    # the greedy plan left out, with their statutory breaks placed, and says so.
+    from optimizer import decompose
+
+    problem = _busy_week()
+    task, greedy = _greedy(problem, BY_DAY)
+    monkeypatch.setattr(decompose, "_improve_day", lambda *_a, **_k: None)
+    plan = solve(problem, BY_DAY)
+    assert_feasible(problem, plan)
+    assert plan.stats.engine == "greedy" and plan.stats.status == "GREEDY"
+    assert plan.stats.strategy.endswith("(0 of 3 days improved) + ejection over the week")
+    assert len(plan.assigned) > len(greedy.assigned)
+    assert _musts(problem, plan) >= _musts(problem, greedy)
+    assert task.greedy is not None and plan.stats.objective < task.greedy.stats.objective
+    assert any(r.breaks for r in plan.routes)
