@@ -168,7 +168,8 @@ def solve(
         # Stopped before any search (the greedy plan was finished within the grace).
         log.warning("%s", STOPPED_BEFORE_SEARCH)
         result = task.greedy_now() or task.greedy
-        return _finish(problem, task, result, STOPPED_BEFORE_SEARCH, stopped=True)
+        by = grace.ends  # the left-out visits are explained in what is left of the grace
+        return _finish(problem, task, result, STOPPED_BEFORE_SEARCH, stopped=True, explain_by=by)
     # PyVRP joins where it can express the problem (settings.engines; not for a warm start
     # from a given plan, which OR-Tools searches): alone first, or on every portfolio worker.
     # It needs no OR-Tools model, so it also plans where that model would not be built in time
@@ -428,10 +429,13 @@ def _finish(
     result: SearchResult,
     notice: str | None,
     stopped: bool = False,
+    explain_by: float | None = None,
 ) -> Plan:
     """The plan of ``result``: its left-out visits explained in what is left of the time limit
     (at least :data:`EXPLAIN_SECONDS` ``[0]``, just that after a stop: status ``STOPPED``, or
-    ``stopped``), ``notice`` the warning of a fallback plan (greedy, or day by day)."""
+    ``stopped``; and no later than ``explain_by`` when given, or :data:`EXPLAIN_AT_LEAST`
+    from now: the end of a stop's grace), ``notice`` the warning of a fallback plan (greedy,
+    or day by day)."""
     settings_limit = task.budget.time_limit if task.budget is not None else 0.0
     unassigned = dict(result.excluded)
     if result.dropped and result.stats.solutions == 0 and not result.routes:
@@ -442,7 +446,8 @@ def _finish(
         # After a stop the answer is wanted now: the explanation gets its least time.
         after_stop = stopped or result.stats.status == "STOPPED"
         limit_at = task.t0 + settings_limit if not after_stop else 0.0
-        for u in _explain(problem, result.routes, result.dropped, limit_at):
+        by = None if explain_by is None else max(explain_by, time.monotonic() + EXPLAIN_AT_LEAST)
+        for u in _explain(problem, result.routes, result.dropped, limit_at, by):
             unassigned[u.visit_id] = u
     return _plan(problem, result.routes, unassigned.values(), result.stats, notice)
 
@@ -480,14 +485,25 @@ EXPLAIN_SECONDS = (0.5, 1.0)
 the first and at most the second figure (seconds): past that the rest get a short reason."""
 
 
+EXPLAIN_AT_LEAST = 0.1
+"""Seconds the explanation gets at least when it must end by a given time (a stop's grace)."""
+
+
 def _explain(
-    problem: Problem, routes: list[Route], dropped: list[str], limit_at: float
+    problem: Problem,
+    routes: list[Route],
+    dropped: list[str],
+    limit_at: float,
+    by: float | None = None,
 ) -> tuple[Unassigned, ...]:
     """Reasons for the visits the search left out (they all passed the precheck), within
-    :data:`EXPLAIN_SECONDS` of now (``limit_at``: when the time limit ends)."""
+    :data:`EXPLAIN_SECONDS` of now (``limit_at``: when the time limit ends) and by ``by``
+    when given."""
     now = time.monotonic()
     least, most = EXPLAIN_SECONDS
     deadline = now + min(max(limit_at - now, least), most)
+    if by is not None:
+        deadline = min(deadline, by)
     return tuple(
         explain_unassigned(
             problem, tuple(routes), tuple(dropped), prechecked=True, deadline=deadline
