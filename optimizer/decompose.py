@@ -15,10 +15,14 @@ fifth of the size:
   candidates deserve. Every visit is optional there: a must visit's prize is capped at
   :data:`MUST_PRIZE_CAP` so that PyVRP's integer objective stays sane;
 - the day's plan, checked by the independent checker
-  (:func:`optimizer.engines.pyvrp_search.outcome_of`), replaces the day's routes only when it
-  serves more must visits, or as many at a lower cost (vanplan's objective: travel, fixed
-  costs, penalties of the candidates left out). Visits it leaves out join the left-out ones for
-  the days after.
+  (:func:`optimizer.engines.pyvrp_search.outcome_of`), is repaired by insertion and ejection
+  with the break placed exactly (:func:`optimizer.ejection.serve_more`, in
+  :data:`REPAIR_SHARE` of the day's time: the stops the placed break left no room for, or other
+  candidates, go back where they fit), and replaces the day's routes only when it serves more
+  must visits, or as many at a lower cost (vanplan's objective: travel, fixed costs, penalties
+  of the candidates left out). Visits it leaves out join the left-out ones for the days after;
+- after the days, one insertion and ejection pass over the whole week
+  (:data:`WEEK_REPAIR_SHARE` of the time): a visit left out on its day may fit on another.
 
 Each accepted day lowers the objective of the whole plan by what it lowers the day's, and never
 serves fewer must visits, so the plan is never worse than the greedy one. The work stops at the
