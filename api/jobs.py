@@ -191,7 +191,7 @@ def execute(
         return None
     status = JobStatus.CANCELLED if stop.is_set() else JobStatus.SUCCEEDED
     store.finish(job_id, status, result=plan.model_dump(mode="json"), plan_id=plan_id)
-    log.info("job %s %s (cost %.2f)", job_id, status.value, plan.summary.cost)
+    log.info("job %s %s (cost %s)", job_id, status.value, plan.summary.cost)
     return status
 
 

@@ -20,8 +20,10 @@ waiting.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from optimizer.sizing import MODEL_SHARE, model_seconds
@@ -69,6 +71,74 @@ class Budget:
         """When a model build starting now is abandoned (on ``clock``): :data:`BUILD_GRACE`
         after the deadline, or after now when the deadline has passed."""
         return max(self.deadline, self.clock()) + BUILD_GRACE
+
+
+STOP_GRACE = 1.5
+"""Seconds a solve that has no plan yet may still spend making one after a stop (issue 19: a
+stop answers within 2 s with the best plan it can): the diagnosis goes on, and the greedy plan
+is made as far as it gets by then (:class:`Grace`). On a 5,000-visit week at load 5 the rest of
+the diagnosis and the model's nodes take up to a second of it (``benchmarks/RESULTS.md``)."""
+
+WATCH_SECONDS = 0.02
+"""How often :meth:`Grace.watching` looks at the stop."""
+
+
+class Grace:
+    """The stop check of the phases before any plan exists (the diagnosis, the greedy plan):
+    true :data:`STOP_GRACE` seconds after ``stop`` was set (as first seen). A stop that comes
+    while the visits are diagnosed so still answers with the part of the greedy plan made
+    within the grace. (The time limit ends the greedy plan on its own:
+    :meth:`Budget.build_by`.)"""
+
+    def __init__(
+        self,
+        stop: threading.Event | None,
+        seconds: float | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._stop = stop
+        self._seconds = STOP_GRACE if seconds is None else seconds
+        self._clock = clock
+        self._ends: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the stop has been set."""
+        return self._stop is not None and self._stop.is_set()
+
+    @property
+    def ends(self) -> float | None:
+        """When the grace ends (on the clock), or None while no stop was seen."""
+        return self._ends
+
+    def __call__(self) -> bool:
+        now = self._clock()
+        with self._lock:
+            if self._ends is None and self.stopped:
+                self._ends = now + self._seconds
+            return self._ends is not None and now > self._ends
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        """While the block runs, a thread looks at the stop every :data:`WATCH_SECONDS`, so
+        the grace counts from the stop also when it comes during a step that never asks (the
+        model's nodes)."""
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(WATCH_SECONDS):
+                if self.stopped:
+                    self()
+                    return
+
+        thread = threading.Thread(target=watch, name="vanplan-grace", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
 
 def model_verdict(budget: Budget, visits: int, nodes: int) -> str | None:
@@ -126,10 +196,31 @@ def restore_seconds(visits: int) -> float:
 
 
 STOPPED_BEFORE_FIRST_PLAN = (
-    "Stopped before OR-Tools found a first plan (its model was being built or searched): this "
-    "is the quick greedy plan made before (routes short enough to need no break)."
+    "Stopped before the search found a first plan (PyVRP or OR-Tools was still setting up, "
+    "building its model or searching): this is the quick greedy plan made before (routes "
+    "short enough to need no break)."
 )
 """The warning of a greedy plan returned because of a stop."""
+
+
+STOPPED_BEFORE_SEARCH = (
+    "Stopped before any search: this is the quick greedy plan made first (routes short enough "
+    "to need no break)."
+)
+"""The warning of a whole greedy plan returned because a stop came while it was made (or
+before)."""
+
+
+def nothing_made_notice(stopped: bool, visits: int) -> str:
+    """The warning of a plan without any route: ``stopped`` (or out of time) while the
+    ``visits`` visits were diagnosed or before the greedy plan placed any of them, within
+    :data:`STOP_GRACE` seconds."""
+    why = "Stopped" if stopped else "The time limit ended"
+    return (
+        f"{why} before any plan could be made (the {visits} visits were still being checked, "
+        f"and {STOP_GRACE if stopped else BUILD_GRACE:g} s more did not make one): no visit is "
+        "planned. Solve again without stopping, or with a longer time limit, for a plan."
+    )
 
 
 def greedy_cut_notice(stopped: bool, unplaced: int, visits: int) -> str:

@@ -15,10 +15,14 @@ fifth of the size:
   candidates deserve. Every visit is optional there: a must visit's prize is capped at
   :data:`MUST_PRIZE_CAP` so that PyVRP's integer objective stays sane;
 - the day's plan, checked by the independent checker
-  (:func:`optimizer.engines.pyvrp_search.outcome_of`), replaces the day's routes only when it
-  serves more must visits, or as many at a lower cost (vanplan's objective: travel, fixed
-  costs, penalties of the candidates left out). Visits it leaves out join the left-out ones for
-  the days after.
+  (:func:`optimizer.engines.pyvrp_search.outcome_of`), is repaired by insertion and ejection
+  with the break placed exactly (:func:`optimizer.ejection.serve_more`, in
+  :data:`REPAIR_SHARE` of the day's time: the stops the placed break left no room for, or other
+  candidates, go back where they fit), and replaces the day's routes only when it serves more
+  must visits, or as many at a lower cost (vanplan's objective: travel, fixed costs, penalties
+  of the candidates left out). Visits it leaves out join the left-out ones for the days after;
+- after the days, one insertion and ejection pass over the whole week
+  (:data:`WEEK_REPAIR_SHARE` of the time): a visit left out on its day may fit on another.
 
 Each accepted day lowers the objective of the whole plan by what it lowers the day's, and never
 serves fewer must visits, so the plan is never worse than the greedy one. The work stops at the
@@ -37,6 +41,7 @@ import pyvrp
 
 from optimizer.budget import Budget
 from optimizer.domain import Problem, Shift
+from optimizer.ejection import Served, serve_more
 from optimizer.engines.pyvrp_model import PyvrpMapping, express
 from optimizer.engines.pyvrp_search import outcome_of, run_pyvrp, setup_seconds
 from optimizer.model import COST_SCALE, allowed_vehicles, vehicle_classes
@@ -72,6 +77,17 @@ RESERVE_SECONDS = 1.0
 RESERVE_PER_VISIT = 0.0002
 """The days end this long before the time limit (plus this per visit): for explaining the
 left-out visits (up to a second) and making the plan."""
+
+
+REPAIR_SHARE = 0.1
+"""The share of a day's time kept after PyVRP for insertion and ejection on its plan
+(:func:`optimizer.ejection.serve_more`, the statutory break placed exactly); what it does not
+use goes to the days after."""
+
+
+WEEK_REPAIR_SHARE = 0.05
+"""The share of the time kept after the days for insertion and ejection over the whole week
+(a visit left out on one day may fit on another)."""
 
 
 MAX_ADVISED_LIMIT = 3600.0
@@ -262,8 +278,10 @@ def plan_by_day(
         problem, [*(s.visit_id for r in greedy.routes for s in r.stops), *greedy.dropped]
     )
     day_settings = replace(settings, statutory_breaks="placed")
+    # The days end a little early: the pass over the whole week (below) gets the rest.
+    days_end = deadline - WEEK_REPAIR_SHARE * max(deadline - time.monotonic(), 0.0)
     for i, day in enumerate(days):
-        if cancelled(stop) or time.monotonic() >= deadline:
+        if cancelled(stop) or time.monotonic() >= days_end:
             break
         served = [s.visit_id for r in state.routes[day] for s in r.stops]
         candidates = day_candidates(problem, day, served, state.left_out, days_of)
@@ -276,7 +294,7 @@ def plan_by_day(
             for d in days[i + 1 :]
         )
         share = len(candidates) / max(len(candidates) + later, 1)
-        day_end = time.monotonic() + share * (deadline - time.monotonic())
+        day_end = time.monotonic() + share * (days_end - time.monotonic())
         before = state.improved
         _improve_day(task, day_settings, day, candidates, state, day_end, stop)
         if on_progress is not None and state.improved > before:
@@ -286,6 +304,14 @@ def plan_by_day(
             on_progress(Progress(objective, 1 + state.improved, time.monotonic() - task.t0))
     routes = [r for d in days for r in state.routes[d]]
     dropped = _ordered_left_out(problem, state.left_out)
+    strategy = f"greedy + PyVRP by day ({state.improved} of {len(days)} days improved)"
+    week = _repair_week(task, routes, dropped, deadline, stop)
+    if week is not None:
+        routes, dropped = week.routes, week.dropped
+        strategy += " + ejection over the week"
+        if on_progress is not None:
+            objective = plan_objective(task, routes, dropped)
+            on_progress(Progress(objective, 1 + state.improved, time.monotonic() - task.t0))
     if state.improved:
         status, engine = ("STOPPED" if cancelled(stop) else "SUCCESS"), "pyvrp-days"
     else:
@@ -296,11 +322,30 @@ def plan_by_day(
         wall_time=time.monotonic() - task.t0,
         solutions=1 + state.improved,
         workers=1,
-        strategy=f"greedy + PyVRP by day ({state.improved} of {len(days)} days improved)",
+        strategy=strategy,
         engine=engine,
     )
     log.info("planned day by day: %d of %d days improved", state.improved, len(days))
     return SearchResult(routes, dropped, dict(greedy.excluded), stats)
+
+
+def _repair_week(
+    task: Task,
+    routes: list[Route],
+    dropped: list[str],
+    deadline: float,
+    stop: threading.Event | None,
+) -> Served | None:
+    """The week's plan after insertion and ejection across all its days
+    (:func:`optimizer.ejection.serve_more`) until ``deadline``: a visit left out on its day
+    may fit on another. None when it serves no better (or there is nothing to do)."""
+    if not dropped or not routes or cancelled(stop) or time.monotonic() >= deadline:
+        return None
+    found = serve_more(task.problem, routes, dropped, deadline, lambda: cancelled(stop))
+    if found.delta >= 0:
+        return None
+    log.info("the whole week: %d -> %d visits left out", len(dropped), len(found.dropped))
+    return found
 
 
 def _improve_day(
@@ -331,22 +376,37 @@ def _improve_day(
     sub_task = Task(sub, excluded={}, t0=task.t0)
     greedy_routes = state.routes[day]
     initial = warm_start(mapping, greedy_routes)
+    repair_at = day_end - REPAIR_SHARE * max(day_end - time.monotonic(), 0.0)
     run = run_pyvrp(
-        mapping, day_end - time.monotonic(), settings, lambda: cancelled(stop), initial=initial
+        mapping, repair_at - time.monotonic(), settings, lambda: cancelled(stop), initial=initial
     )
     outcome = outcome_of(sub_task, mapping, run)  # None when the checker rejects it
     if outcome.routes is None:
         log.info("day %d stays greedy: PyVRP has no checked plan", day)
         return
+    routes, objective = list(outcome.routes), outcome.objective
+    if outcome.dropped and not cancelled(stop):
+        # PyVRP plans without the statutory break; placing it drops the stops it leaves no
+        # room for (optimizer.breaks.fit_breaks). Insertion and ejection with the break placed
+        # exactly puts them, or other left-out candidates, back where they fit.
+        repaired = serve_more(sub, routes, outcome.dropped, day_end, should_stop)
+        if repaired.delta < 0:
+            log.info(
+                "day %d: %d -> %d candidates left out after insertion and ejection",
+                day,
+                len(outcome.dropped),
+                len(repaired.dropped),
+            )
+            routes, objective = repaired.routes, objective + repaired.delta
     modelled = set(mapping.visit_ids)
     served_before = {s.visit_id for r in greedy_routes for s in r.stops}
     before = plan_objective(
         sub_task, greedy_routes, [v for v in modelled if v not in served_before]
     )
-    served_now = {s.visit_id for r in outcome.routes for s in r.stops}
+    served_now = {s.visit_id for r in routes for s in r.stops}
     musts_before = sum(problem.visit(v).is_must for v in served_before)
     musts_now = sum(problem.visit(v).is_must for v in served_now)
-    if (musts_now, -outcome.objective) <= (musts_before, -before + BETTER_BY):
+    if (musts_now, -objective) <= (musts_before, -before + BETTER_BY):
         log.info("day %d stays greedy: PyVRP's plan is no better", day)
         return
     log.info(
@@ -357,9 +417,9 @@ def _improve_day(
         musts_before,
         musts_now,
         before,
-        outcome.objective,
+        objective,
     )
-    state.routes[day] = list(outcome.routes)
+    state.routes[day] = routes
     left = (set(state.left_out) | served_before) - served_now
     state.left_out = _ordered_left_out(problem, left)
     state.improved += 1

@@ -39,10 +39,11 @@ def plan_warnings(
     """The warnings of a plan of ``problem`` (empty when nothing needs saying);
     ``greedy_notice`` says why the plan is a fallback (a greedy plan, status ``GREEDY``, or one
     planned day by day), in place of the general reason of a greedy plan (no first plan in
-    time)."""
+    time), or why there is no plan at all."""
     out: list[str] = []
     total = len(problem.visits)
-    if stats.solutions == 0 and any(u.reason is Reason.NOT_PLANNED for u in unassigned):
+    planless = stats.solutions == 0 and any(u.reason is Reason.NOT_PLANNED for u in unassigned)
+    if planless and greedy_notice is None:  # a notice says why itself
         vehicles = len(problem.shifts)
         if stats.status == "STOPPED":
             out.append("Stopped before the search found a first plan: no visit is planned.")

@@ -16,7 +16,7 @@ from optimizer.breaks import fit_breaks, placed_here
 from optimizer.budget import Budget, model_fits, restore_seconds
 from optimizer.diagnose import precheck
 from optimizer.domain import Problem
-from optimizer.errors import SolveStoppedError
+from optimizer.errors import SolveStoppedError, StopCheck
 from optimizer.extract import (
     ExtractionError,
     build_route,
@@ -343,11 +343,19 @@ class Task:
     built: dict[SolverSettings, VanModel] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def of(cls, problem: Problem, stop: threading.Event | None = None, **kwargs: Any) -> Task:
+    def of(
+        cls,
+        problem: Problem,
+        stop: threading.Event | None = None,
+        should_stop: StopCheck | None = None,
+        **kwargs: Any,
+    ) -> Task:
         """A task starting now whose excluded visits are diagnosed here (raises
-        :class:`~optimizer.errors.SolveStoppedError` when ``stop`` is set meanwhile)."""
+        :class:`~optimizer.errors.SolveStoppedError` when ``stop`` is set meanwhile, or, when
+        given, when ``should_stop`` says so: a :class:`~optimizer.budget.Grace`)."""
         t0 = time.monotonic()
-        excluded = precheck(problem, should_stop=lambda: cancelled(stop))
+        check = should_stop if should_stop is not None else (lambda: cancelled(stop))
+        excluded = precheck(problem, should_stop=check)
         return cls(problem, excluded=dict(excluded), t0=t0, **kwargs)
 
     def model(
@@ -380,13 +388,21 @@ class Task:
             should_stop=should_stop,
         )
 
-    def with_greedy(self, settings: SolverSettings, stop: threading.Event | None) -> Task:
+    def with_greedy(
+        self,
+        settings: SolverSettings,
+        stop: threading.Event | None,
+        should_stop: StopCheck | None = None,
+    ) -> Task:
         """This task with its greedy plan (:func:`solve_greedy` on the model's nodes, without
-        the OR-Tools model), made now, until ``stop`` is set or the time budget ends (then
-        the routes built until then, ``cut``); raises
-        :class:`~optimizer.errors.SolveStoppedError` when that comes before any route."""
+        the OR-Tools model), made now, until ``stop`` is set (or, when given, ``should_stop``
+        says so: a :class:`~optimizer.budget.Grace`) or the time budget ends (then the routes
+        built until then, ``cut``); raises :class:`~optimizer.errors.SolveStoppedError` when
+        that comes before any route."""
         nodes = node_graph(self.problem, settings, self.excluded)
-        found = solve_greedy(self, settings, stop, nodes, announce=False, budget=self.budget)
+        found = solve_greedy(
+            self, settings, stop, nodes, announce=False, budget=self.budget, should_stop=should_stop
+        )
         if found.stats.status == "STOPPED":
             raise SolveStoppedError("stopped while the greedy plan was made")
         return replace(self, greedy=found)
@@ -687,6 +703,7 @@ def solve_greedy(
     model: VanModel | NodeGraph | None = None,
     announce: bool = True,
     budget: Budget | None = None,
+    should_stop: StopCheck | None = None,
 ) -> SearchResult:
     """The plan of :func:`optimizer.greedy.greedy_plan` (status ``GREEDY``) on ``model`` (the
     task's, built when None), for a search that ended (out of time) before its first solution:
@@ -696,18 +713,22 @@ def solve_greedy(
     time limit and :data:`~optimizer.budget.BUILD_GRACE`): the routes built until then,
     the visits never placed reported with :func:`never_placed` (``cut``); stopped before any
     route, status ``STOPPED``. ``announce=False`` leaves the warning to the caller (a greedy
-    plan made ahead, in case the search finds none)."""
+    plan made ahead, in case the search finds none). ``should_stop``, when given, is asked in
+    place of ``stop`` (a :class:`~optimizer.budget.Grace`)."""
 
     by = budget.build_by() if budget is not None else None
 
-    def should_stop() -> bool:
-        return cancelled(stop) or (by is not None and budget is not None and budget.clock() > by)
+    def stopped() -> bool:
+        return should_stop() if should_stop is not None else cancelled(stop)
+
+    def past_budget() -> bool:
+        return stopped() or (by is not None and budget is not None and budget.clock() > by)
 
     try:
         model = model if model is not None else task.model(settings, stop)
     except SolveStoppedError:
         return task.not_searched(settings, "STOPPED")
-    found = greedy_plan(model, should_stop=should_stop)
+    found = greedy_plan(model, should_stop=past_budget)
     if found.stopped and not found.routes:
         return task.not_searched(settings, "STOPPED")
     if announce:

@@ -18,7 +18,15 @@ import time
 from collections.abc import Iterable
 from dataclasses import replace
 
-from optimizer.budget import STOPPED_BEFORE_FIRST_PLAN, Budget, greedy_cut_notice, model_verdict
+from optimizer.budget import (
+    STOPPED_BEFORE_FIRST_PLAN,
+    STOPPED_BEFORE_SEARCH,
+    Budget,
+    Grace,
+    greedy_cut_notice,
+    model_verdict,
+    nothing_made_notice,
+)
 from optimizer.decompose import by_day_notice, day_by_day_reason, day_by_day_reserve, plan_by_day
 from optimizer.diagnose import explain_unassigned
 from optimizer.domain import Problem
@@ -108,18 +116,27 @@ def solve(
     if too_large is not None:
         log.warning("%s; the plan will be a quick greedy one, improved day by day", too_large)
     t0 = budget.t0
+    # Until the greedy plan exists a stop does not end the work at once: the diagnosis and
+    # the greedy plan go on for the stop's grace, counted from the stop (a thread watches for
+    # it), so that the answer has the plan made by then (optimizer.budget.Grace).
+    grace = Grace(stop)
     try:
-        task = Task.of(
-            problem,
-            stop,
-            anchors=dict(anchors) if anchors else None,
-            initial=initial,
-            budget=budget,
-        )
+        with grace.watching():
+            task = Task.of(
+                problem,
+                stop,
+                should_stop=grace,
+                anchors=dict(anchors) if anchors else None,
+                initial=initial,
+                budget=budget,
+            )
     except SolveStoppedError:
-        log.info("stopped while the visits were diagnosed")
-        stats = SolverStats("STOPPED", float("inf"), time.monotonic() - t0, 0, 1, "")
-        return _plan(problem, [], _not_planned(problem, [v.id for v in problem.visits]), stats)
+        log.info("stopped (or out of time) while the visits were diagnosed")
+        status = "STOPPED" if grace.stopped else "NO_SOLUTION"
+        stats = SolverStats(status, float("inf"), time.monotonic() - t0, 0, 1, "")
+        not_planned = _not_planned(problem, [v.id for v in problem.visits])
+        why = nothing_made_notice(grace.stopped, len(problem.visits))
+        return _plan(problem, [], not_planned, stats, why)
     if not problem.shifts or len(task.excluded) == len(problem.visits):
         unassigned = dict(task.excluded)
         for v in problem.visits:
@@ -131,19 +148,28 @@ def solve(
     # takes many more): returned when the model does not fit in the time left, or when a stop
     # or the deadline comes before OR-Tools' first solution (see optimizer.budget).
     try:
-        task = task.with_greedy(settings, stop)
+        with grace.watching():
+            task = task.with_greedy(settings, stop, grace)
     except SolveStoppedError:
-        log.info("stopped while the greedy plan was made")
-        stats = SolverStats("STOPPED", float("inf"), time.monotonic() - t0, 0, 1, "")
+        log.info("stopped (or out of time) before the greedy plan placed a visit")
+        status = "STOPPED" if grace.stopped else "NO_SOLUTION"
+        stats = SolverStats(status, float("inf"), time.monotonic() - t0, 0, 1, "")
         left_out = dict(task.excluded)
         planless = [v.id for v in problem.visits if v.id not in left_out]
         left_out.update((u.visit_id, u) for u in _not_planned(problem, planless))
-        return _plan(problem, [], left_out.values(), stats)
+        why = nothing_made_notice(grace.stopped, len(problem.visits))
+        return _plan(problem, [], left_out.values(), stats, why)
     if task.greedy is not None and task.greedy.cut:
         # Stopped, or out of time, while the greedy plan was made: the part built by then.
-        why = greedy_cut_notice(cancelled(stop), task.greedy.cut, len(problem.visits))
+        why = greedy_cut_notice(grace.stopped, task.greedy.cut, len(problem.visits))
         log.warning("%s", why)
         return _finish(problem, task, task.greedy_now() or task.greedy, why, stopped=True)
+    if task.greedy is not None and cancelled(stop):
+        # Stopped before any search (the greedy plan was finished within the grace).
+        log.warning("%s", STOPPED_BEFORE_SEARCH)
+        result = task.greedy_now() or task.greedy
+        by = grace.ends  # the left-out visits are explained in what is left of the grace
+        return _finish(problem, task, result, STOPPED_BEFORE_SEARCH, stopped=True, explain_by=by)
     # PyVRP joins where it can express the problem (settings.engines; not for a warm start
     # from a given plan, which OR-Tools searches): alone first, or on every portfolio worker.
     # It needs no OR-Tools model, so it also plans where that model would not be built in time
@@ -403,10 +429,13 @@ def _finish(
     result: SearchResult,
     notice: str | None,
     stopped: bool = False,
+    explain_by: float | None = None,
 ) -> Plan:
     """The plan of ``result``: its left-out visits explained in what is left of the time limit
     (at least :data:`EXPLAIN_SECONDS` ``[0]``, just that after a stop: status ``STOPPED``, or
-    ``stopped``), ``notice`` the warning of a fallback plan (greedy, or day by day)."""
+    ``stopped``; and no later than ``explain_by`` when given, or :data:`EXPLAIN_AT_LEAST`
+    from now: the end of a stop's grace), ``notice`` the warning of a fallback plan (greedy,
+    or day by day)."""
     settings_limit = task.budget.time_limit if task.budget is not None else 0.0
     unassigned = dict(result.excluded)
     if result.dropped and result.stats.solutions == 0 and not result.routes:
@@ -417,7 +446,8 @@ def _finish(
         # After a stop the answer is wanted now: the explanation gets its least time.
         after_stop = stopped or result.stats.status == "STOPPED"
         limit_at = task.t0 + settings_limit if not after_stop else 0.0
-        for u in _explain(problem, result.routes, result.dropped, limit_at):
+        by = None if explain_by is None else max(explain_by, time.monotonic() + EXPLAIN_AT_LEAST)
+        for u in _explain(problem, result.routes, result.dropped, limit_at, by):
             unassigned[u.visit_id] = u
     return _plan(problem, result.routes, unassigned.values(), result.stats, notice)
 
@@ -455,14 +485,25 @@ EXPLAIN_SECONDS = (0.5, 1.0)
 the first and at most the second figure (seconds): past that the rest get a short reason."""
 
 
+EXPLAIN_AT_LEAST = 0.1
+"""Seconds the explanation gets at least when it must end by a given time (a stop's grace)."""
+
+
 def _explain(
-    problem: Problem, routes: list[Route], dropped: list[str], limit_at: float
+    problem: Problem,
+    routes: list[Route],
+    dropped: list[str],
+    limit_at: float,
+    by: float | None = None,
 ) -> tuple[Unassigned, ...]:
     """Reasons for the visits the search left out (they all passed the precheck), within
-    :data:`EXPLAIN_SECONDS` of now (``limit_at``: when the time limit ends)."""
+    :data:`EXPLAIN_SECONDS` of now (``limit_at``: when the time limit ends) and by ``by``
+    when given."""
     now = time.monotonic()
     least, most = EXPLAIN_SECONDS
     deadline = now + min(max(limit_at - now, least), most)
+    if by is not None:
+        deadline = min(deadline, by)
     return tuple(
         explain_unassigned(
             problem, tuple(routes), tuple(dropped), prechecked=True, deadline=deadline

@@ -20,13 +20,14 @@ from itertools import pairwise
 
 import pyvrp
 from pyvrp.exceptions import PenaltyBoundWarning, ScalingWarning
-from pyvrp.search import LocalSearch, PerturbationManager, compute_neighbours
+from pyvrp.search import LocalSearch, PerturbationManager
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
 from optimizer.breaks import fit_breaks, placed_here
 from optimizer.budget import model_fits, restore_seconds
 from optimizer.checker import check_plan
 from optimizer.engines.exchange import SolutionPool, feasible_cost
+from optimizer.engines.neighbours import granular_neighbours
 from optimizer.engines.pyvrp_model import PyvrpMapping
 from optimizer.model import COST_SCALE
 from optimizer.plan import Plan, Reason, Route, SolverStats, Stop, Unassigned
@@ -147,17 +148,22 @@ class PyvrpRun:
 class _Searcher:
     """PyVRP's iterated local search as ``pyvrp.solve`` runs it, with its granular
     neighbourhoods computed once (:func:`setup_seconds`) for every run on the same data: a
-    worker that restarts from a traded solution each epoch pays the set-up once."""
+    worker that restarts from a traded solution each epoch pays the set-up once. The
+    neighbourhoods are computed in blocks that ask ``should_stop``
+    (:func:`optimizer.engines.neighbours.granular_neighbours`, not PyVRP's uninterruptible
+    ``compute_neighbours``): stopped meanwhile, ``neighbours`` is None and nothing is searched."""
 
-    def __init__(self, data: pyvrp.ProblemData) -> None:
+    def __init__(self, data: pyvrp.ProblemData, should_stop: Callable[[], bool]) -> None:
         self.data = data
         self.params = pyvrp.SolveParams()
-        self.neighbours = compute_neighbours(data, self.params.neighbourhood)
+        self.should_stop = should_stop
+        self.neighbours = granular_neighbours(data, self.params.neighbourhood, should_stop)
 
     def run(
         self, stop: StoppingCriterion, seed: int, initial: pyvrp.Solution | None
     ) -> pyvrp.Result:
         data, params = self.data, self.params
+        assert self.neighbours is not None, "stopped before the neighbourhoods were computed"
         rng = pyvrp.RandomNumberGenerator(seed=seed)
         ls = LocalSearch(data, rng, self.neighbours, PerturbationManager(params.perturbation))
         for op in params.operators:
@@ -165,7 +171,9 @@ class _Searcher:
                 ls.add_operator(op(data))
         pm = pyvrp.PenaltyManager(params.penalty.midpoint_penalties(data), params.penalty)
         if initial is None:  # as pyvrp.solve: a random solution, improved
-            initial = ls(pyvrp.Solution.make_random(data, rng), pm.max_cost_evaluator(), True)
+            initial = pyvrp.Solution.make_random(data, rng)
+            if not self.should_stop():  # a whole local search, which cannot be interrupted
+                initial = ls(initial, pm.max_cost_evaluator(), True)
         ils = pyvrp.IteratedLocalSearch(data, pm, ls, initial, params.ils)
         # PyVRP warns when its penalties hit their bound (no feasible plan in sight): the
         # outcome says so already (an infeasible best is not used), so it is only logged.
@@ -199,7 +207,13 @@ def run_pyvrp(
     give_up_at = t_start + setup + max(GIVE_UP_SECONDS, GIVE_UP_SHARE * seconds)
     epochs = 1 if pool is None else max(1, min(EPOCHS, int(seconds / MIN_EPOCH_SECONDS)))
     data = mapping.data
-    searcher = _Searcher(data)
+    searcher = _Searcher(data, should_stop)
+    if searcher.neighbours is None:
+        log.info("stopped while PyVRP's neighbourhoods were computed: no PyVRP plan")
+        stopped = initial if initial is not None else pyvrp.Solution(data, [])
+        if pool is not None:
+            stopped = pool.trade(data, stopped, feasible_cost(data, stopped)) or stopped
+        return PyvrpRun(stopped, 0)
     best: pyvrp.Solution | None = None
     best_cost: int | None = None
     start = initial

@@ -214,3 +214,64 @@ def test_the_size_rule_plans_day_by_day_only_what_does_not_fit() -> None:
 def test_an_unknown_decompose_setting_names_the_field() -> None:
     with pytest.raises(ValidationError, match=r"settings\.decompose"):
         SolverSettings(decompose="sometimes")
+
+
+def test_visits_a_day_s_pyvrp_plan_leaves_out_are_put_back_where_they_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # PyVRP's day plans lose their last route (as stops are lost when the statutory break is
+    # placed after PyVRP's search): insertion and ejection, the break placed exactly, puts
+    # visits back, and the plan serves more than without that repair.
+    from optimizer import decompose
+    from optimizer.ejection import Served
+
+    problem = _busy_week()
+    real = decompose.outcome_of
+
+    def without_last_route(task: Task, mapping: PyvrpMapping, run: object) -> object:
+        found = real(task, mapping, run)  # type: ignore[arg-type]
+        if found.routes is None or not found.routes:
+            return found
+        routes = list(found.routes[:-1])
+        served = {s.visit_id for r in routes for s in r.stops}
+        dropped = [v for v in mapping.visit_ids if v not in served]
+        return replace(
+            found, routes=routes, dropped=dropped, objective=plan_objective(task, routes, dropped)
+        )
+
+    monkeypatch.setattr(decompose, "outcome_of", without_last_route)
+    repaired = solve(problem, BY_DAY)
+    monkeypatch.setattr(
+        decompose, "serve_more", lambda _p, routes, dropped, *_a, **_k: Served(routes, dropped, 0.0)
+    )
+    unrepaired = solve(problem, BY_DAY)
+    assert_feasible(problem, repaired)
+    assert repaired.stats.engine == "pyvrp-days"
+    assert len(repaired.assigned) > len(unrepaired.assigned)
+    assert _musts(problem, repaired) >= _musts(problem, unrepaired)
+    assert repaired.stats.objective < unrepaired.stats.objective
+    task = Task.of(problem)
+    dropped = [u.visit_id for u in repaired.unassigned if u.visit_id not in task.excluded]
+    assert repaired.stats.objective == pytest.approx(
+        plan_objective(task, list(repaired.routes), dropped)
+    )
+
+
+def test_the_whole_week_pass_puts_left_out_visits_on_any_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No day is improved (PyVRP stays out): the pass over the whole week still serves visits
+    # the greedy plan left out, with their statutory breaks placed, and says so.
+    from optimizer import decompose
+
+    problem = _busy_week()
+    task, greedy = _greedy(problem, BY_DAY)
+    monkeypatch.setattr(decompose, "_improve_day", lambda *_a, **_k: None)
+    plan = solve(problem, BY_DAY)
+    assert_feasible(problem, plan)
+    assert plan.stats.engine == "greedy" and plan.stats.status == "GREEDY"
+    assert plan.stats.strategy.endswith("(0 of 3 days improved) + ejection over the week")
+    assert len(plan.assigned) > len(greedy.assigned)
+    assert _musts(problem, plan) >= _musts(problem, greedy)
+    assert task.greedy is not None and plan.stats.objective < task.greedy.stats.objective
+    assert any(r.breaks for r in plan.routes)

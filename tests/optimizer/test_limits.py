@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from ortools.constraint_solver import pywrapcp
 
-from optimizer import greedy, search
+from optimizer import budget, diagnose, greedy, search
 from optimizer import solve as solve_module
+from optimizer.budget import STOPPED_BEFORE_SEARCH, Grace
 from optimizer.diagnose import STOP_CHECK_EVERY, precheck
 from optimizer.domain import Break, Problem
 from optimizer.errors import SolveStoppedError
@@ -80,7 +81,7 @@ def test_the_model_build_asks_for_the_stop_per_vehicle_and_ends_when_told() -> N
             build_model(problem, SolverSettings(), should_stop=CountingStop(after=after))
 
 
-@pytest.mark.parametrize(
+STOP_SETTINGS = pytest.mark.parametrize(
     "settings",
     [
         SolverSettings(time_limit=30.0),  # the default: a forked, killable search
@@ -89,9 +90,31 @@ def test_the_model_build_asks_for_the_stop_per_vehicle_and_ends_when_told() -> N
     ],
     ids=["forked-ils", "in-process", "solution-limit"],
 )
-def test_a_stop_set_before_the_solve_returns_a_plan_accounting_for_every_visit(
-    settings: SolverSettings,
+
+
+@STOP_SETTINGS
+def test_a_stop_set_before_the_solve_answers_with_the_greedy_plan_made_in_its_grace(
+    settings: SolverSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The stop's grace (a second) makes the greedy plan of 40 visits whole; no search runs.
+    problem = _week()
+    stop = threading.Event()
+    stop.set()
+    monkeypatch.setattr(solve_module, "pyvrp_mapping", _never_called)
+    plan = solve(problem, settings, stop=stop)
+    assert plan.stats.status == "GREEDY" and plan.routes
+    assert STOPPED_BEFORE_SEARCH in plan.warnings
+    served = {s.visit_id for r in plan.routes for s in r.stops}
+    assert served | {u.visit_id for u in plan.unassigned} == {v.id for v in problem.visits}
+    assert all(u.reason is not Reason.NOT_PLANNED for u in plan.unassigned)
+    assert_feasible(problem, plan)
+
+
+@STOP_SETTINGS
+def test_a_stop_with_no_time_for_any_plan_says_so_and_accounts_for_every_visit(
+    settings: SolverSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(budget, "STOP_GRACE", 0.0)
     problem = _week()
     stop = threading.Event()
     stop.set()
@@ -100,8 +123,92 @@ def test_a_stop_set_before_the_solve_returns_a_plan_accounting_for_every_visit(
     assert plan.routes == ()
     assert [u.visit_id for u in plan.unassigned] == [v.id for v in problem.visits]
     assert {u.reason for u in plan.unassigned} == {Reason.NOT_PLANNED}
-    assert any("Stopped before" in w for w in plan.warnings)
+    assert plan.warnings[0].startswith("Stopped before any plan could be made")
+    assert "no visit is planned" in plan.warnings[0]
     assert_feasible(problem, plan)
+
+
+def _stop_during_the_diagnosis(
+    monkeypatch: pytest.MonkeyPatch, problem: Problem, after: int
+) -> threading.Event:
+    """A stop set from inside the diagnosis, when it looks at its ``after``-th visit."""
+    stop = threading.Event()
+    seen = 0
+    real = diagnose.static_reason
+
+    def reason_then_stop(*args: Any, **kwargs: Any) -> Any:
+        nonlocal seen
+        seen += 1
+        if seen == after:
+            stop.set()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(diagnose, "static_reason", reason_then_stop)
+    return stop
+
+
+def test_a_stop_during_the_diagnosis_answers_with_the_greedy_plan_made_in_its_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problem = _week(visits=3 * STOP_CHECK_EVERY)  # asked three times
+    stop = _stop_during_the_diagnosis(monkeypatch, problem, after=10)
+    monkeypatch.setattr(solve_module, "pyvrp_mapping", _never_called)
+    plan = solve(problem, SolverSettings(time_limit=60), stop=stop)
+    assert stop.is_set()
+    assert plan.stats.status == "GREEDY" and plan.routes
+    assert STOPPED_BEFORE_SEARCH in plan.warnings
+    # The diagnosis went on: the visits it finds impossible keep their reasons.
+    assert precheck(problem).keys() <= {u.visit_id for u in plan.unassigned}
+    served = {s.visit_id for r in plan.routes for s in r.stops}
+    assert served | {u.visit_id for u in plan.unassigned} == {v.id for v in problem.visits}
+    assert_feasible(problem, plan)
+
+
+def test_a_stop_during_the_diagnosis_past_its_grace_answers_with_no_plan_saying_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problem = _week(visits=3 * STOP_CHECK_EVERY)  # asked three times
+    stop = _stop_during_the_diagnosis(monkeypatch, problem, after=10)
+    monkeypatch.setattr(budget, "STOP_GRACE", 0.0)
+    plan = solve(problem, SolverSettings(time_limit=60), stop=stop)
+    assert plan.stats.status == "STOPPED" and plan.routes == ()
+    assert {u.reason for u in plan.unassigned} == {Reason.NOT_PLANNED}
+    assert len(plan.unassigned) == len(problem.visits)
+    assert plan.warnings[0].startswith(
+        f"Stopped before any plan could be made (the {len(problem.visits)} visits"
+    )
+    assert_feasible(problem, plan)
+
+
+def test_the_grace_ends_a_while_after_the_stop() -> None:
+    now = [100.0]
+    stop = threading.Event()
+    grace = Grace(stop, seconds=1.5, clock=lambda: now[0])
+    assert not grace() and not grace.stopped and grace.ends is None
+    now[0] = 105.0
+    stop.set()
+    assert not grace() and grace.stopped  # heard now: 1.5 s from here
+    assert grace.ends == 106.5
+    now[0] = 106.4
+    assert not grace()
+    now[0] = 106.6
+    assert grace()
+
+
+def test_the_grace_counts_from_a_stop_during_a_step_that_never_asks() -> None:
+    # The watcher notes the stop while a step runs without asking (the model's nodes): the
+    # grace is over at the first question after it, however long the step took.
+    stop = threading.Event()
+    grace = Grace(stop, seconds=0.0)
+    with grace.watching():
+        stop.set()
+        for _ in range(6000):  # waits for the watcher (a minute at most: a hang fails)
+            if grace.ends is not None:
+                break
+            threading.Event().wait(0.01)
+    assert grace.ends is not None
+    threading.Event().wait(0.01)
+    assert grace()
 
 
 def test_a_task_prebuilt_model_is_handed_out_once() -> None:
@@ -211,8 +318,9 @@ def test_a_stop_while_the_greedy_plan_is_made_answers_with_its_part(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The stop is set from inside the greedy construction, while it works on its third
-    # vehicle: the solve answers at once with the routes built until then, the visits never
-    # placed saying so, and a warning.
+    # vehicle, and its grace is over at once: the solve answers with the routes built until
+    # then, the visits never placed saying so, and a warning.
+    monkeypatch.setattr(budget, "STOP_GRACE", 0.0)
     problem = _week(visits=60)
     stop = threading.Event()
     calls = 0
