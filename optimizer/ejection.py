@@ -131,7 +131,6 @@ class Pass:
         self._ranges: dict[tuple[str, int], list[tuple[int, int]]] = {}
         self._allowed: dict[str, list[Line]] = {}
         self._penalties: dict[int, float] = {}
-        self.longest = max((v.duration for v in problem.visits), default=0)
         # the exact schedules made, by line, visits and windows: ruin and recreate meets the
         # same routes again
         self._timed: dict[tuple[int, tuple[str, ...], tuple[tuple[int, int], ...]], Route | None]
@@ -384,13 +383,6 @@ class Pass:
             lo, hi = windows[k]
             latest[k] = min(hi, latest[k + 1] - travel[k + 1] - visits[k].duration)
         return leave, latest, travel, sum(travel) + sum(v.duration for v in visits)
-
-    def work(self, line: Line) -> int:
-        """Travel and service time of ``line`` as it is (seconds)."""
-        if not line.visits:
-            return 0
-        slack = self._facts(line)[2]
-        return 0 if slack is None else slack[3]
 
     def index(self, line: Line) -> int:
         """The line's place in shift order: ties of cost go to the earlier line, the same way

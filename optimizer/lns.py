@@ -7,17 +7,15 @@ must visit can win room that only a rearrangement of several stops frees. Each i
 
 1. **ruin** (one operator, drawn at random): a few stops at random; a stop and the stops
    nearest it (by travel time, any van-day); about half the stops of one van-day, those whose
-   removal saves the most travel; a whole van-day; room for one left-out visit of the
-   highest penalty on a van-day it may go to (the stops nearest its window in time);
-2. **recreate**: the left-out visits, highest penalty first (the visit the room was made for
-   first, then the shortest first, near ties in a random order), each inserted where it fits
-   at the least cost, else let in by taking out a stop of a lower penalty
-   (:func:`optimizer.ejection.serve_round` without its costly relocations);
+   removal saves the most travel; a whole van-day;
+2. **recreate**: the left-out visits, highest penalty first (the shortest first, near ties in
+   a random order), each inserted where it fits at the least cost, else let in by taking out a
+   stop of a lower penalty (:func:`optimizer.ejection.serve_round` without its costly
+   relocations);
 3. **accept** by record-to-record travel on a guide (:func:`_guided`): the cost (travel, fixed
    costs, penalties of the optional visits left out), a must visit left out at
-   :data:`MUST_GUIDE`, the service served at :data:`SERVICE_WEIGHT` and the room gathered on
-   few lines at :data:`ROOM_WEIGHT` (:func:`_room`), at most a threshold above the best guide
-   seen, the threshold falling to zero as the time runs out.
+   :data:`MUST_GUIDE` and the service served at :data:`SERVICE_WEIGHT`, at most a threshold
+   above the best guide seen, the threshold falling to zero as the time runs out.
 
 The best plan by the objective (must visits left out first, then cost) is kept and returned.
 Routes are rescheduled with the exact statutory break placement (:func:`optimizer.breaks.
@@ -55,12 +53,6 @@ SERVICE_WEIGHT = 50.0
 """Euros per hour of service served that the acceptance adds to a plan's cost (not the
 objective's): of two plans serving as many must visits, the one with more time left on its
 routes is preferred, so the next iterations can fit one more."""
-
-ROOM_WEIGHT = 50.0
-"""Euros per squared hour of room left on a line (capped at the longest visit's length) that
-the acceptance takes off a plan's cost (:func:`_room`): of two plans serving as many must
-visits, the one with its free time gathered on fewer lines is preferred, as a left-out visit
-needs its whole length on one line."""
 
 THRESHOLD = 0.02
 """Record-to-record travel: the share above the best plan's cost a plan may cost and still be
@@ -112,11 +104,11 @@ def improve(
             break  # nothing to take out (no route this search may change serves a stop)
         done += 1
         saved_state, saved_left = work.state(), current_left
-        removed, target = _ruin(work, rng, current_left)
+        removed = _ruin(work, rng)
         if removed is None:
             work.restore(saved_state)
             continue
-        work.order = _noisy(rng, target)
+        work.order = _noisy(rng)
         still = serve_round(work, [*current_left, *removed], relocate=False)
         if work.over():
             # Cut off: an unfinished recreate may have left visits out it would have placed.
@@ -144,30 +136,11 @@ def improve(
 
 def _guided(work: Pass, score: Score) -> Score:
     """What the acceptance compares: ``score`` with each must visit out at
-    :data:`MUST_GUIDE`, the service time served at :data:`SERVICE_WEIGHT` (a plan serving
-    shorter visits keeps more room for the next) and the room gathered on few lines at
-    :data:`ROOM_WEIGHT` off."""
+    :data:`MUST_GUIDE` and the service time served at :data:`SERVICE_WEIGHT` (a plan serving
+    shorter visits keeps more room for the next)."""
     served = sum(v.duration for line in work.lines for v in line.visits)
-    cost = score.cost + SERVICE_WEIGHT * served / 3600 - ROOM_WEIGHT * _room(work)
+    cost = score.cost + SERVICE_WEIGHT * served / 3600
     return Score(0, cost + MUST_GUIDE * score.must_out)
-
-
-def _room(work: Pass) -> float:
-    """Sum over the lines of the squared hours of room each has left (its shift less its
-    travel, service and the break the rule needs for them), each capped at the longest
-    visit's length: of two plans with as much room in all, the one with the room in fewer
-    lines is preferred, since a left-out visit needs its length in one line."""
-    cap = work.longest
-    rule = work.problem.break_rule
-    total = 0.0
-    for line in work.lines:
-        shift = line.shift
-        used = work.work(line)
-        if used:
-            used += rule.required_break(used)
-        room = min(cap, max(0, shift.end - shift.start - used))
-        total += (room / 3600) ** 2
-    return total
 
 
 def _score(work: Pass, left: Sequence[Visit]) -> Score:
@@ -197,14 +170,12 @@ def _threshold(began: float, deadline: float, done: int, iterations: int | None)
     return THRESHOLD * max(0.0, 1.0 - share)
 
 
-def _noisy(rng: random.Random, target: Visit | None = None) -> Callable[[Visit], float]:
-    """The order of the left-out visits of one penalty: ``target`` first, then the shortest
-    first, ties and near ties (within a quarter of an hour) broken at random."""
+def _noisy(rng: random.Random) -> Callable[[Visit], float]:
+    """The order of the left-out visits of one penalty: the shortest first, ties and near
+    ties (within a quarter of an hour) broken at random."""
     noise: dict[str, float] = {}
 
     def key(visit: Visit) -> float:
-        if target is not None and visit.id == target.id:
-            return -1.0
         if visit.id not in noise:
             noise[visit.id] = rng.random() * NOISE
         return shortest(visit) + noise[visit.id]
@@ -216,60 +187,19 @@ Ruin = Callable[[Pass, random.Random], dict[int, set[int]]]
 """Stops to take out: line index -> positions in the line."""
 
 
-def _ruin(
-    work: Pass, rng: random.Random, left: Sequence[Visit]
-) -> tuple[list[Visit] | None, Visit | None]:
-    """Take out the stops one ruin operator chooses; the visits taken out (None when a
-    line's remaining stops no longer fit: the caller restores the state) and the left-out
-    visit the room is made for (:func:`_room_for`), if any."""
-    pick = rng.randrange(len(_RUINS) + 1)
-    target = None
-    if pick == len(_RUINS):
-        target, chosen = _room_for(work, rng, left)
-    else:
-        chosen = _RUINS[pick](work, rng)
+def _ruin(work: Pass, rng: random.Random) -> list[Visit] | None:
+    """Take out the stops one ruin operator chooses; the visits taken out, or None when a
+    line's remaining stops no longer fit (the caller restores the state)."""
+    ruin = rng.choice(_RUINS)
+    chosen = ruin(work, rng)
     removed: list[Visit] = []
     for i in sorted(chosen):
         line = work.lines[i]
         positions = chosen[i]
         removed += [line.visits[j] for j in sorted(positions)]
         if not work.take_out(line, positions):
-            return None, None
-    return (removed or None), target
-
-
-def _room_for(
-    work: Pass, rng: random.Random, left: Sequence[Visit]
-) -> tuple[Visit | None, dict[int, set[int]]]:
-    """Room for a left-out visit of the highest penalty left out (drawn at random): on a
-    van-day it may go to, the stops whose service is nearest its start range in time,
-    enough of them to free its length (and one more); a random ruin when nothing is left
-    out."""
-    if not left:
-        return None, _random_stops(work, rng)
-    top = max(work.penalty(v) for v in left)
-    visit = rng.choice([v for v in left if work.penalty(v) == top])
-    lines = [line for line in work.allowed_lines(visit) if line.visits]
-    if not lines:
-        return None, _random_stops(work, rng)
-    line = rng.choice(lines)
-    ranges = work.ranges(visit, line)
-    if not ranges or line.route is None:
-        return None, _random_stops(work, rng)
-    lo, hi = rng.choice(ranges)
-    mid = (lo + hi + visit.duration) / 2
-    starts = [stop.start for stop in line.route.stops]
-    order = sorted(range(len(line.visits)), key=lambda j: abs(starts[j] - mid))
-    chosen: set[int] = set()
-    freed = 0
-    for j in order:
-        chosen.add(j)
-        freed += line.visits[j].duration
-        if freed >= visit.duration:
-            break
-    if len(chosen) < len(order):
-        chosen.add(order[len(chosen)])
-    return visit, {line.index: chosen}
+            return None
+    return removed or None
 
 
 def _stops(work: Pass) -> list[tuple[int, int]]:

@@ -14,7 +14,7 @@ from optimizer.breaks import schedule
 from optimizer.checker import check_plan
 from optimizer.domain import Problem
 from optimizer.ejection import Pass, Served, serve_more
-from optimizer.lns import _room, _room_for, improve
+from optimizer.lns import improve
 from optimizer.plan import Route
 from optimizer.search import Task, plan_objective
 from tests.optimizer.conftest import (
@@ -190,55 +190,3 @@ def test_the_quick_insertion_test_keeps_every_insertion_the_exact_schedule_allow
             if line.visits:
                 left.append(line.visits[0])
                 assert work.take_out(line, {0})
-
-
-def test_room_for_a_left_out_visit_frees_its_length_on_a_van_day_it_may_go_to() -> None:
-    problem, routes, dropped = _busy_week()
-    work = Pass(problem, routes, time.monotonic() + LATER, lambda: False)
-    left = [problem.visit(v) for v in dropped]
-    assert left, "the busy week leaves visits out"
-    top = max(work.penalty(v) for v in left)
-    rng = random.Random(1)
-    for _ in range(30):
-        target, chosen = _room_for(work, rng, left)
-        assert target in left
-        assert work.penalty(target) == top
-        (i, positions), *others = chosen.items()
-        assert not others
-        line = work.lines[i]
-        assert line in work.allowed_lines(target)
-        freed = sum(line.visits[j].duration for j in positions)
-        assert freed >= min(target.duration, sum(v.duration for v in line.visits))
-
-
-def test_room_for_nothing_left_out_is_a_random_ruin() -> None:
-    problem, routes, _ = _busy_week()
-    work = Pass(problem, routes, time.monotonic() + LATER, lambda: False)
-    target, chosen = _room_for(work, random.Random(0), [])
-    assert target is None
-    assert chosen and all(
-        j < len(work.lines[i].visits) for i, positions in chosen.items() for j in positions
-    )
-
-
-def test_room_gathered_on_one_line_counts_more_than_the_same_room_split(tiny: Tiny) -> None:
-    # Two vans 8:00-13:00 (no break needed), two visits of two hours and two of one hour, all
-    # at one place, and a three-hour visit left out: one long and one short visit on each van
-    # leave two hours on each, the two long ones on one van leave one hour on it and three on
-    # the other; the same room (and travel) in all, on fewer lines.
-    tiny.van("A").van("B").shift("A", 0, 8, 13).shift("B", 0, 8, 13)
-    for i in range(2):
-        tiny.visit(f"long{i}", (0.5, 0.5), 120, priority=1)
-        tiny.visit(f"short{i}", (0.5, 0.5), 60, priority=1)
-    tiny.visit("longest", (0.5, 0.5), 180, priority=1)
-    problem = tiny.build()
-    a, b = problem.shifts
-
-    def work(on_a: list[str], on_b: list[str]) -> Pass:
-        routes = [routed(problem, a, on_a), routed(problem, b, on_b)]
-        return Pass(problem, routes, time.monotonic() + LATER, lambda: False)
-
-    split = work(["long0", "short0"], ["long1", "short1"])
-    gathered = work(["long0", "long1"], ["short0", "short1"])
-    assert sum(map(split.work, split.lines)) == sum(map(gathered.work, gathered.lines))
-    assert _room(gathered) > _room(split) > 0
