@@ -27,6 +27,7 @@ as they are.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -47,6 +48,7 @@ class Line:
     windows: list[tuple[int, int]]
     route: Route | None
     changed: bool = False
+    index: int = 0  # its place in the pass's lines (shift order)
 
 
 _Home = tuple[float, Line, list[Visit], list[tuple[int, int]], Route]
@@ -117,7 +119,7 @@ class Pass:
                 continue
             visits = [] if route is None else [problem.visit(x.visit_id) for x in route.stops]
             windows = [] if route is None else stop_ranges(problem, s, route)
-            self.lines.append(Line(s, visits, windows, route))
+            self.lines.append(Line(s, visits, windows, route, index=len(self.lines)))
         self.fixed.extend(by_key.values())  # a route on no known shift: left alone
         self.line_of = {line.shift.key: i for i, line in enumerate(self.lines)}
         self.delta = 0.0
@@ -128,6 +130,7 @@ class Pass:
         self._line_facts: dict[int, tuple[list[Visit], list[str], _Slack | None, float]] = {}
         self._ranges: dict[tuple[str, int], list[tuple[int, int]]] = {}
         self._allowed: dict[str, list[Line]] = {}
+        self._penalties: dict[int, float] = {}
         # the exact schedules made, by line, visits and windows: ruin and recreate meets the
         # same routes again
         self._timed: dict[tuple[int, tuple[str, ...], tuple[tuple[int, int], ...]], Route | None]
@@ -162,7 +165,10 @@ class Pass:
             self._failed[(kind, visit.id, self.index(line))] = line.visits
 
     def penalty(self, visit: Visit) -> float:
-        return self.problem.objective.penalty(visit.priority)
+        found = self._penalties.get(visit.priority)
+        if found is None:
+            found = self._penalties[visit.priority] = self.problem.objective.penalty(visit.priority)
+        return found
 
     def rank(self, visit: Visit) -> tuple[float, float]:
         """Where ``visit`` comes in the queue of left-out visits (lowest first)."""
@@ -298,13 +304,23 @@ class Pass:
                 costs[pos] = new - old + fixed
             return costs[pos]
 
-        legs = [
-            (self.leg(a, visit.location)[0], self.leg(visit.location, b)[0])
-            for a, b in pairwise(places)
-        ]
+        here = visit.location
+        legs: dict[int, tuple[int, int]] = {}
+        last = len(places) - 1
         out = []
         for lo, hi in self.ranges(visit, line):
-            for pos, (to, back) in enumerate(legs):
+            # leave and latest only grow along the route: positions that leave after the
+            # range's end cannot come first, nor can those whose next stop starts too soon
+            first = bisect_left(latest, lo + visit.duration)
+            for pos in range(first, last):
+                if leave[pos] > hi:
+                    break
+                found = legs.get(pos)
+                if found is None:
+                    to = self.leg(places[pos], here)[0]
+                    back = self.leg(here, places[pos + 1])[0]
+                    found = legs[pos] = (to, back)
+                to, back = found
                 if to == UNREACHABLE or back == UNREACHABLE:
                     continue
                 start = max(lo, leave[pos] + to)
@@ -371,7 +387,7 @@ class Pass:
     def index(self, line: Line) -> int:
         """The line's place in shift order: ties of cost go to the earlier line, the same way
         in every run."""
-        return self.line_of[line.shift.key]
+        return line.index
 
     def allowed_lines(self, visit: Visit) -> list[Line]:
         found = self._allowed.get(visit.id)
