@@ -18,6 +18,7 @@ import pytest
 from ortools.constraint_solver import routing_enums_pb2, routing_ils_pb2
 from ortools.util import optional_boolean_pb2
 
+import optimizer.budget as budget_module
 import optimizer.params as params_module
 import optimizer.processes.stall as stall_module
 import optimizer.processes.start as start_module
@@ -344,9 +345,24 @@ def test_an_unstopped_stoppable_ils_solve_gives_the_unstoppable_plan(with_breaks
     assert stoppable.stats.objective == free.stats.objective
 
 
-def test_an_ils_solve_stopped_before_its_first_solution_reports_every_visit(
+def test_an_ils_solve_stopped_before_its_first_solution_answers_with_the_greedy_plan(
     with_breaks: Problem,
 ) -> None:
+    # The stop's grace lets the greedy plan be made; no search runs after it.
+    stop = threading.Event()
+    stop.set()
+    plan = solve(with_breaks, SolverSettings(time_limit=60, iterated_local_search=True), stop=stop)
+    assert plan.stats.status == "GREEDY" and plan.routes
+    served = {s.visit_id for r in plan.routes for s in r.stops}
+    assert served | {u.visit_id for u in plan.unassigned} == {v.id for v in with_breaks.visits}
+    assert all(u.message for u in plan.unassigned)
+    assert_feasible(with_breaks, plan)
+
+
+def test_an_ils_solve_stopped_with_no_grace_reports_every_visit(
+    with_breaks: Problem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(budget_module, "STOP_GRACE", 0.0)
     stop = threading.Event()
     stop.set()
     plan = solve(with_breaks, SolverSettings(time_limit=60, iterated_local_search=True), stop=stop)
