@@ -80,12 +80,15 @@ def improve(
     should_stop: Callable[[], bool] = lambda: False,
     seed: int = 0,
     iterations: int | None = None,
+    recreates: Sequence[Recreate] | None = None,
 ) -> Served:
     """The best plan found from ``routes`` (``dropped``: the modelled visits left out) by ruin
     and recreate (see the module docstring) until ``deadline`` (``time.monotonic()``),
     ``should_stop()`` or ``iterations``. Never worse than the input: ``delta`` (the change of
     the objective in euros) is zero when nothing better is found, and the routes are the
-    input's then."""
+    input's then. ``recreates``: the recreate operators drawn from (:data:`RECREATES` unless
+    given)."""
+    operators = tuple(RECREATES if recreates is None else recreates)
     work = Pass(problem, routes, deadline, should_stop)
     rng = random.Random(seed)
     must_penalty = problem.objective.must_penalty
@@ -109,7 +112,7 @@ def improve(
             work.restore(saved_state)
             continue
         work.order = _noisy(rng)
-        still = serve_round(work, [*current_left, *removed], relocate=False)
+        still = rng.choice(operators)(work, [*current_left, *removed])
         if work.over():
             # Cut off: an unfinished recreate may have left visits out it would have placed.
             work.restore(saved_state)
@@ -181,6 +184,97 @@ def _noisy(rng: random.Random) -> Callable[[Visit], float]:
         return shortest(visit) + noise[visit.id]
 
     return key
+
+
+def _greedy(work: Pass, left: list[Visit]) -> list[Visit]:
+    """The left-out visits in the pass's order, each where it fits at the least cost or in
+    place of a stop of a lower penalty (:func:`optimizer.ejection.serve_round`)."""
+    return serve_round(work, left, relocate=False)
+
+
+def regret_round(
+    work: Pass, left: list[Visit], k: int = 2, below: float | None = None
+) -> list[Visit]:
+    """Regret insertion of the left-out visits (highest penalty first); the visits still out.
+
+    Among the visits of the highest penalty left, the one with the fewest van-days where it
+    fits (up to ``k``) goes first, then the one with the largest regret: what it loses if it
+    does not get its best van-day but its second to ``k``-th best (the cheapest insertion on
+    each, :meth:`optimizer.ejection.Pass.cheapest`), ties by the pass's order. It is inserted
+    where it fits at the least cost (:meth:`~optimizer.ejection.Pass.insert`). A visit that
+    fits nowhere, once the others of its penalty are placed, takes the place of a stop of a
+    lower penalty (:meth:`~optimizer.ejection.Pass.eject`), which joins the queue."""
+    pending = list(left)
+    still: list[Visit] = []
+    worth = {v.id: work.penalty(v) for v in pending}
+    # per pending visit: line index -> its cheapest insertion there (below its penalty), and
+    # the lines changed since (brought up to date when the visit's penalty comes)
+    costs: dict[str, dict[int, float]] = {}
+    stale: dict[str, set[int]] = {v.id: {x.index for x in work.allowed_lines(v)} for v in pending}
+    while pending:
+        if work.over():
+            return still + pending
+        top = max(worth[v.id] for v in pending)
+        if below is not None and top < below:
+            return still + _greedy(work, pending)
+        chosen: Visit | None = None
+        chosen_key: tuple[int, float, float] | None = None
+        for visit in pending:
+            if worth[visit.id] != top:
+                continue
+            found = costs.setdefault(visit.id, {})
+            for i in stale[visit.id]:
+                cost = work.cheapest(visit, work.lines[i])
+                if cost is not None and cost < top:
+                    found[i] = cost
+                else:
+                    found.pop(i, None)
+            stale[visit.id] = set()
+            if not found:
+                continue
+            ranked = sorted(found.values())
+            n = min(len(ranked), k)
+            regret = sum(ranked[i] - ranked[0] for i in range(1, n))
+            key = (n, -regret, work.order(visit))
+            if chosen_key is None or key < chosen_key:
+                chosen, chosen_key = visit, key
+        if chosen is None:  # fits nowhere: an exchange, or left out
+            chosen = min((v for v in pending if worth[v.id] == top), key=work.rank)
+        pending.remove(chosen)
+        before = [line.visits for line in work.lines]
+        if chosen_key is None or not work.insert(chosen):
+            out = work.eject(chosen)
+            if out is None:
+                still.append(chosen)
+            else:
+                pending.append(out)
+                worth[out.id] = work.penalty(out)
+                costs.pop(out.id, None)
+                stale[out.id] = {x.index for x in work.allowed_lines(out)}
+        changed = {i for i, line in enumerate(work.lines) if line.visits is not before[i]}
+        if changed:
+            for visit in pending:
+                stale[visit.id] |= changed
+    return still
+
+
+def _regret2(work: Pass, left: list[Visit]) -> list[Visit]:
+    return regret_round(work, left, 2)
+
+
+def _regret2m(work: Pass, left: list[Visit]) -> list[Visit]:
+    return regret_round(work, left, 2, work.problem.objective.must_penalty)
+
+
+def _regret3(work: Pass, left: list[Visit]) -> list[Visit]:
+    return regret_round(work, left, 3)
+
+
+Recreate = Callable[[Pass, list[Visit]], list[Visit]]
+"""Put left-out visits back in: the visits still out."""
+
+RECREATES: tuple[Recreate, ...] = (_greedy, _regret2, _regret3)
+"""The recreate operators, one drawn at random per iteration."""
 
 
 Ruin = Callable[[Pass, random.Random], dict[int, set[int]]]
