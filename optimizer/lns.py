@@ -54,57 +54,14 @@ SERVICE_WEIGHT = 50.0
 objective's): of two plans serving as many must visits, the one with more time left on its
 routes is preferred, so the next iterations can fit one more."""
 
-REGRET_NOISE = 0.0
-"""Regret is multiplied by up to 1 + this (from the visit's random order key)."""
+REGRET_NOISE = 1.0
+"""The regret of a visit (:func:`regret_round`) is multiplied by 1 plus up to this share, drawn
+per visit and iteration (its noise of :data:`NOISE`): without it a recreate repeats itself on
+the same plan, and the search explores less (a 60-client week lost most of its cost gains)."""
 
 THRESHOLD = 0.02
 """Record-to-record travel: the share above the best plan's cost a plan may cost and still be
 accepted at the start; it falls linearly to zero at the deadline (or the last iteration)."""
-
-
-REWARDS = (3.0, 2.0, 1.0)
-"""What a recreate operator scores for an iteration (adaptive weights, :class:`Adaptive`): a
-new best plan, a new best guide (:func:`_guided`), an accepted plan; a rejected one scores 0."""
-
-SEGMENT = 50
-"""Iterations after which the operators' weights follow their mean scores."""
-
-REACTION = 0.3
-"""The share of a weight that moves to the mean score at the end of a segment."""
-
-LEAST_WEIGHT = 0.1
-"""No operator's weight falls below this (each keeps a chance)."""
-
-
-class Adaptive:
-    """Adaptive operator weights (Ropke and Pisinger's ALNS): an operator is drawn with the
-    probability of its weight; at the end of each :data:`SEGMENT` iterations its weight moves
-    by :data:`REACTION` to its mean score (:data:`REWARDS`) in the segment."""
-
-    def __init__(self, n: int) -> None:
-        self.weights = [1.0] * n
-        self.scores = [0.0] * n
-        self.uses = [0] * n
-        self.draws = 0
-
-    def draw(self, rng: random.Random) -> int:
-        if len(self.weights) == 1:
-            return 0
-        return rng.choices(range(len(self.weights)), self.weights)[0]
-
-    def reward(self, op: int, score: float) -> None:
-        self.scores[op] += score
-        self.uses[op] += 1
-        self.draws += 1
-        if self.draws % SEGMENT:
-            return
-        for i, used in enumerate(self.uses):
-            if used:
-                mean = self.scores[i] / used
-                moved = (1 - REACTION) * self.weights[i] + REACTION * mean
-                self.weights[i] = max(LEAST_WEIGHT, moved)
-        self.scores = [0.0] * len(self.scores)
-        self.uses = [0] * len(self.uses)
 
 
 @dataclass(frozen=True)
@@ -148,7 +105,6 @@ def improve(
     best_state, best_left, best = work.state(), list(left), _score(work, left)
     record = _guided(work, best)  # the best plan by the guide
     current_left = list(left)
-    weights = Adaptive(len(operators))
     began = time.monotonic()
     done = 0
     while not work.over() and (iterations is None or done < iterations):
@@ -161,26 +117,20 @@ def improve(
             work.restore(saved_state)
             continue
         work.order = _noisy(rng)
-        op = weights.draw(rng)
-        still = operators[op](work, [*current_left, *removed])
+        still = rng.choice(operators)(work, [*current_left, *removed])
         if work.over():
             # Cut off: an unfinished recreate may have left visits out it would have placed.
             work.restore(saved_state)
             break
         score = _score(work, still)
-        reward = 0.0
         if _better(score, best):
             best_state, best_left, best = work.state(), list(still), score
-            reward = REWARDS[0]
         guided = _guided(work, score)
         if _better(guided, record):
             record = guided
-            reward = max(reward, REWARDS[1])
         if _accepted(guided, record, _threshold(began, deadline, done, iterations)):
-            weights.reward(op, max(reward, REWARDS[2]))
             current_left = still
         else:
-            weights.reward(op, reward)
             work.restore(saved_state)
             current_left = saved_left
     work.restore(best_state)
@@ -247,9 +197,7 @@ def _greedy(work: Pass, left: list[Visit]) -> list[Visit]:
     return serve_round(work, left, relocate=False)
 
 
-def regret_round(
-    work: Pass, left: list[Visit], k: int = 2, below: float | None = None
-) -> list[Visit]:
+def regret_round(work: Pass, left: list[Visit], k: int = 2) -> list[Visit]:
     """Regret insertion of the left-out visits (highest penalty first); the visits still out.
 
     Among the visits of the highest penalty left, the one with the fewest van-days where it
@@ -270,8 +218,6 @@ def regret_round(
         if work.over():
             return still + pending
         top = max(worth[v.id] for v in pending)
-        if below is not None and top < below:
-            return still + _greedy(work, pending)
         chosen: Visit | None = None
         chosen_key: tuple[int, float, float] | None = None
         for visit in pending:
@@ -290,7 +236,9 @@ def regret_round(
             ranked = sorted(found.values())
             n = min(len(ranked), k)
             regret = sum(ranked[i] - ranked[0] for i in range(1, n))
-            key = (n, -regret * (1.0 + REGRET_NOISE * work.order(visit) / NOISE), work.order(visit))
+            # the random part of the order (:func:`_noisy`): the regret noised
+            spread = min(1.0, max(0.0, (work.order(visit) - visit.duration) / NOISE))
+            key = (n, -regret * (1.0 + REGRET_NOISE * spread), work.order(visit))
             if chosen_key is None or key < chosen_key:
                 chosen, chosen_key = visit, key
         if chosen is None:  # fits nowhere: an exchange, or left out
@@ -317,16 +265,8 @@ def _regret2(work: Pass, left: list[Visit]) -> list[Visit]:
     return regret_round(work, left, 2)
 
 
-def _regret2m(work: Pass, left: list[Visit]) -> list[Visit]:
-    return regret_round(work, left, 2, work.problem.objective.must_penalty)
-
-
 def _regret3(work: Pass, left: list[Visit]) -> list[Visit]:
     return regret_round(work, left, 3)
-
-
-def _regret3m(work: Pass, left: list[Visit]) -> list[Visit]:
-    return regret_round(work, left, 3, work.problem.objective.must_penalty)
 
 
 Recreate = Callable[[Pass, list[Visit]], list[Visit]]
