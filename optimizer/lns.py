@@ -213,7 +213,8 @@ def regret_round(work: Pass, left: list[Visit], k: int = 2) -> list[Visit]:
     # per pending visit: line index -> its cheapest insertion there (below its penalty), and
     # the lines changed since (brought up to date when the visit's penalty comes)
     costs: dict[str, dict[int, float]] = {}
-    stale: dict[str, set[int]] = {v.id: {x.index for x in work.allowed_lines(v)} for v in pending}
+    allowed = {v.id: frozenset(x.index for x in work.allowed_lines(v)) for v in pending}
+    stale: dict[str, set[int]] = {v.id: set(allowed[v.id]) for v in pending}
     while pending:
         if work.over():
             return still + pending
@@ -253,11 +254,12 @@ def regret_round(work: Pass, left: list[Visit], k: int = 2) -> list[Visit]:
                 pending.append(out)
                 worth[out.id] = work.penalty(out)
                 costs.pop(out.id, None)
-                stale[out.id] = {x.index for x in work.allowed_lines(out)}
+                allowed[out.id] = frozenset(x.index for x in work.allowed_lines(out))
+                stale[out.id] = set(allowed[out.id])
         changed = {i for i, line in enumerate(work.lines) if line.visits is not before[i]}
         if changed:
             for visit in pending:
-                stale[visit.id] |= changed
+                stale[visit.id] |= changed & allowed[visit.id]
     return still
 
 
