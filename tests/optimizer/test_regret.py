@@ -69,7 +69,7 @@ def _busy_week() -> tuple[Problem, list, list[str]]:
 
 def test_regret_recreate_alone_is_deterministic_for_a_seed() -> None:
     problem, routes, dropped = _busy_week()
-    only = [op for op in RECREATES if op.__name__ != "_greedy"]
+    only = sorted({op for op in RECREATES if op.__name__ != "_greedy"}, key=lambda o: o.__name__)
     runs = [
         improve(
             problem,
