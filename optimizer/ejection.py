@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -130,8 +130,6 @@ class Pass:
         self._line_facts: dict[int, tuple[list[Visit], list[str], _Slack | None, float]] = {}
         self._ranges: dict[tuple[str, int], list[tuple[int, int]]] = {}
         self._allowed: dict[str, list[Line]] = {}
-        # (visit, line index) -> (the line's visits then, the cheapest insertion's cost)
-        self._cheapest: dict[tuple[str, int], tuple[list[Visit], float | None]] = {}
         self._penalties: dict[int, float] = {}
         # the exact schedules made, by line, visits and windows: ruin and recreate meets the
         # same routes again
@@ -277,27 +275,6 @@ class Pass:
         """Every way to put ``visit`` into ``visits`` on ``line`` that passes the quick test of
         :meth:`fits`: its cost change (the two new legs less the one they replace, and the
         van-day's fixed cost when it was empty), the visits and their windows."""
-        return [
-            (cost, [*visits[:pos], visit, *visits[pos:]], [*windows[:pos], rng, *windows[pos:]])
-            for cost, pos, rng in self._positions(visit, line, visits, windows)
-        ]
-
-    def cheapest(self, visit: Visit, line: Line) -> float | None:
-        """The least cost of the insertions of ``visit`` into ``line`` as it is that pass the
-        quick test (:meth:`insertions`), or None: kept until the line changes."""
-        key = (visit.id, self.index(line))
-        found = self._cheapest.get(key)
-        if found is not None and found[0] is line.visits:
-            return found[1]
-        costs = [c for c, _, _ in self._positions(visit, line, line.visits, line.windows)]
-        best = min(costs) if costs else None
-        self._cheapest[key] = (line.visits, best)
-        return best
-
-    def _positions(
-        self, visit: Visit, line: Line, visits: list[Visit], windows: list[tuple[int, int]]
-    ) -> Iterator[tuple[float, int, tuple[int, int]]]:
-        """The insertions of :meth:`insertions` as their cost, position and window."""
         if visits is line.visits:
             _, places, slack, _ = self._facts(line)
         else:
@@ -308,11 +285,11 @@ class Pass:
         shift = line.shift
         capacity = self.problem.van(shift.van_id).capacity
         if capacity is not None and sum(v.demand for v in visits) + visit.demand > capacity:
-            return
+            return []
         if visits is not line.visits:
             slack = self._slack(line, visits, windows, places)
         if slack is None:
-            return
+            return []
         leave, latest, travel, work = slack
         room = shift.end - shift.start
         rule = self.problem.break_rule
@@ -330,6 +307,7 @@ class Pass:
         here = visit.location
         legs: dict[int, tuple[int, int]] = {}
         last = len(places) - 1
+        out = []
         for lo, hi in self.ranges(visit, line):
             # leave and latest only grow along the route: positions that leave after the
             # range's end cannot come first, nor can those whose next stop starts too soon
@@ -355,7 +333,10 @@ class Pass:
                 longer = work + visit.duration + to + back - travel[pos]
                 if longer + rule.required_break(longer) > room:
                     continue
-                yield cost_at(pos), pos, (lo, hi)
+                vs = [*visits[:pos], visit, *visits[pos:]]
+                ws = [*windows[:pos], (lo, hi), *windows[pos:]]
+                out.append((cost_at(pos), vs, ws))
+        return out
 
     def _facts(self, line: Line) -> tuple[list[Visit], list[str], _Slack | None, float]:
         """The places, slack (:meth:`_slack`) and route cost of ``line`` as it is, computed

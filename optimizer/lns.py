@@ -8,12 +8,10 @@ must visit can win room that only a rearrangement of several stops frees. Each i
 1. **ruin** (one operator, drawn at random): a few stops at random; a stop and the stops
    nearest it (by travel time, any van-day); about half the stops of one van-day, those whose
    removal saves the most travel; a whole van-day;
-2. **recreate** (one operator, drawn at random, :data:`RECREATES`): greedy, the left-out
-   visits highest penalty first (the shortest first, near ties in a random order), each
-   inserted where it fits at the least cost, else let in by taking out a stop of a lower
-   penalty (:func:`optimizer.ejection.serve_round` without its costly relocations); or by
-   regret (:func:`regret_round`, Ropke and Pisinger's regret-k): of the visits of the highest
-   penalty, the one that loses most if it does not get its best van-day goes in first;
+2. **recreate**: the left-out visits, highest penalty first (the shortest first, near ties in
+   a random order), each inserted where it fits at the least cost, else let in by taking out a
+   stop of a lower penalty (:func:`optimizer.ejection.serve_round` without its costly
+   relocations);
 3. **accept** by record-to-record travel on a guide (:func:`_guided`): the cost (travel, fixed
    costs, penalties of the optional visits left out), a must visit left out at
    :data:`MUST_GUIDE` and the service served at :data:`SERVICE_WEIGHT`, at most a threshold
@@ -56,11 +54,6 @@ SERVICE_WEIGHT = 50.0
 objective's): of two plans serving as many must visits, the one with more time left on its
 routes is preferred, so the next iterations can fit one more."""
 
-REGRET_NOISE = 1.0
-"""The regret of a visit (:func:`regret_round`) is multiplied by 1 plus up to this share, drawn
-per visit and iteration (its noise of :data:`NOISE`): without it a recreate repeats itself on
-the same plan, and the search explores less (a 60-client week lost most of its cost gains)."""
-
 THRESHOLD = 0.02
 """Record-to-record travel: the share above the best plan's cost a plan may cost and still be
 accepted at the start; it falls linearly to zero at the deadline (or the last iteration)."""
@@ -87,15 +80,12 @@ def improve(
     should_stop: Callable[[], bool] = lambda: False,
     seed: int = 0,
     iterations: int | None = None,
-    recreates: Sequence[Recreate] | None = None,
 ) -> Served:
     """The best plan found from ``routes`` (``dropped``: the modelled visits left out) by ruin
     and recreate (see the module docstring) until ``deadline`` (``time.monotonic()``),
     ``should_stop()`` or ``iterations``. Never worse than the input: ``delta`` (the change of
     the objective in euros) is zero when nothing better is found, and the routes are the
-    input's then. ``recreates``: the recreate operators drawn from (:data:`RECREATES` unless
-    given)."""
-    operators = tuple(RECREATES if recreates is None else recreates)
+    input's then."""
     work = Pass(problem, routes, deadline, should_stop)
     rng = random.Random(seed)
     must_penalty = problem.objective.must_penalty
@@ -119,7 +109,7 @@ def improve(
             work.restore(saved_state)
             continue
         work.order = _noisy(rng)
-        still = rng.choice(operators)(work, [*current_left, *removed])
+        still = serve_round(work, [*current_left, *removed], relocate=False)
         if work.over():
             # Cut off: an unfinished recreate may have left visits out it would have placed.
             work.restore(saved_state)
@@ -191,95 +181,6 @@ def _noisy(rng: random.Random) -> Callable[[Visit], float]:
         return shortest(visit) + noise[visit.id]
 
     return key
-
-
-def _greedy(work: Pass, left: list[Visit]) -> list[Visit]:
-    """The left-out visits in the pass's order, each where it fits at the least cost or in
-    place of a stop of a lower penalty (:func:`optimizer.ejection.serve_round`)."""
-    return serve_round(work, left, relocate=False)
-
-
-def regret_round(work: Pass, left: list[Visit], k: int = 2) -> list[Visit]:
-    """Regret insertion of the left-out visits (highest penalty first); the visits still out.
-
-    Among the visits of the highest penalty left, the one with the fewest van-days where it
-    fits (up to ``k``) goes first, then the one with the largest regret: what it loses if it
-    does not get its best van-day but its second to ``k``-th best (the cheapest insertion on
-    each, :meth:`optimizer.ejection.Pass.cheapest`), ties by the pass's order. It is inserted
-    where it fits at the least cost (:meth:`~optimizer.ejection.Pass.insert`). A visit that
-    fits nowhere, once the others of its penalty are placed, takes the place of a stop of a
-    lower penalty (:meth:`~optimizer.ejection.Pass.eject`), which joins the queue."""
-    pending = list(left)
-    still: list[Visit] = []
-    worth = {v.id: work.penalty(v) for v in pending}
-    # per pending visit: line index -> its cheapest insertion there (below its penalty), and
-    # the lines changed since (brought up to date when the visit's penalty comes)
-    costs: dict[str, dict[int, float]] = {}
-    allowed = {v.id: frozenset(x.index for x in work.allowed_lines(v)) for v in pending}
-    stale: dict[str, set[int]] = {v.id: set(allowed[v.id]) for v in pending}
-    while pending:
-        if work.over():
-            return still + pending
-        top = max(worth[v.id] for v in pending)
-        chosen: Visit | None = None
-        chosen_key: tuple[int, float, float] | None = None
-        for visit in pending:
-            if worth[visit.id] != top:
-                continue
-            found = costs.setdefault(visit.id, {})
-            for i in stale[visit.id]:
-                cost = work.cheapest(visit, work.lines[i])
-                if cost is not None and cost < top:
-                    found[i] = cost
-                else:
-                    found.pop(i, None)
-            stale[visit.id] = set()
-            if not found:
-                continue
-            ranked = sorted(found.values())
-            n = min(len(ranked), k)
-            regret = sum(ranked[i] - ranked[0] for i in range(1, n))
-            # the random part of the order (:func:`_noisy`): the regret noised
-            spread = min(1.0, max(0.0, (work.order(visit) - visit.duration) / NOISE))
-            key = (n, -regret * (1.0 + REGRET_NOISE * spread), work.order(visit))
-            if chosen_key is None or key < chosen_key:
-                chosen, chosen_key = visit, key
-        if chosen is None:  # fits nowhere: an exchange, or left out
-            chosen = min((v for v in pending if worth[v.id] == top), key=work.rank)
-        pending.remove(chosen)
-        before = [line.visits for line in work.lines]
-        if chosen_key is None or not work.insert(chosen):
-            out = work.eject(chosen)
-            if out is None:
-                still.append(chosen)
-            else:
-                pending.append(out)
-                worth[out.id] = work.penalty(out)
-                costs.pop(out.id, None)
-                allowed[out.id] = frozenset(x.index for x in work.allowed_lines(out))
-                stale[out.id] = set(allowed[out.id])
-        changed = {i for i, line in enumerate(work.lines) if line.visits is not before[i]}
-        if changed:
-            for visit in pending:
-                stale[visit.id] |= changed & allowed[visit.id]
-    return still
-
-
-def _regret2(work: Pass, left: list[Visit]) -> list[Visit]:
-    return regret_round(work, left, 2)
-
-
-def _regret3(work: Pass, left: list[Visit]) -> list[Visit]:
-    return regret_round(work, left, 3)
-
-
-Recreate = Callable[[Pass, list[Visit]], list[Visit]]
-"""Put left-out visits back in: the visits still out."""
-
-RECREATES: tuple[Recreate, ...] = (_greedy, _greedy, _regret2, _regret3)
-"""The recreate operators, one drawn at random per iteration: the greedy one half the time,
-regret-2 or regret-3 the other half. (Drawn a third of the time, the greedy one served the
-optional visits of a 60-client week less well; adaptive weights did not help.)"""
 
 
 Ruin = Callable[[Pass, random.Random], dict[int, set[int]]]
