@@ -45,6 +45,7 @@ from optimizer.processes.portfolio import (
     solve_portfolio_forked,
     solve_portfolio_spawned,
 )
+from optimizer.processes.ruin import improve_forked
 from optimizer.search import (
     PLACED_SEARCH_SHARE,
     Anchors,
@@ -408,17 +409,16 @@ def _ruin_and_recreate(
     limit_at: float,
 ) -> SearchResult:
     """``result`` improved by ruin and recreate (:mod:`optimizer.lns`) until ``limit_at``,
-    when that lowers the objective (see :func:`_may_improve`)."""
+    when that lowers the objective (see :func:`_may_improve`): with ``settings.workers > 1``
+    one run per worker, each with its own seed, in forked processes
+    (:func:`optimizer.processes.ruin.improve_forked`), the best kept."""
     if not _may_improve(task, settings, result, stop) or time.monotonic() >= limit_at:
         return result
-    found = improve(
-        task.problem,
-        result.routes,
-        result.dropped,
-        limit_at,
-        lambda: cancelled(stop),
-        settings.seed,
-    )
+    args = (task.problem, result.routes, result.dropped, limit_at, lambda: cancelled(stop))
+    if settings.workers > 1 and start.can_fork_search():
+        found = improve_forked(*args, settings.seed, settings.workers)
+    else:
+        found = improve(*args, settings.seed)
     what = "ruin and recreate"
     return _improved(task, result, found, what, what, on_progress, stop)
 
