@@ -104,7 +104,9 @@ def solve(
     (:mod:`optimizer.packing`) is made first: with one worker OR-Tools' search starts from it
     instead, it competes with the search's plan, and ruin and recreate (:mod:`optimizer.lns`)
     improves the better of the two in the share of the time kept for it
-    (:func:`ejection_reserve`).
+    (:func:`ruin_reserve`). A problem with room for every visit that OR-Tools plans under the
+    statutory break rule keeps that share too: the pass after the search, then ruin and
+    recreate, which can gather the stops on fewer van-days.
 
     Where ``fork`` does not exist, ``settings.workers > 1`` starts spawned processes (a script
     calling it must then guard its entry point with ``if __name__ == "__main__":``) and a
@@ -213,10 +215,13 @@ def solve(
             settings.metaheuristic,
         )
         settings = replace(settings, iterated_local_search=False)
-    # An over-full week keeps a share of the time for ruin and recreate after the search,
-    # which trades left-out visits in (optimizer.lns); the search ends that much earlier.
+    # An over-full week, and any week OR-Tools plans under the statutory break rule, keeps a
+    # share of the time for ruin and recreate after the search (optimizer.lns), which trades
+    # left-out visits in and gathers stops on fewer van-days; the search ends that much earlier.
     limit_at = task.t0 + settings.time_limit
-    reserve = ejection_reserve(problem, settings) if not task.anchors else 0.0
+    overfull = over_full(problem)
+    ortools_plans = mapping is None and initial is None
+    reserve = ruin_reserve(problem, settings, ortools_plans) if not task.anchors else 0.0
     if reserve > 0:
         settings = replace(settings, time_limit=settings.time_limit - reserve)
     # There a plan is packed must visits first (optimizer.packing, in several visit orders):
@@ -226,6 +231,7 @@ def solve(
     warm_from_packed = False
     if (
         reserve > 0
+        and overfull
         and initial is None
         and not task.anchors
         and len(problem.visits) <= PACK_MAX_VISITS
@@ -274,7 +280,12 @@ def solve(
             result = fallback
     if result.stats.status == "GREEDY" and cancelled(stop):
         notice = STOPPED_BEFORE_FIRST_PLAN
-    if reserve > 0:
+    if reserve > 0 and not overfull:
+        # Room for every visit: the pass after the search first (quick), then ruin and
+        # recreate until the limit.
+        result = _serve_more(task, full, result, on_progress, stop, limit_at - reserve)
+        result = _ruin_and_recreate(task, full, result, on_progress, stop, limit_at, reserve)
+    elif reserve > 0:
         # Over-full: the better of the search's plan and the packed one, then ruin and
         # recreate (optimizer.lns) in the time kept for it.
         if packed is not None and packed.stats.objective < result.stats.objective:
@@ -287,7 +298,7 @@ def solve(
             wall = time.monotonic() - task.t0
             result = replace(packed, stats=replace(packed.stats, status=status, wall_time=wall))
             notice = None
-        result = _ruin_and_recreate(task, full, result, on_progress, stop, limit_at)
+        result = _ruin_and_recreate(task, full, result, on_progress, stop, limit_at, reserve)
     else:
         result = _serve_more(task, full, result, on_progress, stop, limit_at)
     return _finish(problem, task, result, notice)
@@ -313,33 +324,49 @@ over-full (or nearly): visits will be left out, and trading them pays."""
 
 RESERVE_SHARE = 0.3
 RESERVE_MAX_SECONDS = 10.0
-"""An over-full problem's ruin and recreate after the search (:mod:`optimizer.lns`) gets this
-share of the time limit (at most ``RESERVE_MAX_SECONDS``); measured on the sample weeks at 5 s
-against a tenth and a half (benchmarks/RESULTS.md)."""
+"""Ruin and recreate after the search (:mod:`optimizer.lns`, :func:`ruin_reserve`) gets this
+share of the time limit (at most ``RESERVE_MAX_SECONDS``); on over-full weeks measured at 5 s
+against a tenth and a half, on weeks with room (34-45 clients, six seeds, 5 s) against none
+(the search to the end), 0.15 and 0.5: 0.5 planned the 34-client sample week best but left a
+must visit out more often on a 45-client week; with none, a 5 s plan kept a van-day more than
+needed on some seeds (benchmarks/RESULTS.md)."""
 
 
-def ejection_reserve(problem: Problem, settings: SolverSettings) -> float:
-    """Seconds of the time limit kept for ruin and recreate after the search: a share of it when the
-    visits' service time exceeds :data:`OVERFULL_SHARE` of the shifts' time (without
-    ``charge_waiting``, where the pass does not run, and without a solution limit, which asks
-    for a reproducible run), else none. A re-plan (anchors) keeps none either (see solve)."""
-    if settings.charge_waiting or settings.solution_limit is not None:
-        return 0.0
+def over_full(problem: Problem) -> bool:
+    """Whether the visits' service time exceeds :data:`OVERFULL_SHARE` of the shifts' time."""
     service = sum(v.duration for v in problem.visits)
     shifts = sum(s.end - s.start for s in problem.shifts)
-    if shifts <= 0 or service <= OVERFULL_SHARE * shifts:
+    return shifts > 0 and service > OVERFULL_SHARE * shifts
+
+
+def ruin_reserve(problem: Problem, settings: SolverSettings, ortools_plans: bool = False) -> float:
+    """Seconds of the time limit kept for ruin and recreate after the search
+    (:data:`RESERVE_SHARE`, at most :data:`RESERVE_MAX_SECONDS`): on an over-full problem
+    (:func:`over_full`), and on any other that OR-Tools plans (``ortools_plans``: PyVRP does
+    not express it) with a shift under the statutory break rule, whose routes ruin and recreate
+    may change. None with ``charge_waiting`` (where the pass does not run) or a solution limit
+    (which asks for a reproducible run). A re-plan (anchors) keeps none either (see solve)."""
+    if settings.charge_waiting or settings.solution_limit is not None:
+        return 0.0
+    statutory = any(s.breaks is None for s in problem.shifts)
+    if not over_full(problem) and not (ortools_plans and statutory):
         return 0.0
     return min(RESERVE_SHARE * settings.time_limit, RESERVE_MAX_SECONDS)
 
 
 def _may_improve(
-    task: Task, settings: SolverSettings, result: SearchResult, stop: threading.Event | None
+    task: Task,
+    settings: SolverSettings,
+    result: SearchResult,
+    stop: threading.Event | None,
+    all_served: bool = False,
 ) -> bool:
     """Whether a pass after the search may change ``result``: it has routes and left-out
-    visits, no stop came, and it is no re-plan (anchors) nor a ``charge_waiting`` plan."""
+    visits (or, with ``all_served``, none: ruin and recreate also gathers stops on fewer
+    van-days), no stop came, and it is no re-plan (anchors) nor a ``charge_waiting`` plan."""
     return bool(
         result.routes
-        and result.dropped
+        and (result.dropped or all_served)
         and not cancelled(stop)
         and not task.anchors
         and not settings.charge_waiting
@@ -407,14 +434,18 @@ def _ruin_and_recreate(
     on_progress: ProgressCallback | None,
     stop: threading.Event | None,
     limit_at: float,
+    reserve: float,
 ) -> SearchResult:
-    """``result`` improved by ruin and recreate (:mod:`optimizer.lns`) until ``limit_at``,
-    when that lowers the objective (see :func:`_may_improve`): with ``settings.workers > 1``
+    """``result`` improved by ruin and recreate (:mod:`optimizer.lns`) until ``limit_at``, for
+    at most ``reserve`` seconds (a search that ended early, e.g. crashed, does not hand it the
+    rest of the limit), when that lowers the objective (see :func:`_may_improve`; also a plan
+    that serves every visit): with ``settings.workers > 1``
     one run per worker, each with its own seed, in forked processes
     (:func:`optimizer.processes.ruin.improve_forked`), the best kept."""
-    if not _may_improve(task, settings, result, stop) or time.monotonic() >= limit_at:
+    deadline = min(limit_at, time.monotonic() + reserve)
+    if not _may_improve(task, settings, result, stop, True) or time.monotonic() >= deadline:
         return result
-    args = (task.problem, result.routes, result.dropped, limit_at, lambda: cancelled(stop))
+    args = (task.problem, result.routes, result.dropped, deadline, lambda: cancelled(stop))
     if settings.workers > 1 and start.can_fork_search():
         found = improve_forked(*args, settings.seed, settings.workers)
     else:

@@ -14,7 +14,7 @@ from optimizer.checker import check_plan
 from optimizer.domain import HOUR, MINUTE, Problem
 from optimizer.ejection import serve_more
 from optimizer.search import Task, plan_objective
-from optimizer.solve import ejection_reserve, solve
+from optimizer.solve import ruin_reserve, solve
 from tests.optimizer.conftest import (
     FAST,
     Tiny,
@@ -187,11 +187,47 @@ def test_an_over_full_problem_keeps_time_for_the_pass(tiny: Tiny) -> None:
     tiny.visit("a", (0.5, 0.0), 60).visit("b", (0.0, 0.5), 60)
     full = tiny.build()  # two hours of visits in a two-hour shift
     limit = replace(FAST, solution_limit=None, time_limit=5.0)
-    assert ejection_reserve(full, limit) == pytest.approx(1.5)
-    assert ejection_reserve(full, replace(limit, time_limit=60.0)) == pytest.approx(10.0)
-    assert ejection_reserve(full, FAST) == 0.0  # a solution limit: reproducible, no reserve
+    assert ruin_reserve(full, limit) == pytest.approx(1.5)
+    assert ruin_reserve(full, replace(limit, time_limit=60.0)) == pytest.approx(10.0)
+    assert ruin_reserve(full, FAST) == 0.0  # a solution limit: reproducible, no reserve
     roomy = replace(full, visits=full.visits[:1])
-    assert ejection_reserve(roomy, limit) == 0.0
+    assert ruin_reserve(roomy, limit) == 0.0  # PyVRP plans it: its search runs to the end
+    # OR-Tools plans it under the statutory break rule: ruin and recreate gets its share
+    assert ruin_reserve(roomy, limit, ortools_plans=True) == pytest.approx(1.5)
+    explicit = replace(
+        roomy, shifts=tuple(replace(s, breaks=()) for s in roomy.shifts)
+    )  # explicit breaks: ruin and recreate leaves such routes alone
+    assert ruin_reserve(explicit, limit, ortools_plans=True) == 0.0
+
+
+def test_a_week_with_room_planned_by_or_tools_gets_ruin_and_recreate(
+    tiny: Tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every visit fits, OR-Tools plans (statutory break rule): the search ends at 70 % of the
+    limit and ruin and recreate runs until the limit on its plan, which stays valid."""
+    import optimizer.solve as solve_module
+
+    calls: list[tuple[int, float]] = []
+    real = solve_module.improve
+
+    def spy(problem, routes, dropped, deadline, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append((sum(len(r.stops) for r in routes), deadline))
+        return real(problem, routes, dropped, deadline, *args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "improve", spy)
+    tiny.van("A", fixed_cost_per_day=50.0).shift("A", 0, 8, 17).shift("A", 1, 8, 17)
+    for i in range(4):
+        tiny.visit(f"v{i}", (0.1 * i, 0.05), 45, priority=1 + i % 2)
+    problem = tiny.build()
+    limit = replace(FAST, solution_limit=None, time_limit=2.0, engines="ortools")
+    t0 = time.monotonic()
+    plan = solve(problem, limit)
+    assert len(calls) == 1
+    stops, deadline = calls[0]
+    assert stops == 4  # the search's plan, every visit served
+    assert deadline == pytest.approx(t0 + 2.0, abs=0.5)  # until the limit, counted from the call
+    assert not plan.unassigned
+    assert_feasible(problem, plan)
 
 
 def test_a_stop_leaves_the_plan_as_it_is(tiny: Tiny) -> None:

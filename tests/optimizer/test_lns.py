@@ -190,3 +190,24 @@ def test_the_quick_insertion_test_keeps_every_insertion_the_exact_schedule_allow
             if line.visits:
                 left.append(line.visits[0])
                 assert work.take_out(line, {0})
+
+
+def test_ruin_and_recreate_gathers_the_stops_of_a_plan_that_serves_every_visit(
+    tiny: Tiny,
+) -> None:
+    """No visit is left out, but two van-days serve one visit each where one would serve both:
+    ruin and recreate saves the van-day's fixed cost (the solve gives it a share of the time
+    after an OR-Tools search on a week with room, see test_ejection)."""
+    tiny.van("A", fixed_cost_per_day=100.0)
+    tiny.shift("A", 0, 8, 12).shift("A", 1, 8, 12)
+    tiny.visit("a", (0.1, 0.0), 60, priority=1).visit("b", (0.0, 0.1), 60, priority=2)
+    problem = tiny.build()
+    routes = [
+        routed(problem, problem.shifts[0], ["a"]),
+        routed(problem, problem.shifts[1], ["b"]),
+    ]
+    served = improve(problem, routes, [], time.monotonic() + LATER, iterations=20)
+    assert served.dropped == []
+    assert len([r for r in served.routes if r.stops]) == 1
+    assert served.delta < -99.0  # the fixed cost of a van-day, less the longer route
+    _checked(problem, served, routes, [])
