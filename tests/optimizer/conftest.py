@@ -7,6 +7,7 @@ time at 50 km/h rounded up to whole seconds (so the triangle inequality holds up
 from __future__ import annotations
 
 import math
+import random
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -203,3 +204,29 @@ def explicit_break_plan(tiny: Tiny) -> tuple[Problem, Plan]:
     assert_feasible(problem, plan)
     assert served_ids(plan.routes) == ["opt"]
     return problem, plan
+
+
+def packed_busy_week(seed: int, mixed_optional: bool) -> tuple[Problem, list[Route], list[str]]:
+    """Two vans on two days and 24 visits of 40-110 minutes, some must, every fourth with a
+    window (seeded): more than the days hold. Optional visits have priority 2, or 2 or 3 drawn
+    at random with ``mixed_optional``. The plan: the insertion pass's from empty routes."""
+    from optimizer.ejection import serve_more
+
+    tiny = Tiny()
+    rng = random.Random(seed)
+    tiny.van("A").van("B")
+    for day in range(2):
+        tiny.shift("A", day, 8, 16.5).shift("B", day, 8, 14)
+    for i in range(24):
+        xy = (rng.randint(-8, 8) / 4, rng.randint(-8, 8) / 4)
+        optional = rng.choice((2, 3)) if mixed_optional and i % 3 == 0 else 2
+        priority = 1 if i % 3 else optional
+        kw: dict[str, Any] = {}
+        if i % 4 == 0:
+            day, hour = rng.randint(0, 1), rng.randint(8, 13)
+            kw["windows"] = (tiny.window(day, hour, hour + 3),)
+        tiny.visit(f"v{i}", xy, rng.randint(4, 11) * 10, priority=priority, **kw)
+    problem = tiny.build()
+    later = time.monotonic() + 600.0
+    packed = serve_more(problem, [], [v.id for v in problem.visits], later)
+    return problem, list(packed.routes), list(packed.dropped)

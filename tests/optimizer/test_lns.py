@@ -3,7 +3,6 @@ ejection pass cannot, keeps the best plan when stopped, and every plan passes th
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Sequence
 
@@ -21,6 +20,7 @@ from tests.optimizer.conftest import (
     Tiny,
     assert_feasible,
     explicit_break_plan,
+    packed_busy_week,
     plan_leaving_out,
     routed,
     served_ids,
@@ -71,24 +71,7 @@ def test_ruin_and_recreate_serves_a_must_visit_the_ejection_pass_cannot(tiny: Ti
 
 
 def _busy_week() -> tuple[Problem, list[Route], list[str]]:
-    """Two vans on two days and 24 visits of 40-110 minutes, some must, some with a window
-    (seeded): more than the days hold. The plan: the pass's from empty routes."""
-    tiny = Tiny()
-    rng = random.Random(5)
-    tiny.van("A").van("B")
-    for day in range(2):
-        tiny.shift("A", day, 8, 16.5).shift("B", day, 8, 14)
-    for i in range(24):
-        xy = (rng.randint(-8, 8) / 4, rng.randint(-8, 8) / 4)
-        priority = 1 if i % 3 else rng.choice((2, 3))
-        kw = {}
-        if i % 4 == 0:
-            day, hour = rng.randint(0, 1), rng.randint(8, 13)
-            kw["windows"] = (tiny.window(day, hour, hour + 3),)
-        tiny.visit(f"v{i}", xy, rng.randint(4, 11) * 10, priority=priority, **kw)
-    problem = tiny.build()
-    packed = serve_more(problem, [], [v.id for v in problem.visits], time.monotonic() + LATER)
-    return problem, packed.routes, packed.dropped
+    return packed_busy_week(5, mixed_optional=True)
 
 
 def test_the_same_seed_gives_the_same_plan() -> None:

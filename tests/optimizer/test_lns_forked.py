@@ -5,7 +5,6 @@ every plan checked, no process left behind."""
 from __future__ import annotations
 
 import multiprocessing as mp
-import random
 import time
 from typing import Any
 
@@ -14,32 +13,18 @@ import pytest
 import optimizer.solve as solve_module
 from optimizer.checker import check_plan
 from optimizer.domain import Problem
-from optimizer.ejection import Served, serve_more
+from optimizer.ejection import Served
 from optimizer.lns import improve
+from optimizer.plan import Route
 from optimizer.processes.ruin import SEED_STEP, improve_forked
 from optimizer.settings import SolverSettings
-from tests.optimizer.conftest import Tiny, plan_leaving_out, served_ids
+from tests.optimizer.conftest import packed_busy_week, plan_leaving_out, served_ids
 
 LATER = 600.0  # seconds: a deadline these runs never reach
 
 
-def _busy_week() -> tuple[Problem, list, list[str]]:
-    """Two vans on two days, 24 visits (seeded), more than the days hold; the pass's plan."""
-    tiny = Tiny()
-    rng = random.Random(11)
-    tiny.van("A").van("B")
-    for day in range(2):
-        tiny.shift("A", day, 8, 16.5).shift("B", day, 8, 14)
-    for i in range(24):
-        xy = (rng.randint(-8, 8) / 4, rng.randint(-8, 8) / 4)
-        kw = {}
-        if i % 4 == 0:
-            day, hour = rng.randint(0, 1), rng.randint(8, 13)
-            kw["windows"] = (tiny.window(day, hour, hour + 3),)
-        tiny.visit(f"v{i}", xy, rng.randint(4, 11) * 10, priority=1 if i % 3 else 2, **kw)
-    problem = tiny.build()
-    packed = serve_more(problem, [], [v.id for v in problem.visits], time.monotonic() + LATER)
-    return problem, packed.routes, packed.dropped
+def _busy_week() -> tuple[Problem, list[Route], list[str]]:
+    return packed_busy_week(11, mixed_optional=False)
 
 
 def test_forked_runs_give_the_best_of_the_seeds_and_repeat() -> None:
