@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -73,6 +73,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _write_lock_before_savepoint(connection: Connection, _name: str | None) -> None:
+    """A savepoint outside a transaction opens one (SQLite), and it is opened to write: take the
+    write lock first (``BEGIN IMMEDIATE``, which waits up to the busy timeout).
+
+    Otherwise the savepoint opens a deferred transaction whose first SELECT fixes its snapshot;
+    when another connection commits before the block's first INSERT, SQLite cannot upgrade the
+    stale snapshot and fails at once with "database is locked" (no busy wait), e.g. a week
+    planned in a request while a week job of the same tenant stores its version.
+    """
+    dbapi_connection = connection.connection.dbapi_connection
+    if dbapi_connection is not None and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
 ERASURE_CHECKPOINT_S = 120.0
 """Seconds the checkpoint after an erasure keeps trying while readers still use the write-ahead
 log (each try waits up to the busy timeout): until it succeeds the erased content stays readable in
@@ -112,6 +126,7 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Eng
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _write_lock_before_savepoint)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
